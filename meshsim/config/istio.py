@@ -1,0 +1,310 @@
+"""Istio ``networking.istio.io`` ``VirtualService`` and ``DestinationRule`` (v1, v1beta1, v1alpha3).
+
+Field names are Istio's own (``istio/api`` ``networking/v1alpha3/virtual_service.proto`` and
+``destination_rule.proto``). Every field of the API is accepted, so users' files load unmodified;
+fields meshsim does not model yet are declared ``__unmodelled__`` and listed in a warning. A key that
+is not in Istio's API at all is an error, as the API server would reject it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from meshsim.config.base import NonNegDuration, OpenModel, StrictModel
+
+__all__ = [
+    "ObjectMeta",
+    "StringMatch",
+    "HTTPMatchRequest",
+    "PortSelector",
+    "Destination",
+    "HTTPRouteDestination",
+    "HTTPRetry",
+    "Percent",
+    "HTTPFaultInjection",
+    "HTTPRoute",
+    "VirtualServiceSpec",
+    "VirtualService",
+    "ConnectionPoolSettings",
+    "OutlierDetection",
+    "LoadBalancerSettings",
+    "RetryBudget",
+    "TrafficPolicy",
+    "Subset",
+    "DestinationRuleSpec",
+    "DestinationRule",
+]
+
+
+class ObjectMeta(OpenModel):
+    """Kubernetes metadata; only ``name``, ``namespace`` and ``labels`` matter to meshsim."""
+
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class StringMatch(StrictModel):
+    """Exactly one of ``exact``, ``prefix``, ``regex`` (RE2; Python ``re`` full match here)."""
+
+    exact: str | None = None
+    prefix: str | None = None
+    regex: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> StringMatch:
+        if sum(x is not None for x in (self.exact, self.prefix, self.regex)) != 1:
+            raise ValueError("a string match sets exactly one of exact, prefix, regex")
+        return self
+
+
+class PortSelector(StrictModel):
+    number: int = Field(ge=1, le=65535)
+
+
+class HTTPMatchRequest(StrictModel):
+    name: str | None = None
+    uri: StringMatch | None = None
+    scheme: StringMatch | None = None
+    method: StringMatch | None = None
+    authority: StringMatch | None = None
+    headers: dict[str, StringMatch] = Field(default_factory=dict)
+    port: int | None = None
+    sourceLabels: dict[str, str] = Field(default_factory=dict)
+    gateways: list[str] | None = None
+    queryParams: dict[str, StringMatch] | None = None
+    ignoreUriCase: bool = False
+    withoutHeaders: dict[str, StringMatch] = Field(default_factory=dict)
+    sourceNamespace: str | None = None
+    statPrefix: str | None = None
+
+    __unmodelled__ = frozenset(
+        {"scheme", "authority", "gateways", "queryParams", "sourceNamespace", "statPrefix"}
+    )
+
+
+class Destination(StrictModel):
+    host: str = Field(min_length=1)
+    subset: str | None = None
+    port: PortSelector | None = None
+
+
+class HTTPRouteDestination(StrictModel):
+    destination: Destination
+    weight: int | None = Field(default=None, ge=0)
+    headers: dict[str, Any] | None = None
+
+    __unmodelled__ = frozenset({"headers"})
+
+
+class HTTPRetry(StrictModel):
+    """``attempts`` retries after the first try; see reference §1.1 for every default."""
+
+    attempts: int | None = Field(default=None, ge=0)
+    perTryTimeout: NonNegDuration | None = None
+    retryOn: str | None = None
+    retryRemoteLocalities: bool | None = None
+    retryIgnorePreviousHosts: bool | None = None
+    backoff: NonNegDuration | None = None
+
+    __unmodelled__ = frozenset({"retryRemoteLocalities"})
+    __unmodelled_why__ = {
+        "retryRemoteLocalities": "localities are not modelled; ignored",
+    }
+
+
+class Percent(StrictModel):
+    value: float = Field(ge=0, le=100)
+
+
+class _Delay(StrictModel):
+    fixedDelay: NonNegDuration | None = None
+    exponentialDelay: NonNegDuration | None = None
+    percentage: Percent | None = None
+    percent: int | None = Field(default=None, ge=0, le=100)
+
+    __unmodelled__ = frozenset({"exponentialDelay"})
+    __unmodelled_why__ = {"exponentialDelay": "unsupported by Istio itself (dropped by istiod)"}
+
+
+class _Abort(StrictModel):
+    httpStatus: int | None = Field(default=None, ge=200, le=599)
+    grpcStatus: str | None = None
+    http2Error: str | None = None
+    percentage: Percent | None = None
+
+    __unmodelled__ = frozenset({"grpcStatus", "http2Error"})
+
+
+class HTTPFaultInjection(StrictModel):
+    delay: _Delay | None = None
+    abort: _Abort | None = None
+
+
+class HTTPRoute(StrictModel):
+    name: str | None = None
+    match: list[HTTPMatchRequest] = Field(default_factory=list)
+    route: list[HTTPRouteDestination] = Field(default_factory=list)
+    redirect: dict[str, Any] | None = None
+    directResponse: dict[str, Any] | None = None
+    delegate: dict[str, Any] | None = None
+    rewrite: dict[str, Any] | None = None
+    timeout: NonNegDuration | None = None
+    retries: HTTPRetry | None = None
+    fault: HTTPFaultInjection | None = None
+    mirror: dict[str, Any] | None = None
+    mirrors: list[dict[str, Any]] | None = None
+    mirrorPercentage: Percent | None = None
+    mirrorPercent: int | None = None
+    corsPolicy: dict[str, Any] | None = None
+    headers: dict[str, Any] | None = None
+
+    __unmodelled__ = frozenset(
+        {
+            "redirect",
+            "directResponse",
+            "delegate",
+            "rewrite",
+            "mirror",
+            "mirrors",
+            "mirrorPercentage",
+            "mirrorPercent",
+            "corsPolicy",
+            "headers",
+        }
+    )
+
+
+class VirtualServiceSpec(StrictModel):
+    hosts: list[str] = Field(min_length=1)
+    gateways: list[str] | None = None
+    http: list[HTTPRoute] = Field(default_factory=list)
+    tls: list[dict[str, Any]] | None = None
+    tcp: list[dict[str, Any]] | None = None
+    exportTo: list[str] | None = None
+
+    __unmodelled__ = frozenset({"tls", "tcp", "exportTo"})
+
+
+class VirtualService(StrictModel):
+    apiVersion: str
+    kind: Literal["VirtualService"]
+    metadata: ObjectMeta
+    spec: VirtualServiceSpec
+
+
+class _TCPSettings(StrictModel):
+    maxConnections: int | None = None
+    connectTimeout: NonNegDuration | None = None
+    tcpKeepalive: dict[str, Any] | None = None
+    maxConnectionDuration: NonNegDuration | None = None
+    idleTimeout: NonNegDuration | None = None
+
+    __unmodelled__ = frozenset({"tcpKeepalive", "maxConnectionDuration", "idleTimeout"})
+
+
+class _HTTPSettings(StrictModel):
+    http1MaxPendingRequests: int | None = None
+    http2MaxRequests: int | None = None
+    maxRequestsPerConnection: int | None = None
+    maxRetries: int | None = None
+    idleTimeout: NonNegDuration | None = None
+    h2UpgradePolicy: Literal["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"] | None = None
+    useClientProtocol: bool | None = None
+    maxConcurrentStreams: int | None = None
+
+    __unmodelled__ = frozenset({"idleTimeout", "useClientProtocol"})
+
+
+class ConnectionPoolSettings(StrictModel):
+    tcp: _TCPSettings | None = None
+    http: _HTTPSettings | None = None
+
+
+class OutlierDetection(StrictModel):
+    splitExternalLocalOriginErrors: bool | None = None
+    consecutiveLocalOriginFailures: int | None = None
+    consecutiveGatewayErrors: int | None = Field(default=None, ge=0)
+    consecutive5xxErrors: int | None = Field(default=None, ge=0)
+    consecutiveErrors: int | None = None
+    interval: NonNegDuration | None = None
+    baseEjectionTime: NonNegDuration | None = None
+    maxEjectionPercent: int | None = Field(default=None, ge=0, le=100)
+    minHealthPercent: int | None = Field(default=None, ge=0, le=100)
+
+    __unmodelled__ = frozenset(
+        {"splitExternalLocalOriginErrors", "consecutiveLocalOriginFailures", "consecutiveErrors"}
+    )
+
+
+class LoadBalancerSettings(StrictModel):
+    simple: (
+        Literal[
+            "UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"
+        ]
+        | None
+    ) = None
+    consistentHash: dict[str, Any] | None = None
+    localityLbSetting: dict[str, Any] | None = None
+    warmupDurationSecs: NonNegDuration | None = None
+    warmup: dict[str, Any] | None = None
+
+    __unmodelled__ = frozenset({"consistentHash", "localityLbSetting", "warmupDurationSecs", "warmup"})
+
+
+class RetryBudget(StrictModel):
+    """Istio 1.27+ ``trafficPolicy.retryBudget`` (Envoy ``thresholds.retry_budget``)."""
+
+    percent: float | Percent | None = None
+    minRetryConcurrency: int | None = Field(default=None, ge=0)
+    budgetInterval: NonNegDuration | None = None
+
+    __unmodelled__ = frozenset({"budgetInterval"})
+
+
+class _PortTrafficPolicy(StrictModel):
+    port: PortSelector | None = None
+    loadBalancer: LoadBalancerSettings | None = None
+    connectionPool: ConnectionPoolSettings | None = None
+    outlierDetection: OutlierDetection | None = None
+    tls: dict[str, Any] | None = None
+
+    __unmodelled__ = frozenset({"tls"})
+
+
+class TrafficPolicy(StrictModel):
+    loadBalancer: LoadBalancerSettings | None = None
+    connectionPool: ConnectionPoolSettings | None = None
+    outlierDetection: OutlierDetection | None = None
+    tls: dict[str, Any] | None = None
+    portLevelSettings: list[_PortTrafficPolicy] = Field(default_factory=list)
+    tunnel: dict[str, Any] | None = None
+    proxyProtocol: dict[str, Any] | None = None
+    retryBudget: RetryBudget | None = None
+
+    __unmodelled__ = frozenset({"tls", "tunnel", "proxyProtocol"})
+
+
+class Subset(StrictModel):
+    name: str = Field(min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+    trafficPolicy: TrafficPolicy | None = None
+
+
+class DestinationRuleSpec(StrictModel):
+    host: str = Field(min_length=1)
+    trafficPolicy: TrafficPolicy | None = None
+    subsets: list[Subset] = Field(default_factory=list)
+    exportTo: list[str] | None = None
+    workloadSelector: dict[str, Any] | None = None
+
+    __unmodelled__ = frozenset({"exportTo", "workloadSelector"})
+
+
+class DestinationRule(StrictModel):
+    apiVersion: str
+    kind: Literal["DestinationRule"]
+    metadata: ObjectMeta
+    spec: DestinationRuleSpec

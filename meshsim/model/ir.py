@@ -1,0 +1,402 @@
+"""The compiled mesh: resolved, frozen, and shaped like Envoy's own config.
+
+One :class:`MeshModel` feeds both backends: the simulator interprets it, and the real control plane
+(``meshsim.xds``) translates it into Envoy v3 resources. So its nouns are Envoy's: a route table of
+ordered routes (first match wins) with weighted clusters, clusters named
+``outbound|<port>|<subset>|<fqdn>`` with endpoints, an LB policy, circuit-breaker thresholds and
+outlier detection, plus the workloads behind the endpoints.
+
+All times are float seconds, sizes int bytes, probabilities floats in [0, 1]. Every object is a frozen
+dataclass of tuples, so a model can be hashed, compared and shared between processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "UINT32_MAX",
+    "Dist",
+    "SleepStep",
+    "AppRetryPolicy",
+    "CallStep",
+    "ConcurrentStep",
+    "Step",
+    "Workload",
+    "Endpoint",
+    "Service",
+    "StringMatcher",
+    "HeaderMatcher",
+    "RouteMatch",
+    "RetryPolicy",
+    "FaultPolicy",
+    "WeightedCluster",
+    "Route",
+    "VirtualHost",
+    "CircuitBreakers",
+    "OutlierDetectionPolicy",
+    "Cluster",
+    "Proxy",
+    "LoadSpec",
+    "MeshSettingsIR",
+    "MeshModel",
+]
+
+UINT32_MAX = 4294967295
+"""Istio's value for every circuit-breaker threshold it sets (``getDefaultCircuitBreakerThresholds``)."""
+
+LbPolicy = Literal["LEAST_REQUEST", "ROUND_ROBIN", "RANDOM"]
+Protocol = Literal["HTTP1", "HTTP2"]
+
+
+@dataclass(frozen=True)
+class Dist:
+    """A distribution of seconds: ``kind`` in constant/exponential/lognormal/uniform/empirical.
+
+    ``params`` by kind: constant ``(value,)``; exponential ``(mean,)``; lognormal ``(mu, sigma)`` of the
+    underlying normal; uniform ``(low, high)``; empirical ``(sample, ...)``. ``mean`` and ``scv``
+    (squared coefficient of variation) serve the analytic model.
+    """
+
+    kind: str
+    params: tuple[float, ...]
+    mean: float
+    scv: float
+
+
+@dataclass(frozen=True)
+class SleepStep:
+    """Hold the worker for a duration drawn from ``dist`` (isotope ``sleep``)."""
+
+    dist: Dist
+    index: int
+
+
+@dataclass(frozen=True)
+class AppRetryPolicy:
+    """Application retries: ``attempts`` after the first try, on ``retry_on`` outcomes, fixed backoff."""
+
+    attempts: int
+    retry_on: frozenset[str]
+    backoff: float
+
+
+@dataclass(frozen=True)
+class CallStep:
+    """An outbound call through the caller's own sidecar.
+
+    ``host`` is the destination FQDN; ``probability`` the chance the call is made (isotope's integer
+    percent / 100); ``timeout`` the app's own per-call deadline (None = none, as isotope);
+    ``on_error`` ``fail`` (isotope: a failed call fails the caller) or ``ignore``.
+    """
+
+    service: str
+    host: str
+    port: int
+    path: str
+    method: str
+    headers: tuple[tuple[str, str], ...]
+    request_size: int
+    probability: float
+    timeout: float | None
+    retries: AppRetryPolicy | None
+    on_error: Literal["fail", "ignore"]
+    index: int
+
+
+@dataclass(frozen=True)
+class ConcurrentStep:
+    """A group of sleeps and calls started together; the step ends when all have ended."""
+
+    steps: tuple[SleepStep | CallStep, ...]
+    index: int
+
+
+Step = SleepStep | CallStep | ConcurrentStep
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One version of a service: its pods' behaviour.
+
+    ``concurrency`` is workers per replica (None = unbounded); ``error_rate`` the probability that a
+    request fails (``error_mode`` ``random``) or the per-pod cadence 1/N (``every_nth``, isotope);
+    ``error_status`` the status returned on failure.
+    """
+
+    service: str
+    version: str
+    labels: tuple[tuple[str, str], ...]
+    replicas: int
+    concurrency: int | None
+    script: tuple[Step, ...]
+    error_rate: float
+    error_status: int
+    error_mode: Literal["random", "every_nth"]
+    response_size: int
+    forward_headers: tuple[str, ...] | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.service}.{self.version}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One pod: ``id`` is its pod name (``reviews-v2-0``), also the id of its sidecar proxy."""
+
+    id: str
+    service: str
+    version: str
+    replica: int
+    labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Service:
+    """A Kubernetes Service: ``host`` is its FQDN, ``port`` its (first) HTTP port."""
+
+    name: str
+    namespace: str
+    host: str
+    port: int
+    protocol: Protocol
+    workloads: tuple[Workload, ...]
+    endpoints: tuple[Endpoint, ...]
+
+
+@dataclass(frozen=True)
+class StringMatcher:
+    """``kind`` exact/prefix/regex; ``ignore_case`` for uri matches with ``ignoreUriCase``."""
+
+    kind: Literal["exact", "prefix", "regex"]
+    value: str
+    ignore_case: bool = False
+
+
+@dataclass(frozen=True)
+class HeaderMatcher:
+    """Envoy ``HeaderMatcher``: ``invert`` for Istio ``withoutHeaders``."""
+
+    name: str
+    matcher: StringMatcher
+    invert: bool = False
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """One Istio ``HTTPMatchRequest``: all fields must match (AND)."""
+
+    uri: StringMatcher | None = None
+    method: StringMatcher | None = None
+    headers: tuple[HeaderMatcher, ...] = ()
+    port: int | None = None
+    source_labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Envoy ``RouteAction.retry_policy`` as Istio writes it (reference §1.1).
+
+    ``num_retries`` retries after the first try; ``retry_on`` the tokens of reference §1.2;
+    ``per_try_timeout`` None = none; backoff ceilings start at ``backoff_base`` and double up to
+    ``backoff_max`` (Envoy: 10x base); ``previous_hosts`` enables the retry host predicate with
+    ``host_selection_retry_max_attempts`` re-picks (Istio: 5).
+    """
+
+    num_retries: int
+    retry_on: frozenset[str]
+    retriable_status_codes: frozenset[int]
+    per_try_timeout: float | None
+    backoff_base: float
+    backoff_max: float
+    previous_hosts: bool
+    host_selection_retry_max_attempts: int
+
+
+@dataclass(frozen=True)
+class FaultPolicy:
+    """Envoy HTTP fault filter config: delay and abort fractions in [0, 1]."""
+
+    delay_fraction: float
+    delay: float
+    abort_fraction: float
+    abort_status: int
+
+
+@dataclass(frozen=True)
+class WeightedCluster:
+    cluster: str
+    weight: int
+
+
+@dataclass(frozen=True)
+class Route:
+    """An Envoy route: ``matches`` OR'ed (empty = match everything), then weighted ``clusters``.
+
+    ``timeout`` None means Istio's default: no route timeout. ``source`` names the VirtualService
+    and ``http[i]`` index it came from (or ``default`` for the route Istio adds with no VS).
+    """
+
+    name: str
+    matches: tuple[RouteMatch, ...]
+    clusters: tuple[WeightedCluster, ...]
+    timeout: float | None
+    retry_policy: RetryPolicy | None
+    fault: FaultPolicy | None
+    source: str
+
+
+@dataclass(frozen=True)
+class VirtualHost:
+    """Routes for one destination host, in order (first match wins; no match gives 404 NR)."""
+
+    name: str
+    host: str
+    port: int
+    domains: tuple[str, ...]
+    routes: tuple[Route, ...]
+
+
+@dataclass(frozen=True)
+class CircuitBreakers:
+    """Envoy ``circuit_breakers.thresholds[DEFAULT]`` (reference §3.1).
+
+    ``retry_budget`` is ``(percent in [0,100], min_retry_concurrency)`` and replaces ``max_retries``.
+    """
+
+    max_connections: int = UINT32_MAX
+    max_pending_requests: int = UINT32_MAX
+    max_requests: int = UINT32_MAX
+    max_retries: int = UINT32_MAX
+    retry_budget: tuple[float, int] | None = None
+
+
+@dataclass(frozen=True)
+class OutlierDetectionPolicy:
+    """Envoy ``outlier_detection`` as Istio writes it (reference §4.1)."""
+
+    consecutive_5xx: int
+    enforcing_consecutive_5xx: int
+    consecutive_gateway_failure: int
+    enforcing_consecutive_gateway_failure: int
+    interval: float
+    base_ejection_time: float
+    max_ejection_time: float
+    max_ejection_percent: int
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """An Envoy cluster: ``outbound|port|subset|host`` (client side) or ``inbound|port||`` (server side).
+
+    ``endpoints`` are endpoint ids; ``healthy_panic_threshold`` in percent (Istio: 0 when outlier
+    detection is configured); ``max_requests_per_connection`` None = unlimited.
+    """
+
+    name: str
+    direction: Literal["outbound", "inbound"]
+    service: str
+    host: str
+    port: int
+    subset: str
+    endpoints: tuple[str, ...]
+    lb_policy: LbPolicy
+    circuit_breakers: CircuitBreakers
+    outlier_detection: OutlierDetectionPolicy | None
+    protocol: Protocol
+    max_requests_per_connection: int | None
+    max_concurrent_streams: int
+    connect_timeout: float
+    healthy_panic_threshold: float
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """One sidecar: ``id`` equals its pod's endpoint id; ``inbound_cluster`` names its inbound cluster."""
+
+    id: str
+    service: str
+    version: str
+    labels: tuple[tuple[str, str], ...]
+    inbound_cluster: str
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """The load source: outside the mesh, it calls a random pod of ``entry`` (kube-proxy style)."""
+
+    entry: str
+    path: str
+    method: str
+    arrival: Literal["poisson", "constant", "closed"]
+    rate: float | None
+    users: int | None
+    think_time: Dist | None
+    duration: float
+    warmup: float
+    drain: float
+    header_mix: tuple[tuple[float, tuple[tuple[str, str], ...]], ...]
+
+
+@dataclass(frozen=True)
+class MeshSettingsIR:
+    """Mesh-wide parameters: per-traversal sidecar latency and one-way network latency (seconds)."""
+
+    sidecar_latency: Dist
+    network_latency: float
+    max_retries_default: int
+
+
+@dataclass(frozen=True)
+class MeshModel:
+    """The resolved mesh.
+
+    ``clusters`` are the outbound clusters every client sidecar has; ``inbound_clusters`` one per
+    service (Envoy name ``inbound|<port>||``, held by each of that service's sidecars);
+    ``virtual_hosts`` is the outbound route table every sidecar receives (Istio sends all sidecars
+    the same outbound config when no Sidecar resource scopes it).
+    """
+
+    services: tuple[Service, ...]
+    clusters: tuple[Cluster, ...]
+    inbound_clusters: tuple[Cluster, ...]
+    virtual_hosts: tuple[VirtualHost, ...]
+    proxies: tuple[Proxy, ...]
+    load: LoadSpec
+    settings: MeshSettingsIR
+    digest: str = ""
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    def service(self, name: str) -> Service:
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def cluster(self, name: str) -> Cluster:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def inbound_cluster(self, service: str) -> Cluster:
+        for c in self.inbound_clusters:
+            if c.service == service:
+                return c
+        raise KeyError(service)
+
+    def virtual_host(self, host: str) -> VirtualHost:
+        for v in self.virtual_hosts:
+            if v.host == host:
+                return v
+        raise KeyError(host)
+
+    @property
+    def workloads(self) -> tuple[Workload, ...]:
+        return tuple(w for s in self.services for w in s.workloads)
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return tuple(e for s in self.services for e in s.endpoints)
