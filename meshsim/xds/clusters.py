@@ -1,0 +1,128 @@
+"""CDS: :class:`~meshsim.model.ir.Cluster` -> ``envoy.config.cluster.v3.Cluster`` (JSON dict).
+
+Mirrors what istiod writes (``pilot/pkg/networking/core/cluster_builder.go``,
+``cluster_traffic_policy.go``; reference §3, §4, §5): EDS clusters over ADS for outbound, circuit
+breakers always written (2^32-1 unless a DestinationRule set them), the LB policy, outlier detection
+only when configured, the panic threshold, connect timeout, upstream protocol and
+``max_requests_per_connection`` in ``HttpProtocolOptions``.
+
+Deviation (loopback mode): the inbound cluster ``inbound|<port>||`` is a STATIC cluster with one
+endpoint, the app's own address (Istio uses ORIGINAL_DST to the pod IP), and always speaks HTTP/1.1
+to the app, because the workload service is an HTTP/1.1 server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshsim.model.ir import Cluster, MeshModel
+from meshsim.xds.common import ads_source, duration, typed
+from meshsim.xds.ports import PortPlan
+
+__all__ = ["UPSTREAM_IDLE_TIMEOUT", "build_clusters", "cluster_resource"]
+
+UPSTREAM_IDLE_TIMEOUT = 3600.0
+"""Upstream connection idle timeout, seconds (Istio default 1 h, reference §2)."""
+
+
+def _thresholds(c: Cluster) -> dict[str, Any]:
+    cb = c.circuit_breakers
+    t: dict[str, Any] = {
+        "priority": "DEFAULT",
+        "max_connections": cb.max_connections,
+        "max_pending_requests": cb.max_pending_requests,
+        "max_requests": cb.max_requests,
+        "max_retries": cb.max_retries,
+    }
+    if cb.retry_budget is not None:
+        pct, min_conc = cb.retry_budget
+        t["retry_budget"] = {"budget_percent": {"value": pct}, "min_retry_concurrency": min_conc}
+    return {"thresholds": [t]}
+
+
+def _protocol_options(c: Cluster, force_http1: bool) -> dict[str, Any]:
+    common: dict[str, Any] = {"idle_timeout": duration(UPSTREAM_IDLE_TIMEOUT)}
+    if c.max_requests_per_connection is not None:
+        common["max_requests_per_connection"] = c.max_requests_per_connection
+    if c.protocol == "HTTP2" and not force_http1:
+        explicit: dict[str, Any] = {"http2_protocol_options": {"max_concurrent_streams": c.max_concurrent_streams}}
+    else:
+        explicit = {"http_protocol_options": {}}
+    body = {"common_http_protocol_options": common, "explicit_http_config": explicit}
+    key = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+    return {key: typed(key, body)}
+
+
+def _outlier(c: Cluster) -> dict[str, Any] | None:
+    od = c.outlier_detection
+    if od is None:
+        return None
+    return {
+        "consecutive_5xx": od.consecutive_5xx,
+        "enforcing_consecutive_5xx": od.enforcing_consecutive_5xx,
+        "consecutive_gateway_failure": od.consecutive_gateway_failure,
+        "enforcing_consecutive_gateway_failure": od.enforcing_consecutive_gateway_failure,
+        "interval": duration(od.interval),
+        "base_ejection_time": duration(od.base_ejection_time),
+        "max_ejection_time": duration(od.max_ejection_time),
+        "max_ejection_percent": od.max_ejection_percent,
+        # Istio turns success-rate ejection off (cluster_traffic_policy.go, reference §4.1)
+        "enforcing_success_rate": 0,
+    }
+
+
+def cluster_resource(c: Cluster, app_address: tuple[str, int] | None = None) -> dict[str, Any]:
+    """One Envoy cluster for ``c``.
+
+    Outbound clusters are ``type: EDS`` with ``service_name`` = cluster name (istiod's convention).
+    Inbound clusters need ``app_address`` (the app's ``(ip, port)``) and become ``type: STATIC``.
+    """
+    out: dict[str, Any] = {"name": c.name}
+    if c.direction == "outbound":
+        out["type"] = "EDS"
+        out["eds_cluster_config"] = {"eds_config": ads_source(), "service_name": c.name}
+    else:
+        if app_address is None:
+            raise ValueError(f"inbound cluster {c.name} needs the app address")
+        out["type"] = "STATIC"
+        out["load_assignment"] = {
+            "cluster_name": c.name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {"socket_address": {"address": app_address[0], "port_value": app_address[1]}}
+                            }
+                        }
+                    ]
+                }
+            ],
+        }
+    out["connect_timeout"] = duration(c.connect_timeout)
+    out["lb_policy"] = c.lb_policy
+    out["circuit_breakers"] = _thresholds(c)
+    out["common_lb_config"] = {"healthy_panic_threshold": {"value": c.healthy_panic_threshold}}
+    od = _outlier(c)
+    if od is not None:
+        out["outlier_detection"] = od
+    out["typed_extension_protocol_options"] = _protocol_options(c, force_http1=c.direction == "inbound")
+    return out
+
+
+def build_clusters(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dict[str, Any]]:
+    """CDS for sidecar ``proxy_id``: every outbound cluster of the mesh (Istio sends all of them when
+    no ``Sidecar`` resource scopes the proxy) plus the proxy's own inbound cluster, sorted by name.
+
+    Raises
+    ------
+    KeyError
+        If ``proxy_id`` is not a proxy of ``model``.
+    """
+    proxy = next((p for p in model.proxies if p.id == proxy_id), None)
+    if proxy is None:
+        raise KeyError(proxy_id)
+    out = [cluster_resource(c) for c in model.clusters]
+    inbound = model.inbound_cluster(proxy.service)
+    out.append(cluster_resource(inbound, plan.app_address(proxy_id)))
+    return sorted(out, key=lambda r: r["name"])

@@ -1,0 +1,89 @@
+"""LDS: a sidecar's two listeners -> ``envoy.config.listener.v3.Listener`` (JSON dicts).
+
+- ``virtualOutbound`` on ``<pod ip>:15001``: the app calls it with the destination host in the Host
+  header; its HTTP connection manager takes the route table ``outbound`` over RDS and runs the
+  ``fault`` filter then the ``router`` (istiod's outbound HTTP filter order, ``listener_builder.go``,
+  reference §7, minus telemetry/authn filters that are not modelled).
+- ``virtualInbound`` on ``<pod ip>:<service port>`` (where other pods and the load generator dial the
+  pod): an inline route to ``inbound|<port>||`` (reference §9.1), router only (server sidecars never
+  inject VirtualService faults).
+
+Both HCMs set ``stream_idle_timeout: 0s`` and leave the downstream idle timeout at Envoy's 1 h, as
+istiod does for sidecars (reference §2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshsim.model.ir import MeshModel
+from meshsim.xds.common import ads_source, typed
+from meshsim.xds.ports import PortPlan
+from meshsim.xds.routes import FAULT_FILTER, OUTBOUND_ROUTE_NAME, inbound_route_config
+
+__all__ = ["HCM_FILTER", "INBOUND_LISTENER", "OUTBOUND_LISTENER", "build_listeners"]
+
+OUTBOUND_LISTENER = "virtualOutbound"
+INBOUND_LISTENER = "virtualInbound"
+HCM_FILTER = "envoy.filters.network.http_connection_manager"
+_HCM_TYPE = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+
+
+def _router() -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.router",
+        "typed_config": typed("envoy.extensions.filters.http.router.v3.Router"),
+    }
+
+
+def _hcm(stat_prefix: str, http_filters: list[dict[str, Any]], routing: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "stat_prefix": stat_prefix,
+        "codec_type": "AUTO",
+        "stream_idle_timeout": "0s",
+        "use_remote_address": False,
+        "normalize_path": True,
+        "http_filters": http_filters,
+    }
+    body.update(routing)
+    return {"name": HCM_FILTER, "typed_config": typed(_HCM_TYPE, body)}
+
+
+def _listener(name: str, ip: str, port: int, hcm: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "address": {"socket_address": {"address": ip, "port_value": port}},
+        "filter_chains": [{"filters": [hcm]}],
+        "traffic_direction": "OUTBOUND" if name == OUTBOUND_LISTENER else "INBOUND",
+    }
+
+
+def build_listeners(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dict[str, Any]]:
+    """LDS for ``proxy_id``: ``virtualInbound`` and ``virtualOutbound`` (sorted by name)."""
+    proxy = next((p for p in model.proxies if p.id == proxy_id), None)
+    if proxy is None:
+        raise KeyError(proxy_id)
+    ip = plan.ip(proxy_id)
+    svc = model.service(proxy.service)
+    fault = {"name": FAULT_FILTER, "typed_config": typed("envoy.extensions.filters.http.fault.v3.HTTPFault")}
+    outbound = _listener(
+        OUTBOUND_LISTENER,
+        ip,
+        plan.outbound_port,
+        _hcm(
+            f"outbound_{plan.outbound_port}",
+            [fault, _router()],
+            {"rds": {"config_source": ads_source(), "route_config_name": OUTBOUND_ROUTE_NAME}},
+        ),
+    )
+    inbound = _listener(
+        INBOUND_LISTENER,
+        ip,
+        svc.port,
+        _hcm(
+            f"inbound_{svc.port}",
+            [_router()],
+            {"route_config": inbound_route_config(proxy.inbound_cluster, svc.port)},
+        ),
+    )
+    return [inbound, outbound]

@@ -1,0 +1,218 @@
+"""RDS: the outbound route table -> ``envoy.config.route.v3.RouteConfiguration`` (JSON dicts).
+
+Follows istiod's ``pilot/pkg/networking/core/route/route.go`` (``BuildHTTPRoutesForVirtualService``,
+``applyHTTPRouteDestination``, ``TranslateRouteMatch``, ``TranslateFault``),
+``route/retry/retry.go`` (``ConvertPolicy``) and ``httproute.go`` (virtual hosts with
+``include_request_attempt_count``); reference §1, §2, §6, §7:
+
+- one Envoy route per Istio ``HTTPMatchRequest`` (matches are OR'ed by repeating the route), a route
+  without matches matches every path (``prefix: /``); first match wins;
+- matches with ``sourceLabels`` that do not select this proxy are dropped for it (istiod's
+  ``sourceMatchHTTP``); a route whose matches are all dropped is not sent to this proxy;
+- one destination becomes ``cluster``, several ``weighted_clusters`` (no ``total_weight``);
+- ``timeout`` is written always, ``0s`` (disabled) when the VirtualService sets none;
+- ``retry_policy`` exactly from :class:`~meshsim.model.ir.RetryPolicy`; absent when ``attempts: 0``;
+- fault injection as ``typed_per_filter_config`` of ``envoy.filters.http.fault``.
+
+The inbound route (server side) is istiod's ``BuildDefaultHTTPInboundRoute``: timeout 0 and
+2 retries on ``reset-before-request`` [1.24+].
+
+Deviation (loopback mode): all virtual hosts go into one route configuration ``outbound`` served by
+the 15001 listener (Istio makes one per port, ``"8080"``, behind per-port listeners); ``RouteMatch.port``
+is honoured by dropping matches for other ports. There is no ``allow_any``/PassthroughCluster
+virtual host: an unknown Host gets 404 NR.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshsim.model.ir import (
+    FaultPolicy,
+    HeaderMatcher,
+    MeshModel,
+    RetryPolicy,
+    Route,
+    RouteMatch,
+    StringMatcher,
+    VirtualHost,
+)
+from meshsim.xds.common import duration, fraction, typed
+from meshsim.xds.ports import PortPlan
+
+__all__ = [
+    "FAULT_FILTER",
+    "OUTBOUND_ROUTE_NAME",
+    "build_routes",
+    "inbound_route_config",
+    "retry_policy",
+    "route_entries",
+]
+
+OUTBOUND_ROUTE_NAME = "outbound"
+FAULT_FILTER = "envoy.filters.http.fault"
+
+
+def _string_match(m: StringMatcher) -> dict[str, Any]:
+    if m.kind == "exact":
+        out: dict[str, Any] = {"exact": m.value}
+    elif m.kind == "prefix":
+        out = {"prefix": m.value}
+    else:
+        out = {"safe_regex": {"regex": m.value}}
+    if m.ignore_case:
+        out["ignore_case"] = True
+    return out
+
+
+def _header(h: HeaderMatcher) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": h.name, "string_match": _string_match(h.matcher)}
+    if h.invert:
+        out["invert_match"] = True
+    return out
+
+
+def _match(m: RouteMatch | None) -> dict[str, Any]:
+    out: dict[str, Any]
+    if m is None or m.uri is None:
+        out = {"prefix": "/"}
+    elif m.uri.kind == "exact":
+        out = {"path": m.uri.value}
+    elif m.uri.kind == "prefix":
+        out = {"prefix": m.uri.value}
+    else:
+        out = {"safe_regex": {"regex": m.uri.value}}
+    if m is not None and m.uri is not None and m.uri.ignore_case:
+        out["case_sensitive"] = False
+    headers = []
+    if m is not None:
+        if m.method is not None:
+            headers.append({"name": ":method", "string_match": _string_match(m.method)})
+        headers.extend(_header(h) for h in m.headers)
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+def retry_policy(rp: RetryPolicy) -> dict[str, Any]:
+    """``RouteAction.retry_policy`` for ``rp`` (Envoy ``route_components.proto`` ``RetryPolicy``).
+
+    ``retry_on`` tokens are joined by commas (sorted, for stable output); ``retry_back_off`` base and
+    max are always written (Envoy's implicit default max is 10x base; writing it keeps the model's
+    value authoritative); the ``previous_hosts`` predicate and ``host_selection_retry_max_attempts``
+    are written when ``rp.previous_hosts`` is set (istiod omits both for consistent-hash routes).
+    """
+    out: dict[str, Any] = {
+        "retry_on": ",".join(sorted(rp.retry_on)),
+        "num_retries": rp.num_retries,
+    }
+    if rp.retriable_status_codes:
+        out["retriable_status_codes"] = sorted(rp.retriable_status_codes)
+    if rp.per_try_timeout is not None:
+        out["per_try_timeout"] = duration(rp.per_try_timeout)
+    if rp.previous_hosts:
+        out["retry_host_predicate"] = [
+            {
+                "name": "envoy.retry_host_predicates.previous_hosts",
+                "typed_config": typed("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"),
+            }
+        ]
+        out["host_selection_retry_max_attempts"] = str(rp.host_selection_retry_max_attempts)
+    out["retry_back_off"] = {"base_interval": duration(rp.backoff_base), "max_interval": duration(rp.backoff_max)}
+    return out
+
+
+def _fault(f: FaultPolicy) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if f.delay_fraction > 0:
+        body["delay"] = {"fixed_delay": duration(f.delay), "percentage": fraction(f.delay_fraction)}
+    if f.abort_fraction > 0:
+        body["abort"] = {"http_status": f.abort_status, "percentage": fraction(f.abort_fraction)}
+    return typed("envoy.extensions.filters.http.fault.v3.HTTPFault", body)
+
+
+def _keep_match(m: RouteMatch, vh: VirtualHost, labels: dict[str, str]) -> bool:
+    if m.port is not None and m.port != vh.port:
+        return False
+    return all(labels.get(k) == v for k, v in m.source_labels)
+
+
+def route_entries(route: Route, vh: VirtualHost, labels: dict[str, str]) -> list[dict[str, Any]]:
+    """The Envoy routes for one IR route as seen by a proxy with pod ``labels`` (one per kept match)."""
+    if route.matches:
+        kept: list[RouteMatch | None] = [m for m in route.matches if _keep_match(m, vh, labels)]
+        if not kept:
+            return []
+    else:
+        kept = [None]
+    action: dict[str, Any] = {}
+    if len(route.clusters) == 1:
+        action["cluster"] = route.clusters[0].cluster
+    else:
+        action["weighted_clusters"] = {"clusters": [{"name": w.cluster, "weight": w.weight} for w in route.clusters]}
+    timeout = duration(route.timeout) if route.timeout is not None else "0s"
+    action["timeout"] = timeout
+    if route.retry_policy is not None:
+        action["retry_policy"] = retry_policy(route.retry_policy)
+    # istiod caps grpc-timeout headers at the route timeout (route.go setTimeout; reference §2)
+    action["max_stream_duration"] = {"grpc_timeout_header_max": timeout}
+    out = []
+    for m in kept:
+        r: dict[str, Any] = {"name": route.name, "match": _match(m), "route": action}
+        if route.fault is not None:
+            r["typed_per_filter_config"] = {FAULT_FILTER: _fault(route.fault)}
+        out.append(r)
+    return out
+
+
+def build_routes(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dict[str, Any]]:
+    """RDS for ``proxy_id``: the single outbound ``RouteConfiguration`` named ``outbound``.
+
+    One virtual host per destination service with its IR ``domains``; ``include_request_attempt_count``
+    on every outbound virtual host (Istio, ``httproute.go``), so the app sees
+    ``x-envoy-attempt-count``.
+    """
+    proxy = next((p for p in model.proxies if p.id == proxy_id), None)
+    if proxy is None:
+        raise KeyError(proxy_id)
+    labels = dict(proxy.labels)
+    vhosts = []
+    for vh in model.virtual_hosts:
+        routes = [e for r in vh.routes for e in route_entries(r, vh, labels)]
+        vhosts.append(
+            {
+                "name": vh.name,
+                "domains": list(vh.domains),
+                "routes": routes,
+                "include_request_attempt_count": True,
+            }
+        )
+    return [{"name": OUTBOUND_ROUTE_NAME, "virtual_hosts": vhosts, "validate_clusters": False}]
+
+
+def inbound_route_config(cluster_name: str, port: int) -> dict[str, Any]:
+    """The server sidecar's route: everything to ``cluster_name`` (``inbound|<port>||``), timeout 0,
+    2 retries on ``reset-before-request`` (istiod ``BuildDefaultHTTPInboundRoute`` [1.24+];
+    reference §1.1, §9.1)."""
+    return {
+        "name": cluster_name,
+        "validate_clusters": False,
+        "virtual_hosts": [
+            {
+                "name": f"inbound|http|{port}",
+                "domains": ["*"],
+                "routes": [
+                    {
+                        "name": "default",
+                        "match": {"prefix": "/"},
+                        "route": {
+                            "cluster": cluster_name,
+                            "timeout": "0s",
+                            "retry_policy": {"retry_on": "reset-before-request", "num_retries": 2},
+                            "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+                        },
+                    }
+                ],
+            }
+        ],
+    }
