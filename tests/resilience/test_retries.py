@@ -67,3 +67,71 @@ def test_5xx_retry_envoy_raw_max_retries_overflows() -> None:
     assert e.attempts / n < 1 + P + P * P - 0.02
     # every failure is either retry-limit (URX) or retry-overflow (UO); overflow keeps the first 503
     assert e.response_flags.get("URX", 0) + e.response_flags.get("UO", 0) == failed
+
+
+def test_istio_default_policy_does_not_retry_503() -> None:
+    """Reference §1.1 [1.24+] and §11: with no ``retries`` block Istio's default policy retries on
+    connect-failure, refused-stream, unavailable, cancelled and retriable-status-codes with an
+    *empty* code list, so upstream 503s are passed through unretried: failure = p, attempts ==
+    requests, no retry counters, and no response flag (the 503 is the upstream's own)."""
+    s = run(fx("front-server.yaml", "mesh-zero.yaml", "load-open.yaml"), ["LoadProfile.spec.duration=10s"])
+    e = edge(s, "front.v1", "server")
+    n = e.requests
+    failed = n - round(e.success_rate.value * n)
+    assert_binomial(failed, n, P, "503 pass-through")
+    assert e.attempts == n and e.retries == 0
+    assert e.response_flags == {}
+    assert e.status_codes.get("503") == failed
+    c = counters(s, "front-v1-0", SERVER)
+    assert c["upstream_rq_retry"] == 0 and c["upstream_rq_retry_limit_exceeded"] == 0
+
+
+def test_istio_default_policy_retries_503_when_not_excluded() -> None:
+    """Reference §1.1 [≤1.23]: ``EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY=false`` restores
+    ``retriable_status_codes=[503]`` with ``num_retries=2``, so 503s are retried twice: failure p^3,
+    amplification 1+p+p^2, final failures flagged URX."""
+    s = run(fx("front-server.yaml", "mesh-503-retry.yaml", "load-open.yaml"), ["LoadProfile.spec.duration=30s"])
+    e = edge(s, "front.v1", "server")
+    n = e.requests
+    failed = n - round(e.success_rate.value * n)
+    assert_binomial(failed, n, P**3, "end-to-end failure")
+    m1 = 1 + P + P * P
+    m2 = (1 - P) + 4 * P * (1 - P) + 9 * P * P
+    assert_mean(e.attempts, n, m1, m2 - m1 * m1, "amplification")
+    assert e.response_flags == {"URX": failed}
+
+
+def _dead_replica_run(extra: list[str]) -> tuple:
+    model, _ = load_and_compile(fx("front-server-ok.yaml", "mesh-zero.yaml", "load-open.yaml", *extra), ["LoadProfile.spec.duration=10s"])
+    sim = Simulation(model, seed=3)
+    sim.replicas["server-v1-1"].alive = False  # still listed in EDS (known), refuses connections
+    s = summarize(model, [sim.run()])
+    return s, edge(s, "front.v1", "server"), counters(s, "front-v1-0", SERVER)
+
+
+def test_istio_default_policy_retries_connect_failure() -> None:
+    """Reference §1.2 and §1.5: a replica that sidecars still list in EDS but that refuses
+    connections yields connect failures; the default policy retries ``connect-failure`` (2 retries,
+    previous_hosts with 5 re-picks), so every request succeeds on a live replica: each connect
+    failure costs exactly one extra attempt and one ``upstream_rq_retry``."""
+    s, e, c = _dead_replica_run([])
+    n = e.requests
+    assert e.success_rate.value == 1.0
+    assert c["upstream_cx_connect_fail"] > 0.05 * n
+    assert e.attempts - n == c["upstream_cx_connect_fail"] == c["upstream_rq_retry"] == e.retries
+    # one retry success per retried request; a retry can land on the dead host again only when all
+    # 1+5 picks of the previous_hosts predicate hit it (P2C favours it: it never has active requests)
+    assert 0.99 * c["upstream_cx_connect_fail"] <= c["upstream_rq_retry_success"] <= c["upstream_cx_connect_fail"]
+    assert e.response_flags == {}
+
+
+def test_connect_failure_without_retry_policy_is_503_uf() -> None:
+    """Reference §1.1 (``attempts: 0`` removes the retry policy) and §1.3: an unretried connect
+    failure becomes a local 503 with flag UF, one attempt per request."""
+    s, e, c = _dead_replica_run(["vs-no-retry.yaml"])
+    n = e.requests
+    assert e.attempts == n and e.retries == 0
+    uf = e.response_flags.get("UF", 0)
+    assert uf == c["upstream_cx_connect_fail"] > 0
+    assert e.status_codes.get("503") == uf
+    assert n - round(e.success_rate.value * n) == uf
