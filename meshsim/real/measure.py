@@ -1,0 +1,309 @@
+"""Turn Envoy admin counters, app records and load-generator latencies into a :class:`Summary`.
+
+Sources and meaning of the counters (Envoy ``docs/root/configuration/upstream/cluster_manager/
+cluster_stats.rst``): per cluster of one sidecar, ``upstream_rq_total`` counts upstream requests
+(every retry attempt is one), ``upstream_rq_retry`` retries, ``upstream_rq_retry_overflow`` retries
+refused by the ``max_retries`` breaker/budget, ``upstream_rq_pending_overflow`` requests refused by the
+pending/requests breakers, ``upstream_rq_timeout`` route timeouts, ``upstream_rq_per_try_timeout``
+per-try timeouts, ``outlier_detection.ejections_enforced_total`` ejections. Deltas are taken between the
+end of warm-up and the end of the measured window (``/stats?format=json`` before and after).
+
+Mapping into the simulator's schema (``meshsim.metrics.results``):
+
+- ``entry``: the load generator (latency from the intended send time, status < 500 = success);
+- ``edges``: per (source workload, outbound cluster): ``attempts = upstream_rq_total``,
+  ``retries = upstream_rq_retry``, ``requests = attempts - retries`` (requests the sidecar got from its
+  app); ``success_rate`` from the calling apps' record of final statuses by responding workload
+  (``x-meshsim-workload`` response header), attributed to the cluster of the route that holds that
+  workload; responses with no such header (Envoy local replies such as 503 UO/UH or 504 UT) are counted
+  against every cluster of the destination in proportion to requests;
+- ``calls`` and ``services`` from the apps' own records; ``clusters`` the raw counter deltas.
+
+Not measured (left null): per-edge and per-call latency distributions and response flags (would need
+access logs), confidence intervals (a single real run; no batch means yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+from meshsim.model.ir import MeshModel
+
+__all__ = ["COUNTERS", "fetch_stats", "fetch_all", "cluster_deltas", "build_summary"]
+
+COUNTERS = (
+    "upstream_rq_total",
+    "upstream_rq_completed",
+    "upstream_rq_2xx",
+    "upstream_rq_4xx",
+    "upstream_rq_5xx",
+    "upstream_rq_503",
+    "upstream_rq_retry",
+    "upstream_rq_retry_success",
+    "upstream_rq_retry_overflow",
+    "upstream_rq_retry_limit_exceeded",
+    "upstream_rq_retry_backoff_exponential",
+    "upstream_rq_pending_overflow",
+    "upstream_rq_pending_total",
+    "upstream_rq_timeout",
+    "upstream_rq_per_try_timeout",
+    "upstream_rq_rx_reset",
+    "upstream_rq_tx_reset",
+    "upstream_cx_total",
+    "upstream_cx_overflow",
+    "upstream_cx_connect_fail",
+    "upstream_cx_max_requests",
+    "upstream_cx_destroy_local_with_active_rq",
+    "upstream_rq_maintenance_mode",
+    "upstream_cx_none_healthy",
+    "outlier_detection.ejections_enforced_total",
+    "outlier_detection.ejections_enforced_consecutive_5xx",
+    "outlier_detection.ejections_active",
+)
+"""Per-cluster Envoy stats copied into ``clusters[].counters`` (deltas; gauges as end values)."""
+
+_GAUGES = {"outlier_detection.ejections_active"}
+
+
+async def fetch_stats(session: Any, admin_url: str) -> dict[str, float]:
+    """``GET <admin>/stats?format=json`` flattened to ``{name: value}`` (counters and gauges; histograms
+    dropped)."""
+    async with session.get(f"{admin_url}/stats?format=json") as resp:
+        data = await resp.json(content_type=None)
+    return {
+        s["name"]: float(s["value"])
+        for s in data.get("stats", [])
+        if isinstance(s.get("value"), int | float) and not isinstance(s.get("value"), bool)
+    }
+
+
+async def fetch_all(admin_urls: dict[str, str]) -> dict[str, dict[str, float]]:
+    """:func:`fetch_stats` of every proxy at once; keyed by proxy id."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
+        items = list(admin_urls.items())
+        results = await asyncio.gather(*(fetch_stats(s, url) for _, url in items))
+    return {pid: r for (pid, _), r in zip(items, results, strict=True)}
+
+
+def cluster_deltas(
+    before: dict[str, float], after: dict[str, float], clusters: list[str]
+) -> dict[str, dict[str, float]]:
+    """Per cluster, ``after - before`` of every stat in :data:`COUNTERS` (gauges: the ``after`` value).
+
+    Stat names are ``cluster.<cluster name>.<stat>``; cluster names contain dots, so they are matched by
+    exact prefix, never split.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for c in clusters:
+        prefix = f"cluster.{c}."
+        d = {}
+        for stat in COUNTERS:
+            key = prefix + stat
+            if key not in after:
+                continue
+            d[stat] = after[key] if stat in _GAUGES else after[key] - before.get(key, 0.0)
+        out[c] = d
+    return out
+
+
+def _est(v: float | None) -> Any:
+    from meshsim.metrics.results import Estimate
+
+    return Estimate(value=v)
+
+
+def _latency(ms: dict[str, float | None] | None, mean: float | None = None) -> Any:
+    from meshsim.metrics.results import Latency
+
+    ms = ms or {}
+    return Latency(
+        mean=_est(mean),
+        p50=_est(ms.get("p50")),
+        p90=_est(ms.get("p90")),
+        p99=_est(ms.get("p99")),
+        p999=_est(ms.get("p999")),
+    )
+
+
+def build_summary(
+    model: MeshModel,
+    load: dict[str, Any],
+    before: dict[str, dict[str, float]],
+    after: dict[str, dict[str, float]],
+    apps: dict[str, dict[str, Any]],
+    run: dict[str, Any],
+    findings: list[str],
+) -> Any:
+    """Assemble the :class:`meshsim.metrics.results.Summary` of one real run.
+
+    ``load`` is the load generator's result, ``before``/``after`` the per-proxy admin stats at the window
+    edges, ``apps`` the per-pod app records of the window, ``run`` the :class:`RunInfo` fields.
+    """
+    from meshsim.metrics.results import (
+        CallResult,
+        ClusterResult,
+        EdgeResult,
+        EntryResult,
+        MeshTotals,
+        RunInfo,
+        ServiceResult,
+        Summary,
+    )
+
+    duration = float(run["duration_s"])
+    proxies = {p.id: p for p in model.proxies}
+    outbound = [c.name for c in model.clusters]
+    clusters_out: list[ClusterResult] = []
+    per_edge: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for pid, p in proxies.items():
+        names = [*outbound, p.inbound_cluster]
+        deltas = cluster_deltas(before.get(pid, {}), after.get(pid, {}), names)
+        for cname, d in deltas.items():
+            if d.get("upstream_rq_total", 0) <= 0 and not d.get("upstream_rq_pending_overflow"):
+                continue
+            clusters_out.append(ClusterResult(proxy=pid, cluster=cname, counters=d))
+            if cname.startswith("outbound|"):
+                acc = per_edge[(f"{p.service}.{p.version}", cname)]
+                for k, v in d.items():
+                    acc[k] += v
+
+    # final outcomes seen by calling apps, by responding workload
+    resp: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])  # (src wl, dest svc, responder)
+    for pod, st in apps.items():
+        p = proxies[pod]
+        for key, r in st.get("responders", {}).items():
+            dest, who = key.split("|", 1)
+            acc2 = resp[(f"{p.service}.{p.version}", dest, who)]
+            acc2[0] += r["responses"]
+            acc2[1] += r["ok"]
+    cluster_by_name = {c.name: c for c in model.clusters}
+    ep_wl = {e.id: f"{e.service}.{e.version}" for e in model.endpoints}
+
+    edges: list[EdgeResult] = []
+    tot_req = 0
+    tot_att = 0
+    for (src, cname), d in sorted(per_edge.items()):
+        c = cluster_by_name[cname]
+        attempts = int(d.get("upstream_rq_total", 0))
+        retries = int(d.get("upstream_rq_retry", 0))
+        requests = attempts - retries
+        tot_req += requests
+        tot_att += attempts
+        wls = {ep_wl[e] for e in c.endpoints}
+        sibling = [k for k in per_edge if k[0] == src and cluster_by_name[k[1]].service == c.service]
+        sib_req = sum(
+            per_edge[k].get("upstream_rq_total", 0) - per_edge[k].get("upstream_rq_retry", 0) for k in sibling
+        )
+        n = ok = 0.0
+        for (s, dest, who), (rn, rok) in resp.items():
+            if s != src or dest != c.service:
+                continue
+            if who in wls:
+                n += rn
+                ok += rok
+            elif who == "" and sib_req > 0:
+                share = requests / sib_req
+                n += rn * share
+                ok += rok * share
+        edges.append(
+            EdgeResult(
+                source=src,
+                destination=c.service,
+                subset=c.subset,
+                cluster=cname,
+                requests=requests,
+                attempts=attempts,
+                retries=retries,
+                amplification=attempts / requests if requests else None,
+                success_rate=_est(ok / n if n else None),
+                latency_ms=_latency(None),
+                latency_cdf_ms=[],
+                response_flags={},
+                status_codes={
+                    k: int(d[f"upstream_rq_{k}"]) for k in ("2xx", "4xx", "5xx") if d.get(f"upstream_rq_{k}")
+                },
+            )
+        )
+
+    calls: list[CallResult] = []
+    call_acc: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for pod, st in apps.items():
+        p = proxies[pod]
+        for dest, r in st.get("calls", {}).items():
+            a = call_acc[(f"{p.service}.{p.version}", dest)]
+            for i, k in enumerate(("calls", "ok", "tries", "timeouts", "skipped")):
+                a[i] += r[k]
+    for (src, dest), (ncalls, nok, tries, timeouts, skipped) in sorted(call_acc.items()):
+        calls.append(
+            CallResult(
+                source=src,
+                destination=dest,
+                calls=ncalls,
+                tries=tries,
+                app_retries=tries - ncalls,
+                app_timeouts=timeouts,
+                skipped=skipped,
+                success_rate=nok / ncalls if ncalls else None,
+                latency_ms=_latency(None),
+            )
+        )
+
+    services: list[ServiceResult] = []
+    for w in model.workloads:
+        pods = [e.id for e in model.service(w.service).endpoints if e.version == w.version]
+        sts = [apps[p] for p in pods if p in apps]
+        req = sum(s["requests"] for s in sts)
+        busy = sum(s["busy_time"] for s in sts)
+        qtime = sum(s["queue_time"] for s in sts)
+        res = sum(s["residence_time"] for s in sts)
+        inj = sum(s["errors_injected"] for s in sts)
+        waited = sum(s["waited"] for s in sts)
+        rate = req / duration if duration else 0.0
+        mean_busy = busy / duration if duration else 0.0
+        cap = w.replicas * w.concurrency if w.concurrency else None
+        services.append(
+            ServiceResult(
+                name=w.service,
+                version=w.version,
+                replicas=w.replicas,
+                concurrency=w.concurrency,
+                arrival_rate_rps=rate,
+                utilization=_est(mean_busy / cap) if cap else None,
+                mean_busy_workers=mean_busy,
+                mean_queue_length=qtime / duration if duration else 0.0,
+                mean_in_system=res / duration if duration else 0.0,
+                mean_wait_ms=qtime / req * 1e3 if req else None,
+                p_wait=waited / req if req else None,
+                mean_residence_ms=res / req * 1e3 if req else None,
+                error_rate=inj / req if req else None,
+            )
+        )
+
+    statuses = load.get("statuses", {})
+    completed = int(load.get("completed", 0))
+    ok_lt500 = sum(v for k, v in statuses.items() if 0 < int(k) < 500)
+    requests = int(load.get("requests", completed))
+    entry = EntryResult(
+        service=model.load.entry,
+        requests=completed,
+        incomplete=int(load.get("unfinished", 0)),
+        throughput_rps=completed / duration if duration else 0.0,
+        success_rate=_est(ok_lt500 / requests if requests else None),
+        latency_ms=_latency(load.get("latency_ms"), load.get("latency_mean_ms")),
+        latency_cdf_ms=[(q, v) for q, v in load.get("cdf_ms", [])],
+        status_codes={str(k): int(v) for k, v in statuses.items()},
+    )
+    return Summary(
+        run=RunInfo(**run),
+        entry=entry,
+        edges=edges,
+        calls=calls,
+        services=services,
+        clusters=clusters_out,
+        mesh=MeshTotals(requests=tot_req, attempts=tot_att, amplification=tot_att / tot_req if tot_req else None),
+        findings=findings,
+    )

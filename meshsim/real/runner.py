@@ -1,0 +1,346 @@
+"""One real run: control plane, Envoys, apps, load, measurement, teardown — in one process.
+
+Sequence (loopback mode, no root, nothing outside ``127.0.0.0/8``):
+
+1. take the run lock and kill what a crashed earlier run left behind (:mod:`meshsim.real.procs`);
+2. translate the model into per-sidecar snapshots (:mod:`meshsim.xds`) and start the ADS server;
+3. start one app-host process (all pods' apps) and one Envoy per pod, wait until every Envoy is
+   ``/ready`` and has ACKed all four xDS types, and the apps answer;
+4. run the load generator (its own process); at the end of warm-up snapshot every Envoy's counters and
+   reset the apps' records, after the drain snapshot again;
+5. write ``summary.json`` (the simulator's schema), the raw ``load.json``/``apps.json``/``envoy_stats``,
+   ``control_plane.json`` (push->ACK latencies), ``cpu.json`` and the xDS snapshots;
+6. stop every process in ``finally`` — on success, on error, on Ctrl-C and on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import pickle
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from meshsim.errors import MeshsimError
+from meshsim.model.ir import MeshModel
+
+__all__ = ["RunOptions", "RunFailed", "run_real", "run_real_sync"]
+
+
+class RunFailed(MeshsimError):
+    """The real mesh could not be brought up or measured."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """Knobs of a real run. ``duration``/``rps`` override the LoadProfile when set; ``warmup`` too.
+
+    ``envoy_concurrency`` worker threads per Envoy (Istio: 2 from the 2-CPU limit; default 1 here to stay
+    within the machine's CPU budget — a recorded deviation). ``ready_timeout`` seconds for startup.
+    """
+
+    out: Path
+    duration: float | None = None
+    rps: float | None = None
+    warmup: float | None = None
+    seed: int = 1
+    envoy_concurrency: int = 1
+    ready_timeout: float = 20.0
+    log_level: str = "warning"
+    address_prefix: str = "127.77"
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+async def _http_ok(url: str, method: str = "GET") -> bool:
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as s, s.request(method, url) as r:
+            await r.read()
+            return r.status == 200
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
+async def _wait_http(urls: list[str], deadline: float, children: Any) -> None:
+    pending = list(urls)
+    while pending:
+        dead = children.dead()
+        if dead:
+            raise RunFailed(f"process {dead[0]} exited during startup; see its log in the run's logs/ directory")
+        oks = await asyncio.gather(*(_http_ok(u) for u in pending))
+        pending = [u for u, ok in zip(pending, oks, strict=True) if not ok]
+        if pending and time.monotonic() > deadline:
+            raise RunFailed(f"not ready in time: {pending[:3]}")
+        if pending:
+            await asyncio.sleep(0.05)
+
+
+async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None = None) -> Any:
+    """Run ``model`` on a real loopback Envoy mesh and return its :class:`Summary` (also written to
+    ``opts.out/summary.json``).
+
+    Raises
+    ------
+    RunFailed, AnotherRunActive, ConfigNotLive, EnvoyNotFound, MissingRealDeps
+        All :class:`MeshsimError`: one line for the user.
+    """
+    from meshsim.real.control_plane import ControlPlane
+    from meshsim.real.measure import build_summary, fetch_all
+    from meshsim.real.procs import Children, RunLock, cleanup_stale, state_dir
+    from meshsim.real.protos import require_real_deps
+    from meshsim.xds import build_all, plan_ports
+    from meshsim.xds.envoy_bin import envoy_path, envoy_version
+    from meshsim.xds.snapshot import dynamic_bootstrap
+
+    require_real_deps()
+    envoy = envoy_path()
+    load = model.load
+    if load.arrival == "closed" and opts.rps is not None:
+        raise RunFailed("--rps applies to open-loop load; this LoadProfile is closed-loop")
+    load = dataclasses.replace(
+        load,
+        rate=opts.rps if opts.rps is not None else load.rate,
+        duration=opts.duration if opts.duration is not None else load.duration,
+        warmup=opts.warmup if opts.warmup is not None else load.warmup,
+    )
+    model = dataclasses.replace(model, load=load)
+    plan = plan_ports(model, prefix=opts.address_prefix)
+
+    out = opts.out
+    out.mkdir(parents=True, exist_ok=True)
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+
+    lock = RunLock()
+    lock.acquire()
+    children: Children | None = None
+    cp: ControlPlane | None = None
+    findings: list[str] = []
+    try:
+        stale = cleanup_stale()
+        if stale:
+            findings.append(f"info: stopped {len(stale)} processes left by an earlier crashed run")
+        run_dir = state_dir() / "run"
+        run_dir.mkdir(exist_ok=True)
+        children = Children(logs)
+
+        cp = ControlPlane(plan.xds_address, 0)
+        await cp.start()
+        plan = dataclasses.replace(plan, xds_port=cp.port)
+        snaps = build_all(model, plan)
+        for s in snaps.values():
+            cp.set_snapshot(s)
+        xds_dir = out / "xds"
+        xds_dir.mkdir(exist_ok=True)
+        for pid, s in snaps.items():
+            (xds_dir / f"{pid}.json").write_text(json.dumps(s.resources, indent=1))
+
+        # apps: one host process for all pods
+        model_file = run_dir / "model.pkl"
+        model_file.write_bytes(pickle.dumps(model))
+        ctl_host = f"{opts.address_prefix}.0.2"
+        ctl_port = _free_port(ctl_host)
+        spec = {
+            "model": str(model_file),
+            "pods": [[p.id, plan.ip(p.id)] for p in model.proxies],
+            "app_port": plan.app_port,
+            "outbound_port": plan.outbound_port,
+            "seed": opts.seed,
+            "control_host": ctl_host,
+            "control_port": ctl_port,
+        }
+        spec_file = run_dir / "apps.json"
+        spec_file.write_text(json.dumps(spec))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])
+        children.spawn("apps", [sys.executable, "-m", "meshsim.real.service", str(spec_file)], env=env)
+
+        t_start = time.monotonic()
+        for p in model.proxies:
+            bfile = run_dir / f"bootstrap-{p.id}.json"
+            bfile.write_text(json.dumps(dynamic_bootstrap(model, p.id, plan)))
+            children.spawn(
+                f"envoy-{p.id}",
+                [
+                    envoy,
+                    "-c",
+                    str(bfile),
+                    "--concurrency",
+                    str(opts.envoy_concurrency),
+                    "--disable-hot-restart",
+                    "--log-level",
+                    opts.log_level,
+                    "--drain-time-s",
+                    "1",
+                    "--service-node",
+                    p.id,
+                    "--service-cluster",
+                    p.service,
+                ],
+                pdeathsig=True,
+            )
+        deadline = time.monotonic() + opts.ready_timeout
+        admin = {p.id: plan.admin_url(p.id) for p in model.proxies}
+        await _wait_http(
+            [f"{u}/ready" for u in admin.values()] + [f"http://{ctl_host}:{ctl_port}/ready"], deadline, children
+        )
+        live_s = await cp.wait_live([p.id for p in model.proxies], max(0.5, deadline - time.monotonic()))
+        startup = time.monotonic() - t_start
+
+        # load
+        entry = model.service(load.entry)
+        lspec = {
+            "targets": [[plan.ip(e.id), entry.port] for e in entry.endpoints],
+            "host": entry.host,
+            "path": load.path,
+            "method": load.method,
+            "arrival": load.arrival,
+            "rate": load.rate,
+            "users": load.users,
+            "think_time": load.think_time.mean if load.think_time else None,
+            "warmup": load.warmup,
+            "duration": load.duration,
+            "drain": load.drain,
+            "header_mix": [[w, [list(h) for h in hs]] for w, hs in load.header_mix],
+            "seed": opts.seed,
+        }
+        if not lspec["targets"]:
+            raise RunFailed(f"entry service {load.entry} has no pods")
+        lspec_file = run_dir / "load.json"
+        lspec_file.write_text(json.dumps(lspec))
+        load_out = out / "load.json"
+        load_out.unlink(missing_ok=True)
+        import subprocess
+
+        lg = children.spawn(
+            "loadgen",
+            [sys.executable, "-m", "meshsim.real.loadgen", str(lspec_file), str(load_out)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=open(logs / "loadgen.log", "wb"),  # noqa: SIM115 - closed at child exit
+        )
+        loop = asyncio.get_running_loop()
+        assert lg.stdout is not None
+        before: dict[str, dict[str, float]] = {}
+        cpu_before: dict[str, float] = {}
+        t_window = 0.0
+        while True:
+            line = await loop.run_in_executor(None, lg.stdout.readline)
+            if not line:
+                break
+            msg = line.decode().strip()
+            if msg == "warmup-done":
+                before = await fetch_all(admin)
+                await _http_ok(f"http://{ctl_host}:{ctl_port}/mark", "POST")
+                cpu_before = children.cpu_seconds()
+                t_window = time.monotonic()
+        rc = await loop.run_in_executor(None, lg.wait)
+        if rc != 0 or not load_out.exists():
+            raise RunFailed(f"load generator failed (exit {rc}); see {logs / 'loadgen.log'}")
+        after = await fetch_all(admin)
+        cpu_after = children.cpu_seconds()
+        wall = time.monotonic() - t_window if t_window else 0.0
+        import aiohttp
+
+        async with aiohttp.ClientSession() as sess, sess.get(f"http://{ctl_host}:{ctl_port}/stats") as r:
+            apps = await r.json()
+        load_res = json.loads(load_out.read_text())
+        if not load_res.get("valid", True):
+            findings.append(f"warning: run invalid: {load_res.get('invalid_reason')}")
+
+        cpu = {
+            k: (cpu_after.get(k, 0.0) - cpu_before.get(k, 0.0)) / wall * 100 if wall else None
+            for k in cpu_after
+            if k != "loadgen"
+        }
+        total_cpu = sum(v for v in cpu.values() if v is not None)
+        if total_cpu > 120:
+            findings.append(f"warning: spawned processes used {total_cpu:.0f}% of one core (budget 120%)")
+        (out / "cpu.json").write_text(
+            json.dumps({"percent_of_one_core": cpu, "total": total_cpu, "window_s": wall}, indent=1)
+        )
+        (out / "apps.json").write_text(json.dumps(apps, indent=1))
+        (out / "envoy_stats.json").write_text(json.dumps({"before": before, "after": after}))
+        acks = [dataclasses.asdict(a) for a in cp.acks]
+        (out / "control_plane.json").write_text(
+            json.dumps(
+                {
+                    "startup_s": startup,
+                    "all_acked_after_ready_s": live_s,
+                    "acks": acks,
+                    "nacks": [dataclasses.asdict(n) for n in cp.nacks],
+                },
+                indent=1,
+            )
+        )
+        run_info = {
+            "meshsim_version": _version(),
+            "backend": "real",
+            "seed": opts.seed,
+            "replications": 1,
+            "ci_method": "none",
+            "config_digest": model.digest,
+            "inputs": inputs or [],
+            "entry": load.entry,
+            "arrival": load.arrival,
+            "rate_rps": load.rate,
+            "users": load.users,
+            "warmup_s": load.warmup,
+            "duration_s": load.duration,
+            "sketch_relative_accuracy": 0.0,
+        }
+        findings.append(f"info: {envoy_version()}; envoy --concurrency {opts.envoy_concurrency}; loopback mode")
+        summary = build_summary(model, load_res, before, after, apps, run_info, findings)
+        (out / "summary.json").write_text(summary.model_dump_json(indent=1))
+        return summary
+    finally:
+        if children is not None:
+            children.stop_all()
+        if cp is not None:
+            await cp.stop()
+        lock.release()
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("meshsim")
+    except Exception:  # noqa: BLE001 - not installed as a distribution
+        return "0+unknown"
+
+
+def run_real_sync(model: MeshModel, opts: RunOptions, inputs: list[str] | None = None) -> Any:
+    """:func:`run_real` on a fresh event loop; SIGTERM and Ctrl-C cancel the run (teardown still runs)
+    and raise :class:`RunFailed`."""
+
+    async def main() -> Any:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        assert task is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await run_real(model, opts, inputs)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(sig)
+
+    try:
+        return asyncio.run(main())
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise RunFailed("interrupted; every process of the run was stopped") from None

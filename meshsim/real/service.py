@@ -1,0 +1,386 @@
+"""The workload service: real HTTP apps that execute a :class:`~meshsim.model.ir.Workload` exactly as the
+simulator does.
+
+One process hosts the apps of several pods (each on its own ``<pod ip>:15080``) on one uvloop event loop
+to save CPU. Per pod:
+
+- a worker pool of ``Workload.concurrency`` (FIFO: ``asyncio.Semaphore`` wakes waiters in order;
+  None = unbounded, like isotope's Go server);
+- on a request, after getting a worker: the error check first (isotope: "the error check runs before
+  the script", prior-art §3.2). ``random``: fail with probability ``error_rate``; ``every_nth``:
+  isotope's per-pod counter, fail when ``counter >= 10000 // int(error_rate*10000)``. A failure answers
+  ``error_status`` at once, without running the script;
+- then the script: ``SleepStep`` holds the worker for a draw from its :class:`Dist` (seeded numpy
+  ``Generator`` per pod; realized sleep recorded because asyncio overshoots by ~0.1 ms), ``CallStep``
+  calls the destination through the pod's **own sidecar** (``<pod ip>:15001``, Host = destination FQDN)
+  with probability ``probability``, the app's own ``timeout`` and ``retries``; ``ConcurrentStep`` runs
+  its members together and ends when all have ended;
+- a failed call (non-2xx, timeout or connection error after app retries) with ``on_error: fail`` aborts
+  the script and the app answers 500 (isotope); ``ignore`` continues;
+- outbound headers: the call's own headers plus the incoming ones named in ``forward_headers``
+  (None = all incoming headers except hop-by-hop, Host/Content-* and ``x-envoy-*``).
+
+Run as ``python -m meshsim.real.service SPEC.json``; it serves a control endpoint (``/ready``,
+``/mark`` to start the measured window, ``/stats``) and exits when its parent dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import pickle
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from meshsim.model.ir import CallStep, ConcurrentStep, Dist, MeshModel, SleepStep, Step, Workload
+
+__all__ = ["draw", "ErrorInjector", "App", "forwarded_headers", "main"]
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-type",
+    }
+)
+SAMPLE_CAP = 200_000
+"""Most per-sleep samples kept per pod (memory bound)."""
+
+
+def draw(dist: Dist, rng: np.random.Generator) -> float:
+    """One sample (seconds) of ``dist``: constant (value,), exponential (mean,), lognormal (mu, sigma),
+    uniform (low, high), empirical (samples...) — the parameterisation of ``meshsim.model.ir.Dist``."""
+    k, p = dist.kind, dist.params
+    if k == "constant":
+        return float(p[0])
+    if k == "exponential":
+        return float(rng.exponential(p[0]))
+    if k == "lognormal":
+        return float(rng.lognormal(p[0], p[1]))
+    if k == "uniform":
+        return float(rng.uniform(p[0], p[1]))
+    if k == "empirical":
+        return float(p[int(rng.integers(len(p)))])
+    raise ValueError(f"unknown distribution kind {k!r}")
+
+
+@dataclass
+class ErrorInjector:
+    """Decides whether a request fails (``Workload.error_rate``/``error_mode``), per pod."""
+
+    rate: float
+    mode: str
+    rng: np.random.Generator
+    counter: int = 0
+
+    def fails(self) -> bool:
+        """True if this request must answer ``error_status`` (isotope ``srv/handler.go`` for every_nth)."""
+        if self.rate <= 0:
+            return False
+        if self.mode == "every_nth":
+            divisor = 10000 // int(self.rate * 10000)
+            self.counter += 1
+            if self.counter >= divisor:
+                self.counter = 0
+                return True
+            return False
+        return bool(self.rng.random() < self.rate)
+
+
+def forwarded_headers(incoming: Any, names: tuple[str, ...] | None) -> dict[str, str]:
+    """Headers an app copies from its incoming request to each outbound call."""
+    out: dict[str, str] = {}
+    if names is None:
+        for k, v in incoming.items():
+            lk = k.lower()
+            if lk in HOP_BY_HOP or lk.startswith("x-envoy-") or lk.startswith(":"):
+                continue
+            out[lk] = v
+    else:
+        for n in names:
+            v = incoming.get(n)
+            if v is not None:
+                out[n] = v
+    return out
+
+
+@dataclass
+class PodStats:
+    """What one pod's app saw in the measured window (times in seconds)."""
+
+    requests: int = 0
+    errors_injected: int = 0
+    responses: dict[int, int] = field(default_factory=dict)
+    sleep_drawn: list[float] = field(default_factory=list)
+    sleep_realized: list[float] = field(default_factory=list)
+    queue_wait: list[float] = field(default_factory=list)
+    calls: dict[str, list[int]] = field(default_factory=dict)  # dest service -> [calls, ok, tries, timeouts, skipped]
+    responders: dict[str, list[int]] = field(default_factory=dict)  # "dest|responder workload" -> [n, status<500]
+    busy_time: float = 0.0
+    residence_time: float = 0.0
+    queue_time: float = 0.0
+    waited: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        d = np.array(self.sleep_drawn)
+        r = np.array(self.sleep_realized)
+        q = np.array(self.queue_wait)
+
+        def pct(a: np.ndarray, p: float) -> float | None:
+            return float(np.percentile(a, p)) if a.size else None
+
+        return {
+            "requests": self.requests,
+            "errors_injected": self.errors_injected,
+            "responses": {str(k): v for k, v in sorted(self.responses.items())},
+            "sleeps": int(d.size),
+            "sleep_drawn_mean": float(d.mean()) if d.size else None,
+            "sleep_realized_mean": float(r.mean()) if r.size else None,
+            "sleep_overshoot_p50": pct(r - d, 50) if d.size else None,
+            "sleep_overshoot_p99": pct(r - d, 99) if d.size else None,
+            "queue_wait_p50": pct(q, 50),
+            "queue_wait_p99": pct(q, 99),
+            "calls": {
+                k: {"calls": v[0], "ok": v[1], "tries": v[2], "timeouts": v[3], "skipped": v[4]}
+                for k, v in sorted(self.calls.items())
+            },
+            "responders": {k: {"responses": v[0], "ok": v[1]} for k, v in sorted(self.responders.items())},
+            "busy_time": self.busy_time,
+            "residence_time": self.residence_time,
+            "queue_time": self.queue_time,
+            "waited": self.waited,
+        }
+
+
+class App:
+    """One pod's application: an aiohttp server on the pod's app address plus a client session to its
+    sidecar's outbound listener."""
+
+    def __init__(self, model: MeshModel, pod: str, ip: str, app_port: int, outbound_port: int, seed: int) -> None:
+        ep = next(e for e in model.endpoints if e.id == pod)
+        self.workload: Workload = next(w for w in model.service(ep.service).workloads if w.version == ep.version)
+        self.pod = pod
+        self.ip = ip
+        self.app_port = app_port
+        self.outbound = f"http://{ip}:{outbound_port}"
+        self.rng = np.random.default_rng([seed, zlib.crc32(pod.encode())])
+        self.errors = ErrorInjector(self.workload.error_rate, self.workload.error_mode, self.rng)
+        conc = self.workload.concurrency
+        self.workers: asyncio.Semaphore | None = asyncio.Semaphore(conc) if conc else None
+        self.body = b"x" * self.workload.response_size
+        self.stats = PodStats()
+        self.session: Any = None
+        self.runner: Any = None
+
+    async def start(self) -> None:
+        import aiohttp
+        from aiohttp import web
+
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, force_close=False),
+            timeout=aiohttp.ClientTimeout(total=None),
+            auto_decompress=False,
+        )
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.ip, self.app_port, backlog=1024, reuse_address=True)
+        await site.start()
+
+    async def stop(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def handle(self, request: Any) -> Any:
+        from aiohttp import web
+
+        await request.read()
+        t0 = time.monotonic()
+        if self.workers is not None:
+            await self.workers.acquire()
+        st = self.stats
+        t1 = time.monotonic()
+        try:
+            wait = t1 - t0
+            if len(st.queue_wait) < SAMPLE_CAP:
+                st.queue_wait.append(wait)
+            st.queue_time += wait
+            st.waited += wait > 1e-4
+            st.requests += 1
+            if self.errors.fails():
+                st.errors_injected += 1
+                status = self.workload.error_status
+                body = b"simulated failure"
+            else:
+                fwd = forwarded_headers(request.headers, self.workload.forward_headers)
+                ok = await self._run(self.workload.script, fwd)
+                status, body = (200, self.body) if ok else (500, b"downstream call failed")
+        finally:
+            if self.workers is not None:
+                self.workers.release()
+            t2 = time.monotonic()
+            st.busy_time += t2 - t1
+            st.residence_time += t2 - t0
+        st.responses[status] = st.responses.get(status, 0) + 1
+        return web.Response(status=status, body=body, headers={"x-meshsim-workload": self.workload.key})
+
+    async def _run(self, script: tuple[Step, ...], fwd: dict[str, str]) -> bool:
+        for step in script:
+            if isinstance(step, ConcurrentStep):
+                results = await asyncio.gather(*(self._one(s, fwd) for s in step.steps))
+                if not all(results):
+                    return False
+            elif not await self._one(step, fwd):
+                return False
+        return True
+
+    async def _one(self, step: SleepStep | CallStep, fwd: dict[str, str]) -> bool:
+        if isinstance(step, SleepStep):
+            d = draw(step.dist, self.rng)
+            t = time.monotonic()
+            await asyncio.sleep(d)
+            if len(self.stats.sleep_drawn) < SAMPLE_CAP:
+                self.stats.sleep_drawn.append(d)
+                self.stats.sleep_realized.append(time.monotonic() - t)
+            return True
+        if step.probability < 1.0 and self.rng.random() >= step.probability:
+            self.stats.calls.setdefault(step.service, [0, 0, 0, 0, 0])[4] += 1
+            return True
+        ok = await self._call(step, fwd)
+        return ok or step.on_error == "ignore"
+
+    async def _call(self, step: CallStep, fwd: dict[str, str]) -> bool:
+        """One app-level call with the app's own timeout and retries; True on 2xx."""
+        headers = dict(fwd)
+        headers.update(dict(step.headers))
+        headers["host"] = step.host
+        data = b"x" * step.request_size if step.request_size else None
+        policy = step.retries
+        tries = 1 + (policy.attempts if policy else 0)
+        rec = self.stats.calls.setdefault(step.service, [0, 0, 0, 0, 0])
+        rec[0] += 1
+        for attempt in range(tries):
+            rec[2] += 1
+            outcome = await self._attempt(step, headers, data)
+            if outcome == "timeout":
+                rec[3] += 1
+            if outcome == "ok":
+                rec[1] += 1
+                return True
+            if policy is None or attempt == tries - 1 or outcome not in policy.retry_on:
+                return False
+            if policy.backoff > 0:
+                await asyncio.sleep(policy.backoff)
+        return False
+
+    async def _attempt(self, step: CallStep, headers: dict[str, str], data: bytes | None) -> str:
+        """``ok``, ``5xx``, ``4xx``, ``timeout`` or ``error`` (connection failure)."""
+        url = self.outbound + step.path
+
+        async def go() -> int:
+            async with self.session.request(step.method, url, headers=headers, data=data) as resp:
+                await resp.read()
+                who = resp.headers.get("x-meshsim-workload", "")
+                r = self.stats.responders.setdefault(f"{step.service}|{who}", [0, 0])
+                r[0] += 1
+                r[1] += resp.status < 500
+                return int(resp.status)
+
+        try:
+            status = await (asyncio.wait_for(go(), step.timeout) if step.timeout else go())
+        except TimeoutError:
+            return "timeout"
+        except Exception:  # noqa: BLE001 - any client error is a failed call, as in isotope
+            return "error"
+        if 200 <= status < 300:
+            return "ok"
+        return "5xx" if status >= 500 else "4xx"
+
+
+async def _serve(spec: dict[str, Any]) -> None:
+    from aiohttp import web
+
+    with open(spec["model"], "rb") as f:
+        model: MeshModel = pickle.load(f)  # noqa: S301 - our own file, written by the runner
+    apps = [App(model, pod, ip, spec["app_port"], spec["outbound_port"], spec["seed"]) for pod, ip in spec["pods"]]
+    for a in apps:
+        await a.start()
+
+    async def ready(_: Any) -> Any:
+        return web.Response(text="ok")
+
+    async def mark(_: Any) -> Any:
+        for a in apps:
+            a.stats = PodStats()
+        return web.Response(text="marked")
+
+    async def stats(_: Any) -> Any:
+        return web.json_response({a.pod: a.stats.to_json() for a in apps})
+
+    ctl = web.Application()
+    ctl.router.add_get("/ready", ready)
+    ctl.router.add_post("/mark", mark)
+    ctl.router.add_get("/stats", stats)
+    runner = web.AppRunner(ctl, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, spec["control_host"], spec["control_port"]).start()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    parent = os.getppid()
+    while not stop.is_set():
+        if os.getppid() != parent:  # the runner died: do not outlive it
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+    for a in apps:
+        await a.stop()
+    await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``python -m meshsim.real.service SPEC.json`` (spec written by the runner)."""
+    ap = argparse.ArgumentParser(prog="meshsim.real.service")
+    ap.add_argument("spec")
+    args = ap.parse_args(argv)
+    with open(args.spec) as f:
+        spec = json.load(f)
+    run_loop(_serve(spec))
+    return 0
+
+
+def run_loop(coro: Any) -> Any:
+    """Run ``coro`` on uvloop when installed (``uvloop.run``), else on asyncio's default loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
