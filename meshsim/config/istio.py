@@ -8,7 +8,7 @@ is not in Istio's API at all is an error, as the API server would reject it.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -110,7 +110,7 @@ class HTTPRetry(StrictModel):
     backoff: NonNegDuration | None = None
 
     __unmodelled__ = frozenset({"retryRemoteLocalities"})
-    __unmodelled_why__ = {
+    __unmodelled_why__: ClassVar[dict[str, str]] = {
         "retryRemoteLocalities": "localities are not modelled; ignored",
     }
 
@@ -126,7 +126,7 @@ class _Delay(StrictModel):
     percent: int | None = Field(default=None, ge=0, le=100)
 
     __unmodelled__ = frozenset({"exponentialDelay"})
-    __unmodelled_why__ = {"exponentialDelay": "unsupported by Istio itself (dropped by istiod)"}
+    __unmodelled_why__: ClassVar[dict[str, str]] = {"exponentialDelay": "unsupported by Istio itself (dropped by istiod)"}
 
 
 class _Abort(StrictModel):

@@ -345,7 +345,8 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
     for src, d in docs:
         bucket, model, note = _dispatch(src, d)
         kind = str(d.get("kind") or "MockServiceGraph")
-        meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
+        raw_meta = d.get("metadata")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         name = str(meta.get("name")) if meta and meta.get("name") else None
         src = Source(src.file, src.index, kind, name)
         if model is None:

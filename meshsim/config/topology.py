@@ -18,7 +18,7 @@ meshsim extensions (stock isotope ignores them):
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
@@ -61,9 +61,7 @@ class AppRetry(StrictModel):
     """
 
     attempts: int = Field(ge=0)
-    retryOn: list[Literal["5xx", "4xx", "timeout"]] = Field(
-        default_factory=lambda: ["5xx", "timeout"]
-    )
+    retryOn: list[Literal["5xx", "4xx", "timeout"]] = Field(default_factory=lambda: ["5xx", "timeout"])  # type: ignore[arg-type]
     backoff: NonNegDuration = 0.0
 
 
@@ -163,7 +161,7 @@ class ServiceDef(_Behaviour):
     forwardHeaders: list[str] | None = None
 
     __unmodelled__ = frozenset({"cluster"})
-    __unmodelled_why__ = {"cluster": "multi-cluster placement is not modelled; ignored"}
+    __unmodelled_why__: ClassVar[dict[str, str]] = {"cluster": "multi-cluster placement is not modelled; ignored"}
 
 
 class Defaults(_Behaviour):

@@ -1,0 +1,71 @@
+"""Shared CLI plumbing: one-line errors, progress bars, option types."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from meshsim.errors import MeshsimError
+
+__all__ = ["console", "err_console", "user_errors", "progress_bar", "SetOption"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+SetOption = typer.Option(
+    "--set",
+    help="Override a field before validation: Kind[/name].path=value, e.g. "
+    "LoadProfile.spec.rate=500 or MockServiceGraph.services[name=reviews].numReplicas=3. Repeatable.",
+)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a :class:`MeshsimError` into one line on stderr and exit code 2; Ctrl-C into exit 130."""
+    try:
+        yield
+    except MeshsimError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[float], None]]:
+    """Yield a callback ``update(fraction)``; a bar appears only once the work has run for 1 s."""
+    start = time.monotonic()
+    state: dict[str, Any] = {}
+
+    def update(frac: float) -> None:
+        if not enabled:
+            return
+        if "bar" not in state:
+            if time.monotonic() - start < 1.0:
+                return
+            bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=True,
+            )
+            bar.start()
+            state["bar"] = bar
+            state["task"] = bar.add_task(label, total=1.0)
+        state["bar"].update(state["task"], completed=frac)
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].stop()

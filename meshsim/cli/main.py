@@ -1,0 +1,154 @@
+"""``meshsim run | validate | schema`` (and ``meshsim real ...`` when the real-mesh extra is installed)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meshsim import __version__
+from meshsim.cli.common import SetOption, console, err_console, progress_bar, user_errors
+
+app = typer.Typer(
+    help="meshsim: predict what an Istio/Envoy config does to latency, errors and load, before production does.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+Paths = Annotated[
+    list[str],
+    typer.Argument(
+        help="YAML files or directories: an isotope MockServiceGraph topology, Kubernetes Deployments/Services, "
+        "Istio VirtualServices/DestinationRules (unmodified), a meshsim LoadProfile and MeshSettings.",
+        show_default=False,
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"meshsim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """meshsim: a discrete-event simulator and capacity planner for Istio/Envoy service meshes."""
+
+
+def _overrides(sets: list[str] | None, rps: float | None, duration: str | None, warmup: str | None) -> list[str]:
+    out = list(sets or [])
+    # precedence: CLI flag > --set > file
+    if rps is not None:
+        out.append(f"LoadProfile.spec.rate={rps}")
+    if duration is not None:
+        out.append(f"LoadProfile.spec.duration={duration}")
+    if warmup is not None:
+        out.append(f"LoadProfile.spec.warmup={warmup}")
+    return out
+
+
+@app.command()
+def run(
+    paths: Paths,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest>-s<seed>).")] = None,
+    rps: Annotated[float | None, typer.Option("--rps", help="Override the load rate, requests/s.")] = None,
+    duration: Annotated[str | None, typer.Option("--duration", help="Override the measured window, e.g. 30s, 2m.")] = None,
+    warmup: Annotated[str | None, typer.Option("--warmup", help="Override the warm-up, e.g. 5s.")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Root seed; the same seed gives a byte-identical summary.json.")] = 1,
+    replications: Annotated[int, typer.Option("--replications", "-r", min=1, help="Independent replications (run in parallel processes); they give the CIs.")] = 1,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes for replications (default: one per CPU).")] = None,
+    sets: Annotated[list[str] | None, SetOption] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables or progress bar.")] = False,
+) -> None:
+    """Simulate the mesh and write summary.json, a latency CDF and a service graph.
+
+    Prints entry latency percentiles with 95% confidence intervals, per-edge traffic (split across
+    subsets, retries, response flags) and per-service utilisation.
+    """
+    from meshsim.pipeline import load_and_compile, simulate, write_outputs
+    from meshsim.report.tables import render_summary
+
+    with user_errors():
+        model, findings = load_and_compile(paths, _overrides(sets, rps, duration, warmup))
+        warnings = [f for f in findings if f.level != "info"]
+        for f in warnings:
+            err_console.print(str(f), style="yellow", highlight=False, soft_wrap=True)
+        if out is None:
+            name = Path(paths[0].rstrip("/")).stem or "run"
+            out = Path("results") / f"{name}-{model.digest[:8]}-s{seed}"
+        t0 = time.perf_counter()
+        with progress_bar("simulating", enabled=not quiet) as update:
+            summary = simulate(
+                model,
+                seed=seed,
+                replications=replications,
+                workers=workers,
+                progress=update,
+                inputs=list(paths),
+                findings=[str(f) for f in warnings],
+            )
+        wall = time.perf_counter() - t0
+        written = write_outputs(summary, out)
+        (out / "run.json").write_text(
+            json.dumps(
+                {"command": ["meshsim", "run", *paths], "overrides": _overrides(sets, rps, duration, warmup),
+                 "wall_time_s": round(wall, 3), "meshsim_version": __version__, "seed": seed,
+                 "replications": replications, "config_digest": model.digest},
+                indent=2,
+            )
+            + "\n"
+        )
+        if not quiet:
+            render_summary(summary, console)
+            console.print(f"Wrote {', '.join(str(p) for p in written)} ({wall:.1f}s wall)")
+
+
+@app.command()
+def validate(
+    paths: Paths,
+    sets: Annotated[list[str] | None, SetOption] = None,
+) -> None:
+    """Check configs statically, in the spirit of `istioctl analyze`.
+
+    Errors (unknown hosts or subsets, weights summing to 0, calls to undefined services, invalid
+    fields) exit with code 2; warnings (unreachable services, subsets selecting no pods, fields meshsim
+    does not model yet) are printed and exit 0.
+    """
+    from meshsim.config.loader import load
+    from meshsim.model.compile import compile_with_findings
+
+    with user_errors():
+        cfg = load(paths, list(sets or []))
+        _, findings = compile_with_findings(cfg)
+    errors = [f for f in findings if f.level == "error"]
+    for f in findings:
+        style = {"error": "red", "warning": "yellow", "info": "dim"}[f.level]
+        console.print(str(f), style=style, highlight=False, soft_wrap=True)
+    n_warn = sum(f.level == "warning" for f in findings)
+    console.print(f"{len(errors)} error(s), {n_warn} warning(s)")
+    if errors:
+        raise typer.Exit(2)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of summary.json."""
+    from meshsim.metrics.results import Summary
+
+    typer.echo(json.dumps(Summary.model_json_schema(), indent=2))
+
+
+try:  # the real-mesh commands exist only with the [real] extra installed
+    from meshsim.cli.real import real_app
+
+    app.add_typer(real_app, name="real", help="Deploy the same compiled config to a real Envoy mesh on loopback and measure it.")
+except ImportError:  # pragma: no cover - depends on the installed extra
+    pass

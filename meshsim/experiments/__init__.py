@@ -1,0 +1,1 @@
+"""Experiments over the simulator: replications (and, later, sweeps)."""

@@ -1,0 +1,182 @@
+"""The typed, serialisable result of a run: the schema of ``summary.json``.
+
+``meshsim schema`` prints :class:`Summary`'s JSON Schema. The real-mesh side writes the same schema
+from Envoy stats, so predictions and measurements are compared field by field.
+
+Conventions: latencies in milliseconds; rates in requests/s; ``success_rate`` is the fraction of
+responses with status < 500 (the rule of Istio/Flagger success-rate queries); every
+:class:`Estimate` carries a 95% confidence interval, from replications when there are several and
+from batch means (10 time batches) within a single run otherwise; ``null`` bounds mean there was
+not enough data. Percentiles come from DDSketch with 1% relative accuracy.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Estimate",
+    "Latency",
+    "RunInfo",
+    "EntryResult",
+    "EdgeResult",
+    "CallResult",
+    "ServiceResult",
+    "ClusterResult",
+    "MeshTotals",
+    "Summary",
+]
+
+SCHEMA_VERSION = "meshsim.io/summary/v1"
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Estimate(_M):
+    """A point estimate with its 95% confidence interval (``ci_low``/``ci_high`` may be null)."""
+
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+class Latency(_M):
+    """Latency in milliseconds: mean and percentiles, each with a CI."""
+
+    mean: Estimate
+    p50: Estimate
+    p90: Estimate
+    p99: Estimate
+    p999: Estimate
+
+
+class RunInfo(_M):
+    """Provenance: enough to reproduce the run (no wall-clock values, so the file is deterministic)."""
+
+    meshsim_version: str
+    backend: str = Field(description="'simulation' or 'real'")
+    seed: int
+    replications: int
+    ci_method: str = Field(description="'replications' or 'batch_means'")
+    ci_level: float = 0.95
+    config_digest: str
+    inputs: list[str]
+    entry: str
+    arrival: str
+    rate_rps: float | None
+    users: int | None
+    warmup_s: float
+    duration_s: float
+    sketch_relative_accuracy: float
+
+
+class EntryResult(_M):
+    """Requests entering the mesh from the load source (outside the mesh)."""
+
+    service: str
+    requests: int = Field(description="requests that arrived in the measured window and completed")
+    incomplete: int = Field(description="measured requests still in flight when the run ended (drain limit)")
+    throughput_rps: float
+    success_rate: Estimate
+    latency_ms: Latency
+    latency_cdf_ms: list[tuple[float, float]] = Field(
+        description="(quantile, milliseconds) pairs of the pooled latency distribution, for CDF plots"
+    )
+    status_codes: dict[str, int]
+
+
+class EdgeResult(_M):
+    """Requests from one workload's sidecar to one cluster (destination subset).
+
+    ``requests`` are requests the caller's sidecar received from its app (app-level retries each
+    count); ``attempts`` are upstream tries (sidecar retries included); ``amplification`` =
+    attempts / requests.
+    """
+
+    source: str
+    destination: str
+    subset: str
+    cluster: str
+    requests: int
+    attempts: int
+    retries: int
+    amplification: float | None
+    success_rate: Estimate
+    latency_ms: Latency
+    latency_cdf_ms: list[tuple[float, float]]
+    response_flags: dict[str, int]
+    status_codes: dict[str, int]
+
+
+class CallResult(_M):
+    """Application-level calls from one workload to one service, as the app sees them (its own
+    timeout and retries included); ``tries`` / ``calls`` is the app-level amplification."""
+
+    source: str
+    destination: str
+    calls: int
+    tries: int
+    app_retries: int
+    app_timeouts: int
+    skipped: int = Field(description="calls not made because of `probability`")
+    success_rate: float | None
+    latency_ms: Latency
+
+
+class ServiceResult(_M):
+    """One service version (workload), summed over its replicas.
+
+    ``utilization`` = mean busy workers / (replicas x concurrency) (null when concurrency is
+    unbounded); ``mean_queue_length`` = mean requests waiting for a worker (all replicas);
+    ``p_wait`` = fraction of requests that waited for a worker; Little's law:
+    ``mean_in_system`` = ``arrival_rate_rps`` x ``mean_residence_ms`` / 1000.
+    """
+
+    name: str
+    version: str
+    replicas: int
+    concurrency: int | None
+    arrival_rate_rps: float
+    utilization: Estimate | None
+    mean_busy_workers: float
+    mean_queue_length: float
+    mean_in_system: float
+    mean_wait_ms: float | None
+    p_wait: float | None
+    mean_residence_ms: float | None
+    error_rate: float | None
+
+
+class ClusterResult(_M):
+    """Envoy counters of one cluster in one sidecar, named as Envoy names them
+    (``upstream_rq_total``, ``upstream_rq_retry``, ``outlier_detection.ejections_enforced_total``, ...);
+    ``outlier_detection.ejections_active`` is a time average. Summed over replications."""
+
+    proxy: str
+    cluster: str
+    counters: dict[str, float]
+
+
+class MeshTotals(_M):
+    """Whole-mesh sidecar totals: ``amplification`` = upstream attempts / sidecar requests."""
+
+    requests: int
+    attempts: int
+    amplification: float | None
+
+
+class Summary(_M):
+    """The content of ``summary.json``."""
+
+    schema_version: str = SCHEMA_VERSION
+    run: RunInfo
+    entry: EntryResult
+    edges: list[EdgeResult]
+    calls: list[CallResult]
+    services: list[ServiceResult]
+    clusters: list[ClusterResult]
+    mesh: MeshTotals
+    findings: list[str] = Field(default_factory=list)

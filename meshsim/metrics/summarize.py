@@ -1,0 +1,272 @@
+"""Merge replications into a :class:`~meshsim.metrics.results.Summary`, with confidence intervals.
+
+CIs are Student-t intervals over independent estimates: one per replication when there are several
+(the point estimate is then the mean of the replication estimates), else one per time batch of the
+single run (batch means; the point estimate is the whole-run value). Counters are summed over
+replications; rates and levels are averaged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from scipy import stats as sps
+
+from meshsim import __version__
+from meshsim.metrics.recorder import RELATIVE_ACCURACY, Tally
+from meshsim.metrics.results import (
+    CallResult,
+    ClusterResult,
+    EdgeResult,
+    EntryResult,
+    Estimate,
+    Latency,
+    MeshTotals,
+    RunInfo,
+    ServiceResult,
+    Summary,
+)
+from meshsim.model.ir import MeshModel
+from meshsim.sim.stats import RepResult
+
+__all__ = ["t_interval", "estimate", "latency", "summarize"]
+
+QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
+
+
+def _r(x: float | None, nd: int = 4) -> float | None:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    return round(float(x), nd)
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float | None, float | None]:
+    """Student-t confidence interval of the mean of ``values`` (None, None with fewer than 2)."""
+    vals = [v for v in values if v is not None]
+    n = len(vals)
+    if n < 2:
+        return None, None
+    m = sum(vals) / n
+    var = sum((v - m) ** 2 for v in vals) / (n - 1)
+    half = float(sps.t.ppf(0.5 + level / 2, n - 1)) * math.sqrt(var / n)
+    return m - half, m + half
+
+
+def estimate(per: Sequence[float | None], pooled: float | None, multi: bool, nd: int = 4) -> Estimate:
+    """Build an :class:`Estimate`: with several replications (``multi``) the value is the mean of
+    ``per``; otherwise ``pooled`` with a batch-means interval from ``per``."""
+    vals = [float(v) for v in per if v is not None]
+    lo, hi = t_interval(vals)
+    if multi:
+        value = sum(vals) / len(vals) if vals else None
+    else:
+        value = pooled
+    return Estimate(value=_r(value, nd), ci_low=_r(lo, nd), ci_high=_r(hi, nd))
+
+
+def latency(tallies: Sequence[Tally]) -> Latency:
+    """Latency block from one :class:`Tally` per replication (batch sketches inside each)."""
+    multi = len(tallies) > 1
+    merged_all = None
+    for t in tallies:
+        m = t.merged()
+        if merged_all is None:
+            merged_all = m
+        else:
+            merged_all.merge(m)
+    out: dict[str, Estimate] = {}
+    n_all = sum(t.n for t in tallies)
+    mean_pooled = sum(t.total for t in tallies) / n_all if n_all else None
+    if multi:
+        per_mean = [t.total / t.n if t.n else None for t in tallies]
+    else:
+        t0 = tallies[0]
+        per_mean = [sk.sum / sk.count if sk is not None and sk.count else None for sk in t0.sketches]
+    out["mean"] = estimate(per_mean, mean_pooled, multi)
+    for name, q in QUANTILES:
+        pooled = merged_all.get_quantile_value(q) if merged_all is not None and n_all else None
+        if multi:
+            per = [t.merged().get_quantile_value(q) if t.n else None for t in tallies]
+        else:
+            per = [sk.get_quantile_value(q) if sk is not None and sk.count else None for sk in tallies[0].sketches]
+        out[name] = estimate(per, pooled, multi)
+    return Latency(**out)
+
+
+CDF_QUANTILES = tuple(round(q, 3) for q in [0.001, 0.01, 0.05] + [i / 20 for i in range(2, 19)] + [0.95, 0.975, 0.99, 0.995, 0.999])
+
+
+def cdf(tallies: Sequence[Tally]) -> list[tuple[float, float]]:
+    """Pooled latency quantiles at :data:`CDF_QUANTILES`, as ``(q, ms)`` pairs."""
+    merged = None
+    for t in tallies:
+        if merged is None:
+            merged = t.merged()
+        else:
+            merged.merge(t.merged())
+    if merged is None or merged.count == 0:
+        return []
+    return [(q, round(float(merged.get_quantile_value(q) or 0.0), 4)) for q in CDF_QUANTILES]
+
+
+def _codes(dicts: Sequence[dict[int, int]]) -> dict[str, int]:
+    out: dict[int, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return {str(k): v for k, v in sorted(out.items())}
+
+
+def summarize(
+    model: MeshModel, reps: Sequence[RepResult], inputs: Sequence[str] = (), findings: Sequence[str] = ()
+) -> Summary:
+    """Merge ``reps`` (one per replication, in replication order) into a :class:`Summary`.
+
+    Raises
+    ------
+    ValueError
+        If ``reps`` is empty.
+    """
+    if not reps:
+        raise ValueError("no replication results to summarize")
+    multi = len(reps) > 1
+    load = model.load
+    window = load.duration
+    first = reps[0]
+    run = RunInfo(
+        meshsim_version=__version__,
+        backend="simulation",
+        seed=first.seed,
+        replications=len(reps),
+        ci_method="replications" if multi else "batch_means",
+        config_digest=model.digest,
+        inputs=list(inputs),
+        entry=load.entry,
+        arrival=load.arrival,
+        rate_rps=load.rate,
+        users=load.users,
+        warmup_s=load.warmup,
+        duration_s=load.duration,
+        sketch_relative_accuracy=RELATIVE_ACCURACY,
+    )
+    # entry
+    req = sum(r.entry_requests for r in reps)
+    ok = sum(r.entry_success for r in reps)
+    if multi:
+        per_sr = [r.entry_success / r.entry_requests if r.entry_requests else None for r in reps]
+    else:
+        per_sr = [s / n if n else None for s, n in zip(first.entry_batch_ok, first.entry_batch_req, strict=True)]
+    entry = EntryResult(
+        service=load.entry,
+        requests=req,
+        incomplete=sum(r.entry_incomplete for r in reps),
+        throughput_rps=_r(req / (window * len(reps))) or 0.0,
+        success_rate=estimate(per_sr, ok / req if req else None, multi, nd=6),
+        latency_ms=latency([r.entry_latency for r in reps if r.entry_latency is not None]),
+        latency_cdf_ms=cdf([r.entry_latency for r in reps if r.entry_latency is not None]),
+        status_codes=_codes([r.entry_codes for r in reps]),
+    )
+    # edges
+    clusters = {c.name: c for c in model.clusters}
+    edges: list[EdgeResult] = []
+    keys = sorted({k for r in reps for k in r.edges})
+    tot_req = tot_att = 0
+    for key in keys:
+        src, dst, cname = key
+        es = [r.edges[key] for r in reps if key in r.edges]
+        n = sum(e.requests for e in es)
+        att = sum(e.attempts for e in es)
+        succ = sum(e.success for e in es)
+        tot_req += n
+        tot_att += att
+        flags: dict[str, int] = {}
+        for e in es:
+            for f, v in e.flags.items():
+                flags[f] = flags.get(f, 0) + v
+        per = [e.success / e.requests if e.requests else None for e in es] if multi else []
+        edges.append(
+            EdgeResult(
+                source=src,
+                destination=dst,
+                subset=clusters[cname].subset if cname in clusters else "",
+                cluster=cname,
+                requests=n,
+                attempts=att,
+                retries=sum(e.retries for e in es),
+                amplification=_r(att / n, 6) if n else None,
+                success_rate=estimate(per, succ / n if n else None, multi, nd=6),
+                latency_ms=latency([e.latency for e in es]),
+                latency_cdf_ms=cdf([e.latency for e in es]),
+                response_flags=dict(sorted(flags.items())),
+                status_codes=_codes([e.codes for e in es]),
+            )
+        )
+    calls: list[CallResult] = []
+    for ckey in sorted({k for r in reps for k in r.calls}):
+        cs = [r.calls[ckey] for r in reps if ckey in r.calls]
+        ncalls = sum(c.calls for c in cs)
+        calls.append(
+            CallResult(
+                source=ckey[0],
+                destination=ckey[1],
+                calls=ncalls,
+                tries=sum(c.tries for c in cs),
+                app_retries=sum(c.app_retries for c in cs),
+                app_timeouts=sum(c.app_timeouts for c in cs),
+                skipped=sum(c.skipped for c in cs),
+                success_rate=_r(1 - sum(c.failures for c in cs) / ncalls, 6) if ncalls else None,
+                latency_ms=latency([c.latency for c in cs]),
+            )
+        )
+    services: list[ServiceResult] = []
+    for wl in model.workloads:
+        ws = [r.workloads[wl.key] for r in reps]
+        arrivals = sum(w["arrivals"] for w in ws)
+        busy = sum(w["busy"] for w in ws) / len(ws)
+        util = None
+        if wl.concurrency is not None and wl.replicas:
+            cap = wl.replicas * wl.concurrency
+            util = estimate([w["busy"] / cap for w in ws] if multi else [], busy / cap, multi, nd=6)
+        services.append(
+            ServiceResult(
+                name=wl.service,
+                version=wl.version,
+                replicas=wl.replicas,
+                concurrency=wl.concurrency,
+                arrival_rate_rps=_r(sum(w["arrival_rate"] for w in ws) / len(ws)) or 0.0,
+                utilization=util,
+                mean_busy_workers=_r(busy) or 0.0,
+                mean_queue_length=_r(sum(w["queue"] for w in ws) / len(ws)) or 0.0,
+                mean_in_system=_r(sum(w["in_system"] for w in ws) / len(ws)) or 0.0,
+                mean_wait_ms=_r(1e3 * sum(w["wait_sum"] for w in ws) / arrivals) if arrivals else None,
+                p_wait=_r(sum(w["waited"] for w in ws) / arrivals, 6) if arrivals else None,
+                mean_residence_ms=_r(1e3 * sum(w["residence_sum"] for w in ws) / arrivals) if arrivals else None,
+                error_rate=_r(sum(w["errors"] for w in ws) / arrivals, 6) if arrivals else None,
+            )
+        )
+    cl: list[ClusterResult] = []
+    for pkey in sorted({k for r in reps for k in r.clusters}):
+        acc: dict[str, float] = {}
+        cnt = 0
+        for r in reps:
+            d = r.clusters.get(pkey)
+            if d is None:
+                continue
+            cnt += 1
+            for k, val in d.items():
+                acc[k] = acc.get(k, 0.0) + val
+        if "outlier_detection.ejections_active" in acc and cnt:
+            acc["outlier_detection.ejections_active"] = round(acc["outlier_detection.ejections_active"] / cnt, 6)
+        named = {k.replace("outlier_detection_", "outlier_detection."): (int(v) if float(v).is_integer() else v) for k, v in acc.items()}
+        cl.append(ClusterResult(proxy=pkey[0], cluster=pkey[1], counters=named))
+    return Summary(
+        run=run,
+        entry=entry,
+        edges=edges,
+        calls=calls,
+        services=services,
+        clusters=cl,
+        mesh=MeshTotals(requests=tot_req, attempts=tot_att, amplification=_r(tot_att / tot_req, 6) if tot_req else None),
+        findings=list(findings),
+    )

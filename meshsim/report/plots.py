@@ -1,0 +1,100 @@
+"""Plots as pure functions: a :class:`~meshsim.metrics.results.Summary` in, a matplotlib Figure out.
+
+No global style is set at import; the Agg backend is chosen by the caller (the CLI) when saving.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+from matplotlib import colormaps
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from meshsim.metrics.results import Summary
+
+__all__ = ["latency_cdf", "service_graph"]
+
+
+def latency_cdf(summary: Summary) -> Figure:
+    """Latency CDF (log-scaled milliseconds) of entry requests and of every edge."""
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.add_subplot()
+    curves = [(f"entry ({summary.entry.service})", summary.entry.latency_cdf_ms, 2.5)]
+    for e in summary.edges:
+        label = f"{e.source} -> {e.destination}" + (f" [{e.subset}]" if e.subset else "")
+        curves.append((label, e.latency_cdf_ms, 1.2))
+    for label, pts, lw in curves:
+        if not pts:
+            continue
+        qs = [q for q, _ in pts]
+        ms = [max(v, 1e-3) for _, v in pts]
+        ax.plot(ms, qs, label=label, linewidth=lw)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("fraction of requests")
+    ax.set_ylim(0, 1)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title("Latency CDF (simulated)" if summary.run.backend == "simulation" else "Latency CDF (measured)")
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def service_graph(summary: Summary) -> Figure:
+    """The call graph of workloads: edges labelled with requests/s, nodes coloured by utilisation
+    (grey when concurrency is unbounded)."""
+    g = nx.DiGraph()
+    window = summary.run.duration_s * summary.run.replications
+    entry = "load"
+    g.add_node(entry)
+    util: dict[str, float | None] = {}
+    for s in summary.services:
+        key = f"{s.name}.{s.version}"
+        g.add_node(key)
+        util[key] = s.utilization.value if s.utilization is not None else None
+    entry_targets = [f"{s.name}.{s.version}" for s in summary.services if s.name == summary.entry.service]
+    for t in entry_targets:
+        g.add_edge(entry, t, label="")
+    g.edges[entry, entry_targets[0]]["label"] = f"{summary.entry.requests / window:.1f}/s" if entry_targets else ""
+    for e in summary.edges:
+        targets = [f"{s.name}.{s.version}" for s in summary.services if s.name == e.destination and (not e.subset or s.version == e.subset)]
+        if not targets:
+            targets = [e.destination]
+        for t in targets:
+            rate = e.requests / window / len(targets)
+            if g.has_edge(e.source, t):
+                g.edges[e.source, t]["rate"] += rate
+            else:
+                g.add_edge(e.source, t, rate=rate)
+    for _u, _v, d in g.edges(data=True):
+        if "rate" in d:
+            d["label"] = f"{d['rate']:.1f}/s"
+    try:
+        layers = {n: 0 for n in g}
+        for n in nx.topological_sort(g):
+            for s in g.successors(n):
+                layers[s] = max(layers[s], layers[n] + 1)
+        for n, layer in layers.items():
+            g.nodes[n]["layer"] = layer
+        pos = nx.multipartite_layout(g, subset_key="layer", align="horizontal")
+        pos = {n: (x, -y) for n, (x, y) in pos.items()}
+    except nx.NetworkXUnfeasible:
+        pos = nx.spring_layout(g, seed=1)
+    fig = Figure(figsize=(9, 6), layout="constrained")
+    ax = fig.add_subplot()
+    cmap = colormaps["RdYlGn_r"]
+    norm = Normalize(0, 1)
+    colors = []
+    for n in g.nodes:
+        u = util.get(n)
+        colors.append("#cccccc" if u is None or (isinstance(u, float) and math.isnan(u)) else cmap(norm(u)))
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_color=colors, node_size=1800, edgecolors="black")
+    nx.draw_networkx_labels(g, pos, ax=ax, font_size=8)
+    nx.draw_networkx_edges(g, pos, ax=ax, arrows=True, arrowsize=15, node_size=1800)
+    nx.draw_networkx_edge_labels(g, pos, ax=ax, edge_labels={(u, v): d.get("label", "") for u, v, d in g.edges(data=True)}, font_size=7)
+    sm = __import__("matplotlib.cm", fromlist=["ScalarMappable"]).ScalarMappable(norm=norm, cmap=cmap)
+    fig.colorbar(sm, ax=ax, label="utilisation (busy workers / capacity)")
+    ax.set_title("Service graph: requests/s per edge, utilisation per workload")
+    ax.axis("off")
+    return fig

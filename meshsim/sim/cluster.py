@@ -1,0 +1,349 @@
+"""One Envoy cluster as seen by one sidecar: load balancer, connection pools, circuit breakers,
+outlier detection and the cluster's Envoy counters.
+
+Everything here is per client sidecar per cluster (reference §0 rule 1): nothing is shared across
+sidecars. Simplification, stated: Envoy keeps one LB instance and one connection pool per *worker
+thread*; meshsim keeps one per sidecar (circuit-breaker counters and host ``rq_active`` are shared by
+workers in Envoy too, so breakers are exact; RR rotation and the "zero connections" exception are
+per-sidecar rather than per-worker).
+
+Sources: Envoy ``least_request_lb.cc`` (P2C), ``conn_pool_base.cc`` (pending queue, overflow),
+``outlier_detection_impl.cc`` (consecutive errors, ejection, ticks), ``resource_manager_impl.h``
+(retry budget). See reference §3, §4, §5.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from meshsim.metrics.recorder import Level
+from meshsim.model.ir import Cluster
+from meshsim.sim import lb
+
+if TYPE_CHECKING:
+    import simpy
+
+__all__ = ["COUNTERS", "Counters", "Pending", "ClusterState", "OVERFLOW"]
+
+COUNTERS = (
+    "upstream_rq_total",
+    "upstream_rq_completed",
+    "upstream_rq_2xx",
+    "upstream_rq_4xx",
+    "upstream_rq_5xx",
+    "upstream_rq_retry",
+    "upstream_rq_retry_success",
+    "upstream_rq_retry_limit_exceeded",
+    "upstream_rq_retry_overflow",
+    "upstream_rq_pending_total",
+    "upstream_rq_pending_overflow",
+    "upstream_rq_timeout",
+    "upstream_rq_per_try_timeout",
+    "upstream_rq_rx_reset",
+    "upstream_cx_total",
+    "upstream_cx_overflow",
+    "upstream_cx_connect_fail",
+    "upstream_cx_destroy_with_active_rq",
+    "upstream_cx_max_requests",
+    "outlier_detection_ejections_enforced_total",
+    "outlier_detection_ejections_overflow",
+)
+"""Envoy cluster stats kept (``.`` in Envoy's names is ``_`` here; summary.json restores the dots)."""
+
+
+class Counters:
+    """Envoy cluster counters; attribute names are Envoy's stat names."""
+
+    __slots__ = COUNTERS
+
+    def __init__(self) -> None:
+        for name in COUNTERS:
+            setattr(self, name, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return {n: getattr(self, n) for n in COUNTERS}
+
+
+OVERFLOW = -100
+"""Result of :meth:`ClusterState.new_stream` when a breaker overflows (503 UO)."""
+
+
+class Pending:
+    """A request waiting in a host pool's pending queue (FIFO)."""
+
+    __slots__ = ("event", "host", "cancelled")
+
+    def __init__(self, event: simpy.Event, host: int) -> None:
+        self.event = event
+        self.host = host
+        self.cancelled = False
+
+
+class ClusterState:
+    """Runtime state of ``cluster`` in one sidecar.
+
+    Parameters
+    ----------
+    env:
+        The SimPy environment (only used to create events and the outlier-detection tick process).
+    cluster:
+        The compiled cluster.
+    uniform:
+        A zero-argument sampler of U[0,1) from this sidecar-cluster's own stream.
+    hosts:
+        Number of hosts when not the cluster's endpoints (an inbound cluster has one: the local app).
+    """
+
+    def __init__(
+        self, env: simpy.Environment, cluster: Cluster, uniform: Callable[[], float], hosts: int | None = None
+    ) -> None:
+        self.env = env
+        self.cluster = cluster
+        self.u = uniform
+        self.c = Counters()
+        n = len(cluster.endpoints) if hosts is None else hosts
+        self.n = n
+        cb = cluster.circuit_breakers
+        self.max_connections = cb.max_connections
+        self.max_pending = cb.max_pending_requests
+        self.max_requests = cb.max_requests
+        self.max_retries = cb.max_retries
+        self.retry_budget = cb.retry_budget
+        self.max_rpc = cluster.max_requests_per_connection
+        self.h2 = cluster.protocol == "HTTP2"
+        # LB state
+        self.policy = cluster.lb_policy
+        self.active = [0] * n  # rq_active per host
+        self.rr_next = int(uniform() * n) if n else 0  # random start index [UNVERIFIED, reference §12.2]
+        # pools (HTTP/1.1: one request per connection); idle holds served-counts of idle connections
+        self.idle: list[list[int]] = [[] for _ in range(n)]
+        self.cx_host = [0] * n
+        self.pending_q: list[deque[Pending]] = [deque() for _ in range(n)]
+        self.cx = 0
+        self.pending = 0
+        self.rq_active = 0
+        self.active_retries = 0
+        # health
+        self.alive: list[bool] = [True] * n  # set by the engine for dead pods
+        self.healthy: list[int] = list(range(n))
+        self.od = cluster.outlier_detection
+        self.panic = cluster.healthy_panic_threshold
+        self.ejections = Level(env.now)
+        if self.od is not None and n:
+            self.c5 = [0] * n
+            self.cgw = [0] * n
+            self.ejected = [False] * n
+            self.eject_time = [0.0] * n
+            self.mult = [0] * n
+            self.on_eject: Callable[[int, bool], None] | None = None
+            env.process(self._od_ticks())
+
+    # ---------------------------------------------------------------- load balancing
+    def pick(self, tried: set[int] | None, max_repicks: int) -> int:
+        """Pick a host index, or -1 when no healthy host is left (503 UH).
+
+        ``tried`` (the ``previous_hosts`` predicate): a pick that hits a tried host is redone up to
+        ``max_repicks`` times; the last pick stands even if tried (reference §1.5).
+        """
+        hosts = self.healthy
+        if not hosts:
+            if self.n and self.panic > 0:
+                hosts = list(range(self.n))
+            else:
+                return -1
+        elif self.panic > 0 and len(hosts) < self.n and 100.0 * len(hosts) / self.n < self.panic:
+            hosts = list(range(self.n))  # panic mode: balance over all hosts (reference §5.5)
+        h = self._pick_once(hosts)
+        if tried:
+            for _ in range(max_repicks):
+                if h not in tried:
+                    break
+                h = self._pick_once(hosts)
+        return h
+
+    def _pick_once(self, hosts: list[int]) -> int:
+        if len(hosts) == 1:
+            return hosts[0]
+        if self.policy == "LEAST_REQUEST":
+            return lb.p2c(hosts, self.active, self.u(), self.u())
+        if self.policy == "ROUND_ROBIN":
+            h, self.rr_next = lb.round_robin(hosts, self.rr_next)
+            return h
+        return lb.random_pick(hosts, self.u())
+
+    # ---------------------------------------------------------------- connection pool
+    def new_stream(self, host: int) -> int | Pending:
+        """Ask the host's pool for a stream (reference §3.2).
+
+        Returns the connection's served-count (a ready stream), :data:`OVERFLOW` (503 UO, counted as
+        ``upstream_rq_pending_overflow``), or a :class:`Pending` whose event fires with the
+        served-count (or OVERFLOW) once a connection is free.
+        """
+        if self.h2:
+            return self._attach(host, 0)
+        idle = self.idle[host]
+        if idle:
+            return self._attach(host, idle.pop())
+        if self.cx_host[host] == 0 or self.cx < self.max_connections:
+            if self.cx >= self.max_connections:
+                self.c.upstream_cx_overflow += 1
+            self.cx += 1
+            self.cx_host[host] += 1
+            self.c.upstream_cx_total += 1
+            return self._attach(host, 0)
+        # no free connection and none may be opened: wait in the pending queue, if there is room
+        self.c.upstream_cx_overflow += 1
+        if self.pending >= self.max_pending:
+            self.c.upstream_rq_pending_overflow += 1
+            return OVERFLOW
+        self.pending += 1
+        self.c.upstream_rq_pending_total += 1
+        p = Pending(self.env.event(), host)
+        self.pending_q[host].append(p)
+        return p
+
+    def _attach(self, host: int, served: int) -> int:
+        """Attach a stream to a connection, checking ``max_requests`` (overflow keeps the connection idle)."""
+        if self.rq_active >= self.max_requests:
+            self.c.upstream_rq_pending_overflow += 1
+            if not self.h2:
+                self.idle[host].append(served)
+            return OVERFLOW
+        self.rq_active += 1
+        self.c.upstream_rq_total += 1
+        return served
+
+    def cancel_pending(self, p: Pending) -> None:
+        """A pending request gave up (route timeout, downstream reset)."""
+        if not p.cancelled:
+            p.cancelled = True
+            self.pending -= 1
+
+    def end_stream(self, host: int, served: int, reset: bool) -> None:
+        """Release a stream: ``reset`` (timeout, abandonment) closes its HTTP/1.1 connection."""
+        self.rq_active -= 1
+        if self.h2:
+            return
+        served += 1
+        if reset or (self.max_rpc is not None and served >= self.max_rpc):
+            if reset:
+                self.c.upstream_cx_destroy_with_active_rq += 1
+            else:
+                self.c.upstream_cx_max_requests += 1
+            self.cx -= 1
+            self.cx_host[host] -= 1
+            q = self.pending_q[host]
+            while q and q[0].cancelled:
+                q.popleft()
+            if q and (self.cx_host[host] == 0 or self.cx < self.max_connections):
+                p = q.popleft()
+                self.pending -= 1
+                self.cx += 1
+                self.cx_host[host] += 1
+                self.c.upstream_cx_total += 1
+                p.event.succeed(self._attach(host, 0))
+            return
+        q = self.pending_q[host]
+        while q and q[0].cancelled:
+            q.popleft()
+        if q:
+            p = q.popleft()
+            self.pending -= 1
+            p.event.succeed(self._attach(host, served))
+        else:
+            self.idle[host].append(served)
+
+    # ---------------------------------------------------------------- retry breaker
+    def retry_allowed(self) -> bool:
+        """Whether one more active retry fits the ``max_retries`` breaker or the retry budget
+        (``max(percent/100 x (active + pending), min_retry_concurrency)``, reference §1.6)."""
+        if self.retry_budget is not None:
+            pct, min_conc = self.retry_budget
+            limit = max(pct / 100.0 * (self.rq_active + self.pending), min_conc)
+            return self.active_retries < limit
+        return self.active_retries < self.max_retries
+
+    # ---------------------------------------------------------------- outlier detection
+    def report(self, host: int, status: int) -> None:
+        """Outlier detection: record one attempt's HTTP status (local-origin errors mapped to
+        503/504 by the caller; overflows and fault aborts are never reported)."""
+        if self.od is None:
+            return
+        od = self.od
+        if status >= 500:
+            self.c5[host] += 1
+            if status in (502, 503, 504):
+                self.cgw[host] += 1
+                if od.enforcing_consecutive_gateway_failure and self.cgw[host] == od.consecutive_gateway_failure:
+                    self.cgw[host] = 0
+                    self._eject(host, od.enforcing_consecutive_gateway_failure)
+            else:
+                self.cgw[host] = 0
+            if self.c5[host] == od.consecutive_5xx:
+                self.c5[host] = 0
+                self._eject(host, od.enforcing_consecutive_5xx)
+        else:
+            self.c5[host] = 0
+            self.cgw[host] = 0
+
+    def _eject(self, host: int, enforcing: int) -> None:
+        od = self.od
+        assert od is not None
+        if self.ejected[host]:
+            return
+        n_ejected = sum(self.ejected)
+        if 100.0 * n_ejected / self.n >= od.max_ejection_percent:
+            self.c.outlier_detection_ejections_overflow += 1
+            return
+        if enforcing < 100 and self.u() * 100 >= enforcing:
+            return
+        if self.mult[host] * od.base_ejection_time < od.max_ejection_time + od.base_ejection_time:
+            self.mult[host] += 1
+        self.ejected[host] = True
+        self.eject_time[host] = self.env.now
+        self.c.outlier_detection_ejections_enforced_total += 1
+        # pooled (idle) connections to an ejected host are closed
+        closed = len(self.idle[host])
+        self.idle[host].clear()
+        self.cx -= closed
+        self.cx_host[host] -= closed
+        self._refresh_healthy()
+        if self.on_eject is not None:
+            self.on_eject(host, True)
+
+    def _refresh_healthy(self) -> None:
+        ejected = self.ejected if self.od is not None and self.n else [False] * self.n
+        self.healthy = [i for i in range(self.n) if self.alive[i] and not ejected[i]]
+        self.ejections.set(self.env.now, float(sum(ejected)))
+
+    def set_alive(self, host: int, alive: bool) -> None:
+        """EDS view of a host: False removes it from the healthy set (a pod the sidecar knows is gone)."""
+        self.alive[host] = alive
+        self._refresh_healthy()
+
+    def _od_ticks(self) -> Any:
+        od = self.od
+        assert od is not None
+        interval = od.interval
+        # Envoy arms the interval timer when the cluster is created, at t=0 of the run
+        first = interval * (int(self.env.now / interval) + 1)
+        yield self.env.timeout(first - self.env.now)
+        while True:
+            changed = False
+            now = self.env.now
+            for h in range(self.n):
+                if self.ejected[h]:
+                    if now - self.eject_time[h] >= min(od.base_ejection_time * self.mult[h], od.max_ejection_time):
+                        self.ejected[h] = False
+                        self.c5[h] = 0
+                        self.cgw[h] = 0
+                        changed = True
+                        if self.on_eject is not None:
+                            self.on_eject(h, False)
+                elif self.mult[h] > 0:
+                    self.mult[h] -= 1
+            if changed:
+                self._refresh_healthy()
+            yield self.env.timeout(interval)

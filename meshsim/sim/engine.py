@@ -1,0 +1,944 @@
+"""The SimPy model of the mesh: load source, client sidecars, server sidecars and app replicas.
+
+Data path of one call from app A to service B (reference §9.1)::
+
+    A app --call--> A sidecar: route match (VS, first match wins) -> fault (delay DI, abort FI)
+        -> weighted cluster pick (once per request) -> router: route timeout, retries with backoff
+        -> LB pick (previous_hosts re-picks) -> connection pool / circuit breakers (UO)
+        -> [wire: client traversal + network + server traversal]
+        -> B sidecar inbound cluster (DR connectionPool applies here too) -> B app replica:
+           FIFO queue for a worker (``concurrency``), error draw, script of sleeps and calls
+        <- response; outlier detection sees every attempt's status; retry decision (§1.3)
+
+Timing assumptions: all per-hop fixed costs (one draw of the sidecar-traversal latency per proxy and
+the one-way network latency each way) are charged on the request path before the server app sees
+the request; the response path is instantaneous. Time is float seconds. A call with no timer
+(no route timeout, no per-try timeout, no app timeout) runs inline in its caller's process (no extra
+events); with any timer, the upstream attempt runs as its own process so that the caller can give
+up on it while the server keeps working (a reset does not stop the upstream app, as in reality).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from meshsim.metrics.recorder import Level, Tally
+from meshsim.model.ir import (
+    CallStep,
+    ConcurrentStep,
+    MeshModel,
+    Route,
+    RouteMatch,
+    SleepStep,
+    StringMatcher,
+    Workload,
+)
+from meshsim.sim.cluster import OVERFLOW, ClusterState, Pending
+from meshsim.sim.rng import Streams
+from meshsim.sim.sampling import Uniform, sampler
+from meshsim.sim.stats import CallStats, EdgeStats, RepResult, WorkloadStats
+
+__all__ = ["Simulation", "BATCHES", "CONNECT_FAIL", "PER_TRY_TIMEOUT", "APP_TIMEOUT", "is_success"]
+
+BATCHES = 10
+"""Time batches per replication for batch-means confidence intervals."""
+
+# Outcomes that are not HTTP responses (negative so they never collide with status codes)
+CONNECT_FAIL = -1
+PER_TRY_TIMEOUT = -2
+CANCELLED = -3
+APP_TIMEOUT = -4
+
+Gen = Generator[Any, Any, Any]
+
+
+def is_success(status: int) -> bool:
+    """A request succeeded when its status is below 500: the rule of Istio's and Flagger's
+    success-rate queries (``response_code !~ "5.*"``)."""
+    return 0 < status < 500
+
+
+class Ctx:
+    """One entry request, carried through every call it causes."""
+
+    __slots__ = ("headers", "measured", "batch")
+
+    def __init__(self, headers: dict[str, str], measured: bool, batch: int) -> None:
+        self.headers = headers
+        self.measured = measured
+        self.batch = batch
+
+
+class Ctl:
+    """Control block of one request through a client sidecar's router (timed mode)."""
+
+    __slots__ = ("cancelled", "wait", "att", "pending", "cs", "holding_retry", "on_cancel_status", "route_timer")
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.wait: simpy.Event | None = None
+        self.att: Attempt | None = None
+        self.pending: Pending | None = None
+        self.cs: ClusterState | None = None
+        self.holding_retry = False
+        self.on_cancel_status = 0
+        self.route_timer = False
+
+
+class Attempt:
+    """One upstream try: its host, connection and completion event."""
+
+    __slots__ = ("host", "served", "event", "done")
+
+    def __init__(self, host: int, served: int, event: simpy.Event) -> None:
+        self.host = host
+        self.served = served
+        self.event = event
+        self.done = False
+
+
+def _compile_matcher(m: StringMatcher) -> Callable[[str], bool]:
+    v = m.value
+    if m.ignore_case:
+        v = v.lower()
+        if m.kind == "exact":
+            return lambda s: s.lower() == v
+        if m.kind == "prefix":
+            return lambda s: s.lower().startswith(v)
+        rx = re.compile(v, re.IGNORECASE)
+        return lambda s: rx.fullmatch(s) is not None
+    if m.kind == "exact":
+        return lambda s: s == v
+    if m.kind == "prefix":
+        return lambda s: s.startswith(v)
+    rx = re.compile(v)
+    return lambda s: rx.fullmatch(s) is not None
+
+
+def _compile_route_match(m: RouteMatch) -> Callable[[str, str, dict[str, str], int, dict[str, str]], bool]:
+    uri = _compile_matcher(m.uri) if m.uri else None
+    method = _compile_matcher(m.method) if m.method else None
+    headers = [(h.name, _compile_matcher(h.matcher), h.invert) for h in m.headers]
+    port = m.port
+    src = m.source_labels
+
+    def ok(path: str, meth: str, hdrs: dict[str, str], dport: int, labels: dict[str, str]) -> bool:
+        if uri is not None and not uri(path):
+            return False
+        if method is not None and not method(meth):
+            return False
+        for name, f, invert in headers:
+            val = hdrs.get(name)
+            hit = val is not None and f(val)
+            if hit == invert:
+                return False
+        if port is not None and port != dport:
+            return False
+        for k, v in src:
+            if labels.get(k) != v:
+                return False
+        return True
+
+    return ok
+
+
+class _RouteRT:
+    """A route prepared for the simulator: compiled matchers, cumulative weights."""
+
+    __slots__ = ("route", "matchers", "clusters", "cum", "total", "timed")
+
+    def __init__(self, route: Route) -> None:
+        self.route = route
+        self.matchers = [_compile_route_match(m) for m in route.matches]
+        self.clusters = [wc.cluster for wc in route.clusters]
+        cum = []
+        acc = 0
+        for wc in route.clusters:
+            acc += wc.weight
+            cum.append(acc)
+        self.cum = cum
+        self.total = acc
+        rp = route.retry_policy
+        self.timed = route.timeout is not None or (rp is not None and rp.per_try_timeout is not None)
+
+
+class Sidecar:
+    """One Envoy sidecar: its outbound router (client side) and its inbound cluster (server side)."""
+
+    def __init__(self, sim: Simulation, proxy_id: str, workload: Workload) -> None:
+        self.sim = sim
+        self.env = sim.env
+        self.id = proxy_id
+        self.src = workload.key
+        self.labels = dict(workload.labels)
+        self.u = Uniform(sim.streams.generator(f"proxy/{proxy_id}/router"))
+        self.states: dict[str, ClusterState] = {}
+        self.counters_at_start: dict[str, dict[str, int]] = {}
+        self.inbound = ClusterState(
+            sim.env,
+            sim.model.inbound_cluster(workload.service),
+            Uniform(sim.streams.generator(f"proxy/{proxy_id}/inbound")),
+            hosts=1,
+        )
+
+    def state(self, cluster: str) -> ClusterState:
+        cs = self.states.get(cluster)
+        if cs is None:
+            cs = ClusterState(
+                self.env, self.sim.clusters[cluster], Uniform(self.sim.streams.generator(f"proxy/{self.id}/{cluster}"))
+            )
+            for i, eid in enumerate(cs.cluster.endpoints):
+                if not self.sim.replicas[eid].known:
+                    cs.alive[i] = False
+            if not all(cs.alive):
+                cs._refresh_healthy()
+            self.states[cluster] = cs
+        return cs
+
+    # ------------------------------------------------------------------ outbound
+    def outbound(self, call: CallStep, ctx: Ctx, headers: dict[str, str], ctl: Ctl | None) -> Gen:
+        """Send one request through this sidecar; returns the HTTP status the app receives
+        (or CANCELLED when ``ctl`` was cancelled by the app's own timeout)."""
+        sim = self.sim
+        env = self.env
+        t0 = env.now
+        routes = sim.vhost_routes[call.host]
+        rt = None
+        for r in routes:
+            if not r.matchers:
+                rt = r
+                break
+            for m in r.matchers:
+                if m(call.path, call.method, headers, call.port, self.labels):
+                    rt = r
+                    break
+            if rt is not None:
+                break
+        if rt is None:
+            self._record(ctx, call.service, "", 404, "NR", 0, t0, 0)
+            return 404
+        route = rt.route
+        flag = ""
+        fault = route.fault
+        if fault is not None:
+            if fault.delay_fraction > 0 and self.u() < fault.delay_fraction:
+                flag = "DI"
+                if ctl is None:
+                    yield env.timeout(fault.delay)
+                else:
+                    ev = env.event()
+                    ctl.wait = ev
+                    env.timeout(fault.delay).callbacks.append(lambda _e, ev=ev: ev.triggered or ev.succeed(0))
+                    yield ev
+                    if ctl.cancelled:
+                        return CANCELLED
+            if fault.abort_fraction > 0 and self.u() < fault.abort_fraction:
+                cname = rt.clusters[0] if len(rt.clusters) == 1 else self._pick_cluster(rt)
+                self._record(ctx, call.service, cname, fault.abort_status, "FI" if not flag else "DI,FI", 0, t0, 0)
+                return fault.abort_status
+        cname = rt.clusters[0] if len(rt.clusters) == 1 else self._pick_cluster(rt)
+        cs = self.states.get(cname) or self.state(cname)
+        if ctl is None and rt.timed:
+            ctl = Ctl()
+        if ctl is not None:
+            ctl.cs = cs
+            if route.timeout is not None:
+                ctl.route_timer = True
+                env.timeout(route.timeout).callbacks.append(lambda _e, c=ctl: self._route_timeout(c))
+        status, rflag, k, retries = yield from self._router(cs, route, ctx, headers, ctl)
+        if status == CANCELLED:
+            if ctl is not None and ctl.on_cancel_status:
+                status = ctl.on_cancel_status
+                rflag = "UT"
+            else:
+                return CANCELLED
+        if flag:
+            rflag = f"{flag},{rflag}" if rflag else flag
+        self._record(ctx, call.service, cname, status, rflag, k, t0, retries)
+        return status
+
+    def _pick_cluster(self, rt: _RouteRT) -> str:
+        """Envoy ``pickClusterIndex``: ``r mod total`` against cumulative weights (reference §6)."""
+        v = int(self.u() * rt.total)
+        for i, c in enumerate(rt.cum):
+            if v < c:
+                return rt.clusters[i]
+        return rt.clusters[-1]
+
+    def _record(self, ctx: Ctx, service: str, cname: str, status: int, flag: str, attempts: int, t0: float, retries: int) -> None:
+        if not ctx.measured:
+            return
+        key = (self.src, service, cname)
+        es = self.sim.edges.get(key)
+        if es is None:
+            es = self.sim.edges[key] = EdgeStats(BATCHES)
+        es.requests += 1
+        es.attempts += attempts
+        es.retries += retries
+        if is_success(status):
+            es.success += 1
+        es.codes[status] = es.codes.get(status, 0) + 1
+        if flag:
+            es.flags[flag] = es.flags.get(flag, 0) + 1
+        es.latency.add(ctx.batch, (self.env.now - t0) * 1e3)
+
+    def _route_timeout(self, ctl: Ctl) -> None:
+        if ctl.cancelled or ctl.cs is None:
+            return
+        ctl.cs.c.upstream_rq_timeout += 1
+        self._cancel(ctl, 504, report=True)
+
+    def _cancel(self, ctl: Ctl, status: int, report: bool) -> None:
+        """Give up on a request: reset its in-flight attempt, leave the pending queue, release the
+        active retry; the router resumes with CANCELLED. Used by the route timeout (504 UT) and by
+        the app's own timeout (downstream reset)."""
+        if ctl.cancelled:
+            return
+        ctl.cancelled = True
+        ctl.on_cancel_status = status
+        cs = ctl.cs
+        att = ctl.att
+        if cs is not None:
+            if att is not None and not att.done:
+                att.done = True
+                cs.end_stream(att.host, att.served, True)
+                if report:
+                    cs.report(att.host, 504)
+            if ctl.pending is not None:
+                cs.cancel_pending(ctl.pending)
+            if ctl.holding_retry:
+                ctl.holding_retry = False
+                cs.active_retries -= 1
+        w = ctl.wait
+        if w is not None and not w.triggered:
+            w.succeed(CANCELLED)
+
+    # ------------------------------------------------------------------ router
+    def _router(self, cs: ClusterState, route: Route, ctx: Ctx, headers: dict[str, str], ctl: Ctl | None) -> Gen:
+        """Envoy's router filter: attempts, retries, backoff (reference §1.3, §1.4).
+
+        Returns ``(status, response_flag, attempts, retries)``.
+        """
+        env = self.env
+        rp = route.retry_policy
+        retries_left = rp.num_retries if rp is not None else 0
+        tried: set[int] | None = set() if rp is not None and rp.previous_hosts and retries_left else None
+        repicks = rp.host_selection_retry_max_attempts if rp is not None else 0
+        per_try = None
+        if rp is not None and rp.per_try_timeout is not None:
+            if route.timeout is None or rp.per_try_timeout < route.timeout:
+                per_try = rp.per_try_timeout
+        c = cs.c
+        k = 0
+        retries = 0
+        holding = False  # an active retry (max_retries / budget) is held from backoff to next decision
+        while True:
+            host = cs.pick(tried, repicks)
+            if host < 0:
+                holding = _release_retry(cs, ctl, holding)
+                return 503, "UH", k, retries
+            if tried is not None:
+                tried.add(host)
+            got = cs.new_stream(host)
+            if type(got) is int and got == OVERFLOW:
+                holding = _release_retry(cs, ctl, holding)
+                return 503, "UO", k, retries
+            if type(got) is Pending:
+                if ctl is None:
+                    served = yield got.event
+                else:
+                    ctl.pending = got
+                    ctl.wait = got.event
+                    served = yield got.event
+                    ctl.pending = None
+                    if ctl.cancelled:
+                        return CANCELLED, "", k, retries
+                if served == OVERFLOW:
+                    holding = _release_retry(cs, ctl, holding)
+                    return 503, "UO", k, retries
+            else:
+                served = got
+            k += 1
+            replica = self.sim.replicas[cs.cluster.endpoints[host]]
+            if ctl is None:
+                status = yield from self._wire(replica, ctx)
+                cs.end_stream(host, served, status < 0)
+            else:
+                ev = env.event()
+                att = Attempt(host, served, ev)
+                ctl.att = att
+                ctl.wait = ev
+                env.process(self._attempt(cs, att, replica, ctx))
+                if per_try is not None:
+                    env.timeout(per_try).callbacks.append(lambda _e, a=att, s=cs: self._per_try_timeout(s, a))
+                status = yield ev
+                ctl.att = None
+                if ctl.cancelled:
+                    return CANCELLED, "", k, retries
+            # outlier detection sees every attempt (local-origin failures as 503/504)
+            if status >= 0:
+                c.upstream_rq_completed += 1
+                if status < 300:
+                    c.upstream_rq_2xx += 1
+                elif status >= 500:
+                    c.upstream_rq_5xx += 1
+                elif status >= 400:
+                    c.upstream_rq_4xx += 1
+                if cs.od is not None:
+                    cs.report(host, status)
+            elif status == CONNECT_FAIL:
+                c.upstream_cx_connect_fail += 1
+                if cs.od is not None:
+                    cs.report(host, 503)
+            elif status == PER_TRY_TIMEOUT:
+                if cs.od is not None:
+                    cs.report(host, 504)
+            # retry decision
+            holding = _release_retry(cs, ctl, holding)
+            retriable = rp is not None and _retriable(rp.retry_on, rp.retriable_status_codes, status)
+            if not retriable:
+                if status >= 0:
+                    if k > 1 and is_success(status):
+                        c.upstream_rq_retry_success += 1
+                    return status, "", k, retries
+                return _local_reply(status), _local_flag(status), k, retries
+            if retries_left <= 0:
+                c.upstream_rq_retry_limit_exceeded += 1
+                return (status, "URX", k, retries) if status >= 0 else (_local_reply(status), "URX," + _local_flag(status), k, retries)
+            retries_left -= 1
+            if not cs.retry_allowed():
+                c.upstream_rq_retry_overflow += 1
+                return (status if status >= 0 else _local_reply(status)), "UO", k, retries
+            cs.active_retries += 1
+            holding = True
+            if ctl is not None:
+                ctl.holding_retry = True
+            c.upstream_rq_retry += 1
+            retries += 1
+            backoff = self._backoff(rp, retries)  # type: ignore[arg-type]
+            if ctl is None:
+                yield env.timeout(backoff)
+            else:
+                ev = env.event()
+                ctl.wait = ev
+                env.timeout(backoff).callbacks.append(lambda _e, ev=ev: ev.triggered or ev.succeed(0))
+                yield ev
+                if ctl.cancelled:
+                    return CANCELLED, "", k, retries
+
+    def _backoff(self, rp: Any, n: int) -> float:
+        """Envoy ``JitteredExponentialBackOffStrategy``: ceiling I_1 = base, doubling while
+        I_n < max/2, else max; the wait is ``R mod I_n`` ms, uniform on [0, I_n) (reference §1.4)."""
+        base_ms = int(round(rp.backoff_base * 1e3))
+        max_ms = int(round(rp.backoff_max * 1e3))
+        ceiling = base_ms
+        for _ in range(n - 1):
+            ceiling = 2 * ceiling if ceiling < max_ms // 2 else max_ms
+        if ceiling <= 0:
+            return 0.0
+        return int(self.u() * ceiling) / 1e3
+
+    def _wire(self, replica: Replica, ctx: Ctx) -> Gen:
+        sim = self.sim
+        yield self.env.timeout(sim.proxy_cost() + sim.proxy_cost() + sim.net2)
+        if not replica.alive:
+            return CONNECT_FAIL
+        status = yield from replica.serve(ctx)
+        return status
+
+    def _attempt(self, cs: ClusterState, att: Attempt, replica: Replica, ctx: Ctx) -> Gen:
+        status = yield from self._wire(replica, ctx)
+        if not att.done:
+            att.done = True
+            cs.end_stream(att.host, att.served, status < 0)
+            att.event.succeed(status)
+
+    def _per_try_timeout(self, cs: ClusterState, att: Attempt) -> None:
+        if att.done:
+            return
+        att.done = True
+        cs.c.upstream_rq_per_try_timeout += 1
+        cs.end_stream(att.host, att.served, True)
+        att.event.succeed(PER_TRY_TIMEOUT)
+
+
+def _release_retry(cs: ClusterState, ctl: Ctl | None, holding: bool) -> bool:
+    """Release the active retry this request holds (Envoy releases it at the next retry decision
+    or when the request ends, reference §1.6); returns the new ``holding`` (False)."""
+    if holding and (ctl is None or ctl.holding_retry):
+        cs.active_retries -= 1
+        if ctl is not None:
+            ctl.holding_retry = False
+    return False
+
+
+def _retriable(on: frozenset[str], codes: frozenset[int], status: int) -> bool:
+    """Envoy ``wouldRetryFromHeaders`` / ``wouldRetryFromReset`` (reference §1.2)."""
+    if status >= 0:
+        if 500 <= status <= 599 and "5xx" in on:
+            return True
+        if status in (502, 503, 504) and "gateway-error" in on:
+            return True
+        if status == 409 and "retriable-4xx" in on:
+            return True
+        return "retriable-status-codes" in on and status in codes
+    if "5xx" in on or "gateway-error" in on or "reset" in on:
+        return True
+    if status == CONNECT_FAIL:
+        return "connect-failure" in on or "reset-before-request" in on
+    return False
+
+
+def _local_reply(status: int) -> int:
+    return 504 if status == PER_TRY_TIMEOUT else 503
+
+
+def _local_flag(status: int) -> str:
+    return "UT" if status == PER_TRY_TIMEOUT else "UF"
+
+
+class Replica:
+    """One pod's application: FIFO worker pool, error draw, script of sleeps and calls."""
+
+    def __init__(self, sim: Simulation, wl: Workload, index: int, endpoint_id: str, stats: WorkloadStats) -> None:
+        self.sim = sim
+        self.env = sim.env
+        self.wl = wl
+        self.id = endpoint_id
+        self.alive = True
+        self.known = True  # whether sidecars' EDS lists this pod
+        self.sidecar = Sidecar(sim, endpoint_id, wl)
+        self.limit = wl.concurrency
+        self.busy = 0
+        self.queue: deque[simpy.Event] = deque()
+        self.stats = stats
+        self.lv_busy: Level = stats.busy[index]
+        self.lv_queue: Level = stats.queue[index]
+        self.lv_sys: Level = stats.in_system[index]
+        self.in_sys = 0
+        g = sim.streams
+        self.u = Uniform(g.generator(f"app/{endpoint_id}/errors"))
+        self.nth_counter = 0
+        self.nth = 10000 // int(wl.error_rate * 10000) if wl.error_mode == "every_nth" and wl.error_rate > 0 else 0
+        self.samplers: dict[int, Callable[[], float]] = {}
+        for st in _flat_steps(wl.script):
+            if isinstance(st, SleepStep):
+                gen = None if st.dist.kind == "constant" else g.generator(f"app/{endpoint_id}/sleep{st.index}")
+                self.samplers[st.index] = sampler(st.dist, gen)
+        self.has_prob = any(isinstance(s, CallStep) and s.probability < 1.0 for s in _flat_steps(wl.script))
+
+    def serve(self, ctx: Ctx) -> Gen:
+        """Handle one request arriving from this pod's sidecar; returns the HTTP status."""
+        env = self.env
+        inb = self.sidecar.inbound
+        got = inb.new_stream(0)
+        if type(got) is Pending:
+            got = yield got.event
+        if got == OVERFLOW:
+            return 503
+        served = got
+        t_arr = env.now
+        st = self.stats
+        measured = ctx.measured
+        self.in_sys += 1
+        self.lv_sys.set(t_arr, self.in_sys)
+        if self.limit is not None:
+            if self.busy < self.limit:
+                self.busy += 1
+                self.lv_busy.set(t_arr, self.busy)
+            else:
+                ev = env.event()
+                self.queue.append(ev)
+                self.lv_queue.set(t_arr, len(self.queue))
+                yield ev
+        else:
+            self.busy += 1
+            self.lv_busy.set(t_arr, self.busy)
+        t_start = env.now
+        wl = self.wl
+        status = 200
+        if wl.error_rate > 0 and self._fails():
+            status = wl.error_status
+        else:
+            for step in wl.script:
+                if type(step) is SleepStep:
+                    yield env.timeout(self.samplers[step.index]())
+                elif type(step) is CallStep:
+                    ok = yield from self.call(step, ctx)
+                    if not ok and step.on_error == "fail":
+                        status = 500
+                        break
+                else:
+                    ok = yield from self._concurrent(step, ctx)  # type: ignore[arg-type]
+                    if not ok:
+                        status = 500
+                        break
+        now = env.now
+        if self.limit is not None and self.queue:
+            self.queue.popleft().succeed()
+            self.lv_queue.set(now, len(self.queue))
+        else:
+            self.busy -= 1
+            self.lv_busy.set(now, self.busy)
+        self.in_sys -= 1
+        self.lv_sys.set(now, self.in_sys)
+        inb.end_stream(0, served, False)
+        if measured:
+            st.arrivals += 1
+            st.completed += 1
+            if status >= 500:
+                st.errors += 1
+            w = t_start - t_arr
+            if w > 0:
+                st.waited += 1
+                st.wait_sum += w
+            st.residence_sum += now - t_arr
+        return status
+
+    def _fails(self) -> bool:
+        if self.nth:
+            self.nth_counter += 1
+            if self.nth_counter >= self.nth:
+                self.nth_counter = 0
+                return True
+            return False
+        return self.u() < self.wl.error_rate
+
+    def _concurrent(self, step: ConcurrentStep, ctx: Ctx) -> Gen:
+        env = self.env
+        done = env.event()
+        state = [len(step.steps), True]
+
+        def finish(ev: simpy.Event) -> None:
+            if ev.value is False:
+                state[1] = False
+            state[0] -= 1
+            if state[0] == 0:
+                done.succeed()
+
+        for s in step.steps:
+            env.process(self._one(s, ctx)).callbacks.append(finish)
+        if state[0]:
+            yield done
+        return state[1]
+
+    def _one(self, s: SleepStep | CallStep, ctx: Ctx) -> Gen:
+        if type(s) is SleepStep:
+            yield self.env.timeout(self.samplers[s.index]())
+            return True
+        ok = yield from self.call(s, ctx)  # type: ignore[arg-type]
+        return ok or s.on_error == "ignore"  # type: ignore[union-attr]
+
+    def call(self, step: CallStep, ctx: Ctx) -> Gen:
+        """One app-level call (probability, app timeout, app retries) through this pod's sidecar.
+        Returns True when the call succeeded (a 2xx/3xx)."""
+        if step.probability < 1.0 and self.u() >= step.probability:
+            if ctx.measured:
+                self._call_stats(step).skipped += 1
+            return True
+        env = self.env
+        t0 = env.now
+        headers = ctx.headers
+        fwd = self.wl.forward_headers
+        if fwd is not None:
+            headers = {k: v for k, v in headers.items() if k in fwd}
+        if step.headers:
+            headers = {**headers, **dict(step.headers)}
+        tries = 1 + (step.retries.attempts if step.retries is not None else 0)
+        ok = False
+        n = 0
+        timeouts = 0
+        for i in range(tries):
+            n += 1
+            if step.timeout is None:
+                status = yield from self.sidecar.outbound(step, ctx, headers, None)
+            else:
+                ctl = Ctl()
+                sidecar = self.sidecar
+                env.timeout(step.timeout).callbacks.append(lambda _e, c=ctl: sidecar._cancel(c, 0, False))
+                status = yield from sidecar.outbound(step, ctx, headers, ctl)
+                if status == CANCELLED:
+                    status = APP_TIMEOUT
+                    timeouts += 1
+            if 0 < status < 400:
+                ok = True
+                break
+            rp = step.retries
+            if rp is None or i == tries - 1:
+                break
+            on = rp.retry_on
+            if not ((status == APP_TIMEOUT and "timeout" in on) or (status >= 500 and "5xx" in on) or (400 <= status < 500 and "4xx" in on)):
+                break
+            if rp.backoff > 0:
+                yield env.timeout(rp.backoff)
+        if ctx.measured:
+            cst = self._call_stats(step)
+            cst.calls += 1
+            cst.tries += n
+            cst.app_retries += n - 1
+            cst.app_timeouts += timeouts
+            if not ok:
+                cst.failures += 1
+            cst.latency.add(ctx.batch, (env.now - t0) * 1e3)
+        return ok
+
+    def _call_stats(self, step: CallStep) -> CallStats:
+        key = (self.wl.key, step.service)
+        cs = self.sim.calls.get(key)
+        if cs is None:
+            cs = self.sim.calls[key] = CallStats(BATCHES)
+        return cs
+
+
+def _flat_steps(script: tuple[Any, ...]) -> list[SleepStep | CallStep]:
+    out: list[SleepStep | CallStep] = []
+    for s in script:
+        if isinstance(s, ConcurrentStep):
+            out.extend(s.steps)
+        else:
+            out.append(s)
+    return out
+
+
+class Simulation:
+    """One replication of a :class:`MeshModel`.
+
+    Parameters
+    ----------
+    model:
+        The compiled mesh.
+    seed, replication:
+        Root seed and replication index; all draws come from :class:`Streams` (seed, replication).
+    progress:
+        Optional callback ``progress(fraction_done)`` called about 100 times per run.
+
+    The measured window is ``[warmup, warmup + duration)`` of load arrivals; requests arriving in it
+    are followed to completion (at most ``drain`` seconds after the window) and everything they cause
+    is recorded. Warm-up requests run but are not recorded.
+    """
+
+    def __init__(self, model: MeshModel, seed: int, replication: int = 0, progress: Callable[[float], None] | None = None) -> None:
+        self.model = model
+        self.seed = seed
+        self.replication = replication
+        self.env = simpy.Environment()
+        self.streams = Streams(seed, replication)
+        self.progress = progress
+        self.clusters = {c.name: c for c in model.clusters}
+        self.edges: dict[tuple[str, str, str], EdgeStats] = {}
+        self.calls: dict[tuple[str, str], CallStats] = {}
+        load = model.load
+        self.t_start = load.warmup
+        self.t_end = load.warmup + load.duration
+        self.batch_len = load.duration / BATCHES
+        proxy_gen = self.streams.generator("mesh/proxy-latency")
+        self.proxy_cost = sampler(model.settings.sidecar_latency, proxy_gen)
+        self.net2 = 2 * model.settings.network_latency
+        self.vhost_routes: dict[str, list[_RouteRT]] = {vh.host: [_RouteRT(r) for r in vh.routes] for vh in model.virtual_hosts}
+        self.wstats: dict[str, WorkloadStats] = {}
+        self.replicas: dict[str, Replica] = {}
+        for svc in model.services:
+            for wl in svc.workloads:
+                ws = WorkloadStats(wl.replicas, 0.0)
+                self.wstats[wl.key] = ws
+                for r in range(wl.replicas):
+                    eid = f"{wl.service}-{wl.version}-{r}"
+                    self.replicas[eid] = Replica(self, wl, r, eid, ws)
+        entry = model.service(load.entry)
+        self.entry_pods = [self.replicas[e.id] for e in entry.endpoints]
+        self.u_entry = Uniform(self.streams.generator("load/pick"))
+        self.u_hdr = Uniform(self.streams.generator("load/headers"))
+        mix = load.header_mix
+        self.mix_cum: list[tuple[float, dict[str, str]]] = []
+        acc = 0.0
+        for w, h in mix:
+            acc += w
+            self.mix_cum.append((acc, dict(h)))
+        self.entry_latency = Tally(BATCHES)
+        self.entry_requests = 0
+        self.entry_success = 0
+        self.entry_codes: dict[int, int] = {}
+        self.batch_req = [0] * BATCHES
+        self.batch_ok = [0] * BATCHES
+        self.in_flight = 0
+        self.arrivals_done = False
+        self.finished = self.env.event()
+
+    # ------------------------------------------------------------------ load
+    def _headers(self) -> dict[str, str]:
+        if len(self.mix_cum) == 1:
+            return self.mix_cum[0][1]
+        u = self.u_hdr()
+        for acc, h in self.mix_cum:
+            if u < acc:
+                return h
+        return self.mix_cum[-1][1]
+
+    def _entry(self, t_arrival: float) -> Gen:
+        measured = self.t_start <= t_arrival < self.t_end
+        batch = min(int((t_arrival - self.t_start) / self.batch_len), BATCHES - 1) if measured else 0
+        ctx = Ctx(self._headers(), measured, batch)
+        pods = self.entry_pods
+        pod = pods[int(self.u_entry() * len(pods))] if len(pods) > 1 else pods[0]
+        if measured:
+            self.in_flight += 1
+        yield self.env.timeout(self.proxy_cost() + self.net2 / 2)
+        status = (yield from pod.serve(ctx)) if pod.alive else 503
+        if measured:
+            self.entry_requests += 1
+            self.batch_req[batch] += 1
+            if is_success(status):
+                self.entry_success += 1
+                self.batch_ok[batch] += 1
+            self.entry_codes[status] = self.entry_codes.get(status, 0) + 1
+            self.entry_latency.add(batch, (self.env.now - t_arrival) * 1e3)
+            self.in_flight -= 1
+            if self.arrivals_done and self.in_flight == 0 and not self.finished.triggered:
+                self.finished.succeed()
+        return status
+
+    def _open_loop(self) -> Gen:
+        load = self.model.load
+        env = self.env
+        rate = load.rate or 1.0
+        if load.arrival == "poisson":
+            gen = self.streams.generator("load/arrivals")
+            from meshsim.model.ir import Dist
+
+            inter = sampler(Dist("exponential", (1.0 / rate,), 1.0 / rate, 1.0), gen)
+        else:
+            gap = 1.0 / rate
+
+            def inter() -> float:
+                return gap
+
+        t_end = self.t_end
+        while True:
+            yield env.timeout(inter())
+            if env.now >= t_end:
+                break
+            env.process(self._entry(env.now))
+        self._arrivals_over()
+
+    def _closed_loop(self, user: int) -> Gen:
+        load = self.model.load
+        env = self.env
+        think = sampler(load.think_time, self.streams.generator(f"load/think/{user}")) if load.think_time else None
+        while env.now < self.t_end:
+            yield from self._entry(env.now)
+            if think is not None:
+                yield env.timeout(think())
+        self._users_left -= 1
+        if self._users_left == 0:
+            self._arrivals_over()
+
+    def _arrivals_over(self) -> None:
+        self.arrivals_done = True
+        self._end_window()
+        if self.in_flight == 0 and not self.finished.triggered:
+            self.finished.succeed()
+
+    def _reset_levels(self) -> Gen:
+        yield self.env.timeout(self.t_start)
+        now = self.env.now
+        for ws in self.wstats.values():
+            for lv in (*ws.busy, *ws.queue, *ws.in_system):
+                lv.reset(now)
+        for rep in self.replicas.values():
+            for cs in rep.sidecar.states.values():
+                cs.ejections.reset(now)
+            rep.sidecar.counters_at_start = {k: v.c.as_dict() for k, v in rep.sidecar.states.items()}
+
+    def _end_window(self) -> None:
+        now = self.env.now
+        self._level_means: dict[str, dict[str, float]] = {}
+        for key, ws in self.wstats.items():
+            self._level_means[key] = {
+                "busy": sum(lv.mean(now) for lv in ws.busy),
+                "queue": sum(lv.mean(now) for lv in ws.queue),
+                "in_system": sum(lv.mean(now) for lv in ws.in_system),
+            }
+        self._eject_means = {
+            (rep.id, name): cs.ejections.mean(now) for rep in self.replicas.values() for name, cs in rep.sidecar.states.items()
+        }
+
+    def _ticker(self, horizon: float) -> Gen:
+        step = horizon / 100
+        assert self.progress is not None
+        while True:
+            yield self.env.timeout(step)
+            self.progress(min(1.0, self.env.now / horizon))
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> RepResult:
+        """Run the replication to the end of its window (plus drain) and return its statistics."""
+        env = self.env
+        load = self.model.load
+        env.process(self._reset_levels())
+        if load.arrival == "closed":
+            self._users_left = load.users or 1
+            for u in range(load.users or 1):
+                env.process(self._closed_loop(u))
+        else:
+            env.process(self._open_loop())
+        if self.progress is not None:
+            env.process(self._ticker(self.t_end))
+        deadline = env.timeout(self.t_end + load.drain)
+        env.run(until=self.finished | deadline)
+        if self.progress is not None:
+            self.progress(1.0)
+        return self._result()
+
+    def _result(self) -> RepResult:
+        load = self.model.load
+        res = RepResult(
+            replication=self.replication,
+            seed=self.seed,
+            t_start=self.t_start,
+            t_end=self.t_end,
+            sim_time=self.env.now,
+            entry_requests=self.entry_requests,
+            entry_success=self.entry_success,
+            entry_incomplete=self.in_flight,
+            entry_latency=self.entry_latency,
+            entry_codes=dict(sorted(self.entry_codes.items())),
+            entry_batch_req=list(self.batch_req),
+            entry_batch_ok=list(self.batch_ok),
+            edges=dict(sorted(self.edges.items())),
+            calls=dict(sorted(self.calls.items())),
+        )
+        window = load.duration
+        for wl in self.model.workloads:
+            ws = self.wstats[wl.key]
+            lv = getattr(self, "_level_means", {}).get(wl.key, {"busy": 0.0, "queue": 0.0, "in_system": 0.0})
+            res.workloads[wl.key] = {
+                "replicas": wl.replicas,
+                "concurrency": wl.concurrency if wl.concurrency is not None else 0,
+                "arrivals": ws.arrivals,
+                "errors": ws.errors,
+                "arrival_rate": ws.arrivals / window,
+                "waited": ws.waited,
+                "wait_sum": ws.wait_sum,
+                "residence_sum": ws.residence_sum,
+                "busy": lv["busy"],
+                "queue": lv["queue"],
+                "in_system": lv["in_system"],
+            }
+        start = {}
+        for rep in self.replicas.values():
+            start.update({(rep.id, k): v for k, v in rep.sidecar.counters_at_start.items()})
+        ej = getattr(self, "_eject_means", {})
+        for rep in sorted(self.replicas.values(), key=lambda r: r.id):
+            for name in sorted(rep.sidecar.states):
+                cs = rep.sidecar.states[name]
+                now = cs.c.as_dict()
+                before = start.get((rep.id, name), {})
+                d: dict[str, float] = {k: v - before.get(k, 0) for k, v in now.items()}
+                d["outlier_detection.ejections_active"] = ej.get((rep.id, name), 0.0)
+                res.clusters[(rep.id, name)] = d
+        return res
