@@ -16,7 +16,7 @@ pytestmark = pytest.mark.real
 
 
 def test_push_ack_nack(tmp_path: Path, real_deps: None, load_model) -> None:  # noqa: ANN001
-    from meshsim.real.control_plane import ControlPlane, ConfigNotLive
+    from meshsim.real.control_plane import ConfigNotLive, ControlPlane
     from meshsim.xds import build_snapshot, plan_ports
     from meshsim.xds.common import TYPE_CLUSTER, TYPE_ROUTE
     from meshsim.xds.envoy_bin import envoy_path
@@ -71,4 +71,4 @@ def test_push_ack_nack(tmp_path: Path, real_deps: None, load_model) -> None:  # 
 
     res = asyncio.run(scenario())
     assert res["push_ack"] < 1.0
-    print(f"initial live {res['first_live'] * 1e3:.1f} ms, push->ACK {res['push_ack'] * 1e3:.2f} ms")
+    print(f"initial live {res['first_live'] * 1e3:.1f} ms, push->ACK {res["push_ack"] * 1e3:.2f} ms")  # noqa: T201 - reported with -s

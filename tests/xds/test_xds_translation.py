@@ -26,7 +26,6 @@ from meshsim.xds.ports import PortPlanError
 from meshsim.xds.routes import retry_policy
 from meshsim.xds.snapshot import Snapshot
 
-
 SHORT = {TYPE_CLUSTER: "clusters", TYPE_ENDPOINT: "endpoints", TYPE_LISTENER: "listeners", TYPE_ROUTE: "routes"}
 
 
