@@ -71,4 +71,4 @@ def test_push_ack_nack(tmp_path: Path, real_deps: None, load_model) -> None:  # 
 
     res = asyncio.run(scenario())
     assert res["push_ack"] < 1.0
-    print(f"initial live {res['first_live'] * 1e3:.1f} ms, push->ACK {res["push_ack"] * 1e3:.2f} ms")  # noqa: T201 - reported with -s
+    print(f"initial live {res['first_live'] * 1e3:.1f} ms, push->ACK {res['push_ack'] * 1e3:.2f} ms")  # noqa: T201
