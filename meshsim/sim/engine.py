@@ -77,10 +77,11 @@ class Ctx:
 class Ctl:
     """Control block of one request through a client sidecar's router (timed mode)."""
 
-    __slots__ = ("cancelled", "wait", "att", "pending", "cs", "holding_retry", "on_cancel_status", "route_timer")
+    __slots__ = ("cancelled", "done", "wait", "att", "pending", "cs", "holding_retry", "on_cancel_status", "route_timer")
 
     def __init__(self) -> None:
         self.cancelled = False
+        self.done = False  # the router has answered: timers that fire later are disarmed
         self.wait: simpy.Event | None = None
         self.att: Attempt | None = None
         self.pending: Pending | None = None
@@ -251,6 +252,8 @@ class Sidecar:
                 ctl.route_timer = True
                 env.timeout(route.timeout).callbacks.append(lambda _e, c=ctl: self._route_timeout(c))
         status, rflag, k, retries = yield from self._router(cs, route, ctx, headers, ctl)
+        if ctl is not None:
+            ctl.done = True  # Envoy disarms the route timeout when the response completes
         if status == CANCELLED:
             if ctl is not None and ctl.on_cancel_status:
                 status = ctl.on_cancel_status
@@ -288,7 +291,7 @@ class Sidecar:
         es.latency.add(ctx.batch, (self.env.now - t0) * 1e3)
 
     def _route_timeout(self, ctl: Ctl) -> None:
-        if ctl.cancelled or ctl.cs is None:
+        if ctl.cancelled or ctl.done or ctl.cs is None:
             return
         ctl.cs.c.upstream_rq_timeout += 1
         self._cancel(ctl, 504, report=True)
@@ -297,7 +300,7 @@ class Sidecar:
         """Give up on a request: reset its in-flight attempt, leave the pending queue, release the
         active retry; the router resumes with CANCELLED. Used by the route timeout (504 UT) and by
         the app's own timeout (downstream reset)."""
-        if ctl.cancelled:
+        if ctl.cancelled or ctl.done:
             return
         ctl.cancelled = True
         ctl.on_cancel_status = status
