@@ -216,8 +216,10 @@ class ClusterState:
         return served
 
     def cancel_pending(self, p: Pending) -> None:
-        """A pending request gave up (route timeout, downstream reset)."""
-        if not p.cancelled:
+        """A pending request gave up (route timeout, downstream reset). If it was already dequeued
+        and attached (its event fired in the same instant), it is no longer pending: the caller
+        releases the attached stream instead."""
+        if not p.cancelled and not p.event.triggered:
             p.cancelled = True
             self.pending -= 1
 

@@ -360,6 +360,9 @@ class Sidecar:
                     served = yield got.event
                     ctl.pending = None
                     if ctl.cancelled:
+                        if served >= 0:
+                            # a connection was attached in the same instant as the cancel: reset it
+                            cs.end_stream(host, served, True)
                         return CANCELLED, "", k, retries
                 if served == OVERFLOW:
                     holding = _release_retry(cs, ctl, holding)

@@ -42,3 +42,25 @@ def test_flags_uh_nr_fi_di_ut() -> None:
     cu = counters(s, "front-v1-0", "outbound|8080||slowroute.")
     assert cu["upstream_rq_timeout"] == n
     assert s.entry.status_codes == {"200": n}  # front ignores its calls' failures (onError: ignore)
+
+
+def test_route_timeout_racing_pool_attach_keeps_breaker_accounting() -> None:
+    """Reference §2/§3.2: a pending request ends by being attached or by the route timeout. When both
+    happen in the same instant (constant 100 ms service, 100 ms route timeout, one connection), the
+    attached stream must be reset and the pending count decremented once: at the end nothing is
+    pending, active or connected, and clients keep getting connections (a leaked stream would hold
+    the only connection forever and every later request would time out pending)."""
+    from meshsim.metrics.summarize import summarize
+    from meshsim.pipeline import load_and_compile
+    from meshsim.sim.engine import Simulation
+
+    from .helpers import fx
+
+    model, _ = load_and_compile(fx("timeout-race.yaml", "mesh-zero.yaml"))
+    sim = Simulation(model, seed=1)
+    s = summarize(model, [sim.run()])
+    cs = sim.replicas["front-v1-0"].sidecar.states["outbound|8080||server.default.svc.cluster.local"]
+    assert (cs.pending, cs.rq_active, cs.cx, cs.active_retries) == (0, 0, 0, 0)
+    e = edge(s, "front.v1", "server")
+    assert e.requests > 40
+    assert cs.c.upstream_rq_total >= e.requests / 2
