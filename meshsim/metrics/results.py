@@ -60,7 +60,7 @@ class RunInfo(_M):
     backend: str = Field(description="'simulation' or 'real'")
     seed: int
     replications: int
-    ci_method: str = Field(description="'replications' or 'batch_means'")
+    ci_method: str = Field(description="'replications', 'batch_means', or 'none' (a single real-mesh run)")
     ci_level: float = 0.95
     config_digest: str
     inputs: list[str]
