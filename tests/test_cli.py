@@ -33,7 +33,7 @@ def test_validate_exits_2_on_errors_and_0_on_warnings() -> None:
     assert "unknown subset 'v9'" in bad.output
     ok = runner.invoke(app, ["validate", str(BOOKINFO)])
     assert ok.exit_code == 0, ok.output
-    assert "selects no pods" in ok.output  # warnings are shown but do not fail
+    assert "selects no pods" in ok.output  # findings are shown but do not fail
 
 
 def test_validate_flags_unreachable_service(tmp_path: Path) -> None:

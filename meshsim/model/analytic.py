@@ -5,7 +5,6 @@ Sources: Kleinrock, *Queueing Systems Vol. 1* (1975), §3.5 (M/M/c, Erlang's C f
 
 from __future__ import annotations
 
-
 __all__ = ["erlang_c", "mmc_mean_wait", "mmc_mean_response"]
 
 

@@ -493,7 +493,7 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
     for d in cfg.deployments:
         labels = d.obj.pod_labels
         owner = None
-        for name, info in infos.items():
+        for name in infos:
             ks = kube_svcs.get(name)
             selector = ks.obj.spec.selector if ks else {"app": name}
             if selector and all(labels.get(k) == v for k, v in selector.items()):
@@ -511,12 +511,11 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
         src = str(info.doc.source)
         sloc = f"services[{info.index}]"
         versions: dict[str, tuple[VersionDef | None, Doc | None]] = {}
-        for vname, vdef in (sdef.versions or {}).items():
-            versions[vname] = (vdef, None)
+        for vname, vd in (sdef.versions or {}).items():
+            versions[vname] = (vd, None)
         for d in deps_by_service.get(name, []):
             vname = d.obj.pod_labels.get("version") or d.obj.metadata.name
-            vdef = versions.get(vname, (None, None))[0]
-            versions[vname] = (vdef, d)
+            versions[vname] = (versions.get(vname, (None, None))[0], d)
         if not versions:
             versions["v1"] = (None, None)
         workloads: list[Workload] = []
@@ -539,7 +538,9 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
             if vdef is not None and vdef.replicas is not None and dep is not None and dep.obj.spec.replicas != vdef.replicas:
                 ctx.info(src, f"{vloc}.replicas", f"overrides the Deployment's replicas ({dep.obj.spec.replicas})")
 
-            def pick(attr: str, builtin: Any, vdef: VersionDef | None = vdef) -> Any:
+            def pick(
+                attr: str, builtin: Any, vdef: VersionDef | None = vdef, sdef: ServiceDef = sdef, dflt: Defaults = dflt
+            ) -> Any:
                 return _first(getattr(vdef, attr, None) if vdef else None, getattr(sdef, attr), getattr(dflt, attr), builtin)
 
             script_src = pick("script", [])
@@ -580,7 +581,7 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
             continue
         subsets = {s.name: s for s in dr.spec.subsets}
         if target.sdef.name in drs:
-            first_doc, first_dr, first_subsets = drs[target.sdef.name]
+            _, first_dr, first_subsets = drs[target.sdef.name]
             ctx.warn(
                 str(d.source), "spec.host",
                 f"a second DestinationRule for {target.host}; its subsets are merged into "
@@ -594,6 +595,7 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
     clusters: list[Cluster] = []
     inbound: list[Cluster] = []
     cluster_names: dict[tuple[str, str], str] = {}
+    empty_subsets: list[tuple[str, str, str, str]] = []
     for svc in services:
         info = infos[svc.name]
         entry = drs.get(svc.name)
@@ -606,7 +608,7 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
             for j, (sname, sub) in enumerate(entry[2].items()):
                 eps = [e for e in svc.endpoints if all(dict(e.labels).get(k) == v for k, v in sub.labels.items())]
                 if not eps:
-                    ctx.warn(str(entry[0].source), f"spec.subsets[{j}].labels", f"subset {sname!r} selects no pods of {svc.name}")
+                    empty_subsets.append((str(entry[0].source), f"spec.subsets[{j}].labels", sname, svc.name))
                 spol = _merge_policy(top, sub.trafficPolicy, svc.port)
                 scname = f"outbound|{svc.port}|{sname}|{svc.host}"
                 clusters.append(_cluster(scname, "outbound", info, sname, eps, spol, max_retries_default))
@@ -623,14 +625,14 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
         if gws is not None and "mesh" not in gws:
             ctx.info(str(d.source), "spec.gateways", "bound to gateways only; gateways are not modelled yet, skipped")
             continue
-        for k, h in enumerate(vs.spec.hosts):
+        for hi, h in enumerate(vs.spec.hosts):
             target = _resolve_host(h, infos, vs.metadata.namespace or "default")
             if target is None:
-                ctx.warn(str(d.source), f"spec.hosts[{k}]", f"host {h!r} is not a service of the topology; ignored")
+                ctx.warn(str(d.source), f"spec.hosts[{hi}]", f"host {h!r} is not a service of the topology; ignored")
                 continue
             if target.sdef.name in vs_by_service:
                 other = vs_by_service[target.sdef.name][1].metadata.name
-                ctx.warn(str(d.source), f"spec.hosts[{k}]", f"{target.host} already has VirtualService {other}; Istio uses one, this one is ignored")
+                ctx.warn(str(d.source), f"spec.hosts[{hi}]", f"{target.host} already has VirtualService {other}; Istio uses one, this one is ignored")
                 continue
             vs_by_service[target.sdef.name] = (d, vs)
 
@@ -684,6 +686,14 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
                     )
                 )
         vhosts.append(VirtualHost(f"{svc.host}:{svc.port}", svc.host, svc.port, domains, tuple(routes)))
+
+    routed = {wc.cluster for vh in vhosts for r in vh.routes for wc in r.clusters}
+    for src_, loc_, sname, svc_name in empty_subsets:
+        msg = f"subset {sname!r} selects no pods of {svc_name}"
+        if cluster_names[(svc_name, sname)] in routed:
+            ctx.warn(src_, loc_, msg + "; requests routed to it get 503 UH")
+        else:
+            ctx.info(src_, loc_, msg + " (no route uses it)")
 
     load = _load_spec(ctx, cfg, infos)
     sidecar = to_dist(settings.sidecar.latency)

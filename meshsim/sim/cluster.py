@@ -57,6 +57,27 @@ class Counters:
     """Envoy cluster counters; attribute names are Envoy's stat names."""
 
     __slots__ = COUNTERS
+    upstream_rq_total: int
+    upstream_rq_completed: int
+    upstream_rq_2xx: int
+    upstream_rq_4xx: int
+    upstream_rq_5xx: int
+    upstream_rq_retry: int
+    upstream_rq_retry_success: int
+    upstream_rq_retry_limit_exceeded: int
+    upstream_rq_retry_overflow: int
+    upstream_rq_pending_total: int
+    upstream_rq_pending_overflow: int
+    upstream_rq_timeout: int
+    upstream_rq_per_try_timeout: int
+    upstream_rq_rx_reset: int
+    upstream_cx_total: int
+    upstream_cx_overflow: int
+    upstream_cx_connect_fail: int
+    upstream_cx_destroy_with_active_rq: int
+    upstream_cx_max_requests: int
+    outlier_detection_ejections_enforced_total: int
+    outlier_detection_ejections_overflow: int
 
     def __init__(self) -> None:
         for name in COUNTERS:

@@ -20,6 +20,7 @@ up on it while the server keeps working (a reset does not stop the upstream app,
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import deque
 from collections.abc import Callable, Generator
@@ -101,6 +102,55 @@ class Attempt:
         self.served = served
         self.event = event
         self.done = False
+
+
+class Deadlines:
+    """Timers that almost never fire (route, per-try and app timeouts), on one lazily pruned heap.
+
+    Each timer is ``(when, seq, fn, owner)``; it is stale once ``owner.done`` is true (the request or
+    attempt finished first) and is then dropped without ever reaching SimPy's event queue. A single
+    SimPy timeout is kept armed for the earliest live deadline, so a request that completes before
+    its timeouts costs two heap pushes instead of two SimPy events. Timers fire at exactly their
+    deadline, in deadline order (ties: creation order), so results are unchanged and deterministic.
+    """
+
+    __slots__ = ("env", "heap", "seq", "target")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.heap: list[tuple[float, int, Callable[[], None], Any]] = []
+        self.seq = 0
+        self.target = float("inf")
+
+    def add(self, delay: float, fn: Callable[[], None], owner: Any) -> None:
+        when = self.env.now + delay
+        heapq.heappush(self.heap, (when, self.seq, fn, owner))
+        self.seq += 1
+        if when < self.target:
+            self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        self.target = when
+        self.env.timeout(when - self.env.now).callbacks.append(lambda _e, w=when: self._wake(w))  # type: ignore[misc]
+
+    def _wake(self, when: float) -> None:
+        if when != self.target:
+            return  # superseded by an earlier arming
+        heap = self.heap
+        now = self.env.now
+        while heap:
+            w, _, fn, owner = heap[0]
+            if owner.done:
+                heapq.heappop(heap)
+            elif w <= now:
+                heapq.heappop(heap)
+                fn()
+            else:
+                break
+        if heap:
+            self._arm(heap[0][0])
+        else:
+            self.target = float("inf")
 
 
 def _compile_matcher(m: StringMatcher) -> Callable[[str], bool]:
@@ -234,7 +284,7 @@ class Sidecar:
                 else:
                     ev = env.event()
                     ctl.wait = ev
-                    env.timeout(fault.delay).callbacks.append(lambda _e, ev=ev: ev.triggered or ev.succeed(0))
+                    env.timeout(fault.delay).callbacks.append(lambda _e, ev=ev: ev.triggered or ev.succeed(0))  # type: ignore[misc]
                     yield ev
                     if ctl.cancelled:
                         return CANCELLED
@@ -250,7 +300,7 @@ class Sidecar:
             ctl.cs = cs
             if route.timeout is not None:
                 ctl.route_timer = True
-                env.timeout(route.timeout).callbacks.append(lambda _e, c=ctl: self._route_timeout(c))
+                sim.deadlines.add(route.timeout, lambda c=ctl: self._route_timeout(c), ctl)  # type: ignore[misc]
         status, rflag, k, retries = yield from self._router(cs, route, ctx, headers, ctl)
         if ctl is not None:
             ctl.done = True  # Envoy disarms the route timeout when the response completes
@@ -381,7 +431,7 @@ class Sidecar:
                 ctl.wait = ev
                 env.process(self._attempt(cs, att, replica, ctx))
                 if per_try is not None:
-                    env.timeout(per_try).callbacks.append(lambda _e, a=att, s=cs: self._per_try_timeout(s, a))
+                    self.sim.deadlines.add(per_try, lambda a=att, s=cs: self._per_try_timeout(s, a), att)  # type: ignore[misc]
                 status = yield ev
                 ctl.att = None
                 if ctl.cancelled:
@@ -432,7 +482,7 @@ class Sidecar:
             else:
                 ev = env.event()
                 ctl.wait = ev
-                env.timeout(backoff).callbacks.append(lambda _e, ev=ev: ev.triggered or ev.succeed(0))
+                env.timeout(backoff).callbacks.append(lambda _e, ev=ev: ev.triggered or ev.succeed(0))  # type: ignore[misc]
                 yield ev
                 if ctl.cancelled:
                     return CANCELLED, "", k, retries
@@ -547,7 +597,7 @@ class Replica:
             got = yield got.event
         if got == OVERFLOW:
             return 503
-        served = got
+        served: int = got  # type: ignore[assignment]
         t_arr = env.now
         st = self.stats
         measured = ctx.measured
@@ -666,7 +716,7 @@ class Replica:
             else:
                 ctl = Ctl()
                 sidecar = self.sidecar
-                env.timeout(step.timeout).callbacks.append(lambda _e, c=ctl: sidecar._cancel(c, 0, False))
+                self.sim.deadlines.add(step.timeout, lambda c=ctl, sc=sidecar: sc._cancel(c, 0, False), ctl)  # type: ignore[misc]
                 status = yield from sidecar.outbound(step, ctx, headers, ctl)
                 if status == CANCELLED:
                     status = APP_TIMEOUT
@@ -733,6 +783,7 @@ class Simulation:
         self.seed = seed
         self.replication = replication
         self.env = simpy.Environment()
+        self.deadlines = Deadlines(self.env)
         self.streams = Streams(seed, replication)
         self.progress = progress
         self.clusters = {c.name: c for c in model.clusters}
