@@ -1,4 +1,4 @@
-"""meshsim's own kinds (``apiVersion: meshsim.io/v1alpha1``): ``LoadProfile`` and ``MeshSettings``."""
+"""meshsim's own kinds (``apiVersion: meshsim.io/v1alpha1``): ``LoadProfile``, ``MeshSettings`` and ``SLO``."""
 
 from __future__ import annotations
 
@@ -6,12 +6,23 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from meshsim.config.base import NonNegDuration, StrictModel
+from meshsim.config.base import NonNegDuration, Percentage, StrictModel
 from meshsim.config.distributions import DistSpec, Lognormal
 from meshsim.config.istio import HTTPRetry, ObjectMeta
 from meshsim.config.topology import Sleep
 
-__all__ = ["HeaderMixEntry", "LoadProfileSpec", "LoadProfile", "MeshSettingsSpec", "MeshSettings"]
+__all__ = [
+    "HeaderMixEntry",
+    "LoadProfileSpec",
+    "LoadProfile",
+    "MeshSettingsSpec",
+    "MeshSettings",
+    "LatencyObjective",
+    "EdgeSelector",
+    "Objective",
+    "SLOSpec",
+    "SLO",
+]
 
 
 class HeaderMixEntry(StrictModel):
@@ -87,6 +98,10 @@ class MeshSettingsSpec(StrictModel):
     - ``maxRetriesDefault``: ``istio`` (2^32-1 on every cluster, Istio's choice) or ``envoy`` (Envoy's raw
       default of 3 concurrent retries per cluster).
     - ``networkLatency``: one-way pod-to-pod latency added per call, seconds (0 on loopback).
+    - ``connectLatency``: time to establish a new sidecar-to-sidecar connection (TCP, plus the mTLS
+      handshake in a real mesh). Default 100 us, a loopback TCP connect; the reference gives no
+      figure for the handshake [UNVERIFIED: calibrate, e.g. 1-3 ms with mTLS]. Matters only when
+      connections are not reused (``maxRequestsPerConnection``, bursts beyond the pool).
     """
 
     defaultHttpRetryPolicy: HTTPRetry | None = None
@@ -94,6 +109,7 @@ class MeshSettingsSpec(StrictModel):
     maxRetriesDefault: Literal["istio", "envoy"] = "istio"
     sidecar: SidecarSettings = Field(default_factory=SidecarSettings)
     networkLatency: NonNegDuration = 0.0
+    connectLatency: NonNegDuration = 100e-6
 
 
 class MeshSettings(StrictModel):
@@ -101,3 +117,70 @@ class MeshSettings(StrictModel):
     kind: Literal["MeshSettings"]
     metadata: ObjectMeta | None = None
     spec: MeshSettingsSpec = Field(default_factory=MeshSettingsSpec)
+
+
+class LatencyObjective(StrictModel):
+    """Latency maxima in seconds (written as durations, e.g. ``150ms``); unset = no objective."""
+
+    mean: NonNegDuration | None = None
+    p50: NonNegDuration | None = None
+    p90: NonNegDuration | None = None
+    p99: NonNegDuration | None = None
+
+
+class EdgeSelector(StrictModel):
+    """Client-sidecar requests from ``source`` (a service, or a workload ``service.version``) to the
+    service ``destination`` (optionally one ``subset``), summed over the matching edges."""
+
+    source: str = Field(min_length=1)
+    destination: str = Field(min_length=1)
+    subset: str | None = None
+
+
+class Objective(StrictModel):
+    """One service-level objective, on the entry requests (``entry: <service>``, the LoadProfile's
+    entry) or on an ``edge``: latency maxima, a success-rate minimum (fraction or ``"99.5%"``; status
+    < 500 counts as success) and an amplification maximum (upstream attempts / requests, >= 1)."""
+
+    name: str | None = None
+    entry: str | None = None
+    edge: EdgeSelector | None = None
+    latency: LatencyObjective | None = None
+    successRate: Percentage | None = None
+    amplification: float | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Objective:
+        if (self.entry is None) == (self.edge is None):
+            raise ValueError("give exactly one of 'entry' (a service name) or 'edge'")
+        if self.latency is None and self.successRate is None and self.amplification is None:
+            raise ValueError("give at least one of 'latency', 'successRate', 'amplification'")
+        if self.entry is not None and self.amplification is not None:
+            raise ValueError("'amplification' applies to an 'edge' (entry requests are not retried)")
+        return self
+
+    @property
+    def label(self) -> str:
+        """``name`` if given, else ``entry:<svc>`` or ``edge:<src>-><dst>[/subset]``."""
+        if self.name:
+            return self.name
+        if self.entry is not None:
+            return f"entry:{self.entry}"
+        assert self.edge is not None
+        sub = f"/{self.edge.subset}" if self.edge.subset else ""
+        return f"edge:{self.edge.source}->{self.edge.destination}{sub}"
+
+
+class SLOSpec(StrictModel):
+    """The objectives that must all hold."""
+
+    objectives: list[Objective] = Field(min_length=1)
+
+
+class SLO(StrictModel):
+    """``kind: SLO``: what ``meshsim plan`` and ``meshsim check`` hold a config to (issue #7)."""
+
+    apiVersion: Literal["meshsim.io/v1alpha1"]
+    kind: Literal["SLO"]
+    metadata: ObjectMeta | None = None
+    spec: SLOSpec

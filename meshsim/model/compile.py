@@ -706,7 +706,7 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
         virtual_hosts=tuple(vhosts),
         proxies=tuple(proxies),
         load=load,
-        settings=MeshSettingsIR(sidecar, settings.networkLatency, max_retries_default),
+        settings=MeshSettingsIR(sidecar, settings.networkLatency, max_retries_default, settings.connectLatency),
         digest=cfg.digest,
         notes=tuple(str(f) for f in ctx.findings),
     )

@@ -342,11 +342,13 @@ class LoadSpec:
 
 @dataclass(frozen=True)
 class MeshSettingsIR:
-    """Mesh-wide parameters: per-traversal sidecar latency and one-way network latency (seconds)."""
+    """Mesh-wide parameters: per-traversal sidecar latency, one-way network latency and the time to
+    open a new upstream connection (seconds)."""
 
     sidecar_latency: Dist
     network_latency: float
     max_retries_default: int
+    connect_latency: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -115,10 +115,17 @@ class ClusterState:
         A zero-argument sampler of U[0,1) from this sidecar-cluster's own stream.
     hosts:
         Number of hosts when not the cluster's endpoints (an inbound cluster has one: the local app).
+    connect_latency:
+        Seconds to establish a new upstream connection (TCP, plus TLS when modelled); 0 = instant.
     """
 
     def __init__(
-        self, env: simpy.Environment, cluster: Cluster, uniform: Callable[[], float], hosts: int | None = None
+        self,
+        env: simpy.Environment,
+        cluster: Cluster,
+        uniform: Callable[[], float],
+        hosts: int | None = None,
+        connect_latency: float = 0.0,
     ) -> None:
         self.env = env
         self.cluster = cluster
@@ -133,6 +140,8 @@ class ClusterState:
         self.max_retries = cb.max_retries
         self.retry_budget = cb.retry_budget
         self.max_rpc = cluster.max_requests_per_connection
+        self.connect_latency = connect_latency
+        self.connecting = [0] * n
         self.h2 = cluster.protocol == "HTTP2"
         # LB state
         self.policy = cluster.lb_policy
@@ -200,30 +209,73 @@ class ClusterState:
 
         Returns the connection's served-count (a ready stream), :data:`OVERFLOW` (503 UO, counted as
         ``upstream_rq_pending_overflow``), or a :class:`Pending` whose event fires with the
-        served-count (or OVERFLOW) once a connection is free.
+        served-count (or OVERFLOW) once a connection is free or established.
+
+        With ``connect_latency`` > 0, a request that needs a new connection waits in the pending
+        queue while it is established (so it counts against ``max_pending_requests``, as in Envoy's
+        ``newStreamImpl``: the pending check comes before ``tryCreateNewConnections``). With 0, the
+        connection is ready at once and the request attaches immediately.
         """
         if self.h2:
             return self._attach(host, 0)
         idle = self.idle[host]
         if idle:
             return self._attach(host, idle.pop())
-        if self.cx_host[host] == 0 or self.cx < self.max_connections:
+        can_open = self.cx_host[host] == 0 or self.cx < self.max_connections
+        if can_open and self.connect_latency <= 0:
             if self.cx >= self.max_connections:
                 self.c.upstream_cx_overflow += 1
-            self.cx += 1
-            self.cx_host[host] += 1
-            self.c.upstream_cx_total += 1
+            self._open(host)
             return self._attach(host, 0)
-        # no free connection and none may be opened: wait in the pending queue, if there is room
-        self.c.upstream_cx_overflow += 1
         if self.pending >= self.max_pending:
+            if not can_open:
+                self.c.upstream_cx_overflow += 1
             self.c.upstream_rq_pending_overflow += 1
             return OVERFLOW
         self.pending += 1
         self.c.upstream_rq_pending_total += 1
         p = Pending(self.env.event(), host)
         self.pending_q[host].append(p)
+        self._maybe_connect(host)
         return p
+
+    def _open(self, host: int) -> None:
+        self.cx += 1
+        self.cx_host[host] += 1
+        self.c.upstream_cx_total += 1
+
+    def _maybe_connect(self, host: int) -> None:
+        """Envoy ``tryCreateNewConnections``: open a connection while the pool's pending requests
+        exceed the connections already being established, within ``max_connections`` (a pool with
+        no connection at all may always open one)."""
+        live = sum(1 for p in self.pending_q[host] if not p.cancelled)
+        if self.connecting[host] >= live:
+            return
+        if not (self.cx_host[host] == 0 or self.cx < self.max_connections):
+            self.c.upstream_cx_overflow += 1
+            return
+        self._open(host)
+        if self.connect_latency <= 0:
+            self._connected(host)
+            return
+        self.connecting[host] += 1
+        self.env.timeout(self.connect_latency).callbacks.append(lambda _e, h=host: self._connect_done(h))  # type: ignore[misc]
+
+    def _connect_done(self, host: int) -> None:
+        self.connecting[host] -= 1
+        self._connected(host)
+
+    def _connected(self, host: int) -> None:
+        """A new connection is ready: it serves the oldest pending request of its pool, or idles."""
+        q = self.pending_q[host]
+        while q and q[0].cancelled:
+            q.popleft()
+        if q:
+            p = q.popleft()
+            self.pending -= 1
+            p.event.succeed(self._attach(host, 0))
+        else:
+            self.idle[host].append(0)
 
     def _attach(self, host: int, served: int) -> int:
         """Attach a stream to a connection, checking ``max_requests`` (overflow keeps the connection idle)."""
@@ -260,13 +312,8 @@ class ClusterState:
             q = self.pending_q[host]
             while q and q[0].cancelled:
                 q.popleft()
-            if q and (self.cx_host[host] == 0 or self.cx < self.max_connections):
-                p = q.popleft()
-                self.pending -= 1
-                self.cx += 1
-                self.cx_host[host] += 1
-                self.c.upstream_cx_total += 1
-                p.event.succeed(self._attach(host, 0))
+            if q:
+                self._maybe_connect(host)
             return
         q = self.pending_q[host]
         while q and q[0].cancelled:

@@ -241,7 +241,10 @@ class Sidecar:
         cs = self.states.get(cluster)
         if cs is None:
             cs = ClusterState(
-                self.env, self.sim.clusters[cluster], Uniform(self.sim.streams.generator(f"proxy/{self.id}/{cluster}"))
+                self.env,
+                self.sim.clusters[cluster],
+                Uniform(self.sim.streams.generator(f"proxy/{self.id}/{cluster}")),
+                connect_latency=self.sim.model.settings.connect_latency,
             )
             for i, eid in enumerate(cs.cluster.endpoints):
                 if not self.sim.replicas[eid].known:
@@ -575,8 +578,6 @@ class Replica:
         self.stats = stats
         self.lv_busy: Level = stats.busy[index]
         self.lv_queue: Level = stats.queue[index]
-        self.lv_sys: Level = stats.in_system[index]
-        self.in_sys = 0
         g = sim.streams
         self.u = Uniform(g.generator(f"app/{endpoint_id}/errors"))
         self.nth_counter = 0
@@ -601,8 +602,6 @@ class Replica:
         t_arr = env.now
         st = self.stats
         measured = ctx.measured
-        self.in_sys += 1
-        self.lv_sys.set(t_arr, self.in_sys)
         if self.limit is not None:
             if self.busy < self.limit:
                 self.busy += 1
@@ -641,8 +640,6 @@ class Replica:
         else:
             self.busy -= 1
             self.lv_busy.set(now, self.busy)
-        self.in_sys -= 1
-        self.lv_sys.set(now, self.in_sys)
         inb.end_stream(0, served, False)
         if measured:
             st.arrivals += 1
@@ -904,7 +901,7 @@ class Simulation:
         yield self.env.timeout(self.t_start)
         now = self.env.now
         for ws in self.wstats.values():
-            for lv in (*ws.busy, *ws.queue, *ws.in_system):
+            for lv in (*ws.busy, *ws.queue):
                 lv.reset(now)
         for rep in self.replicas.values():
             for cs in rep.sidecar.states.values():
@@ -918,7 +915,8 @@ class Simulation:
             self._level_means[key] = {
                 "busy": sum(lv.mean(now) for lv in ws.busy),
                 "queue": sum(lv.mean(now) for lv in ws.queue),
-                "in_system": sum(lv.mean(now) for lv in ws.in_system),
+                # requests at the app = holding a worker + waiting for one (in_system == busy + queue)
+                "in_system": sum(lv.mean(now) for lv in ws.busy) + sum(lv.mean(now) for lv in ws.queue),
             }
         self._eject_means = {
             (rep.id, name): cs.ejections.mean(now) for rep in self.replicas.values() for name, cs in rep.sidecar.states.items()

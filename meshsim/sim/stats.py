@@ -48,10 +48,11 @@ class WorkloadStats:
     """Per workload (service version), summed over its replicas.
 
     ``wait`` is time from arrival at the app to getting a worker; ``residence`` arrival to response.
-    Levels (``busy``, ``queue``, ``in_system``) are per replica and averaged at the end.
+    Levels (``busy``, ``queue``) are per replica and averaged at the end; requests in the system
+    are always ``busy + queue``.
     """
 
-    __slots__ = ("arrivals", "busy", "completed", "errors", "in_system", "queue", "residence_sum", "wait_sum", "waited")
+    __slots__ = ("arrivals", "busy", "completed", "errors", "queue", "residence_sum", "wait_sum", "waited")
 
     def __init__(self, replicas: int, now: float) -> None:
         self.arrivals = 0
@@ -62,7 +63,6 @@ class WorkloadStats:
         self.residence_sum = 0.0
         self.busy = [Level(now) for _ in range(replicas)]
         self.queue = [Level(now) for _ in range(replicas)]
-        self.in_system = [Level(now) for _ in range(replicas)]
 
 
 @dataclass

@@ -35,17 +35,30 @@ def test_three_closed_loop_clients_overflow_with_uo_and_no_retry() -> None:
     assert s.entry.status_codes.get("500", 0) == uo
 
 
-def test_two_closed_loop_clients_fit_one_connection_plus_one_pending() -> None:
-    """Reference §3.2: two concurrent requests fit the limits exactly (one on the connection, one
-    pending); the pending one is attached when the connection's single request ends and the
-    connection is replaced. So every request but the very first waits in the pending queue and the
-    pending slot is always in use, yet nothing overflows *in meshsim*.
+def test_two_closed_loop_clients_overflow_while_the_replacement_connection_is_set_up() -> None:
+    """Reference §3.2/§3.3, Istio's circuit-breaking task at ``-c 2``: with maxRequestsPerConnection 1
+    every request needs a new connection. While it is being set up (TCP + mTLS handshake, 2 ms here)
+    the waiting request holds the single pending slot, so the other client's next request overflows
+    (Envoy's ``newStreamImpl`` checks pending before ``tryCreateNewConnections``): some 503 UO, never
+    retried."""
+    s = run(fx("cb-task.yaml", "connect-2ms.yaml"), ["LoadProfile.spec.users=2"])
+    e = edge(s, "front.v1", "server")
+    c = counters(s, "front-v1-0", SERVER)
+    uo = e.response_flags.get("UO", 0)
+    assert uo > 0
+    assert e.response_flags == {"UO": uo}
+    assert c["upstream_rq_pending_overflow"] == uo
+    assert e.retries == 0 and c["upstream_rq_retry"] == 0
+    assert e.attempts + uo == e.requests
 
-    Deviation, stated: Istio's task shows a few 503 UO at ``-c 2`` because a real replacement
-    connection takes a TCP+mTLS handshake (reference §3.3) during which the pending slot stays taken
-    and the other client's next request overflows. meshsim opens connections instantly (no connect
-    latency is modelled), so it predicts none."""
-    s, e, c = _run(2)
+
+def test_two_closed_loop_clients_fit_when_connections_are_instant() -> None:
+    """The mechanism above, switched off: with connection set-up time 0, two concurrent requests fit
+    the limits exactly (one on the connection, one pending, attached the instant the connection is
+    replaced), so nothing overflows and every request but the first waits in the pending queue."""
+    s = run(fx("cb-task.yaml", "mesh-zero.yaml"), ["LoadProfile.spec.users=2"])
+    e = edge(s, "front.v1", "server")
+    c = counters(s, "front-v1-0", SERVER)
     assert e.requests > 1000
     assert e.response_flags == {} and c["upstream_rq_pending_overflow"] == 0
     # all but the first request and the few at the end of the run (one client already stopped) wait
