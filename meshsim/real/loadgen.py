@@ -36,6 +36,8 @@ __all__ = ["schedule", "LatencyHistogram", "run_load", "main", "MAX_LAG_P99", "R
 
 MAX_LAG_P99 = 0.002
 """A run is invalid when the p99 of send lag exceeds this (seconds): the generator could not keep up."""
+SPIN_S = 0.0015
+"""The last part of each wait before an intended send time is spun, not slept (see :func:`_wait_until`)."""
 RAW_CAP = 1_000_000
 """Most raw latency samples kept in memory."""
 _CDF_Q = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
@@ -147,6 +149,21 @@ def _summary(w: _Window, unfinished: int, open_loop: bool) -> dict[str, Any]:
     }
 
 
+async def _wait_until(deadline: float) -> None:
+    """Return at monotonic time ``deadline`` with sub-millisecond precision.
+
+    uvloop (libuv) rounds timer timeouts to whole milliseconds, so ``asyncio.sleep`` alone wakes up to
+    ~1 ms late, and later still under CPU contention. Sleep on the timer until :data:`SPIN_S` before the
+    deadline, then spin with ``asyncio.sleep(0)``: each spin turn is one loop iteration with a zero poll
+    timeout, so responses arriving meanwhile are still read (and timestamped) at once.
+    """
+    remaining = deadline - time.monotonic()
+    if remaining > SPIN_S:
+        await asyncio.sleep(remaining - SPIN_S)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0)
+
+
 async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
     """Run the load described by ``spec`` (see :func:`main`) and return the measured-window summary.
 
@@ -190,17 +207,17 @@ async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
         task.add_done_callback(pending.discard)
 
     marked = False
+    cpu0, wall0 = time.process_time(), time.monotonic()
     open_loop = spec["arrival"] != "closed"
     try:
         if open_loop:
             times = schedule(spec["arrival"], float(spec["rate"]), warmup + duration, rng)
             for t in times:
-                now = time.monotonic() - t0
-                if t > now:
-                    await asyncio.sleep(t - now)
+                await _wait_until(t0 + float(t))
                 now = time.monotonic() - t0
                 if not marked and t >= warmup:
                     marked = True
+                    cpu0, wall0 = time.process_time(), time.monotonic()
                     emit("warmup-done", flush=True)
                 measured = t >= warmup
                 if measured:
@@ -220,10 +237,13 @@ async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
 
             users = [asyncio.ensure_future(user()) for _ in range(int(spec["users"]))]
             await asyncio.sleep(warmup)
+            cpu0, wall0 = time.process_time(), time.monotonic()
             emit("warmup-done", flush=True)
             await asyncio.gather(*users)
         if not marked and open_loop:
+            cpu0, wall0 = time.process_time(), time.monotonic()
             emit("warmup-done", flush=True)
+        cpu_pct = (time.process_time() - cpu0) / max(1e-9, time.monotonic() - wall0) * 100
         emit("sending-done", flush=True)
         measured_pending = [t for t in pending]
         if measured_pending:
@@ -243,6 +263,8 @@ async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
     else:
         out["unfinished"] = unfinished
     out["offered_rate"] = spec.get("rate")
+    out["cpu_percent"] = cpu_pct
+    out["spin_s"] = SPIN_S
     out["window_s"] = duration
     return out
 

@@ -270,7 +270,16 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         if total_cpu > 120:
             findings.append(f"warning: spawned processes used {total_cpu:.0f}% of one core (budget 120%)")
         (out / "cpu.json").write_text(
-            json.dumps({"percent_of_one_core": cpu, "total": total_cpu, "window_s": wall}, indent=1)
+            json.dumps(
+                {
+                    "percent_of_one_core": cpu,
+                    "total": total_cpu,
+                    "loadgen_percent_of_one_core": load_res.get("cpu_percent"),
+                    "window_s": wall,
+                    "loadavg_1m": os.getloadavg()[0],
+                },
+                indent=1,
+            )
         )
         (out / "apps.json").write_text(json.dumps(apps, indent=1))
         (out / "envoy_stats.json").write_text(json.dumps({"before": before, "after": after}))
