@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from meshsim.config.base import collect_notes
 from meshsim.config.istio import DestinationRule, VirtualService
 from meshsim.config.kube import Deployment, KubeService
-from meshsim.config.meshsim_kinds import LoadProfile, MeshSettings
+from meshsim.config.meshsim_kinds import SLO, LoadProfile, MeshSettings
 from meshsim.config.topology import MockServiceGraph
 from meshsim.errors import ConfigError, Finding, format_loc
 
@@ -82,6 +82,7 @@ class MeshConfig:
     destination_rules: list[Doc] = field(default_factory=list)
     load: Doc | None = None
     settings: Doc | None = None
+    slos: list[Doc] = field(default_factory=list)
     notes: list[Finding] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     digest: str = ""
@@ -292,7 +293,9 @@ def _dispatch(src: Source, d: dict[str, Any]) -> tuple[str, type[BaseModel] | No
             return "load", LoadProfile, None
         if kind == "MeshSettings":
             return "settings", MeshSettings, None
-        raise ConfigError(str(src), "kind", f"unknown meshsim kind {kind!r} (LoadProfile, MeshSettings)")
+        if kind == "SLO":
+            return "slo", SLO, None
+        raise ConfigError(str(src), "kind", f"unknown meshsim kind {kind!r} (LoadProfile, MeshSettings, SLO)")
     group = api.rpartition("/")[0]
     is_kube = group == "" or "." not in group or group.endswith(".k8s.io")
     if is_kube:
@@ -381,6 +384,8 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
             cfg.virtual_services.append(doc)
         elif bucket == "dr":
             cfg.destination_rules.append(doc)
+        elif bucket == "slo":
+            cfg.slos.append(doc)
         elif bucket == "load":
             if cfg.load is not None:
                 raise ConfigError(
