@@ -1,0 +1,160 @@
+"""``meshsim compare``: the pure comparison, its tolerances and the CLI's exit codes (no Envoy needed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from meshsim.metrics.results import Summary
+from meshsim.report.compare import Tolerances, compare, compare_runs, to_markdown
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _est(v: float | None, lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
+    return {"value": v, "ci_low": lo, "ci_high": hi}
+
+
+def _summary(
+    p50: float = 10.0,
+    p99: float = 40.0,
+    success: float = 0.99,
+    v1: int = 9000,
+    v2: int = 1000,
+    leaf_att: float = 1.24,
+    overflow: float = 0.0,
+    reps: int = 1,
+    backend: str = "simulation",
+) -> Summary:
+    lat = {"mean": _est(p50), "p50": _est(p50, p50 * 0.98, p50 * 1.02), "p90": _est(p50 * 2), "p99": _est(p99), "p999": _est(p99 * 1.5)}
+    none_lat = {k: _est(None) for k in ("mean", "p50", "p90", "p99", "p999")}
+
+    def edge(src: str, dest: str, subset: str, req: int, att: int) -> dict[str, Any]:
+        return {
+            "source": src, "destination": dest, "subset": subset,
+            "cluster": f"outbound|8080|{subset}|{dest}.default.svc.cluster.local",
+            "requests": req, "attempts": att, "retries": att - req, "amplification": att / req,
+            "success_rate": _est(success), "latency_ms": none_lat, "latency_cdf_ms": [],
+            "response_flags": {}, "status_codes": {},
+        }
+
+    leaf = int((v1 + v2) * leaf_att)
+    edges = [
+        edge("frontend.v1", "middle", "v1", v1, v1),
+        edge("frontend.v1", "middle", "v2", v2, v2),
+        edge("middle.v1", "leaf", "", v1 + v2, leaf),
+    ]
+    return Summary.model_validate(
+        {
+            "run": {
+                "meshsim_version": "t", "backend": backend, "seed": 1, "replications": reps, "ci_method": "none",
+                "config_digest": "x", "inputs": [], "entry": "frontend", "arrival": "poisson", "rate_rps": 100.0,
+                "users": None, "warmup_s": 1.0, "duration_s": 10.0, "sketch_relative_accuracy": 0.01,
+            },
+            "entry": {
+                "service": "frontend", "requests": v1 + v2, "incomplete": 0, "throughput_rps": 100.0,
+                "success_rate": _est(success), "latency_ms": lat, "latency_cdf_ms": [(0.5, p50), (0.99, p99)],
+                "status_codes": {"200": v1 + v2},
+            },
+            "edges": edges,
+            "calls": [],
+            "services": [],
+            "clusters": [
+                {
+                    "proxy": "frontend-v1-0",
+                    "cluster": "outbound|8080|v1|middle.default.svc.cluster.local",
+                    "counters": {"upstream_rq_pending_overflow": overflow, "upstream_rq_total": float(v1)},
+                }
+            ],
+            "mesh": {"requests": 2 * (v1 + v2), "attempts": v1 + v2 + leaf, "amplification": (v1 + v2 + leaf) / (2 * (v1 + v2))},
+        }
+    )
+
+
+def _row(c: Any, key: str) -> Any:
+    return next(r for r in c.rows if r.key == key)
+
+
+def test_identical_summaries_pass() -> None:
+    s = _summary()
+    c = compare(s, s)
+    assert c.passed and c.passed_without_latency and not c.failures
+    keys = {r.key for r in c.rows}
+    assert {"entry p50 (ms)", "entry p99 (ms)", "entry success rate", "mesh amplification"} <= keys
+    assert "split middle subset v1" in keys and "amplification middle.v1 -> leaf" in keys
+    assert "upstream_rq_pending_overflow (mesh)" in keys
+
+
+def test_tolerance_edges() -> None:
+    pred = _summary()
+    # p50 +9 % passes, +11 % fails; p99 +19 % passes
+    assert _row(compare(pred, _summary(p50=10.9)), "entry p50 (ms)").passed
+    assert _row(compare(pred, _summary(p50=11.1)), "entry p50 (ms)").passed is False
+    assert _row(compare(pred, _summary(p99=47.6)), "entry p99 (ms)").passed
+    assert _row(compare(pred, _summary(p99=48.4)), "entry p99 (ms)").passed is False
+    # success in percentage points
+    r = _row(compare(pred, _summary(success=0.986)), "entry success rate")
+    assert r.error_unit == "pp" and abs(r.error - (-0.4)) < 1e-9 and r.passed
+    assert _row(compare(pred, _summary(success=0.984)), "entry success rate").passed is False
+    # split: 9000/1000 vs 8800/1200 is 2 pp off
+    c = compare(pred, _summary(v1=8800, v2=1200))
+    assert _row(c, "split middle subset v2").passed is False and not c.passed
+    # amplification 1.24 vs 1.30 is +4.8 %
+    c = compare(pred, _summary(leaf_att=1.30))
+    assert _row(c, "amplification middle.v1 -> leaf").passed is False
+    assert not c.passed_without_latency
+
+
+def test_latency_failure_does_not_fail_rate_independent_rows() -> None:
+    c = compare(_summary(), _summary(p50=20, p99=90))
+    assert not c.passed and c.passed_without_latency
+
+
+def test_counters_are_per_run_and_have_slack() -> None:
+    pred = _summary(overflow=400.0, reps=4)  # 100 per run
+    assert _row(compare(pred, _summary(overflow=120.0)), "upstream_rq_pending_overflow (mesh)").passed
+    assert _row(compare(pred, _summary(overflow=130.0)), "upstream_rq_pending_overflow (mesh)").passed is False
+    zero = _summary()
+    assert _row(compare(zero, _summary(overflow=3.0)), "upstream_rq_pending_overflow (mesh)").passed
+    assert _row(compare(zero, _summary(overflow=4.0)), "upstream_rq_pending_overflow (mesh)").passed is False
+
+
+def test_small_edges_do_not_gate_and_median_over_runs() -> None:
+    pred = _summary()
+    c = compare(pred, _summary(v1=90, v2=10, leaf_att=1.5), Tolerances())
+    assert _row(c, "amplification middle.v1 -> leaf").passed is None
+    runs = [_summary(p50=10.5), _summary(p50=30.0), _summary(p50=9.8)]
+    c = compare_runs(pred, runs)
+    r = _row(c, "entry p50 (ms)")
+    assert r.measured == 10.5 and r.measured_runs == [10.5, 30.0, 9.8] and r.passed
+    md = to_markdown(c, "t")
+    assert "| entry p50 (ms) |" in md and "median of 3 run(s)" in md
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "meshsim.cli.compare", *args],
+        cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_cli_exit_codes_and_outputs(tmp_path: Path) -> None:
+    pred, good, bad = tmp_path / "pred", tmp_path / "good", tmp_path / "bad"
+    for d, s in ((pred, _summary()), (good, _summary(p50=10.2)), (bad, _summary(success=0.9))):
+        d.mkdir()
+        (d / "summary.json").write_text(s.model_dump_json())
+    r = _cli(str(pred), str(good), "-q")
+    assert r.returncode == 0, r.stderr
+    assert {p.name for p in good.iterdir()} >= {"compare.json", "compare.md", "compare.png"}
+    assert json.loads((good / "compare.json").read_text())["passed"] is True
+    r = _cli(str(pred), str(bad), "-q", "--out", str(tmp_path / "o"))
+    assert r.returncode == 1 and (tmp_path / "o" / "compare.md").exists()
+    r = _cli(str(pred), str(tmp_path / "missing"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "missing" in r.stderr
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "summary.json").write_text('{"run": 1}')
+    r = _cli(str(pred), str(tmp_path / "junk"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "summary.json" in r.stderr
