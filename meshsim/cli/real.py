@@ -66,5 +66,93 @@ def run(
             typer.echo(f)
 
 
+@real_app.command("calibrate")
+def calibrate_cmd(
+    out: Path = typer.Option(Path("calibration.yaml"), "--out", help="The MeshSettings file to write."),  # noqa: B008
+    workdir: Path | None = typer.Option(None, "--workdir", help="Raw runs (default: <out stem>-runs/ next to --out)."),  # noqa: B008
+    rps: float = typer.Option(100.0, "--rps", help="Open-loop rate of each calibration run, requests/s."),
+    duration: float = typer.Option(8.0, "--duration", help="Measured window of each run, seconds."),
+    seed: int = typer.Option(1, "--seed"),
+    envoy_concurrency: int = typer.Option(1, "--envoy-concurrency", min=1),
+) -> None:
+    """Measure this machine's per-traversal sidecar cost and app overhead; write a MeshSettings YAML.
+
+    Use it with `meshsim run TOPOLOGY calibration.yaml` or `meshsim real validate --calibration FILE`.
+    """
+    from meshsim.real.calibrate import calibrate
+    from meshsim.real.runner import RunFailed
+
+    try:
+        if rps <= 0 or duration <= 0:
+            raise MeshsimError("--rps and --duration must be > 0")
+        wd = workdir or out.with_name(out.stem + "-runs")
+        res = calibrate(out, wd, rate=rps, duration=duration, seed=seed, envoy_concurrency=envoy_concurrency)
+    except RunFailed as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(130 if "interrupted" in str(exc) else 2) from None
+    except MeshsimError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    e, a = res.envoy_traversal_ms, res.app_overhead_ms
+    typer.echo(f"one Envoy traversal: p50 {e['p50']:.3f} ms, p99 {e['p99']:.3f} ms; app overhead p50 {a['p50']:.3f} ms")
+    typer.echo(
+        f"per-traversal latency for the simulator: lognormal median {res.fitted_median_s * 1e3:.3f} ms, "
+        f"p99 {res.fitted_p99_s * 1e3:.3f} ms -> {out}"
+    )
+
+
+@real_app.command("validate")
+def validate_cmd(
+    paths: list[Path] = typer.Argument(..., help="Topology, Istio YAML and LoadProfile files or directories."),  # noqa: B008
+    out: Path = typer.Option(..., "--out", help="Directory: pred/, run-N/, compare.json/.md/.png."),  # noqa: B008
+    runs: int = typer.Option(3, "--runs", min=1, help="Real runs; the median of each metric is compared."),
+    calibration: Path | None = typer.Option(None, "--calibration", help="A MeshSettings file from `real calibrate`."),  # noqa: B008
+    replications: int = typer.Option(8, "--replications", "-r", min=2, help="Simulated replications (CIs)."),
+    duration: float | None = typer.Option(None, "--duration", help="Measured window, seconds (both sides)."),
+    rps: float | None = typer.Option(None, "--rps", help="Open-loop rate, requests/s (both sides)."),
+    warmup: float | None = typer.Option(None, "--warmup", help="Warm-up, seconds (both sides)."),
+    seed: int = typer.Option(1, "--seed"),
+    envoy_concurrency: int = typer.Option(1, "--envoy-concurrency", min=1),
+) -> None:
+    """Predict (simulate), run for real `--runs` times, compare the median; exit 1 outside tolerance."""
+    from rich.console import Console
+
+    from meshsim.real.runner import RunFailed
+    from meshsim.real.validate import validate
+
+    con = Console()
+    try:
+        if duration is not None and duration <= 0:
+            raise MeshsimError("--duration must be > 0")
+        if rps is not None and rps <= 0:
+            raise MeshsimError("--rps must be > 0")
+        res = validate(
+            [str(p) for p in paths],
+            out,
+            runs=runs,
+            calibration=calibration,
+            replications=replications,
+            duration=duration,
+            rps=rps,
+            warmup=warmup,
+            seed=seed,
+            envoy_concurrency=envoy_concurrency,
+            progress=lambda m: con.print(m, style="dim"),
+        )
+    except RunFailed as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(130 if "interrupted" in str(exc) else 2) from None
+    except MeshsimError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    from meshsim.report.compare import rich_table
+
+    con.print(rich_table(res, title=f"predicted vs measured (median of {runs} runs)"))
+    for n in res.notes:
+        con.print(n, style="yellow")
+    con.print(f"{'PASS' if res.passed else 'FAIL'}: {len(res.failures)} row(s) outside tolerance -> {out / 'compare.md'}")
+    raise typer.Exit(0 if res.passed else 1)
+
+
 if __name__ == "__main__":
     real_app()

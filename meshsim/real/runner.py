@@ -55,6 +55,9 @@ class RunOptions:
     ready_timeout: float = 20.0
     log_level: str = "warning"
     address_prefix: str = "127.77"
+    direct_to_app: bool = False
+    """Send the load straight to the entry pods' apps (``<pod ip>:15080``), bypassing their sidecars:
+    the baseline of ``meshsim real calibrate``."""
 
 
 def _free_port(host: str) -> int:
@@ -203,7 +206,7 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         # load
         entry = model.service(load.entry)
         lspec = {
-            "targets": [[plan.ip(e.id), entry.port] for e in entry.endpoints],
+            "targets": [[plan.ip(e.id), plan.app_port if opts.direct_to_app else entry.port] for e in entry.endpoints],
             "host": entry.host,
             "path": load.path,
             "method": load.method,
