@@ -146,6 +146,11 @@ def schema() -> None:
     typer.echo(json.dumps(Summary.model_json_schema(), indent=2))
 
 
+from meshsim.cli.plan import plan_command  # noqa: E402  (issue #7 commands, one file each)
+
+app.command("plan")(plan_command)
+
+
 try:  # the real-mesh commands exist only with the [real] extra installed
     from meshsim.cli.real import real_app
 

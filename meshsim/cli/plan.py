@@ -1,0 +1,147 @@
+"""``meshsim plan``: the fewest replicas that meet every SLO (or, with ``--max-load``, the highest load)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from meshsim.cli.common import SetOption, console, user_errors
+
+__all__ = ["plan_command", "load_overrides", "SloOption", "Paths"]
+
+Paths = Annotated[list[str], typer.Argument(help="YAML files or directories of the mesh (as for `meshsim run`).", show_default=False)]
+SloOption = typer.Option("--slo", help="File(s) with `kind: SLO` documents (default: SLO documents among PATHS). Repeatable.")
+
+
+def load_overrides(sets: list[str] | None, rps: float | None, duration: str | None, warmup: str | None) -> list[str]:
+    """``--set`` assignments plus the flags that are shorthands for them (flags win)."""
+    out = list(sets or [])
+    if rps is not None:
+        out.append(f"LoadProfile.spec.rate={rps}")
+    if duration is not None:
+        out.append(f"LoadProfile.spec.duration={duration}")
+    if warmup is not None:
+        out.append(f"LoadProfile.spec.warmup={warmup}")
+    return out
+
+
+def _fmt(v: float | None, nd: int = 4) -> str:
+    return "-" if v is None else f"{v:.{nd}g}"
+
+
+def plan_command(
+    paths: Paths,
+    slo: Annotated[list[str] | None, SloOption] = None,
+    rps: Annotated[float | None, typer.Option("--rps", help="Entry rate to plan for, requests/s.")] = None,
+    max_load_: Annotated[bool, typer.Option("--max-load", help="Find the highest entry rate the config, as given, sustains within its SLOs.")] = False,
+    analytic_only: Annotated[bool, typer.Option("--analytic-only", help="Only the analytic pre-screen (no simulation).")] = False,
+    duration: Annotated[str | None, typer.Option("--duration", help="Measured window per simulated point, e.g. 20s.")] = None,
+    warmup: Annotated[str | None, typer.Option("--warmup", help="Warm-up per simulated point, e.g. 5s.")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Root seed; every point uses it (common random numbers).")] = 1,
+    replications: Annotated[int, typer.Option("--replications", "-r", min=1, help="Replications per point (CIs, paired differences).")] = 4,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes for replications.")] = None,
+    criterion: Annotated[str, typer.Option("--criterion", help="'ci': the 95% CI must lie within each SLO; 'point': the estimate decides.")] = "ci",
+    vcpu_per_replica: Annotated[float, typer.Option("--vcpu-per-replica", min=0, help="vCPU of one pod (cost).")] = 1.0,
+    sidecar_vcpu: Annotated[float, typer.Option("--sidecar-vcpu-per-krps", min=0, help="Sidecar vCPU per 1000 req/s over a call's two proxies (reference: 0.2-0.5).")] = 0.35,
+    sets: Annotated[list[str] | None, SetOption] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-plan).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the one-line answer.")] = False,
+) -> None:
+    """Find the fewest replicas per service version such that every SLO holds.
+
+    An analytic lower bound (Erlang C / Allen-Cunneen over the mesh) seeds a simulated search with
+    common random numbers; the trace shows every point tried, e.g. why 7 replicas and not 6. Writes
+    plan.json, plan_trace.csv, checks.csv and provenance.json. Exit 1 when no plan meets the SLOs.
+    """
+    from meshsim.planning.provenance import default_out_dir, run_digest, write_provenance
+    from meshsim.planning.search import max_load, plan
+    from meshsim.planning.slo import load_slos
+
+    with user_errors():
+        if criterion not in ("ci", "point"):
+            from meshsim.errors import ConfigError
+
+            raise ConfigError("--criterion", "", f"expected 'ci' or 'point', got {criterion!r}")
+        slos = load_slos(slo or paths)
+        overrides = load_overrides(sets, None, duration, warmup)
+        params = {"command": "max-load" if max_load_ else "plan", "overrides": overrides, "rps": rps, "seed": seed,
+                  "replications": replications, "criterion": criterion, "slo_digest": slos.digest,
+                  "vcpu_per_replica": vcpu_per_replica, "sidecar_vcpu_per_krps": sidecar_vcpu, "analytic_only": analytic_only}
+        digest = run_digest(paths, params)
+        out = out or default_out_dir(paths, digest, seed, "max-load" if max_load_ else "plan")
+        say = (lambda m: None) if quiet else (lambda m: console.print(f"  {m}", highlight=False))
+        t0 = time.perf_counter()
+        out.mkdir(parents=True, exist_ok=True)
+        if max_load_:
+            if rps is not None:
+                overrides.append(f"LoadProfile.spec.rate={rps}")
+            ml = max_load(paths, slos, overrides, seed=seed, replications=replications, workers=workers,
+                          criterion=criterion, progress=say)  # type: ignore[arg-type]
+            written = [out / "max_load.json", out / "trace.csv", out / "checks.csv"]
+            written[0].write_text(json.dumps(ml.to_dict(), indent=2, default=str) + "\n")
+            ml.trace_frame().to_csv(written[1], index=False)
+            ml.checks_frame().to_csv(written[2], index=False)
+            write_provenance(out, ["meshsim", *sys.argv[1:]], paths, digest, params, written, time.perf_counter() - t0,
+                             {"config_digest": ml.digest, "point_digests": [t.digest for t in ml.trace if t.digest]})
+            console.print(f"max load: {_fmt(ml.rate)} req/s within the SLOs (fails at {_fmt(ml.failed_at)}; analytic {_fmt(ml.analytic_rate)}); wrote {out}")
+            if ml.rate is None:
+                raise typer.Exit(1)
+            return
+        p = plan(paths, slos, overrides, rate=rps, seed=seed, replications=replications, workers=workers,
+                 criterion=criterion, vcpu_per_replica=vcpu_per_replica, sidecar_vcpu_per_krps=sidecar_vcpu,
+                 simulate=not analytic_only, progress=say)  # type: ignore[arg-type]
+        written = [out / "plan.json", out / "plan_trace.csv", out / "checks.csv"]
+        written[0].write_text(json.dumps(p.to_dict(), indent=2, default=str) + "\n")
+        p.trace_frame().to_csv(written[1], index=False)
+        p.checks_frame().to_csv(written[2], index=False)
+        write_provenance(out, ["meshsim", *sys.argv[1:]], paths, digest, params, written, time.perf_counter() - t0,
+                         {"config_digest": p.digest, "point_digests": [t.digest for t in p.trace if t.digest]})
+    if not quiet:
+        _render(p)
+    summary = ", ".join(f"{k}={v}" for k, v in sorted(p.replicas.items()))
+    cost = f"; {p.cost.total_vcpu:.2f} vCPU" if p.cost is not None else ""
+    console.print(f"plan at {_fmt(p.rate)} req/s: {summary}{cost} ({'feasible' if p.feasible else 'NOT feasible'}); wrote {out}", highlight=False)
+    if not p.feasible:
+        raise typer.Exit(1)
+
+
+def _render(p: object) -> None:
+    from meshsim.planning.search import Plan
+
+    assert isinstance(p, Plan)
+    t = Table(title="plan", title_justify="left")
+    for col in ("workload", "configured", "analytic bound", "plan", "utilisation [95% CI]"):
+        t.add_column(col)
+    for k in sorted(p.replicas):
+        u = p.utilization.get(k)
+        ut = "-" if u is None or u.value is None else f"{u.value:.3f}" + (f" [{u.ci_low:.3f}, {u.ci_high:.3f}]" if u.ci_low is not None and u.ci_high is not None else "")
+        t.add_row(k, str(p.configured.get(k)), str(p.analytic.get(k)), str(p.replicas[k]), ut)
+    console.print(t)
+    c = Table(title="SLOs at the plan", title_justify="left")
+    for col in ("objective", "metric", "limit", "value", "95% CI", "ok"):
+        c.add_column(col)
+    for ch in p.checks:
+        ci = f"[{_fmt(ch.ci_low)}, {_fmt(ch.ci_high)}]" if ch.ci_low is not None else "-"
+        c.add_row(ch.objective, ch.metric, f"{'<=' if ch.bound == 'max' else '>='} {ch.limit:g}", _fmt(ch.value), ci, "yes" if ch.ok else "NO")
+    console.print(c)
+    tr = Table(title="search trace", title_justify="left")
+    for col in ("#", "phase", "action", "replicas", "ok", "worst objective", "value", "paired diff vs reference [95% CI]"):
+        tr.add_column(col)
+    for s in p.trace:
+        reps = " ".join(f"{k}={v}" for k, v in sorted(s.replicas.items()))
+        tr.add_row(str(s.step), s.phase, s.action, reps, "yes" if s.ok else "no", s.worst, _fmt(s.worst_value), str(s.paired or ""))
+    console.print(tr)
+    if p.cost is not None:
+        console.print(
+            f"cost: {p.cost.pods} pods x {p.cost.vcpu_per_replica:g} vCPU = {p.cost.replica_vcpu:.2f} vCPU + sidecars "
+            f"{p.cost.sidecar_vcpu:.2f} vCPU ({p.cost.proxy_krps:.2f} k req/s x {p.cost.sidecar_vcpu_per_krps:g}) = {p.cost.total_vcpu:.2f} vCPU",
+            highlight=False,
+        )
+    for n in p.notes:
+        console.print(f"note: {n}", style="yellow", highlight=False)
