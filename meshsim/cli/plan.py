@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 import typer
 from rich.table import Table
@@ -68,6 +68,7 @@ def plan_command(
             from meshsim.errors import ConfigError
 
             raise ConfigError("--criterion", "", f"expected 'ci' or 'point', got {criterion!r}")
+        crit = cast(Literal["ci", "point"], criterion)
         slos = load_slos(slo or paths)
         overrides = load_overrides(sets, None, duration, warmup)
         params = {"command": "max-load" if max_load_ else "plan", "overrides": overrides, "rps": rps, "seed": seed,
@@ -82,7 +83,7 @@ def plan_command(
             if rps is not None:
                 overrides.append(f"LoadProfile.spec.rate={rps}")
             ml = max_load(paths, slos, overrides, seed=seed, replications=replications, workers=workers,
-                          criterion=criterion, progress=say)  # type: ignore[arg-type]
+                          criterion=crit, progress=say)
             written = [out / "max_load.json", out / "trace.csv", out / "checks.csv"]
             written[0].write_text(json.dumps(ml.to_dict(), indent=2, default=str) + "\n")
             ml.trace_frame().to_csv(written[1], index=False)
@@ -94,8 +95,8 @@ def plan_command(
                 raise typer.Exit(1)
             return
         p = plan(paths, slos, overrides, rate=rps, seed=seed, replications=replications, workers=workers,
-                 criterion=criterion, vcpu_per_replica=vcpu_per_replica, sidecar_vcpu_per_krps=sidecar_vcpu,
-                 simulate=not analytic_only, progress=say)  # type: ignore[arg-type]
+                 criterion=crit, vcpu_per_replica=vcpu_per_replica, sidecar_vcpu_per_krps=sidecar_vcpu,
+                 simulate=not analytic_only, progress=say)
         written = [out / "plan.json", out / "plan_trace.csv", out / "checks.csv"]
         written[0].write_text(json.dumps(p.to_dict(), indent=2, default=str) + "\n")
         p.trace_frame().to_csv(written[1], index=False)
