@@ -27,11 +27,19 @@ def real_deps() -> None:
         pytest.skip(str(exc))
 
 
+def scenario_paths(name: str) -> list[str]:
+    """The paths to load for a shipped scenario: those its ``INPUTS`` file lists (relative to the
+    repository; e.g. Istio's Bookinfo configs, not copied) and then the scenario directory."""
+    d = SCENARIOS / name
+    extra = (d / "INPUTS").read_text().split() if (d / "INPUTS").exists() else []
+    return [str(REPO / p) for p in extra] + [str(d)]
+
+
 def _load_model(name: str) -> Any:
     from meshsim.config import load
     from meshsim.model import compile_model
 
-    return compile_model(load([str(SCENARIOS / name)]))
+    return compile_model(load(scenario_paths(name)))
 
 
 @pytest.fixture
