@@ -12,8 +12,8 @@ Mapping into the simulator's schema (``meshsim.metrics.results``):
 
 - ``entry``: the load generator (latency from the intended send time, status < 500 = success);
 - ``edges``: per (source workload, outbound cluster): ``attempts = upstream_rq_total``,
-  ``retries = upstream_rq_retry``, ``requests = attempts - retries`` (requests the sidecar got from its
-  app); ``success_rate`` from the calling apps' record of final statuses by responding workload
+  ``retries = upstream_rq_retry``, ``requests = attempts - retries + upstream_rq_pending_overflow``
+  (requests the sidecar got from its app; an overflowed request is never an attempt); ``success_rate`` from the calling apps' record of final statuses by responding workload
   (``x-meshsim-workload`` response header), attributed to the cluster of the route that holds that
   workload; responses with no such header (Envoy local replies such as 503 UO/UH or 504 UT) are counted
   against every cluster of the destination in proportion to requests;
@@ -190,13 +190,19 @@ def build_summary(
         c = cluster_by_name[cname]
         attempts = int(d.get("upstream_rq_total", 0))
         retries = int(d.get("upstream_rq_retry", 0))
-        requests = attempts - retries
+        # a request refused by the pending/requests breaker never reaches a connection pool stream, so
+        # Envoy does not count it in upstream_rq_total (conn_pool_base.cc counts at attach); it is still a
+        # request the app made
+        requests = attempts - retries + int(d.get("upstream_rq_pending_overflow", 0))
         tot_req += requests
         tot_att += attempts
         wls = {ep_wl[e] for e in c.endpoints}
         sibling = [k for k in per_edge if k[0] == src and cluster_by_name[k[1]].service == c.service]
         sib_req = sum(
-            per_edge[k].get("upstream_rq_total", 0) - per_edge[k].get("upstream_rq_retry", 0) for k in sibling
+            per_edge[k].get("upstream_rq_total", 0)
+            - per_edge[k].get("upstream_rq_retry", 0)
+            + per_edge[k].get("upstream_rq_pending_overflow", 0)
+            for k in sibling
         )
         n = ok = 0.0
         for (s, dest, who), (rn, rok) in resp.items():
