@@ -1,0 +1,64 @@
+"""End-to-end validation (marker ``real``): predict the shipped chain scenario, run it on real Envoys,
+and compare with the documented tolerances (``meshsim.report.compare``).
+
+The scenario: frontend -> middle (90 % v1 / 10 % v2) -> leaf (20 % 503, sidecar retries 5xx twice),
+Poisson 150 req/s for 40 s after a 2 s warm-up, one real run, 8 simulated replications, the committed
+``real/calibration.yaml`` for the per-traversal sidecar cost.
+
+What is asserted, and why:
+
+- **always**: success rate (±0.5 pp), retry amplification per edge and mesh (±3 %) and the subset split
+  (±1 pp). They do not depend on the load generator keeping time or on how fast this machine is, so a
+  miss is a translation or semantics bug. 40 s is chosen for statistical power: ~6000 requests make the
+  binomial standard error of the 10 % split 0.39 pp (plus 0.14 pp from the prediction), so the 1 pp
+  tolerance is ~2.4 standard errors (a ~1-2 % chance of a false failure); success (0.16 pp SE vs 0.5)
+  and amplification (~0.01 SE vs 0.037) have more margin.
+- **only when the run is valid** (send-lag p99 <= 2 ms): entry p50/p90/p99. On a loaded 2-core CI
+  machine the lag rule often fails (scheduler delays of a few ms, see real/README.md); the offered load
+  is then not the Poisson process the prediction assumed, and the latency rows are reported, not asserted.
+  A valid run whose latency misses is a failure (recalibrate with ``meshsim real calibrate`` if the CI
+  hardware differs from the machine that wrote the calibration).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.real
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_chain_validates_within_tolerance(tmp_path: Path, state_dir: Path, real_deps: None, scenarios_dir: Path) -> None:
+    from meshsim.real.validate import validate
+
+    out = tmp_path / "v"
+    c = validate(
+        [str(scenarios_dir / "chain-split-retry")],
+        out,
+        runs=1,
+        calibration=REPO / "real" / "calibration.yaml",
+        replications=8,
+        rps=150,
+        duration=40,
+        warmup=2,
+    )
+    assert (out / "compare.json").exists() and (out / "compare.md").exists() and (out / "compare.png").exists()
+    report = (out / "compare.md").read_text()
+    kinds = {r.kind for r in c.rows}
+    assert {"latency", "success", "amplification", "split"} <= kinds
+    rate_independent = [r for r in c.rows if r.kind != "latency"]
+    bad = [r for r in rate_independent if r.passed is False]
+    assert not bad, f"rate-independent rows outside tolerance:\n{report}"
+    gating = [r.key for r in rate_independent if r.passed]
+    assert "entry success rate" in gating and "split middle subset v2" in gating
+    assert "amplification middle.v1 -> leaf" in gating
+    load = json.loads((out / "run-1" / "load.json").read_text())
+    if load["valid"]:
+        lat_bad = [r for r in c.rows if r.kind == "latency" and r.passed is False]
+        assert not lat_bad, f"valid run, latency outside tolerance:\n{report}"
+    else:
+        print(f"latency not asserted: {load['invalid_reason']}\n{report}")  # noqa: T201
