@@ -147,8 +147,10 @@ def schema() -> None:
 
 
 from meshsim.cli.plan import plan_command  # noqa: E402  (issue #7 commands, one file each)
+from meshsim.cli.sweep import sweep_command  # noqa: E402
 
 app.command("plan")(plan_command)
+app.command("sweep")(sweep_command)
 
 
 try:  # the real-mesh commands exist only with the [real] extra installed
