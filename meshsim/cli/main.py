@@ -146,11 +146,13 @@ def schema() -> None:
     typer.echo(json.dumps(Summary.model_json_schema(), indent=2))
 
 
-from meshsim.cli.plan import plan_command  # noqa: E402  (issue #7 commands, one file each)
+from meshsim.cli.check import check_command  # noqa: E402  (issue #7 commands, one file each)
+from meshsim.cli.plan import plan_command  # noqa: E402
 from meshsim.cli.sweep import sweep_command  # noqa: E402
 
 app.command("plan")(plan_command)
 app.command("sweep")(sweep_command)
+app.command("check")(check_command)
 
 
 try:  # the real-mesh commands exist only with the [real] extra installed

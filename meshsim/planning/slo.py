@@ -74,6 +74,7 @@ class Check:
     ci_high: float | None = None
     per_rep: tuple[float | None, ...] = field(default=(), compare=False)
     ok: bool = True
+    target: Literal["entry", "edge"] = "entry"
 
     @property
     def key(self) -> str:
@@ -238,7 +239,8 @@ def evaluate_summary(
                 lo, hi = t_interval([p for p in per if p is not None])
             if metric == "amplification" and value is not None and lo is not None:
                 lo = max(1.0, lo)
-            out.append(Check(o.label, metric, bound, limit, value, lo, hi, per, _decide(bound, limit, value, lo, hi, criterion)))
+            out.append(Check(o.label, metric, bound, limit, value, lo, hi, per, _decide(bound, limit, value, lo, hi, criterion),
+                             "entry" if o.entry is not None else "edge"))
     return out
 
 
@@ -263,7 +265,8 @@ def evaluate_analytic(slos: SLOSet, est: NetworkEstimate) -> list[Check]:
                     value = max(getattr(e, f"{metric.split('.')[1]}_ms") for e in edges)
             if value is not None and math.isnan(value):
                 value = None
-            out.append(Check(o.label, metric, bound, limit, value, ok=_decide(bound, limit, value, None, None, "point")))
+            out.append(Check(o.label, metric, bound, limit, value, ok=_decide(bound, limit, value, None, None, "point"),
+                             target="entry" if o.entry is not None else "edge"))
     return out
 
 
