@@ -33,6 +33,7 @@ def run(
     seed: int = typer.Option(1, "--seed", help="Seed for arrivals, service times and errors."),
     warmup: float | None = typer.Option(None, "--warmup", help="Warm-up, seconds (overrides the LoadProfile)."),
     envoy_concurrency: int = typer.Option(1, "--envoy-concurrency", min=1, help="Worker threads per Envoy."),
+    nice: int = typer.Option(0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."),
 ) -> None:
     """Start control plane, Envoys and apps; apply the load; write OUT/summary.json; stop everything."""
     from meshsim.config import load
@@ -46,7 +47,13 @@ def run(
             raise MeshsimError("--rps must be > 0")
         model = compile_model(load([str(p) for p in paths]))
         opts = RunOptions(
-            out=out, duration=duration, rps=rps, warmup=warmup, seed=seed, envoy_concurrency=envoy_concurrency
+            out=out,
+            duration=duration,
+            rps=rps,
+            warmup=warmup,
+            seed=seed,
+            envoy_concurrency=envoy_concurrency,
+            nice=nice,
         )
         summary = run_real_sync(model, opts, [str(p) for p in paths])
     except RunFailed as exc:
@@ -74,6 +81,7 @@ def calibrate_cmd(
     duration: float = typer.Option(8.0, "--duration", help="Measured window of each run, seconds."),
     seed: int = typer.Option(1, "--seed"),
     envoy_concurrency: int = typer.Option(1, "--envoy-concurrency", min=1),
+    nice: int = typer.Option(0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."),
 ) -> None:
     """Measure this machine's per-traversal sidecar cost and app overhead; write a MeshSettings YAML.
 
@@ -86,7 +94,9 @@ def calibrate_cmd(
         if rps <= 0 or duration <= 0:
             raise MeshsimError("--rps and --duration must be > 0")
         wd = workdir or out.with_name(out.stem + "-runs")
-        res = calibrate(out, wd, rate=rps, duration=duration, seed=seed, envoy_concurrency=envoy_concurrency)
+        res = calibrate(
+            out, wd, rate=rps, duration=duration, seed=seed, envoy_concurrency=envoy_concurrency, nice=nice
+        )
     except RunFailed as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(130 if "interrupted" in str(exc) else 2) from None
@@ -113,6 +123,7 @@ def validate_cmd(
     warmup: float | None = typer.Option(None, "--warmup", help="Warm-up, seconds (both sides)."),
     seed: int = typer.Option(1, "--seed"),
     envoy_concurrency: int = typer.Option(1, "--envoy-concurrency", min=1),
+    nice: int = typer.Option(0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."),
 ) -> None:
     """Predict (simulate), run for real `--runs` times, compare the median; exit 1 outside tolerance."""
     from rich.console import Console
@@ -137,6 +148,7 @@ def validate_cmd(
             warmup=warmup,
             seed=seed,
             envoy_concurrency=envoy_concurrency,
+            nice=nice,
             progress=lambda m: con.print(m, style="dim"),
         )
     except RunFailed as exc:

@@ -150,6 +150,7 @@ def calibrate(
     warmup: float = 2.0,
     seed: int = 1,
     envoy_concurrency: int = 1,
+    nice: int = 0,
 ) -> CalibrationResult:
     """Run the three calibration runs under ``workdir`` and write the ``MeshSettings`` to ``out_file``."""
     from meshsim.config import load
@@ -168,7 +169,9 @@ def calibrate(
     loadavg = list(os.getloadavg())
     for name, file, direct in (("direct", "one.yaml", True), ("one", "one.yaml", False), ("chain", "chain.yaml", False)):
         model = compile_model(load([str(cfg / file)]))
-        opts = RunOptions(out=workdir / name, seed=seed, envoy_concurrency=envoy_concurrency, direct_to_app=direct)
+        opts = RunOptions(
+            out=workdir / name, seed=seed, envoy_concurrency=envoy_concurrency, direct_to_app=direct, nice=nice
+        )
         run_real_sync(model, opts, [str(cfg / file)])
         res = json.loads((workdir / name / "load.json").read_text())
         if not res.get("completed"):

@@ -31,6 +31,7 @@ def validate(
     warmup: float | None = None,
     seed: int = 1,
     envoy_concurrency: int = 1,
+    nice: int = 0,
     workers: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> Any:
@@ -79,7 +80,9 @@ def validate(
         reals.append(
             run_real_sync(
                 model,
-                RunOptions(out=out / f"run-{i + 1}", seed=seed + i, envoy_concurrency=envoy_concurrency),
+                RunOptions(
+                    out=out / f"run-{i + 1}", seed=seed + i, envoy_concurrency=envoy_concurrency, nice=nice
+                ),
                 paths,
             )
         )
@@ -93,6 +96,7 @@ def validate(
                 "runs": runs,
                 "replications": replications,
                 "seed": seed,
+                "nice": nice,
                 "loadavg_at_run_start": loads,
                 "passed": c.passed,
                 "passed_without_latency": c.passed_without_latency,
