@@ -17,10 +17,12 @@ Mapping into the simulator's schema (``meshsim.metrics.results``):
   (``x-meshsim-workload`` response header), attributed to the cluster of the route that holds that
   workload; responses with no such header (Envoy local replies such as 503 UO/UH or 504 UT) are counted
   against every cluster of the destination in proportion to requests;
-- ``calls`` and ``services`` from the apps' own records; ``clusters`` the raw counter deltas.
+- ``calls`` and ``services`` from the apps' own records (call latency: the calling app's wall time of
+  the whole call, its own retries included, pooled over the workload's pods); ``clusters`` the raw
+  counter deltas.
 
-Not measured (left null): per-edge and per-call latency distributions and response flags (would need
-access logs), confidence intervals (a single real run; no batch means yet).
+Not measured (left null): per-edge latency distributions and response flags (would need access logs),
+confidence intervals (a single real run; no batch means yet).
 """
 
 from __future__ import annotations
@@ -129,6 +131,17 @@ def _latency(ms: dict[str, float | None] | None, mean: float | None = None) -> A
     )
 
 
+def _pcts(samples: list[float]) -> tuple[dict[str, float | None] | None, float | None]:
+    """Percentiles (ms) and mean of raw millisecond samples, for :func:`_latency`."""
+    if not samples:
+        return None, None
+    import numpy as np
+
+    a = np.asarray(samples)
+    qs = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
+    return {k: float(np.percentile(a, q)) for k, q in qs.items()}, float(a.mean())
+
+
 def build_summary(
     model: MeshModel,
     load: dict[str, Any],
@@ -235,6 +248,11 @@ def build_summary(
             )
         )
 
+    call_lat: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for pod, st in apps.items():
+        p = proxies[pod]
+        for dest, samples in st.get("call_latency_ms", {}).items():
+            call_lat[(f"{p.service}.{p.version}", dest)].extend(samples)
     calls: list[CallResult] = []
     call_acc: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     for pod, st in apps.items():
@@ -254,7 +272,7 @@ def build_summary(
                 app_timeouts=timeouts,
                 skipped=skipped,
                 success_rate=nok / ncalls if ncalls else None,
-                latency_ms=_latency(None),
+                latency_ms=_latency(*_pcts(call_lat.get((src, dest), []))),
             )
         )
 

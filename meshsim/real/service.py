@@ -133,6 +133,7 @@ class PodStats:
     queue_wait: list[float] = field(default_factory=list)
     calls: dict[str, list[int]] = field(default_factory=dict)  # dest service -> [calls, ok, tries, timeouts, skipped]
     responders: dict[str, list[int]] = field(default_factory=dict)  # "dest|responder workload" -> [n, status<500]
+    call_latency: dict[str, list[float]] = field(default_factory=dict)  # dest service -> seconds per call
     busy_time: float = 0.0
     residence_time: float = 0.0
     queue_time: float = 0.0
@@ -162,6 +163,7 @@ class PodStats:
                 for k, v in sorted(self.calls.items())
             },
             "responders": {k: {"responses": v[0], "ok": v[1]} for k, v in sorted(self.responders.items())},
+            "call_latency_ms": {k: [round(x * 1e3, 4) for x in v] for k, v in sorted(self.call_latency.items())},
             "busy_time": self.busy_time,
             "residence_time": self.residence_time,
             "queue_time": self.queue_time,
@@ -279,6 +281,23 @@ class App:
         tries = 1 + (policy.attempts if policy else 0)
         rec = self.stats.calls.setdefault(step.service, [0, 0, 0, 0, 0])
         rec[0] += 1
+        t0 = time.monotonic()
+        try:
+            return await self._tries(step, headers, data, policy, tries, rec)
+        finally:
+            lat = self.stats.call_latency.setdefault(step.service, [])
+            if len(lat) < SAMPLE_CAP:
+                lat.append(time.monotonic() - t0)
+
+    async def _tries(
+        self,
+        step: CallStep,
+        headers: dict[str, str],
+        data: bytes | None,
+        policy: Any,
+        tries: int,
+        rec: list[int],
+    ) -> bool:
         for attempt in range(tries):
             rec[2] += 1
             outcome = await self._attempt(step, headers, data)
