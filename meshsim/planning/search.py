@@ -512,12 +512,18 @@ def plan(
 
 
 def _paired_on_worst(cand: SimPoint, ref: SimPoint, use_first: bool = False) -> Paired | None:
-    """Paired difference on the candidate's worst objective (the one that decides)."""
+    """Paired difference on the objective that decides: the worst violated one in either run, else
+    the maximum-type objective closest to its limit."""
     if not cand.checks:
         return None
-    c = max(cand.checks, key=lambda c: (not c.ok, c.excess(), (c.value or 0.0) / c.limit if c.limit else 0.0))
-    r = ref.check(c.key)
-    return paired_difference(c, r) if r is not None else None
+    bad = [c for c in (*cand.checks, *ref.checks) if not c.ok]
+    if bad:
+        key = max(bad, key=lambda c: c.excess()).key
+    else:
+        maxes = [c for c in cand.checks if c.bound == "max" and c.value is not None and c.limit > 0]
+        key = max(maxes, key=lambda c: (c.value or 0.0) / c.limit).key if maxes else cand.checks[0].key
+    c, r = cand.check(key), ref.check(key)
+    return paired_difference(c, r) if c is not None and r is not None else None
 
 
 @dataclass
