@@ -139,8 +139,19 @@ class Children:
         tmp.write_text(json.dumps([{"name": c.name, "pid": c.proc.pid, "argv": c.argv} for c in self.children]))
         os.replace(tmp, self._state)
 
-    def spawn(self, name: str, argv: list[str], pdeathsig: bool = False, **kw: Any) -> subprocess.Popen[bytes]:
-        """Start ``argv`` with stdout/stderr to ``<log dir>/<name>.log`` (unless given in ``kw``)."""
+    def spawn(
+        self, name: str, argv: list[str], pdeathsig: bool = False, nice: int = 0, **kw: Any
+    ) -> subprocess.Popen[bytes]:
+        """Start ``argv`` with stdout/stderr to ``<log dir>/<name>.log`` (unless given in ``kw``).
+
+        ``nice`` != 0 runs it under ``nice -n`` (coreutils), so every thread it starts has that
+        priority; a ``preexec_fn`` is not used because the runner has gRPC threads and forking Python
+        code there can crash the child. Without the privilege for a negative value ``nice`` warns on the
+        child's stderr and runs it at the default priority.
+        """
+        program = list(argv)
+        if nice and shutil.which("nice"):
+            argv = [str(shutil.which("nice")), "-n", str(nice), *argv]
         if pdeathsig and shutil.which("setpriv"):
             argv = [str(shutil.which("setpriv")), "--pdeathsig", "TERM", *argv]
         if "stdout" not in kw:
@@ -149,8 +160,8 @@ class Children:
             kw["stderr"] = subprocess.STDOUT
         kw.setdefault("stdin", subprocess.DEVNULL)
         proc = subprocess.Popen(argv, **kw)  # noqa: S603 - argv built by us
-        # setpriv execs the real program, so the recorded command line is the one after setpriv
-        recorded = argv[3:] if argv[0].endswith("setpriv") else argv
+        # setpriv and nice exec the real program, so the recorded command line is the program's own
+        recorded = program
         self.children.append(_Child(name, proc, recorded))
         self._save()
         return proc

@@ -64,16 +64,6 @@ class RunOptions:
     the baseline of ``meshsim real calibrate``."""
 
 
-def _priority(nice: int) -> Any:
-    """A ``preexec_fn`` setting the child's nice value (errors ignored: the child runs at the default)."""
-
-    def set_it() -> None:
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, 0, nice)
-
-    return set_it if nice else None
-
-
 def _free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -183,10 +173,7 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         spec_file.write_text(json.dumps(spec))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])
-        prio = _priority(opts.nice)
-        children.spawn(
-            "apps", [sys.executable, "-m", "meshsim.real.service", str(spec_file)], env=env, preexec_fn=prio
-        )
+        children.spawn("apps", [sys.executable, "-m", "meshsim.real.service", str(spec_file)], env=env, nice=opts.nice)
 
         t_start = time.monotonic()
         for p in model.proxies:
@@ -211,7 +198,7 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
                     p.service,
                 ],
                 pdeathsig=True,
-                preexec_fn=prio,
+                nice=opts.nice,
             )
         deadline = time.monotonic() + opts.ready_timeout
         admin = {p.id: plan.admin_url(p.id) for p in model.proxies}
@@ -252,7 +239,7 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
             env=env,
             stdout=subprocess.PIPE,
             stderr=open(logs / "loadgen.log", "wb"),  # noqa: SIM115 - closed at child exit
-            preexec_fn=prio,
+            nice=opts.nice,
         )
         loop = asyncio.get_running_loop()
         assert lg.stdout is not None
