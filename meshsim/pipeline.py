@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from meshsim.config.loader import load
@@ -21,6 +22,7 @@ from meshsim.metrics.results import Summary
 from meshsim.metrics.summarize import summarize
 from meshsim.model.compile import compile_model, compile_with_findings
 from meshsim.model.ir import MeshModel
+from meshsim.model.timeline import compile_timeline
 
 __all__ = ["load_and_compile", "simulate", "write_outputs"]
 
@@ -38,6 +40,9 @@ def load_and_compile(paths: Sequence[str], overrides: Sequence[str] = ()) -> tup
     cfg = load(list(paths), list(overrides))
     _, findings = compile_with_findings(cfg)
     model = compile_model(cfg)
+    timeline = compile_timeline(cfg, model)
+    if timeline is not None:
+        model = replace(model, timeline=timeline)
     return model, findings
 
 
@@ -59,15 +64,19 @@ def simulate(
 
 
 def write_outputs(summary: Summary, out: Path) -> list[Path]:
-    """Write ``summary.json`` (deterministic), ``latency_cdf.png`` and ``service_graph.png`` into ``out``."""
+    """Write ``summary.json`` (deterministic), ``latency_cdf.png``, ``service_graph.png`` and, for a
+    Scenario or CanaryPolicy run, ``timeline.png`` into ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from meshsim.report.plots import latency_cdf, service_graph
+    from meshsim.report.plots import latency_cdf, service_graph, timeline
 
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "summary.json", out / "latency_cdf.png", out / "service_graph.png"]
     paths[0].write_text(json.dumps(summary.model_dump(mode="json"), indent=2, sort_keys=False) + "\n")
     latency_cdf(summary).savefig(paths[1], dpi=110)
     service_graph(summary).savefig(paths[2], dpi=110)
+    if summary.scenario is not None:
+        paths.append(out / "timeline.png")
+        timeline(summary).savefig(paths[-1], dpi=110)
     return paths

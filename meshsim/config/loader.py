@@ -25,6 +25,7 @@ from meshsim.config.base import collect_notes
 from meshsim.config.istio import DestinationRule, VirtualService
 from meshsim.config.kube import Deployment, KubeService
 from meshsim.config.meshsim_kinds import SLO, LoadProfile, MeshSettings
+from meshsim.config.scenario import CanaryPolicy, Scenario
 from meshsim.config.topology import MockServiceGraph
 from meshsim.errors import ConfigError, Finding, format_loc
 
@@ -83,6 +84,9 @@ class MeshConfig:
     load: Doc | None = None
     settings: Doc | None = None
     slos: list[Doc] = field(default_factory=list)
+    scenario: Doc | None = None
+    canaries: list[Doc] = field(default_factory=list)
+    raw: list[tuple[Source, dict[str, Any]]] = field(default_factory=list, repr=False)
     notes: list[Finding] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     digest: str = ""
@@ -295,7 +299,13 @@ def _dispatch(src: Source, d: dict[str, Any]) -> tuple[str, type[BaseModel] | No
             return "settings", MeshSettings, None
         if kind == "SLO":
             return "slo", SLO, None
-        raise ConfigError(str(src), "kind", f"unknown meshsim kind {kind!r} (LoadProfile, MeshSettings, SLO)")
+        if kind == "Scenario":
+            return "scenario", Scenario, None
+        if kind == "CanaryPolicy":
+            return "canary", CanaryPolicy, None
+        raise ConfigError(
+            str(src), "kind", f"unknown meshsim kind {kind!r} (LoadProfile, MeshSettings, SLO, Scenario, CanaryPolicy)"
+        )
     group = api.rpartition("/")[0]
     is_kube = group == "" or "." not in group or group.endswith(".k8s.io")
     if is_kube:
@@ -343,6 +353,7 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
         On the first document that does not validate, naming the file, object and field path.
     """
     cfg = MeshConfig()
+    cfg.raw = list(docs)
     keyed: dict[tuple[str, str, str], tuple[str, Doc]] = {}
     order: list[tuple[str, str, str]] = []
     for src, d in docs:
@@ -386,6 +397,12 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
             cfg.destination_rules.append(doc)
         elif bucket == "slo":
             cfg.slos.append(doc)
+        elif bucket == "canary":
+            cfg.canaries.append(doc)
+        elif bucket == "scenario":
+            if cfg.scenario is not None:
+                raise ConfigError(str(doc.source), "", f"a second Scenario (the first is in {cfg.scenario.source.file}); give one")
+            cfg.scenario = doc
         elif bucket == "load":
             if cfg.load is not None:
                 raise ConfigError(

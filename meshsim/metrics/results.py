@@ -168,6 +168,87 @@ class MeshTotals(_M):
     amplification: float | None
 
 
+class WorkloadPoint(_M):
+    """One workload in one interval, measured at its pods (Istio ``reporter=destination``)."""
+
+    rps: float
+    success_rate: float | None
+    p99_ms: float | None
+
+
+class SeriesPoint(_M):
+    """One time-series interval starting at ``t_s`` (seconds from the start, warm-up included)."""
+
+    t_s: float
+    entry_rps: float
+    entry_success_rate: float | None
+    entry_p99_ms: float | None
+    workloads: dict[str, WorkloadPoint]
+    canary_weight_configured: float | None = None
+    canary_weight_observed: float | None = Field(default=None, description="percent of the service's requests the canary pods served")
+    ejected_hosts: float = Field(0.0, description="hosts ejected by outlier detection, summed over sidecars, at the interval's end")
+
+
+class CanaryCheck(_M):
+    t_s: float
+    passed: bool
+    reason: str
+    weight: float
+
+
+class CanaryResult(_M):
+    """The rollout as Flagger would run it, from replication 0, plus outcome counts over replications.
+
+    ``p_promoted`` / ``p_rolled_back`` are fractions of replications with Wilson 95% intervals: for a
+    healthy canary, ``p_rolled_back`` is the probability of a false rollback; for a bad one,
+    ``p_promoted`` is the probability of a false promotion.
+    """
+
+    name: str
+    service: str
+    primary: str
+    canary: str
+    outcome: str = Field(description="'promoted', 'rolled_back' or 'in_progress' (the run ended first)")
+    at_s: float | None
+    verdict: str
+    failed_checks: int
+    weights: list[tuple[float, float]]
+    checks: list[CanaryCheck]
+    rollout_requests: int = Field(description="entry requests from the start of the rollout to its outcome")
+    rollout_errors: int
+    rollout_slow: int = Field(description="of those, slower than the request-duration maximum")
+    outcomes: dict[str, int]
+    p_promoted: Estimate
+    p_rolled_back: Estimate
+
+
+class ScenarioEventResult(_M):
+    t_s: float
+    action: str
+    description: str
+
+
+class PushResult(_M):
+    """One istiod push: when it started, which changes it carried, when proxies applied it."""
+
+    t_s: float
+    version: int
+    changes: list[str]
+    first_applied_s: float
+    last_applied_s: float
+    proxies: int
+
+
+class ScenarioResult(_M):
+    """What changed over time (replication 0) and how the mesh responded."""
+
+    interval_s: float
+    series: list[SeriesPoint]
+    events: list[ScenarioEventResult]
+    pushes: list[PushResult]
+    canary: CanaryResult | None = None
+
+
 class Summary(_M):
     """The content of ``summary.json``."""
 
@@ -179,4 +260,5 @@ class Summary(_M):
     services: list[ServiceResult]
     clusters: list[ClusterResult]
     mesh: MeshTotals
+    scenario: ScenarioResult | None = None
     findings: list[str] = Field(default_factory=list)

@@ -27,6 +27,7 @@ from meshsim.metrics.results import (
     ServiceResult,
     Summary,
 )
+from meshsim.metrics.scenario_summary import scenario_result
 from meshsim.model.ir import MeshModel
 from meshsim.sim.stats import RepResult
 
@@ -268,5 +269,6 @@ def summarize(
         services=services,
         clusters=cl,
         mesh=MeshTotals(requests=tot_req, attempts=tot_att, amplification=_r(tot_att / tot_req, 6) if tot_req else None),
+        scenario=scenario_result(model, reps),
         findings=list(findings),
     )

@@ -13,7 +13,7 @@ dataclass of tuples, so a model can be hashed, compared and shared between proce
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "UINT32_MAX",
@@ -370,6 +370,8 @@ class MeshModel:
     settings: MeshSettingsIR
     digest: str = ""
     notes: tuple[str, ...] = field(default=(), compare=False)
+    timeline: Any = field(default=None, compare=False, repr=False)
+    """A :class:`meshsim.model.timeline.Timeline` when the config has a Scenario or CanaryPolicy."""
 
     def service(self, name: str) -> Service:
         for s in self.services:

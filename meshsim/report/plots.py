@@ -98,3 +98,53 @@ def service_graph(summary: Summary) -> Figure:
     ax.set_title("Service graph: requests/s per edge, utilisation per workload")
     ax.axis("off")
     return fig
+
+
+def timeline(summary: Summary) -> Figure:
+    """Per-interval time series of a Scenario/CanaryPolicy run: requests/s, success rate and p99 per
+    workload, canary weights (configured and observed) and ejected hosts, with events marked.
+
+    Raises
+    ------
+    ValueError
+        If the summary has no scenario.
+    """
+    sc = summary.scenario
+    if sc is None:
+        raise ValueError("the run had no Scenario or CanaryPolicy")
+    fig = Figure(figsize=(10, 9), layout="constrained")
+    axes = fig.subplots(4, 1, sharex=True)
+    ts = [p.t_s for p in sc.series]
+    keys = sorted({k for p in sc.series for k in p.workloads})
+    for k in keys:
+        rows = [p.workloads.get(k) for p in sc.series]
+        axes[0].plot(ts, [r.rps if r else 0.0 for r in rows], label=k, linewidth=1)
+        axes[1].plot(ts, [100 * r.success_rate if r and r.success_rate is not None else float("nan") for r in rows], label=k, linewidth=1)
+        axes[2].plot(ts, [r.p99_ms if r and r.p99_ms is not None else float("nan") for r in rows], label=k, linewidth=1)
+    axes[0].plot(ts, [p.entry_rps for p in sc.series], label="entry", color="black", linewidth=1.5)
+    axes[0].set_ylabel("requests/s")
+    axes[1].set_ylabel("success %")
+    axes[2].set_ylabel("p99 ms")
+    axes[2].set_yscale("log")
+    ax = axes[3]
+    if sc.canary is not None:
+        ax.plot(ts, [p.canary_weight_configured if p.canary_weight_configured is not None else float("nan") for p in sc.series],
+                drawstyle="steps-post", label="canary weight configured")
+        ax.plot(ts, [p.canary_weight_observed if p.canary_weight_observed is not None else float("nan") for p in sc.series],
+                marker=".", linestyle="none", label="canary weight observed")
+        ax.set_ylabel("canary weight %")
+    ax2 = ax.twinx()
+    ax2.plot(ts, [p.ejected_hosts for p in sc.series], color="grey", linewidth=1, label="ejected hosts")
+    ax2.set_ylabel("ejected hosts")
+    ax.set_xlabel("time (s)")
+    for a in axes:
+        for e in sc.events:
+            a.axvline(e.t_s, color="red", alpha=0.4, linewidth=0.8)
+        a.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=7, ncol=3, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left")
+    title = "Scenario timeline"
+    if sc.canary is not None:
+        title += f": {sc.canary.name} {sc.canary.verdict}"
+    axes[0].set_title(title)
+    return fig

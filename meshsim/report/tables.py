@@ -75,5 +75,17 @@ def render_summary(s: Summary, console: Console) -> None:
             f"{100 * sv.error_rate:.2f}%" if sv.error_rate is not None else "-",
         )
     console.print(t)
+    if s.scenario is not None:
+        for ev in s.scenario.events:
+            console.print(f"event at {ev.t_s:g}s: {ev.description}", highlight=False)
+        pushes = s.scenario.pushes
+        if pushes:
+            lag = [p.last_applied_s - p.t_s for p in pushes]
+            console.print(f"control plane: {len(pushes)} push(es); last proxy applied {min(lag) * 1e3:.0f}-{max(lag) * 1e3:.0f} ms after the push started", highlight=False)
+        c = s.scenario.canary
+        if c is not None:
+            console.print(f"[bold]canary {c.name}: {c.verdict}[/bold]")
+            if s.run.replications > 1:
+                console.print(f"over {s.run.replications} replications: {c.outcomes}; P(promoted) {fmt_est(c.p_promoted, pct=True)}, P(rolled back) {fmt_est(c.p_rolled_back, pct=True)}", highlight=False)
     if s.mesh.amplification is not None:
         console.print(f"Mesh: {s.mesh.requests} sidecar requests, {s.mesh.attempts} upstream attempts, amplification {s.mesh.amplification:.3f}")

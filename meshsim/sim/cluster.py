@@ -131,7 +131,8 @@ class ClusterState:
         self.cluster = cluster
         self.u = uniform
         self.c = Counters()
-        n = len(cluster.endpoints) if hosts is None else hosts
+        self.ids: list[str] = list(cluster.endpoints) if hosts is None else [f"local-{i}" for i in range(hosts)]
+        n = len(self.ids)
         self.n = n
         cb = cluster.circuit_breakers
         self.max_connections = cb.max_connections
@@ -155,19 +156,21 @@ class ClusterState:
         self.pending = 0
         self.rq_active = 0
         self.active_retries = 0
-        # health
-        self.alive: list[bool] = [True] * n  # set by the engine for dead pods
+        # health: ``alive`` is this sidecar's EDS view (False = the host is not in its EDS any more);
+        # host indices are stable for the life of the state: EDS updates append hosts, never remove.
+        self.alive: list[bool] = [True] * n
         self.healthy: list[int] = list(range(n))
+        self.eds: list[int] = list(range(n))
         self.od = cluster.outlier_detection
         self.panic = cluster.healthy_panic_threshold
         self.ejections = Level(env.now)
-        if self.od is not None and n:
+        self.on_eject: Callable[[int, bool], None] | None = None
+        if self.od is not None:
             self.c5 = [0] * n
             self.cgw = [0] * n
             self.ejected = [False] * n
             self.eject_time = [0.0] * n
             self.mult = [0] * n
-            self.on_eject: Callable[[int, bool], None] | None = None
             env.process(self._od_ticks())
 
     # ---------------------------------------------------------------- load balancing
@@ -179,12 +182,12 @@ class ClusterState:
         """
         hosts = self.healthy
         if not hosts:
-            if self.n and self.panic > 0:
-                hosts = list(range(self.n))
+            if self.eds and self.panic > 0:
+                hosts = self.eds
             else:
                 return -1
-        elif self.panic > 0 and len(hosts) < self.n and 100.0 * len(hosts) / self.n < self.panic:
-            hosts = list(range(self.n))  # panic mode: balance over all hosts (reference §5.5)
+        elif self.panic > 0 and len(hosts) < len(self.eds) and 100.0 * len(hosts) / len(self.eds) < self.panic:
+            hosts = self.eds  # panic mode: balance over all hosts (reference §5.5)
         h = self._pick_once(hosts)
         if tried:
             for _ in range(max_repicks):
@@ -364,7 +367,7 @@ class ClusterState:
         if self.ejected[host]:
             return
         n_ejected = sum(self.ejected)
-        if 100.0 * n_ejected / self.n >= od.max_ejection_percent:
+        if 100.0 * n_ejected / max(1, len(self.eds)) >= od.max_ejection_percent:
             self.c.outlier_detection_ejections_overflow += 1
             return
         if enforcing < 100 and self.u() * 100 >= enforcing:
@@ -384,9 +387,46 @@ class ClusterState:
             self.on_eject(host, True)
 
     def _refresh_healthy(self) -> None:
-        ejected = self.ejected if self.od is not None and self.n else [False] * self.n
-        self.healthy = [i for i in range(self.n) if self.alive[i] and not ejected[i]]
-        self.ejections.set(self.env.now, float(sum(ejected)))
+        self.eds = [i for i in range(self.n) if self.alive[i]]
+        if self.od is not None:
+            ejected = self.ejected
+            self.healthy = [i for i in self.eds if not ejected[i]]
+            self.ejections.set(self.env.now, float(sum(ejected)))
+        else:
+            self.healthy = list(self.eds)
+
+    def set_endpoints(self, ids: list[str]) -> None:
+        """An EDS update: ``ids`` is the new host set. New hosts are appended (indices of existing hosts
+        never change, so in-flight requests keep valid handles); hosts no longer listed leave the
+        healthy set, their idle connections are closed and their in-flight streams drain."""
+        want = set(ids)
+        known = {h: i for i, h in enumerate(self.ids)}
+        for h in ids:
+            if h not in known:
+                known[h] = len(self.ids)
+                self.ids.append(h)
+                self.active.append(0)
+                self.idle.append([])
+                self.cx_host.append(0)
+                self.pending_q.append(deque())
+                self.connecting.append(0)
+                self.alive.append(True)
+                if self.od is not None:
+                    self.c5.append(0)
+                    self.cgw.append(0)
+                    self.ejected.append(False)
+                    self.eject_time.append(0.0)
+                    self.mult.append(0)
+        self.n = len(self.ids)
+        for i, h in enumerate(self.ids):
+            keep = h in want
+            if self.alive[i] and not keep:
+                closed = len(self.idle[i])
+                self.idle[i].clear()
+                self.cx -= closed
+                self.cx_host[i] -= closed
+            self.alive[i] = keep
+        self._refresh_healthy()
 
     def set_alive(self, host: int, alive: bool) -> None:
         """EDS view of a host: False removes it from the healthy set (a pod the sidecar knows is gone)."""
@@ -403,7 +443,7 @@ class ClusterState:
         while True:
             changed = False
             now = self.env.now
-            for h in range(self.n):
+            for h in range(len(self.ejected)):
                 if self.ejected[h]:
                     if now - self.eject_time[h] >= min(od.base_ejection_time * self.mult[h], od.max_ejection_time):
                         self.ejected[h] = False

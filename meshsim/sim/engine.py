@@ -24,6 +24,7 @@ import heapq
 import re
 from collections import deque
 from collections.abc import Callable, Generator
+from dataclasses import replace
 from typing import Any
 
 import simpy
@@ -31,6 +32,7 @@ import simpy
 from meshsim.metrics.recorder import Level, Tally
 from meshsim.model.ir import (
     CallStep,
+    Cluster,
     ConcurrentStep,
     MeshModel,
     Route,
@@ -42,6 +44,7 @@ from meshsim.model.ir import (
 from meshsim.sim.cluster import OVERFLOW, ClusterState, Pending
 from meshsim.sim.rng import Streams
 from meshsim.sim.sampling import Uniform, sampler
+from meshsim.sim.scenario import Series
 from meshsim.sim.stats import CallStats, EdgeStats, RepResult, WorkloadStats
 
 __all__ = ["Simulation", "BATCHES", "CONNECT_FAIL", "PER_TRY_TIMEOUT", "APP_TIMEOUT", "is_success"]
@@ -236,23 +239,57 @@ class Sidecar:
             Uniform(sim.streams.generator(f"proxy/{proxy_id}/inbound")),
             hosts=1,
         )
+        # this sidecar's view of the config (CDS/RDS) and of the endpoints (EDS); they change only
+        # when the control plane pushes to this proxy (meshsim.sim.scenario)
+        cfg = sim.config_model
+        self.routes: dict[str, list[_RouteRT]] = sim.routes_of(cfg)
+        self.clusters: dict[str, Cluster] = sim.clusters_of(cfg)
+        self.eds_members: dict[str, tuple[str, ...]] = sim.eds_members
+        self.known: frozenset[str] = sim.eds_known
+        self.config_version = sim.config_version
+
+    def _eds_for(self, name: str) -> list[str]:
+        return [e for e in self.eds_members.get(name, ()) if e in self.known]
 
     def state(self, cluster: str) -> ClusterState:
         cs = self.states.get(cluster)
         if cs is None:
             cs = ClusterState(
                 self.env,
-                self.sim.clusters[cluster],
+                self.clusters[cluster],
                 Uniform(self.sim.streams.generator(f"proxy/{self.id}/{cluster}")),
                 connect_latency=self.sim.model.settings.connect_latency,
             )
-            for i, eid in enumerate(cs.cluster.endpoints):
-                if not self.sim.replicas[eid].known:
-                    cs.alive[i] = False
-            if not all(cs.alive):
-                cs._refresh_healthy()
+            eds = self._eds_for(cluster)
+            if eds != cs.ids:
+                cs.set_endpoints(eds)
             self.states[cluster] = cs
         return cs
+
+    def apply_config(self, model: MeshModel, version: int) -> None:
+        """CDS/RDS push: new routes take effect for new requests; a cluster whose policy changed is
+        rebuilt (breaker and outlier state restart, counters carry on) [UNVERIFIED, reference §12.3]."""
+        self.routes = self.sim.routes_of(model)
+        self.clusters = self.sim.clusters_of(model)
+        self.config_version = version
+        for name in list(self.states):
+            new = self.clusters.get(name)
+            old = self.states[name]
+            if new is None:
+                continue  # a cluster no route uses any more: in-flight requests finish on it
+            if replace(new, endpoints=()) != replace(old.cluster, endpoints=()):
+                del self.states[name]
+                fresh = self.state(name)
+                fresh.c = old.c
+            else:
+                old.cluster = new
+
+    def apply_eds(self, members: dict[str, tuple[str, ...]], known: frozenset[str]) -> None:
+        """EDS push: the endpoints of every cluster this sidecar uses."""
+        self.eds_members = members
+        self.known = known
+        for name, cs in self.states.items():
+            cs.set_endpoints(self._eds_for(name))
 
     # ------------------------------------------------------------------ outbound
     def outbound(self, call: CallStep, ctx: Ctx, headers: dict[str, str], ctl: Ctl | None) -> Gen:
@@ -261,7 +298,7 @@ class Sidecar:
         sim = self.sim
         env = self.env
         t0 = env.now
-        routes = sim.vhost_routes[call.host]
+        routes = self.routes[call.host]
         rt = None
         for r in routes:
             if not r.matchers:
@@ -423,7 +460,7 @@ class Sidecar:
             else:
                 served = got
             k += 1
-            replica = self.sim.replicas[cs.cluster.endpoints[host]]
+            replica = self.sim.replicas[cs.ids[host]]
             if ctl is None:
                 status = yield from self._wire(replica, ctx)
                 cs.end_stream(host, served, status < 0)
@@ -570,7 +607,6 @@ class Replica:
         self.wl = wl
         self.id = endpoint_id
         self.alive = True
-        self.known = True  # whether sidecars' EDS lists this pod
         self.sidecar = Sidecar(sim, endpoint_id, wl)
         self.limit = wl.concurrency
         self.busy = 0
@@ -580,6 +616,9 @@ class Replica:
         self.lv_queue: Level = stats.queue[index]
         g = sim.streams
         self.u = Uniform(g.generator(f"app/{endpoint_id}/errors"))
+        self.slow = 1.0  # scenario: sleeps x factor
+        self.err_rate = wl.error_rate  # scenario: error rate override
+        self.err_status = wl.error_status
         self.nth_counter = 0
         self.nth = 10000 // int(wl.error_rate * 10000) if wl.error_mode == "every_nth" and wl.error_rate > 0 else 0
         self.samplers: dict[int, Callable[[], float]] = {}
@@ -617,12 +656,12 @@ class Replica:
         t_start = env.now
         wl = self.wl
         status = 200
-        if wl.error_rate > 0 and self._fails():
-            status = wl.error_status
+        if self.err_rate > 0 and self._fails():
+            status = self.err_status
         else:
             for step in wl.script:
                 if type(step) is SleepStep:
-                    yield env.timeout(self.samplers[step.index]())
+                    yield env.timeout(self.samplers[step.index]() * self.slow)
                 elif type(step) is CallStep:
                     ok = yield from self.call(step, ctx)
                     if not ok and step.on_error == "fail":
@@ -641,6 +680,9 @@ class Replica:
             self.busy -= 1
             self.lv_busy.set(now, self.busy)
         inb.end_stream(0, served, False)
+        series = self.sim.series
+        if series is not None:
+            series.add(now, wl.key, 0 < status < 500, (now - t_arr) * 1e3)
         if measured:
             st.arrivals += 1
             st.completed += 1
@@ -660,7 +702,7 @@ class Replica:
                 self.nth_counter = 0
                 return True
             return False
-        return self.u() < self.wl.error_rate
+        return self.u() < self.err_rate
 
     def _concurrent(self, step: ConcurrentStep, ctx: Ctx) -> Gen:
         env = self.env
@@ -682,7 +724,7 @@ class Replica:
 
     def _one(self, s: SleepStep | CallStep, ctx: Ctx) -> Gen:
         if type(s) is SleepStep:
-            yield self.env.timeout(self.samplers[s.index]())
+            yield self.env.timeout(self.samplers[s.index]() * self.slow)
             return True
         ok = yield from self.call(s, ctx)  # type: ignore[arg-type]
         return ok or s.on_error == "ignore"  # type: ignore[union-attr]
@@ -781,9 +823,16 @@ class Simulation:
         self.replication = replication
         self.env = simpy.Environment()
         self.deadlines = Deadlines(self.env)
+        self.series = Series(model.timeline.series_interval) if model.timeline is not None else None
         self.streams = Streams(seed, replication)
         self.progress = progress
-        self.clusters = {c.name: c for c in model.clusters}
+        self.config_model = model  # the latest config istiod knows (pushed to proxies with a delay)
+        self.config_version = 0
+        self.eds_members: dict[str, tuple[str, ...]] = {c.name: c.endpoints for c in model.clusters}
+        self.eds_known: frozenset[str] = frozenset(e.id for e in model.endpoints)
+        self._routes_cache: dict[int, dict[str, list[_RouteRT]]] = {}
+        self._keep: list[MeshModel] = []  # keeps cached models alive so their id() stays unique
+        self._clusters_cache: dict[int, dict[str, Cluster]] = {}
         self.edges: dict[tuple[str, str, str], EdgeStats] = {}
         self.calls: dict[tuple[str, str], CallStats] = {}
         load = model.load
@@ -793,7 +842,6 @@ class Simulation:
         proxy_gen = self.streams.generator("mesh/proxy-latency")
         self.proxy_cost = sampler(model.settings.sidecar_latency, proxy_gen)
         self.net2 = 2 * model.settings.network_latency
-        self.vhost_routes: dict[str, list[_RouteRT]] = {vh.host: [_RouteRT(r) for r in vh.routes] for vh in model.virtual_hosts}
         self.wstats: dict[str, WorkloadStats] = {}
         self.replicas: dict[str, Replica] = {}
         for svc in model.services:
@@ -805,6 +853,12 @@ class Simulation:
                     self.replicas[eid] = Replica(self, wl, r, eid, ws)
         entry = model.service(load.entry)
         self.entry_pods = [self.replicas[e.id] for e in entry.endpoints]
+        self.rate = load.rate or 1.0  # requests/s now (a scenario may change it)
+        self.live_pods: frozenset[str] = frozenset(self.replicas)
+        self.timeline = model.timeline
+        self.driver: Any = None
+        self.canary: Any = None
+        self.control_plane: Any = None
         self.u_entry = Uniform(self.streams.generator("load/pick"))
         self.u_hdr = Uniform(self.streams.generator("load/headers"))
         mix = load.header_mix
@@ -822,6 +876,23 @@ class Simulation:
         self.in_flight = 0
         self.arrivals_done = False
         self.finished = self.env.event()
+
+    def routes_of(self, model: MeshModel) -> dict[str, list[_RouteRT]]:
+        """The runtime route table of ``model`` (built once per model, shared by sidecars)."""
+        key = id(model)
+        r = self._routes_cache.get(key)
+        if r is None:
+            r = self._routes_cache[key] = {vh.host: [_RouteRT(x) for x in vh.routes] for vh in model.virtual_hosts}
+            self._keep.append(model)
+        return r
+
+    def clusters_of(self, model: MeshModel) -> dict[str, Cluster]:
+        key = id(model)
+        c = self._clusters_cache.get(key)
+        if c is None:
+            c = self._clusters_cache[key] = {x.name: x for x in model.clusters}
+            self._keep.append(model)
+        return c
 
     # ------------------------------------------------------------------ load
     def _headers(self) -> dict[str, str]:
@@ -843,6 +914,8 @@ class Simulation:
             self.in_flight += 1
         yield self.env.timeout(self.proxy_cost() + self.net2 / 2)
         status = (yield from pod.serve(ctx)) if pod.alive else 503
+        if self.series is not None:
+            self.series.add_entry(self.env.now, is_success(status), (self.env.now - t_arrival) * 1e3)
         if measured:
             self.entry_requests += 1
             self.batch_req[batch] += 1
@@ -859,17 +932,19 @@ class Simulation:
     def _open_loop(self) -> Gen:
         load = self.model.load
         env = self.env
-        rate = load.rate or 1.0
         if load.arrival == "poisson":
-            gen = self.streams.generator("load/arrivals")
             from meshsim.model.ir import Dist
 
-            inter = sampler(Dist("exponential", (1.0 / rate,), 1.0 / rate, 1.0), gen)
-        else:
-            gap = 1.0 / rate
+            # unit-mean exponentials divided by the current rate, so a scenario can change the rate
+            unit = sampler(Dist("exponential", (1.0,), 1.0, 1.0), self.streams.generator("load/arrivals"))
 
             def inter() -> float:
-                return gap
+                return unit() / self.rate
+
+        else:
+
+            def inter() -> float:
+                return 1.0 / self.rate
 
         t_end = self.t_end
         while True:
@@ -929,12 +1004,61 @@ class Simulation:
             yield self.env.timeout(step)
             self.progress(min(1.0, self.env.now / horizon))
 
+    def set_entry_pods(self, known: frozenset[str]) -> None:
+        """kube-proxy's view of the entry service's endpoints (follows the EndpointSlice)."""
+        pods = [self.replicas[p] for p in sorted(known) if p in self.replicas and self.replicas[p].wl.service == self.model.load.entry]
+        if pods:
+            self.entry_pods = pods
+
+    def scale_to(self, model: MeshModel) -> frozenset[str]:
+        """Start the pods ``model`` has and this run does not (they serve at once); pods ``model``
+        no longer has leave the endpoints but drain (they stay up). Returns the live pod set."""
+        now = self.env.now
+        want = {e.id for e in model.endpoints}
+        for svc in model.services:
+            for wl in svc.workloads:
+                ws = self.wstats[wl.key]
+                for r in range(wl.replicas):
+                    eid = f"{wl.service}-{wl.version}-{r}"
+                    if eid not in self.replicas:
+                        while len(ws.busy) <= r:
+                            ws.busy.append(Level(now))
+                            ws.queue.append(Level(now))
+                        self.replicas[eid] = Replica(self, wl, r, eid, ws)
+        killed = {k for k, rep in self.replicas.items() if not rep.alive}
+        self.live_pods = frozenset(want - killed)
+        return self.live_pods
+
+    def _sample_series(self) -> Gen:
+        """At the end of each series bucket: the configured canary weight and the ejected hosts."""
+        series = self.series
+        assert series is not None
+        w = series.width
+        while True:
+            yield self.env.timeout(w)
+            b = int(round(self.env.now / w)) - 1
+            if self.canary is not None:
+                series.weight[b] = float(self.canary.configured)
+            series.ejected[b] = float(
+                sum(sum(cs.ejected) for rep in self.replicas.values() for cs in rep.sidecar.states.values() if cs.od is not None)
+            )
+
     # ------------------------------------------------------------------ run
     def run(self) -> RepResult:
         """Run the replication to the end of its window (plus drain) and return its statistics."""
         env = self.env
         load = self.model.load
         env.process(self._reset_levels())
+        if self.timeline is not None:
+            from meshsim.sim.scenario import CanaryController, ControlPlane, ScenarioDriver
+
+            self.control_plane = ControlPlane(self, self.timeline)
+            self.driver = ScenarioDriver(self, self.timeline, self.control_plane)
+            env.process(self.driver.run())
+            if self.timeline.canary is not None:
+                self.canary = CanaryController(self, self.timeline.canary, self.driver)
+                env.process(self.canary.run())
+            env.process(self._sample_series())
         if load.arrival == "closed":
             self._users_left = load.users or 1
             for u in range(load.users or 1):
@@ -996,4 +1120,19 @@ class Simulation:
                 d: dict[str, float] = {k: v - before.get(k, 0) for k, v in now.items()}
                 d["outlier_detection.ejections_active"] = ej.get((rep.id, name), 0.0)
                 res.clusters[(rep.id, name)] = d
+        if self.timeline is not None and self.driver is not None:
+            res.scenario = {
+                "series": self.series,
+                "events": self.driver.applied,
+                "pushes": self.control_plane.pushes,
+                "canary": None
+                if self.canary is None
+                else {
+                    "outcome": self.canary.outcome,
+                    "at": self.canary.at,
+                    "failed": self.canary.failed,
+                    "weights": self.canary.weights,
+                    "checks": self.canary.checks,
+                },
+            }
         return res

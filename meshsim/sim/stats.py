@@ -8,6 +8,7 @@ sketches; counts are ints; time-weighted levels are already averaged over the me
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from meshsim.metrics.recorder import Level, Tally
 
@@ -90,3 +91,4 @@ class RepResult:
     calls: dict[tuple[str, str], CallStats] = field(default_factory=dict)
     workloads: dict[str, dict[str, float]] = field(default_factory=dict)
     clusters: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+    scenario: dict[str, Any] | None = None

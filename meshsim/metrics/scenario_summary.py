@@ -1,0 +1,154 @@
+"""Turn the raw scenario data of replications into a :class:`~meshsim.metrics.results.ScenarioResult`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from meshsim.metrics.results import (
+    CanaryCheck,
+    CanaryResult,
+    Estimate,
+    PushResult,
+    ScenarioEventResult,
+    ScenarioResult,
+    SeriesPoint,
+    WorkloadPoint,
+)
+from meshsim.model.ir import MeshModel
+from meshsim.sim.stats import RepResult
+from meshsim.units import format_duration
+
+__all__ = ["wilson", "scenario_result"]
+
+
+def wilson(k: int, n: int, z: float = 1.959963984540054) -> Estimate:
+    """Proportion ``k/n`` with its Wilson score 95% interval (Wilson 1927)."""
+    if n == 0:
+        return Estimate(value=None)
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return Estimate(value=round(p, 6), ci_low=round(max(0.0, centre - half), 6), ci_high=round(min(1.0, centre + half), 6))
+
+
+def _r(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+def _series(model: MeshModel, raw: dict[str, Any]) -> list[SeriesPoint]:
+    series = raw["series"]
+    width = series.width
+    canary = model.timeline.canary if model.timeline is not None else None
+    buckets = sorted(set(series.wl) | set(series.entry) | set(series.weight) | set(series.ejected))
+    out: list[SeriesPoint] = []
+    for b in buckets:
+        e = series.entry.get(b)
+        wls = {}
+        for key, (n, ok, sk) in sorted(series.wl.get(b, {}).items()):
+            wls[key] = WorkloadPoint(
+                rps=round(n / width, 4),
+                success_rate=_r(ok / n, 6) if n else None,
+                p99_ms=_r(sk.get_quantile_value(0.99)) if n else None,
+            )
+        observed = None
+        if canary is not None:
+            rows = series.wl.get(b, {})
+            c = sum(rows[k][0] for k in canary.canary_workloads if k in rows)
+            p = sum(rows[k][0] for k in canary.primary_workloads if k in rows)
+            observed = _r(100.0 * c / (c + p), 3) if c + p else None
+        out.append(
+            SeriesPoint(
+                t_s=round(b * width, 6),
+                entry_rps=round(e[0] / width, 4) if e else 0.0,
+                entry_success_rate=_r(e[1] / e[0], 6) if e and e[0] else None,
+                entry_p99_ms=_r(e[2].get_quantile_value(0.99)) if e and e[0] else None,
+                workloads=wls,
+                canary_weight_configured=series.weight.get(b),
+                canary_weight_observed=observed,
+                ejected_hosts=series.ejected.get(b, 0.0),
+            )
+        )
+    return out
+
+
+def scenario_result(model: MeshModel, reps: Sequence[RepResult]) -> ScenarioResult | None:
+    """None when the run had no Scenario or CanaryPolicy."""
+    tl = model.timeline
+    if tl is None or not reps or reps[0].scenario is None:
+        return None
+    raw = reps[0].scenario
+    canary = None
+    if tl.canary is not None and raw["canary"] is not None:
+        c = tl.canary
+        cr = raw["canary"]
+        outcomes = {"promoted": 0, "rolled_back": 0, "in_progress": 0}
+        for r in reps:
+            if r.scenario and r.scenario["canary"]:
+                outcomes[r.scenario["canary"]["outcome"]] += 1
+        n = sum(outcomes.values())
+        series = raw["series"]
+        end = cr["at"] if cr["at"] is not None else max([b * series.width for b in series.entry] or [c.start])
+        slow_ms = next((hi for name, _lo, hi, _w in c.metrics if name == "request-duration" and hi is not None), None)
+        req = err = slow = 0
+        for b, (nb, okb, sk) in series.entry.items():
+            t = b * series.width
+            if c.start <= t < end:
+                req += nb
+                err += nb - okb
+                if slow_ms is not None and nb:
+                    # requests above the threshold, from the sketch's rank of the threshold
+                    slow += int(round(nb * (1 - _cdf(sk, slow_ms))))
+        if cr["outcome"] == "promoted":
+            verdict = f"promoted at {format_duration(cr['at'])}"
+        elif cr["outcome"] == "rolled_back":
+            verdict = f"rolled back at {format_duration(cr['at'])}"
+        else:
+            verdict = "still in progress when the run ended"
+        if req:
+            verdict += f", {100 * err / req:.2g}% of users saw errors during the rollout"
+        canary = CanaryResult(
+            name=c.name,
+            service=c.service,
+            primary=c.primary,
+            canary=c.canary,
+            outcome=cr["outcome"],
+            at_s=cr["at"],
+            verdict=verdict,
+            failed_checks=cr["failed"],
+            weights=[(round(t, 6), float(w)) for t, w in cr["weights"]],
+            checks=[CanaryCheck(t_s=round(x["t"], 6), passed=x["passed"], reason=x["reason"], weight=float(x["weight"])) for x in cr["checks"]],
+            rollout_requests=req,
+            rollout_errors=err,
+            rollout_slow=slow,
+            outcomes=outcomes,
+            p_promoted=wilson(outcomes["promoted"], n),
+            p_rolled_back=wilson(outcomes["rolled_back"], n),
+        )
+    return ScenarioResult(
+        interval_s=tl.series_interval,
+        series=_series(model, raw),
+        events=[ScenarioEventResult(t_s=round(e["t"], 6), action=e["action"], description=e["description"]) for e in raw["events"]],
+        pushes=[
+            PushResult(t_s=round(p["t"], 6), version=p["version"], changes=p["changes"], first_applied_s=round(p["first_applied"], 6),
+                       last_applied_s=round(p["last_applied"], 6), proxies=p["proxies"])
+            for p in raw["pushes"]
+        ],
+        canary=canary,
+    )
+
+
+def _cdf(sk: Any, x: float) -> float:
+    """Fraction of a sketch's values <= x, by bisection on its quantiles (1% relative accuracy)."""
+    if sk.count == 0:
+        return 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        if (sk.get_quantile_value(mid) or 0.0) <= x:
+            lo = mid
+        else:
+            hi = mid
+    return lo
