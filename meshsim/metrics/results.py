@@ -176,6 +176,11 @@ class WorkloadPoint(_M):
     p99_ms: float | None
 
 
+class AmplificationPoint(_M):
+    rps: float
+    amplification: float
+
+
 class SeriesPoint(_M):
     """One time-series interval starting at ``t_s`` (seconds from the start, warm-up included)."""
 
@@ -187,6 +192,9 @@ class SeriesPoint(_M):
     canary_weight_configured: float | None = None
     canary_weight_observed: float | None = Field(default=None, description="percent of the service's requests the canary pods served")
     ejected_hosts: float = Field(0.0, description="hosts ejected by outlier detection, summed over sidecars, at the interval's end")
+    queue: dict[str, float] = Field(default_factory=dict, description="requests waiting for a worker per workload at the interval's end")
+    edges: dict[str, AmplificationPoint] = Field(default_factory=dict, description="'source->destination': sidecar requests/s and upstream attempts per request")
+    calls: dict[str, AmplificationPoint] = Field(default_factory=dict, description="'source->destination': app-level calls/s and tries per call")
 
 
 class CanaryCheck(_M):

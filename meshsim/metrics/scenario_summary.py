@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from meshsim.metrics.results import (
+    AmplificationPoint,
     CanaryCheck,
     CanaryResult,
     Estimate,
@@ -42,7 +43,7 @@ def _series(model: MeshModel, raw: dict[str, Any]) -> list[SeriesPoint]:
     series = raw["series"]
     width = series.width
     canary = model.timeline.canary if model.timeline is not None else None
-    buckets = sorted(set(series.wl) | set(series.entry) | set(series.weight) | set(series.ejected))
+    buckets = sorted(set(series.wl) | set(series.entry) | set(series.weight) | set(series.ejected) | set(series.edges))
     out: list[SeriesPoint] = []
     for b in buckets:
         e = series.entry.get(b)
@@ -69,6 +70,11 @@ def _series(model: MeshModel, raw: dict[str, Any]) -> list[SeriesPoint]:
                 canary_weight_configured=series.weight.get(b),
                 canary_weight_observed=observed,
                 ejected_hosts=series.ejected.get(b, 0.0),
+                queue=series.queue.get(b, {}),
+                edges={f"{k[0]}->{k[1]}": AmplificationPoint(rps=round(v[0] / width, 4), amplification=round(v[1] / v[0], 6))
+                       for k, v in sorted(series.edges.get(b, {}).items()) if v[0]},
+                calls={f"{k[0]}->{k[1]}": AmplificationPoint(rps=round(v[0] / width, 4), amplification=round(v[1] / v[0], 6))
+                       for k, v in sorted(series.calls.get(b, {}).items()) if v[0]},
             )
         )
     return out

@@ -349,6 +349,8 @@ class Sidecar:
                 status = ctl.on_cancel_status
                 rflag = "UT"
             else:
+                # the app gave up (its own timeout): Envoy logs the downstream reset as code 0, flag DC
+                self._record(ctx, call.service, cname, 0, "DC", k, t0, retries)
                 return CANCELLED
         if flag:
             rflag = f"{flag},{rflag}" if rflag else flag
@@ -365,6 +367,9 @@ class Sidecar:
 
     def _record(self, ctx: Ctx, service: str, cname: str, status: int, flag: str, attempts: int, t0: float, retries: int) -> None:
         if not ctx.measured:
+            series = self.sim.series
+            if series is not None:
+                series.add_edge(self.env.now, self.src, service, attempts, retries)
             return
         key = (self.src, service, cname)
         es = self.sim.edges.get(key)
@@ -379,6 +384,9 @@ class Sidecar:
         if flag:
             es.flags[flag] = es.flags.get(flag, 0) + 1
         es.latency.add(ctx.batch, (self.env.now - t0) * 1e3)
+        series = self.sim.series
+        if series is not None:
+            series.add_edge(self.env.now, self.src, service, attempts, retries)
 
     def _route_timeout(self, ctl: Ctl) -> None:
         if ctl.cancelled or ctl.done or ctl.cs is None:
@@ -771,6 +779,9 @@ class Replica:
                 break
             if rp.backoff > 0:
                 yield env.timeout(rp.backoff)
+        series = self.sim.series
+        if series is not None:
+            series.add_call(env.now, self.wl.key, step.service, n)
         if ctx.measured:
             cst = self._call_stats(step)
             cst.calls += 1
@@ -1029,6 +1040,12 @@ class Simulation:
         self.live_pods = frozenset(want - killed)
         return self.live_pods
 
+    def _by_workload(self) -> dict[str, list[Replica]]:
+        out: dict[str, list[Replica]] = {}
+        for r in self.replicas.values():
+            out.setdefault(r.wl.key, []).append(r)
+        return out
+
     def _sample_series(self) -> Gen:
         """At the end of each series bucket: the configured canary weight and the ejected hosts."""
         series = self.series
@@ -1039,6 +1056,7 @@ class Simulation:
             b = int(round(self.env.now / w)) - 1
             if self.canary is not None:
                 series.weight[b] = float(self.canary.configured)
+            series.queue[b] = {key: float(sum(len(r.queue) for r in reps)) for key, reps in self._by_workload().items()}
             series.ejected[b] = float(
                 sum(sum(cs.ejected) for rep in self.replicas.values() for cs in rep.sidecar.states.values() if cs.od is not None)
             )

@@ -41,6 +41,28 @@ class Series:
         self.entry: dict[int, list[Any]] = {}
         self.weight: dict[int, float] = {}
         self.ejected: dict[int, float] = {}
+        self.queue: dict[int, dict[str, float]] = {}
+        self.edges: dict[int, dict[tuple[str, str], list[int]]] = {}
+        self.calls: dict[int, dict[tuple[str, str], list[int]]] = {}
+
+    def add_edge(self, now: float, src: str, dst: str, attempts: int, retries: int) -> None:
+        """A client-sidecar request from workload ``src`` to service ``dst`` finished with ``attempts``
+        upstream tries (``retries`` of them sidecar retries)."""
+        b = int(now / self.width)
+        row = self.edges.setdefault(b, {}).get((src, dst))
+        if row is None:
+            row = self.edges[b][(src, dst)] = [0, 0]
+        row[0] += 1
+        row[1] += attempts
+
+    def add_call(self, now: float, src: str, dst: str, tries: int) -> None:
+        """An app-level call from ``src`` to ``dst`` finished after ``tries`` app-level tries."""
+        b = int(now / self.width)
+        row = self.calls.setdefault(b, {}).get((src, dst))
+        if row is None:
+            row = self.calls[b][(src, dst)] = [0, 0]
+        row[0] += 1
+        row[1] += tries
 
     def add(self, now: float, key: str, ok: bool, ms: float) -> None:
         b = int(now / self.width)
