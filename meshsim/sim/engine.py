@@ -428,7 +428,10 @@ class Sidecar:
         env = self.env
         rp = route.retry_policy
         retries_left = rp.num_retries if rp is not None else 0
-        tried: set[int] | None = set() if rp is not None and rp.previous_hosts and retries_left else None
+        # previous_hosts predicate; the set is built only when a retry happens (most requests never retry)
+        use_prev = rp is not None and rp.previous_hosts and retries_left > 0
+        tried: set[int] | None = None
+        last = -1
         repicks = rp.host_selection_retry_max_attempts if rp is not None else 0
         per_try = None
         if rp is not None and rp.per_try_timeout is not None:
@@ -445,6 +448,8 @@ class Sidecar:
                 return 503, "UH", k, retries
             if tried is not None:
                 tried.add(host)
+            else:
+                last = host
             got = cs.new_stream(host)
             if type(got) is int and got == OVERFLOW:
                 holding = _release_retry(cs, ctl, holding)
@@ -524,6 +529,8 @@ class Sidecar:
                 ctl.holding_retry = True
             c.upstream_rq_retry += 1
             retries += 1
+            if use_prev and tried is None:
+                tried = {last}
             backoff = self._backoff(rp, retries)  # type: ignore[arg-type]
             if ctl is None:
                 yield env.timeout(backoff)
