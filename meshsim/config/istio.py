@@ -1,4 +1,4 @@
-"""Istio ``networking.istio.io`` ``VirtualService`` and ``DestinationRule`` (v1, v1beta1, v1alpha3).
+"""Istio ``networking.istio.io`` ``VirtualService``, ``DestinationRule`` and ``Gateway`` (v1, v1beta1, v1alpha3).
 
 Field names are Istio's own (``istio/api`` ``networking/v1alpha3/virtual_service.proto`` and
 ``destination_rule.proto``). Every field of the API is accepted, so users' files load unmodified;
@@ -35,6 +35,10 @@ __all__ = [
     "Subset",
     "DestinationRuleSpec",
     "DestinationRule",
+    "ClientTLSSettings",
+    "GatewayServer",
+    "GatewaySpec",
+    "Gateway",
 ]
 
 
@@ -264,27 +268,49 @@ class RetryBudget(StrictModel):
     __unmodelled__ = frozenset({"budgetInterval"})
 
 
+class ClientTLSSettings(StrictModel):
+    """DestinationRule ``trafficPolicy.tls`` (``destination_rule.proto`` ``ClientTLSSettings``).
+
+    ``mode``: ``DISABLE`` (plaintext), ``ISTIO_MUTUAL`` (Istio's mTLS with the workload certificates);
+    ``SIMPLE`` and ``MUTUAL`` (user-provided certificates) are treated as TLS origination with the
+    same handshake cost as ``ISTIO_MUTUAL`` but no peer identity. Unset: Istio's auto mTLS decides.
+    """
+
+    mode: Literal["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"] | None = None
+    clientCertificate: str | None = None
+    privateKey: str | None = None
+    caCertificates: str | None = None
+    credentialName: str | None = None
+    subjectAltNames: list[str] | None = None
+    sni: str | None = None
+    insecureSkipVerify: bool | None = None
+    caCrl: str | None = None
+
+    __unmodelled__ = frozenset(
+        {"clientCertificate", "privateKey", "caCertificates", "credentialName", "subjectAltNames", "sni",
+         "insecureSkipVerify", "caCrl"}
+    )
+
+
 class _PortTrafficPolicy(StrictModel):
     port: PortSelector | None = None
     loadBalancer: LoadBalancerSettings | None = None
     connectionPool: ConnectionPoolSettings | None = None
     outlierDetection: OutlierDetection | None = None
-    tls: dict[str, Any] | None = None
-
-    __unmodelled__ = frozenset({"tls"})
+    tls: ClientTLSSettings | None = None
 
 
 class TrafficPolicy(StrictModel):
     loadBalancer: LoadBalancerSettings | None = None
     connectionPool: ConnectionPoolSettings | None = None
     outlierDetection: OutlierDetection | None = None
-    tls: dict[str, Any] | None = None
+    tls: ClientTLSSettings | None = None
     portLevelSettings: list[_PortTrafficPolicy] = Field(default_factory=list)
     tunnel: dict[str, Any] | None = None
     proxyProtocol: dict[str, Any] | None = None
     retryBudget: RetryBudget | None = None
 
-    __unmodelled__ = frozenset({"tls", "tunnel", "proxyProtocol"})
+    __unmodelled__ = frozenset({"tunnel", "proxyProtocol"})
 
 
 class Subset(StrictModel):
@@ -308,3 +334,41 @@ class DestinationRule(StrictModel):
     kind: Literal["DestinationRule"]
     metadata: ObjectMeta
     spec: DestinationRuleSpec
+
+
+class _GatewayPort(StrictModel):
+    number: int = Field(ge=1, le=65535)
+    protocol: str | None = None
+    name: str | None = None
+    targetPort: int | None = None
+
+
+class GatewayServer(StrictModel):
+    """One ``servers[]`` entry of a Gateway (``gateway.proto`` ``Server``)."""
+
+    port: _GatewayPort
+    hosts: list[str] = Field(min_length=1)
+    bind: str | None = None
+    defaultEndpoint: str | None = None
+    tls: dict[str, Any] | None = None
+    name: str | None = None
+
+    __unmodelled__ = frozenset({"bind", "defaultEndpoint", "tls"})
+
+
+class GatewaySpec(StrictModel):
+    """``selector`` picks the gateway pods by label (Istio's default ``istio: ingressgateway``)."""
+
+    selector: dict[str, str] = Field(default_factory=dict)
+    servers: list[GatewayServer] = Field(default_factory=list)
+
+
+class Gateway(StrictModel):
+    """``networking.istio.io`` ``Gateway``: the ingress gateway Envoy that load enters through when
+    the LoadProfile names it (``spec.gateway``); VirtualServices bound to it by ``gateways:`` give its
+    routes (reference §6: gateway and mesh routes are separate)."""
+
+    apiVersion: str
+    kind: Literal["Gateway"]
+    metadata: ObjectMeta
+    spec: GatewaySpec = Field(default_factory=GatewaySpec)

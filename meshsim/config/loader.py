@@ -22,10 +22,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from meshsim.config.base import collect_notes
-from meshsim.config.istio import DestinationRule, VirtualService
+from meshsim.config.istio import DestinationRule, Gateway, VirtualService
 from meshsim.config.kube import Deployment, KubeService
 from meshsim.config.meshsim_kinds import SLO, LoadProfile, MeshSettings
 from meshsim.config.scenario import CanaryPolicy, Scenario
+from meshsim.config.security import AuthorizationPolicy, PeerAuthentication
 from meshsim.config.topology import MockServiceGraph
 from meshsim.errors import ConfigError, Finding, format_loc
 
@@ -37,7 +38,6 @@ ISTIO_NETWORKING = {
     "networking.istio.io/v1alpha3",
 }
 _NOT_MODELLED_ISTIO = {
-    "Gateway",
     "ServiceEntry",
     "Sidecar",
     "EnvoyFilter",
@@ -86,6 +86,9 @@ class MeshConfig:
     slos: list[Doc] = field(default_factory=list)
     scenario: Doc | None = None
     canaries: list[Doc] = field(default_factory=list)
+    gateways: list[Doc] = field(default_factory=list)
+    peer_authentications: list[Doc] = field(default_factory=list)
+    authorization_policies: list[Doc] = field(default_factory=list)
     raw: list[tuple[Source, dict[str, Any]]] = field(default_factory=list, repr=False)
     notes: list[Finding] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
@@ -286,10 +289,17 @@ def _dispatch(src: Source, d: dict[str, Any]) -> tuple[str, type[BaseModel] | No
             return "vs", VirtualService, None
         if kind == "DestinationRule":
             return "dr", DestinationRule, None
+        if kind == "Gateway":
+            return "gateway", Gateway, None
         if kind in _NOT_MODELLED_ISTIO:
             return "", None, f"{kind} is not modelled yet; skipped"
     if api.startswith("networking.istio.io/"):
         raise ConfigError(str(src), "apiVersion", f"unsupported Istio API version {api!r}")
+    if api in ("security.istio.io/v1", "security.istio.io/v1beta1"):
+        if kind == "PeerAuthentication":
+            return "peerauthn", PeerAuthentication, None
+        if kind == "AuthorizationPolicy":
+            return "authz", AuthorizationPolicy, None
     if api.startswith(("security.istio.io/", "telemetry.istio.io/", "extensions.istio.io/")):
         return "", None, f"{kind} ({api}) is not modelled yet; skipped"
     if api == "meshsim.io/v1alpha1":
@@ -399,6 +409,12 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
             cfg.slos.append(doc)
         elif bucket == "canary":
             cfg.canaries.append(doc)
+        elif bucket == "gateway":
+            cfg.gateways.append(doc)
+        elif bucket == "peerauthn":
+            cfg.peer_authentications.append(doc)
+        elif bucket == "authz":
+            cfg.authorization_policies.append(doc)
         elif bucket == "scenario":
             if cfg.scenario is not None:
                 raise ConfigError(str(doc.source), "", f"a second Scenario (the first is in {cfg.scenario.source.file}); give one")

@@ -15,6 +15,8 @@ __all__ = [
     "HeaderMixEntry",
     "LoadProfileSpec",
     "LoadProfile",
+    "MTLSSettings",
+    "ProxyResources",
     "MeshSettingsSpec",
     "MeshSettings",
     "LatencyObjective",
@@ -41,6 +43,12 @@ class LoadProfileSpec(StrictModel):
     - ``duration`` is the measured window after ``warmup``; nothing that starts during warm-up is
       counted.
     - ``headers`` is a weighted mix: e.g. weight 10 with ``end-user: jason`` and weight 90 with none.
+    - ``gateway`` names an Istio ``Gateway`` (``name`` or ``namespace/name``): load then enters through
+      that ingress gateway's Envoy, routed by the VirtualServices bound to it (uri matches on
+      ``path``); unset = straight to a pod of ``entry`` (opt-in, because a profile written for direct
+      entry, ``path: /``, would get 404 NR from gateway routes such as Bookinfo's ``exact: /productpage``).
+      ``gatewayReplicas`` sets its pods; else the replicas of a Deployment whose pod labels match the
+      Gateway's ``selector`` (Istio's ``istio: ingressgateway``); else 1.
     """
 
     entry: str | None = None
@@ -54,6 +62,8 @@ class LoadProfileSpec(StrictModel):
     warmup: NonNegDuration = 5.0
     drain: NonNegDuration = 30.0
     headers: list[HeaderMixEntry] = Field(default_factory=list)
+    gateway: str | None = Field(default=None, min_length=1)
+    gatewayReplicas: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _mode(self) -> LoadProfileSpec:
@@ -89,6 +99,37 @@ class SidecarSettings(StrictModel):
     latency: DistSpec = Field(default_factory=_default_sidecar_latency)
 
 
+class MTLSSettings(StrictModel):
+    """Cost of Istio mTLS between proxies (reference §3.3: "new connections between sidecars pay TCP
+    plus an mTLS handshake"; the reference gives no figures, so every default is UNVERIFIED and a
+    parameter to calibrate).
+
+    - ``handshakeLatency``: seconds added to opening an mTLS connection, on top of ``connectLatency``
+      (TLS 1.3: one more round trip plus ECDHE/certificate-verify crypto). Default 1 ms [UNVERIFIED].
+    - ``handshakeCpu``: vCPU seconds each of the two proxies spends per handshake (occupies a proxy
+      worker). Default 0.5 ms [UNVERIFIED].
+    - ``requestCpu``: vCPU seconds of symmetric crypto per request per proxy hop on an mTLS
+      connection, on top of ``proxy.cpuPerRequest``. Default 5 us [UNVERIFIED; AES-GCM on a few KB].
+    """
+
+    handshakeLatency: NonNegDuration = 1e-3
+    handshakeCpu: NonNegDuration = 0.5e-3
+    requestCpu: NonNegDuration = 5e-6
+
+
+class ProxyResources(StrictModel):
+    """CPU capacity of each Envoy (sidecar or gateway): ``workers`` threads (Istio's default
+    ``concurrency`` 2 for a 2-CPU sidecar limit, reference §9.2 and §11) and ``cpuPerRequest`` vCPU
+    seconds per request per proxy hop (reference §9.2: 0.1-0.25 ms; default 0.15 ms). A request holds
+    a worker for its CPU time, so a proxy saturates at ``workers / cpuPerRequest`` requests/s and
+    requests queue inside it beyond that. The CPU time is part of the traversal latency
+    (``sidecar.latency``), so only the wait for a busy worker adds latency. ``workers: 0`` turns the
+    limit off (CPU is still counted)."""
+
+    workers: int = Field(default=2, ge=0)
+    cpuPerRequest: NonNegDuration = 0.15e-3
+
+
 class MeshSettingsSpec(StrictModel):
     """Mesh-wide knobs, named after Istio's MeshConfig fields and pilot flags where one exists.
 
@@ -101,7 +142,10 @@ class MeshSettingsSpec(StrictModel):
     - ``connectLatency``: time to establish a new sidecar-to-sidecar connection (TCP, plus the mTLS
       handshake in a real mesh). Default 100 us, a loopback TCP connect; the reference gives no
       figure for the handshake [UNVERIFIED: calibrate, e.g. 1-3 ms with mTLS]. Matters only when
-      connections are not reused (``maxRequestsPerConnection``, bursts beyond the pool).
+      connections are not reused (``maxRequestsPerConnection``, bursts beyond the pool). An mTLS
+      connection adds ``mtls.handshakeLatency`` to it.
+    - ``mtls``: handshake latency and crypto CPU (:class:`MTLSSettings`).
+    - ``proxy``: worker threads and CPU per request of every proxy (:class:`ProxyResources`).
     """
 
     defaultHttpRetryPolicy: HTTPRetry | None = None
@@ -110,6 +154,8 @@ class MeshSettingsSpec(StrictModel):
     sidecar: SidecarSettings = Field(default_factory=SidecarSettings)
     networkLatency: NonNegDuration = 0.0
     connectLatency: NonNegDuration = 100e-6
+    mtls: MTLSSettings = Field(default_factory=MTLSSettings)
+    proxy: ProxyResources = Field(default_factory=ProxyResources)
 
 
 class MeshSettings(StrictModel):

@@ -18,6 +18,7 @@ both read its output. Istio's defaults are applied here and nowhere else (refere
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,11 @@ from meshsim.errors import ConfigError, Finding
 from meshsim.model.ir import (
     UINT32_MAX,
     AppRetryPolicy,
+    AuthzCondition,
+    AuthzOperation,
+    AuthzPolicy,
+    AuthzRule,
+    AuthzSource,
     CallStep,
     CircuitBreakers,
     Cluster,
@@ -45,6 +51,7 @@ from meshsim.model.ir import (
     Dist,
     Endpoint,
     FaultPolicy,
+    GatewayIR,
     HeaderMatcher,
     LoadSpec,
     MeshModel,
@@ -355,7 +362,7 @@ def _resolve_host(host: str, services: dict[str, _SvcInfo], namespace: str) -> _
 def _merge_policy(top: TrafficPolicy | None, sub: TrafficPolicy | None, port: int) -> dict[str, Any]:
     """Istio ``MergeTrafficPolicy``: subset fields replace top-level ones block by block; then the
     port-level settings for ``port`` replace blocks of the result."""
-    out: dict[str, Any] = {"loadBalancer": None, "connectionPool": None, "outlierDetection": None, "retryBudget": None}
+    out: dict[str, Any] = {"loadBalancer": None, "connectionPool": None, "outlierDetection": None, "retryBudget": None, "tls": None}
     for pol in (top, sub):
         if pol is None:
             continue
@@ -364,7 +371,7 @@ def _merge_policy(top: TrafficPolicy | None, sub: TrafficPolicy | None, port: in
                 out[key] = getattr(pol, key)
         for pls in pol.portLevelSettings:
             if pls.port is not None and pls.port.number == port:
-                for key in ("loadBalancer", "connectionPool", "outlierDetection"):
+                for key in ("loadBalancer", "connectionPool", "outlierDetection", "tls"):
                     if getattr(pls, key) is not None:
                         out[key] = getattr(pls, key)
     return out
@@ -446,6 +453,7 @@ def _cluster(
         max_concurrent_streams=_first(_positive(http.maxConcurrentStreams if http else None), 1024),
         connect_timeout=tcp.connectTimeout if tcp and tcp.connectTimeout else 10.0,
         healthy_panic_threshold=panic,
+        tls_mode=pol["tls"].mode if pol.get("tls") is not None and direction == "outbound" else None,
     )
 
 
@@ -546,6 +554,7 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
             script_src = pick("script", [])
             script_loc = f"{vloc}.script" if vdef is not None and vdef.script is not None else f"{sloc}.script"
             script = _compile_script(ctx, script_src, info, script_loc, infos)
+            wl_name = dep.obj.metadata.name if dep is not None else f"{name}-{vname}"
             wl = Workload(
                 service=name,
                 version=vname,
@@ -558,6 +567,10 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
                 error_mode=pick("errorMode", "random"),
                 response_size=pick("responseSize", 0),
                 forward_headers=tuple(h.lower() for h in sdef.forwardHeaders) if sdef.forwardHeaders is not None else None,
+                name=wl_name,
+                namespace=info.namespace,
+                service_account=_service_account(cfg, dep),
+                mtls_mode=peer_mode(cfg, info.namespace, labels),
             )
             if wl.error_mode == "every_nth" and 0 < wl.error_rate < 1e-4:
                 ctx.error(src, f"{sloc}.errorRate", "every_nth needs errorRate >= 0.01% (isotope divides by it)")
@@ -617,13 +630,16 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
         ipol = {"connectionPool": pol.get("connectionPool"), "loadBalancer": None, "outlierDetection": None, "retryBudget": None}
         inbound.append(_cluster(f"inbound|{svc.port}||", "inbound", info, "", (), ipol, UINT32_MAX))
 
-    # virtual services (mesh-bound)
+    # virtual services: a VS without `gateways` (or listing `mesh`) applies to sidecars; one bound to a
+    # Gateway applies to that gateway only (Istio: the implicit `mesh` gateway; reference §6)
+    gw_vs: list[tuple[Doc, VirtualService]] = []
     vs_by_service: dict[str, tuple[Doc, VirtualService]] = {}
     for d in cfg.virtual_services:
         vs: VirtualService = d.obj
         gws = vs.spec.gateways
+        if gws is not None and any(g != "mesh" for g in gws):
+            gw_vs.append((d, vs))
         if gws is not None and "mesh" not in gws:
-            ctx.info(str(d.source), "spec.gateways", "bound to gateways only; gateways are not modelled yet, skipped")
             continue
         for hi, h in enumerate(vs.spec.hosts):
             target = _resolve_host(h, infos, vs.metadata.namespace or "default")
@@ -647,47 +663,12 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
             )
         else:
             d, vs = vs_entry
-            src = str(d.source)
-            for i, http in enumerate(vs.spec.http):
-                hloc = f"spec.http[{i}]"
-                if not http.route:
-                    ctx.warn(src, hloc, "route has no destinations (redirect/directResponse/delegate are not modelled); skipped")
-                    continue
-                wcs: list[WeightedCluster] = []
-                for j, rd in enumerate(http.route):
-                    dloc = f"{hloc}.route[{j}].destination"
-                    dest = _resolve_host(rd.destination.host, infos, vs.metadata.namespace or "default")
-                    if dest is None:
-                        ctx.error(src, f"{dloc}.host", f"unknown host {rd.destination.host!r}")
-                        continue
-                    subset = rd.destination.subset or ""
-                    if (dest.sdef.name, subset) not in cluster_names:
-                        ctx.error(src, f"{dloc}.subset", f"unknown subset {subset!r} of {dest.host} (no DestinationRule defines it)")
-                        continue
-                    if rd.destination.port is not None and rd.destination.port.number != dest.port:
-                        ctx.warn(src, f"{dloc}.port.number", f"{dest.sdef.name} serves port {dest.port}; using it")
-                    weight = rd.weight if rd.weight is not None else (100 if len(http.route) == 1 else 0)
-                    if weight > 0:
-                        wcs.append(WeightedCluster(cluster_names[(dest.sdef.name, subset)], weight))
-                if not wcs:
-                    if not any(f.level == "error" and f.loc.startswith(hloc) and f.source == src for f in ctx.findings):
-                        ctx.error(src, f"{hloc}.route", "total destination weight is 0")
-                    continue
-                rp = convert_retry_policy(http.retries, default_retry, src, f"{hloc}.retries")
-                routes.append(
-                    Route(
-                        name=http.name or f"{vs.metadata.name}.{i}",
-                        matches=tuple(_route_match(m) for m in http.match),
-                        clusters=tuple(wcs),
-                        timeout=http.timeout or None,
-                        retry_policy=rp,
-                        fault=_fault(http.fault),
-                        source=f"VirtualService/{vs.metadata.name} {hloc}",
-                    )
-                )
+            routes.extend(_http_routes(ctx, d, vs, infos, cluster_names, default_retry))
         vhosts.append(VirtualHost(f"{svc.host}:{svc.port}", svc.host, svc.port, domains, tuple(routes)))
-
+    gateway = _gateway(ctx, cfg, gw_vs, infos, cluster_names, default_retry)
     routed = {wc.cluster for vh in vhosts for r in vh.routes for wc in r.clusters}
+    if gateway is not None:
+        routed |= {wc.cluster for r in gateway.virtual_host.routes for wc in r.clusters}
     for src_, loc_, sname, svc_name in empty_subsets:
         msg = f"subset {sname!r} selects no pods of {svc_name}"
         if cluster_names[(svc_name, sname)] in routed:
@@ -699,6 +680,8 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
     sidecar = to_dist(settings.sidecar.latency)
     if load is None or any(f.level == "error" for f in ctx.findings):
         return None, ctx.findings
+    authz = _authz_policies(ctx, cfg, services)
+    mtls, proxy = settings.mtls, settings.proxy
     model = MeshModel(
         services=tuple(services),
         clusters=tuple(clusters),
@@ -706,12 +689,275 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
         virtual_hosts=tuple(vhosts),
         proxies=tuple(proxies),
         load=load,
-        settings=MeshSettingsIR(sidecar, settings.networkLatency, max_retries_default, settings.connectLatency),
+        settings=MeshSettingsIR(
+            sidecar, settings.networkLatency, max_retries_default, settings.connectLatency,
+            mtls_handshake_latency=mtls.handshakeLatency, mtls_handshake_cpu=mtls.handshakeCpu,
+            mtls_request_cpu=mtls.requestCpu, proxy_workers=proxy.workers, proxy_cpu_per_request=proxy.cpuPerRequest,
+        ),
+        gateway=gateway,
+        authz=authz,
         digest=cfg.digest,
         notes=tuple(str(f) for f in ctx.findings),
     )
     _check_reachability(ctx, model, svc_by_name, infos)
     return model, ctx.findings
+
+
+def _http_routes(
+    ctx: _Ctx,
+    d: Doc,
+    vs: VirtualService,
+    infos: dict[str, _SvcInfo],
+    cluster_names: dict[tuple[str, str], str],
+    default_retry: RetryPolicy,
+) -> list[Route]:
+    """The Envoy routes of one VirtualService's ``http`` list, in order (first match wins)."""
+    src = str(d.source)
+    routes: list[Route] = []
+    for i, http in enumerate(vs.spec.http):
+        hloc = f"spec.http[{i}]"
+        if not http.route:
+            ctx.warn(src, hloc, "route has no destinations (redirect/directResponse/delegate are not modelled); skipped")
+            continue
+        wcs: list[WeightedCluster] = []
+        for j, rd in enumerate(http.route):
+            dloc = f"{hloc}.route[{j}].destination"
+            dest = _resolve_host(rd.destination.host, infos, vs.metadata.namespace or "default")
+            if dest is None:
+                ctx.error(src, f"{dloc}.host", f"unknown host {rd.destination.host!r}")
+                continue
+            subset = rd.destination.subset or ""
+            if (dest.sdef.name, subset) not in cluster_names:
+                ctx.error(src, f"{dloc}.subset", f"unknown subset {subset!r} of {dest.host} (no DestinationRule defines it)")
+                continue
+            if rd.destination.port is not None and rd.destination.port.number != dest.port:
+                ctx.warn(src, f"{dloc}.port.number", f"{dest.sdef.name} serves port {dest.port}; using it")
+            weight = rd.weight if rd.weight is not None else (100 if len(http.route) == 1 else 0)
+            if weight > 0:
+                wcs.append(WeightedCluster(cluster_names[(dest.sdef.name, subset)], weight))
+        if not wcs:
+            if not any(f.level == "error" and f.loc.startswith(hloc) and f.source == src for f in ctx.findings):
+                ctx.error(src, f"{hloc}.route", "total destination weight is 0")
+            continue
+        rp = convert_retry_policy(http.retries, default_retry, src, f"{hloc}.retries")
+        routes.append(
+            Route(
+                name=http.name or f"{vs.metadata.name}.{i}",
+                matches=tuple(_route_match(m) for m in http.match),
+                clusters=tuple(wcs),
+                timeout=http.timeout or None,
+                retry_policy=rp,
+                fault=_fault(http.fault),
+                source=f"VirtualService/{vs.metadata.name} {hloc}",
+            )
+        )
+    return routes
+
+
+def _service_account(cfg: MeshConfig, dep: Doc | None) -> str:
+    """``spec.template.spec.serviceAccountName`` of a Deployment, read from the raw document (the
+    Deployment model ignores pod-spec fields); Kubernetes default ``default``."""
+    if dep is None:
+        return "default"
+    for src, raw in cfg.raw:
+        if src.file == dep.source.file and src.index == dep.source.index:
+            pod = ((raw.get("spec") or {}).get("template") or {}).get("spec") or {}
+            sa = pod.get("serviceAccountName") or pod.get("serviceAccount") if isinstance(pod, dict) else None
+            return str(sa) if sa else "default"
+    return "default"
+
+
+def _selects(selector: Any, labels: dict[str, str]) -> bool:
+    ml = selector.matchLabels if selector is not None else {}
+    return all(labels.get(k) == v for k, v in ml.items())
+
+
+def peer_mode(cfg: MeshConfig, namespace: str, labels: dict[str, str]) -> str:
+    """The mTLS mode a workload's server sidecar accepts (Istio ``PeerAuthentication`` resolution):
+    the workload-selector policy in its namespace, else the namespace-wide one, else the mesh-wide one
+    (root namespace ``istio-system``, no selector); ``UNSET`` inherits from the next level; nothing =
+    PERMISSIVE (Istio's default)."""
+    from meshsim.config.security import ROOT_NAMESPACE
+
+    levels: list[list[str]] = [[], [], []]
+    for d in cfg.peer_authentications:
+        pa = d.obj
+        ns = pa.metadata.namespace or "default"
+        mode = pa.spec.mtls.mode if pa.spec.mtls is not None else "UNSET"
+        sel = pa.spec.selector
+        if ns == namespace and sel is not None and sel.matchLabels:
+            if _selects(sel, labels):
+                levels[0].append(mode)
+        elif ns == namespace:
+            levels[1].append(mode)
+        elif ns == ROOT_NAMESPACE and (sel is None or not sel.matchLabels):
+            levels[2].append(mode)
+    for lv in levels:
+        for mode in lv:
+            if mode != "UNSET":
+                return mode
+    return "PERMISSIVE"
+
+
+def _authz_policies(ctx: _Ctx, cfg: MeshConfig, services: list[Service]) -> tuple[AuthzPolicy, ...]:
+    """Compile ALLOW/DENY AuthorizationPolicies with the workloads each selects (namespace, selector;
+    root namespace without selector = mesh-wide). CUSTOM is not modelled (a warning); AUDIT is ignored."""
+    from meshsim.config.security import ROOT_NAMESPACE
+
+    out: list[AuthzPolicy] = []
+    header_rx = re.compile(r"^request\.headers\[([^\]]+)\]$")
+    for d in sorted(cfg.authorization_policies, key=lambda x: (x.obj.metadata.namespace or "default", x.obj.metadata.name)):
+        ap = d.obj
+        src = str(d.source)
+        ns = ap.metadata.namespace or "default"
+        spec = ap.spec
+        if spec.action in ("CUSTOM", "AUDIT"):
+            ctx.warn(src, "spec.action", f"{spec.action} is not modelled; the policy is ignored")
+            continue
+        wls = tuple(
+            w.key
+            for s in services
+            for w in s.workloads
+            if (ns == ROOT_NAMESPACE and (spec.selector is None or not spec.selector.matchLabels))
+            or (w.namespace == ns and _selects(spec.selector, dict(w.labels)))
+        )
+        if not wls:
+            ctx.warn(src, "spec.selector", "selects no workload of the topology")
+        rules: list[AuthzRule] = []
+        ok = True
+        for i, r in enumerate(spec.rules or []):
+            conds: list[AuthzCondition] = []
+            for j, c in enumerate(r.when or []):
+                m = header_rx.match(c.key)
+                if m is None and c.key not in ("source.principal", "source.namespace", "destination.port"):
+                    ctx.warn(src, f"spec.rules[{i}].when[{j}].key", f"condition key {c.key!r} is not modelled; the policy is ignored")
+                    ok = False
+                conds.append(
+                    AuthzCondition(
+                        c.key,
+                        m.group(1).lower() if m else None,
+                        tuple(c.values) if c.values is not None else None,
+                        tuple(c.notValues) if c.notValues is not None else None,
+                    )
+                )
+
+            def tup(v: list[str] | None) -> tuple[str, ...] | None:
+                return tuple(v) if v is not None else None
+
+            sources = tuple(
+                AuthzSource(
+                    principals=tup(_sa_principals(f.source.principals, f.source.serviceAccounts, ns)),
+                    not_principals=tup(_sa_principals(f.source.notPrincipals, f.source.notServiceAccounts, ns)),
+                    namespaces=tup(f.source.namespaces),
+                    not_namespaces=tup(f.source.notNamespaces),
+                )
+                for f in (r.from_ or [])
+            )
+            ops = tuple(
+                AuthzOperation(
+                    methods=tup(t.operation.methods),
+                    not_methods=tup(t.operation.notMethods),
+                    paths=tup(t.operation.paths),
+                    not_paths=tup(t.operation.notPaths),
+                    ports=tup(t.operation.ports),
+                    not_ports=tup(t.operation.notPorts),
+                )
+                for t in (r.to or [])
+            )
+            rules.append(AuthzRule(sources, ops, tuple(conds)))
+        if ok:
+            out.append(AuthzPolicy(f"{ns}/{ap.metadata.name}", spec.action, wls, tuple(rules)))
+    return tuple(out)
+
+
+def _sa_principals(principals: list[str] | None, sas: list[str] | None, ns: str) -> list[str] | None:
+    """``serviceAccounts`` (``ns/sa`` or ``sa`` in the policy's namespace) as principals."""
+    if sas is None:
+        return principals
+    out = list(principals or [])
+    for sa in sas:
+        sa_ns, _, name = sa.rpartition("/")
+        out.append(f"cluster.local/ns/{sa_ns or ns}/sa/{name}")
+    return out
+
+
+def _gateway(
+    ctx: _Ctx,
+    cfg: MeshConfig,
+    bound: list[tuple[Doc, VirtualService]],
+    infos: dict[str, _SvcInfo],
+    cluster_names: dict[tuple[str, str], str],
+    default_retry: RetryPolicy,
+) -> GatewayIR | None:
+    """The ingress gateway the LoadProfile names (``spec.gateway``), with routes from the
+    VirtualServices bound to it only (a gateway-bound VS never reaches sidecars, and a VS without
+    ``gateways`` never reaches the gateway: Istio's ``mesh`` gateway semantics). Routes of several
+    bound VirtualServices are concatenated in input order (Istio merges them per host; the load's
+    Host is assumed to match every bound VS's ``hosts``). Pods: LoadProfile ``gatewayReplicas``, else
+    a Deployment whose pod labels match the Gateway ``selector``, else 1."""
+    lp = cfg.load_profile.spec
+    lsrc = str(cfg.load.source) if cfg.load else "LoadProfile"
+    gws = {}
+    for d in cfg.gateways:
+        g = d.obj
+        ns = g.metadata.namespace or "default"
+        gws[f"{ns}/{g.metadata.name}"] = d
+    for d, vs in bound:
+        vns = vs.metadata.namespace or "default"
+        for gi, gname in enumerate(vs.spec.gateways or []):
+            if gname == "mesh":
+                continue
+            full = gname if "/" in gname else f"{vns}/{gname}"
+            if full not in gws:
+                ctx.warn(str(d.source), f"spec.gateways[{gi}]", f"no Gateway {gname!r} in the input; this binding is unused")
+    if lp.gateway is None:
+        for name in gws:
+            ctx.info(str(gws[name].source), "", "Gateway is loaded but the LoadProfile does not enter through it (set LoadProfile spec.gateway)")
+        return None
+    want = lp.gateway if "/" in lp.gateway else f"{(cfg.load.obj.metadata.namespace if cfg.load and cfg.load.obj.metadata else None) or 'default'}/{lp.gateway}"
+    gdoc = gws.get(want)
+    if gdoc is None:
+        ctx.error(lsrc, "spec.gateway", f"no Gateway {lp.gateway!r} in the input (known: {', '.join(sorted(gws)) or 'none'})")
+        return None
+    gw = gdoc.obj
+    routes: list[Route] = []
+    for d, vs in bound:
+        vns = vs.metadata.namespace or "default"
+        names = {g if "/" in g else f"{vns}/{g}" for g in (vs.spec.gateways or []) if g != "mesh"}
+        if want in names:
+            routes.extend(_http_routes(ctx, d, vs, infos, cluster_names, default_retry))
+    if not routes:
+        ctx.warn(str(gdoc.source), "", "no VirtualService bound to this Gateway has a route: every request gets 404 NR")
+    replicas = lp.gatewayReplicas
+    workload = "istio-ingressgateway"
+    labels = dict(gw.spec.selector)
+    sa = "istio-ingressgateway-service-account"
+    for dep in cfg.deployments:
+        pl = dep.obj.pod_labels
+        if gw.spec.selector and all(pl.get(k) == v for k, v in gw.spec.selector.items()):
+            workload = dep.obj.metadata.name
+            labels = pl
+            if replicas is None:
+                replicas = dep.obj.spec.replicas
+            acct = _service_account(cfg, dep)
+            if acct != "default":
+                sa = acct
+            break
+    n = replicas if replicas is not None else 1
+    if n < 1:
+        ctx.error(lsrc, "spec.gatewayReplicas", "the gateway has 0 pods")
+        return None
+    domains = tuple(sorted({h for s in gw.spec.servers for h in s.hosts})) or ("*",)
+    vh = VirtualHost(f"{want}:gateway", "*", gw.spec.servers[0].port.number if gw.spec.servers else 80, domains, tuple(routes))
+    return GatewayIR(
+        name=want,
+        workload=workload,
+        namespace="istio-system",
+        service_account=sa,
+        proxies=tuple(f"{workload}-{i}" for i in range(n)),
+        labels=tuple(sorted(labels.items())),
+        virtual_host=vh,
+    )
 
 
 def _load_spec(ctx: _Ctx, cfg: MeshConfig, infos: dict[str, _SvcInfo]) -> LoadSpec | None:

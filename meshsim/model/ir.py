@@ -40,6 +40,13 @@ __all__ = [
     "Proxy",
     "LoadSpec",
     "MeshSettingsIR",
+    "AuthzSource",
+    "AuthzOperation",
+    "AuthzCondition",
+    "AuthzRule",
+    "AuthzPolicy",
+    "authz_verdict",
+    "GatewayIR",
     "MeshModel",
 ]
 
@@ -136,6 +143,18 @@ class Workload:
     error_mode: Literal["random", "every_nth"]
     response_size: int
     forward_headers: tuple[str, ...] | None
+    name: str = ""
+    """Istio's workload name (the Deployment's name, ``reviews-v2``; ``<service>-<version>`` without one)."""
+    namespace: str = "default"
+    service_account: str = "default"
+    """The pods' ``serviceAccountName`` (Kubernetes default ``default``): the mTLS identity."""
+    mtls_mode: Literal["STRICT", "PERMISSIVE", "DISABLE"] = "PERMISSIVE"
+    """What its server sidecar accepts, from PeerAuthentication (none = PERMISSIVE, Istio's default)."""
+
+    @property
+    def principal(self) -> str:
+        """SPIFFE principal as AuthorizationPolicy writes it: ``cluster.local/ns/<ns>/sa/<sa>``."""
+        return f"cluster.local/ns/{self.namespace}/sa/{self.service_account}"
 
     @property
     def key(self) -> str:
@@ -310,6 +329,9 @@ class Cluster:
     max_concurrent_streams: int
     connect_timeout: float
     healthy_panic_threshold: float
+    tls_mode: Literal["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"] | None = None
+    """DestinationRule ``trafficPolicy.tls.mode``; None = Istio auto mTLS (mTLS unless the server's
+    PeerAuthentication is DISABLE)."""
 
 
 @dataclass(frozen=True)
@@ -349,6 +371,167 @@ class MeshSettingsIR:
     network_latency: float
     max_retries_default: int
     connect_latency: float = 0.0
+    mtls_handshake_latency: float = 0.0
+    """Seconds added to opening an mTLS connection (MeshSettings ``mtls.handshakeLatency``)."""
+    mtls_handshake_cpu: float = 0.0
+    """vCPU seconds per handshake in each of the two proxies."""
+    mtls_request_cpu: float = 0.0
+    """vCPU seconds of crypto per request per proxy hop on an mTLS connection."""
+    proxy_workers: int = 0
+    """Worker threads per proxy (0 = no CPU limit); Istio default 2 (reference §11)."""
+    proxy_cpu_per_request: float = 0.0
+    """vCPU seconds per request per proxy hop (reference §9.2: 0.1-0.25 ms)."""
+
+
+def _value_match(pattern: str, value: str) -> bool:
+    """Istio's string match in AuthorizationPolicy: exact, ``prefix*``, ``*suffix``, or ``*`` (any
+    non-empty value) (``authorization_policy.proto``)."""
+    if pattern == "*":
+        return value != ""
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    if pattern.startswith("*"):
+        return value.endswith(pattern[1:])
+    return value == pattern
+
+
+def _field(values: tuple[str, ...] | None, nots: tuple[str, ...] | None, value: str) -> bool:
+    if values is not None and not any(_value_match(p, value) for p in values):
+        return False
+    return not (nots is not None and any(_value_match(p, value) for p in nots))
+
+
+@dataclass(frozen=True)
+class AuthzSource:
+    """``from[].source``: principals and namespaces (both need mTLS; plaintext has neither). None = unset."""
+
+    principals: tuple[str, ...] | None = None
+    not_principals: tuple[str, ...] | None = None
+    namespaces: tuple[str, ...] | None = None
+    not_namespaces: tuple[str, ...] | None = None
+
+    def matches(self, principal: str, namespace: str) -> bool:
+        return _field(self.principals, self.not_principals, principal) and _field(
+            self.namespaces, self.not_namespaces, namespace
+        )
+
+
+@dataclass(frozen=True)
+class AuthzOperation:
+    """``to[].operation``: methods, paths, ports. None = unset."""
+
+    methods: tuple[str, ...] | None = None
+    not_methods: tuple[str, ...] | None = None
+    paths: tuple[str, ...] | None = None
+    not_paths: tuple[str, ...] | None = None
+    ports: tuple[str, ...] | None = None
+    not_ports: tuple[str, ...] | None = None
+
+    def matches(self, method: str, path: str, port: int) -> bool:
+        return (
+            _field(self.methods, self.not_methods, method)
+            and _field(self.paths, self.not_paths, path.split("?", 1)[0])
+            and _field(self.ports, self.not_ports, str(port))
+        )
+
+
+@dataclass(frozen=True)
+class AuthzCondition:
+    """``when[]``: ``key`` one of ``request.headers[<name>]`` (``header`` set, lower case),
+    ``source.principal``, ``source.namespace``, ``destination.port``."""
+
+    key: str
+    header: str | None
+    values: tuple[str, ...] | None
+    not_values: tuple[str, ...] | None
+
+    def matches(self, principal: str, namespace: str, headers: dict[str, str], port: int) -> bool:
+        if self.header is not None:
+            value = headers.get(self.header)
+            if value is None:
+                # Istio: a condition on an absent header matches only as notValues
+                return self.values is None
+        elif self.key == "source.principal":
+            value = principal
+        elif self.key == "source.namespace":
+            value = namespace
+        else:
+            value = str(port)
+        return _field(self.values, self.not_values, value)
+
+
+@dataclass(frozen=True)
+class AuthzRule:
+    """A rule matches when its ``sources`` (OR; empty = any), ``operations`` (OR; empty = any) and
+    every ``conditions`` entry (AND) match."""
+
+    sources: tuple[AuthzSource, ...] = ()
+    operations: tuple[AuthzOperation, ...] = ()
+    conditions: tuple[AuthzCondition, ...] = ()
+
+    def matches(self, principal: str, namespace: str, method: str, path: str, headers: dict[str, str], port: int) -> bool:
+        if self.sources and not any(s.matches(principal, namespace) for s in self.sources):
+            return False
+        if self.operations and not any(o.matches(method, path, port) for o in self.operations):
+            return False
+        return all(c.matches(principal, namespace, headers, port) for c in self.conditions)
+
+
+@dataclass(frozen=True)
+class AuthzPolicy:
+    """One AuthorizationPolicy: ``name`` is ``<namespace>/<name>``; ``workloads`` the workload keys
+    (``service.version``) it selects; ``action`` ALLOW or DENY; a policy matches when any rule does
+    (no rules: an ALLOW matches nothing, a DENY nothing; Istio ``authorization_policy.proto``)."""
+
+    name: str
+    action: Literal["ALLOW", "DENY"]
+    workloads: tuple[str, ...]
+    rules: tuple[AuthzRule, ...]
+
+    def matches(self, principal: str, namespace: str, method: str, path: str, headers: dict[str, str], port: int) -> bool:
+        return any(r.matches(principal, namespace, method, path, headers, port) for r in self.rules)
+
+
+def authz_verdict(
+    deny: tuple[AuthzPolicy, ...],
+    allow: tuple[AuthzPolicy, ...],
+    principal: str,
+    namespace: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    port: int,
+) -> str | None:
+    """Istio's RBAC order at the server sidecar: the first matching DENY policy denies; else, when
+    ALLOW policies select the workload, one must match (else denied by ``allow-policies``); no
+    policy = allow. Returns the denying policy's name, or None when the request is allowed."""
+    for p in deny:
+        if p.matches(principal, namespace, method, path, headers, port):
+            return p.name
+    if allow and not any(p.matches(principal, namespace, method, path, headers, port) for p in allow):
+        return "allow-policies:" + ",".join(p.name for p in allow)
+    return None
+
+
+@dataclass(frozen=True)
+class GatewayIR:
+    """An ingress gateway Envoy: ``name`` the Gateway's ``namespace/name``; ``workload`` its workload
+    name (the Deployment's, else ``istio-ingressgateway``) and ``proxies`` its pod ids
+    (``istio-ingressgateway-0``, ...); ``virtual_host`` its route table, built only from the
+    VirtualServices bound to the Gateway (reference §6). Its identity is ``service_account`` in
+    ``namespace`` (Istio's ``istio-ingressgateway-service-account`` in ``istio-system``)."""
+
+    name: str
+    workload: str
+    namespace: str
+    service_account: str
+    proxies: tuple[str, ...]
+    labels: tuple[tuple[str, str], ...]
+    virtual_host: VirtualHost
+
+    @property
+    def principal(self) -> str:
+        return f"cluster.local/ns/{self.namespace}/sa/{self.service_account}"
 
 
 @dataclass(frozen=True)
@@ -372,6 +555,12 @@ class MeshModel:
     notes: tuple[str, ...] = field(default=(), compare=False)
     timeline: Any = field(default=None, compare=False, repr=False)
     """A :class:`meshsim.model.timeline.Timeline` when the config has a Scenario or CanaryPolicy."""
+    gateway: GatewayIR | None = None
+    """The ingress gateway load enters through (LoadProfile ``gateway``), or None (straight to a pod)."""
+    authz: tuple[AuthzPolicy, ...] = ()
+    """Every ALLOW/DENY AuthorizationPolicy with the workloads it selects (order: namespace, name)."""
+    trace_sample: float = field(default=0.0, compare=False)
+    """Fraction of measured entry requests traced (a run option, not config; ``--trace-sample``)."""
 
     def service(self, name: str) -> Service:
         for s in self.services:
