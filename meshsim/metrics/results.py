@@ -25,6 +25,12 @@ __all__ = [
     "ServiceResult",
     "ClusterResult",
     "MeshTotals",
+    "StormWindow",
+    "StormVerdict",
+    "StormResult",
+    "EdgeAmplification",
+    "DepthAmplification",
+    "AmplificationReport",
     "Summary",
 ]
 
@@ -247,6 +253,65 @@ class PushResult(_M):
     proxies: int
 
 
+class StormWindow(_M):
+    """One verdict window (``window_s`` long, starting at ``t_s``): entry goodput (successes/s), entry
+    p99 (ms, from the merged sketch of the window) and whether both are within tolerance of the
+    pre-trigger baseline."""
+
+    t_s: float
+    goodput_rps: float
+    p99_ms: float | None
+    healthy: bool
+
+
+class StormVerdict(_M):
+    """The metastability verdict of one replication (Bronson et al. HotOS'21; Huang et al. OSDI'22).
+
+    ``verdict``: ``stable`` (no window degraded beyond tolerance), ``recovered`` (degraded, then
+    healthy from ``recovered_at_s`` to the end of the measured window; ``recovery_s`` counts from the
+    trigger's end) or ``metastable`` (the last window is still degraded after the trigger ended).
+    """
+
+    replication: int
+    verdict: str
+    recovered_at_s: float | None = None
+    recovery_s: float | None = None
+    baseline_goodput_rps: float
+    end_goodput_rps: float
+    baseline_p99_ms: float | None
+    end_p99_ms: float | None
+    peak_queue: dict[str, float] = Field(default_factory=dict, description="largest requests waiting for a worker per workload, any interval after the trigger started")
+    end_queue: dict[str, float] = Field(default_factory=dict, description="requests waiting per workload at the end of the measured window")
+    end_amplification: dict[str, float] = Field(default_factory=dict, description="'src->dst' sidecar attempts per request over the last window")
+    baseline_amplification: dict[str, float] = Field(default_factory=dict, description="'src->dst' sidecar attempts per request before the trigger")
+    failed_requests: int = Field(0, description="entry requests that failed from the trigger's start to the end of the measured window")
+
+
+class StormResult(_M):
+    """Verdict of replication 0 with its evidence over time, and the outcome over all replications.
+
+    The trigger window is ``[trigger_start_s, trigger_end_s)``; the baseline is the measured time
+    before it; ``windows`` are consecutive ``window_s`` windows of replication 0. A window is healthy
+    when its goodput is at least ``(1 - goodput_tolerance)`` x baseline and its p99 at most
+    ``p99_factor`` x baseline. ``p_*`` are fractions of replications with Wilson 95% intervals.
+    """
+
+    trigger: str
+    trigger_start_s: float
+    trigger_end_s: float
+    window_s: float
+    goodput_tolerance: float
+    p99_factor: float
+    verdict: StormVerdict
+    windows: list[StormWindow]
+    replications: list[StormVerdict]
+    outcomes: dict[str, int]
+    p_stable: Estimate
+    p_recovered: Estimate
+    p_metastable: Estimate
+    mean_recovery_s: float | None = None
+
+
 class ScenarioResult(_M):
     """What changed over time (replication 0) and how the mesh responded."""
 
@@ -255,6 +320,46 @@ class ScenarioResult(_M):
     events: list[ScenarioEventResult]
     pushes: list[PushResult]
     canary: CanaryResult | None = None
+    storm: StormResult | None = Field(default=None, description="metastability verdict when the scenario has a bounded trigger (meshsim.storm)")
+
+
+class EdgeAmplification(_M):
+    """Retry amplification of one workload -> service edge (``depth``: hops of the caller from the
+    entry workload, 0 = the entry). ``sidecar`` = upstream attempts / sidecar requests (Envoy
+    retries); ``app`` = tries / app calls (application retries); ``total`` = sidecar x app, the
+    attempts the destination receives per call the caller's code makes. ``worst_case`` is the
+    static bound (1 + app retries) x (1 + sidecar retries) of this edge and ``path_worst_case`` the
+    product along the worst call path from the entry."""
+
+    source: str
+    destination: str
+    depth: int
+    sidecar: float | None
+    app: float | None
+    total: float | None
+    worst_case: float
+    path_worst_case: float
+    flagged: bool
+
+
+class DepthAmplification(_M):
+    """All edges whose caller is ``depth`` hops from the entry, pooled (attempts / requests)."""
+
+    depth: int
+    sidecar: float | None
+    app: float | None
+
+
+class AmplificationReport(_M):
+    """Retry amplification per edge and per call depth, with edges above ``threshold`` (attempts per
+    app-level call) flagged; ``over_time`` holds per-interval, per-depth amplification from the
+    scenario series (replication 0), when there is one."""
+
+    threshold: float
+    edges: list[EdgeAmplification]
+    depths: list[DepthAmplification]
+    flagged: list[str]
+    over_time: list[dict[str, float | int | None]] = Field(default_factory=list)
 
 
 class Summary(_M):
@@ -270,3 +375,4 @@ class Summary(_M):
     mesh: MeshTotals
     scenario: ScenarioResult | None = None
     findings: list[str] = Field(default_factory=list)
+    amplification: AmplificationReport | None = Field(default=None, description="retry amplification per edge and depth (meshsim.storm.amplification)")

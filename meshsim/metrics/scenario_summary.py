@@ -19,6 +19,7 @@ from meshsim.metrics.results import (
 )
 from meshsim.model.ir import MeshModel
 from meshsim.sim.stats import RepResult
+from meshsim.storm.verdict import storm_result
 from meshsim.units import format_duration
 
 __all__ = ["wilson", "scenario_result"]
@@ -143,6 +144,7 @@ def scenario_result(model: MeshModel, reps: Sequence[RepResult]) -> ScenarioResu
             for p in raw["pushes"]
         ],
         canary=canary,
+        storm=storm_result(model, reps),
     )
 
 
