@@ -67,6 +67,7 @@ def run(
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes for replications (default: one per CPU).")] = None,
     sets: Annotated[list[str] | None, SetOption] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables or progress bar.")] = False,
+    amplification_threshold: Annotated[float, typer.Option("--amplification-threshold", min=1.0, help="Flag edges whose attempts per app-level call exceed this (Envoy's default retry budget allows ~1.25).")] = 1.2,
 ) -> None:
     """Simulate the mesh and write summary.json, a latency CDF and a service graph.
 
@@ -96,6 +97,9 @@ def run(
                 findings=[str(f) for f in warnings],
             )
         wall = time.perf_counter() - t0
+        from meshsim.storm.amplification import amplification_report
+
+        summary = summary.model_copy(update={"amplification": amplification_report(model, summary, amplification_threshold)})
         written = write_outputs(summary, out)
         (out / "run.json").write_text(
             json.dumps(
@@ -120,14 +124,18 @@ def validate(
 
     Errors (unknown hosts or subsets, weights summing to 0, calls to undefined services, invalid
     fields) exit with code 2; warnings (unreachable services, subsets selecting no pods, fields meshsim
-    does not model yet) are printed and exit 0.
+    does not model yet, retries that multiply to more than 3 attempts per request along a call path)
+    are printed and exit 0.
     """
     from meshsim.config.loader import load
     from meshsim.model.compile import compile_with_findings
+    from meshsim.storm.amplification import worst_case_findings
 
     with user_errors():
         cfg = load(paths, list(sets or []))
-        _, findings = compile_with_findings(cfg)
+        model, findings = compile_with_findings(cfg)
+        if model is not None:  # issue #6: layered retries multiply (a warning above 3 attempts per request)
+            findings = [*findings, *worst_case_findings(model)]
     errors = [f for f in findings if f.level == "error"]
     for f in findings:
         style = {"error": "red", "warning": "yellow", "info": "dim"}[f.level]

@@ -41,6 +41,7 @@ def render_summary(s: Summary, console: Console) -> None:
     )
     console.print(t)
     window = run.duration_s * run.replications
+    flagged = set(s.amplification.flagged) if s.amplification is not None else set()
     if s.edges:
         t = Table(title="Edges (client sidecar -> cluster)")
         for col in ("source", "destination", "subset", "req/s", "attempts/req", "success", "p50 ms", "p99 ms", "flags"):
@@ -52,7 +53,7 @@ def render_summary(s: Summary, console: Console) -> None:
                 e.destination,
                 e.subset or "-",
                 f"{e.requests / window:.1f}",
-                f"{e.amplification:.3f}" if e.amplification is not None else "-",
+                (f"{e.amplification:.3f}" if e.amplification is not None else "-") + (" !" if f"{e.source}->{e.destination}" in flagged else ""),
                 fmt_est(e.success_rate, pct=True, digits=2),
                 fmt_est(e.latency_ms.p50, digits=2),
                 fmt_est(e.latency_ms.p99, digits=2),
@@ -82,10 +83,22 @@ def render_summary(s: Summary, console: Console) -> None:
         if pushes:
             lag = [p.last_applied_s - p.t_s for p in pushes]
             console.print(f"control plane: {len(pushes)} push(es); last proxy applied {min(lag) * 1e3:.0f}-{max(lag) * 1e3:.0f} ms after the push started", highlight=False)
+        st = s.scenario.storm
+        if st is not None:
+            v = st.verdict
+            what = v.verdict + (f" {v.recovery_s:g}s after the trigger ended" if v.recovery_s is not None else "")
+            console.print(f"[bold]storm: {what}[/bold] (trigger {st.trigger}; goodput {v.baseline_goodput_rps:g} -> {v.end_goodput_rps:g} req/s at the end)", highlight=False)
+            if s.run.replications > 1:
+                console.print(f"over {s.run.replications} replications: {st.outcomes}; P(metastable) {fmt_est(st.p_metastable, pct=True)}", highlight=False)
         c = s.scenario.canary
         if c is not None:
             console.print(f"[bold]canary {c.name}: {c.verdict}[/bold]")
             if s.run.replications > 1:
                 console.print(f"over {s.run.replications} replications: {c.outcomes}; P(promoted) {fmt_est(c.p_promoted, pct=True)}, P(rolled back) {fmt_est(c.p_rolled_back, pct=True)}", highlight=False)
+    if s.amplification is not None and s.amplification.flagged:
+        amp = s.amplification
+        worst = {f"{e.source}->{e.destination}": e for e in amp.edges}
+        rows = ", ".join(f"{k} {worst[k].total:.2f} (worst case {worst[k].path_worst_case:g})" for k in amp.flagged)
+        console.print(f"[yellow]! attempts per app call above {amp.threshold:g}: {rows}[/yellow]", highlight=False)
     if s.mesh.amplification is not None:
         console.print(f"Mesh: {s.mesh.requests} sidecar requests, {s.mesh.attempts} upstream attempts, amplification {s.mesh.amplification:.3f}")
