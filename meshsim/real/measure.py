@@ -21,7 +21,9 @@ Mapping into the simulator's schema (``meshsim.metrics.results``):
   the whole call, its own retries included, pooled over the workload's pods); ``clusters`` the raw
   counter deltas.
 
-Not measured (left null): per-edge latency distributions and response flags (would need access logs),
+Response flags per edge are inferred from counters (see :data:`_FLAG_COUNTERS`), not an access log.
+
+Not measured (left null): per-edge latency distributions (would need access logs),
 confidence intervals (a single real run; no batch means yet).
 """
 
@@ -129,6 +131,22 @@ def _latency(ms: dict[str, float | None] | None, mean: float | None = None) -> A
         p99=_est(ms.get("p99")),
         p999=_est(ms.get("p999")),
     )
+
+
+_FLAG_COUNTERS = (
+    ("UO", ("upstream_rq_pending_overflow", "upstream_rq_retry_overflow")),
+    ("UH", ("upstream_cx_none_healthy",)),
+    ("UT", ("upstream_rq_timeout",)),
+    ("URX", ("upstream_rq_retry_limit_exceeded",)),
+)
+"""Response flags inferred from the cluster counters that count one final local outcome each (no access
+log): a breaker refusal or refused retry (UO, as the simulator flags both), no healthy host (UH), the
+route timeout (UT), retries exhausted (URX)."""
+
+
+def _flags_from_counters(d: dict[str, float]) -> dict[str, int]:
+    out = {flag: int(sum(d.get(k, 0.0) for k in keys)) for flag, keys in _FLAG_COUNTERS}
+    return {k: v for k, v in sorted(out.items()) if v}
 
 
 def _pcts(samples: list[float]) -> tuple[dict[str, float | None] | None, float | None]:
@@ -241,7 +259,7 @@ def build_summary(
                 success_rate=_est(ok / n if n else None),
                 latency_ms=_latency(None),
                 latency_cdf_ms=[],
-                response_flags={},
+                response_flags=_flags_from_counters(d),
                 status_codes={
                     k: int(d[f"upstream_rq_{k}"]) for k in ("2xx", "4xx", "5xx") if d.get(f"upstream_rq_{k}")
                 },
