@@ -68,14 +68,23 @@ def run(
     sets: Annotated[list[str] | None, SetOption] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables or progress bar.")] = False,
     amplification_threshold: Annotated[float, typer.Option("--amplification-threshold", min=1.0, help="Flag edges whose attempts per app-level call exceed this (Envoy's default retry budget allows ~1.25).")] = 1.2,
+    prometheus: Annotated[Path | None, typer.Option("--prometheus", help="Also write Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) in Prometheus text format to FILE.")] = None,
+    traces: Annotated[Path | None, typer.Option("--traces", help="Also write sampled request traces as Jaeger JSON to FILE.")] = None,
+    trace_sample: Annotated[float, typer.Option("--trace-sample", min=0.0, max=1.0, help="Fraction of measured entry requests traced (with --traces).")] = 0.01,
 ) -> None:
     """Simulate the mesh and write summary.json, a latency CDF and a service graph.
 
     Prints entry latency percentiles with 95% confidence intervals, per-edge traffic (split across
     subsets, retries, response flags) and per-service utilisation.
     """
-    from meshsim.pipeline import load_and_compile, simulate, write_outputs
+    from dataclasses import replace
+
+    from meshsim.experiments.replicate import run_replications
+    from meshsim.metrics.summarize import summarize
+    from meshsim.pipeline import load_and_compile, write_outputs
     from meshsim.report.tables import render_summary
+    from meshsim.telemetry.jaeger import write_jaeger
+    from meshsim.telemetry.prometheus import write_prometheus
 
     with user_errors():
         model, findings = load_and_compile(paths, _overrides(sets, rps, duration, warmup))
@@ -86,21 +95,22 @@ def run(
             name = Path(paths[0].rstrip("/")).stem or "run"
             out = Path("results") / f"{name}-{model.digest[:8]}-s{seed}"
         t0 = time.perf_counter()
+        if traces is not None:
+            model = replace(model, trace_sample=trace_sample)
         with progress_bar("simulating", enabled=not quiet) as update:
-            summary = simulate(
-                model,
-                seed=seed,
-                replications=replications,
-                workers=workers,
-                progress=update,
-                inputs=list(paths),
-                findings=[str(f) for f in warnings],
-            )
+            # what simulate() does (run_replications + summarize), keeping the replications for telemetry
+            reps = run_replications(model, seed, replications, workers=workers, progress=update)
+            summary = summarize(model, reps, inputs=list(paths), findings=[str(f) for f in warnings])
         wall = time.perf_counter() - t0
         from meshsim.storm.amplification import amplification_report
 
         summary = summary.model_copy(update={"amplification": amplification_report(model, summary, amplification_threshold)})
         written = write_outputs(summary, out)
+        observations = [o for o in (getattr(r, "observations", None) for r in reps) if o is not None]
+        if prometheus is not None:
+            written.append(write_prometheus([o.metrics for o in observations], prometheus))
+        if traces is not None:
+            written.append(write_jaeger([(o.replication, o.traces) for o in observations], traces))
         (out / "run.json").write_text(
             json.dumps(
                 {"command": ["meshsim", "run", *paths], "overrides": _overrides(sets, rps, duration, warmup),
@@ -124,11 +134,12 @@ def validate(
 
     Errors (unknown hosts or subsets, weights summing to 0, calls to undefined services, invalid
     fields) exit with code 2; warnings (unreachable services, subsets selecting no pods, fields meshsim
-    does not model yet, retries that multiply to more than 3 attempts per request along a call path)
+    does not model yet, retries that multiply to more than 3 attempts per request along a call path,
+    edges of the topology an AuthorizationPolicy denies, connections a PeerAuthentication refuses)
     are printed and exit 0.
     """
     from meshsim.config.loader import load
-    from meshsim.model.compile import compile_with_findings
+    from meshsim.model.compile import compile_with_findings, security_findings
     from meshsim.storm.amplification import worst_case_findings
 
     with user_errors():
@@ -136,6 +147,8 @@ def validate(
         model, findings = compile_with_findings(cfg)
         if model is not None:  # issue #6: layered retries multiply (a warning above 3 attempts per request)
             findings = [*findings, *worst_case_findings(model)]
+        if model is not None:  # issue #8: edges AuthorizationPolicies deny, connections PeerAuthentication refuses
+            findings = [*findings, *security_findings(model)]
     errors = [f for f in findings if f.level == "error"]
     for f in findings:
         style = {"error": "red", "warning": "yellow", "info": "dim"}[f.level]
@@ -163,9 +176,17 @@ app.command("sweep")(sweep_command)
 app.command("check")(check_command)
 
 
+from meshsim.cli.compare import compare_cmd  # noqa: E402
+
+app.command("compare")(compare_cmd)
+
 try:  # the real-mesh commands exist only with the [real] extra installed
     from meshsim.cli.real import real_app
 
     app.add_typer(real_app, name="real", help="Deploy the same compiled config to a real Envoy mesh on loopback and measure it.")
 except ImportError:  # pragma: no cover - depends on the installed extra
     pass
+
+from meshsim.cli.storm import storm_command  # noqa: E402  (issue #6)
+
+app.command("storm")(storm_command)
