@@ -105,15 +105,19 @@ class MTLSSettings(StrictModel):
     parameter to calibrate).
 
     - ``handshakeLatency``: seconds added to opening an mTLS connection, on top of ``connectLatency``
-      (TLS 1.3: one more round trip plus ECDHE/certificate-verify crypto). Default 1 ms [UNVERIFIED].
+      (TLS 1.3: one more round trip plus ECDHE/certificate-verify crypto). Default 0: ``connectLatency``
+      stands for the whole set-up of every connection, as before this setting existed, so results do
+      not change unless you set it. Set it (UNVERIFIED, e.g. 1 ms; calibrate) to make mTLS connections
+      cost more than plaintext ones (PeerAuthentication DISABLE, DR ``tls.mode: DISABLE``).
     - ``handshakeCpu``: vCPU seconds each of the two proxies spends per handshake (occupies a proxy
-      worker). Default 0.5 ms [UNVERIFIED].
+      worker; the handshake waits for a free one). Default 0, for the same reason (UNVERIFIED figure to
+      calibrate, e.g. 0.5 ms).
     - ``requestCpu``: vCPU seconds of symmetric crypto per request per proxy hop on an mTLS
       connection, on top of ``proxy.cpuPerRequest``. Default 5 us [UNVERIFIED; AES-GCM on a few KB].
     """
 
-    handshakeLatency: NonNegDuration = 1e-3
-    handshakeCpu: NonNegDuration = 0.5e-3
+    handshakeLatency: NonNegDuration = 0.0
+    handshakeCpu: NonNegDuration = 0.0
     requestCpu: NonNegDuration = 5e-6
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "CallResult",
     "ServiceResult",
     "ClusterResult",
+    "ProxyResult",
     "MeshTotals",
     "StormWindow",
     "StormVerdict",
@@ -115,6 +116,28 @@ class EdgeResult(_M):
     latency_cdf_ms: list[tuple[float, float]]
     response_flags: dict[str, int]
     status_codes: dict[str, int]
+    denied_by: dict[str, int] = Field(
+        default_factory=dict,
+        description="403s the destination's server sidecar returned, per AuthorizationPolicy (namespace/name) that denied them",
+    )
+
+
+class ProxyResult(_M):
+    """One Envoy (sidecar or gateway pod) over the measured window, summed over replications
+    (issue #8): ``requests`` traversals through it; ``vcpu`` mean vCPU used (requests, mTLS crypto
+    and handshakes; MeshSettings ``proxy`` and ``mtls``); ``utilization`` = vcpu / ``workers``;
+    ``p_wait`` the fraction of traversals that found every worker busy and ``mean_wait_ms`` their
+    mean wait (queueing inside the proxy)."""
+
+    proxy: str
+    workload: str
+    workers: int
+    requests: int
+    handshakes: int
+    vcpu: float
+    utilization: float | None
+    p_wait: float | None
+    mean_wait_ms: float | None
 
 
 class CallResult(_M):
@@ -375,4 +398,5 @@ class Summary(_M):
     mesh: MeshTotals
     scenario: ScenarioResult | None = None
     findings: list[str] = Field(default_factory=list)
+    proxies: list[ProxyResult] = Field(default_factory=list, description="CPU and worker queueing per proxy (issue #8)")
     amplification: AmplificationReport | None = Field(default=None, description="retry amplification per edge and depth (meshsim.storm.amplification)")

@@ -23,6 +23,7 @@ from meshsim.metrics.results import (
     Estimate,
     Latency,
     MeshTotals,
+    ProxyResult,
     RunInfo,
     ServiceResult,
     Summary,
@@ -186,6 +187,11 @@ def summarize(
             for f, v in e.flags.items():
                 flags[f] = flags.get(f, 0) + v
         per = [e.success / e.requests if e.requests else None for e in es] if multi else []
+        denied: dict[str, int] = {}
+        for r in reps:
+            obs = getattr(r, "observations", None)
+            for pol, v in (obs.denied.get(key, {}) if obs is not None else {}).items():
+                denied[pol] = denied.get(pol, 0) + v
         edges.append(
             EdgeResult(
                 source=src,
@@ -201,6 +207,7 @@ def summarize(
                 latency_cdf_ms=cdf([e.latency for e in es]),
                 response_flags=dict(sorted(flags.items())),
                 status_codes=_codes([e.codes for e in es]),
+                denied_by=dict(sorted(denied.items())),
             )
         )
     calls: list[CallResult] = []
@@ -262,6 +269,7 @@ def summarize(
         named = {k.replace("outlier_detection_", "outlier_detection."): (int(v) if float(v).is_integer() else v) for k, v in acc.items()}
         cl.append(ClusterResult(proxy=pkey[0], cluster=pkey[1], counters=named))
     return Summary(
+        proxies=_proxies(reps, window),
         run=run,
         entry=entry,
         edges=edges,
@@ -272,3 +280,43 @@ def summarize(
         scenario=scenario_result(model, reps),
         findings=list(findings),
     )
+
+
+def _proxies(reps: Sequence[RepResult], window: float) -> list[ProxyResult]:
+    """Per-proxy CPU and worker queueing (issue #8), summed over replications; ``vcpu`` is the mean
+    over replications of CPU seconds / measured window."""
+    acc: dict[str, list[float]] = {}
+    meta: dict[str, tuple[str, int]] = {}
+    n = 0
+    for r in reps:
+        obs = getattr(r, "observations", None)
+        if obs is None:
+            continue
+        n += 1
+        for pid, u in obs.proxies.items():
+            a = acc.setdefault(pid, [0.0, 0.0, 0.0, 0.0, 0.0])
+            a[0] += u.requests
+            a[1] += u.handshakes
+            a[2] += u.cpu_s
+            a[3] += u.waited
+            a[4] += u.wait_s
+            meta[pid] = (u.workload, u.workers)
+    out = []
+    for pid in sorted(acc):
+        req, hs, cpu, waited, wait_s = acc[pid]
+        wl, workers = meta[pid]
+        vcpu = cpu / (window * n) if window > 0 and n else 0.0
+        out.append(
+            ProxyResult(
+                proxy=pid,
+                workload=wl,
+                workers=workers,
+                requests=int(req),
+                handshakes=int(hs),
+                vcpu=_r(vcpu, 6) or 0.0,
+                utilization=_r(vcpu / workers, 6) if workers else None,
+                p_wait=_r(waited / req, 6) if req else None,
+                mean_wait_ms=_r(1e3 * wait_s / waited) if waited else None,
+            )
+        )
+    return out

@@ -46,6 +46,7 @@ __all__ = [
     "AuthzRule",
     "AuthzPolicy",
     "authz_verdict",
+    "tls_state",
     "GatewayIR",
     "MeshModel",
 ]
@@ -511,6 +512,21 @@ def authz_verdict(
     if allow and not any(p.matches(principal, namespace, method, path, headers, port) for p in allow):
         return "allow-policies:" + ",".join(p.name for p in allow)
     return None
+
+
+def tls_state(client_mode: str | None, server_mode: str) -> int:
+    """Whether a connection is mTLS: 1 yes, 0 plaintext, -1 refused (:data:`TLS_MISMATCH`).
+
+    ``client_mode`` is the DestinationRule ``tls.mode`` (None: Istio auto mTLS, which sends mTLS
+    unless the server's PeerAuthentication is DISABLE); ``server_mode`` what the server sidecar
+    accepts (STRICT: mTLS only; PERMISSIVE: both; DISABLE: plaintext only). Istio
+    ``security/v1beta1/peer_authentication.proto``, ``destination_rule.proto`` ``ClientTLSSettings``.
+    """
+    if client_mode is None:
+        return 0 if server_mode == "DISABLE" else 1
+    if client_mode == "DISABLE":
+        return -1 if server_mode == "STRICT" else 0
+    return -1 if server_mode == "DISABLE" else 1
 
 
 @dataclass(frozen=True)

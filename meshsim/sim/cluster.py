@@ -116,7 +116,10 @@ class ClusterState:
     hosts:
         Number of hosts when not the cluster's endpoints (an inbound cluster has one: the local app).
     connect_latency:
-        Seconds to establish a new upstream connection (TCP, plus TLS when modelled); 0 = instant.
+        Seconds to establish a new upstream connection (TCP); 0 = instant.
+    connect_hook:
+        Called as ``connect_hook(self, endpoint_id)`` when a connection is opened; returns extra
+        seconds (the mTLS handshake, MeshSettings ``mtls``) added to ``connect_latency``.
     """
 
     def __init__(
@@ -126,6 +129,7 @@ class ClusterState:
         uniform: Callable[[], float],
         hosts: int | None = None,
         connect_latency: float = 0.0,
+        connect_hook: Callable[[ClusterState, str], float] | None = None,
     ) -> None:
         self.env = env
         self.cluster = cluster
@@ -142,6 +146,8 @@ class ClusterState:
         self.retry_budget = cb.retry_budget
         self.max_rpc = cluster.max_requests_per_connection
         self.connect_latency = connect_latency
+        self.connect_hook = connect_hook
+        self.instant = connect_latency <= 0 and connect_hook is None
         self.connecting = [0] * n
         self.h2 = cluster.protocol == "HTTP2"
         # LB state
@@ -225,7 +231,11 @@ class ClusterState:
         if idle:
             return self._attach(host, idle.pop())
         can_open = self.cx_host[host] == 0 or self.cx < self.max_connections
-        if can_open and self.connect_latency <= 0:
+        extra = None
+        if can_open and not self.instant and self.connect_latency <= 0 and self.pending < self.max_pending:
+            # only the hook (mTLS) can make this connection take time: ask it now
+            extra = self.connect_hook(self, self.ids[host]) if self.connect_hook is not None else 0.0
+        if can_open and (self.instant or extra == 0.0):
             if self.cx >= self.max_connections:
                 self.c.upstream_cx_overflow += 1
             self._open(host)
@@ -239,7 +249,7 @@ class ClusterState:
         self.c.upstream_rq_pending_total += 1
         p = Pending(self.env.event(), host)
         self.pending_q[host].append(p)
-        self._maybe_connect(host)
+        self._maybe_connect(host, extra)
         return p
 
     def _open(self, host: int) -> None:
@@ -247,7 +257,7 @@ class ClusterState:
         self.cx_host[host] += 1
         self.c.upstream_cx_total += 1
 
-    def _maybe_connect(self, host: int) -> None:
+    def _maybe_connect(self, host: int, extra: float | None = None) -> None:
         """Envoy ``tryCreateNewConnections``: open a connection while the pool's pending requests
         exceed the connections already being established, within ``max_connections`` (a pool with
         no connection at all may always open one)."""
@@ -258,11 +268,16 @@ class ClusterState:
             self.c.upstream_cx_overflow += 1
             return
         self._open(host)
-        if self.connect_latency <= 0:
+        latency = self.connect_latency
+        if extra is not None:
+            latency += extra  # the hook already ran for this connection
+        elif self.connect_hook is not None:
+            latency += self.connect_hook(self, self.ids[host])
+        if latency <= 0:
             self._connected(host)
             return
         self.connecting[host] += 1
-        self.env.timeout(self.connect_latency).callbacks.append(lambda _e, h=host: self._connect_done(h))  # type: ignore[misc]
+        self.env.timeout(latency).callbacks.append(lambda _e, h=host: self._connect_done(h))  # type: ignore[misc]
 
     def _connect_done(self, host: int) -> None:
         self.connecting[host] -= 1

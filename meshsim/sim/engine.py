@@ -34,18 +34,22 @@ from meshsim.model.ir import (
     CallStep,
     Cluster,
     ConcurrentStep,
+    GatewayIR,
     MeshModel,
     Route,
     RouteMatch,
     SleepStep,
     StringMatcher,
     Workload,
+    authz_verdict,
+    tls_state,
 )
 from meshsim.sim.cluster import OVERFLOW, ClusterState, Pending
 from meshsim.sim.rng import Streams
 from meshsim.sim.sampling import Uniform, sampler
 from meshsim.sim.scenario import Series
 from meshsim.sim.stats import CallStats, EdgeStats, RepResult, WorkloadStats
+from meshsim.telemetry.record import IstioMetrics, Observations, ProxyUsage, Trace
 
 __all__ = ["Simulation", "BATCHES", "CONNECT_FAIL", "PER_TRY_TIMEOUT", "APP_TIMEOUT", "is_success"]
 
@@ -57,6 +61,9 @@ CONNECT_FAIL = -1
 PER_TRY_TIMEOUT = -2
 CANCELLED = -3
 APP_TIMEOUT = -4
+TLS_MISMATCH = -5
+"""The server sidecar closed the connection: plaintext to a STRICT workload, or mTLS to a DISABLE one
+(Envoy: 503 ``UC``, upstream connection termination)."""
 
 Gen = Generator[Any, Any, Any]
 
@@ -68,14 +75,62 @@ def is_success(status: int) -> bool:
 
 
 class Ctx:
-    """One entry request, carried through every call it causes."""
+    """One entry request, carried through every call it causes (``trace``: its spans when sampled)."""
 
-    __slots__ = ("headers", "measured", "batch")
+    __slots__ = ("headers", "measured", "batch", "trace")
 
-    def __init__(self, headers: dict[str, str], measured: bool, batch: int) -> None:
+    def __init__(self, headers: dict[str, str], measured: bool, batch: int, trace: Trace | None = None) -> None:
         self.headers = headers
         self.measured = measured
         self.batch = batch
+        self.trace = trace
+
+
+class ProxyCPU:
+    """The worker threads of one Envoy (reference §9.2: "worker count (2) bounds per-proxy
+    parallelism"; §11). Each traversal holds the earliest-free worker for its CPU time (FCFS over
+    workers, exact for requests reserved in time order). The CPU time is part of the drawn traversal
+    latency, so only the wait for a busy worker adds to it. Reservations are made when a request is
+    sent (for the server sidecar a network hop early) and need no SimPy event. Simplification:
+    Envoy binds *connections* to workers; here every request picks the earliest-free worker."""
+
+    __slots__ = ("free", "usage", "t_start", "t_end")
+
+    def __init__(self, usage: ProxyUsage, t_start: float, t_end: float) -> None:
+        self.free = [0.0] * usage.workers
+        self.usage = usage
+        self.t_start = t_start
+        self.t_end = t_end
+
+    def take(self, now: float, cost: float, measured: bool) -> float:
+        """Reserve ``cost`` CPU seconds for one request; returns its wait for a worker (seconds)."""
+        u = self.usage
+        if measured:
+            u.requests += 1
+            u.cpu_s += cost
+        free = self.free
+        if not free:
+            return 0.0
+        i = 0 if len(free) == 1 or free[0] <= free[1] else 1
+        if len(free) > 2:
+            i = free.index(min(free))
+        m = free[i]
+        if m <= now:
+            free[i] = now + cost
+            return 0.0
+        free[i] = m + cost
+        if measured:
+            u.waited += 1
+            u.wait_s += m - now
+        return m - now
+
+    def handshake(self, now: float, cost: float) -> float:
+        """Reserve a TLS handshake's CPU (counted when it happens in the measured window)."""
+        measured = self.t_start <= now < self.t_end
+        if measured:
+            self.usage.handshakes += 1
+            self.usage.requests -= 1  # take() counts a request; a handshake is not one
+        return self.take(now, cost, measured)
 
 
 class Ctl:
@@ -247,6 +302,11 @@ class Sidecar:
         self.eds_members: dict[str, tuple[str, ...]] = sim.eds_members
         self.known: frozenset[str] = sim.eds_known
         self.config_version = sim.config_version
+        self.wl_name = workload.name or f"{workload.service}-{workload.version}"
+        self.version = workload.version
+        self.namespace = workload.namespace
+        self.principal = workload.principal
+        self.cpu = sim.new_cpu(proxy_id, self.wl_name)
 
     def _eds_for(self, name: str) -> list[str]:
         return [e for e in self.eds_members.get(name, ()) if e in self.known]
@@ -254,17 +314,31 @@ class Sidecar:
     def state(self, cluster: str) -> ClusterState:
         cs = self.states.get(cluster)
         if cs is None:
+            c = self.clusters[cluster]
             cs = ClusterState(
                 self.env,
-                self.clusters[cluster],
+                c,
                 Uniform(self.sim.streams.generator(f"proxy/{self.id}/{cluster}")),
                 connect_latency=self.sim.model.settings.connect_latency,
+                connect_hook=self._handshake if self.sim.tls_costs else None,
             )
             eds = self._eds_for(cluster)
             if eds != cs.ids:
                 cs.set_endpoints(eds)
             self.states[cluster] = cs
         return cs
+
+    def _handshake(self, cs: ClusterState, endpoint: str) -> float:
+        """A new connection to ``endpoint``: with mTLS, the handshake latency plus any wait for a
+        worker of either proxy to do the handshake crypto (MeshSettings ``mtls``; reference §3.3)."""
+        sim = self.sim
+        rep = sim.replicas.get(endpoint)
+        if rep is None or tls_state(cs.cluster.tls_mode, rep.wl.mtls_mode) != 1:
+            return 0.0
+        st = sim.model.settings
+        now = self.env.now
+        cost = st.mtls_handshake_cpu
+        return st.mtls_handshake_latency + self.cpu.handshake(now, cost) + rep.sidecar.cpu.handshake(now, cost)
 
     def apply_config(self, model: MeshModel, version: int) -> None:
         """CDS/RDS push: new routes take effect for new requests; a cluster whose policy changed is
@@ -292,12 +366,26 @@ class Sidecar:
             cs.set_endpoints(self._eds_for(name))
 
     # ------------------------------------------------------------------ outbound
-    def outbound(self, call: CallStep, ctx: Ctx, headers: dict[str, str], ctl: Ctl | None) -> Gen:
+    def outbound(self, call: CallStep, ctx: Ctx, headers: dict[str, str], ctl: Ctl | None, psid: int = 0) -> Gen:
         """Send one request through this sidecar; returns the HTTP status the app receives
-        (or CANCELLED when ``ctl`` was cancelled by the app's own timeout)."""
+        (or CANCELLED when ``ctl`` was cancelled by the app's own timeout). ``psid`` is the parent
+        span id when the request is traced."""
+        env = self.env
+        t0 = env.now
+        tr = ctx.trace
+        sid = tr.new_id() if tr is not None else 0
+        status = yield from self._outbound(call, ctx, headers, ctl, sid)
+        if tr is not None:
+            tr.add(sid, psid, f"router {call.service}", self.id, t0, env.now, "sequential",
+                   status=status, upstream_cluster=self._last_cluster)
+        return status
+
+    def _outbound(self, call: CallStep, ctx: Ctx, headers: dict[str, str], ctl: Ctl | None, sid: int) -> Gen:
         sim = self.sim
         env = self.env
         t0 = env.now
+        tr = ctx.trace
+        self._last_cluster = ""
         routes = self.routes[call.host]
         rt = None
         for r in routes:
@@ -311,7 +399,7 @@ class Sidecar:
             if rt is not None:
                 break
         if rt is None:
-            self._record(ctx, call.service, "", 404, "NR", 0, t0, 0)
+            self._record(ctx, call.service, "", 404, "NR", 0, t0, 0, None, call)
             return 404
         route = rt.route
         flag = ""
@@ -327,12 +415,17 @@ class Sidecar:
                     env.timeout(fault.delay).callbacks.append(lambda _e, ev=ev: ev.triggered or ev.succeed(0))  # type: ignore[misc]
                     yield ev
                     if ctl.cancelled:
+                        if tr is not None:
+                            tr.add(tr.new_id(), sid, "fault delay", self.id, t0, env.now)
                         return CANCELLED
+                if tr is not None:
+                    tr.add(tr.new_id(), sid, "fault delay", self.id, t0, env.now)
             if fault.abort_fraction > 0 and self.u() < fault.abort_fraction:
                 cname = rt.clusters[0] if len(rt.clusters) == 1 else self._pick_cluster(rt)
-                self._record(ctx, call.service, cname, fault.abort_status, "FI" if not flag else "DI,FI", 0, t0, 0)
+                self._record(ctx, call.service, cname, fault.abort_status, "FI" if not flag else "DI,FI", 0, t0, 0, None, call)
                 return fault.abort_status
         cname = rt.clusters[0] if len(rt.clusters) == 1 else self._pick_cluster(rt)
+        self._last_cluster = cname
         cs = self.states.get(cname) or self.state(cname)
         if ctl is None and rt.timed:
             ctl = Ctl()
@@ -341,7 +434,7 @@ class Sidecar:
             if route.timeout is not None:
                 ctl.route_timer = True
                 sim.deadlines.add(route.timeout, lambda c=ctl: self._route_timeout(c), ctl)  # type: ignore[misc]
-        status, rflag, k, retries = yield from self._router(cs, route, ctx, headers, ctl)
+        status, rflag, k, retries, dst = yield from self._router(cs, route, ctx, call, headers, ctl, sid)
         if ctl is not None:
             ctl.done = True  # Envoy disarms the route timeout when the response completes
         if status == CANCELLED:
@@ -350,11 +443,11 @@ class Sidecar:
                 rflag = "UT"
             else:
                 # the app gave up (its own timeout): Envoy logs the downstream reset as code 0, flag DC
-                self._record(ctx, call.service, cname, 0, "DC", k, t0, retries)
+                self._record(ctx, call.service, cname, 0, "DC", k, t0, retries, dst, call)
                 return CANCELLED
         if flag:
             rflag = f"{flag},{rflag}" if rflag else flag
-        self._record(ctx, call.service, cname, status, rflag, k, t0, retries)
+        self._record(ctx, call.service, cname, status, rflag, k, t0, retries, dst, call)
         return status
 
     def _pick_cluster(self, rt: _RouteRT) -> str:
@@ -365,7 +458,10 @@ class Sidecar:
                 return rt.clusters[i]
         return rt.clusters[-1]
 
-    def _record(self, ctx: Ctx, service: str, cname: str, status: int, flag: str, attempts: int, t0: float, retries: int) -> None:
+    def _record(
+        self, ctx: Ctx, service: str, cname: str, status: int, flag: str, attempts: int, t0: float, retries: int,
+        dst: Workload | None = None, call: CallStep | None = None,
+    ) -> None:
         if not ctx.measured:
             series = self.sim.series
             if series is not None:
@@ -383,7 +479,20 @@ class Sidecar:
         es.codes[status] = es.codes.get(status, 0) + 1
         if flag:
             es.flags[flag] = es.flags.get(flag, 0) + 1
-        es.latency.add(ctx.batch, (self.env.now - t0) * 1e3)
+        ms = (self.env.now - t0) * 1e3
+        es.latency.add(ctx.batch, ms)
+        # Istio standard metrics, reporter=source (the upstream peer of the last attempt, if any)
+        c = self.clusters.get(cname)
+        host = c.host if c is not None else (call.host if call is not None else "")
+        if dst is not None:
+            tls = tls_state(c.tls_mode if c is not None else None, dst.mtls_mode)
+            labels = ("source", self.wl_name, self.namespace, self.version, self.principal, dst.name or dst.key,
+                   dst.namespace, dst.version, host, service, dst.principal if tls == 1 else "unknown", "http",
+                   str(status), flag or "-", "unknown")
+        else:
+            labels = ("source", self.wl_name, self.namespace, self.version, self.principal, "unknown", "unknown",
+                   "unknown", host or "unknown", service, "unknown", "http", str(status), flag or "-", "unknown")
+        self.sim.metrics.add(labels, ms)
         series = self.sim.series
         if series is not None:
             series.add_edge(self.env.now, self.src, service, attempts, retries)
@@ -420,12 +529,18 @@ class Sidecar:
             w.succeed(CANCELLED)
 
     # ------------------------------------------------------------------ router
-    def _router(self, cs: ClusterState, route: Route, ctx: Ctx, headers: dict[str, str], ctl: Ctl | None) -> Gen:
+    def _router(
+        self, cs: ClusterState, route: Route, ctx: Ctx, call: CallStep, headers: dict[str, str], ctl: Ctl | None, sid: int = 0
+    ) -> Gen:
         """Envoy's router filter: attempts, retries, backoff (reference §1.3, §1.4).
 
-        Returns ``(status, response_flag, attempts, retries)``.
+        Returns ``(status, response_flag, attempts, retries, workload)`` where ``workload`` is the
+        destination workload of the last attempt (None when no attempt was made). When traced, each
+        phase (``pending``, ``attempt``, ``backoff``) is a child span of ``sid``; together they tile
+        the router span.
         """
         env = self.env
+        tr = ctx.trace
         rp = route.retry_policy
         retries_left = rp.num_retries if rp is not None else 0
         # previous_hosts predicate; the set is built only when a retry happens (most requests never retry)
@@ -440,12 +555,13 @@ class Sidecar:
         c = cs.c
         k = 0
         retries = 0
+        dst: Workload | None = None
         holding = False  # an active retry (max_retries / budget) is held from backoff to next decision
         while True:
             host = cs.pick(tried, repicks)
             if host < 0:
                 holding = _release_retry(cs, ctl, holding)
-                return 503, "UH", k, retries
+                return 503, "UH", k, retries, None
             if tried is not None:
                 tried.add(host)
             else:
@@ -453,8 +569,9 @@ class Sidecar:
             got = cs.new_stream(host)
             if type(got) is int and got == OVERFLOW:
                 holding = _release_retry(cs, ctl, holding)
-                return 503, "UO", k, retries
+                return 503, "UO", k, retries, None
             if type(got) is Pending:
+                tp = env.now
                 if ctl is None:
                     served = yield got.event
                 else:
@@ -463,32 +580,45 @@ class Sidecar:
                     served = yield got.event
                     ctl.pending = None
                     if ctl.cancelled:
+                        if tr is not None:
+                            tr.add(tr.new_id(), sid, "pending connection", self.id, tp, env.now)
                         if served >= 0:
                             # a connection was attached in the same instant as the cancel: reset it
                             cs.end_stream(host, served, True)
-                        return CANCELLED, "", k, retries
+                        return CANCELLED, "", k, retries, dst
+                if tr is not None:
+                    tr.add(tr.new_id(), sid, "pending connection", self.id, tp, env.now)
                 if served == OVERFLOW:
                     holding = _release_retry(cs, ctl, holding)
-                    return 503, "UO", k, retries
+                    return 503, "UO", k, retries, None
             else:
                 served = got
             k += 1
             replica = self.sim.replicas[cs.ids[host]]
+            dst = replica.wl
+            ta = env.now
+            asid = tr.new_id() if tr is not None else 0
             if ctl is None:
-                status = yield from self._wire(replica, ctx)
+                status = yield from self._wire(replica, ctx, cs, call, headers, asid)
                 cs.end_stream(host, served, status < 0)
+                if tr is not None:
+                    tr.add(asid, sid, f"attempt {k}", self.id, ta, env.now, "sequential", upstream_host=replica.id, status=status)
             else:
                 ev = env.event()
                 att = Attempt(host, served, ev)
                 ctl.att = att
                 ctl.wait = ev
-                env.process(self._attempt(cs, att, replica, ctx))
+                env.process(self._attempt(cs, att, replica, ctx, call, headers, asid))
                 if per_try is not None:
                     self.sim.deadlines.add(per_try, lambda a=att, s=cs: self._per_try_timeout(s, a), att)  # type: ignore[misc]
                 status = yield ev
                 ctl.att = None
+                if tr is not None:
+                    cut = ctl.cancelled or status == PER_TRY_TIMEOUT
+                    tr.add(asid, sid, f"attempt {k}", self.id, ta, env.now, "cut" if cut else "sequential",
+                           upstream_host=replica.id, status=status)
                 if ctl.cancelled:
-                    return CANCELLED, "", k, retries
+                    return CANCELLED, "", k, retries, dst
             # outlier detection sees every attempt (local-origin failures as 503/504)
             if status >= 0:
                 c.upstream_rq_completed += 1
@@ -507,6 +637,10 @@ class Sidecar:
             elif status == PER_TRY_TIMEOUT:
                 if cs.od is not None:
                     cs.report(host, 504)
+            elif status == TLS_MISMATCH:
+                c.upstream_rq_rx_reset += 1
+                if cs.od is not None:
+                    cs.report(host, 503)
             # retry decision
             holding = _release_retry(cs, ctl, holding)
             retriable = rp is not None and _retriable(rp.retry_on, rp.retriable_status_codes, status)
@@ -514,15 +648,17 @@ class Sidecar:
                 if status >= 0:
                     if k > 1 and is_success(status):
                         c.upstream_rq_retry_success += 1
-                    return status, "", k, retries
-                return _local_reply(status), _local_flag(status), k, retries
+                    return status, "", k, retries, dst
+                return _local_reply(status), _local_flag(status), k, retries, dst
             if retries_left <= 0:
                 c.upstream_rq_retry_limit_exceeded += 1
-                return (status, "URX", k, retries) if status >= 0 else (_local_reply(status), "URX," + _local_flag(status), k, retries)
+                if status >= 0:
+                    return status, "URX", k, retries, dst
+                return _local_reply(status), "URX," + _local_flag(status), k, retries, dst
             retries_left -= 1
             if not cs.retry_allowed():
                 c.upstream_rq_retry_overflow += 1
-                return (status if status >= 0 else _local_reply(status)), "UO", k, retries
+                return (status if status >= 0 else _local_reply(status)), "UO", k, retries, dst
             cs.active_retries += 1
             holding = True
             if ctl is not None:
@@ -532,6 +668,7 @@ class Sidecar:
             if use_prev and tried is None:
                 tried = {last}
             backoff = self._backoff(rp, retries)  # type: ignore[arg-type]
+            tb = env.now
             if ctl is None:
                 yield env.timeout(backoff)
             else:
@@ -540,7 +677,11 @@ class Sidecar:
                 env.timeout(backoff).callbacks.append(lambda _e, ev=ev: ev.triggered or ev.succeed(0))  # type: ignore[misc]
                 yield ev
                 if ctl.cancelled:
-                    return CANCELLED, "", k, retries
+                    if tr is not None:
+                        tr.add(tr.new_id(), sid, "retry backoff", self.id, tb, env.now)
+                    return CANCELLED, "", k, retries, dst
+            if tr is not None:
+                tr.add(tr.new_id(), sid, "retry backoff", self.id, tb, env.now)
 
     def _backoff(self, rp: Any, n: int) -> float:
         """Envoy ``JitteredExponentialBackOffStrategy``: ceiling I_1 = base, doubling while
@@ -554,16 +695,33 @@ class Sidecar:
             return 0.0
         return int(self.u() * ceiling) / 1e3
 
-    def _wire(self, replica: Replica, ctx: Ctx) -> Gen:
+    def _wire(self, replica: Replica, ctx: Ctx, cs: ClusterState, call: CallStep, headers: dict[str, str], asid: int = 0) -> Gen:
+        """Client traversal + network + server traversal (one draw each), plus any wait for a busy
+        worker in either proxy, then the server pod. mTLS decides the peer identity the server's
+        authorization sees and adds crypto CPU; a TLS mismatch is refused (503 UC)."""
         sim = self.sim
-        yield self.env.timeout(sim.proxy_cost() + sim.proxy_cost() + sim.net2)
+        env = self.env
+        t = env.now
+        tls = tls_state(cs.cluster.tls_mode, replica.wl.mtls_mode)
+        cpu = sim.cpu_per_request + (sim.mtls_request_cpu if tls == 1 else 0.0)
+        measured = ctx.measured
+        wait = self.cpu.take(t, cpu, measured) + replica.sidecar.cpu.take(t, cpu, measured)
+        yield env.timeout(sim.proxy_cost() + sim.proxy_cost() + sim.net2 + wait)
+        tr = ctx.trace
+        if tr is not None:
+            tr.add(tr.new_id(), asid, "proxies and network", self.id, t, env.now, proxy_wait_ms=wait * 1e3,
+                   mtls=tls == 1)
         if not replica.alive:
             return CONNECT_FAIL
-        status = yield from replica.serve(ctx)
+        if tls < 0:
+            return TLS_MISMATCH
+        status = yield from replica.serve(ctx, self, call, headers, cs.cluster.name, self.principal if tls else "", asid)
         return status
 
-    def _attempt(self, cs: ClusterState, att: Attempt, replica: Replica, ctx: Ctx) -> Gen:
-        status = yield from self._wire(replica, ctx)
+    def _attempt(
+        self, cs: ClusterState, att: Attempt, replica: Replica, ctx: Ctx, call: CallStep, headers: dict[str, str], asid: int
+    ) -> Gen:
+        status = yield from self._wire(replica, ctx, cs, call, headers, asid)
         if not att.done:
             att.done = True
             cs.end_stream(att.host, att.served, status < 0)
@@ -576,6 +734,42 @@ class Sidecar:
         cs.c.upstream_rq_per_try_timeout += 1
         cs.end_stream(att.host, att.served, True)
         att.event.succeed(PER_TRY_TIMEOUT)
+
+
+class GatewayProxy(Sidecar):
+    """One ingress gateway pod's Envoy: a router like a sidecar's outbound side, but with the gateway's
+    own route table (VirtualServices bound to the Gateway only) and no inbound cluster or app. It
+    shares the mesh's clusters and DestinationRule policies (LB, pools, breakers, outlier detection,
+    tls), and its CPU model. Scenario pushes (CDS/EDS) do not reach it [simplification]."""
+
+    def __init__(self, sim: Simulation, proxy_id: str, gw: GatewayIR) -> None:
+        self.sim = sim
+        self.env = sim.env
+        self.id = proxy_id
+        self.src = gw.workload
+        self.labels = dict(gw.labels)
+        self.u = Uniform(sim.streams.generator(f"proxy/{proxy_id}/router"))
+        self.states = {}
+        self.counters_at_start = {}
+        cfg = sim.config_model
+        self.routes = {"*": [_RouteRT(r) for r in gw.virtual_host.routes]}
+        self.clusters = sim.clusters_of(cfg)
+        self.eds_members = sim.eds_members
+        self.known = sim.eds_known
+        self.config_version = sim.config_version
+        self.wl_name = gw.workload
+        self.version = "unknown"
+        self.namespace = gw.namespace
+        self.principal = gw.principal
+        self.cpu = sim.new_cpu(proxy_id, gw.workload)
+
+    def _record(
+        self, ctx: Ctx, service: str, cname: str, status: int, flag: str, attempts: int, t0: float, retries: int,
+        dst: Workload | None = None, call: CallStep | None = None,
+    ) -> None:
+        # a gateway route may lead to any service: the edge's destination is its cluster's service
+        c = self.clusters.get(cname)
+        super()._record(ctx, c.service if c is not None else service, cname, status, flag, attempts, t0, retries, dst, call)
 
 
 def _release_retry(cs: ClusterState, ctl: Ctl | None, holding: bool) -> bool:
@@ -610,6 +804,8 @@ def _local_reply(status: int) -> int:
 
 
 def _local_flag(status: int) -> str:
+    if status == TLS_MISMATCH:
+        return "UC"
     return "UT" if status == PER_TRY_TIMEOUT else "UF"
 
 
@@ -642,15 +838,44 @@ class Replica:
                 gen = None if st.dist.kind == "constant" else g.generator(f"app/{endpoint_id}/sleep{st.index}")
                 self.samplers[st.index] = sampler(st.dist, gen)
         self.has_prob = any(isinstance(s, CallStep) and s.probability < 1.0 for s in _flat_steps(wl.script))
+        deny = tuple(p for p in sim.model.authz if p.action == "DENY" and wl.key in p.workloads)
+        allow = tuple(p for p in sim.model.authz if p.action == "ALLOW" and wl.key in p.workloads)
+        self.authz = (deny, allow) if deny or allow else None
+        self.svc_host = sim.model.service(wl.service).host
 
-    def serve(self, ctx: Ctx) -> Gen:
-        """Handle one request arriving from this pod's sidecar; returns the HTTP status."""
+    def serve(
+        self, ctx: Ctx, src: Sidecar | None, call: CallStep, headers: dict[str, str], cname: str, principal: str, psid: int = 0
+    ) -> Gen:
+        """Handle one request arriving at this pod's sidecar (inbound: authz, stats, inbound cluster)
+        and its app; returns the HTTP status. ``src`` is the calling proxy (None: the load source,
+        outside the mesh), ``principal`` its mTLS identity ("" over plaintext), ``cname`` the
+        client's cluster (to attribute denials to the edge)."""
         env = self.env
+        t_in = env.now
+        tr = ctx.trace
+        sid = tr.new_id() if tr is not None else 0
+        if self.authz is not None:
+            denied = self._authorize(principal, call, headers)
+            if denied is not None:
+                # Envoy RBAC filter at the server sidecar: 403 before the request reaches the app
+                if ctx.measured:
+                    self._server_metrics(src, principal, 403, "-", 0.0)
+                    if src is not None:
+                        ek = (src.src, call.service, cname)
+                        per = self.sim.denied.setdefault(ek, {})
+                        per[denied] = per.get(denied, 0) + 1
+                if tr is not None:
+                    tr.add(sid, psid, f"inbound {self.wl.service}", self.id, t_in, t_in, status=403, denied_by=denied)
+                return 403
         inb = self.sidecar.inbound
         got = inb.new_stream(0)
         if type(got) is Pending:
             got = yield got.event
         if got == OVERFLOW:
+            if ctx.measured:
+                self._server_metrics(src, principal, 503, "UO", (env.now - t_in) * 1e3)
+            if tr is not None:
+                tr.add(sid, psid, f"inbound {self.wl.service}", self.id, t_in, env.now, status=503)
             return 503
         served: int = got  # type: ignore[assignment]
         t_arr = env.now
@@ -671,19 +896,25 @@ class Replica:
         t_start = env.now
         wl = self.wl
         status = 200
+        app_sid = tr.new_id() if tr is not None else 0
+        app_kind = "sequential"
         if self.err_rate > 0 and self._fails():
             status = self.err_status
+            app_kind = "none"  # failed before its script: no child spans
         else:
             for step in wl.script:
                 if type(step) is SleepStep:
+                    ts = env.now
                     yield env.timeout(self.samplers[step.index]() * self.slow)
+                    if tr is not None:
+                        tr.add(tr.new_id(), app_sid, "sleep", self.id, ts, env.now)
                 elif type(step) is CallStep:
-                    ok = yield from self.call(step, ctx)
+                    ok = yield from self.call(step, ctx, app_sid)
                     if not ok and step.on_error == "fail":
                         status = 500
                         break
                 else:
-                    ok = yield from self._concurrent(step, ctx)  # type: ignore[arg-type]
+                    ok = yield from self._concurrent(step, ctx, app_sid)  # type: ignore[arg-type]
                     if not ok:
                         status = 500
                         break
@@ -708,7 +939,35 @@ class Replica:
                 st.waited += 1
                 st.wait_sum += w
             st.residence_sum += now - t_arr
+            self._server_metrics(src, principal, status, "-", (now - t_in) * 1e3)
+        if tr is not None:
+            if t_arr > t_in:
+                tr.add(tr.new_id(), sid, "inbound pool", self.id, t_in, t_arr)
+            if t_start > t_arr:
+                tr.add(tr.new_id(), sid, "queue for a worker", self.id, t_arr, t_start)
+            tr.add(app_sid, sid, f"app {wl.key}", self.id, t_start, now, app_kind if wl.script else "none", status=status)
+            tr.add(sid, psid, f"inbound {wl.service}", self.id, t_in, now, "sequential", status=status)
         return status
+
+    def _authorize(self, principal: str, call: CallStep, headers: dict[str, str]) -> str | None:
+        """The AuthorizationPolicy that denies this request, or None (Istio order: DENY, then ALLOW)."""
+        assert self.authz is not None
+        deny, allow = self.authz
+        ns = principal.split("/")[2] if principal.startswith("cluster.local/ns/") else ""
+        return authz_verdict(deny, allow, principal, ns, call.method, call.path, headers, call.port)
+
+    def _server_metrics(self, src: Sidecar | None, principal: str, status: int, flag: str, ms: float) -> None:
+        """Istio standard metrics, reporter=destination (recorded by this pod's sidecar)."""
+        wl = self.wl
+        sc = self.sidecar
+        if src is None:
+            s_wl, s_ns, s_ver = "unknown", "unknown", "unknown"
+        else:
+            s_wl, s_ns, s_ver = src.wl_name, src.namespace, src.version
+        key = ("destination", s_wl, s_ns, s_ver, principal or "unknown", sc.wl_name, wl.namespace, wl.version,
+               self.svc_host, wl.service, wl.principal, "http", str(status), flag,
+               "mutual_tls" if principal else "none")
+        self.sim.metrics.add(key, ms)
 
     def _fails(self) -> bool:
         if self.nth:
@@ -719,8 +978,11 @@ class Replica:
             return False
         return self.u() < self.err_rate
 
-    def _concurrent(self, step: ConcurrentStep, ctx: Ctx) -> Gen:
+    def _concurrent(self, step: ConcurrentStep, ctx: Ctx, psid: int = 0) -> Gen:
         env = self.env
+        t0 = env.now
+        tr = ctx.trace
+        sid = tr.new_id() if tr is not None else 0
         done = env.event()
         state = [len(step.steps), True]
 
@@ -732,27 +994,35 @@ class Replica:
                 done.succeed()
 
         for s in step.steps:
-            env.process(self._one(s, ctx)).callbacks.append(finish)
+            env.process(self._one(s, ctx, sid)).callbacks.append(finish)
         if state[0]:
             yield done
+        if tr is not None:
+            tr.add(sid, psid, "concurrent", self.id, t0, env.now, "concurrent")
         return state[1]
 
-    def _one(self, s: SleepStep | CallStep, ctx: Ctx) -> Gen:
+    def _one(self, s: SleepStep | CallStep, ctx: Ctx, psid: int = 0) -> Gen:
         if type(s) is SleepStep:
+            ts = self.env.now
             yield self.env.timeout(self.samplers[s.index]() * self.slow)
+            if ctx.trace is not None:
+                ctx.trace.add(ctx.trace.new_id(), psid, "sleep", self.id, ts, self.env.now)
             return True
-        ok = yield from self.call(s, ctx)  # type: ignore[arg-type]
+        ok = yield from self.call(s, ctx, psid)  # type: ignore[arg-type]
         return ok or s.on_error == "ignore"  # type: ignore[union-attr]
 
-    def call(self, step: CallStep, ctx: Ctx) -> Gen:
+    def call(self, step: CallStep, ctx: Ctx, psid: int = 0) -> Gen:
         """One app-level call (probability, app timeout, app retries) through this pod's sidecar.
-        Returns True when the call succeeded (a 2xx/3xx)."""
+        Returns True when the call succeeded (a 2xx/3xx). Traced: a ``call`` span whose children
+        (one ``router`` span per try, ``app backoff``) tile it."""
         if step.probability < 1.0 and self.u() >= step.probability:
             if ctx.measured:
                 self._call_stats(step).skipped += 1
             return True
         env = self.env
         t0 = env.now
+        tr = ctx.trace
+        sid = tr.new_id() if tr is not None else 0
         headers = ctx.headers
         fwd = self.wl.forward_headers
         if fwd is not None:
@@ -766,12 +1036,12 @@ class Replica:
         for i in range(tries):
             n += 1
             if step.timeout is None:
-                status = yield from self.sidecar.outbound(step, ctx, headers, None)
+                status = yield from self.sidecar.outbound(step, ctx, headers, None, sid)
             else:
                 ctl = Ctl()
                 sidecar = self.sidecar
                 self.sim.deadlines.add(step.timeout, lambda c=ctl, sc=sidecar: sc._cancel(c, 0, False), ctl)  # type: ignore[misc]
-                status = yield from sidecar.outbound(step, ctx, headers, ctl)
+                status = yield from sidecar.outbound(step, ctx, headers, ctl, sid)
                 if status == CANCELLED:
                     status = APP_TIMEOUT
                     timeouts += 1
@@ -785,7 +1055,12 @@ class Replica:
             if not ((status == APP_TIMEOUT and "timeout" in on) or (status >= 500 and "5xx" in on) or (400 <= status < 500 and "4xx" in on)):
                 break
             if rp.backoff > 0:
+                tb = env.now
                 yield env.timeout(rp.backoff)
+                if tr is not None:
+                    tr.add(tr.new_id(), sid, "app backoff", self.id, tb, env.now)
+        if tr is not None:
+            tr.add(sid, psid, f"call {step.service}", self.id, t0, env.now, "sequential", tries=n, ok=ok)
         series = self.sim.series
         if series is not None:
             series.add_call(env.now, self.wl.key, step.service, n)
@@ -860,6 +1135,16 @@ class Simulation:
         proxy_gen = self.streams.generator("mesh/proxy-latency")
         self.proxy_cost = sampler(model.settings.sidecar_latency, proxy_gen)
         self.net2 = 2 * model.settings.network_latency
+        st = model.settings
+        self.cpu_per_request = st.proxy_cpu_per_request
+        self.mtls_request_cpu = st.mtls_request_cpu
+        self.tls_costs = st.mtls_handshake_latency > 0 or st.mtls_handshake_cpu > 0  # a connection hook is needed
+        self.metrics = IstioMetrics()
+        self.denied: dict[tuple[str, str, str], dict[str, int]] = {}
+        self.proxy_usage: dict[str, ProxyUsage] = {}
+        self.traces: list[Trace] = []
+        self.trace_sample = model.trace_sample
+        self.u_trace = Uniform(self.streams.generator("trace/sample")) if self.trace_sample > 0 else None
         self.wstats: dict[str, WorkloadStats] = {}
         self.replicas: dict[str, Replica] = {}
         for svc in model.services:
@@ -871,6 +1156,12 @@ class Simulation:
                     self.replicas[eid] = Replica(self, wl, r, eid, ws)
         entry = model.service(load.entry)
         self.entry_pods = [self.replicas[e.id] for e in entry.endpoints]
+        # the load source's request as a call (authz and telemetry see its path, method and port)
+        self.entry_call = CallStep(entry.name, entry.host, entry.port, load.path, load.method, (), 0, 1.0, None, None, "fail", -1)
+        self.gateways: list[GatewayProxy] = []
+        if model.gateway is not None:
+            self.gateways = [GatewayProxy(self, pid, model.gateway) for pid in model.gateway.proxies]
+            self.gw_call = replace(self.entry_call, host="*")
         self.rate = load.rate or 1.0  # requests/s now (a scenario may change it)
         self.live_pods: frozenset[str] = frozenset(self.replicas)
         self.timeline = model.timeline
@@ -894,6 +1185,13 @@ class Simulation:
         self.in_flight = 0
         self.arrivals_done = False
         self.finished = self.env.event()
+
+    def new_cpu(self, proxy_id: str, workload: str) -> ProxyCPU:
+        """The worker pool of a new proxy (MeshSettings ``proxy``); its usage is reported per proxy."""
+        u = self.proxy_usage.get(proxy_id)
+        if u is None:
+            u = self.proxy_usage[proxy_id] = ProxyUsage(proxy_id, workload, self.model.settings.proxy_workers)
+        return ProxyCPU(u, self.t_start, self.t_end)
 
     def routes_of(self, model: MeshModel) -> dict[str, list[_RouteRT]]:
         """The runtime route table of ``model`` (built once per model, shared by sidecars)."""
@@ -925,13 +1223,35 @@ class Simulation:
     def _entry(self, t_arrival: float) -> Gen:
         measured = self.t_start <= t_arrival < self.t_end
         batch = min(int((t_arrival - self.t_start) / self.batch_len), BATCHES - 1) if measured else 0
-        ctx = Ctx(self._headers(), measured, batch)
-        pods = self.entry_pods
-        pod = pods[int(self.u_entry() * len(pods))] if len(pods) > 1 else pods[0]
+        tr = None
+        if measured and self.u_trace is not None and self.u_trace() < self.trace_sample:
+            tr = Trace(len(self.traces))
+            self.traces.append(tr)
+        ctx = Ctx(self._headers(), measured, batch, tr)
+        env = self.env
         if measured:
             self.in_flight += 1
-        yield self.env.timeout(self.proxy_cost() + self.net2 / 2)
-        status = (yield from pod.serve(ctx)) if pod.alive else 503
+        root = tr.new_id() if tr is not None else 0
+        if self.gateways:
+            status = yield from self._via_gateway(ctx, root)
+        else:
+            pods = self.entry_pods
+            pod = pods[int(self.u_entry() * len(pods))] if len(pods) > 1 else pods[0]
+            t = env.now
+            tls = tls_state("DISABLE", pod.wl.mtls_mode)  # the load source is outside the mesh: plaintext
+            wait = pod.sidecar.cpu.take(t, self.cpu_per_request, measured)
+            yield env.timeout(self.proxy_cost() + self.net2 / 2 + wait)
+            if tr is not None:
+                tr.add(tr.new_id(), root, "network and inbound proxy", pod.id, t, env.now, proxy_wait_ms=wait * 1e3)
+            if not pod.alive:
+                status = 503
+            elif tls < 0:
+                status = 503  # STRICT mTLS refuses the plaintext load source (connection reset)
+            else:
+                status = yield from pod.serve(ctx, None, self.entry_call, ctx.headers, "", "", root)
+        if tr is not None:
+            tr.add(root, 0, f"entry {self.model.load.entry}", "load-source", t_arrival, env.now, "sequential",
+                   status=status, path=self.model.load.path)
         if self.series is not None:
             self.series.add_entry(self.env.now, is_success(status), (self.env.now - t_arrival) * 1e3)
         if measured:
@@ -945,6 +1265,21 @@ class Simulation:
             self.in_flight -= 1
             if self.arrivals_done and self.in_flight == 0 and not self.finished.triggered:
                 self.finished.succeed()
+        return status
+
+    def _via_gateway(self, ctx: Ctx, root: int) -> Gen:
+        """Load enters through a gateway pod (kube-proxy picks one at random): one-way network to
+        it, then its router (gateway routes, retries, timeouts) to the mesh."""
+        env = self.env
+        gws = self.gateways
+        gw = gws[int(self.u_entry() * len(gws))] if len(gws) > 1 else gws[0]
+        tr = ctx.trace
+        if self.net2 > 0:
+            t = env.now
+            yield env.timeout(self.net2 / 2)
+            if tr is not None:
+                tr.add(tr.new_id(), root, "network", "load-source", t, env.now)
+        status = yield from gw.outbound(self.gw_call, ctx, ctx.headers, None, root)
         return status
 
     def _open_loop(self) -> Gen:
@@ -996,10 +1331,10 @@ class Simulation:
         for ws in self.wstats.values():
             for lv in (*ws.busy, *ws.queue):
                 lv.reset(now)
-        for rep in self.replicas.values():
-            for cs in rep.sidecar.states.values():
+        for sc in self._proxies():
+            for cs in sc.states.values():
                 cs.ejections.reset(now)
-            rep.sidecar.counters_at_start = {k: v.c.as_dict() for k, v in rep.sidecar.states.items()}
+            sc.counters_at_start = {k: v.c.as_dict() for k, v in sc.states.items()}
 
     def _end_window(self) -> None:
         now = self.env.now
@@ -1011,9 +1346,11 @@ class Simulation:
                 # requests at the app = holding a worker + waiting for one (in_system == busy + queue)
                 "in_system": sum(lv.mean(now) for lv in ws.busy) + sum(lv.mean(now) for lv in ws.queue),
             }
-        self._eject_means = {
-            (rep.id, name): cs.ejections.mean(now) for rep in self.replicas.values() for name, cs in rep.sidecar.states.items()
-        }
+        self._eject_means = {(sc.id, name): cs.ejections.mean(now) for sc in self._proxies() for name, cs in sc.states.items()}
+
+    def _proxies(self) -> list[Sidecar]:
+        """Every proxy: the gateway pods, then the sidecars."""
+        return [*self.gateways, *(rep.sidecar for rep in self.replicas.values())]
 
     def _ticker(self, horizon: float) -> Gen:
         step = horizon / 100
@@ -1134,17 +1471,25 @@ class Simulation:
                 "in_system": lv["in_system"],
             }
         start = {}
-        for rep in self.replicas.values():
-            start.update({(rep.id, k): v for k, v in rep.sidecar.counters_at_start.items()})
+        for sc in self._proxies():
+            start.update({(sc.id, k): v for k, v in sc.counters_at_start.items()})
         ej = getattr(self, "_eject_means", {})
-        for rep in sorted(self.replicas.values(), key=lambda r: r.id):
-            for name in sorted(rep.sidecar.states):
-                cs = rep.sidecar.states[name]
+        for sc in sorted(self._proxies(), key=lambda r: r.id):
+            for name in sorted(sc.states):
+                cs = sc.states[name]
                 now = cs.c.as_dict()
-                before = start.get((rep.id, name), {})
+                before = start.get((sc.id, name), {})
                 d: dict[str, float] = {k: v - before.get(k, 0) for k, v in now.items()}
-                d["outlier_detection.ejections_active"] = ej.get((rep.id, name), 0.0)
-                res.clusters[(rep.id, name)] = d
+                d["outlier_detection.ejections_active"] = ej.get((sc.id, name), 0.0)
+                res.clusters[(sc.id, name)] = d
+        # issue #8 telemetry: attached as an attribute (RepResult has no field for it yet)
+        vars(res)["observations"] = Observations(
+            metrics=self.metrics,
+            traces=self.traces,
+            proxies=dict(sorted(self.proxy_usage.items())),
+            denied=dict(sorted(self.denied.items())),
+            replication=self.replication,
+        )
         if self.timeline is not None and self.driver is not None:
             res.scenario = {
                 "series": self.series,
