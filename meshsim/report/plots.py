@@ -6,6 +6,7 @@ No global style is set at import; the Agg backend is chosen by the caller (the C
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import networkx as nx
 from matplotlib import colormaps
@@ -14,7 +15,7 @@ from matplotlib.figure import Figure
 
 from meshsim.metrics.results import Summary
 
-__all__ = ["latency_cdf", "service_graph"]
+__all__ = ["latency_cdf", "service_graph", "storm_phase"]
 
 
 def latency_cdf(summary: Summary) -> Figure:
@@ -147,4 +148,43 @@ def timeline(summary: Summary) -> Figure:
     if sc.canary is not None:
         title += f": {sc.canary.name} {sc.canary.verdict}"
     axes[0].set_title(title)
+    return fig
+
+
+def storm_phase(phase: dict[str, Any]) -> Figure:
+    """Heatmap of P(not recovered) over trigger duration (x) and magnitude (y), one panel per load,
+    from :meth:`meshsim.storm.phase.PhaseResult.to_json`; each cell shows the probability and the
+    boundary (P crossing 0.5 between neighbouring cells) is drawn as a thick black line."""
+    import numpy as np
+
+    pts = phase["points"]
+    loads = sorted({p["load"] for p in pts}, key=lambda x: (x is None, x))
+    mags = sorted({p["magnitude"] for p in pts})
+    durs = sorted({p["duration_s"] for p in pts})
+    fig = Figure(figsize=(max(4.5, 1.0 + 0.9 * len(durs)) * len(loads), max(3.5, 1.2 + 0.6 * len(mags))), layout="constrained")
+    axes = fig.subplots(1, len(loads), squeeze=False)[0]
+    cmap = colormaps["RdYlGn_r"]
+    unit = phase["trigger"]["magnitude_unit"]
+    im = None
+    for ax, ld in zip(axes, loads, strict=True):
+        grid = np.full((len(mags), len(durs)), np.nan)
+        for p in pts:
+            if p["load"] == ld and p["p_not_recovered"] is not None:
+                grid[mags.index(p["magnitude"]), durs.index(p["duration_s"])] = p["p_not_recovered"]
+        im = ax.imshow(grid, origin="lower", cmap=cmap, vmin=0, vmax=1, aspect="auto")
+        for i in range(len(mags)):
+            for j in range(len(durs)):
+                if not np.isnan(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=8)
+                if j + 1 < len(durs) and (grid[i, j] >= 0.5) != (grid[i, j + 1] >= 0.5):
+                    ax.plot([j + 0.5, j + 0.5], [i - 0.5, i + 0.5], color="black", linewidth=2.5)
+                if i + 1 < len(mags) and (grid[i, j] >= 0.5) != (grid[i + 1, j] >= 0.5):
+                    ax.plot([j - 0.5, j + 0.5], [i + 0.5, i + 0.5], color="black", linewidth=2.5)
+        ax.set_xticks(range(len(durs)), [f"{d:g}" for d in durs])
+        ax.set_yticks(range(len(mags)), [f"{m:g}" for m in mags])
+        ax.set_xlabel("trigger duration (s)")
+        ax.set_ylabel(f"trigger magnitude ({unit})")
+        ax.set_title(("load " + (f"{ld:g} req/s" if ld is not None else "as configured")) + f", {phase['replications']} replications/cell", fontsize=9)
+    if im is not None:
+        fig.colorbar(im, ax=list(axes), label="P(not recovered)")
     return fig
