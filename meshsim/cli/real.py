@@ -36,8 +36,7 @@ def run(
     nice: int = typer.Option(0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."),
 ) -> None:
     """Start control plane, Envoys and apps; apply the load; write OUT/summary.json; stop everything."""
-    from meshsim.config import load
-    from meshsim.model import compile_model
+    from meshsim.pipeline import load_and_compile
     from meshsim.real.runner import RunFailed, RunOptions, run_real_sync
 
     try:
@@ -45,7 +44,7 @@ def run(
             raise MeshsimError("--duration must be > 0")
         if rps is not None and rps <= 0:
             raise MeshsimError("--rps must be > 0")
-        model = compile_model(load([str(p) for p in paths]))
+        model, _ = load_and_compile([str(p) for p in paths])  # with its Scenario timeline, if any
         opts = RunOptions(
             out=out,
             duration=duration,

@@ -37,12 +37,14 @@ class ConfigNotLive(MeshsimError):
 
 @dataclass(frozen=True)
 class AckRecord:
-    """One ACK: ``latency`` seconds from sending the response to receiving its ACK (monotonic clock)."""
+    """One ACK: ``latency`` seconds from sending the response to receiving its ACK; ``at`` the monotonic
+    time of the ACK (``time.monotonic()`` is system-wide on Linux, so comparable with other processes')."""
 
     node: str
     type_url: str
     version: str
     latency: float
+    at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,8 @@ class ControlPlane:
                 self.nacks.append(NackRecord(st.node, t, ts.sent_version, req.error_detail.message))
             else:
                 if req.version_info == ts.sent_version and ts.acked_version != ts.sent_version:
-                    self.acks.append(AckRecord(st.node, t, ts.sent_version, time.monotonic() - ts.sent_at))
+                    now = time.monotonic()
+                    self.acks.append(AckRecord(st.node, t, ts.sent_version, now - ts.sent_at, now))
                 ts.acked_version = req.version_info
         ts.subscribed = True
         ts.names = names

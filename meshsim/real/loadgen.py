@@ -14,8 +14,15 @@ unfinished, status 0).
 Latencies are streamed into a log-bucket histogram (0.5 % relative resolution) and kept raw up to
 :data:`RAW_CAP` samples; percentiles come from the raw samples when none were dropped.
 
-Run as ``python -m meshsim.real.loadgen SPEC.json OUT.json``; it prints ``warmup-done`` and
-``sending-done`` lines on stdout so the runner can snapshot Envoy counters at the window edges.
+Scenario ``load`` events (``spec["rate_events"]``: ``[at, rate, ramp, duration]``) change the open-loop
+rate at the same offsets as the simulator (:func:`rate_changes`); like the simulator, each Poisson gap is
+a unit exponential divided by the rate in force at the previous arrival. Every request (warm-up and
+drain included) is also logged as ``[completion time from start, status, latency ms]`` in
+``requests_log`` for the per-interval time series.
+
+Run as ``python -m meshsim.real.loadgen SPEC.json OUT.json``; it prints ``t0 <monotonic start>``,
+``warmup-done`` and ``sending-done`` lines on stdout so the runner can align scenario events with its
+clock and snapshot Envoy counters at the window edges.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["schedule", "LatencyHistogram", "run_load", "main", "MAX_LAG_P99", "RAW_CAP"]
+__all__ = ["schedule", "rate_changes", "schedule_varying", "LatencyHistogram", "run_load", "main", "MAX_LAG_P99", "RAW_CAP"]
 
 MAX_LAG_P99 = 0.002
 """A run is invalid when the p99 of send lag exceeds this (seconds): the generator could not keep up."""
@@ -59,6 +66,60 @@ def schedule(arrival: str, rate: float, horizon: float, rng: np.random.Generator
     while t[-1] < horizon:
         t = np.concatenate([t, t[-1] + np.cumsum(rng.exponential(1.0 / rate, n))])
     return t[t < horizon]
+
+
+def rate_changes(base: float, events: list[list[float | None]]) -> list[tuple[float, float]]:
+    """Change points ``(time, rate)`` of the open-loop rate, from ``base`` at 0 and scenario load events
+    ``[at, rate, ramp, duration]`` in time order, as :class:`meshsim.sim.scenario.ScenarioDriver` plays
+    them: a step sets the rate; a spike (``duration``) sets it and restores the rate it replaced after
+    ``duration``; a ramp moves linearly to ``rate`` in 50 steps over ``ramp`` seconds."""
+    pts: list[tuple[float, float]] = [(0.0, base)]
+
+    def at(t: float) -> float:
+        r = base
+        for tt, rr in sorted(pts, key=lambda x: x[0]):
+            if tt <= t + 1e-12:
+                r = rr
+        return r
+
+    for ev in sorted(events, key=lambda e: float(e[0] or 0.0)):
+        t0, rate = float(ev[0] or 0.0), float(ev[1] or base)
+        ramp, dur = ev[2], ev[3]
+        before = at(t0)
+        if ramp:
+            steps = 50
+            pts += [(t0 + float(ramp) * i / steps, before + (rate - before) * i / steps) for i in range(1, steps + 1)]
+        else:
+            pts.append((t0, rate))
+            if dur is not None:
+                pts.append((t0 + float(dur), before))
+    return sorted(pts, key=lambda x: x[0])
+
+
+def schedule_varying(
+    arrival: str, changes: list[tuple[float, float]], horizon: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Intended send times in ``[0, horizon)`` under a piecewise-constant rate (:func:`rate_changes`):
+    each gap is a unit exponential (Poisson) or 1 (constant) divided by the rate at the previous
+    arrival, as in the simulator's open loop."""
+    if arrival not in ("poisson", "constant"):
+        raise ValueError(f"open-loop arrival must be poisson or constant, got {arrival!r}")
+    times_ = [c[0] for c in changes]
+    rates = [c[1] for c in changes]
+    out: list[float] = []
+    t = 0.0
+    i = 0
+    while True:
+        while i + 1 < len(times_) and times_[i + 1] <= t:
+            i += 1
+        r = rates[i]
+        if r <= 0:
+            raise ValueError("rate must be > 0")
+        t += (float(rng.exponential(1.0)) if arrival == "poisson" else 1.0) / r
+        if t >= horizon:
+            break
+        out.append(t)
+    return np.array(out)
 
 
 @dataclass
@@ -186,7 +247,19 @@ async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None), auto_decompress=False
     )
+    log: list[tuple[float, int, float]] = []
+    rate_events = spec.get("rate_events") or []
+    open_loop = spec["arrival"] != "closed"
+    times = None
+    if open_loop:
+        if rate_events:
+            times = schedule_varying(
+                spec["arrival"], rate_changes(float(spec["rate"]), rate_events), warmup + duration, rng
+            )
+        else:
+            times = schedule(spec["arrival"], float(spec["rate"]), warmup + duration, rng)
     t0 = time.monotonic()
+    emit(f"t0 {t0!r}", flush=True)
 
     async def one(intended: float, lag: float, measured: bool) -> None:
         i = int(rng.integers(len(targets)))
@@ -198,8 +271,10 @@ async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
                 status = int(resp.status)
         except Exception:  # noqa: BLE001 - a connection failure is a failed request (status 0)
             status = 0
+        done = time.monotonic() - t0
+        log.append((round(done, 6), status, round((done - intended) * 1e3, 4)))
         if measured:
-            win.record(intended, lag, time.monotonic() - t0 - intended, status)
+            win.record(intended, lag, done - intended, status)
 
     def spawn(intended: float, lag: float, measured: bool) -> None:
         task = asyncio.ensure_future(one(intended, lag, measured))
@@ -208,10 +283,8 @@ async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
 
     marked = False
     cpu0, wall0 = time.process_time(), time.monotonic()
-    open_loop = spec["arrival"] != "closed"
     try:
-        if open_loop:
-            times = schedule(spec["arrival"], float(spec["rate"]), warmup + duration, rng)
+        if times is not None:
             for t in times:
                 await _wait_until(t0 + float(t))
                 now = time.monotonic() - t0
@@ -266,6 +339,7 @@ async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
     out["cpu_percent"] = cpu_pct
     out["spin_s"] = SPIN_S
     out["window_s"] = duration
+    out["requests_log"] = sorted(log)
     return out
 
 

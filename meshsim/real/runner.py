@@ -8,8 +8,10 @@ Sequence (loopback mode, no root, nothing outside ``127.0.0.0/8``):
    ``/ready`` and has ACKed all four xDS types, and the apps answer;
 4. run the load generator (its own process); at the end of warm-up snapshot every Envoy's counters and
    reset the apps' records, after the drain snapshot again;
+   with a Scenario (``model.timeline``), play its events at the same offsets from the load generator's
+   start and sample per-interval series (:mod:`meshsim.real.scenario`);
 5. write ``summary.json`` (the simulator's schema), the raw ``load.json``/``apps.json``/``envoy_stats``,
-   ``control_plane.json`` (push->ACK latencies), ``cpu.json`` and the xDS snapshots;
+   ``control_plane.json`` (push->ACK latencies), ``cpu.json``, ``scenario.json`` and the xDS snapshots;
 6. stop every process in ``finally`` — on success, on error, on Ctrl-C and on SIGTERM.
 """
 
@@ -135,6 +137,7 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
     lock.acquire()
     children: Children | None = None
     cp: ControlPlane | None = None
+    player: Any = None
     findings: list[str] = []
     try:
         stale = cleanup_stale()
@@ -148,6 +151,14 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         await cp.start()
         plan = dataclasses.replace(plan, xds_port=cp.port)
         snaps = build_all(model, plan)
+        timeline = model.timeline
+        stage_snaps: dict[int, dict[str, Any]] = {}
+        if timeline is not None:
+            from meshsim.real.scenario import check_playable
+
+            check_playable(timeline)
+            # one translation: every stage the scenario reaches, built before the run starts
+            stage_snaps = {k: build_all(timeline.factory.model(k), plan) for k in range(len(timeline.factory.stages))}
         for s in snaps.values():
             cp.set_snapshot(s)
         xds_dir = out / "xds"
@@ -224,7 +235,12 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
             "drain": load.drain,
             "header_mix": [[w, [list(h) for h in hs]] for w, hs in load.header_mix],
             "seed": opts.seed,
+            "rate_events": [
+                [e.at, e.rate, e.ramp, e.duration] for e in (timeline.events if timeline else ()) if e.action == "load"
+            ],
         }
+        if lspec["rate_events"] and load.arrival == "closed":
+            raise RunFailed("Scenario load events change an open-loop rate; this LoadProfile is closed-loop")
         if not lspec["targets"]:
             raise RunFailed(f"entry service {load.entry} has no pods")
         lspec_file = run_dir / "load.json"
@@ -246,12 +262,45 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         before: dict[str, dict[str, float]] = {}
         cpu_before: dict[str, float] = {}
         t_window = 0.0
+        player = None
+        if timeline is not None:
+            from meshsim.real.scenario import ScenarioPlayer
+
+            def without(stage: int, dead: frozenset[str]) -> dict[str, Any]:
+                m = timeline.factory.model(stage)
+                m = dataclasses.replace(
+                    m,
+                    clusters=tuple(
+                        dataclasses.replace(c, endpoints=tuple(e for e in c.endpoints if e not in dead)) for c in m.clusters
+                    ),
+                )
+                return build_all(m, plan)
+
+            async def post_event(ev: dict[str, Any]) -> None:
+                import aiohttp
+
+                async with aiohttp.ClientSession() as sess, sess.post(f"http://{ctl_host}:{ctl_port}/event", json=ev) as r:
+                    if r.status != 200:
+                        raise RunFailed(f"app host refused scenario event {ev}: {await r.text()}")
+
+            player = ScenarioPlayer(
+                timeline, cp, stage_snaps, without, post_event, admin, load.warmup + load.duration + load.drain
+            )
         while True:
             line = await loop.run_in_executor(None, lg.stdout.readline)
             if not line:
                 break
             msg = line.decode().strip()
-            if msg == "warmup-done":
+            if msg.startswith("t0 ") and timeline is not None and player is not None:
+                t0_lg = float(msg.split()[1])
+                import aiohttp
+
+                async with aiohttp.ClientSession() as sess, sess.post(
+                    f"http://{ctl_host}:{ctl_port}/origin", json={"t0": t0_lg, "width": timeline.series_interval}
+                ) as r:
+                    await r.read()
+                player.start(t0_lg)
+            elif msg == "warmup-done":
                 before = await fetch_all(admin)
                 await _http_ok(f"http://{ctl_host}:{ctl_port}/mark", "POST")
                 cpu_before = children.cpu_seconds()
@@ -259,6 +308,14 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         rc = await loop.run_in_executor(None, lg.wait)
         if rc != 0 or not load_out.exists():
             raise RunFailed(f"load generator failed (exit {rc}); see {logs / 'loadgen.log'}")
+        if player is not None and player.t0:
+            # one more counter sample at the next interval boundary, so the last interval is complete
+            import math
+
+            w = player.tl.series_interval
+            nxt = math.ceil(player.now() / w + 1e-9) * w
+            await asyncio.sleep(max(0.0, player.t0 + nxt + 0.05 - time.monotonic()))
+            await player.stop()
         after = await fetch_all(admin)
         cpu_after = children.cpu_seconds()
         wall = time.monotonic() - t_window if t_window else 0.0
@@ -324,12 +381,32 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
             f"info: {envoy_version()}; envoy --concurrency {opts.envoy_concurrency}; loopback mode"
             + (f"; processes at nice {opts.nice}" if opts.nice else "")
         )
+        if player is not None:
+            findings += [f"warning: {e}" for e in player.errors]
         summary = build_summary(model, load_res, before, after, apps, run_info, findings)
+        if player is not None:
+            from meshsim.real.scenario import build_scenario_result, build_series
+
+            async with aiohttp.ClientSession() as sess, sess.get(f"http://{ctl_host}:{ctl_port}/series") as r:
+                app_series = await r.json()
+            assert timeline is not None
+            series = build_series(model, timeline.series_interval, load_res.get("requests_log", []), app_series, player.samples)
+            pushes = player.push_records()
+            scen = build_scenario_result(model, series, player.events, pushes, load.warmup, load.warmup + load.duration)
+            summary = summary.model_copy(update={"scenario": scen})
+            (out / "scenario.json").write_text(
+                json.dumps(
+                    {"t0_monotonic": player.t0, "events": player.events, "pushes": pushes, "envoy_samples": player.samples},
+                    indent=1,
+                )
+            )
         (out / "summary.json").write_text(summary.model_dump_json(indent=1))
         return summary
     finally:
         if children is not None:
             children.stop_all()
+        if player is not None:
+            await player.stop()
         if cp is not None:
             await cp.stop()
         lock.release()

@@ -20,8 +20,21 @@ to save CPU. Per pod:
 - outbound headers: the call's own headers plus the incoming ones named in ``forward_headers``
   (None = all incoming headers except hop-by-hop, Host/Content-* and ``x-envoy-*``).
 
+Scenario events (issue #5) arrive on the control endpoint: ``POST /event`` with ``slow`` (multiply
+every sleep of the named workloads' pods by ``factor``; 1 restores), ``errors`` (set the error rate, and
+optionally the status; ``rate: null`` restores the workload's own) or ``kill`` (the pod's app stops
+listening and drops every open connection, so its sidecar sees connections refused/reset), as the
+simulator's :class:`~meshsim.sim.scenario.ScenarioDriver` does to its replicas.
+
+Time series: after ``POST /origin`` (``t0`` on the shared monotonic clock, bucket ``width``), each
+request is counted in bucket ``int((t_end - t0) / width)`` of its pod by completion time (requests,
+status < 500, residence in ms: the simulator's ``Series.add``), each app-level call in the calls
+series (calls, tries), and the number of requests waiting for a worker is sampled at each bucket's end.
+``GET /series`` returns them.
+
 Run as ``python -m meshsim.real.service SPEC.json``; it serves a control endpoint (``/ready``,
-``/mark`` to start the measured window, ``/stats``) and exits when its parent dies.
+``/mark`` to start the measured window, ``/stats``, ``/origin``, ``/event``, ``/series``) and exits
+when its parent dies.
 """
 
 from __future__ import annotations
@@ -171,6 +184,41 @@ class PodStats:
         }
 
 
+class SeriesRec:
+    """One pod's per-bucket records from ``origin`` (monotonic seconds) in buckets of ``width`` seconds:
+    ``req[b] = [requests, ok, [residence ms...]]``, ``calls[b][dest] = [calls, tries]``,
+    ``queue[b]`` = requests waiting for a worker at the bucket's end."""
+
+    def __init__(self, origin: float, width: float) -> None:
+        self.origin = origin
+        self.width = width
+        self.req: dict[int, list[Any]] = {}
+        self.calls: dict[int, dict[str, list[int]]] = {}
+        self.queue: dict[int, int] = {}
+
+    def bucket(self, t: float) -> int:
+        return int((t - self.origin) // self.width)
+
+    def add_request(self, t: float, ok: bool, ms: float) -> None:
+        row = self.req.setdefault(self.bucket(t), [0, 0, []])
+        row[0] += 1
+        row[1] += ok
+        if len(row[2]) < SAMPLE_CAP:
+            row[2].append(round(ms, 3))
+
+    def add_call(self, t: float, dest: str, tries: int) -> None:
+        row = self.calls.setdefault(self.bucket(t), {}).setdefault(dest, [0, 0])
+        row[0] += 1
+        row[1] += tries
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "req": {str(b): v for b, v in sorted(self.req.items())},
+            "calls": {str(b): v for b, v in sorted(self.calls.items())},
+            "queue": {str(b): v for b, v in sorted(self.queue.items())},
+        }
+
+
 class App:
     """One pod's application: an aiohttp server on the pod's app address plus a client session to its
     sidecar's outbound listener."""
@@ -190,6 +238,12 @@ class App:
         self.stats = PodStats()
         self.session: Any = None
         self.runner: Any = None
+        self.site: Any = None
+        self.slow = 1.0
+        self.err_status = self.workload.error_status
+        self.dead = False
+        self.waiting = 0
+        self.series: SeriesRec | None = None
 
     async def start(self) -> None:
         import aiohttp
@@ -204,8 +258,16 @@ class App:
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.ip, self.app_port, backlog=1024, reuse_address=True)
-        await site.start()
+        self.site = web.TCPSite(self.runner, self.ip, self.app_port, backlog=1024, reuse_address=True)
+        await self.site.start()
+
+    async def kill(self) -> None:
+        """The pod dies: stop listening (new connections refused); requests on open connections are
+        answered by closing the connection (see :meth:`handle`)."""
+        self.dead = True
+        if self.site is not None:
+            await self.site.stop()
+            self.site = None
 
     async def stop(self) -> None:
         if self.session is not None:
@@ -216,10 +278,18 @@ class App:
     async def handle(self, request: Any) -> Any:
         from aiohttp import web
 
+        if self.dead:
+            if request.transport is not None:
+                request.transport.abort()
+            raise ConnectionResetError("pod killed")
         await request.read()
         t0 = time.monotonic()
         if self.workers is not None:
-            await self.workers.acquire()
+            self.waiting += 1
+            try:
+                await self.workers.acquire()
+            finally:
+                self.waiting -= 1
         st = self.stats
         t1 = time.monotonic()
         try:
@@ -231,7 +301,7 @@ class App:
             st.requests += 1
             if self.errors.fails():
                 st.errors_injected += 1
-                status = self.workload.error_status
+                status = self.err_status
                 body = b"simulated failure"
             else:
                 fwd = forwarded_headers(request.headers, self.workload.forward_headers)
@@ -244,6 +314,8 @@ class App:
             st.busy_time += t2 - t1
             st.residence_time += t2 - t0
         st.responses[status] = st.responses.get(status, 0) + 1
+        if self.series is not None:
+            self.series.add_request(t2, 0 < status < 500, (t2 - t0) * 1e3)
         return web.Response(status=status, body=body, headers={"x-meshsim-workload": self.workload.key})
 
     async def _run(self, script: tuple[Step, ...], fwd: dict[str, str]) -> bool:
@@ -258,7 +330,7 @@ class App:
 
     async def _one(self, step: SleepStep | CallStep, fwd: dict[str, str]) -> bool:
         if isinstance(step, SleepStep):
-            d = draw(step.dist, self.rng)
+            d = draw(step.dist, self.rng) * self.slow
             t = time.monotonic()
             await asyncio.sleep(d)
             if len(self.stats.sleep_drawn) < SAMPLE_CAP:
@@ -282,9 +354,12 @@ class App:
         rec = self.stats.calls.setdefault(step.service, [0, 0, 0, 0, 0])
         rec[0] += 1
         t0 = time.monotonic()
+        used = [0]  # this call's tries (rec is shared with concurrent calls to the same service)
         try:
-            return await self._tries(step, headers, data, policy, tries, rec)
+            return await self._tries(step, headers, data, policy, tries, rec, used)
         finally:
+            if self.series is not None:
+                self.series.add_call(time.monotonic(), step.service, used[0])
             lat = self.stats.call_latency.setdefault(step.service, [])
             if len(lat) < SAMPLE_CAP:
                 lat.append(time.monotonic() - t0)
@@ -297,9 +372,12 @@ class App:
         policy: Any,
         tries: int,
         rec: list[int],
+        used: list[int] | None = None,
     ) -> bool:
         for attempt in range(tries):
             rec[2] += 1
+            if used is not None:
+                used[0] += 1
             outcome = await self._attempt(step, headers, data)
             if outcome == "timeout":
                 rec[3] += 1
@@ -356,10 +434,56 @@ async def _serve(spec: dict[str, Any]) -> None:
     async def stats(_: Any) -> Any:
         return web.json_response({a.pod: a.stats.to_json() for a in apps})
 
+    sampler: list[asyncio.Task[None]] = []
+
+    async def sample_queues(origin: float, width: float) -> None:
+        k = 1
+        while True:
+            await asyncio.sleep(max(0.0, origin + k * width - time.monotonic()))
+            for a in apps:
+                if a.series is not None:
+                    a.series.queue[k - 1] = a.waiting
+            k += 1
+
+    async def set_origin(request: Any) -> Any:
+        body = await request.json()
+        origin, width = float(body["t0"]), float(body["width"])
+        for a in apps:
+            a.series = SeriesRec(origin, width)
+        for t in sampler:
+            t.cancel()
+        sampler[:] = [asyncio.ensure_future(sample_queues(origin, width))]
+        return web.Response(text="ok")
+
+    async def event(request: Any) -> Any:
+        ev = await request.json()
+        action = ev.get("action")
+        targets = [a for a in apps if a.pod == ev.get("pod") or a.workload.key in (ev.get("workloads") or [])]
+        if not targets:
+            return web.Response(status=400, text=f"no pod matches {ev}")
+        for a in targets:
+            if action == "slow":
+                a.slow = float(ev["factor"])
+            elif action == "errors":
+                rate = ev.get("rate")
+                a.errors.rate = a.workload.error_rate if rate is None else float(rate)
+                a.err_status = int(ev["status"]) if ev.get("status") else a.workload.error_status
+            elif action == "kill":
+                await a.kill()
+            else:
+                return web.Response(status=400, text=f"unknown action {action!r}")
+        return web.Response(text=f"{action} {len(targets)} pod(s)")
+
+    async def series(_: Any) -> Any:
+        return web.json_response({a.pod: a.series.to_json() for a in apps if a.series is not None})
+
     ctl = web.Application()
     ctl.router.add_get("/ready", ready)
     ctl.router.add_post("/mark", mark)
     ctl.router.add_get("/stats", stats)
+    ctl.router.add_post("/origin", set_origin)
+    ctl.router.add_post("/event", event)
+    ctl.router.add_get("/series", series)
     runner = web.AppRunner(ctl, access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, spec["control_host"], spec["control_port"]).start()
@@ -376,6 +500,8 @@ async def _serve(spec: dict[str, Any]) -> None:
             break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
+    for t in sampler:
+        t.cancel()
     for a in apps:
         await a.stop()
     await runner.cleanup()

@@ -20,6 +20,31 @@ overflow / ejections      per run; predicted = simulated total / replications;  
                           ``outlier_detection.ejections_enforced_total``
 ========================  =========================================================  ==============
 
+Scenario runs (issue #5/#6; both Summaries carry ``scenario``) add rows lined up per time-series interval
+and per phase (the measured time between scenario events):
+
+========================  =========================================================  ==============
+metric                    error                                                      tolerance
+========================  =========================================================  ==============
+``t=..s split``           per interval, share of a service's requests served by       2 pp, widened
+                          each of its workloads (at the pods), absolute pp            to 3 SE
+``t=..s entry success``   per interval, entry success rate, absolute pp              2 pp, widened
+                                                                                      to 3 SE
+``phase [a,b) split``     the same pooled over a phase                               2 pp; gates
+                                                                                      only if fair
+``storm verdict``         stable / recovered / metastable (``meshsim.storm``)        equal
+``storm peak amplif.``    largest per-interval sidecar attempts/request (all edges   20 %
+                          pooled, and per edge) from the trigger to the end
+``storm recovery (s)``    seconds from the trigger's end to recovery                 shown
+========================  =========================================================  ==============
+
+Per-interval counts are small (a few hundred requests), so the binomial noise of a per-interval
+difference, ``SE = sqrt(p (1 - p) (1/n_pred + 1/n_meas))`` with ``p`` the predicted share, is often
+above 2 pp / 3: such rows gate at ``3 SE`` instead (the note says so), which still catches a switch
+that did not happen or happened an interval late, but not a 2 pp bias. Phase rows pool enough requests
+to test 2 pp; one gates only when it is statistically fair (``2 SE <= 2 pp``, a false failure below
+~5 %), else it is shown with its SE.
+
 p90's 15 % sits between the issue's p50 and p99 tolerances; counters have no tolerance in the issue,
 so meshsim's choice (relative 25 % with an absolute slack of 3 events, since ejections are a handful
 per run) is documented here. Rows whose measured side saw fewer than ``min_requests`` requests (an edge
@@ -29,6 +54,7 @@ side has no value.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections import defaultdict
@@ -48,6 +74,9 @@ __all__ = [
     "compare",
     "compare_runs",
     "metrics_of",
+    "series_metrics_of",
+    "storm_metrics_of",
+    "switch_time",
     "short_cluster",
     "to_markdown",
     "rich_table",
@@ -61,7 +90,21 @@ COUNTERS = (
 )
 """Envoy cluster counters compared per run (summed over the proxies holding each cluster)."""
 
-Kind = Literal["latency", "success", "amplification", "split", "count"]
+Kind = Literal[
+    "latency",
+    "success",
+    "amplification",
+    "split",
+    "count",
+    "series_split",
+    "series_success",
+    "phase_split",
+    "phase_success",
+    "verdict",
+    "storm_amplification",
+    "recovery",
+]
+_SERIES_KINDS = ("series_split", "series_success", "phase_split", "phase_success")
 
 
 class Tolerances(BaseModel):
@@ -78,6 +121,13 @@ class Tolerances(BaseModel):
     count_rel: float = 0.25
     count_abs: float = 3.0
     min_requests: int = 200
+    series_split_pp: float = 2.0
+    series_success_pp: float = 2.0
+    series_noise_z: float = 3.0
+    """a per-interval row's tolerance is max(series_*_pp, series_noise_z x binomial SE of the difference)"""
+    phase_fair_z: float = 2.0
+    """a phase row gates only when phase_fair_z x SE <= its tolerance"""
+    storm_amplification_rel: float = 0.20
 
 
 class Row(BaseModel):
@@ -178,6 +228,176 @@ def metrics_of(s: Summary) -> dict[str, _Metric]:
     return out
 
 
+def _phase_bounds(s: Summary) -> list[tuple[float, float]]:
+    """Phases of the measured window: from warm-up end to the end of the window, cut at every scenario
+    event (rounded to whole intervals)."""
+    assert s.scenario is not None
+    w = s.scenario.interval_s
+    t0, t1 = s.run.warmup_s, s.run.warmup_s + s.run.duration_s
+    cuts = sorted({round(round(e.t_s / w) * w, 9) for e in s.scenario.events if t0 < e.t_s < t1})
+    edges = [round(math.ceil(t0 / w - 1e-9) * w, 9), *cuts, round(math.floor(t1 / w + 1e-9) * w, 9)]
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def series_metrics_of(s: Summary) -> dict[str, _Metric]:
+    """Per-interval and per-phase split and entry success of a Summary with a scenario; the weight is
+    the number of requests behind the value. Intervals cover [0, warm-up + duration): the drain is left
+    out (partial, and the two sides drain differently)."""
+    out: dict[str, _Metric] = {}
+    sc = s.scenario
+    if sc is None:
+        return out
+    w = sc.interval_s
+    end = s.run.warmup_s + s.run.duration_s
+    by_svc: dict[str, list[str]] = defaultdict(list)
+    for p in sc.series:
+        for key in p.workloads:
+            svc = key.rsplit(".", 1)[0]
+            if key not in by_svc[svc]:
+                by_svc[svc].append(key)
+    multi = {svc: sorted(keys) for svc, keys in by_svc.items() if len(keys) > 1}
+    counts: dict[float, dict[str, tuple[float, float]]] = {}  # t -> name -> (n, successes or share count)
+    for p in sc.series:
+        if p.t_s + w > end + 1e-9:
+            continue
+        row: dict[str, tuple[float, float]] = {}
+        n_e = p.entry_rps * w
+        if n_e > 0 and p.entry_success_rate is not None:
+            row["entry success"] = (n_e, p.entry_success_rate * n_e)
+        for svc, keys in multi.items():
+            n_s = sum(p.workloads[k].rps * w for k in keys if k in p.workloads)
+            for k in keys:
+                n_k = p.workloads[k].rps * w if k in p.workloads else 0.0
+                if n_s > 0:
+                    row[f"split {svc} {k}"] = (n_s, n_k)
+        counts[round(p.t_s, 9)] = row
+        for name, (n, x) in row.items():
+            kind: Kind = "series_success" if name == "entry success" else "series_split"
+            out[f"t={p.t_s:g}s {name}"] = (kind, x / n, (None, None), n)
+    for a, b in _phase_bounds(s):
+        acc: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for t, row in counts.items():
+            if a - 1e-9 <= t and t + w <= b + 1e-9:
+                for name, (n, x) in row.items():
+                    acc[name][0] += n
+                    acc[name][1] += x
+        for name, (n, x) in acc.items():
+            kind = "phase_success" if name == "entry success" else "phase_split"
+            if n > 0:
+                out[f"phase [{a:g}s,{b:g}s) {name}"] = (kind, x / n, (None, None), n)
+    return out
+
+
+def storm_metrics_of(s: Summary) -> dict[str, _Metric]:
+    """Storm verdict (as an index into :data:`meshsim.storm.verdict.VERDICTS`), recovery time and peak
+    per-interval sidecar amplification (all edges pooled, and per edge) from the trigger's start to the
+    end of the measured window. Empty without a storm verdict."""
+    from meshsim.storm.verdict import VERDICTS
+
+    out: dict[str, _Metric] = {}
+    sc = s.scenario
+    if sc is None or sc.storm is None:
+        return out
+    st = sc.storm
+    out["storm verdict"] = ("verdict", float(VERDICTS.index(st.verdict.verdict)), (None, None), math.inf)
+    out["storm recovery (s)"] = ("recovery", st.verdict.recovery_s, (None, None), math.inf)
+    w = sc.interval_s
+    end = s.run.warmup_s + s.run.duration_s
+    peak: dict[str, tuple[float, float]] = {}
+    for p in sc.series:
+        if p.t_s + w <= st.trigger_start_s + 1e-9 or p.t_s + w > end + 1e-9:
+            continue
+        req = sum(e.rps for e in p.edges.values())
+        att = sum(e.rps * e.amplification for e in p.edges.values())
+        cand = {"(all edges)": (att / req if req else 0.0, req * w)}
+        cand.update({k: (e.amplification, e.rps * w) for k, e in p.edges.items()})
+        for k, (amp, n) in cand.items():
+            if n > 0 and amp > peak.get(k, (0.0, 0.0))[0]:
+                peak[k] = (amp, n)
+    for k, (amp, n) in sorted(peak.items()):
+        out[f"storm peak amplification {k}"] = ("storm_amplification", amp, (None, None), n)
+    return out
+
+
+def _series_row(key: str, kind: Kind, pred: _Metric | None, measured: list[float | None], weight: float, tol: Tolerances) -> Row:
+    """A per-interval or per-phase row: absolute pp error; tolerance from :class:`Tolerances` and the
+    binomial noise of the difference (see the module docstring)."""
+    pv = pred[1] if pred else None
+    n_pred = pred[3] if pred else 0.0
+    vals = [v for v in measured if v is not None]
+    mv = float(statistics.median(vals)) if vals else None
+    limit = tol.series_success_pp if kind in ("series_success", "phase_success") else tol.series_split_pp
+    err = passed = None
+    note = ""
+    tol_s = f"±{limit:g} pp"
+    if pv is not None and mv is not None and n_pred > 0 and weight > 0:
+        err = (mv - pv) * 100
+        p = min(max(pv, 0.0), 1.0)
+        se = 100 * math.sqrt(p * (1 - p) * (1 / n_pred + 1 / weight))
+        if kind.startswith("series"):
+            eff = max(limit, tol.series_noise_z * se)
+            if eff > limit + 1e-9:
+                tol_s = f"±{eff:.2f} pp"
+                note = f"{limit:g} pp widened to {tol.series_noise_z:g} SE (binomial SE {se:.2f} pp)"
+            passed = abs(err) <= eff + 1e-9
+        else:
+            if tol.phase_fair_z * se <= limit:
+                passed = abs(err) <= limit + 1e-9
+                note = f"binomial SE {se:.2f} pp"
+            else:
+                note = f"binomial SE {se:.2f} pp: {limit:g} pp not statistically fair, shown"
+    else:
+        note = "not predicted" if pv is None else "not measured"
+    return Row(
+        key=key,
+        kind=kind,
+        predicted=pv,
+        measured=mv,
+        measured_runs=list(measured),
+        error=err,
+        error_unit="pp",
+        tolerance=tol_s,
+        passed=passed,
+        note=note,
+    )
+
+
+def _storm_row(key: str, kind: Kind, pred: _Metric | None, measured: list[float | None], tol: Tolerances) -> Row:
+    pv = pred[1] if pred else None
+    vals = [v for v in measured if v is not None]
+    err: float | None = None
+    passed: bool | None = None
+    note = ""
+    unit: Literal["rel", "pp", "abs"] = "abs"
+    if kind == "verdict":
+        # every run must get the predicted verdict (issue #6), not just the median
+        mv = pv if vals and pv is not None and all(v == pv for v in vals) else (vals[0] if vals else None)
+        tol_s = "equal in every run"
+        if pv is not None and vals:
+            passed = all(v == pv for v in vals)
+    elif kind == "storm_amplification":
+        mv = float(statistics.median(vals)) if vals else None
+        unit = "rel"
+        tol_s = f"±{tol.storm_amplification_rel * 100:g} %"
+        if pv and mv is not None:
+            err = (mv - pv) / pv
+            passed = abs(err) <= tol.storm_amplification_rel + 1e-12
+    else:
+        mv = float(statistics.median(vals)) if vals else None
+        tol_s = "shown"
+        if pv is not None and mv is not None:
+            err = mv - pv
+        note = "no tolerance in the issue"
+    if pv is None:
+        note = "not predicted"
+    elif mv is None and kind != "recovery":
+        note = "not measured"
+    return Row(
+        key=key, kind=kind, predicted=pv, measured=mv, measured_runs=list(measured), error=err,
+        error_unit=unit, tolerance=tol_s, passed=passed, note=note,
+    )
+
+
 # --------------------------------------------------------------------------------------------- compare
 def _row(
     key: str, kind: Kind, pred: _Metric | None, measured: list[float | None], weight: float, tol: Tolerances
@@ -251,6 +471,20 @@ def compare_runs(pred: Summary, reals: Sequence[Summary], tolerances: Tolerances
     for rm in rms:
         keys += [k for k in rm if k not in keys]
     rows: list[Row] = []
+    if pred.scenario is not None and all(r.scenario is not None for r in reals):
+        for extract in (series_metrics_of, storm_metrics_of):
+            pms = extract(pred)
+            rmss = [extract(r) for r in reals]
+            skeys = list(pms) + [k for rm in rmss for k in rm if k not in pms]
+            for k in dict.fromkeys(skeys):
+                kind = (pms.get(k) or next(rm[k] for rm in rmss if k in rm))[0]
+                meas = [rm[k][1] if k in rm else None for rm in rmss]
+                ws = [rm[k][3] for rm in rmss if k in rm]
+                weight = statistics.median(ws) if ws else 0.0
+                if kind in _SERIES_KINDS:
+                    rows.append(_series_row(k, kind, pms.get(k), meas, weight, tol))
+                else:
+                    rows.append(_storm_row(k, kind, pms.get(k), meas, tol))
     for k in keys:
         kind = (pm.get(k) or next(rm[k] for rm in rms if k in rm))[0]
         measured: list[float | None] = []
@@ -284,12 +518,47 @@ def compare(pred: Summary, real: Summary, tolerances: Tolerances | None = None) 
     return compare_runs(pred, [real], tolerances)
 
 
+def switch_time(s: Summary, service: str, workload: str, before: float, after: float, t_from: float = 0.0) -> float | None:
+    """Start of the first interval (at or after ``t_from``, within the measured window) from which the
+    share of ``workload`` among ``service``'s requests stays on the ``after`` side of the midpoint
+    between ``before`` and ``after`` to the end of the window; None when it never does."""
+    if s.scenario is None:
+        return None
+    w = s.scenario.interval_s
+    end = s.run.warmup_s + s.run.duration_s
+    mid = (before + after) / 2
+    pts = []
+    for p in s.scenario.series:
+        if p.t_s < t_from - 1e-9 or p.t_s + w > end + 1e-9:
+            continue
+        keys = [k for k in p.workloads if k.rsplit(".", 1)[0] == service]
+        n = sum(p.workloads[k].rps for k in keys)
+        share = p.workloads[workload].rps / n if n and workload in p.workloads else None
+        pts.append((p.t_s, share))
+    switched: float | None = None
+    for t, share in pts:
+        on_after = share is not None and ((share - mid) * (after - before) > 0)
+        if on_after and switched is None:
+            switched = t
+        elif not on_after:
+            switched = None
+    return switched
+
+
 # --------------------------------------------------------------------------------------------- render
 def _fmt(v: float | None, kind: Kind) -> str:
     if v is None:
         return "–"
-    if kind in ("success", "split"):
+    if kind == "verdict":
+        from meshsim.storm.verdict import VERDICTS
+
+        return VERDICTS[int(v)] if 0 <= int(v) < len(VERDICTS) else f"{v:g}"
+    if kind in ("success", "split", *_SERIES_KINDS):
         return f"{v * 100:.2f} %"
+    if kind == "storm_amplification":
+        return f"{v:.3f}"
+    if kind == "recovery":
+        return f"{v:.1f} s"
     if kind == "amplification":
         return f"{v:.4f}"
     if kind == "count":
@@ -303,7 +572,7 @@ def _fmt_err(r: Row) -> str:
     if r.error_unit == "pp":
         return f"{r.error:+.2f} pp"
     if r.error_unit == "abs":
-        return f"{r.error:+.1f}"
+        return f"{r.error:+.1f}" + (" s" if r.kind == "recovery" else "")
     return f"{r.error * 100:+.1f} %"
 
 
@@ -399,11 +668,65 @@ def plot(c: Comparison, pred: Summary, reals: Sequence[Summary], path: Path) -> 
     fig.savefig(path, dpi=100)
 
 
+def plot_series(pred: Summary, reals: Sequence[Summary], path: Path) -> None:
+    """``compare_series.png``: per interval, predicted and measured subset shares, entry success rate
+    and sidecar amplification (all edges pooled), with the scenario's events marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    assert pred.scenario is not None
+    fig = Figure(figsize=(11, 8), layout="constrained")
+    ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True)
+    runs = [("predicted", pred, 2.5, "-")] + [(f"measured run {i + 1}", r, 1.2, "--") for i, r in enumerate(reals)]
+    for label, s, lw, ls in runs:
+        if s.scenario is None:
+            continue
+        pts = s.scenario.series
+        ts = [p.t_s for p in pts]
+        svcs: dict[str, list[str]] = defaultdict(list)
+        for p in pts:
+            for k in p.workloads:
+                if k not in svcs[k.rsplit(".", 1)[0]]:
+                    svcs[k.rsplit(".", 1)[0]].append(k)
+        for _svc, keys in sorted(svcs.items()):
+            if len(keys) < 2:
+                continue
+            for k in sorted(keys)[1:]:
+                ys = []
+                for p in pts:
+                    n = sum(p.workloads[x].rps for x in keys if x in p.workloads)
+                    ys.append(100 * p.workloads[k].rps / n if n and k in p.workloads else float("nan"))
+                ax1.plot(ts, ys, ls, linewidth=lw, label=f"{label}: {k}")
+        ax2.plot(ts, [100 * p.entry_success_rate if p.entry_success_rate is not None else float("nan") for p in pts], ls, linewidth=lw, label=label)
+        amp = []
+        for p in pts:
+            req = sum(e.rps for e in p.edges.values())
+            amp.append(sum(e.rps * e.amplification for e in p.edges.values()) / req if req else float("nan"))
+        ax3.plot(ts, amp, ls, linewidth=lw, label=label)
+    for ax in (ax1, ax2, ax3):
+        for e in pred.scenario.events:
+            ax.axvline(e.t_s, color="grey", linewidth=0.8, linestyle=":")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    ax1.set_ylabel("share of service requests (%)")
+    ax2.set_ylabel("entry success (%)")
+    ax3.set_ylabel("sidecar attempts / request")
+    ax3.set_xlabel("interval start (s from the start of load)")
+    ax1.set_title("per-interval time series, predicted vs measured")
+    fig.savefig(path, dpi=100)
+
+
 def write_outputs(c: Comparison, pred: Summary, reals: Sequence[Summary], out: Path, title: str = "") -> list[Path]:
-    """Write ``compare.json``, ``compare.md`` and ``compare.png`` into ``out``."""
+    """Write ``compare.json``, ``compare.md`` and ``compare.png`` (and ``compare_series.png`` for a
+    scenario run) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "compare.json", out / "compare.md", out / "compare.png"]
     paths[0].write_text(c.model_dump_json(indent=1) + "\n")
     paths[1].write_text(to_markdown(c, title))
     plot(c, pred, reals, paths[2])
+    if pred.scenario is not None and any(r.scenario is not None for r in reals):
+        paths.append(out / "compare_series.png")
+        plot_series(pred, reals, paths[-1])
     return paths
