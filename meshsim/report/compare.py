@@ -27,9 +27,9 @@ and per phase (the measured time between scenario events):
 metric                    error                                                      tolerance
 ========================  =========================================================  ==============
 ``t=..s split``           per interval, share of a service's requests served by       2 pp, widened
-                          each of its workloads (at the pods), absolute pp            to 3 SE
+                          each of its workloads (at the pods), absolute pp            to 4 SE
 ``t=..s entry success``   per interval, entry success rate, absolute pp              2 pp, widened
-                                                                                      to 3 SE
+                                                                                      to 4 SE
 ``phase [a,b) split``     the same pooled over a phase                               2 pp; gates
                                                                                       only if fair
 ``storm verdict``         stable / recovered / metastable (``meshsim.storm``)        equal
@@ -40,8 +40,11 @@ metric                    error                                                 
 
 Per-interval counts are small (a few hundred requests), so the binomial noise of a per-interval
 difference, ``SE = sqrt(p (1 - p) (1/n_pred + 1/n_meas))`` with ``p`` the predicted share, is often
-above 2 pp / 3: such rows gate at ``3 SE`` instead (the note says so), which still catches a switch
-that did not happen or happened an interval late, but not a 2 pp bias. Phase rows pool enough requests
+above 2 pp / 4: such rows gate at ``4 SE`` instead (the note says so; 4 rather than 3 because there
+are tens of intervals per run, and because a scheduler stall of one pod's Envoy on a loaded machine
+moves its completions into the next interval, which spreads per-interval shares beyond binomial noise),
+which still catches a switch that did not happen or happened an interval late (40 pp ~ 14 SE), but not
+a 2 pp bias. Phase rows pool enough requests
 to test 2 pp; one gates only when it is statistically fair (``2 SE <= 2 pp``, a false failure below
 ~5 %), else it is shown with its SE.
 
@@ -123,8 +126,10 @@ class Tolerances(BaseModel):
     min_requests: int = 200
     series_split_pp: float = 2.0
     series_success_pp: float = 2.0
-    series_noise_z: float = 3.0
-    """a per-interval row's tolerance is max(series_*_pp, series_noise_z x binomial SE of the difference)"""
+    series_noise_z: float = 4.0
+    """a per-interval row's tolerance is max(series_*_pp, series_noise_z x binomial SE of the difference):
+    4 SE keeps the chance of a false failure among ~20-40 intervals near 0.1 % for binomial noise, with
+    room for the extra spread CPU stalls add on a loaded machine (real/README.md)"""
     phase_fair_z: float = 2.0
     """a phase row gates only when phase_fair_z x SE <= its tolerance"""
     storm_amplification_rel: float = 0.20
