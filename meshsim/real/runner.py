@@ -396,7 +396,13 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
             summary = summary.model_copy(update={"scenario": scen})
             (out / "scenario.json").write_text(
                 json.dumps(
-                    {"t0_monotonic": player.t0, "events": player.events, "pushes": pushes, "envoy_samples": player.samples},
+                    {
+                        "t0_monotonic": player.t0,
+                        "events": player.events,
+                        "reverts": player.reverts,
+                        "pushes": pushes,
+                        "envoy_samples": player.samples,
+                    },
                     indent=1,
                 )
             )

@@ -126,6 +126,7 @@ class ScenarioPlayer:
         self.stage = 0
         self.dead: set[str] = set()
         self.events: list[dict[str, Any]] = []
+        self.reverts: list[dict[str, Any]] = []
         self.pushes: list[_Push] = []
         self.samples: list[tuple[float, dict[str, dict[str, dict[str, float]]]]] = []
         self.errors: list[str] = []
@@ -196,7 +197,8 @@ class ScenarioPlayer:
             msg["factor"] = 1.0
         else:
             msg["rate"] = None
-        self.events.append({"t": self.now(), "action": ev.action, "description": f"end of {ev.description}"})
+        # not in ``events``: the simulator lists an event once, at its start
+        self.reverts.append({"t": self.now(), "action": ev.action, "description": f"end of {ev.description}"})
         await self.post_event(msg)
 
     async def _push_after(self, t: float, changes: list[str]) -> None:

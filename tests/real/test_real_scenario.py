@@ -37,8 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_weight_shift_acceptance(tmp_path: Path, state_dir: Path, real_deps: None, scenarios_dir: Path) -> None:
     from meshsim.real.validate import validate
-    from meshsim.report.compare import switch_time
-    from meshsim.report.compare import _phase_bounds  # noqa: PLC2701 - the phases the rows use
+    from meshsim.report.compare import _phase_bounds, switch_time
 
     out = tmp_path / "v"
     load_before = os.getloadavg()[0]
