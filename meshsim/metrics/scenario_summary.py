@@ -22,7 +22,7 @@ from meshsim.sim.stats import RepResult
 from meshsim.storm.verdict import storm_result
 from meshsim.units import format_duration
 
-__all__ = ["wilson", "scenario_result"]
+__all__ = ["wilson", "series_points", "scenario_result"]
 
 
 def wilson(k: int, n: int, z: float = 1.959963984540054) -> Estimate:
@@ -40,7 +40,9 @@ def _r(x: float | None, nd: int = 4) -> float | None:
     return None if x is None else round(float(x), nd)
 
 
-def _series(model: MeshModel, raw: dict[str, Any]) -> list[SeriesPoint]:
+def series_points(model: MeshModel, raw: dict[str, Any]) -> list[SeriesPoint]:
+    """Per-interval :class:`SeriesPoint` s from a run's raw series data (``{"series": Series}``); the real
+    mesh builds its measured series with this same function."""
     series = raw["series"]
     width = series.width
     canary = model.timeline.canary if model.timeline is not None else None
@@ -136,7 +138,7 @@ def scenario_result(model: MeshModel, reps: Sequence[RepResult]) -> ScenarioResu
         )
     return ScenarioResult(
         interval_s=tl.series_interval,
-        series=_series(model, raw),
+        series=series_points(model, raw),
         events=[ScenarioEventResult(t_s=round(e["t"], 6), action=e["action"], description=e["description"]) for e in raw["events"]],
         pushes=[
             PushResult(t_s=round(p["t"], 6), version=p["version"], changes=p["changes"], first_applied_s=round(p["first_applied"], 6),

@@ -354,14 +354,14 @@ def build_scenario_result(
     ``SeriesPoint`` construction and storm classifier (:func:`meshsim.storm.verdict.storm_result`) over
     the measured :class:`Series`."""
     from meshsim.metrics.results import PushResult, ScenarioEventResult, ScenarioResult
-    from meshsim.metrics.scenario_summary import _series
+    from meshsim.metrics.scenario_summary import series_points
     from meshsim.storm.verdict import storm_result
 
     tl = model.timeline
     rep = SimpleNamespace(scenario={"series": series}, t_start=t_start, t_end=t_end, replication=0)
     return ScenarioResult(
         interval_s=tl.series_interval,
-        series=_series(model, {"series": series}),
+        series=series_points(model, {"series": series}),
         events=[ScenarioEventResult(t_s=round(e["t"], 6), action=e["action"], description=e["description"]) for e in events],
         pushes=[
             PushResult(
