@@ -16,12 +16,21 @@ the request; the response path is instantaneous. Time is float seconds. A call w
 (no route timeout, no per-try timeout, no app timeout) runs inline in its caller's process (no extra
 events); with any timer, the upstream attempt runs as its own process so that the caller can give
 up on it while the server keeps working (a reset does not stop the upstream app, as in reality).
+
+Issue #8 additions: load may enter through an ingress gateway pod (:class:`GatewayProxy`, a router
+with the gateway's own routes); each proxy has worker threads (:class:`ProxyCPU`) whose busy time adds
+a wait to a traversal; connections are mTLS or plaintext (:func:`~meshsim.model.ir.tls_state`), which
+decides the peer principal the server sidecar's AuthorizationPolicy check sees (403 before the inbound
+cluster, reference §9.1) and the handshake cost of new connections; Istio's standard metrics are
+counted at :meth:`Sidecar._record` (reporter=source) and :meth:`Replica.serve` (reporter=destination);
+sampled requests carry a :class:`~meshsim.telemetry.record.Trace`.
 """
 
 from __future__ import annotations
 
 import heapq
 import re
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import replace
@@ -49,7 +58,7 @@ from meshsim.sim.rng import Streams
 from meshsim.sim.sampling import Uniform, sampler
 from meshsim.sim.scenario import Series
 from meshsim.sim.stats import CallStats, EdgeStats, RepResult, WorkloadStats
-from meshsim.telemetry.record import IstioMetrics, Observations, ProxyUsage, Trace
+from meshsim.telemetry.record import DURATION_BUCKETS_MS, IstioMetrics, Observations, ProxyUsage, Trace
 
 __all__ = ["Simulation", "BATCHES", "CONNECT_FAIL", "PER_TRY_TIMEOUT", "APP_TIMEOUT", "is_success"]
 
@@ -94,10 +103,11 @@ class ProxyCPU:
     sent (for the server sidecar a network hop early) and need no SimPy event. Simplification:
     Envoy binds *connections* to workers; here every request picks the earliest-free worker."""
 
-    __slots__ = ("free", "usage", "t_start", "t_end")
+    __slots__ = ("free", "n", "usage", "t_start", "t_end")
 
     def __init__(self, usage: ProxyUsage, t_start: float, t_end: float) -> None:
         self.free = [0.0] * usage.workers
+        self.n = usage.workers
         self.usage = usage
         self.t_start = t_start
         self.t_end = t_end
@@ -108,11 +118,15 @@ class ProxyCPU:
         if measured:
             u.requests += 1
             u.cpu_s += cost
-        free = self.free
-        if not free:
+        n = self.n
+        if not n:
             return 0.0
-        i = 0 if len(free) == 1 or free[0] <= free[1] else 1
-        if len(free) > 2:
+        free = self.free
+        if n == 2:
+            i = 0 if free[0] <= free[1] else 1
+        elif n == 1:
+            i = 0
+        else:
             i = free.index(min(free))
         m = free[i]
         if m <= now:
@@ -123,6 +137,27 @@ class ProxyCPU:
             u.waited += 1
             u.wait_s += m - now
         return m - now
+
+    def take2(self, other: ProxyCPU, now: float, cost: float, measured: bool) -> float:
+        """:meth:`take` on this proxy and ``other`` (a call's client and server sidecars): the sum of
+        both waits. The common case (a free worker in each, 2 workers) is inlined."""
+        a = self.free
+        b = other.free
+        if self.n == 2 and other.n == 2:
+            ia = 0 if a[0] <= a[1] else 1
+            ib = 0 if b[0] <= b[1] else 1
+            if a[ia] <= now and b[ib] <= now:
+                a[ia] = now + cost
+                b[ib] = now + cost
+                if measured:
+                    ua = self.usage
+                    ua.requests += 1
+                    ua.cpu_s += cost
+                    ub = other.usage
+                    ub.requests += 1
+                    ub.cpu_s += cost
+                return 0.0
+        return self.take(now, cost, measured) + other.take(now, cost, measured)
 
     def handshake(self, now: float, cost: float) -> float:
         """Reserve a TLS handshake's CPU (counted when it happens in the measured window)."""
@@ -307,6 +342,7 @@ class Sidecar:
         self.namespace = workload.namespace
         self.principal = workload.principal
         self.cpu = sim.new_cpu(proxy_id, self.wl_name)
+        self.hists: dict[tuple[str, str, int, str], list[float]] = {}
 
     def _eds_for(self, name: str) -> list[str]:
         return [e for e in self.eds_members.get(name, ()) if e in self.known]
@@ -366,26 +402,14 @@ class Sidecar:
             cs.set_endpoints(self._eds_for(name))
 
     # ------------------------------------------------------------------ outbound
-    def outbound(self, call: CallStep, ctx: Ctx, headers: dict[str, str], ctl: Ctl | None, psid: int = 0) -> Gen:
+    def outbound(self, call: CallStep, ctx: Ctx, headers: dict[str, str], ctl: Ctl | None, sid: int = 0) -> Gen:
         """Send one request through this sidecar; returns the HTTP status the app receives
-        (or CANCELLED when ``ctl`` was cancelled by the app's own timeout). ``psid`` is the parent
-        span id when the request is traced."""
-        env = self.env
-        t0 = env.now
-        tr = ctx.trace
-        sid = tr.new_id() if tr is not None else 0
-        status = yield from self._outbound(call, ctx, headers, ctl, sid)
-        if tr is not None:
-            tr.add(sid, psid, f"router {call.service}", self.id, t0, env.now, "sequential",
-                   status=status, upstream_cluster=self._last_cluster)
-        return status
-
-    def _outbound(self, call: CallStep, ctx: Ctx, headers: dict[str, str], ctl: Ctl | None, sid: int) -> Gen:
+        (or CANCELLED when ``ctl`` was cancelled by the app's own timeout). When traced, ``sid`` is
+        the id of this request's router span, which the caller records (:meth:`router_span`)."""
         sim = self.sim
         env = self.env
         t0 = env.now
         tr = ctx.trace
-        self._last_cluster = ""
         routes = self.routes[call.host]
         rt = None
         for r in routes:
@@ -425,7 +449,6 @@ class Sidecar:
                 self._record(ctx, call.service, cname, fault.abort_status, "FI" if not flag else "DI,FI", 0, t0, 0, None, call)
                 return fault.abort_status
         cname = rt.clusters[0] if len(rt.clusters) == 1 else self._pick_cluster(rt)
-        self._last_cluster = cname
         cs = self.states.get(cname) or self.state(cname)
         if ctl is None and rt.timed:
             ctl = Ctl()
@@ -449,6 +472,10 @@ class Sidecar:
             rflag = f"{flag},{rflag}" if rflag else flag
         self._record(ctx, call.service, cname, status, rflag, k, t0, retries, dst, call)
         return status
+
+    def router_span(self, tr: Trace, sid: int, psid: int, call: CallStep, t0: float, status: int) -> None:
+        """Record the router span of a traced request sent through :meth:`outbound` with ``sid``."""
+        tr.add(sid, psid, f"router {call.service}", self.id, t0, self.env.now, "sequential", status=status)
 
     def _pick_cluster(self, rt: _RouteRT) -> str:
         """Envoy ``pickClusterIndex``: ``r mod total`` against cumulative weights (reference §6)."""
@@ -482,6 +509,22 @@ class Sidecar:
         ms = (self.env.now - t0) * 1e3
         es.latency.add(ctx.batch, ms)
         # Istio standard metrics, reporter=source (the upstream peer of the last attempt, if any)
+        mk = (dst.key if dst is not None else "", cname, status, flag)
+        try:
+            h = self.hists[mk]
+        except KeyError:
+            h = self.hists[mk] = self._source_hist(service, cname, status, flag, dst, call)
+        h[0] += 1
+        h[1] += ms
+        h[2 + bisect_left(DURATION_BUCKETS_MS, ms)] += 1
+        series = self.sim.series
+        if series is not None:
+            series.add_edge(self.env.now, self.src, service, attempts, retries)
+
+    def _source_hist(
+        self, service: str, cname: str, status: int, flag: str, dst: Workload | None, call: CallStep | None
+    ) -> list[float]:
+        """The Istio metric series (labels of reporter=source) of one outcome of this sidecar."""
         c = self.clusters.get(cname)
         host = c.host if c is not None else (call.host if call is not None else "")
         if dst is not None:
@@ -492,10 +535,7 @@ class Sidecar:
         else:
             labels = ("source", self.wl_name, self.namespace, self.version, self.principal, "unknown", "unknown",
                    "unknown", host or "unknown", service, "unknown", "http", str(status), flag or "-", "unknown")
-        self.sim.metrics.add(labels, ms)
-        series = self.sim.series
-        if series is not None:
-            series.add_edge(self.env.now, self.src, service, attempts, retries)
+        return self.sim.metrics.series(labels)
 
     def _route_timeout(self, ctl: Ctl) -> None:
         if ctl.cancelled or ctl.done or ctl.cs is None:
@@ -702,10 +742,11 @@ class Sidecar:
         sim = self.sim
         env = self.env
         t = env.now
-        tls = tls_state(cs.cluster.tls_mode, replica.wl.mtls_mode)
+        mode = cs.cluster.tls_mode
+        tls = replica.tls_auto if mode is None else tls_state(mode, replica.wl.mtls_mode)
         cpu = sim.cpu_per_request + (sim.mtls_request_cpu if tls == 1 else 0.0)
         measured = ctx.measured
-        wait = self.cpu.take(t, cpu, measured) + replica.sidecar.cpu.take(t, cpu, measured)
+        wait = self.cpu.take2(replica.sidecar.cpu, t, cpu, measured)
         yield env.timeout(sim.proxy_cost() + sim.proxy_cost() + sim.net2 + wait)
         tr = ctx.trace
         if tr is not None:
@@ -762,6 +803,7 @@ class GatewayProxy(Sidecar):
         self.namespace = gw.namespace
         self.principal = gw.principal
         self.cpu = sim.new_cpu(proxy_id, gw.workload)
+        self.hists = {}
 
     def _record(
         self, ctx: Ctx, service: str, cname: str, status: int, flag: str, attempts: int, t0: float, retries: int,
@@ -841,6 +883,8 @@ class Replica:
         deny = tuple(p for p in sim.model.authz if p.action == "DENY" and wl.key in p.workloads)
         allow = tuple(p for p in sim.model.authz if p.action == "ALLOW" and wl.key in p.workloads)
         self.authz = (deny, allow) if deny or allow else None
+        self.hists: dict[tuple[str, str, int, str], list[float]] = {}
+        self.tls_auto = tls_state(None, wl.mtls_mode)  # what auto mTLS gives a client of this pod
         self.svc_host = sim.model.service(wl.service).host
 
     def serve(
@@ -939,7 +983,16 @@ class Replica:
                 st.waited += 1
                 st.wait_sum += w
             st.residence_sum += now - t_arr
-            self._server_metrics(src, principal, status, "-", (now - t_in) * 1e3)
+            # Istio metrics, reporter=destination (inlined _server_metrics: this is the hot path)
+            ms = (now - t_in) * 1e3
+            mk = (src.id if src is not None else "", principal, status, "-")
+            try:
+                h = self.hists[mk]
+            except KeyError:
+                h = self.hists[mk] = self._dest_hist(src, principal, status, "-")
+            h[0] += 1
+            h[1] += ms
+            h[2 + bisect_left(DURATION_BUCKETS_MS, ms)] += 1
         if tr is not None:
             if t_arr > t_in:
                 tr.add(tr.new_id(), sid, "inbound pool", self.id, t_in, t_arr)
@@ -958,6 +1011,15 @@ class Replica:
 
     def _server_metrics(self, src: Sidecar | None, principal: str, status: int, flag: str, ms: float) -> None:
         """Istio standard metrics, reporter=destination (recorded by this pod's sidecar)."""
+        mk = (src.id if src is not None else "", principal, status, flag)
+        h = self.hists.get(mk)
+        if h is None:
+            h = self.hists[mk] = self._dest_hist(src, principal, status, flag)
+        h[0] += 1
+        h[1] += ms
+        h[2 + bisect_left(DURATION_BUCKETS_MS, ms)] += 1
+
+    def _dest_hist(self, src: Sidecar | None, principal: str, status: int, flag: str) -> list[float]:
         wl = self.wl
         sc = self.sidecar
         if src is None:
@@ -967,7 +1029,7 @@ class Replica:
         key = ("destination", s_wl, s_ns, s_ver, principal or "unknown", sc.wl_name, wl.namespace, wl.version,
                self.svc_host, wl.service, wl.principal, "http", str(status), flag,
                "mutual_tls" if principal else "none")
-        self.sim.metrics.add(key, ms)
+        return self.sim.metrics.series(key)
 
     def _fails(self) -> bool:
         if self.nth:
@@ -1035,16 +1097,20 @@ class Replica:
         timeouts = 0
         for i in range(tries):
             n += 1
+            rsid = tr.new_id() if tr is not None else 0
+            tt = env.now
             if step.timeout is None:
-                status = yield from self.sidecar.outbound(step, ctx, headers, None, sid)
+                status = yield from self.sidecar.outbound(step, ctx, headers, None, rsid)
             else:
                 ctl = Ctl()
                 sidecar = self.sidecar
                 self.sim.deadlines.add(step.timeout, lambda c=ctl, sc=sidecar: sc._cancel(c, 0, False), ctl)  # type: ignore[misc]
-                status = yield from sidecar.outbound(step, ctx, headers, ctl, sid)
+                status = yield from sidecar.outbound(step, ctx, headers, ctl, rsid)
                 if status == CANCELLED:
                     status = APP_TIMEOUT
                     timeouts += 1
+            if tr is not None:
+                self.sidecar.router_span(tr, rsid, sid, step, tt, status)
             if 0 < status < 400:
                 ok = True
                 break
@@ -1238,15 +1304,14 @@ class Simulation:
             pods = self.entry_pods
             pod = pods[int(self.u_entry() * len(pods))] if len(pods) > 1 else pods[0]
             t = env.now
-            tls = tls_state("DISABLE", pod.wl.mtls_mode)  # the load source is outside the mesh: plaintext
             wait = pod.sidecar.cpu.take(t, self.cpu_per_request, measured)
             yield env.timeout(self.proxy_cost() + self.net2 / 2 + wait)
             if tr is not None:
                 tr.add(tr.new_id(), root, "network and inbound proxy", pod.id, t, env.now, proxy_wait_ms=wait * 1e3)
             if not pod.alive:
                 status = 503
-            elif tls < 0:
-                status = 503  # STRICT mTLS refuses the plaintext load source (connection reset)
+            elif pod.tls_auto and pod.wl.mtls_mode == "STRICT":
+                status = 503  # the load source is outside the mesh (plaintext): STRICT refuses it (reset)
             else:
                 status = yield from pod.serve(ctx, None, self.entry_call, ctx.headers, "", "", root)
         if tr is not None:
@@ -1279,7 +1344,11 @@ class Simulation:
             yield env.timeout(self.net2 / 2)
             if tr is not None:
                 tr.add(tr.new_id(), root, "network", "load-source", t, env.now)
-        status = yield from gw.outbound(self.gw_call, ctx, ctx.headers, None, root)
+        rsid = tr.new_id() if tr is not None else 0
+        t = env.now
+        status = yield from gw.outbound(self.gw_call, ctx, ctx.headers, None, rsid)
+        if tr is not None:
+            gw.router_span(tr, rsid, root, self.gw_call, t, status)
         return status
 
     def _open_loop(self) -> Gen:

@@ -63,6 +63,14 @@ class IstioMetrics:
         h[1] += ms
         h[2 + bisect_left(DURATION_BUCKETS_MS, ms)] += 1
 
+    def series(self, labels: tuple[str, ...]) -> list[float]:
+        """The (new or existing) count/sum/buckets list of ``labels``, for callers that increment it
+        directly (the engine caches it per outcome)."""
+        h = self.data.get(labels)
+        if h is None:
+            h = self.data[labels] = [0.0] * (len(DURATION_BUCKETS_MS) + 3)
+        return h
+
     def merge(self, other: IstioMetrics) -> None:
         for k, v in other.data.items():
             h = self.data.get(k)
