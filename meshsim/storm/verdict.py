@@ -48,12 +48,14 @@ class VerdictParams:
 
     ``window_s``: sliding-window length (s, rounded to whole series intervals); ``goodput_tolerance``:
     fraction of baseline goodput a healthy window may lose (beyond Poisson noise);
-    ``p99_factor``: a healthy window's p99 is at most this multiple of the baseline p99.
+    ``p99_factor``: a healthy window's p99 is at most this multiple of the baseline p99 (3 by
+    default: in 30 calm runs of ``topologies/storm`` the worst 5 s window reached 2.6x the baseline,
+    while a storm's p99 is the callers' timeouts, 10-30x).
     """
 
     window_s: float = 5.0
     goodput_tolerance: float = 0.10
-    p99_factor: float = 2.0
+    p99_factor: float = 3.0
 
 
 @dataclass(frozen=True)
