@@ -97,6 +97,8 @@ def run(
         t0 = time.perf_counter()
         if traces is not None:
             model = replace(model, trace_sample=trace_sample)
+        if prometheus is not None:
+            model = replace(model, istio_metrics=True)
         with progress_bar("simulating", enabled=not quiet) as update:
             # what simulate() does (run_replications + summarize), keeping the replications for telemetry
             reps = run_replications(model, seed, replications, workers=workers, progress=update)

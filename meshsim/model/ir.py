@@ -577,6 +577,8 @@ class MeshModel:
     """Every ALLOW/DENY AuthorizationPolicy with the workloads it selects (order: namespace, name)."""
     trace_sample: float = field(default=0.0, compare=False)
     """Fraction of measured entry requests traced (a run option, not config; ``--trace-sample``)."""
+    istio_metrics: bool = field(default=False, compare=False)
+    """Record Istio's standard metrics while simulating (a run option, set by ``--prometheus``)."""
 
     def service(self, name: str) -> Service:
         for s in self.services:

@@ -138,27 +138,6 @@ class ProxyCPU:
             u.wait_s += m - now
         return m - now
 
-    def take2(self, other: ProxyCPU, now: float, cost: float, measured: bool) -> float:
-        """:meth:`take` on this proxy and ``other`` (a call's client and server sidecars): the sum of
-        both waits. The common case (a free worker in each, 2 workers) is inlined."""
-        a = self.free
-        b = other.free
-        if self.n == 2 and other.n == 2:
-            ia = 0 if a[0] <= a[1] else 1
-            ib = 0 if b[0] <= b[1] else 1
-            if a[ia] <= now and b[ib] <= now:
-                a[ia] = now + cost
-                b[ib] = now + cost
-                if measured:
-                    ua = self.usage
-                    ua.requests += 1
-                    ua.cpu_s += cost
-                    ub = other.usage
-                    ub.requests += 1
-                    ub.cpu_s += cost
-                return 0.0
-        return self.take(now, cost, measured) + other.take(now, cost, measured)
-
     def handshake(self, now: float, cost: float) -> float:
         """Reserve a TLS handshake's CPU (counted when it happens in the measured window)."""
         measured = self.t_start <= now < self.t_end
@@ -342,7 +321,7 @@ class Sidecar:
         self.namespace = workload.namespace
         self.principal = workload.principal
         self.cpu = sim.new_cpu(proxy_id, self.wl_name)
-        self.hists: dict[tuple[str, str, int, str], list[float]] = {}
+        self.hists: dict[tuple[Any, ...], list[float]] | None = {} if sim.model.istio_metrics else None
 
     def _eds_for(self, name: str) -> list[str]:
         return [e for e in self.eds_members.get(name, ()) if e in self.known]
@@ -487,7 +466,7 @@ class Sidecar:
 
     def _record(
         self, ctx: Ctx, service: str, cname: str, status: int, flag: str, attempts: int, t0: float, retries: int,
-        dst: Workload | None = None, call: CallStep | None = None,
+        dst: Replica | None = None, call: CallStep | None = None,
     ) -> None:
         if not ctx.measured:
             series = self.sim.series
@@ -509,14 +488,16 @@ class Sidecar:
         ms = (self.env.now - t0) * 1e3
         es.latency.add(ctx.batch, ms)
         # Istio standard metrics, reporter=source (the upstream peer of the last attempt, if any)
-        mk = (dst.key if dst is not None else "", cname, status, flag)
-        try:
-            h = self.hists[mk]
-        except KeyError:
-            h = self.hists[mk] = self._source_hist(service, cname, status, flag, dst, call)
-        h[0] += 1
-        h[1] += ms
-        h[2 + bisect_left(DURATION_BUCKETS_MS, ms)] += 1
+        hists = self.hists
+        if hists is not None:
+            mk = (dst, cname, status, flag)  # dst: a Replica (hashed by identity) or None
+            try:
+                h = hists[mk]
+            except KeyError:
+                h = hists[mk] = self._source_hist(service, cname, status, flag, dst.wl if dst is not None else None, call)
+            h[0] += 1
+            h[1] += ms
+            h[2 + bisect_left(DURATION_BUCKETS_MS, ms)] += 1
         series = self.sim.series
         if series is not None:
             series.add_edge(self.env.now, self.src, service, attempts, retries)
@@ -574,8 +555,8 @@ class Sidecar:
     ) -> Gen:
         """Envoy's router filter: attempts, retries, backoff (reference §1.3, §1.4).
 
-        Returns ``(status, response_flag, attempts, retries, workload)`` where ``workload`` is the
-        destination workload of the last attempt (None when no attempt was made). When traced, each
+        Returns ``(status, response_flag, attempts, retries, replica)`` where ``replica`` is the
+        destination pod of the last attempt (None when no attempt was made). When traced, each
         phase (``pending``, ``attempt``, ``backoff``) is a child span of ``sid``; together they tile
         the router span.
         """
@@ -595,7 +576,7 @@ class Sidecar:
         c = cs.c
         k = 0
         retries = 0
-        dst: Workload | None = None
+        dst: Replica | None = None
         holding = False  # an active retry (max_retries / budget) is held from backoff to next decision
         while True:
             host = cs.pick(tried, repicks)
@@ -635,9 +616,12 @@ class Sidecar:
                 served = got
             k += 1
             replica = self.sim.replicas[cs.ids[host]]
-            dst = replica.wl
-            ta = env.now
-            asid = tr.new_id() if tr is not None else 0
+            dst = replica
+            if tr is not None:
+                ta = env.now
+                asid = tr.new_id()
+            else:
+                asid = 0
             if ctl is None:
                 status = yield from self._wire(replica, ctx, cs, call, headers, asid)
                 cs.end_stream(host, served, status < 0)
@@ -746,7 +730,22 @@ class Sidecar:
         tls = replica.tls_auto if mode is None else tls_state(mode, replica.wl.mtls_mode)
         cpu = sim.cpu_per_request + (sim.mtls_request_cpu if tls == 1 else 0.0)
         measured = ctx.measured
-        wait = self.cpu.take2(replica.sidecar.cpu, t, cpu, measured)
+        # both sidecars' workers (ProxyCPU.take); the usual case, a free worker in each, inlined
+        ca = self.cpu
+        cb = replica.sidecar.cpu
+        fa = ca.free
+        fb = cb.free
+        if ca.n == 2 and cb.n == 2 and (fa[0] <= t or fa[1] <= t) and (fb[0] <= t or fb[1] <= t):
+            # a request that finds a free worker never waits; which free one it takes does not change
+            # any later wait (the other stays free), so the first free one is as good as the earliest
+            fa[0 if fa[0] <= t else 1] = t + cpu
+            fb[0 if fb[0] <= t else 1] = t + cpu
+            if measured:
+                ca.usage.add(cpu)
+                cb.usage.add(cpu)
+            wait = 0.0
+        else:
+            wait = ca.take(t, cpu, measured) + cb.take(t, cpu, measured)
         yield env.timeout(sim.proxy_cost() + sim.proxy_cost() + sim.net2 + wait)
         tr = ctx.trace
         if tr is not None:
@@ -803,11 +802,11 @@ class GatewayProxy(Sidecar):
         self.namespace = gw.namespace
         self.principal = gw.principal
         self.cpu = sim.new_cpu(proxy_id, gw.workload)
-        self.hists = {}
+        self.hists = {} if sim.model.istio_metrics else None
 
     def _record(
         self, ctx: Ctx, service: str, cname: str, status: int, flag: str, attempts: int, t0: float, retries: int,
-        dst: Workload | None = None, call: CallStep | None = None,
+        dst: Replica | None = None, call: CallStep | None = None,
     ) -> None:
         # a gateway route may lead to any service: the edge's destination is its cluster's service
         c = self.clusters.get(cname)
@@ -883,7 +882,7 @@ class Replica:
         deny = tuple(p for p in sim.model.authz if p.action == "DENY" and wl.key in p.workloads)
         allow = tuple(p for p in sim.model.authz if p.action == "ALLOW" and wl.key in p.workloads)
         self.authz = (deny, allow) if deny or allow else None
-        self.hists: dict[tuple[str, str, int, str], list[float]] = {}
+        self.hists: dict[tuple[Any, ...], list[float]] | None = {} if sim.model.istio_metrics else None
         self.tls_auto = tls_state(None, wl.mtls_mode)  # what auto mTLS gives a client of this pod
         self.svc_host = sim.model.service(wl.service).host
 
@@ -895,10 +894,10 @@ class Replica:
         outside the mesh), ``principal`` its mTLS identity ("" over plaintext), ``cname`` the
         client's cluster (to attribute denials to the edge)."""
         env = self.env
-        t_in = env.now
         tr = ctx.trace
         sid = tr.new_id() if tr is not None else 0
         if self.authz is not None:
+            t_in = env.now
             denied = self._authorize(principal, call, headers)
             if denied is not None:
                 # Envoy RBAC filter at the server sidecar: 403 before the request reaches the app
@@ -914,7 +913,11 @@ class Replica:
         inb = self.sidecar.inbound
         got = inb.new_stream(0)
         if type(got) is Pending:
+            t_in = env.now
             got = yield got.event
+            t_arr = env.now
+        else:
+            t_in = t_arr = env.now
         if got == OVERFLOW:
             if ctx.measured:
                 self._server_metrics(src, principal, 503, "UO", (env.now - t_in) * 1e3)
@@ -922,7 +925,6 @@ class Replica:
                 tr.add(sid, psid, f"inbound {self.wl.service}", self.id, t_in, env.now, status=503)
             return 503
         served: int = got  # type: ignore[assignment]
-        t_arr = env.now
         st = self.stats
         measured = ctx.measured
         if self.limit is not None:
@@ -948,9 +950,11 @@ class Replica:
         else:
             for step in wl.script:
                 if type(step) is SleepStep:
-                    ts = env.now
-                    yield env.timeout(self.samplers[step.index]() * self.slow)
-                    if tr is not None:
+                    if tr is None:
+                        yield env.timeout(self.samplers[step.index]() * self.slow)
+                    else:
+                        ts = env.now
+                        yield env.timeout(self.samplers[step.index]() * self.slow)
                         tr.add(tr.new_id(), app_sid, "sleep", self.id, ts, env.now)
                 elif type(step) is CallStep:
                     ok = yield from self.call(step, ctx, app_sid)
@@ -983,16 +987,18 @@ class Replica:
                 st.waited += 1
                 st.wait_sum += w
             st.residence_sum += now - t_arr
-            # Istio metrics, reporter=destination (inlined _server_metrics: this is the hot path)
-            ms = (now - t_in) * 1e3
-            mk = (src.id if src is not None else "", principal, status, "-")
-            try:
-                h = self.hists[mk]
-            except KeyError:
-                h = self.hists[mk] = self._dest_hist(src, principal, status, "-")
-            h[0] += 1
-            h[1] += ms
-            h[2 + bisect_left(DURATION_BUCKETS_MS, ms)] += 1
+            hists = self.hists
+            if hists is not None:
+                # Istio metrics, reporter=destination (inlined _server_metrics: this is the hot path)
+                ms = (now - t_in) * 1e3
+                mk = (src, principal, status, "-")  # src: a proxy (hashed by identity) or None
+                try:
+                    h = hists[mk]
+                except KeyError:
+                    h = hists[mk] = self._dest_hist(src, principal, status, "-")
+                h[0] += 1
+                h[1] += ms
+                h[2 + bisect_left(DURATION_BUCKETS_MS, ms)] += 1
         if tr is not None:
             if t_arr > t_in:
                 tr.add(tr.new_id(), sid, "inbound pool", self.id, t_in, t_arr)
@@ -1011,7 +1017,9 @@ class Replica:
 
     def _server_metrics(self, src: Sidecar | None, principal: str, status: int, flag: str, ms: float) -> None:
         """Istio standard metrics, reporter=destination (recorded by this pod's sidecar)."""
-        mk = (src.id if src is not None else "", principal, status, flag)
+        if self.hists is None:
+            return
+        mk = (src, principal, status, flag)
         h = self.hists.get(mk)
         if h is None:
             h = self.hists[mk] = self._dest_hist(src, principal, status, flag)
@@ -1097,8 +1105,11 @@ class Replica:
         timeouts = 0
         for i in range(tries):
             n += 1
-            rsid = tr.new_id() if tr is not None else 0
-            tt = env.now
+            if tr is not None:
+                rsid = tr.new_id()
+                tt = env.now
+            else:
+                rsid = 0
             if step.timeout is None:
                 status = yield from self.sidecar.outbound(step, ctx, headers, None, rsid)
             else:

@@ -132,6 +132,11 @@ class ProxyUsage:
     waited: int = 0
     wait_s: float = 0.0
 
+    def add(self, cpu: float) -> None:
+        """One traversal that did not wait, costing ``cpu`` vCPU seconds."""
+        self.requests += 1
+        self.cpu_s += cpu
+
 
 @dataclass
 class Observations:
