@@ -274,6 +274,17 @@ def apply_override(
     return out
 
 
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: mappings merge key by key, anything else is replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
 def _dispatch(src: Source, d: dict[str, Any]) -> tuple[str, type[BaseModel] | None, str | None]:
     """Return (bucket, model, note) for a raw document; bucket '' means skip."""
     api = d.get("apiVersion")
@@ -427,7 +438,18 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
             cfg.load = doc
         elif bucket == "settings":
             if cfg.settings is not None:
-                raise ConfigError(str(doc.source), "", "a second MeshSettings; give one")
+                # several MeshSettings merge field by field, later files winning (e.g. a calibration
+                # file on top of a scenario's own settings)
+                merged = _deep_merge(
+                    cfg.settings.obj.model_dump(exclude_unset=True, by_alias=True),
+                    doc.obj.model_dump(exclude_unset=True, by_alias=True),
+                )
+                try:
+                    obj = MeshSettings.model_validate(merged)
+                except ValidationError as exc:
+                    raise _validation_error(doc.source, exc) from None
+                cfg.notes.append(Finding("info", str(doc.source), "", f"merged over the MeshSettings in {cfg.settings.source.file}"))
+                doc = Doc(doc.source, obj)
             cfg.settings = doc
     if not cfg.topologies:
         raise ConfigError(

@@ -189,7 +189,7 @@ def summarize(
         per = [e.success / e.requests if e.requests else None for e in es] if multi else []
         denied: dict[str, int] = {}
         for r in reps:
-            obs = getattr(r, "observations", None)
+            obs = r.observations
             for pol, v in (obs.denied.get(key, {}) if obs is not None else {}).items():
                 denied[pol] = denied.get(pol, 0) + v
         edges.append(
@@ -289,7 +289,7 @@ def _proxies(reps: Sequence[RepResult], window: float) -> list[ProxyResult]:
     meta: dict[str, tuple[str, int]] = {}
     n = 0
     for r in reps:
-        obs = getattr(r, "observations", None)
+        obs = r.observations
         if obs is None:
             continue
         n += 1

@@ -694,6 +694,7 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
             sidecar, settings.networkLatency, max_retries_default, settings.connectLatency,
             mtls_handshake_latency=mtls.handshakeLatency, mtls_handshake_cpu=mtls.handshakeCpu,
             mtls_request_cpu=mtls.requestCpu, proxy_workers=proxy.workers, proxy_cpu_per_request=proxy.cpuPerRequest,
+            update_merge_window=settings.updateMergeWindow,
         ),
         gateway=gateway,
         authz=authz,

@@ -382,6 +382,9 @@ class MeshSettingsIR:
     """Worker threads per proxy (0 = no CPU limit); Istio default 2 (reference §11)."""
     proxy_cpu_per_request: float = 0.0
     """vCPU seconds per request per proxy hop (reference §9.2: 0.1-0.25 ms)."""
+    update_merge_window: float = 0.0
+    """Envoy ``update_merge_window`` (s): outlier ejections within it of the last host-set update
+    reach the LB when it ends (MeshSettings ``updateMergeWindow``, Envoy default 1 s)."""
 
 
 def _value_match(pattern: str, value: str) -> bool:

@@ -120,6 +120,10 @@ class ClusterState:
     connect_hook:
         Called as ``connect_hook(self, endpoint_id)`` when a connection is opened; returns extra
         seconds (the mTLS handshake, MeshSettings ``mtls``) added to ``connect_latency``.
+    merge_window:
+        Envoy's ``update_merge_window`` (seconds): a health-only host-set change (an outlier ejection or
+        un-ejection) made within this time of the previous host-set update reaches the load balancer
+        only when the window ends (``ClusterManagerImpl::scheduleUpdate``). 0 = at once.
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class ClusterState:
         hosts: int | None = None,
         connect_latency: float = 0.0,
         connect_hook: Callable[[ClusterState, str], float] | None = None,
+        merge_window: float = 0.0,
     ) -> None:
         self.env = env
         self.cluster = cluster
@@ -146,6 +151,9 @@ class ClusterState:
         self.retry_budget = cb.retry_budget
         self.max_rpc = cluster.max_requests_per_connection
         self.connect_latency = connect_latency
+        self.merge_window = merge_window
+        self.last_update = float("-inf")
+        self.merge_pending = False
         self.connect_hook = connect_hook
         self.instant = connect_latency <= 0 and connect_hook is None
         self.connecting = [0] * n
@@ -397,11 +405,32 @@ class ClusterState:
         self.idle[host].clear()
         self.cx -= closed
         self.cx_host[host] -= closed
-        self._refresh_healthy()
+        self._health_changed()
         if self.on_eject is not None:
             self.on_eject(host, True)
 
+    def _health_changed(self) -> None:
+        """An ejection or un-ejection: the OD state changed now; the LB sees it now or, inside the
+        update merge window, when the window ends (merged with any other change meanwhile)."""
+        if self.od is not None:
+            self.ejections.set(self.env.now, float(sum(self.ejected)))
+        now = self.env.now
+        if now - self.last_update >= self.merge_window:
+            self._refresh_healthy()
+        elif not self.merge_pending:
+            self.merge_pending = True
+            self.env.timeout(self.last_update + self.merge_window - now).callbacks.append(
+                lambda _e: self._merged()  # type: ignore[misc]
+            )
+
+    def _merged(self) -> None:
+        if self.merge_pending:
+            self._refresh_healthy()
+
     def _refresh_healthy(self) -> None:
+        """Recompute the LB's host sets from EDS and outlier state (a host-set update)."""
+        self.last_update = self.env.now
+        self.merge_pending = False
         self.eds = [i for i in range(self.n) if self.alive[i]]
         if self.od is not None:
             ejected = self.ejected
@@ -470,5 +499,5 @@ class ClusterState:
                 elif self.mult[h] > 0:
                     self.mult[h] -= 1
             if changed:
-                self._refresh_healthy()
+                self._health_changed()
             yield self.env.timeout(interval)

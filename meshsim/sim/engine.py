@@ -335,6 +335,7 @@ class Sidecar:
                 c,
                 Uniform(self.sim.streams.generator(f"proxy/{self.id}/{cluster}")),
                 connect_latency=self.sim.model.settings.connect_latency,
+                merge_window=self.sim.model.settings.update_merge_window,
                 connect_hook=self._handshake if self.sim.tls_costs else None,
             )
             eds = self._eds_for(cluster)
@@ -1563,7 +1564,7 @@ class Simulation:
                 d["outlier_detection.ejections_active"] = ej.get((sc.id, name), 0.0)
                 res.clusters[(sc.id, name)] = d
         # issue #8 telemetry: attached as an attribute (RepResult has no field for it yet)
-        vars(res)["observations"] = Observations(
+        res.observations = Observations(
             metrics=self.metrics,
             traces=self.traces,
             proxies=dict(sorted(self.proxy_usage.items())),

@@ -92,3 +92,5 @@ class RepResult:
     workloads: dict[str, dict[str, float]] = field(default_factory=dict)
     clusters: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     scenario: dict[str, Any] | None = None
+    observations: Any = None
+    """Per-outcome Istio metrics and sampled traces (:mod:`meshsim.telemetry.record`), when asked for."""
