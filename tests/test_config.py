@@ -102,3 +102,20 @@ def test_versions_and_deployments_merge() -> None:
     assert dict(reviews.workloads[1].labels)["version"] == "v2"
     assert reviews.port == 9080
     assert [c.name for c in m.clusters if c.service == "reviews"][0] == "outbound|9080||reviews.default.svc.cluster.local"
+
+
+def test_meshsettings_documents_merge_later_wins(tmp_path: Path) -> None:
+    """A calibration file on top of a scenario's own MeshSettings: fields merge, later files win."""
+    from tests.conftest import TOPOLOGIES
+
+    a = tmp_path / "a.yaml"
+    a.write_text("apiVersion: meshsim.io/v1alpha1\nkind: MeshSettings\nmetadata: {name: a}\n"
+                 "spec: {maxRetriesDefault: envoy, networkLatency: 1ms}\n")
+    b = tmp_path / "b.yaml"
+    b.write_text("apiVersion: meshsim.io/v1alpha1\nkind: MeshSettings\nmetadata: {name: b}\n"
+                 "spec: {networkLatency: 2ms, sidecar: {latency: {dist: constant, value: 1ms}}}\n")
+    cfg = load([str(TOPOLOGIES / "mm1"), str(a), str(b)])
+    spec = cfg.mesh_settings.spec
+    assert spec.maxRetriesDefault == "envoy"
+    assert spec.networkLatency == pytest.approx(0.002)
+    assert spec.sidecar.latency.mean == pytest.approx(0.001)
