@@ -27,6 +27,9 @@ _EMBEDDED = (
     "envoy.extensions.filters.http.fault.v3.fault_pb2",
     "envoy.extensions.retry.host.previous_hosts.v3.previous_hosts_pb2",
     "envoy.extensions.upstreams.http.v3.http_protocol_options_pb2",
+    "envoy.extensions.transport_sockets.tls.v3.tls_pb2",
+    "envoy.extensions.transport_sockets.raw_buffer.v3.raw_buffer_pb2",
+    "envoy.extensions.filters.listener.tls_inspector.v3.tls_inspector_pb2",
 )
 _classes: dict[str, Any] = {}
 
@@ -36,7 +39,7 @@ class MissingRealDeps(MeshsimError):
 
 
 def require_real_deps() -> None:
-    """Import grpc, the xDS protos, aiohttp and uvloop, or raise one readable error.
+    """Import grpc, the xDS protos, aiohttp, uvloop and cryptography, or raise one readable error.
 
     Raises
     ------
@@ -48,6 +51,7 @@ def require_real_deps() -> None:
         ("envoy.service.discovery.v3.ads_pb2_grpc", "xds-protos"),
         ("aiohttp", "aiohttp"),
         ("uvloop", "uvloop"),
+        ("cryptography.x509", "cryptography"),
     ):
         try:
             importlib.import_module(mod)

@@ -147,9 +147,13 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         run_dir.mkdir(exist_ok=True)
         children = Children(logs)
 
+        from meshsim.real.certs import write_mesh_certs
+
+        cert_dir = run_dir / "certs"
+        write_mesh_certs(model, cert_dir)  # a fresh CA per run; referenced by the translated config
         cp = ControlPlane(plan.xds_address, 0)
         await cp.start()
-        plan = dataclasses.replace(plan, xds_port=cp.port)
+        plan = dataclasses.replace(plan, xds_port=cp.port, cert_dir=str(cert_dir))
         snaps = build_all(model, plan)
         timeline = model.timeline
         stage_snaps: dict[int, dict[str, Any]] = {}

@@ -18,6 +18,7 @@ from typing import Any
 from meshsim.model.ir import Cluster, MeshModel
 from meshsim.xds.common import ads_source, duration, typed
 from meshsim.xds.ports import PortPlan
+from meshsim.xds.tls import MATCH_KEY, endpoint_mtls, upstream_tls_socket
 
 __all__ = ["UPSTREAM_IDLE_TIMEOUT", "build_clusters", "cluster_resource"]
 
@@ -113,6 +114,8 @@ def cluster_resource(c: Cluster, app_address: tuple[str, int] | None = None) -> 
 def build_clusters(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dict[str, Any]]:
     """CDS for sidecar ``proxy_id``: every outbound cluster of the mesh (Istio sends all of them when
     no ``Sidecar`` resource scopes the proxy) plus the proxy's own inbound cluster, sorted by name.
+    Outbound clusters get an mTLS ``transport_socket`` when the model says so for their pods
+    (:mod:`meshsim.xds.tls`; per-endpoint ``transport_socket_matches`` when the pods differ).
 
     Raises
     ------
@@ -122,7 +125,30 @@ def build_clusters(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dict
     proxy = next((p for p in model.proxies if p.id == proxy_id), None)
     if proxy is None:
         raise KeyError(proxy_id)
-    out = [cluster_resource(c) for c in model.clusters]
+    out = []
+    for c in model.clusters:
+        res = cluster_resource(c)
+        decisions = set(endpoint_mtls(model, c).values())
+        if decisions == {True}:
+            res["transport_socket"] = upstream_tls_socket(model, c, plan.cert_dir, proxy_id)
+        elif decisions == {True, False}:
+            # Istio's auto-mTLS form: the socket is chosen per endpoint by its metadata (endpoints.py)
+            res["transport_socket_matches"] = [
+                {
+                    "name": "tlsMode-istio",
+                    "match": {MATCH_KEY: "istio"},
+                    "transport_socket": upstream_tls_socket(model, c, plan.cert_dir, proxy_id),
+                },
+                {
+                    "name": "tlsMode-disabled",
+                    "match": {},
+                    "transport_socket": {
+                        "name": "envoy.transport_sockets.raw_buffer",
+                        "typed_config": typed("envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"),
+                    },
+                },
+            ]
+        out.append(res)
     inbound = model.inbound_cluster(proxy.service)
     out.append(cluster_resource(inbound, plan.app_address(proxy_id)))
     return sorted(out, key=lambda r: r["name"])

@@ -15,6 +15,7 @@ from typing import Any
 
 from meshsim.model.ir import MeshModel
 from meshsim.xds.ports import PortPlan
+from meshsim.xds.tls import MATCH_KEY, endpoint_mtls
 
 __all__ = ["build_endpoints"]
 
@@ -31,13 +32,18 @@ def build_endpoints(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dic
     ports = {s.name: s.port for s in model.services}
     out = []
     for c in model.clusters:
-        lb_endpoints = [
-            {
+        mtls = endpoint_mtls(model, c)
+        mixed = len(set(mtls.values())) > 1
+        lb_endpoints = []
+        for eid in c.endpoints:
+            lbe: dict[str, Any] = {
                 "endpoint": {"address": {"socket_address": {"address": plan.ip(eid), "port_value": ports[c.service]}}},
                 "health_status": "HEALTHY",
             }
-            for eid in c.endpoints
-        ]
+            if mixed:  # the cluster picks each pod's transport socket by this (clusters.py)
+                tag = "istio" if mtls[eid] else "disabled"
+                lbe["metadata"] = {"filter_metadata": {"envoy.transport_socket_match": {MATCH_KEY: tag}}}
+            lb_endpoints.append(lbe)
         cla: dict[str, Any] = {
             "cluster_name": c.name,
             "endpoints": [{"lb_endpoints": lb_endpoints}] if lb_endpoints else [],

@@ -8,6 +8,9 @@
   pod): an inline route to ``inbound|<port>||`` (reference §9.1), router only (server sidecars never
   inject VirtualService faults).
 
+The inbound listener takes mTLS, plaintext or both as the pod's PeerAuthentication says
+(:mod:`meshsim.xds.tls`).
+
 Both HCMs set ``stream_idle_timeout: 0s`` and leave the downstream idle timeout at Envoy's 1 h, as
 istiod does for sidecars (reference §2).
 """
@@ -20,6 +23,7 @@ from meshsim.model.ir import MeshModel
 from meshsim.xds.common import ads_source, typed
 from meshsim.xds.ports import PortPlan
 from meshsim.xds.routes import FAULT_FILTER, OUTBOUND_ROUTE_NAME, inbound_route_config
+from meshsim.xds.tls import downstream_tls_socket, workload_of
 
 __all__ = ["HCM_FILTER", "INBOUND_LISTENER", "OUTBOUND_LISTENER", "build_listeners"]
 
@@ -58,6 +62,27 @@ def _listener(name: str, ip: str, port: int, hcm: dict[str, Any]) -> dict[str, A
     }
 
 
+def _inbound_tls(lst: dict[str, Any], mode: str, tls: dict[str, Any]) -> None:
+    """Apply the pod's PeerAuthentication mode to its inbound listener: STRICT = mTLS only, DISABLE =
+    plaintext only, PERMISSIVE = both, told apart by the TLS inspector (istiod's form)."""
+    if mode == "DISABLE":
+        return
+    (plain,) = lst["filter_chains"]
+    secure = {"filters": plain["filters"], "transport_socket": tls}
+    if mode == "STRICT":
+        lst["filter_chains"] = [secure]
+        return
+    secure["filter_chain_match"] = {"transport_protocol": "tls"}
+    plain["filter_chain_match"] = {"transport_protocol": "raw_buffer"}
+    lst["filter_chains"] = [secure, plain]
+    lst["listener_filters"] = [
+        {
+            "name": "envoy.filters.listener.tls_inspector",
+            "typed_config": typed("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"),
+        }
+    ]
+
+
 def build_listeners(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dict[str, Any]]:
     """LDS for ``proxy_id``: ``virtualInbound`` and ``virtualOutbound`` (sorted by name)."""
     proxy = next((p for p in model.proxies if p.id == proxy_id), None)
@@ -86,4 +111,6 @@ def build_listeners(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dic
             {"route_config": inbound_route_config(proxy.inbound_cluster, svc.port)},
         ),
     )
+    mode = workload_of(model, proxy_id).mtls_mode
+    _inbound_tls(inbound, mode, downstream_tls_socket(plan.cert_dir, proxy_id))
     return [inbound, outbound]

