@@ -11,8 +11,7 @@ from typing import Annotated, Literal, cast
 import typer
 from rich.table import Table
 
-from meshsim.cli.common import SetOption, console, user_errors
-from meshsim.cli.plan import load_overrides
+from meshsim.cli.common import SetOption, console, load_overrides, user_errors
 
 __all__ = ["check_command"]
 

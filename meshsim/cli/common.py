@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from meshsim.errors import MeshsimError
 
-__all__ = ["console", "err_console", "user_errors", "progress_bar", "SetOption"]
+__all__ = ["console", "err_console", "user_errors", "progress_bar", "SetOption", "load_overrides"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -69,3 +69,16 @@ def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[float],
     finally:
         if "bar" in state:
             state["bar"].stop()
+
+
+def load_overrides(sets: list[str] | None, rps: float | None, duration: str | None, warmup: str | None) -> list[str]:
+    """``--set`` assignments plus the flags that are shorthands for them. Precedence: a flag beats
+    ``--set``, which beats the files (later assignments win)."""
+    out = list(sets or [])
+    if rps is not None:
+        out.append(f"LoadProfile.spec.rate={rps}")
+    if duration is not None:
+        out.append(f"LoadProfile.spec.duration={duration}")
+    if warmup is not None:
+        out.append(f"LoadProfile.spec.warmup={warmup}")
+    return out

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from meshsim import __version__
-from meshsim.cli.common import SetOption, console, err_console, progress_bar, user_errors
+from meshsim.cli.common import SetOption, console, err_console, load_overrides, progress_bar, user_errors
 
 app = typer.Typer(
     help="meshsim: predict what an Istio/Envoy config does to latency, errors and load, before production does.",
@@ -41,18 +41,6 @@ def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """meshsim: a discrete-event simulator and capacity planner for Istio/Envoy service meshes."""
-
-
-def _overrides(sets: list[str] | None, rps: float | None, duration: str | None, warmup: str | None) -> list[str]:
-    out = list(sets or [])
-    # precedence: CLI flag > --set > file
-    if rps is not None:
-        out.append(f"LoadProfile.spec.rate={rps}")
-    if duration is not None:
-        out.append(f"LoadProfile.spec.duration={duration}")
-    if warmup is not None:
-        out.append(f"LoadProfile.spec.warmup={warmup}")
-    return out
 
 
 @app.command()
@@ -87,7 +75,7 @@ def run(
     from meshsim.telemetry.prometheus import write_prometheus
 
     with user_errors():
-        model, findings = load_and_compile(paths, _overrides(sets, rps, duration, warmup))
+        model, findings = load_and_compile(paths, load_overrides(sets, rps, duration, warmup))
         warnings = [f for f in findings if f.level != "info"]
         for f in warnings:
             err_console.print(str(f), style="yellow", highlight=False, soft_wrap=True)
@@ -115,7 +103,7 @@ def run(
             written.append(write_jaeger([(o.replication, o.traces) for o in observations], traces))
         (out / "run.json").write_text(
             json.dumps(
-                {"command": ["meshsim", "run", *paths], "overrides": _overrides(sets, rps, duration, warmup),
+                {"command": ["meshsim", "run", *paths], "overrides": load_overrides(sets, rps, duration, warmup),
                  "wall_time_s": round(wall, 3), "meshsim_version": __version__, "seed": seed,
                  "replications": replications, "config_digest": model.digest},
                 indent=2,

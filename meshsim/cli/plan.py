@@ -11,24 +11,14 @@ from typing import Annotated, Literal, cast
 import typer
 from rich.table import Table
 
-from meshsim.cli.common import SetOption, console, user_errors
+from meshsim.cli.common import SetOption, console, load_overrides, user_errors
 
-__all__ = ["plan_command", "load_overrides", "SloOption", "Paths"]
+__all__ = ["plan_command", "SloOption", "Paths"]
 
 Paths = Annotated[list[str], typer.Argument(help="YAML files or directories of the mesh (as for `meshsim run`).", show_default=False)]
 SloOption = typer.Option("--slo", help="File(s) with `kind: SLO` documents (default: SLO documents among PATHS). Repeatable.")
 
 
-def load_overrides(sets: list[str] | None, rps: float | None, duration: str | None, warmup: str | None) -> list[str]:
-    """``--set`` assignments plus the flags that are shorthands for them (flags win)."""
-    out = list(sets or [])
-    if rps is not None:
-        out.append(f"LoadProfile.spec.rate={rps}")
-    if duration is not None:
-        out.append(f"LoadProfile.spec.duration={duration}")
-    if warmup is not None:
-        out.append(f"LoadProfile.spec.warmup={warmup}")
-    return out
 
 
 def _fmt(v: float | None, nd: int = 4) -> str:

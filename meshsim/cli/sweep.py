@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from meshsim.cli.common import SetOption, console, err_console, progress_bar, user_errors
-from meshsim.cli.plan import Paths, load_overrides
+from meshsim.cli.common import SetOption, console, err_console, load_overrides, progress_bar, user_errors
+from meshsim.cli.plan import Paths
 
 __all__ = ["sweep_command"]
 

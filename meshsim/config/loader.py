@@ -188,6 +188,19 @@ def _parse_path(path: str, where: str) -> list[Any]:
     return parts
 
 
+def split_assignment(text: str) -> int:
+    """Index of the first ``=`` outside ``[...]`` in ``text`` (``path[k=v].x=value``), or -1."""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "=" and depth == 0:
+            return i
+    return -1
+
+
 def apply_override(
     docs: list[tuple[Source, dict[str, Any]]], assignment: str
 ) -> list[tuple[Source, dict[str, Any]]]:
@@ -205,18 +218,7 @@ def apply_override(
     ConfigError
         (source ``--set``) when the assignment is malformed or selects nothing.
     """
-    if "=" not in assignment:
-        raise ConfigError("--set", assignment, "expected Kind[/name].path=value")
-    depth = 0
-    split_at = -1
-    for i, ch in enumerate(assignment):
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        elif ch == "=" and depth == 0:
-            split_at = i
-            break
+    split_at = split_assignment(assignment)
     if split_at < 0:
         raise ConfigError("--set", assignment, "expected Kind[/name].path=value")
     target, raw_value = assignment[:split_at], assignment[split_at + 1 :]

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from meshsim.config.loader import split_assignment
 from meshsim.errors import ConfigError, MeshsimError
 
 __all__ = ["Factor", "parse_factor", "grid", "run_point", "SweepResult", "sweep"]
@@ -67,15 +68,7 @@ def parse_factor(spec: str) -> Factor:
     ConfigError
         (source ``--factor``) when there is no ``=`` outside brackets, no value, or a duplicate value.
     """
-    depth, split_at = 0, -1
-    for i, ch in enumerate(spec):
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        elif ch == "=" and depth == 0:
-            split_at = i
-            break
+    split_at = split_assignment(spec)
     if split_at <= 0:
         raise ConfigError("--factor", spec, "expected Kind.path=v1,v2,... (or Kind/name.path=...)")
     path, raw = spec[:split_at].strip(), spec[split_at + 1 :]

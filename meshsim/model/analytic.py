@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from meshsim.model.compile import retriable_status
 from meshsim.model.ir import (
     CallStep,
     ConcurrentStep,
@@ -183,14 +184,8 @@ def _sample_dist(d: Dist, rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _envoy_retriable(on: frozenset[str], codes: frozenset[int], status: int) -> bool:
-    """Envoy ``wouldRetryFromHeaders`` for a response status (reference §1.2; as the simulator)."""
-    if 500 <= status <= 599 and "5xx" in on:
-        return True
-    if status in (502, 503, 504) and "gateway-error" in on:
-        return True
-    if status == 409 and "retriable-4xx" in on:
-        return True
-    return "retriable-status-codes" in on and status in codes
+    """Envoy ``wouldRetryFromHeaders`` for a response status (reference §1.2; the simulator's rule)."""
+    return retriable_status(on, codes, status)
 
 
 def _app_retriable(on: frozenset[str], status: int) -> bool:

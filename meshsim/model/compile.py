@@ -71,6 +71,7 @@ from meshsim.model.ir import (
 )
 
 __all__ = [
+    "retriable_status",
     "RETRY_ON_TOKENS",
     "ISTIO_DEFAULT_RETRY_ON",
     "to_dist",
@@ -200,6 +201,18 @@ def convert_retry_policy(
         previous_hosts=retry.retryIgnorePreviousHosts is not False,
         host_selection_retry_max_attempts=default.host_selection_retry_max_attempts,
     )
+
+
+def retriable_status(on: frozenset[str], codes: frozenset[int], status: int) -> bool:
+    """Envoy ``wouldRetryFromHeaders``: whether a response with HTTP ``status`` is retried under the
+    ``retry_on`` tokens ``on`` and ``retriable_status_codes`` ``codes`` (reference §1.2)."""
+    if 500 <= status <= 599 and "5xx" in on:
+        return True
+    if status in (502, 503, 504) and "gateway-error" in on:
+        return True
+    if status == 409 and "retriable-4xx" in on:
+        return True
+    return "retriable-status-codes" in on and status in codes
 
 
 def _fault(f: HTTPFaultInjection | None) -> FaultPolicy | None:

@@ -39,6 +39,7 @@ from typing import Any
 import simpy
 
 from meshsim.metrics.recorder import Level, Tally
+from meshsim.model.compile import retriable_status
 from meshsim.model.ir import (
     CallStep,
     Cluster,
@@ -827,13 +828,7 @@ def _release_retry(cs: ClusterState, ctl: Ctl | None, holding: bool) -> bool:
 def _retriable(on: frozenset[str], codes: frozenset[int], status: int) -> bool:
     """Envoy ``wouldRetryFromHeaders`` / ``wouldRetryFromReset`` (reference §1.2)."""
     if status >= 0:
-        if 500 <= status <= 599 and "5xx" in on:
-            return True
-        if status in (502, 503, 504) and "gateway-error" in on:
-            return True
-        if status == 409 and "retriable-4xx" in on:
-            return True
-        return "retriable-status-codes" in on and status in codes
+        return retriable_status(on, codes, status)
     if "5xx" in on or "gateway-error" in on or "reset" in on:
         return True
     if status == CONNECT_FAIL:
