@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from meshsim.model.ir import MeshModel
-from meshsim.xds.tls import ROOT_CERT, TRUST_DOMAIN, pod_cert_paths, workload_of
+from meshsim.xds.tls import ROOT_CERT, TRUST_DOMAIN, pod_cert_paths, principal_of
 
 __all__ = ["write_mesh_certs"]
 
@@ -35,7 +35,8 @@ def _write(path: Path, data: bytes, private: bool = False) -> None:
 
 
 def write_mesh_certs(model: MeshModel, cert_dir: Path, key_type: str = "rsa", pods: list[str] | None = None) -> list[str]:
-    """Create a fresh root CA and a workload certificate for every pod of ``model`` (or ``pods``) in
+    """Create a fresh root CA and a workload certificate for every pod of ``model`` (sidecars and
+    gateway pods; or ``pods``) in
     ``cert_dir``; returns the SPIFFE URIs written, one per pod. ``key_type`` ``rsa`` (2048, Istio's
     default) or ``ec`` (P-256)."""
     from cryptography import x509
@@ -63,8 +64,9 @@ def write_mesh_certs(model: MeshModel, cert_dir: Path, key_type: str = "rsa", po
     cert_dir.mkdir(parents=True, exist_ok=True)
     _write(cert_dir / ROOT_CERT, ca.public_bytes(serialization.Encoding.PEM))
     uris = []
-    for pid in pods if pods is not None else [p.id for p in model.proxies]:
-        uri = f"spiffe://{workload_of(model, pid).principal}"
+    gw_pods = list(model.gateway.proxies) if model.gateway is not None else []
+    for pid in pods if pods is not None else [p.id for p in model.proxies] + gw_pods:
+        uri = f"spiffe://{principal_of(model, pid)}"
         key = _key(key_type)
         cert = (
             x509.CertificateBuilder()

@@ -191,11 +191,15 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         children.spawn("apps", [sys.executable, "-m", "meshsim.real.service", str(spec_file)], env=env, nice=opts.nice)
 
         t_start = time.monotonic()
-        for p in model.proxies:
-            bfile = run_dir / f"bootstrap-{p.id}.json"
-            bfile.write_text(json.dumps(dynamic_bootstrap(model, p.id, plan)))
+        gw = model.gateway
+        envoys = [(p.id, p.service) for p in model.proxies]
+        if gw is not None:
+            envoys += [(g, gw.workload) for g in gw.proxies]
+        for pid, cluster in envoys:
+            bfile = run_dir / f"bootstrap-{pid}.json"
+            bfile.write_text(json.dumps(dynamic_bootstrap(model, pid, plan)))
             children.spawn(
-                f"envoy-{p.id}",
+                f"envoy-{pid}",
                 [
                     envoy,
                     "-c",
@@ -208,26 +212,35 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
                     "--drain-time-s",
                     "1",
                     "--service-node",
-                    p.id,
+                    pid,
                     "--service-cluster",
-                    p.service,
+                    cluster,
                 ],
                 pdeathsig=True,
                 nice=opts.nice,
             )
         deadline = time.monotonic() + opts.ready_timeout
-        admin = {p.id: plan.admin_url(p.id) for p in model.proxies}
+        admin = {pid: plan.admin_url(pid) for pid, _ in envoys}
         await _wait_http(
             [f"{u}/ready" for u in admin.values()] + [f"http://{ctl_host}:{ctl_port}/ready"], deadline, children
         )
-        live_s = await cp.wait_live([p.id for p in model.proxies], max(0.5, deadline - time.monotonic()))
+        live_s = await cp.wait_live([pid for pid, _ in envoys], max(0.5, deadline - time.monotonic()))
         startup = time.monotonic() - t_start
 
         # load
         entry = model.service(load.entry)
+        targets = [[plan.ip(e.id), plan.app_port if opts.direct_to_app else entry.port] for e in entry.endpoints]
+        host = entry.host
+        if gw is not None and not opts.direct_to_app:
+            # the load enters through the ingress gateway pods (the gateway Envoy hop), as in the simulator
+            from meshsim.xds.gateway import gateway_listen_port
+
+            targets = [[plan.ip(g), gateway_listen_port(gw)] for g in gw.proxies]
+            doms = [d for d in gw.virtual_host.domains if "*" not in d]
+            host = doms[0] if doms else entry.host
         lspec = {
-            "targets": [[plan.ip(e.id), plan.app_port if opts.direct_to_app else entry.port] for e in entry.endpoints],
-            "host": entry.host,
+            "targets": targets,
+            "host": host,
             "path": load.path,
             "method": load.method,
             "arrival": load.arrival,

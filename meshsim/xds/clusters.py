@@ -123,7 +123,8 @@ def build_clusters(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dict
         If ``proxy_id`` is not a proxy of ``model``.
     """
     proxy = next((p for p in model.proxies if p.id == proxy_id), None)
-    if proxy is None:
+    gateway = model.gateway is not None and proxy_id in model.gateway.proxies
+    if proxy is None and not gateway:
         raise KeyError(proxy_id)
     out = []
     for c in model.clusters:
@@ -149,6 +150,7 @@ def build_clusters(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dict
                 },
             ]
         out.append(res)
-    inbound = model.inbound_cluster(proxy.service)
-    out.append(cluster_resource(inbound, plan.app_address(proxy_id)))
+    if proxy is not None:  # a gateway pod has no app behind it
+        inbound = model.inbound_cluster(proxy.service)
+        out.append(cluster_resource(inbound, plan.app_address(proxy_id)))
     return sorted(out, key=lambda r: r["name"])

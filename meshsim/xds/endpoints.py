@@ -27,7 +27,7 @@ def build_endpoints(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dic
     matches the other builders. A cluster with no endpoints gets an empty assignment (calls give 503
     UH, as in Istio).
     """
-    if proxy_id not in {p.id for p in model.proxies}:
+    if proxy_id not in {p.id for p in model.proxies} | set(model.gateway.proxies if model.gateway else ()):
         raise KeyError(proxy_id)
     ports = {s.name: s.port for s in model.services}
     out = []

@@ -75,7 +75,8 @@ class PortPlan:
 
 
 def plan_ports(model: MeshModel, prefix: str = "127.77", xds_port: int = 15010) -> PortPlan:
-    """Give every pod of ``model`` its own loopback address ``<prefix>.<1+i//250>.<1+i%250>``.
+    """Give every pod of ``model`` (sidecar pods, then gateway pods) its own loopback address
+    ``<prefix>.<1+i//250>.<1+i%250>``.
 
     Raises
     ------
@@ -89,7 +90,7 @@ def plan_ports(model: MeshModel, prefix: str = "127.77", xds_port: int = 15010) 
             raise PortPlanError(
                 f"service {svc.name}: port {svc.port} is {reserved[svc.port]} in loopback mode; use another port"
             )
-    ids = [e.id for e in model.endpoints]
+    ids = [e.id for e in model.endpoints] + list(model.gateway.proxies if model.gateway is not None else ())
     if len(ids) > 250 * 250:
         raise PortPlanError(f"{len(ids)} pods do not fit into {prefix}.0.0/16")
     ips = []

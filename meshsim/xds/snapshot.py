@@ -149,6 +149,19 @@ def check_snapshot(snap: Snapshot) -> None:
 
 def build_snapshot(model: MeshModel, proxy_id: str, plan: PortPlan) -> Snapshot:
     """Translate ``model`` for sidecar ``proxy_id`` and check the result (:func:`check_snapshot`)."""
+    from meshsim.xds.gateway import gateway_of, gateway_resources
+
+    if gateway_of(model, proxy_id) is not None:
+        g = gateway_resources(model, proxy_id, plan)
+        resources = {
+            TYPE_CLUSTER: g["clusters"],
+            TYPE_ENDPOINT: g["endpoints"],
+            TYPE_LISTENER: g["listeners"],
+            TYPE_ROUTE: g["routes"],
+        }
+        snap = Snapshot(proxy_id, resources, {t: _hash(r) for t, r in resources.items()})
+        check_snapshot(snap)
+        return snap
     resources = {
         TYPE_CLUSTER: build_clusters(model, proxy_id, plan),
         TYPE_ENDPOINT: build_endpoints(model, proxy_id, plan),
@@ -161,8 +174,9 @@ def build_snapshot(model: MeshModel, proxy_id: str, plan: PortPlan) -> Snapshot:
 
 
 def build_all(model: MeshModel, plan: PortPlan) -> dict[str, Snapshot]:
-    """Snapshots for every proxy of ``model``, keyed by proxy id."""
-    return {p.id: build_snapshot(model, p.id, plan) for p in model.proxies}
+    """Snapshots for every proxy of ``model`` (sidecars, then gateway pods), keyed by proxy id."""
+    ids = [p.id for p in model.proxies] + list(model.gateway.proxies if model.gateway is not None else ())
+    return {pid: build_snapshot(model, pid, plan) for pid in ids}
 
 
 def _node(proxy_id: str, service: str) -> dict[str, Any]:
@@ -177,10 +191,14 @@ def dynamic_bootstrap(model: MeshModel, proxy_id: str, plan: PortPlan) -> dict[s
     """The bootstrap a sidecar starts with: node identity, admin on ``<pod ip>:15000``, and ADS
     (SotW, gRPC, V3) for LDS and CDS; RDS and EDS are named inside those resources as ``ads``."""
     proxy = next((p for p in model.proxies if p.id == proxy_id), None)
-    if proxy is None:
+    if proxy is not None:
+        service = proxy.service
+    elif model.gateway is not None and proxy_id in model.gateway.proxies:
+        service = model.gateway.workload
+    else:
         raise KeyError(proxy_id)
     return {
-        "node": _node(proxy_id, proxy.service),
+        "node": _node(proxy_id, service),
         "admin": _admin(plan.ip(proxy_id), plan.admin_port),
         "dynamic_resources": {
             "ads_config": {

@@ -34,6 +34,7 @@ __all__ = [
     "downstream_tls_socket",
     "endpoint_mtls",
     "pod_cert_paths",
+    "principal_of",
     "upstream_tls_socket",
     "workload_of",
 ]
@@ -71,6 +72,13 @@ def endpoint_mtls(model: MeshModel, c: Cluster) -> dict[str, bool]:
 MATCH_KEY = "tlsMode"
 """Endpoint metadata key (under ``envoy.transport_socket_match``) Istio uses to pick the transport
 socket per endpoint when a cluster mixes mTLS and plaintext pods: ``istio`` or ``disabled``."""
+
+
+def principal_of(model: MeshModel, pod: str) -> str:
+    """The identity (``cluster.local/ns/<ns>/sa/<sa>``) of a sidecar or gateway pod."""
+    if model.gateway is not None and pod in model.gateway.proxies:
+        return model.gateway.principal
+    return workload_of(model, pod).principal
 
 
 def pod_cert_paths(cert_dir: str, pod: str) -> tuple[str, str]:

@@ -83,3 +83,21 @@ def test_mixed_cluster_uses_transport_socket_matches() -> None:
     cla = next(x for x in snap.resources[TYPE_ENDPOINT] if x["cluster_name"] == c["name"])
     tags = [e["metadata"]["filter_metadata"]["envoy.transport_socket_match"]["tlsMode"] for e in cla["endpoints"][0]["lb_endpoints"]]
     assert tags == ["istio", "disabled"]
+
+
+def test_gateway_pod_translation() -> None:
+    model = compile_model(load([str(REPO / "real" / "scenarios" / "gateway")]))
+    plan = plan_ports(model)
+    snaps = build_all(model, plan)
+    gw = snaps["istio-ingressgateway-0"]
+    (lst,) = gw.resources[TYPE_LISTENER]
+    assert lst["address"]["socket_address"] == {"address": plan.ip("istio-ingressgateway-0"), "port_value": 8080}
+    assert lst["filter_chains"][0]["filters"][0]["typed_config"]["rds"]["route_config_name"] == "http.8080"
+    names = [c["name"] for c in gw.resources[TYPE_CLUSTER]]
+    assert not any(n.startswith("inbound|") for n in names)  # no app behind a gateway
+    c = _cluster(gw, "outbound|8080||front")
+    chain = c["transport_socket"]["typed_config"]["common_tls_context"]["tls_certificates"][0]["certificate_chain"]
+    assert chain["filename"] == "/etc/certs/istio-ingressgateway-0/cert-chain.pem"
+    # the gateway-bound VS reaches the gateway only, never the sidecars' outbound routes
+    (rc,) = gw.resources["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"]
+    assert rc["virtual_hosts"][0]["routes"][0]["route"]["cluster"] == "outbound|8080||front.default.svc.cluster.local"
