@@ -151,7 +151,7 @@ class ProxyCPU:
 class Ctl:
     """Control block of one request through a client sidecar's router (timed mode)."""
 
-    __slots__ = ("cancelled", "done", "wait", "att", "pending", "cs", "holding_retry", "on_cancel_status", "route_timer")
+    __slots__ = ("cancelled", "done", "wait", "att", "pending", "cs", "holding_retry", "on_cancel_status", "route_timer", "proc", "owner")
 
     def __init__(self) -> None:
         self.cancelled = False
@@ -163,17 +163,18 @@ class Ctl:
         self.holding_retry = False
         self.on_cancel_status = 0
         self.route_timer = False
+        self.proc: simpy.Process | None = None  # the attempt the router waits on (no per-try timer)
+        self.owner: simpy.Process | None = None  # the process running the router, interrupted on cancel
 
 
 class Attempt:
-    """One upstream try: its host, connection and completion event."""
+    """One upstream try: its host and connection; ``done`` once it ended (answered, reset or timed out)."""
 
-    __slots__ = ("host", "served", "event", "done")
+    __slots__ = ("host", "served", "done")
 
-    def __init__(self, host: int, served: int, event: simpy.Event) -> None:
+    def __init__(self, host: int, served: int) -> None:
         self.host = host
         self.served = served
-        self.event = event
         self.done = False
 
 
@@ -550,6 +551,9 @@ class Sidecar:
         w = ctl.wait
         if w is not None and not w.triggered:
             w.succeed(CANCELLED)
+        p = ctl.proc
+        if p is not None and not p.triggered and ctl.owner is not None:
+            ctl.owner.interrupt(CANCELLED)
 
     # ------------------------------------------------------------------ router
     def _router(
@@ -630,14 +634,21 @@ class Sidecar:
                 if tr is not None:
                     tr.add(asid, sid, f"attempt {k}", self.id, ta, env.now, "sequential", upstream_host=replica.id, status=status)
             else:
-                ev = env.event()
-                att = Attempt(host, served, ev)
+                # wait on the attempt process itself; the per-try, route and app timers interrupt
+                # this wait (Ctl.owner) with PER_TRY_TIMEOUT or CANCELLED
+                att = Attempt(host, served)
                 ctl.att = att
-                ctl.wait = ev
-                env.process(self._attempt(cs, att, replica, ctx, call, headers, asid))
+                ctl.wait = None
+                proc = env.process(self._attempt(cs, att, replica, ctx, call, headers, asid))
+                ctl.proc = proc
+                ctl.owner = env.active_process
                 if per_try is not None:
-                    self.sim.deadlines.add(per_try, lambda a=att, s=cs: self._per_try_timeout(s, a), att)  # type: ignore[misc]
-                status = yield ev
+                    self.sim.deadlines.add(per_try, lambda a=att, s=cs, c=ctl: self._per_try_timeout(s, a, c), att)  # type: ignore[misc]
+                try:
+                    status = yield proc
+                except simpy.Interrupt as intr:
+                    status = intr.cause  # type: ignore[assignment]
+                ctl.proc = None
                 ctl.att = None
                 if tr is not None:
                     cut = ctl.cancelled or status == PER_TRY_TIMEOUT
@@ -767,15 +778,18 @@ class Sidecar:
         if not att.done:
             att.done = True
             cs.end_stream(att.host, att.served, status < 0)
-            att.event.succeed(status)
+        return status
 
-    def _per_try_timeout(self, cs: ClusterState, att: Attempt) -> None:
+    def _per_try_timeout(self, cs: ClusterState, att: Attempt, ctl: Ctl) -> None:
+        """The per-try timer: reset the attempt (its server keeps working) and wake the router."""
         if att.done:
             return
         att.done = True
         cs.c.upstream_rq_per_try_timeout += 1
         cs.end_stream(att.host, att.served, True)
-        att.event.succeed(PER_TRY_TIMEOUT)
+        p = ctl.proc
+        if p is not None and not p.triggered and ctl.owner is not None:
+            ctl.owner.interrupt(PER_TRY_TIMEOUT)
 
 
 class GatewayProxy(Sidecar):
