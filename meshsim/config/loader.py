@@ -276,6 +276,21 @@ def apply_override(
     return out
 
 
+_LIST_BUCKETS = {
+    "topology": "topologies",
+    "deployment": "deployments",
+    "kservice": "kube_services",
+    "vs": "virtual_services",
+    "dr": "destination_rules",
+    "slo": "slos",
+    "canary": "canaries",
+    "gateway": "gateways",
+    "peerauthn": "peer_authentications",
+    "authz": "authorization_policies",
+}
+"""Dispatch buckets that collect any number of documents, and the MeshConfig list each goes to."""
+
+
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """``over`` on top of ``base``: mappings merge key by key, anything else is replaced."""
     out = dict(base)
@@ -408,26 +423,8 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
         keyed[key] = (bucket, Doc(src, obj))
     for key in order:
         bucket, doc = keyed[key]
-        if bucket == "topology":
-            cfg.topologies.append(doc)
-        elif bucket == "deployment":
-            cfg.deployments.append(doc)
-        elif bucket == "kservice":
-            cfg.kube_services.append(doc)
-        elif bucket == "vs":
-            cfg.virtual_services.append(doc)
-        elif bucket == "dr":
-            cfg.destination_rules.append(doc)
-        elif bucket == "slo":
-            cfg.slos.append(doc)
-        elif bucket == "canary":
-            cfg.canaries.append(doc)
-        elif bucket == "gateway":
-            cfg.gateways.append(doc)
-        elif bucket == "peerauthn":
-            cfg.peer_authentications.append(doc)
-        elif bucket == "authz":
-            cfg.authorization_policies.append(doc)
+        if bucket in _LIST_BUCKETS:
+            getattr(cfg, _LIST_BUCKETS[bucket]).append(doc)
         elif bucket == "scenario":
             if cfg.scenario is not None:
                 raise ConfigError(str(doc.source), "", f"a second Scenario (the first is in {cfg.scenario.source.file}); give one")
