@@ -86,6 +86,7 @@ class ControlPlane:
         self.address = address
         self.port = port
         self.snapshots: dict[str, Snapshot] = {}
+        self._packed: dict[str, dict[str, dict[str, Any]]] = {}  # node -> type -> name -> Any
         self.acks: list[AckRecord] = []
         self.nacks: list[NackRecord] = []
         self._streams: list[_Stream] = []
@@ -121,7 +122,31 @@ class ControlPlane:
             self._server = None
 
     def set_snapshot(self, snap: Snapshot) -> None:
-        """Install ``snap`` for node ``snap.node`` and push changed types to its open streams."""
+        """Install ``snap`` for node ``snap.node`` and push changed types to its open streams.
+
+        Every resource is packed into a protobuf ``Any`` here, once, so a resource the xDS protos
+        cannot represent fails the run at once with its name instead of stalling a stream.
+
+        Raises
+        ------
+        MeshsimError
+            A resource does not parse as its type (a translation bug or a missing proto import).
+        """
+        from meshsim.real.protos import to_any
+        from meshsim.xds.snapshot import resource_name
+
+        packed: dict[str, dict[str, Any]] = {}
+        for t in TYPE_ORDER:
+            by: dict[str, Any] = {}
+            for r in snap.resources.get(t, []):
+                name = resource_name(t, r)
+                try:
+                    by[name] = to_any(t, r)
+                except Exception as exc:  # noqa: BLE001 - json_format.ParseError and friends
+                    kind = t.rsplit(".", 1)[-1]
+                    raise MeshsimError(f"node {snap.node}: {kind} {name} cannot be served as xDS: {exc}") from None
+            packed[t] = by
+        self._packed[snap.node] = packed
         self.snapshots[snap.node] = snap
         for st in self._streams:
             if st.node == snap.node:
@@ -169,7 +194,7 @@ class ControlPlane:
     def _respond(self, st: _Stream, type_url: str, names: tuple[str, ...]) -> None:
         from envoy.service.discovery.v3 import discovery_pb2
 
-        from meshsim.real.protos import to_any
+        from meshsim.xds.snapshot import resource_name
 
         snap = self.snapshots.get(st.node)
         if snap is None:
@@ -185,7 +210,7 @@ class ControlPlane:
             version_info=ts.sent_version,
             type_url=type_url,
             nonce=ts.sent_nonce,
-            resources=[to_any(type_url, r) for r in resources],
+            resources=[self._packed[st.node][type_url][resource_name(type_url, r)] for r in resources],
         )
         st.out.put_nowait(resp)
 

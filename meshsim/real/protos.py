@@ -1,7 +1,8 @@
 """JSON resource dicts -> protobuf ``Any`` for the ADS server (needs ``xds-protos``, imported lazily).
 
 Importing the ``*_pb2`` modules registers every message type our resources embed as ``typed_config``
-(HCM, router, fault, previous_hosts predicate, upstream HTTP protocol options), so
+(HCM, router, fault, previous_hosts predicate, upstream HTTP protocol options, TLS, TLS inspector,
+file access log), so
 ``json_format.ParseDict`` can resolve their ``@type``.
 """
 
@@ -30,6 +31,7 @@ _EMBEDDED = (
     "envoy.extensions.transport_sockets.tls.v3.tls_pb2",
     "envoy.extensions.transport_sockets.raw_buffer.v3.raw_buffer_pb2",
     "envoy.extensions.filters.listener.tls_inspector.v3.tls_inspector_pb2",
+    "envoy.extensions.access_loggers.file.v3.file_pb2",
 )
 _classes: dict[str, Any] = {}
 

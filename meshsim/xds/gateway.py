@@ -60,6 +60,11 @@ def gateway_resources(model: MeshModel, pod: str, plan: PortPlan) -> dict[str, l
         ],
         "validate_clusters": False,
     }
+    log_path = plan.access_log_path(pod)
+    if log_path is not None:
+        from meshsim.xds.telemetry import access_log, peer_header
+
+        rc["request_headers_to_add"] = peer_header(pod)
     fault = {"name": FAULT_FILTER, "typed_config": typed("envoy.extensions.filters.http.fault.v3.HTTPFault")}
     hcm = {
         "name": HCM_FILTER,
@@ -73,6 +78,7 @@ def gateway_resources(model: MeshModel, pod: str, plan: PortPlan) -> dict[str, l
                 "normalize_path": True,
                 "http_filters": [fault, _router()],
                 "rds": {"config_source": ads_source(), "route_config_name": route_name},
+                **({"access_log": access_log(log_path, "source")} if log_path is not None else {}),
             },
         ),
     }

@@ -8,7 +8,8 @@
   pod): an inline route to ``inbound|<port>||`` (reference §9.1), router only (server sidecars never
   inject VirtualService faults).
 
-The inbound listener takes mTLS, plaintext or both as the pod's PeerAuthentication says
+With :attr:`PortPlan.access_log_dir` set both HCMs also write a JSON access log
+(:mod:`meshsim.xds.telemetry`). The inbound listener takes mTLS, plaintext or both as the pod's PeerAuthentication says
 (:mod:`meshsim.xds.tls`).
 
 Both HCMs set ``stream_idle_timeout: 0s`` and leave the downstream idle timeout at Envoy's 1 h, as
@@ -23,6 +24,7 @@ from meshsim.model.ir import MeshModel
 from meshsim.xds.common import ads_source, typed
 from meshsim.xds.ports import PortPlan
 from meshsim.xds.routes import FAULT_FILTER, OUTBOUND_ROUTE_NAME, inbound_route_config
+from meshsim.xds.telemetry import access_log
 from meshsim.xds.tls import downstream_tls_socket, workload_of
 
 __all__ = ["HCM_FILTER", "INBOUND_LISTENER", "OUTBOUND_LISTENER", "build_listeners"]
@@ -40,7 +42,13 @@ def _router() -> dict[str, Any]:
     }
 
 
-def _hcm(stat_prefix: str, http_filters: list[dict[str, Any]], routing: dict[str, Any]) -> dict[str, Any]:
+def _hcm(
+    stat_prefix: str,
+    http_filters: list[dict[str, Any]],
+    routing: dict[str, Any],
+    log_path: str | None = None,
+    reporter: str = "source",
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "stat_prefix": stat_prefix,
         "codec_type": "AUTO",
@@ -50,6 +58,8 @@ def _hcm(stat_prefix: str, http_filters: list[dict[str, Any]], routing: dict[str
         "http_filters": http_filters,
     }
     body.update(routing)
+    if log_path is not None:
+        body["access_log"] = access_log(log_path, reporter)
     return {"name": HCM_FILTER, "typed_config": typed(_HCM_TYPE, body)}
 
 
@@ -99,6 +109,7 @@ def build_listeners(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dic
             f"outbound_{plan.outbound_port}",
             [fault, _router()],
             {"rds": {"config_source": ads_source(), "route_config_name": OUTBOUND_ROUTE_NAME}},
+            plan.access_log_path(proxy_id),
         ),
     )
     inbound = _listener(
@@ -109,6 +120,8 @@ def build_listeners(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dic
             f"inbound_{svc.port}",
             [_router()],
             {"route_config": inbound_route_config(proxy.inbound_cluster, svc.port)},
+            plan.access_log_path(proxy_id),
+            "destination",
         ),
     )
     mode = workload_of(model, proxy_id).mtls_mode

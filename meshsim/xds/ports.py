@@ -52,6 +52,14 @@ class PortPlan:
     cert_dir: str = "/etc/certs"
     """Directory of the run's certificates (:mod:`meshsim.xds.tls` file layout); the runner points it
     into the run's state directory, the default is a stable placeholder for golden files."""
+    access_log_dir: str | None = None
+    """When set, every listener writes a JSON access log ``<dir>/<pod>.log`` and outbound routes add
+    the peer-metadata header (:mod:`meshsim.xds.telemetry`); off by default (goldens, calibration)."""
+
+    def access_log_path(self, proxy_id: str) -> str | None:
+        """Where ``proxy_id``'s Envoy writes its access log, or None when logging is off."""
+        return None if self.access_log_dir is None else f"{self.access_log_dir}/{proxy_id}.log"
+
     _ips: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

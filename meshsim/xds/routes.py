@@ -187,7 +187,12 @@ def build_routes(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dict[s
                 "include_request_attempt_count": True,
             }
         )
-    return [{"name": OUTBOUND_ROUTE_NAME, "virtual_hosts": vhosts, "validate_clusters": False}]
+    rc: dict[str, Any] = {"name": OUTBOUND_ROUTE_NAME, "virtual_hosts": vhosts, "validate_clusters": False}
+    if plan.access_log_dir is not None:
+        from meshsim.xds.telemetry import peer_header
+
+        rc["request_headers_to_add"] = peer_header(proxy_id)
+    return [rc]
 
 
 def inbound_route_config(cluster_name: str, port: int) -> dict[str, Any]:

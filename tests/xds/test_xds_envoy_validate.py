@@ -52,3 +52,33 @@ def test_envoy_rejects_bad_config(load_model, tmp_path: Path) -> None:  # noqa: 
     cfg["static_resources"]["clusters"][0]["lb_policy"] = "NOT_A_POLICY"
     ok, _ = envoy_bin.validate_config(cfg)
     assert not ok
+
+
+def test_access_log_variant_validates_and_marks_reporters(load_model, tmp_path: Path) -> None:  # noqa: ANN001
+    """With Prometheus output on, every listener logs with its Istio reporter and outbound routes
+    carry the peer-metadata header; Envoy accepts the result (gateway pods included)."""
+    _envoy_or_skip()
+    model = load_model("gateway")
+    (tmp_path / "access").mkdir()  # Envoy opens the log files when it loads the config
+    plan = dataclasses.replace(_with_certs(model, tmp_path), access_log_dir=str(tmp_path / "access"))
+    snaps = build_all(model, plan)
+    gw = model.gateway.proxies[0]
+    for pid, snap in snaps.items():
+        ok, msg = envoy_bin.validate_config(static_bootstrap(snap, plan))
+        assert ok, f"{pid}: {msg}"
+        reporters = {}
+        for lst in snap.resources["type.googleapis.com/envoy.config.listener.v3.Listener"]:
+            hcm = lst["filter_chains"][0]["filters"][0]["typed_config"]
+            (log,) = hcm["access_log"]
+            assert log["typed_config"]["path"] == f"{tmp_path / 'access'}/{pid}.log"
+            reporters[lst["name"]] = log["typed_config"]["log_format"]["json_format"]["reporter"]
+        if pid == gw:
+            assert set(reporters.values()) == {"source"}
+        else:
+            assert reporters == {"virtualInbound": "destination", "virtualOutbound": "source"}
+        (rc,) = [r for r in snap.resources["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"]
+                 if not r["name"].startswith("inbound|")]
+        assert rc["request_headers_to_add"][0]["header"] == {"key": "x-envoy-peer-metadata-id", "value": pid}
+    # off by default: the golden files' form
+    plain = build_all(model, _with_certs(model, tmp_path))[gw]
+    assert "request_headers_to_add" not in plain.resources["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"][0]
