@@ -34,6 +34,12 @@ def run(
     warmup: float | None = typer.Option(None, "--warmup", help="Warm-up, seconds (overrides the LoadProfile)."),
     envoy_concurrency: int = typer.Option(1, "--envoy-concurrency", min=1, help="Worker threads per Envoy."),
     nice: int = typer.Option(0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."),
+    prometheus: Path | None = typer.Option(  # noqa: B008
+        None,
+        "--prometheus",
+        help="Also write Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) "
+        "of the measured window to this file, Prometheus text format, from per-request Envoy access logs.",
+    ),
 ) -> None:
     """Start control plane, Envoys and apps; apply the load; write OUT/summary.json; stop everything."""
     from meshsim.pipeline import load_and_compile
@@ -53,6 +59,7 @@ def run(
             seed=seed,
             envoy_concurrency=envoy_concurrency,
             nice=nice,
+            prometheus=prometheus,
         )
         summary = run_real_sync(model, opts, [str(p) for p in paths])
     except RunFailed as exc:

@@ -21,7 +21,7 @@ drain included) is also logged as ``[completion time from start, status, latency
 ``requests_log`` for the per-interval time series.
 
 Run as ``python -m meshsim.real.loadgen SPEC.json OUT.json``; it prints ``t0 <monotonic start>``,
-``warmup-done`` and ``sending-done`` lines on stdout so the runner can align scenario events with its
+``warmup-done <epoch seconds>`` (just before the first measured send) and ``sending-done`` lines on stdout so the runner can align scenario events with its
 clock and snapshot Envoy counters at the window edges.
 """
 
@@ -291,7 +291,7 @@ async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
                 if not marked and t >= warmup:
                     marked = True
                     cpu0, wall0 = time.process_time(), time.monotonic()
-                    emit("warmup-done", flush=True)
+                    emit(f"warmup-done {time.time()!r}", flush=True)
                 measured = t >= warmup
                 if measured:
                     win.sent += 1
@@ -311,11 +311,11 @@ async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
             users = [asyncio.ensure_future(user()) for _ in range(int(spec["users"]))]
             await asyncio.sleep(warmup)
             cpu0, wall0 = time.process_time(), time.monotonic()
-            emit("warmup-done", flush=True)
+            emit(f"warmup-done {time.time()!r}", flush=True)
             await asyncio.gather(*users)
         if not marked and open_loop:
             cpu0, wall0 = time.process_time(), time.monotonic()
-            emit("warmup-done", flush=True)
+            emit(f"warmup-done {time.time()!r}", flush=True)
         cpu_pct = (time.process_time() - cpu0) / max(1e-9, time.monotonic() - wall0) * 100
         emit("sending-done", flush=True)
         measured_pending = [t for t in pending]

@@ -11,7 +11,9 @@ end of warm-up and the end of the measured window (``/stats?format=json`` before
 Mapping into the simulator's schema (``meshsim.metrics.results``):
 
 - ``entry``: the load generator (latency from the intended send time, status < 500 = success);
-- ``edges``: per (source workload, outbound cluster): ``attempts = upstream_rq_total``,
+- ``edges``: per (source workload, outbound cluster) — the gateway's pods are the source
+  ``<gateway workload>`` as in the simulator, their success rate the load generator's when the gateway
+  routes to one service only: ``attempts = upstream_rq_total``,
   ``retries = upstream_rq_retry``, ``requests = attempts - retries + upstream_rq_pending_overflow``
   (requests the sidecar got from its app; an overflowed request is never an attempt); ``success_rate`` from the calling apps' record of final statuses by responding workload
   (``x-meshsim-workload`` response header), attributed to the cluster of the route that holds that
@@ -23,7 +25,8 @@ Mapping into the simulator's schema (``meshsim.metrics.results``):
 
 Response flags per edge are inferred from counters (see :data:`_FLAG_COUNTERS`), not an access log.
 
-Not measured (left null): per-edge latency distributions (would need access logs),
+Per-edge latency (the client sidecar's request duration, retries inside, as the simulator's edge
+latency) is filled only for runs with access logs (``--prometheus``), else null. Not measured:
 confidence intervals (a single real run; no batch means yet).
 """
 
@@ -168,11 +171,14 @@ def build_summary(
     apps: dict[str, dict[str, Any]],
     run: dict[str, Any],
     findings: list[str],
+    edge_ms: dict[tuple[str, str], list[float]] | None = None,
 ) -> Any:
     """Assemble the :class:`meshsim.metrics.results.Summary` of one real run.
 
     ``load`` is the load generator's result, ``before``/``after`` the per-proxy admin stats at the window
-    edges, ``apps`` the per-pod app records of the window, ``run`` the :class:`RunInfo` fields.
+    edges, ``apps`` the per-pod app records of the window, ``run`` the :class:`RunInfo` fields,
+    ``edge_ms`` (runs with access logs) the client sidecars' request durations per ``(source,
+    cluster)`` in ms, which fill the edges' latency (null without them).
     """
     from meshsim.metrics.results import (
         CallResult,
@@ -190,15 +196,22 @@ def build_summary(
     outbound = [c.name for c in model.clusters]
     clusters_out: list[ClusterResult] = []
     per_edge: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for pid, p in proxies.items():
-        names = [*outbound, p.inbound_cluster]
+    # sidecars (edge source "<service>.<version>") and gateway pods (edge source: the gateway workload,
+    # as the simulator names it)
+    envoys: list[tuple[str, str, list[str]]] = [
+        (pid, f"{p.service}.{p.version}", [*outbound, p.inbound_cluster]) for pid, p in proxies.items()
+    ]
+    gw = model.gateway
+    if gw is not None:
+        envoys += [(g, gw.workload, outbound) for g in gw.proxies]
+    for pid, src_name, names in envoys:
         deltas = cluster_deltas(before.get(pid, {}), after.get(pid, {}), names)
         for cname, d in deltas.items():
             if d.get("upstream_rq_total", 0) <= 0 and not d.get("upstream_rq_pending_overflow"):
                 continue
             clusters_out.append(ClusterResult(proxy=pid, cluster=cname, counters=d))
             if cname.startswith("outbound|"):
-                acc = per_edge[(f"{p.service}.{p.version}", cname)]
+                acc = per_edge[(src_name, cname)]
                 for k, v in d.items():
                     acc[k] += v
 
@@ -236,6 +249,14 @@ def build_summary(
             for k in sibling
         )
         n = ok = 0.0
+        if gw is not None and src == gw.workload and len(sibling) == len([k for k in per_edge if k[0] == src]):
+            # the gateway's client is the load generator: its final statuses are this edge's outcomes
+            # when the gateway routes to this service only (local replies such as 404 NR included)
+            st = load.get("statuses", {})
+            n = float(int(load.get("requests", load.get("completed", 0))))
+            ok = float(sum(v for k, v in st.items() if 0 < int(k) < 500))
+            share = requests / sib_req if sib_req else 0.0
+            n, ok = n * share, ok * share
         for (s, dest, who), (rn, rok) in resp.items():
             if s != src or dest != c.service:
                 continue
@@ -257,7 +278,7 @@ def build_summary(
                 retries=retries,
                 amplification=attempts / requests if requests else None,
                 success_rate=_est(ok / n if n else None),
-                latency_ms=_latency(None),
+                latency_ms=_latency(*_pcts(edge_ms.get((src, cname), []) if edge_ms else [])),
                 latency_cdf_ms=[],
                 response_flags=_flags_from_counters(d),
                 status_codes={

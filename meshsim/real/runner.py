@@ -12,6 +12,7 @@ Sequence (loopback mode, no root, nothing outside ``127.0.0.0/8``):
    start and sample per-interval series (:mod:`meshsim.real.scenario`);
 5. write ``summary.json`` (the simulator's schema), the raw ``load.json``/``apps.json``/``envoy_stats``,
    ``control_plane.json`` (push->ACK latencies), ``cpu.json``, ``scenario.json`` and the xDS snapshots;
+   with :attr:`RunOptions.prometheus`, Istio's metrics from the Envoys' access logs;
 6. stop every process in ``finally`` — on success, on error, on Ctrl-C and on SIGTERM.
 """
 
@@ -61,6 +62,9 @@ class RunOptions:
     """Scheduling priority of every spawned process (``setpriority``; negative needs root/CAP_SYS_NICE and
     is ignored without it). On a machine shared with CPU-bound jobs a negative value keeps the apps'
     event loop and the Envoys from being descheduled for tens of ms; it does not add CPU use."""
+    prometheus: Path | None = None
+    """Write Istio's standard metrics of the measured window here (Prometheus text format), from
+    per-request Envoy access logs (:mod:`meshsim.real.telemetry`); off by default (logging costs CPU)."""
     direct_to_app: bool = False
     """Send the load straight to the entry pods' apps (``<pod ip>:15080``), bypassing their sidecars:
     the baseline of ``meshsim real calibrate``."""
@@ -153,7 +157,14 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         write_mesh_certs(model, cert_dir)  # a fresh CA per run; referenced by the translated config
         cp = ControlPlane(plan.xds_address, 0)
         await cp.start()
-        plan = dataclasses.replace(plan, xds_port=cp.port, cert_dir=str(cert_dir))
+        access_dir: str | None = None
+        if opts.prometheus is not None:
+            import shutil
+
+            shutil.rmtree(run_dir / "access", ignore_errors=True)
+            (run_dir / "access").mkdir()
+            access_dir = str(run_dir / "access")
+        plan = dataclasses.replace(plan, xds_port=cp.port, cert_dir=str(cert_dir), access_log_dir=access_dir)
         snaps = build_all(model, plan)
         timeline = model.timeline
         stage_snaps: dict[int, dict[str, Any]] = {}
@@ -211,6 +222,8 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
                     opts.log_level,
                     "--drain-time-s",
                     "1",
+                    "--file-flush-interval-msec",
+                    "100",
                     "--service-node",
                     pid,
                     "--service-cluster",
@@ -279,6 +292,7 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         before: dict[str, dict[str, float]] = {}
         cpu_before: dict[str, float] = {}
         t_window = 0.0
+        t_epoch0 = 0.0
         player = None
         if timeline is not None:
             from meshsim.real.scenario import ScenarioPlayer
@@ -317,7 +331,9 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
                 ) as r:
                     await r.read()
                 player.start(t0_lg)
-            elif msg == "warmup-done":
+            elif msg.startswith("warmup-done"):
+                parts = msg.split()
+                t_epoch0 = float(parts[1]) if len(parts) > 1 else time.time()
                 before = await fetch_all(admin)
                 await _http_ok(f"http://{ctl_host}:{ctl_port}/mark", "POST")
                 cpu_before = children.cpu_seconds()
@@ -334,6 +350,7 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
             await asyncio.sleep(max(0.0, player.t0 + nxt + 0.05 - time.monotonic()))
             await player.stop()
         after = await fetch_all(admin)
+        t_epoch1 = time.time()
         cpu_after = children.cpu_seconds()
         wall = time.monotonic() - t_window if t_window else 0.0
         import aiohttp
@@ -400,7 +417,10 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         )
         if player is not None:
             findings += [f"warning: {e}" for e in player.errors]
-        summary = build_summary(model, load_res, before, after, apps, run_info, findings)
+        edge_ms: dict[tuple[str, str], list[float]] | None = None
+        if opts.prometheus is not None:
+            edge_ms = _write_prometheus(model, plan, [pid for pid, _ in envoys], t_epoch0, t_epoch1, opts.prometheus, out)
+        summary = build_summary(model, load_res, before, after, apps, run_info, findings, edge_ms)
         if player is not None:
             from meshsim.real.scenario import build_scenario_result, build_series
 
@@ -433,6 +453,21 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         if cp is not None:
             await cp.stop()
         lock.release()
+
+
+def _write_prometheus(
+    model: MeshModel, plan: Any, pods: list[str], t0: float, t1: float, path: Path, out: Path
+) -> dict[tuple[str, str], list[float]]:
+    """Aggregate the run's access logs into ``path`` once Envoy has flushed them (100 ms interval);
+    returns the per-edge client-side durations for the summary."""
+    from meshsim.real.telemetry import metrics_from_access_logs
+    from meshsim.telemetry.prometheus import write_prometheus
+
+    time.sleep(0.5)
+    metrics, counts, edge_ms = metrics_from_access_logs(model, plan, t0, t1, pods)
+    write_prometheus([metrics], path)
+    (out / "access_logs.json").write_text(json.dumps({"window_epoch_s": [t0, t1], "lines": counts}, indent=1))
+    return edge_ms
 
 
 def _version() -> str:

@@ -59,7 +59,7 @@ from meshsim.sim.rng import Streams
 from meshsim.sim.sampling import Uniform, sampler
 from meshsim.sim.scenario import Series
 from meshsim.sim.stats import CallStats, EdgeStats, RepResult, WorkloadStats
-from meshsim.telemetry.record import DURATION_BUCKETS_MS, IstioMetrics, Observations, ProxyUsage, Trace
+from meshsim.telemetry.record import DURATION_BUCKETS_MS, IstioMetrics, Observations, ProxyUsage, Trace, spiffe
 
 __all__ = ["Simulation", "BATCHES", "CONNECT_FAIL", "PER_TRY_TIMEOUT", "APP_TIMEOUT", "is_success"]
 
@@ -513,11 +513,11 @@ class Sidecar:
         host = c.host if c is not None else (call.host if call is not None else "")
         if dst is not None:
             tls = tls_state(c.tls_mode if c is not None else None, dst.mtls_mode)
-            labels = ("source", self.wl_name, self.namespace, self.version, self.principal, dst.name or dst.key,
-                   dst.namespace, dst.version, host, service, dst.principal if tls == 1 else "unknown", "http",
+            labels = ("source", self.wl_name, self.namespace, self.version, spiffe(self.principal), dst.name or dst.key,
+                   dst.namespace, dst.version, host, service, spiffe(dst.principal) if tls == 1 else "unknown", "http",
                    str(status), flag or "-", "unknown")
         else:
-            labels = ("source", self.wl_name, self.namespace, self.version, self.principal, "unknown", "unknown",
+            labels = ("source", self.wl_name, self.namespace, self.version, spiffe(self.principal), "unknown", "unknown",
                    "unknown", host or "unknown", service, "unknown", "http", str(status), flag or "-", "unknown")
         return self.sim.metrics.series(labels)
 
@@ -1044,8 +1044,8 @@ class Replica:
             s_wl, s_ns, s_ver = "unknown", "unknown", "unknown"
         else:
             s_wl, s_ns, s_ver = src.wl_name, src.namespace, src.version
-        key = ("destination", s_wl, s_ns, s_ver, principal or "unknown", sc.wl_name, wl.namespace, wl.version,
-               self.svc_host, wl.service, wl.principal, "http", str(status), flag,
+        key = ("destination", s_wl, s_ns, s_ver, spiffe(principal) if principal else "unknown", sc.wl_name,
+               wl.namespace, wl.version, self.svc_host, wl.service, spiffe(wl.principal), "http", str(status), flag,
                "mutual_tls" if principal else "none")
         return self.sim.metrics.series(key)
 

@@ -15,7 +15,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DURATION_BUCKETS_MS", "LABELS", "IstioMetrics", "Span", "Trace", "ProxyUsage", "Observations"]
+__all__ = ["DURATION_BUCKETS_MS", "LABELS", "IstioMetrics", "spiffe", "Span", "Trace", "ProxyUsage", "Observations"]
 
 DURATION_BUCKETS_MS = (
     0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
@@ -44,6 +44,13 @@ LABELS = (
 )
 """The label names of a key of :class:`IstioMetrics`, in order (a subset of Istio's standard labels,
 https://istio.io/latest/docs/reference/config/metrics/)."""
+
+
+def spiffe(principal: str) -> str:
+    """The metric label form of a principal: ``cluster.local/ns/<ns>/sa/<sa>`` (AuthorizationPolicy's
+    form) -> ``spiffe://cluster.local/ns/<ns>/sa/<sa>`` (the peer certificate's URI SAN, which Istio's
+    stats filter reports as ``source_principal``/``destination_principal``)."""
+    return principal if principal.startswith("spiffe://") else f"spiffe://{principal}"
 
 
 class IstioMetrics:

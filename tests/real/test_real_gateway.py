@@ -34,6 +34,10 @@ def test_gateway_run(tmp_path: Path, state_dir: Path, real_deps: None) -> None:
     # every load request crossed the gateway Envoy to front (counters and the load generator's window
     # are sampled a few ms apart)
     assert abs(sent - n) <= 0.02 * n + 2, (sent, n)
+    # the gateway hop is an edge of the real summary, named as the simulator names it
+    (ge,) = [e for e in s["edges"] if e["source"] == "istio-ingressgateway"]
+    assert ge["destination"] == "front" and ge["requests"] == sent and ge["success_rate"]["value"] == 1.0
+    assert any(c["proxy"] == gw for c in s["clusters"])
     assert st["after"][gw][front + "ssl.handshake"] >= 1  # auto mTLS from the gateway (PERMISSIVE front)
     lspec = json.loads((state_dir / "run" / "load.json").read_text())
     assert lspec["targets"] == [["127.77.1.3", 8080]]  # Gateway port 80 served on 8080 (no root)
