@@ -9,6 +9,8 @@ over time on every change, never sampled (salabim's ``Monitor(level=True)`` dist
 
 from __future__ import annotations
 
+import math
+
 from ddsketch import DDSketch
 
 __all__ = ["RELATIVE_ACCURACY", "Tally", "Level", "new_sketch"]
@@ -21,29 +23,99 @@ def new_sketch() -> DDSketch:
     return DDSketch(relative_accuracy=RELATIVE_ACCURACY)
 
 
+FLUSH = 4096
+"""Values a :class:`Tally` buffers per batch before adding them to its sketch in one go."""
+
+_LN2 = math.log(2.0)
+
+
+def _add_many(sk: DDSketch, vals: list[float]) -> None:
+    """``for v in vals: sk.add(v)``, with the same result bit for bit and ~5x cheaper per value.
+
+    The bucket keys are computed exactly as ``ddsketch`` 3.x computes them one at a time
+    (``LogarithmicMapping.key``: ``int(ceil(math.log(v, 2) * multiplier) + offset)``, with
+    ``math.log`` per value and the same IEEE operations in the same order in numpy), then each bucket
+    gets its count in one ``store.add``; count, sum (same addition order), min and max are updated as
+    ``BaseDDSketch.add`` does. Uses ddsketch's internal fields; ``tests/test_recorder.py`` checks the
+    result against per-value ``add`` so a library change cannot go unnoticed.
+    """
+    import numpy as np
+
+    mp = sk._mapping.min_possible
+    pos: list[float] = []
+    neg: list[float] = []
+    zeros = 0
+    total = sk._sum
+    for v in vals:
+        total += v
+        if v > mp:
+            pos.append(math.log(v))
+        elif v < -mp:
+            neg.append(math.log(-v))
+        else:
+            zeros += 1
+    m = sk._mapping
+    for logs, store in ((pos, sk._store), (neg, sk._negative_store)):
+        if not logs:
+            continue
+        keys = np.ceil(np.asarray(logs) / _LN2 * m._multiplier) + m._offset
+        uniq, counts = np.unique(keys.astype(np.int64), return_counts=True)
+        for k, c in zip(uniq.tolist(), counts.tolist(), strict=True):
+            store.add(k, float(c))
+    sk._zero_count += zeros
+    sk._count += len(vals)
+    sk._sum = total
+    lo, hi = min(vals), max(vals)
+    if lo < sk._min:
+        sk._min = lo
+    if hi > sk._max:
+        sk._max = hi
+
+
 class Tally:
     """Per-request values (milliseconds) in ``batches`` sketches plus count and sum.
 
-    ``add(batch, value)`` records into batch ``batch`` (0-based, clamped to the last batch).
+    ``add(batch, value)`` records into batch ``batch`` (0-based, clamped to the last batch). Values
+    wait in a per-batch buffer of at most :data:`FLUSH` and reach the sketch in one go
+    (:func:`_add_many`, identical to adding them one by one); reading :attr:`sketches` or
+    :meth:`merged` flushes first. Memory is bounded by ``batches x FLUSH`` floats plus the sketches.
     """
 
-    __slots__ = ("n", "nb", "sketches", "total")
+    __slots__ = ("_sketches", "bufs", "n", "nb", "total")
 
     def __init__(self, batches: int) -> None:
         self.nb = batches
-        self.sketches: list[DDSketch | None] = [None] * batches
+        self._sketches: list[DDSketch | None] = [None] * batches
+        self.bufs: list[list[float]] = [[] for _ in range(batches)]
         self.n = 0
         self.total = 0.0
 
     def add(self, batch: int, value: float) -> None:
         if batch >= self.nb:
             batch = self.nb - 1
-        sk = self.sketches[batch]
-        if sk is None:
-            sk = self.sketches[batch] = new_sketch()
-        sk.add(value)
+        b = self.bufs[batch]
+        b.append(value)
         self.n += 1
         self.total += value
+        if len(b) >= FLUSH:
+            self._flush(batch)
+
+    def _flush(self, batch: int) -> None:
+        b = self.bufs[batch]
+        if not b:
+            return
+        sk = self._sketches[batch]
+        if sk is None:
+            sk = self._sketches[batch] = new_sketch()
+        _add_many(sk, b)
+        self.bufs[batch] = []
+
+    @property
+    def sketches(self) -> list[DDSketch | None]:
+        """The per-batch sketches (None for a batch without values), buffers flushed."""
+        for i in range(self.nb):
+            self._flush(i)
+        return self._sketches
 
     def merged(self) -> DDSketch:
         out = new_sketch()
@@ -51,6 +123,14 @@ class Tally:
             if sk is not None:
                 out.merge(sk)
         return out
+
+    def __getstate__(self) -> dict[str, object]:
+        self.sketches  # noqa: B018 - flush before pickling (replications return tallies)
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
 
 
 class Level:
