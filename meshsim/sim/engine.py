@@ -129,6 +129,54 @@ def _collector_tuned() -> Iterator[None]:
         gc.unfreeze()
 
 
+class _Interrupting:
+    """A failed pseudo-event carrying :class:`simpy.Interrupt` ``(ctl, code)`` into a process, as
+    SimPy's ``Interruption`` does, but delivered at once."""
+
+    __slots__ = ("_defused", "_ok", "_value")
+
+    def __init__(self, cause: tuple[Any, int]) -> None:
+        self._ok = False
+        self._value = simpy.Interrupt(cause)
+        self._defused = False
+
+
+def interrupt_wait(ctl: Ctl, code: int) -> None:
+    """Wake the router of ``ctl`` now with ``code`` if it is waiting on an in-flight attempt.
+
+    The router, and every router its attempt runs through, pass the attempt's innermost event up as
+    their own wait (:meth:`Sidecar._router`), so the process waiting on ``ctl.cur_ev`` is the one
+    whose generator chain holds this router. The interrupt is thrown into that process (SimPy's
+    ``Interruption._interrupt``, synchronously: timers call this from an event callback, never from
+    inside a process); routers above pass it down until ``ctl``'s router takes it.
+    """
+    ev = ctl.cur_ev
+    if ev is None or ev.callbacks is None:
+        return
+    for cb in ev.callbacks:
+        host = getattr(cb, "__self__", None)
+        if isinstance(host, simpy.Process):
+            ev.callbacks.remove(cb)
+            host._resume(_Interrupting((ctl, code)))  # type: ignore[arg-type]
+            return
+    raise AssertionError("an attempt's wait has no process behind it")
+
+
+def _detached(g: Gen, ev: simpy.Event) -> Gen:
+    """Carry on an attempt the router gave up on (timeout): wait for the event it was waiting on,
+    then drive it to its end, passing interrupts down to the routers inside it."""
+    while True:
+        try:
+            val = yield ev
+            exc: BaseException | None = None
+        except simpy.Interrupt as intr:
+            val, exc = None, intr
+        try:
+            ev = g.send(val) if exc is None else g.throw(exc)
+        except StopIteration:
+            return
+
+
 def is_success(status: int) -> bool:
     """A request succeeded when its status is below 500: the rule of Istio's and Flagger's
     success-rate queries (``response_code !~ "5.*"``)."""
@@ -202,7 +250,7 @@ class ProxyCPU:
 class Ctl:
     """Control block of one request through a client sidecar's router (timed mode)."""
 
-    __slots__ = ("cancelled", "done", "wait", "att", "pending", "cs", "holding_retry", "on_cancel_status", "route_timer", "proc", "owner")
+    __slots__ = ("cancelled", "done", "wait", "att", "pending", "cs", "holding_retry", "on_cancel_status", "route_timer", "cur_ev")
 
     def __init__(self) -> None:
         self.cancelled = False
@@ -214,8 +262,7 @@ class Ctl:
         self.holding_retry = False
         self.on_cancel_status = 0
         self.route_timer = False
-        self.proc: simpy.Process | None = None  # the attempt the router waits on (no per-try timer)
-        self.owner: simpy.Process | None = None  # the process running the router, interrupted on cancel
+        self.cur_ev: simpy.Event | None = None  # what the in-flight attempt waits on (the router waits with it)
 
 
 class Attempt:
@@ -602,9 +649,7 @@ class Sidecar:
         w = ctl.wait
         if w is not None and not w.triggered:
             w.succeed(CANCELLED)
-        p = ctl.proc
-        if p is not None and not p.triggered and ctl.owner is not None:
-            ctl.owner.interrupt(CANCELLED)
+        interrupt_wait(ctl, CANCELLED)
 
     # ------------------------------------------------------------------ router
     def _router(
@@ -685,22 +730,39 @@ class Sidecar:
                 if tr is not None:
                     tr.add(asid, sid, f"attempt {k}", self.id, ta, env.now, "sequential", upstream_host=replica.id, status=status)
             else:
-                # wait on the attempt process itself; the per-try, route and app timers interrupt
-                # this wait (Ctl.owner) with PER_TRY_TIMEOUT or CANCELLED
+                # run the attempt inline, driving its generator by hand: every event it waits on
+                # passes through here (Ctl.cur_ev), so a per-try, route or app timer can interrupt
+                # exactly this wait (interrupt_wait); the abandoned attempt then goes on in a process
+                # of its own (its server keeps working) and the router resumes at once
                 att = Attempt(host, served)
                 ctl.att = att
                 ctl.wait = None
-                owner = env.active_process
-                proc = start_now(env, self._attempt(cs, att, replica, ctx, call, headers, asid))
-                ctl.proc = proc
-                ctl.owner = owner
                 if per_try is not None:
                     self.sim.deadlines.add(per_try, lambda a=att, s=cs, c=ctl: self._per_try_timeout(s, a, c), att)  # type: ignore[misc]
-                try:
-                    status = yield proc
-                except simpy.Interrupt as intr:
-                    status = intr.cause  # type: ignore[assignment]
-                ctl.proc = None
+                g = self._attempt(cs, att, replica, ctx, call, headers, asid)
+                val: Any = None
+                exc: BaseException | None = None
+                while True:
+                    try:
+                        ev = g.send(val) if exc is None else g.throw(exc)
+                    except StopIteration as stop:
+                        status = stop.value
+                        break
+                    ctl.cur_ev = ev
+                    try:
+                        val = yield ev
+                        exc = None
+                    except simpy.Interrupt as intr:
+                        target, code = intr.cause  # type: ignore[misc]
+                        if target is not ctl:
+                            val, exc = None, intr  # for a router inside this attempt: pass it down
+                            ctl.cur_ev = None
+                            continue
+                        ctl.cur_ev = None
+                        start_now(env, _detached(g, ev))
+                        status = code
+                        break
+                    ctl.cur_ev = None
                 ctl.att = None
                 if tr is not None:
                     cut = ctl.cancelled or status == PER_TRY_TIMEOUT
@@ -839,9 +901,7 @@ class Sidecar:
         att.done = True
         cs.c.upstream_rq_per_try_timeout += 1
         cs.end_stream(att.host, att.served, True)
-        p = ctl.proc
-        if p is not None and not p.triggered and ctl.owner is not None:
-            ctl.owner.interrupt(PER_TRY_TIMEOUT)
+        interrupt_wait(ctl, PER_TRY_TIMEOUT)
 
 
 class GatewayProxy(Sidecar):
