@@ -739,7 +739,7 @@ class Sidecar:
                 ctl.wait = None
                 if per_try is not None:
                     self.sim.deadlines.add(per_try, lambda a=att, s=cs, c=ctl: self._per_try_timeout(s, a, c), att)  # type: ignore[misc]
-                g = self._attempt(cs, att, replica, ctx, call, headers, asid)
+                g = self._wire(replica, ctx, cs, call, headers, asid)
                 val: Any = None
                 exc: BaseException | None = None
                 while True:
@@ -747,6 +747,8 @@ class Sidecar:
                         ev = g.send(val) if exc is None else g.throw(exc)
                     except StopIteration as stop:
                         status = stop.value
+                        att.done = True  # (a timer that fired would have detached the attempt)
+                        cs.end_stream(host, served, status < 0)
                         break
                     ctl.cur_ev = ev
                     try:
@@ -883,15 +885,6 @@ class Sidecar:
         if tls < 0:
             return TLS_MISMATCH
         status = yield from replica.serve(ctx, self, call, headers, cs.cluster.name, self.principal if tls else "", asid)
-        return status
-
-    def _attempt(
-        self, cs: ClusterState, att: Attempt, replica: Replica, ctx: Ctx, call: CallStep, headers: dict[str, str], asid: int
-    ) -> Gen:
-        status = yield from self._wire(replica, ctx, cs, call, headers, asid)
-        if not att.done:
-            att.done = True
-            cs.end_stream(att.host, att.served, status < 0)
         return status
 
     def _per_try_timeout(self, cs: ClusterState, att: Attempt, ctl: Ctl) -> None:
