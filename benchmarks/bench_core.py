@@ -5,7 +5,7 @@
 Rates are per CPU-second of the benchmark process (on an idle machine that is wall time; on a shared
 one it keeps other processes' load out of the ratios).
 
-1. Simulated entry requests per CPU-second: Bookinfo (4 services, ~3.7 calls per request) and a bare
+1. Simulated entry requests per CPU-second: Bookinfo (4 services, ~2.1 calls per request with the 90/10 split) and a bare
    SimPy M/M/c loop (one timeout per request, no mesh), and their ratio.
 2. Cost of the resilience machinery: Bookinfo with retries, per-try and route timeouts, connection-pool
    limits and outlier detection configured but never triggered, vs plain Bookinfo (target <= 1.3x).
