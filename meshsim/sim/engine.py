@@ -12,10 +12,12 @@ Data path of one call from app A to service B (reference §9.1)::
 
 Timing assumptions: all per-hop fixed costs (one draw of the sidecar-traversal latency per proxy and
 the one-way network latency each way) are charged on the request path before the server app sees
-the request; the response path is instantaneous. Time is float seconds. A call with no timer
-(no route timeout, no per-try timeout, no app timeout) runs inline in its caller's process (no extra
-events); with any timer, the upstream attempt runs as its own process so that the caller can give
-up on it while the server keeps working (a reset does not stop the upstream app, as in reality).
+the request; the response path is instantaneous. Time is float seconds. Every call runs inline in
+its caller's process. With a timer (route, per-try or app timeout) the router drives the upstream
+attempt's generator by hand and waits on the attempt's own events; when a timer fires it interrupts
+exactly that wait (:func:`interrupt_wait`), the caller gives up at once and the attempt carries on in a
+process of its own (:func:`_detached`), so the server keeps working (a reset does not stop the
+upstream app, as in reality). Timers almost never fire, so the common case costs no process.
 
 Issue #8 additions: load may enter through an ingress gateway pod (:class:`GatewayProxy`, a router
 with the gateway's own routes); each proxy has worker threads (:class:`ProxyCPU`) whose busy time adds
