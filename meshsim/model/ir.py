@@ -153,6 +153,12 @@ class Workload:
     """What its server sidecar accepts, from PeerAuthentication (none = PERMISSIVE, Istio's default)."""
 
     @property
+    def workload_name(self) -> str:
+        """Istio's ``source_workload``/``destination_workload``: the Deployment's name, else
+        ``<service>-<version>``."""
+        return self.name or f"{self.service}-{self.version}"
+
+    @property
     def principal(self) -> str:
         """SPIFFE principal as AuthorizationPolicy writes it: ``cluster.local/ns/<ns>/sa/<sa>``."""
         return f"cluster.local/ns/{self.namespace}/sa/{self.service_account}"

@@ -39,7 +39,7 @@ def _pods(model: MeshModel) -> dict[str, tuple[str, str, str, str]]:
     out: dict[str, tuple[str, str, str, str]] = {}
     for svc in model.services:
         for w in svc.workloads:
-            ident = (w.name or f"{w.service}-{w.version}", w.namespace, w.version, spiffe(w.principal))
+            ident = (w.workload_name, w.namespace, w.version, spiffe(w.principal))
             for e in svc.endpoints:
                 if e.version == w.version:
                     out[e.id] = ident

@@ -418,7 +418,7 @@ class Sidecar:
         self.eds_members: dict[str, tuple[str, ...]] = sim.eds_members
         self.known: frozenset[str] = sim.eds_known
         self.config_version = sim.config_version
-        self.wl_name = workload.name or f"{workload.service}-{workload.version}"
+        self.wl_name = workload.workload_name
         self.version = workload.version
         self.namespace = workload.namespace
         self.principal = workload.principal
