@@ -10,7 +10,16 @@ ROOT = Path(__file__).resolve().parents[1]
 TOPOLOGIES = ROOT / "topologies"
 BOOKINFO = TOPOLOGIES / "bookinfo"
 SAMPLES = TOPOLOGIES / "bookinfo-samples"
-SHARED_BOOKINFO = ROOT.parent / "shared" / "inputs" / "bookinfo"
+# SHA-256 of Istio's own samples/bookinfo files (networking/*.yaml, platform/bookinfo.yaml), taken from the
+# upstream files: the shipped copies are checked against it, so tests need nothing outside the repository.
+ISTIO_SHA256SUMS = SAMPLES / "ISTIO-SHA256SUMS"
+
+
+def istio_copy(upstream_path: str) -> Path:
+    """The repository's copy of Istio's ``samples/bookinfo/<upstream_path>``."""
+    if upstream_path == "platform/bookinfo.yaml":
+        return BOOKINFO / "platform" / "bookinfo.yaml"
+    return SAMPLES / Path(upstream_path).name
 
 
 @pytest.fixture

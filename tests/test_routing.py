@@ -7,7 +7,9 @@ import math
 from scipy import stats
 
 from meshsim.pipeline import load_and_compile, simulate
-from tests.conftest import SAMPLES, SHARED_BOOKINFO
+import hashlib
+
+from tests.conftest import ISTIO_SHA256SUMS, SAMPLES, istio_copy
 
 
 def _edges(summary, source: str, destination: str) -> dict[str, int]:
@@ -16,7 +18,7 @@ def _edges(summary, source: str, destination: str) -> dict[str, int]:
 
 def test_reviews_90_10_split(bookinfo_inputs: list[str]) -> None:
     """Reference §6: weights 90/10 give an i.i.d. Bernoulli split; v2's share is 0.10 +/- 0.01 over 20k."""
-    vs = str(SHARED_BOOKINFO / "networking" / "virtual-service-reviews-90-10.yaml")
+    vs = str(SAMPLES / "virtual-service-reviews-90-10.yaml")
     model, _ = load_and_compile(bookinfo_inputs + [vs], ["LoadProfile.spec.rate=400", "LoadProfile.spec.duration=55s"])
     s = simulate(model, seed=11, workers=1)
     split = _edges(s, "productpage.v1", "reviews")
@@ -31,7 +33,7 @@ def test_reviews_90_10_split(bookinfo_inputs: list[str]) -> None:
 
 def test_all_v1_sends_nothing_to_ratings(bookinfo_inputs: list[str]) -> None:
     """virtual-service-all-v1.yaml routes reviews to v1, which does not call ratings."""
-    vs = str(SHARED_BOOKINFO / "networking" / "virtual-service-all-v1.yaml")
+    vs = str(SAMPLES / "virtual-service-all-v1.yaml")
     model, _ = load_and_compile(bookinfo_inputs + [vs], ["LoadProfile.spec.duration=20s"])
     s = simulate(model, seed=2, workers=1)
     assert not [e for e in s.edges if e.destination == "ratings"]
@@ -43,7 +45,7 @@ def test_all_v1_sends_nothing_to_ratings(bookinfo_inputs: list[str]) -> None:
 def test_jason_goes_to_v2_everyone_else_to_v3(bookinfo_inputs: list[str]) -> None:
     """virtual-service-reviews-jason-v2-v3.yaml + a 10% ``end-user: jason`` mix: v2 gets exactly the
     jason requests, v3 the rest (header match, first match wins, reference §6)."""
-    vs = str(SHARED_BOOKINFO / "networking" / "virtual-service-reviews-jason-v2-v3.yaml")
+    vs = str(SAMPLES / "virtual-service-reviews-jason-v2-v3.yaml")
     model, _ = load_and_compile(bookinfo_inputs + [vs], ["LoadProfile.spec.duration=30s"])
     from meshsim.sim.engine import Simulation
 
@@ -70,12 +72,12 @@ def test_jason_goes_to_v2_everyone_else_to_v3(bookinfo_inputs: list[str]) -> Non
 
 def test_every_bookinfo_networking_file_loads_unmodified(bookinfo_inputs: list[str]) -> None:
     """Every file of Istio's samples/bookinfo/networking loads (alone, on top of the topology)."""
-    for f in sorted((SHARED_BOOKINFO / "networking").glob("*.yaml")):
+    for f in sorted(SAMPLES.glob("*.yaml")):
         model, findings = load_and_compile(bookinfo_inputs + [str(f)])
         assert model.services
-    # the shipped copies are byte-identical to Istio's files
-    for f in sorted((SHARED_BOOKINFO / "networking").glob("*.yaml")):
-        assert (SAMPLES / f.name).read_bytes() == f.read_bytes(), f.name
-    from tests.conftest import BOOKINFO
-
-    assert (BOOKINFO / "platform" / "bookinfo.yaml").read_bytes() == (SHARED_BOOKINFO / "platform" / "bookinfo.yaml").read_bytes()
+    # the shipped copies are byte-identical to Istio's files (their upstream SHA-256 sums are recorded)
+    sums = [line.split() for line in ISTIO_SHA256SUMS.read_text().splitlines() if line.strip()]
+    assert len(sums) == 16
+    for digest, upstream in sums:
+        assert hashlib.sha256(istio_copy(upstream).read_bytes()).hexdigest() == digest, upstream
+    assert {istio_copy(u).name for _, u in sums if u.startswith("networking/")} == {f.name for f in SAMPLES.glob("*.yaml")}
