@@ -38,7 +38,7 @@ def bookinfo_rate(paths: list[str], requests: int, rate: float = 100.0) -> tuple
     """Simulated entry requests per CPU-second of this process (on an idle machine, per wall-second;
     CPU time keeps other processes' load out of the comparison)."""
     from meshsim.pipeline import load_and_compile
-    from meshsim.sim.engine import Simulation
+    from meshsim.sim.simulation import Simulation
 
     duration = requests / rate
     model, _ = load_and_compile(paths, [f"LoadProfile.spec.rate={rate}", f"LoadProfile.spec.duration={duration}s",

@@ -47,11 +47,11 @@ def test_jason_goes_to_v2_everyone_else_to_v3(bookinfo_inputs: list[str]) -> Non
     jason requests, v3 the rest (header match, first match wins, reference §6)."""
     vs = str(SAMPLES / "virtual-service-reviews-jason-v2-v3.yaml")
     model, _ = load_and_compile(bookinfo_inputs + [vs], ["LoadProfile.spec.duration=30s"])
-    from meshsim.sim.engine import Simulation
+    from meshsim.sim.simulation import Simulation
 
     sim = Simulation(model, seed=5)
     jason = 0
-    orig = sim._headers
+    orig = sim.load.headers
 
     def counting() -> dict[str, str]:
         nonlocal jason
@@ -60,7 +60,7 @@ def test_jason_goes_to_v2_everyone_else_to_v3(bookinfo_inputs: list[str]) -> Non
             jason += 1
         return h
 
-    sim._headers = counting  # type: ignore[method-assign]
+    sim.load.headers = counting  # type: ignore[method-assign]
     rep = sim.run()
     split = {k[2].split("|")[2]: v.requests for k, v in rep.edges.items() if k[0] == "productpage.v1" and k[1] == "reviews"}
     assert split["v2"] == jason

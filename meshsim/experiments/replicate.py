@@ -13,9 +13,9 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from meshsim.metrics.tally import RepResult
 from meshsim.model.ir import MeshModel
-from meshsim.sim.engine import Simulation
-from meshsim.sim.stats import RepResult
+from meshsim.sim.simulation import Simulation
 
 __all__ = ["run_replications", "default_workers"]
 

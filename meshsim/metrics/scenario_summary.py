@@ -17,8 +17,8 @@ from meshsim.metrics.results import (
     SeriesPoint,
     WorkloadPoint,
 )
+from meshsim.metrics.tally import RepResult
 from meshsim.model.ir import MeshModel
-from meshsim.sim.stats import RepResult
 from meshsim.storm.verdict import storm_result
 from meshsim.units import format_duration
 

@@ -29,8 +29,8 @@ from meshsim.metrics.results import (
     Summary,
 )
 from meshsim.metrics.scenario_summary import scenario_result
+from meshsim.metrics.tally import RepResult
 from meshsim.model.ir import MeshModel
-from meshsim.sim.stats import RepResult
 
 __all__ = ["t_interval", "estimate", "latency", "summarize"]
 

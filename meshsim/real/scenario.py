@@ -275,7 +275,7 @@ def build_series(
     app_series: dict[str, dict[str, Any]],
     samples: list[tuple[float, dict[str, dict[str, dict[str, float]]]]],
 ) -> Any:
-    """The measured run as a :class:`meshsim.sim.scenario.Series` (the simulator's raw per-interval
+    """The measured run as a :class:`meshsim.metrics.series.Series` (the simulator's raw per-interval
     record, so the same code turns it into ``SeriesPoint`` s and judges storms).
 
     ``load_log``: ``[completion s, status, latency ms]`` per entry request; ``app_series``: the app host's
@@ -283,7 +283,7 @@ def build_series(
     {stat: value}}})`` at interval boundaries.
     """
     from meshsim.metrics.recorder import new_sketch
-    from meshsim.sim.scenario import Series
+    from meshsim.metrics.series import Series
 
     s = Series(width)
     for t_done, status, ms in load_log:

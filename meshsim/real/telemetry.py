@@ -5,7 +5,7 @@ Each Envoy of a run started with Prometheus output writes one JSON line per requ
 a gateway is a ``reporter="source"`` sample, one from a sidecar's ``virtualInbound`` listener a
 ``reporter="destination"`` sample, as Istio's stats filter reports them
 (https://istio.io/latest/docs/reference/config/metrics/). Labels are filled from the compiled model,
-so they are exactly the simulator's (``meshsim.sim.engine`` ``_source_hist``/``_dest_hist``):
+so they are exactly the simulator's (``meshsim.sim.observe`` ``source_labels``/``dest_labels``):
 
 - source side: the reporting pod's workload; the destination workload from the upstream host
   (``ip:port`` -> pod), ``unknown`` for local replies that reached no host (503 UO/UH, 504 UT with no

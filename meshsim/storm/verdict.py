@@ -129,7 +129,7 @@ def classify(
     params: VerdictParams = VerdictParams(),
     replication: int = 0,
 ) -> tuple[StormVerdict, list[StormWindow]]:
-    """Classify one replication from its raw :class:`~meshsim.sim.scenario.Series`.
+    """Classify one replication from its raw :class:`~meshsim.metrics.series.Series`.
 
     Parameters
     ----------

@@ -9,7 +9,7 @@ from scipy import stats
 
 from meshsim.model.compile import convert_retry_policy, default_retry_policy
 from meshsim.pipeline import load_and_compile
-from meshsim.sim.engine import Simulation
+from meshsim.sim.simulation import Simulation
 from meshsim.sim.sampling import Uniform
 
 from .helpers import ALPHA, assert_binomial, counters, edge, fx, run

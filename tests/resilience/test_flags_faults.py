@@ -52,7 +52,7 @@ def test_route_timeout_racing_pool_attach_keeps_breaker_accounting() -> None:
     the only connection forever and every later request would time out pending)."""
     from meshsim.metrics.summarize import summarize
     from meshsim.pipeline import load_and_compile
-    from meshsim.sim.engine import Simulation
+    from meshsim.sim.simulation import Simulation
 
     from .helpers import fx
 

@@ -4,7 +4,7 @@ connect failures (issue #3; reference §1.1, §1.2, §1.3, §1.6, §11)."""
 from __future__ import annotations
 
 from meshsim.pipeline import load_and_compile
-from meshsim.sim.engine import Simulation
+from meshsim.sim.simulation import Simulation
 from meshsim.metrics.summarize import summarize
 
 from .helpers import assert_binomial, assert_mean, counters, edge, fx, run

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from meshsim.sim.scenario import Series
+from meshsim.metrics.series import Series
 from meshsim.storm.verdict import Trigger, VerdictParams, classify, trigger_of
 
 T0, T1 = 5.0, 50.0

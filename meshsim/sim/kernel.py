@@ -1,0 +1,189 @@
+"""The simulator's kernel on top of SimPy: the one module that relies on SimPy internals.
+
+- :func:`start_now` starts a process without SimPy's ``Initialize`` event;
+- :func:`interrupt_wait` throws an interrupt into the process waiting on an attempt's event, at once;
+- :func:`detached` carries on an attempt its router gave up on, in a process of its own;
+- :class:`Deadlines` keeps timers that almost never fire on a lazily pruned heap;
+- :func:`collector_tuned` keeps Python's cyclic GC out of the hot loop.
+
+The internals used (SimPy 4.1, ``simpy/events.py``): ``Process._resume(event)`` reading
+``event._ok``/``event._value`` (and ``event._defused`` for a failure), ``Process._generator``,
+``Environment._active_proc``, and an event's ``callbacks`` list holding the waiting process's bound
+``_resume``. ``pyproject.toml`` pins the SimPy minor version and ``tests/unit/sim/test_kernel.py`` fails
+loudly if any of them changes.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import simpy
+
+__all__ = ["Gen", "Deadlines", "Waiter", "collector_tuned", "detached", "interrupt_wait", "start_now", "succeed_later"]
+
+Gen = Generator[Any, Any, Any]
+
+
+class _Started:
+    """The value a process's generator is first resumed with (what SimPy's ``Initialize`` carries)."""
+
+    __slots__ = ()
+    _ok = True
+    _value = None
+
+
+_STARTED = _Started()
+
+
+def start_now(env: simpy.Environment, gen: Gen) -> simpy.Process:
+    """A :class:`simpy.Process` for ``gen`` whose first step runs now, inside the caller, instead of
+    after an ``Initialize`` event: one scheduled event fewer per request and per upstream attempt,
+    the engine's most frequent processes. The new process runs at the same simulated time either
+    way; only its order among same-time events changes (deterministically). ``env.active_process``
+    is the caller's again on return.
+    """
+    p = simpy.Process.__new__(simpy.Process)
+    p.env = env
+    p.callbacks = []
+    p._generator = gen
+    caller = env._active_proc
+    p._resume(_STARTED)  # type: ignore[arg-type]
+    env._active_proc = caller
+    return p
+
+
+@contextmanager
+def collector_tuned() -> Iterator[None]:
+    """Run with Python's cyclic garbage collector out of the hot loop's way: the objects that exist
+    before the run (model, replicas, sketches) are frozen out of its scans and its young-generation
+    threshold is raised from 700 to 50,000 allocations, so most per-request objects die before a
+    collection ever looks at them. Restored on exit. Memory stays bounded: cycles are still
+    collected, only less often (``gc.freeze``/``gc.set_threshold``, Python's ``gc`` docs)."""
+    import gc
+
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
+
+
+class _Interrupting:
+    """A failed pseudo-event carrying :class:`simpy.Interrupt` ``(ctl, code)`` into a process, as
+    SimPy's ``Interruption`` does, but delivered at once."""
+
+    __slots__ = ("_defused", "_ok", "_value")
+
+    def __init__(self, cause: tuple[Any, int]) -> None:
+        self._ok = False
+        self._value = simpy.Interrupt(cause)
+        self._defused = False
+
+
+class Waiter(Protocol):
+    """What :func:`interrupt_wait` needs of a request's control block: the event its in-flight
+    attempt waits on (None when there is none)."""
+
+    cur_ev: simpy.Event | None
+
+
+def interrupt_wait(ctl: Waiter, code: int) -> None:
+    """Wake the router of ``ctl`` now with ``code`` if it is waiting on an in-flight attempt.
+
+    The router, and every router its attempt runs through, pass the attempt's innermost event up as
+    their own wait, so the process waiting on ``ctl.cur_ev`` is the one whose generator chain holds
+    this router. The interrupt ``simpy.Interrupt((ctl, code))`` is thrown into that process (SimPy's
+    ``Interruption._interrupt``, synchronously: timers call this from an event callback, never from
+    inside a process); routers above pass it down until ``ctl``'s router takes it.
+
+    Raises AssertionError when the event has no process waiting on it (a broken invariant).
+    """
+    ev = ctl.cur_ev
+    if ev is None or ev.callbacks is None:
+        return
+    for cb in ev.callbacks:
+        host = getattr(cb, "__self__", None)
+        if isinstance(host, simpy.Process):
+            ev.callbacks.remove(cb)
+            host._resume(_Interrupting((ctl, code)))  # type: ignore[arg-type]
+            return
+    raise AssertionError("an attempt's wait has no process behind it")
+
+
+def detached(g: Gen, ev: simpy.Event) -> Gen:
+    """Carry on an attempt the router gave up on (timeout): wait for the event it was waiting on,
+    then drive it to its end, passing interrupts down to the routers inside it."""
+    while True:
+        try:
+            val = yield ev
+            exc: BaseException | None = None
+        except simpy.Interrupt as intr:
+            val, exc = None, intr
+        try:
+            ev = g.send(val) if exc is None else g.throw(exc)
+        except StopIteration:
+            return
+
+
+def succeed_later(env: simpy.Environment, delay: float) -> simpy.Event:
+    """An event that succeeds with 0 after ``delay`` seconds unless someone triggered it first (a
+    cancellable wait: the canceller calls ``ev.succeed(value)`` and the timer then does nothing)."""
+    ev = env.event()
+    env.timeout(delay).callbacks.append(lambda _e, ev=ev: ev.triggered or ev.succeed(0))  # type: ignore[misc]
+    return ev
+
+
+class Deadlines:
+    """Timers that almost never fire (route, per-try and app timeouts), on one lazily pruned heap.
+
+    Each timer is ``(when, seq, fn, owner)``; it is stale once ``owner.done`` is true (the request or
+    attempt finished first) and is then dropped without ever reaching SimPy's event queue. A single
+    SimPy timeout is kept armed for the earliest live deadline, so a request that completes before
+    its timeouts costs two heap pushes instead of two SimPy events. Timers fire at exactly their
+    deadline, in deadline order (ties: creation order), so results are unchanged and deterministic.
+    """
+
+    __slots__ = ("env", "heap", "seq", "target")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.heap: list[tuple[float, int, Callable[[], None], Any]] = []
+        self.seq = 0
+        self.target = float("inf")
+
+    def add(self, delay: float, fn: Callable[[], None], owner: Any) -> None:
+        """Call ``fn()`` in ``delay`` seconds unless ``owner.done`` is true by then."""
+        when = self.env.now + delay
+        heapq.heappush(self.heap, (when, self.seq, fn, owner))
+        self.seq += 1
+        if when < self.target:
+            self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        self.target = when
+        self.env.timeout(when - self.env.now).callbacks.append(lambda _e, w=when: self._wake(w))  # type: ignore[misc]
+
+    def _wake(self, when: float) -> None:
+        if when != self.target:
+            return  # superseded by an earlier arming
+        heap = self.heap
+        now = self.env.now
+        while heap:
+            w, _, fn, owner = heap[0]
+            if owner.done:
+                heapq.heappop(heap)
+            elif w <= now:
+                heapq.heappop(heap)
+                fn()
+            else:
+                break
+        if heap:
+            self._arm(heap[0][0])
+        else:
+            self.target = float("inf")

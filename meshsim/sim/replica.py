@@ -1,0 +1,279 @@
+"""One pod: its sidecar's inbound side (AuthorizationPolicy, inbound cluster), and its application
+(a FIFO pool of ``concurrency`` workers, the error draw, and the script of sleeps and calls with the
+app's own timeouts and retries)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+from meshsim.metrics.recorder import Level
+from meshsim.metrics.tally import WorkloadStats
+from meshsim.model.ir import CallStep, ConcurrentStep, SleepStep, Workload, authz_verdict, tls_state
+from meshsim.sim.cluster import OVERFLOW, Pending
+from meshsim.sim.context import SimContext
+from meshsim.sim.kernel import Gen
+from meshsim.sim.request import APP_TIMEOUT, CANCELLED, Ctl, Ctx
+from meshsim.sim.sampling import Uniform, sampler
+from meshsim.sim.sidecar import Proxy, Sidecar
+
+__all__ = ["Replica", "flat_steps"]
+
+
+class Replica:
+    """One pod's application and its sidecar: FIFO worker pool, error draw, script of sleeps and calls."""
+
+    def __init__(self, ctx: SimContext, wl: Workload, index: int, endpoint_id: str, stats: WorkloadStats) -> None:
+        self.ctx = ctx
+        self.env = ctx.env
+        self.sink = ctx.sink
+        self.wl = wl
+        self.id = endpoint_id
+        self.alive = True
+        self.sidecar = Sidecar(ctx, endpoint_id, wl)
+        self.limit = wl.concurrency
+        self.busy = 0
+        self.queue: deque[simpy.Event] = deque()
+        self.stats = stats
+        self.lv_busy: Level = stats.busy[index]
+        self.lv_queue: Level = stats.queue[index]
+        g = ctx.streams
+        self.u = Uniform(g.generator(f"app/{endpoint_id}/errors"))
+        self.slow = 1.0  # scenario: sleeps x factor
+        self.err_rate = wl.error_rate  # scenario: error rate override
+        self.err_status = wl.error_status
+        self.nth_counter = 0
+        self.nth = 10000 // int(wl.error_rate * 10000) if wl.error_mode == "every_nth" and wl.error_rate > 0 else 0
+        self.samplers: dict[int, Callable[[], float]] = {}
+        for st in flat_steps(wl.script):
+            if isinstance(st, SleepStep):
+                gen = None if st.dist.kind == "constant" else g.generator(f"app/{endpoint_id}/sleep{st.index}")
+                self.samplers[st.index] = sampler(st.dist, gen)
+        model = ctx.model
+        deny = tuple(p for p in model.authz if p.action == "DENY" and wl.key in p.workloads)
+        allow = tuple(p for p in model.authz if p.action == "ALLOW" and wl.key in p.workloads)
+        self.authz = (deny, allow) if deny or allow else None
+        self.tls_auto = tls_state(None, wl.mtls_mode)  # what auto mTLS gives a client of this pod
+        self.svc_host = model.service(wl.service).host
+
+    # ------------------------------------------------------------------ inbound
+    def serve(
+        self, ctx: Ctx, src: Proxy | None, call: CallStep, headers: dict[str, str], cname: str, principal: str, psid: int = 0
+    ) -> Gen:
+        """Handle one request arriving at this pod's sidecar (inbound: authz, stats, inbound cluster)
+        and its app; returns the HTTP status. ``src`` is the calling proxy (None: the load source,
+        outside the mesh), ``principal`` its mTLS identity ("" over plaintext), ``cname`` the
+        client's cluster (to attribute denials to the edge)."""
+        env = self.env
+        spans = ctx.spans
+        sid = spans.new_id()
+        if self.authz is not None:
+            denied = self._authorize(principal, call, headers)
+            if denied is not None:
+                self._deny(ctx, src, call, cname, principal, denied, sid, psid)
+                return 403
+        inb = self.sidecar.inbound
+        got = inb.new_stream(0)
+        if type(got) is Pending:
+            t_in = env.now
+            got = yield got.event
+            t_arr = env.now
+        else:
+            t_in = t_arr = env.now
+        if got == OVERFLOW:
+            if ctx.measured:
+                self.sink.server_metric(self, src, principal, 503, "UO", (env.now - t_in) * 1e3)
+            spans.inbound(sid, psid, self.wl.service, self.id, t_in, env.now, 503)
+            return 503
+        if self.limit is not None:
+            if self.busy < self.limit:
+                self.busy += 1
+                self.lv_busy.set(t_arr, self.busy)
+            else:
+                ev = env.event()
+                self.queue.append(ev)
+                self.lv_queue.set(t_arr, len(self.queue))
+                yield ev
+        else:
+            self.busy += 1
+            self.lv_busy.set(t_arr, self.busy)
+        t_start = env.now
+        app_sid = spans.new_id()
+        status, app_kind = yield from self._app(ctx, app_sid)
+        now = env.now
+        if self.limit is not None and self.queue:
+            self.queue.popleft().succeed()
+            self.lv_queue.set(now, len(self.queue))
+        else:
+            self.busy -= 1
+            self.lv_busy.set(now, self.busy)
+        inb.end_stream(0, got, False)  # type: ignore[arg-type]
+        self.sink.served(now, self.wl.key, 0 < status < 500, (now - t_arr) * 1e3)
+        if ctx.measured:
+            st = self.stats
+            st.arrivals += 1
+            st.completed += 1
+            if status >= 500:
+                st.errors += 1
+            w = t_start - t_arr
+            if w > 0:
+                st.waited += 1
+                st.wait_sum += w
+            st.residence_sum += now - t_arr
+            self.sink.server_metric(self, src, principal, status, "-", (now - t_in) * 1e3)
+        spans.served(sid, psid, app_sid, self.wl.key, self.wl.service, self.id, t_in, t_arr, t_start, now,
+                     app_kind if self.wl.script else "none", status)
+        return status
+
+    def _authorize(self, principal: str, call: CallStep, headers: dict[str, str]) -> str | None:
+        """The AuthorizationPolicy that denies this request, or None (Istio order: DENY, then ALLOW)."""
+        assert self.authz is not None
+        deny, allow = self.authz
+        ns = principal.split("/")[2] if principal.startswith("cluster.local/ns/") else ""
+        return authz_verdict(deny, allow, principal, ns, call.method, call.path, headers, call.port)
+
+    def _deny(self, ctx: Ctx, src: Proxy | None, call: CallStep, cname: str, principal: str, policy: str, sid: int,
+              psid: int) -> None:
+        """Envoy's RBAC filter at the server sidecar: 403 before the request reaches the app."""
+        if ctx.measured:
+            self.sink.server_metric(self, src, principal, 403, "-", 0.0)
+            if src is not None:
+                self.sink.denial(src.src, call.service, cname, policy)
+        now = self.env.now
+        ctx.spans.inbound(sid, psid, self.wl.service, self.id, now, now, 403, denied_by=policy)
+
+    # ------------------------------------------------------------------ app
+    def _app(self, ctx: Ctx, app_sid: int) -> Gen:
+        """The application with a worker: the error draw, then its script. Returns ``(status,
+        app span kind)``: 500 when a call the script needs failed."""
+        if self.err_rate > 0 and self._fails():
+            return self.err_status, "none"  # failed before its script: no child spans
+        env = self.env
+        for step in self.wl.script:
+            if type(step) is SleepStep:
+                ts = env.now
+                yield env.timeout(self.samplers[step.index]() * self.slow)
+                ctx.spans.leaf(app_sid, "sleep", self.id, ts, env.now)
+            elif type(step) is CallStep:
+                ok = yield from self.call(step, ctx, app_sid)
+                if not ok and step.on_error == "fail":
+                    return 500, "sequential"
+            else:
+                ok = yield from self._concurrent(step, ctx, app_sid)  # type: ignore[arg-type]
+                if not ok:
+                    return 500, "sequential"
+        return 200, "sequential"
+
+    def _fails(self) -> bool:
+        if self.nth:
+            self.nth_counter += 1
+            if self.nth_counter >= self.nth:
+                self.nth_counter = 0
+                return True
+            return False
+        return self.u() < self.err_rate
+
+    def _concurrent(self, step: ConcurrentStep, ctx: Ctx, psid: int = 0) -> Gen:
+        env = self.env
+        t0 = env.now
+        sid = ctx.spans.new_id()
+        done = env.event()
+        state = [len(step.steps), True]
+
+        def finish(ev: simpy.Event) -> None:
+            if ev.value is False:
+                state[1] = False
+            state[0] -= 1
+            if state[0] == 0:
+                done.succeed()
+
+        for s in step.steps:
+            env.process(self._one(s, ctx, sid)).callbacks.append(finish)
+        if state[0]:
+            yield done
+        ctx.spans.concurrent(sid, psid, self.id, t0, env.now)
+        return state[1]
+
+    def _one(self, s: SleepStep | CallStep, ctx: Ctx, psid: int = 0) -> Gen:
+        if type(s) is SleepStep:
+            ts = self.env.now
+            yield self.env.timeout(self.samplers[s.index]() * self.slow)
+            ctx.spans.leaf(psid, "sleep", self.id, ts, self.env.now)
+            return True
+        ok = yield from self.call(s, ctx, psid)  # type: ignore[arg-type]
+        return ok or s.on_error == "ignore"  # type: ignore[union-attr]
+
+    def call(self, step: CallStep, ctx: Ctx, psid: int = 0) -> Gen:
+        """One app-level call (probability, app timeout, app retries) through this pod's sidecar.
+        Returns True when the call succeeded (a 2xx/3xx). Traced: a ``call`` span whose children
+        (one ``router`` span per try, ``app backoff``) tile it."""
+        if step.probability < 1.0 and self.u() >= step.probability:
+            if ctx.measured:
+                self.sink.call_stats(self.wl.key, step.service).skipped += 1
+            return True
+        env = self.env
+        t0 = env.now
+        spans = ctx.spans
+        sid = spans.new_id()
+        headers = ctx.headers
+        fwd = self.wl.forward_headers
+        if fwd is not None:
+            headers = {k: v for k, v in headers.items() if k in fwd}
+        if step.headers:
+            headers = {**headers, **dict(step.headers)}
+        sidecar = self.sidecar
+        tries = 1 + (step.retries.attempts if step.retries is not None else 0)
+        ok = False
+        n = 0
+        timeouts = 0
+        for i in range(tries):
+            n += 1
+            rsid = spans.new_id()
+            tt = env.now
+            if step.timeout is None:
+                status = yield from sidecar.outbound(step, ctx, headers, None, rsid)
+            else:
+                ctl = Ctl()
+                self.ctx.deadlines.add(step.timeout, lambda c=ctl, sc=sidecar: sc.cancel(c, 0, False), ctl)  # type: ignore[misc]
+                status = yield from sidecar.outbound(step, ctx, headers, ctl, rsid)
+                if status == CANCELLED:
+                    status = APP_TIMEOUT
+                    timeouts += 1
+            sidecar.router_span(ctx, rsid, sid, step, tt, status)
+            if 0 < status < 400:
+                ok = True
+                break
+            if i == tries - 1 or not _app_retriable(step, status):
+                break
+            rp = step.retries
+            if rp is not None and rp.backoff > 0:
+                tb = env.now
+                yield env.timeout(rp.backoff)
+                spans.leaf(sid, "app backoff", self.id, tb, env.now)
+        spans.call(sid, psid, step.service, self.id, t0, env.now, n, ok)
+        self.sink.call(self.wl.key, step.service, ctx, n, timeouts, ok, t0, env.now)
+        return ok
+
+
+def _app_retriable(step: CallStep, status: int) -> bool:
+    """Whether the app retries a try that ended with ``status`` (its ``retryOn``: ``timeout`` for its
+    own timeout, ``5xx``, ``4xx``)."""
+    rp = step.retries
+    if rp is None:
+        return False
+    on = rp.retry_on
+    return (status == APP_TIMEOUT and "timeout" in on) or (status >= 500 and "5xx" in on) or (400 <= status < 500 and "4xx" in on)
+
+
+def flat_steps(script: tuple[Any, ...]) -> list[SleepStep | CallStep]:
+    """The sleeps and calls of a script, with concurrent groups flattened."""
+    out: list[SleepStep | CallStep] = []
+    for s in script:
+        if isinstance(s, ConcurrentStep):
+            out.extend(s.steps)
+        else:
+            out.append(s)
+    return out

@@ -1,0 +1,90 @@
+"""What travels with a request: its context, a router's control block, one upstream attempt, and the
+outcome codes that are not HTTP statuses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import simpy
+
+if TYPE_CHECKING:
+    from meshsim.sim.cluster import ClusterState, Pending
+    from meshsim.sim.observe import Spans
+
+__all__ = [
+    "APP_TIMEOUT", "BATCHES", "CANCELLED", "CONNECT_FAIL", "PER_TRY_TIMEOUT", "TLS_MISMATCH",
+    "Attempt", "Ctl", "Ctx", "is_success", "local_flag", "local_reply",
+]
+
+BATCHES = 10
+"""Time batches per replication for batch-means confidence intervals."""
+
+# Outcomes that are not HTTP responses (negative so they never collide with status codes)
+CONNECT_FAIL = -1
+PER_TRY_TIMEOUT = -2
+CANCELLED = -3
+APP_TIMEOUT = -4
+TLS_MISMATCH = -5
+"""The server sidecar closed the connection: plaintext to a STRICT workload, or mTLS to a DISABLE one
+(Envoy: 503 ``UC``, upstream connection termination)."""
+
+
+def is_success(status: int) -> bool:
+    """A request succeeded when its status is below 500: the rule of Istio's and Flagger's
+    success-rate queries (``response_code !~ "5.*"``)."""
+    return 0 < status < 500
+
+
+def local_reply(status: int) -> int:
+    """The status Envoy answers with for a local failure ``status`` (504 after a per-try timeout, else 503)."""
+    return 504 if status == PER_TRY_TIMEOUT else 503
+
+
+def local_flag(status: int) -> str:
+    """Envoy's response flag for a local failure: ``UC`` (TLS mismatch), ``UT`` (timeout), ``UF`` (connect)."""
+    if status == TLS_MISMATCH:
+        return "UC"
+    return "UT" if status == PER_TRY_TIMEOUT else "UF"
+
+
+class Ctx:
+    """One entry request, carried through every call it causes: the entry headers, whether it is in
+    the measured window, its batch (for batch means) and ``spans``, its trace recorder (the shared
+    no-op :data:`~meshsim.sim.observe.NO_SPANS` when it is not sampled)."""
+
+    __slots__ = ("headers", "measured", "batch", "spans")
+
+    def __init__(self, headers: dict[str, str], measured: bool, batch: int, spans: Spans) -> None:
+        self.headers = headers
+        self.measured = measured
+        self.batch = batch
+        self.spans = spans
+
+
+class Ctl:
+    """Control block of one request through a client sidecar's router (timed mode)."""
+
+    __slots__ = ("cancelled", "done", "wait", "att", "pending", "cs", "holding_retry", "on_cancel_status", "route_timer", "cur_ev")
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.done = False  # the router has answered: timers that fire later are disarmed
+        self.wait: simpy.Event | None = None
+        self.att: Attempt | None = None
+        self.pending: Pending | None = None
+        self.cs: ClusterState | None = None
+        self.holding_retry = False
+        self.on_cancel_status = 0
+        self.route_timer = False
+        self.cur_ev: simpy.Event | None = None  # what the in-flight attempt waits on (the router waits with it)
+
+
+class Attempt:
+    """One upstream try: its host and connection; ``done`` once it ended (answered, reset or timed out)."""
+
+    __slots__ = ("host", "served", "done")
+
+    def __init__(self, host: int, served: int) -> None:
+        self.host = host
+        self.served = served
+        self.done = False
