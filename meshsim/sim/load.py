@@ -84,43 +84,43 @@ class LoadSource:
         measured = ctx.t_start <= t_arrival < ctx.t_end
         batch = min(int((t_arrival - ctx.t_start) / self.batch_len), BATCHES - 1) if measured else 0
         spans: Spans = NO_SPANS
+        traced = False
         if measured and self.u_trace is not None and self.u_trace() < self.trace_sample:
             tr = Trace(len(self.traces))
             self.traces.append(tr)
             spans = TraceSpans(tr)
-        rctx = Ctx(self.headers(), measured, batch, spans)
+            traced = True
+        rctx = Ctx(self.headers(), measured, batch, spans, traced)
         env = self.env
         if measured:
             self.in_flight += 1
-        root = spans.new_id()
+        root = spans.new_id() if traced else 0
         if self.gateways:
             status = yield from self._via_gateway(rctx, root)
         else:
-            status = yield from self._direct(rctx, root)
+            # directly to an entry pod's sidecar (kube-proxy picks one at random); inline: this is
+            # the hot path of every request
+            pods = self.entry_pods
+            pod = pods[int(self.u_entry() * len(pods))] if len(pods) > 1 else pods[0]
+            t = env.now
+            wait = pod.sidecar.cpu.take(t, ctx.cpu_per_request, measured)
+            yield env.timeout(ctx.proxy_cost() + ctx.net2 / 2 + wait)
+            if traced:
+                spans.leaf(root, "network and inbound proxy", pod.id, t, env.now, proxy_wait_ms=wait * 1e3)
+            if not pod.alive:
+                status = 503
+            elif pod.tls_auto and pod.wl.mtls_mode == "STRICT":
+                status = 503  # the load source is outside the mesh (plaintext): STRICT refuses it (reset)
+            else:
+                status = yield from pod.serve(rctx, None, self.entry_call, rctx.headers, "", "", root)
         now = env.now
-        spans.entry(root, self.load.entry, t_arrival, now, status, self.load.path)
+        if traced:
+            spans.entry(root, self.load.entry, t_arrival, now, status, self.load.path)
         ctx.sink.entry(rctx, status, t_arrival, now)
         if measured:
             self.in_flight -= 1
             if self.arrivals_done and self.in_flight == 0 and not self.finished.triggered:
                 self.finished.succeed()
-        return status
-
-    def _direct(self, rctx: Ctx, root: int) -> Gen:
-        """Load enters at an entry pod's sidecar (kube-proxy picks one at random)."""
-        env = self.env
-        ctx = self.ctx
-        pods = self.entry_pods
-        pod = pods[int(self.u_entry() * len(pods))] if len(pods) > 1 else pods[0]
-        t = env.now
-        wait = pod.sidecar.cpu.take(t, ctx.cpu_per_request, rctx.measured)
-        yield env.timeout(ctx.proxy_cost() + ctx.net2 / 2 + wait)
-        rctx.spans.leaf(root, "network and inbound proxy", pod.id, t, env.now, proxy_wait_ms=wait * 1e3)
-        if not pod.alive:
-            return 503
-        if pod.tls_auto and pod.wl.mtls_mode == "STRICT":
-            return 503  # the load source is outside the mesh (plaintext): STRICT refuses it (reset)
-        status = yield from pod.serve(rctx, None, self.entry_call, rctx.headers, "", "", root)
         return status
 
     def _via_gateway(self, rctx: Ctx, root: int) -> Gen:

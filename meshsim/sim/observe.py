@@ -145,7 +145,12 @@ class Recorder:
              now: float, retries: int, dst: Any, call: CallStep | None) -> None:
         """A request through ``proxy``'s router to ``service`` via cluster ``cname`` ended at ``now``
         with ``status``/``flag`` after ``attempts`` upstream tries (``retries`` of them retries);
-        ``dst`` is the pod of the last attempt (None: no attempt)."""
+        ``dst`` is the pod of the last attempt (None: no attempt). A gateway's edge leads to the
+        service of its cluster (its routes may lead to any service)."""
+        if proxy.by_cluster:
+            c = proxy.clusters.get(cname)
+            if c is not None:
+                service = c.service
         if ctx.measured:
             key = (proxy.src, service, cname)
             es = self.edges.get(key)
@@ -178,11 +183,26 @@ class Recorder:
         per = self.denied.setdefault((src_key, service, cname), {})
         per[policy] = per.get(policy, 0) + 1
 
-    def served(self, now: float, key: str, ok: bool, ms: float) -> None:
-        """Workload ``key`` answered a request (any time in the run) after ``ms`` at the pod."""
+    def served(self, pod: Any, src: Any, principal: str, status: int, measured: bool, t_in: float, t_arr: float,
+               t_start: float, now: float) -> None:
+        """``pod`` answered a request with ``status`` at ``now``: it reached the pod's sidecar at
+        ``t_in``, the app at ``t_arr`` and a worker at ``t_start`` (seconds). ``src`` is the calling
+        proxy (None: the load source), ``principal`` its mTLS identity. Workload statistics count
+        measured requests only; the series counts every request."""
         series = self.series
         if series is not None:
-            series.add(now, key, ok, ms)
+            series.add(now, pod.key, 0 < status < 500, (now - t_arr) * 1e3)
+        if measured:
+            st = pod.stats
+            st.arrivals += 1
+            st.completed += 1
+            if status >= 500:
+                st.errors += 1
+            w = t_start - t_arr
+            if w > 0:
+                st.waited += 1
+                st.wait_sum += w
+            st.residence_sum += now - t_arr
 
     def call(self, src_key: str, service: str, ctx: Ctx, tries: int, timeouts: int, ok: bool, t0: float, now: float) -> None:
         """An app-level call from workload ``src_key`` to ``service`` ended after ``tries`` tries."""
@@ -242,6 +262,12 @@ class IstioRecorder(Recorder):
         h[0] += 1
         h[1] += ms
         h[2 + bisect_left(DURATION_BUCKETS_MS, ms)] += 1
+
+    def served(self, pod: Any, src: Any, principal: str, status: int, measured: bool, t_in: float, t_arr: float,
+               t_start: float, now: float) -> None:
+        super().served(pod, src, principal, status, measured, t_in, t_arr, t_start, now)
+        if measured:
+            self.server_metric(pod, src, principal, status, "-", (now - t_in) * 1e3)
 
     def server_metric(self, pod: Any, src: Any, principal: str, status: int, flag: str, ms: float) -> None:
         mk = (pod, src, principal, status, flag)

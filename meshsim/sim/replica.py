@@ -31,6 +31,7 @@ class Replica:
         self.env = ctx.env
         self.sink = ctx.sink
         self.wl = wl
+        self.key = wl.key
         self.id = endpoint_id
         self.alive = True
         self.sidecar = Sidecar(ctx, endpoint_id, wl)
@@ -66,10 +67,15 @@ class Replica:
         """Handle one request arriving at this pod's sidecar (inbound: authz, stats, inbound cluster)
         and its app; returns the HTTP status. ``src`` is the calling proxy (None: the load source,
         outside the mesh), ``principal`` its mTLS identity ("" over plaintext), ``cname`` the
-        client's cluster (to attribute denials to the edge)."""
+        client's cluster (to attribute denials to the edge). Then the app: a worker, the error draw,
+        its script (500 when a call the script needs failed).
+
+        Long because it is the innermost hot loop: a generator split out of it would add a frame to
+        every resume of every sleep and call it waits on."""
         env = self.env
         spans = ctx.spans
-        sid = spans.new_id()
+        traced = ctx.traced
+        sid = spans.new_id() if traced else 0
         if self.authz is not None:
             denied = self._authorize(principal, call, headers)
             if denied is not None:
@@ -101,8 +107,29 @@ class Replica:
             self.busy += 1
             self.lv_busy.set(t_arr, self.busy)
         t_start = env.now
-        app_sid = spans.new_id()
-        status, app_kind = yield from self._app(ctx, app_sid)
+        app_sid = spans.new_id() if traced else 0
+        status = 200
+        app_kind = "sequential"
+        if self.err_rate > 0 and self._fails():
+            status = self.err_status
+            app_kind = "none"  # failed before its script: no child spans
+        else:
+            for step in self.wl.script:
+                if type(step) is SleepStep:
+                    ts = env.now
+                    yield env.timeout(self.samplers[step.index]() * self.slow)
+                    if traced:
+                        spans.leaf(app_sid, "sleep", self.id, ts, env.now)
+                elif type(step) is CallStep:
+                    ok = yield from self.call(step, ctx, app_sid)
+                    if not ok and step.on_error == "fail":
+                        status = 500
+                        break
+                else:
+                    ok = yield from self._concurrent(step, ctx, app_sid)  # type: ignore[arg-type]
+                    if not ok:
+                        status = 500
+                        break
         now = env.now
         if self.limit is not None and self.queue:
             self.queue.popleft().succeed()
@@ -111,21 +138,10 @@ class Replica:
             self.busy -= 1
             self.lv_busy.set(now, self.busy)
         inb.end_stream(0, got, False)  # type: ignore[arg-type]
-        self.sink.served(now, self.wl.key, 0 < status < 500, (now - t_arr) * 1e3)
-        if ctx.measured:
-            st = self.stats
-            st.arrivals += 1
-            st.completed += 1
-            if status >= 500:
-                st.errors += 1
-            w = t_start - t_arr
-            if w > 0:
-                st.waited += 1
-                st.wait_sum += w
-            st.residence_sum += now - t_arr
-            self.sink.server_metric(self, src, principal, status, "-", (now - t_in) * 1e3)
-        spans.served(sid, psid, app_sid, self.wl.key, self.wl.service, self.id, t_in, t_arr, t_start, now,
-                     app_kind if self.wl.script else "none", status)
+        self.sink.served(self, src, principal, status, ctx.measured, t_in, t_arr, t_start, now)
+        if traced:
+            spans.served(sid, psid, app_sid, self.key, self.wl.service, self.id, t_in, t_arr, t_start, now,
+                         app_kind if self.wl.script else "none", status)
         return status
 
     def _authorize(self, principal: str, call: CallStep, headers: dict[str, str]) -> str | None:
@@ -146,27 +162,6 @@ class Replica:
         ctx.spans.inbound(sid, psid, self.wl.service, self.id, now, now, 403, denied_by=policy)
 
     # ------------------------------------------------------------------ app
-    def _app(self, ctx: Ctx, app_sid: int) -> Gen:
-        """The application with a worker: the error draw, then its script. Returns ``(status,
-        app span kind)``: 500 when a call the script needs failed."""
-        if self.err_rate > 0 and self._fails():
-            return self.err_status, "none"  # failed before its script: no child spans
-        env = self.env
-        for step in self.wl.script:
-            if type(step) is SleepStep:
-                ts = env.now
-                yield env.timeout(self.samplers[step.index]() * self.slow)
-                ctx.spans.leaf(app_sid, "sleep", self.id, ts, env.now)
-            elif type(step) is CallStep:
-                ok = yield from self.call(step, ctx, app_sid)
-                if not ok and step.on_error == "fail":
-                    return 500, "sequential"
-            else:
-                ok = yield from self._concurrent(step, ctx, app_sid)  # type: ignore[arg-type]
-                if not ok:
-                    return 500, "sequential"
-        return 200, "sequential"
-
     def _fails(self) -> bool:
         if self.nth:
             self.nth_counter += 1
@@ -212,12 +207,13 @@ class Replica:
         (one ``router`` span per try, ``app backoff``) tile it."""
         if step.probability < 1.0 and self.u() >= step.probability:
             if ctx.measured:
-                self.sink.call_stats(self.wl.key, step.service).skipped += 1
+                self.sink.call_stats(self.key, step.service).skipped += 1
             return True
         env = self.env
         t0 = env.now
         spans = ctx.spans
-        sid = spans.new_id()
+        traced = ctx.traced
+        sid = spans.new_id() if traced else 0
         headers = ctx.headers
         fwd = self.wl.forward_headers
         if fwd is not None:
@@ -231,8 +227,11 @@ class Replica:
         timeouts = 0
         for i in range(tries):
             n += 1
-            rsid = spans.new_id()
-            tt = env.now
+            if traced:
+                rsid = spans.new_id()
+                tt = env.now
+            else:
+                rsid = 0
             if step.timeout is None:
                 status = yield from sidecar.outbound(step, ctx, headers, None, rsid)
             else:
@@ -242,7 +241,8 @@ class Replica:
                 if status == CANCELLED:
                     status = APP_TIMEOUT
                     timeouts += 1
-            sidecar.router_span(ctx, rsid, sid, step, tt, status)
+            if traced:
+                sidecar.router_span(ctx, rsid, sid, step, tt, status)
             if 0 < status < 400:
                 ok = True
                 break
@@ -253,8 +253,9 @@ class Replica:
                 tb = env.now
                 yield env.timeout(rp.backoff)
                 spans.leaf(sid, "app backoff", self.id, tb, env.now)
-        spans.call(sid, psid, step.service, self.id, t0, env.now, n, ok)
-        self.sink.call(self.wl.key, step.service, ctx, n, timeouts, ok, t0, env.now)
+        if traced:
+            spans.call(sid, psid, step.service, self.id, t0, env.now, n, ok)
+        self.sink.call(self.key, step.service, ctx, n, timeouts, ok, t0, env.now)
         return ok
 
 

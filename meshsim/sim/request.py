@@ -50,15 +50,16 @@ def local_flag(status: int) -> str:
 class Ctx:
     """One entry request, carried through every call it causes: the entry headers, whether it is in
     the measured window, its batch (for batch means) and ``spans``, its trace recorder (the shared
-    no-op :data:`~meshsim.sim.observe.NO_SPANS` when it is not sampled)."""
+    no-op :data:`~meshsim.sim.observe.NO_SPANS` when it is not sampled; ``traced`` says which)."""
 
-    __slots__ = ("headers", "measured", "batch", "spans")
+    __slots__ = ("headers", "measured", "batch", "spans", "traced")
 
-    def __init__(self, headers: dict[str, str], measured: bool, batch: int, spans: Spans) -> None:
+    def __init__(self, headers: dict[str, str], measured: bool, batch: int, spans: Spans, traced: bool = False) -> None:
         self.headers = headers
         self.measured = measured
         self.batch = batch
         self.spans = spans
+        self.traced = traced
 
 
 class Ctl:

@@ -97,15 +97,20 @@ class Router:
                 return 503, "UO", k, retries, None
             k += 1
             dst = replica = self.ctx.pods[cs.ids[host]]
-            ta = env.now
-            asid = spans.new_id()
+            if ctx.traced:
+                ta = env.now
+                asid = spans.new_id()
+            else:
+                asid = 0
             if ctl is None:
                 status = yield from self.wire(replica, ctx, cs, call, headers, asid)
                 cs.end_stream(host, served, status < 0)  # type: ignore[arg-type]
-                spans.attempt(asid, sid, k, self.id, ta, env.now, False, replica.id, status)
+                if ctx.traced:
+                    spans.attempt(asid, sid, k, self.id, ta, env.now, False, replica.id, status)
             else:
                 status = yield from self._timed_attempt(replica, ctx, cs, call, headers, asid, host, served, ctl, per_try)  # type: ignore[arg-type]
-                spans.attempt(asid, sid, k, self.id, ta, env.now, ctl.cancelled or status == PER_TRY_TIMEOUT, replica.id, status)
+                if ctx.traced:
+                    spans.attempt(asid, sid, k, self.id, ta, env.now, ctl.cancelled or status == PER_TRY_TIMEOUT, replica.id, status)
                 if ctl.cancelled:
                     return CANCELLED, "", k, retries, dst
             _count_attempt(cs, host, status)

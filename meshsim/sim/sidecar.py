@@ -42,6 +42,8 @@ class Proxy(Router):
     worker threads. Subclasses set ``routes`` and may override :meth:`record`."""
 
     cpu: ProxyCPU
+    by_cluster = False
+    """Whether an edge's destination is its cluster's service rather than the call's (a gateway's)."""
 
     def __init__(self, ctx: SimContext, proxy_id: str, src: str, labels: dict[str, str], wl_name: str,
                  version: str, namespace: str, principal: str) -> None:
@@ -133,7 +135,7 @@ class Proxy(Router):
         t0 = env.now
         rt = select_route(self.routes[call.host], call.path, call.method, headers, call.port, self.labels)
         if rt is None:
-            self.record(ctx, call.service, "", 404, "NR", 0, t0, 0, None, call)
+            self.sink.edge(self, ctx, call.service, "", 404, "NR", 0, t0, env.now, 0, None, call)
             return 404
         route = rt.route
         flag = ""
@@ -153,7 +155,7 @@ class Proxy(Router):
                 ctx.spans.leaf(sid, "fault delay", self.id, t0, env.now)
             if fault.abort_fraction > 0 and self.u() < fault.abort_fraction:
                 cname = rt.clusters[0] if len(rt.clusters) == 1 else pick_cluster(rt, self.u())
-                self.record(ctx, call.service, cname, fault.abort_status, "FI" if not flag else "DI,FI", 0, t0, 0, None, call)
+                self.sink.edge(self, ctx, call.service, cname, fault.abort_status, "FI" if not flag else "DI,FI", 0, t0, env.now, 0, None, call)
                 return fault.abort_status
         cname = rt.clusters[0] if len(rt.clusters) == 1 else pick_cluster(rt, self.u())
         cs = self.states.get(cname) or self.state(cname)
@@ -173,21 +175,16 @@ class Proxy(Router):
                 rflag = "UT"
             else:
                 # the app gave up (its own timeout): Envoy logs the downstream reset as code 0, flag DC
-                self.record(ctx, call.service, cname, 0, "DC", k, t0, retries, dst, call)
+                self.sink.edge(self, ctx, call.service, cname, 0, "DC", k, t0, env.now, retries, dst, call)
                 return CANCELLED
         if flag:
             rflag = f"{flag},{rflag}" if rflag else flag
-        self.record(ctx, call.service, cname, status, rflag, k, t0, retries, dst, call)
+        self.sink.edge(self, ctx, call.service, cname, status, rflag, k, t0, env.now, retries, dst, call)
         return status
 
     def router_span(self, ctx: Ctx, sid: int, psid: int, call: CallStep, t0: float, status: int) -> None:
         """Record the router span of a request sent through :meth:`outbound` with ``sid``."""
         ctx.spans.router(sid, psid, call.service, self.id, t0, self.env.now, status)
-
-    def record(self, ctx: Ctx, service: str, cname: str, status: int, flag: str, attempts: int, t0: float,
-               retries: int, dst: Any, call: CallStep | None) -> None:
-        """Hand the outcome of one request through this proxy to the sink."""
-        self.sink.edge(self, ctx, service, cname, status, flag, attempts, t0, self.env.now, retries, dst, call)
 
     # ------------------------------------------------------------------ timers
     def _route_timeout(self, ctl: Ctl) -> None:
@@ -260,7 +257,8 @@ class Proxy(Router):
         else:
             wait = ca.take(t, cpu, measured) + cb.take(t, cpu, measured)
         yield env.timeout(sc.proxy_cost() + sc.proxy_cost() + sc.net2 + wait)
-        ctx.spans.wire(asid, self.id, t, env.now, wait, tls == 1)
+        if ctx.traced:
+            ctx.spans.wire(asid, self.id, t, env.now, wait, tls == 1)
         if not replica.alive:
             return CONNECT_FAIL
         if tls < 0:
@@ -297,9 +295,4 @@ class GatewayProxy(Proxy):
         super().__init__(ctx, proxy_id, gw.workload, dict(gw.labels), gw.workload, "unknown", gw.namespace, gw.principal)
         self.routes = {"*": [RouteRT(r) for r in gw.virtual_host.routes]}
         self.cpu = ctx.new_cpu(proxy_id, gw.workload)
-
-    def record(self, ctx: Ctx, service: str, cname: str, status: int, flag: str, attempts: int, t0: float,
-               retries: int, dst: Any, call: CallStep | None) -> None:
-        # a gateway route may lead to any service: the edge's destination is its cluster's service
-        c = self.clusters.get(cname)
-        super().record(ctx, c.service if c is not None else service, cname, status, flag, attempts, t0, retries, dst, call)
+        self.by_cluster = True  # a gateway route may lead to any service
