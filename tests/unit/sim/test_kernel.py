@@ -1,0 +1,174 @@
+"""meshsim.sim.kernel: the SimPy internals it relies on (a canary), start_now, interrupt_wait,
+detached, succeed_later and Deadlines."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+import simpy
+
+from meshsim.sim.kernel import Deadlines, Gen, detached, interrupt_wait, start_now, succeed_later
+
+
+class _Ctl:
+    def __init__(self) -> None:
+        self.cur_ev: simpy.Event | None = None
+        self.done = False
+
+
+def test_simpy_internals_the_kernel_relies_on_are_there() -> None:
+    """Canary: fails loudly when a SimPy release changes what meshsim.sim.kernel uses (pyproject pins
+    SimPy 4.1.x; lift the pin only after this test passes on the new version)."""
+    assert simpy.__version__.startswith("4.1."), f"kernel written against SimPy 4.1, found {simpy.__version__}"
+    env = simpy.Environment()
+    assert hasattr(env, "_active_proc"), "Environment._active_proc is gone"
+    params = list(inspect.signature(simpy.Process._resume).parameters)
+    assert params == ["self", "event"], f"Process._resume signature changed: {params}"
+    src = inspect.getsource(simpy.Process._resume)
+    for name in ("event._ok", "event._value", "event._defused", "self._generator", "_active_proc"):
+        assert name in src, f"Process._resume no longer uses {name}"
+
+    def waiter() -> Gen:
+        yield ev
+
+    ev = env.event()
+    p = env.process(waiter())
+    env.step()  # Initialize: the process now waits on ev
+    assert ev.callbacks is not None
+    assert any(getattr(cb, "__self__", None) is p and cb.__func__ is simpy.Process._resume for cb in ev.callbacks), (
+        "a waiting process is no longer registered as its bound _resume in event.callbacks"
+    )
+
+
+def test_start_now_runs_the_first_step_inside_the_caller() -> None:
+    env = simpy.Environment()
+    log: list[tuple[str, float]] = []
+
+    def child() -> Gen:
+        log.append(("child starts", env.now))
+        yield env.timeout(1.0)
+        log.append(("child ends", env.now))
+
+    def parent() -> Gen:
+        yield env.timeout(2.0)
+        me = env.active_process
+        p = start_now(env, child())
+        log.append(("parent continues", env.now))
+        assert env.active_process is me  # the caller is the active process again
+        yield p
+        log.append(("parent joined", env.now))
+
+    env.process(parent())
+    env.run()
+    assert log == [("child starts", 2.0), ("parent continues", 2.0), ("child ends", 3.0), ("parent joined", 3.0)]
+
+
+def test_start_now_schedules_one_event_fewer_than_env_process() -> None:
+    def count(start: Any) -> int:
+        env = simpy.Environment()
+
+        def child() -> Gen:
+            yield env.timeout(1.0)
+
+        def parent() -> Gen:
+            yield env.timeout(0.0)
+            start(env, child())
+
+        env.process(parent())
+        n = 0
+        while env.peek() != float("inf"):
+            env.step()
+            n += 1
+        return n
+
+    assert count(lambda env, g: env.process(g)) - count(start_now) == 1
+
+
+def test_interrupt_wait_wakes_the_waiting_process_at_once_with_its_code() -> None:
+    env = simpy.Environment()
+    ctl = _Ctl()
+    seen: list[Any] = []
+
+    def attempt() -> Gen:
+        ev = env.timeout(10.0)
+        ctl.cur_ev = ev
+        try:
+            yield ev
+            seen.append(("finished", env.now))
+        except simpy.Interrupt as intr:
+            seen.append(("interrupted", env.now, intr.cause))
+
+    env.process(attempt())
+    env.timeout(3.0).callbacks.append(lambda _e: interrupt_wait(ctl, -2))
+    env.run()
+    assert seen == [("interrupted", 3.0, (ctl, -2))]
+
+
+def test_interrupt_wait_without_a_wait_does_nothing() -> None:
+    ctl = _Ctl()
+    interrupt_wait(ctl, -2)  # no attempt in flight
+    env = simpy.Environment()
+    ev = env.event()
+    ctl.cur_ev = ev
+    with pytest.raises(AssertionError):
+        interrupt_wait(ctl, -2)  # an event nobody waits on: a broken invariant, said loudly
+
+
+def test_detached_drives_the_rest_of_an_abandoned_generator() -> None:
+    env = simpy.Environment()
+    log: list[float] = []
+
+    def work() -> Gen:
+        yield env.timeout(1.0)
+        log.append(env.now)
+        yield env.timeout(1.0)
+        log.append(env.now)
+
+    def router() -> Gen:
+        g = work()
+        ev = g.send(None)  # the first wait of the attempt, driven by hand
+        start_now(env, detached(g, ev))  # give up on it: it carries on alone
+        yield env.timeout(0.5)
+        log.append(-env.now)
+
+    env.process(router())
+    env.run()
+    assert log == [-0.5, 1.0, 2.0]
+
+
+def test_succeed_later_fires_once_unless_triggered_first() -> None:
+    env = simpy.Environment()
+    a = succeed_later(env, 2.0)
+    b = succeed_later(env, 2.0)
+    env.timeout(1.0).callbacks.append(lambda _e: b.succeed(-3))
+    env.run()
+    assert (a.value, b.value) == (0, -3)
+
+
+def test_deadlines_fire_in_deadline_order_and_skip_finished_owners() -> None:
+    env = simpy.Environment()
+    dl = Deadlines(env)
+    fired: list[tuple[str, float]] = []
+    owners = {k: _Ctl() for k in "abcd"}
+    dl.add(3.0, lambda: fired.append(("a", env.now)), owners["a"])
+    dl.add(1.0, lambda: fired.append(("b", env.now)), owners["b"])
+    dl.add(2.0, lambda: fired.append(("c", env.now)), owners["c"])
+    dl.add(2.0, lambda: fired.append(("d", env.now)), owners["d"])  # same deadline: creation order
+    owners["c"].done = True  # finished before its timer: never fires
+    env.run()
+    assert fired == [("b", 1.0), ("d", 2.0), ("a", 3.0)]
+    assert dl.heap == [] and dl.target == float("inf")
+
+
+def test_deadlines_keep_one_simpy_timeout_armed() -> None:
+    """Timers that never fire cost heap pushes, not SimPy events: 1,000 later deadlines behind an
+    earlier one schedule a single timeout."""
+    env = simpy.Environment()
+    dl = Deadlines(env)
+    first = _Ctl()
+    dl.add(1.0, lambda: None, first)
+    for i in range(1000):
+        dl.add(5.0 + i, lambda: None, _Ctl())
+    assert len(env._queue) == 1  # noqa: SLF001 - the observable is SimPy's own queue
