@@ -1,64 +1,13 @@
-"""Route tables at run time: compiled route matches (first match wins, as Envoy's virtual host does),
-the weighted cluster pick, and the per-config caches every sidecar shares."""
+"""Route tables at run time: compiled route matches (:mod:`meshsim.model.rules.match`; first match
+wins, as in Envoy's virtual host), the weighted cluster pick, and the per-config caches every sidecar
+shares."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-
-from meshsim.model.ir import Cluster, MeshModel, Route, RouteMatch, StringMatcher
+from meshsim.model.ir import Cluster, MeshModel, Route
+from meshsim.model.rules.match import compile_request_match
 
 __all__ = ["RouteRT", "RouteTables", "pick_cluster", "select_route"]
-
-Match = Callable[[str, str, dict[str, str], int, dict[str, str]], bool]
-
-
-def _compile_matcher(m: StringMatcher) -> Callable[[str], bool]:
-    v = m.value
-    if m.ignore_case:
-        v = v.lower()
-        if m.kind == "exact":
-            return lambda s: s.lower() == v
-        if m.kind == "prefix":
-            return lambda s: s.lower().startswith(v)
-        rx = re.compile(v, re.IGNORECASE)
-        return lambda s: rx.fullmatch(s) is not None
-    if m.kind == "exact":
-        return lambda s: s == v
-    if m.kind == "prefix":
-        return lambda s: s.startswith(v)
-    rx = re.compile(v)
-    return lambda s: rx.fullmatch(s) is not None
-
-
-def compile_route_match(m: RouteMatch) -> Match:
-    """A predicate ``ok(path, method, headers, port, source_labels)`` for one Istio ``HTTPMatchRequest``
-    (all of its conditions must hold)."""
-    uri = _compile_matcher(m.uri) if m.uri else None
-    method = _compile_matcher(m.method) if m.method else None
-    headers = [(h.name, _compile_matcher(h.matcher), h.invert) for h in m.headers]
-    port = m.port
-    src = m.source_labels
-
-    def ok(path: str, meth: str, hdrs: dict[str, str], dport: int, labels: dict[str, str]) -> bool:
-        if uri is not None and not uri(path):
-            return False
-        if method is not None and not method(meth):
-            return False
-        for name, f, invert in headers:
-            val = hdrs.get(name)
-            hit = val is not None and f(val)
-            if hit == invert:
-                return False
-        if port is not None and port != dport:
-            return False
-        for k, v in src:
-            if labels.get(k) != v:
-                return False
-        return True
-
-    return ok
-
 
 class RouteRT:
     """A route prepared for the simulator: compiled matchers, cumulative weights, and ``timed`` (a
@@ -68,7 +17,7 @@ class RouteRT:
 
     def __init__(self, route: Route) -> None:
         self.route = route
-        self.matchers = [compile_route_match(m) for m in route.matches]
+        self.matchers = [compile_request_match(m) for m in route.matches]
         self.clusters = [wc.cluster for wc in route.clusters]
         cum = []
         acc = 0

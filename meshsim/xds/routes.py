@@ -37,6 +37,7 @@ from meshsim.model.ir import (
     StringMatcher,
     VirtualHost,
 )
+from meshsim.model.rules.match import ignores_case
 from meshsim.xds.common import duration, fraction, typed
 from meshsim.xds.ports import PortPlan
 
@@ -54,13 +55,15 @@ FAULT_FILTER = "envoy.filters.http.fault"
 
 
 def _string_match(m: StringMatcher) -> dict[str, Any]:
+    """Envoy ``StringMatcher``; ``ignore_case`` only where it has an effect (:func:`ignores_case`:
+    Envoy ignores it for ``safe_regex``)."""
     if m.kind == "exact":
         out: dict[str, Any] = {"exact": m.value}
     elif m.kind == "prefix":
         out = {"prefix": m.value}
     else:
         out = {"safe_regex": {"regex": m.value}}
-    if m.ignore_case:
+    if ignores_case(m):
         out["ignore_case"] = True
     return out
 
@@ -82,7 +85,9 @@ def _match(m: RouteMatch | None) -> dict[str, Any]:
         out = {"prefix": m.uri.value}
     else:
         out = {"safe_regex": {"regex": m.uri.value}}
-    if m is not None and m.uri is not None and m.uri.ignore_case:
+    if m is not None and m.uri is not None and ignores_case(m.uri):
+        # istiod writes case_sensitive = !ignoreUriCase for every path specifier; Envoy ignores it
+        # for safe_regex, so it is written only where it has an effect (the matcher's rule)
         out["case_sensitive"] = False
     headers = []
     if m is not None:

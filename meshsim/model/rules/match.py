@@ -1,0 +1,109 @@
+"""Route matching: Istio ``HTTPMatchRequest`` as Envoy evaluates the route istiod writes for it.
+
+One rule for every consumer (the simulator's router, the xDS translation): a request matches an
+``HTTPMatchRequest`` when every condition holds (uri, method, each header, port, source labels).
+Strings match ``exact``, by ``prefix`` or by a full-string ``regex``.
+
+Case: ``ignoreUriCase`` makes ``exact`` and ``prefix`` URI matches case-insensitive and leaves
+``regex`` ones case-sensitive. Istio documents ``ignoreUriCase`` for exact and prefix matches
+(https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPMatchRequest) and
+translates it to ``RouteMatch.case_sensitive = !ignoreUriCase`` whatever the path specifier
+(``pilot/pkg/networking/core/route/route.go``, ``TranslateRouteMatch``); Envoy ignores
+``case_sensitive`` for ``safe_regex`` (``envoy/config/route/v3/route_components.proto``,
+``RouteMatch.case_sensitive``), as it ignores ``StringMatcher.ignore_case`` for ``safe_regex``
+(``envoy/type/matcher/v3/string.proto``).
+
+Regexes are Python's ``re`` with :func:`re.fullmatch` (Envoy uses RE2 and matches the whole string);
+the two agree on the RE2 subset.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from meshsim.model.ir import RouteMatch, StringMatcher
+
+__all__ = ["RequestMatch", "compile_request_match", "compile_string_match", "ignores_case", "request_matches", "string_matches"]
+
+RequestMatch = Callable[[str, str, dict[str, str], int, dict[str, str]], bool]
+"""``ok(path, method, headers, port, source_labels)``: whether a request matches."""
+
+
+def ignores_case(m: StringMatcher) -> bool:
+    """Whether ``m`` compares case-insensitively: only ``exact`` and ``prefix`` honour ``ignore_case``."""
+    return m.ignore_case and m.kind != "regex"
+
+
+def string_matches(m: StringMatcher, s: str) -> bool:
+    """Whether the string ``s`` matches ``m``."""
+    v = m.value
+    if ignores_case(m):
+        v, s = v.lower(), s.lower()
+    if m.kind == "exact":
+        return s == v
+    if m.kind == "prefix":
+        return s.startswith(v)
+    return re.fullmatch(v, s) is not None
+
+
+def compile_string_match(m: StringMatcher) -> Callable[[str], bool]:
+    """``m`` as a one-argument predicate, prepared once (lower-cased value, compiled regex); the same
+    answers as :func:`string_matches`."""
+    v = m.value
+    if ignores_case(m):
+        v = v.lower()
+        if m.kind == "exact":
+            return lambda s: s.lower() == v
+        return lambda s: s.lower().startswith(v)
+    if m.kind == "exact":
+        return lambda s: s == v
+    if m.kind == "prefix":
+        return lambda s: s.startswith(v)
+    rx = re.compile(v)
+    return lambda s: rx.fullmatch(s) is not None
+
+
+def request_matches(m: RouteMatch, path: str, method: str, headers: dict[str, str], port: int,
+                    labels: dict[str, str]) -> bool:
+    """Whether a request (``path``, ``method``, ``headers``, destination ``port``, the client pod's
+    ``labels``) matches the ``HTTPMatchRequest`` ``m``. A header matcher with ``invert`` (Istio
+    ``withoutHeaders``) holds when the header is absent or does not match."""
+    if m.uri is not None and not string_matches(m.uri, path):
+        return False
+    if m.method is not None and not string_matches(m.method, method):
+        return False
+    for h in m.headers:
+        val = headers.get(h.name)
+        if (val is not None and string_matches(h.matcher, val)) == h.invert:
+            return False
+    if m.port is not None and m.port != port:
+        return False
+    return all(labels.get(k) == v for k, v in m.source_labels)
+
+
+def compile_request_match(m: RouteMatch) -> RequestMatch:
+    """:func:`request_matches` for ``m`` as a predicate, prepared once (the simulator calls it per request)."""
+    uri = compile_string_match(m.uri) if m.uri else None
+    method = compile_string_match(m.method) if m.method else None
+    headers = [(h.name, compile_string_match(h.matcher), h.invert) for h in m.headers]
+    port = m.port
+    src = m.source_labels
+
+    def ok(path: str, meth: str, hdrs: dict[str, str], dport: int, labels: dict[str, str]) -> bool:
+        if uri is not None and not uri(path):
+            return False
+        if method is not None and not method(meth):
+            return False
+        for name, f, invert in headers:
+            val = hdrs.get(name)
+            if (val is not None and f(val)) == invert:
+                return False
+        if port is not None and port != dport:
+            return False
+        for k, v in src:
+            if labels.get(k) != v:
+                return False
+        return True
+
+    return ok
