@@ -46,7 +46,7 @@ def _edge(ctx: SimContext) -> Any:
 
 
 def test_retries_until_success_and_counts_like_envoy() -> None:
-    ctx, sc, pod = _setup(route_with(retry(2)), [503, 503, 200], delay=0.010)
+    ctx, sc, _ = _setup(route_with(retry(2)), [503, 503, 200], delay=0.010)
     out = _send(ctx, sc)
     assert out == {"status": 200, "t": pytest.approx(0.030)}  # three 10 ms attempts, zero backoff
     e = _edge(ctx)
