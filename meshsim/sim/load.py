@@ -10,11 +10,11 @@ from dataclasses import replace
 from meshsim.model.ir import CallStep, Dist
 from meshsim.sim.context import SimContext
 from meshsim.sim.kernel import Gen, start_now
-from meshsim.sim.observe import NO_SPANS, Spans, TraceSpans
 from meshsim.sim.pods import Pods
 from meshsim.sim.request import BATCHES, Ctx
 from meshsim.sim.sampling import Uniform, sampler
 from meshsim.sim.sidecar import GatewayProxy
+from meshsim.sim.spans import NO_SPANS, Spans, TraceSpans
 from meshsim.telemetry.record import Trace
 
 __all__ = ["LoadSource"]

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import simpy
 
+from meshsim.sim.spans import Spans
+
 if TYPE_CHECKING:
     from meshsim.sim.cluster import ClusterState, Pending
-    from meshsim.sim.observe import Spans
 
 __all__ = [
     "APP_TIMEOUT", "BATCHES", "CANCELLED", "CONNECT_FAIL", "PER_TRY_TIMEOUT", "TLS_MISMATCH",
@@ -50,7 +51,7 @@ def local_flag(status: int) -> str:
 class Ctx:
     """One entry request, carried through every call it causes: the entry headers, whether it is in
     the measured window, its batch (for batch means) and ``spans``, its trace recorder (the shared
-    no-op :data:`~meshsim.sim.observe.NO_SPANS` when it is not sampled; ``traced`` says which)."""
+    no-op :data:`~meshsim.sim.spans.NO_SPANS` when it is not sampled; ``traced`` says which)."""
 
     __slots__ = ("headers", "measured", "batch", "spans", "traced")
 

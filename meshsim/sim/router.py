@@ -63,6 +63,9 @@ class Router:
         destination pod of the last attempt (None when no attempt was made). When traced, each
         phase (``pending``, ``attempt``, ``backoff``) is a child span of ``sid``; together they tile
         the router span.
+
+        Over 80 lines because the loop's state (retries left, tried hosts, the held retry) is shared by
+        its steps; what could move out without a frame per resumed event did.
         """
         env = self.env
         spans = ctx.spans

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from meshsim.model.ir import AppRetryPolicy, SleepStep
-from meshsim.sim.observe import NO_SPANS
+from meshsim.sim.spans import NO_SPANS
 from meshsim.sim.pods import Pods
 from meshsim.sim.request import Ctx
 

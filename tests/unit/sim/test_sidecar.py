@@ -10,7 +10,7 @@ import pytest
 
 from meshsim.model.ir import RouteMatch, StringMatcher
 from meshsim.sim.context import SimContext
-from meshsim.sim.observe import NO_SPANS, TraceSpans
+from meshsim.sim.spans import NO_SPANS, TraceSpans
 from meshsim.sim.request import Ctx
 from meshsim.sim.sidecar import Sidecar
 from meshsim.telemetry.record import Trace
