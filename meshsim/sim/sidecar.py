@@ -39,7 +39,7 @@ __all__ = ["GatewayProxy", "Proxy", "Sidecar"]
 class Proxy(Router):
     """What every Envoy here has: identity (workload, namespace, version, principal), a router stream,
     its view of the config (routes, clusters, endpoints, applied by push), per-cluster state and its
-    worker threads. Subclasses set ``routes`` and may override :meth:`record`."""
+    worker threads. Subclasses set ``routes`` and ``cpu``."""
 
     cpu: ProxyCPU
     by_cluster = False
