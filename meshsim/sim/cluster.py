@@ -304,13 +304,19 @@ class ClusterState:
             self.idle[host].append(0)
 
     def _attach(self, host: int, served: int) -> int:
-        """Attach a stream to a connection, checking ``max_requests`` (overflow keeps the connection idle)."""
+        """Attach a stream to a connection, checking ``max_requests`` (overflow keeps the connection idle).
+
+        An attached stream counts in the cluster's ``upstream_rq_active`` and in the host's ``rq_active``
+        (``self.active``, what LEAST_REQUEST compares) until :meth:`end_stream`, as Envoy's
+        ``ConnPoolImplBase::attachStreamToClient`` / ``onStreamClosed`` (source/common/conn_pool/conn_pool_base.cc)
+        increment and decrement ``host->stats().rq_active_``; a pending request counts in neither."""
         if self.rq_active >= self.max_requests:
             self.c.upstream_rq_pending_overflow += 1
             if not self.h2:
                 self.idle[host].append(served)
             return OVERFLOW
         self.rq_active += 1
+        self.active[host] += 1
         self.c.upstream_rq_total += 1
         return served
 
@@ -325,6 +331,7 @@ class ClusterState:
     def end_stream(self, host: int, served: int, reset: bool) -> None:
         """Release a stream: ``reset`` (timeout, abandonment) closes its HTTP/1.1 connection."""
         self.rq_active -= 1
+        self.active[host] -= 1
         if self.h2:
             return
         served += 1
