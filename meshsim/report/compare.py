@@ -16,6 +16,8 @@ entry success rate        absolute, percentage points                           
 amplification             relative; per edge (source workload -> cluster) and mesh   3 %
 subset split              absolute pp; per destination service with >1 cluster,      1 pp, widened
                           share of the destination's sidecar requests per subset     to 3 SE
+requests per pod          absolute pp; per service with >1 pod, each pod's share     1 pp, widened
+                          (``upstream_rq_total`` of its sidecar's inbound cluster)   to 3 SE
 overflow / ejections      per run; predicted = simulated total / replications;       max(25 %, 3)
                           ``upstream_rq_pending_overflow``,
                           ``upstream_rq_retry_overflow``,
@@ -91,6 +93,7 @@ __all__ = [
     "storm_metrics_of",
     "switch_time",
     "short_cluster",
+    "pod_shares",
     "to_markdown",
     "rich_table",
     "plot",
@@ -229,6 +232,8 @@ def metrics_of(s: Summary) -> dict[str, _Metric]:
             continue
         for sub, n in sorted(subsets.items()):
             out[f"split {dest} subset {sub}"] = ("split", n / total if total else None, (None, None), total)
+    for key, (share, total) in pod_shares(s).items():
+        out[key] = ("split", share, (None, None), total)
     reps = max(1, s.run.replications)
     per_cluster: dict[tuple[str, str], float] = defaultdict(float)
     for c in s.clusters:
@@ -243,6 +248,30 @@ def metrics_of(s: Summary) -> dict[str, _Metric]:
             out[f"{k} {short_cluster(cluster)}"] = ("count", v / reps, (None, None), math.inf)
     for k in COUNTERS:
         out[f"{k} (mesh)"] = ("count", totals.get(k, 0.0) / reps, (None, None), math.inf)
+    return out
+
+
+def pod_shares(s: Summary) -> dict[str, tuple[float, float]]:
+    """``requests <service> pod <pod>``: each pod's share of its service's requests, from the ``upstream_rq_total``
+    of the pod sidecar's inbound cluster (what the pod's Envoy passed to its app, retries included), for services
+    with more than one pod. The value is ``(share, service requests)``. Pods are matched to services by their
+    endpoint ids (``<service>-<version>-<index>``), which both backends take from the compiled model."""
+    prefixes = sorted({f"{sv.name}-{sv.version}-": sv.name for sv in s.services}.items(), key=lambda kv: -len(kv[0]))
+    per_service: dict[str, dict[str, float]] = defaultdict(dict)
+    for c in s.clusters:
+        if not c.cluster.startswith("inbound|"):
+            continue
+        for prefix, service in prefixes:
+            if c.proxy.startswith(prefix) and c.proxy[len(prefix) :].isdigit():
+                per_service[service][c.proxy] = per_service[service].get(c.proxy, 0.0) + c.counters.get("upstream_rq_total", 0.0)
+                break
+    out: dict[str, tuple[float, float]] = {}
+    for service, pods in sorted(per_service.items()):
+        total = sum(pods.values())
+        if len(pods) < 2 or total <= 0:
+            continue
+        for pod, n in sorted(pods.items()):
+            out[f"requests {service} pod {pod}"] = (n / total, total)
     return out
 
 

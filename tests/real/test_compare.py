@@ -188,3 +188,30 @@ def test_split_tolerance_scales_with_the_binomial_standard_error() -> None:
     assert _row(compare(pred, _summary(v1=720, v2=280)), "split middle subset v2").passed is False
     big = _row(compare(_summary(v1=80_000, v2=20_000), _summary(v1=79_000, v2=21_000)), "split middle subset v2")
     assert big.tolerance == "±1 pp" and big.passed
+
+
+def _with_pods(s: Summary, counts: dict[str, int]) -> Summary:
+    """``s`` plus leaf pods (versions fast/slow-2) whose inbound clusters saw ``counts`` requests."""
+    services = [
+        {"name": "leaf", "version": v, "replicas": 1, "concurrency": 4, "arrival_rate_rps": 1.0, "utilization": None,
+         "mean_busy_workers": 0.0, "mean_queue_length": 0.0, "mean_in_system": 0.0, "mean_wait_ms": None,
+         "p_wait": None, "mean_residence_ms": None, "error_rate": None}
+        for v in ("fast", "slow-2")
+    ]
+    clusters = [*s.model_dump()["clusters"]]
+    clusters += [{"proxy": pod, "cluster": "inbound|8080||", "counters": {"upstream_rq_total": float(n)}} for pod, n in counts.items()]
+    return Summary.model_validate({**s.model_dump(), "services": services, "clusters": clusters})
+
+
+def test_requests_per_pod_rows_come_from_inbound_clusters() -> None:
+    """Each pod's share of its service's requests (inbound ``upstream_rq_total``), matched to the service by the
+    endpoint id even when a version name holds a dash, gated like a split."""
+    pred = _with_pods(_summary(), {"leaf-fast-0": 3700, "leaf-fast-1": 3700, "leaf-slow-2-0": 2600})
+    good = _with_pods(_summary(), {"leaf-fast-0": 3690, "leaf-fast-1": 3720, "leaf-slow-2-0": 2590})
+    rows = {r.key: r for r in compare(pred, good).rows if r.key.startswith("requests leaf pod")}
+    assert set(rows) == {"requests leaf pod leaf-fast-0", "requests leaf pod leaf-fast-1", "requests leaf pod leaf-slow-2-0"}
+    assert rows["requests leaf pod leaf-slow-2-0"].predicted == 0.26 and all(r.passed for r in rows.values())
+    # a balancer that ignores the slow pod's load (1/3 each) fails: 26 % predicted vs 33.3 % measured
+    even = _with_pods(_summary(), {"leaf-fast-0": 3333, "leaf-fast-1": 3333, "leaf-slow-2-0": 3334})
+    r = _row(compare(pred, even), "requests leaf pod leaf-slow-2-0")
+    assert r.passed is False and abs(r.error - (26.0 - 33.34)) < 1e-9
