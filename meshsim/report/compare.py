@@ -232,8 +232,8 @@ def metrics_of(s: Summary) -> dict[str, _Metric]:
             continue
         for sub, n in sorted(subsets.items()):
             out[f"split {dest} subset {sub}"] = ("split", n / total if total else None, (None, None), total)
-    for key, (share, total) in pod_shares(s).items():
-        out[key] = ("split", share, (None, None), total)
+    for key, (share, n_pod_requests) in pod_shares(s).items():
+        out[key] = ("split", share, (None, None), n_pod_requests)
     reps = max(1, s.run.replications)
     per_cluster: dict[tuple[str, str], float] = defaultdict(float)
     for c in s.clusters:
