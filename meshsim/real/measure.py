@@ -224,6 +224,11 @@ def build_summary(
             acc2 = resp[(f"{p.service}.{p.version}", dest, who)]
             acc2[0] += r["responses"]
             acc2[1] += r["ok"]
+    aborts: dict[tuple[str, str], int] = defaultdict(int)  # (src workload, dest service) -> fault-filter aborts
+    for pod, st in apps.items():
+        p = proxies[pod]
+        for dest, n_abort in st.get("fault_aborts", {}).items():
+            aborts[(f"{p.service}.{p.version}", dest)] += int(n_abort)
     cluster_by_name = {c.name: c for c in model.clusters}
     ep_wl = {e.id: f"{e.service}.{e.version}" for e in model.endpoints}
 
@@ -238,8 +243,6 @@ def build_summary(
         # Envoy does not count it in upstream_rq_total (conn_pool_base.cc counts at attach); it is still a
         # request the app made
         requests = attempts - retries + int(d.get("upstream_rq_pending_overflow", 0))
-        tot_req += requests
-        tot_att += attempts
         wls = {ep_wl[e] for e in c.endpoints}
         sibling = [k for k in per_edge if k[0] == src and cluster_by_name[k[1]].service == c.service]
         sib_req = sum(
@@ -248,6 +251,14 @@ def build_summary(
             + per_edge[k].get("upstream_rq_pending_overflow", 0)
             for k in sibling
         )
+        # a fault-filter abort (FI) is a request the app made with no upstream attempt, as the simulator counts
+        # it (and as Istio's istio_requests_total reporter=source does); the app counts them per destination
+        # service, shared here among that service's clusters in proportion to their other requests (exact when
+        # the route has one cluster)
+        n_abort = aborts.get((src, c.service), 0)
+        local_fi = round(n_abort * requests / sib_req) if n_abort and sib_req else 0
+        tot_req += requests + local_fi
+        tot_att += attempts
         n = ok = 0.0
         if gw is not None and src == gw.workload and len(sibling) == len([k for k in per_edge if k[0] == src]):
             # the gateway's client is the load generator: its final statuses are this edge's outcomes
@@ -273,14 +284,14 @@ def build_summary(
                 destination=c.service,
                 subset=c.subset,
                 cluster=cname,
-                requests=requests,
+                requests=requests + local_fi,
                 attempts=attempts,
                 retries=retries,
-                amplification=attempts / requests if requests else None,
+                amplification=attempts / (requests + local_fi) if requests + local_fi else None,
                 success_rate=_est(ok / n if n else None),
                 latency_ms=_latency(*_pcts(edge_ms.get((src, cname), []) if edge_ms else [])),
                 latency_cdf_ms=[],
-                response_flags=_flags_from_counters(d),
+                response_flags={**_flags_from_counters(d), **({"FI": local_fi} if local_fi else {})},
                 status_codes={
                     k: int(d[f"upstream_rq_{k}"]) for k in ("2xx", "4xx", "5xx") if d.get(f"upstream_rq_{k}")
                 },

@@ -94,6 +94,12 @@ def draw(dist: Dist, rng: np.random.Generator) -> float:
     raise ValueError(f"unknown distribution kind {k!r}")
 
 
+FAULT_ABORT_BODY = b"fault filter abort"
+"""The body of the local reply Envoy's fault filter sends for an injected abort (``FaultFilter::abortWithStatus``,
+source/extensions/filters/http/fault/fault_filter.cc): how an app tells an injected abort (``FI``) from an upstream
+answer, since such a request never reaches a cluster's counters."""
+
+
 @dataclass
 class ErrorInjector:
     """Decides whether a request fails (``Workload.error_rate``/``error_mode``), per pod."""
@@ -146,6 +152,7 @@ class PodStats:
     queue_wait: list[float] = field(default_factory=list)
     calls: dict[str, list[int]] = field(default_factory=dict)  # dest service -> [calls, ok, tries, timeouts, skipped]
     responders: dict[str, list[int]] = field(default_factory=dict)  # "dest|responder workload" -> [n, status<500]
+    fault_aborts: dict[str, int] = field(default_factory=dict)  # dest service -> local replies of the fault filter
     call_latency: dict[str, list[float]] = field(default_factory=dict)  # dest service -> seconds per call
     busy_time: float = 0.0
     residence_time: float = 0.0
@@ -176,6 +183,7 @@ class PodStats:
                 for k, v in sorted(self.calls.items())
             },
             "responders": {k: {"responses": v[0], "ok": v[1]} for k, v in sorted(self.responders.items())},
+            "fault_aborts": dict(sorted(self.fault_aborts.items())),
             "call_latency_ms": {k: [round(x * 1e3, 4) for x in v] for k, v in sorted(self.call_latency.items())},
             "busy_time": self.busy_time,
             "residence_time": self.residence_time,
@@ -396,8 +404,10 @@ class App:
 
         async def go() -> int:
             async with self.session.request(step.method, url, headers=headers, data=data) as resp:
-                await resp.read()
+                body = await resp.read()
                 who = resp.headers.get("x-meshsim-workload", "")
+                if not who and body == FAULT_ABORT_BODY:
+                    self.stats.fault_aborts[step.service] = self.stats.fault_aborts.get(step.service, 0) + 1
                 r = self.stats.responders.setdefault(f"{step.service}|{who}", [0, 0])
                 r[0] += 1
                 r[1] += resp.status < 500

@@ -14,6 +14,7 @@ Sources: Envoy ``least_request_lb.cc`` (P2C), ``conn_pool_base.cc`` (pending que
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,11 @@ from meshsim.sim import lb
 if TYPE_CHECKING:
     import simpy
 
-__all__ = ["COUNTERS", "Counters", "Pending", "ClusterState", "OVERFLOW"]
+__all__ = ["COUNTERS", "Counters", "Pending", "ClusterState", "OVERFLOW", "OVERPROVISIONING_FACTOR"]
+
+OVERPROVISIONING_FACTOR = 1.4
+"""Envoy's default ``ClusterLoadAssignment.policy.overprovisioning_factor`` (140 %,
+api/envoy/config/endpoint/v3/endpoint.proto); Istio does not set it."""
 
 COUNTERS = (
     "upstream_rq_total",
@@ -165,6 +170,9 @@ class ClusterState:
         # pools (HTTP/1.1: one request per connection); idle holds served-counts of idle connections
         self.idle: list[list[int]] = [[] for _ in range(n)]
         self.cx_host = [0] * n
+        # busy connections of a drained host (ejected: DrainExistingConnections) that close when a stream ends;
+        # HTTP/1.1 carries one stream per connection, so the next streams to end on that host hold them
+        self.draining = [0] * n
         self.pending_q: list[deque[Pending]] = [deque() for _ in range(n)]
         self.cx = 0
         self.pending = 0
@@ -200,8 +208,8 @@ class ClusterState:
                 hosts = self.eds
             else:
                 return -1
-        elif self.panic > 0 and len(hosts) < len(self.eds) and 100.0 * len(hosts) / len(self.eds) < self.panic:
-            hosts = self.eds  # panic mode: balance over all hosts (reference §5.5)
+        elif self.panic > 0 and len(hosts) < len(self.eds) and self._in_panic(len(hosts), len(self.eds)):
+            hosts = self.eds  # panic mode: balance over all hosts
         h = self._pick_once(hosts)
         if tried:
             for _ in range(max_repicks):
@@ -209,6 +217,14 @@ class ClusterState:
                     break
                 h = self._pick_once(hosts)
         return h
+
+    def _in_panic(self, healthy: int, total: int) -> bool:
+        """Envoy ``LoadBalancerBase::recalculatePerPriorityPanic`` (source/common/upstream/load_balancer_impl.cc)
+        for one priority: no panic while the normalized availability ``min(100, 1.4 x 100 x healthy / total)``
+        (the default overprovisioning factor 140, which Istio does not change) is 100, else panic when the
+        healthy percentage is below ``healthy_panic_threshold``."""
+        pct = 100.0 * healthy / total
+        return min(100.0, OVERPROVISIONING_FACTOR * pct) < 100.0 and pct < self.panic
 
     def _pick_once(self, hosts: list[int]) -> int:
         if len(hosts) == 1:
@@ -272,9 +288,12 @@ class ClusterState:
         live = sum(1 for p in self.pending_q[host] if not p.cancelled)
         if self.connecting[host] >= live:
             return
-        if not (self.cx_host[host] == 0 or self.cx < self.max_connections):
+        if self.cx >= self.max_connections:
+            # counted even when the pool opens one anyway because it has none (ConnPoolImplBase::
+            # tryCreateNewConnection counts upstream_cx_overflow before that exception)
             self.c.upstream_cx_overflow += 1
-            return
+            if self.cx_host[host] != 0:
+                return
         self._open(host)
         latency = self.connect_latency
         if extra is not None:
@@ -304,13 +323,19 @@ class ClusterState:
             self.idle[host].append(0)
 
     def _attach(self, host: int, served: int) -> int:
-        """Attach a stream to a connection, checking ``max_requests`` (overflow keeps the connection idle)."""
+        """Attach a stream to a connection, checking ``max_requests`` (overflow keeps the connection idle).
+
+        An attached stream counts in the cluster's ``upstream_rq_active`` and in the host's ``rq_active``
+        (``self.active``, what LEAST_REQUEST compares) until :meth:`end_stream`, as Envoy's
+        ``ConnPoolImplBase::attachStreamToClient`` / ``onStreamClosed`` (source/common/conn_pool/conn_pool_base.cc)
+        increment and decrement ``host->stats().rq_active_``; a pending request counts in neither."""
         if self.rq_active >= self.max_requests:
             self.c.upstream_rq_pending_overflow += 1
             if not self.h2:
                 self.idle[host].append(served)
             return OVERFLOW
         self.rq_active += 1
+        self.active[host] += 1
         self.c.upstream_rq_total += 1
         return served
 
@@ -325,13 +350,17 @@ class ClusterState:
     def end_stream(self, host: int, served: int, reset: bool) -> None:
         """Release a stream: ``reset`` (timeout, abandonment) closes its HTTP/1.1 connection."""
         self.rq_active -= 1
+        self.active[host] -= 1
         if self.h2:
             return
         served += 1
-        if reset or (self.max_rpc is not None and served >= self.max_rpc):
+        drain = self.draining[host] > 0
+        if reset or drain or (self.max_rpc is not None and served >= self.max_rpc):
+            if drain:
+                self.draining[host] -= 1
             if reset:
                 self.c.upstream_cx_destroy_with_active_rq += 1
-            else:
+            elif not drain:
                 self.c.upstream_cx_max_requests += 1
             self.cx -= 1
             self.cx_host[host] -= 1
@@ -353,11 +382,13 @@ class ClusterState:
 
     # ---------------------------------------------------------------- retry breaker
     def retry_allowed(self) -> bool:
-        """Whether one more active retry fits the ``max_retries`` breaker or the retry budget
-        (``max(percent/100 x (active + pending), min_retry_concurrency)``, reference §1.6)."""
+        """Whether one more active retry fits the ``max_retries`` breaker or the retry budget:
+        ``max(floor(percent/100 x (active + pending)), min_retry_concurrency)``, the product truncated to an
+        integer as Envoy's ``RetryBudgetImpl::max`` does (``std::max<uint64_t>``,
+        source/common/upstream/resource_manager_impl.h)."""
         if self.retry_budget is not None:
             pct, min_conc = self.retry_budget
-            limit = max(pct / 100.0 * (self.rq_active + self.pending), min_conc)
+            limit = max(math.floor(pct / 100.0 * (self.rq_active + self.pending)), min_conc)
             return self.active_retries < limit
         return self.active_retries < self.max_retries
 
@@ -372,7 +403,9 @@ class ClusterState:
             self.c5[host] += 1
             if status in (502, 503, 504):
                 self.cgw[host] += 1
-                if od.enforcing_consecutive_gateway_failure and self.cgw[host] == od.consecutive_gateway_failure:
+                if self.cgw[host] == od.consecutive_gateway_failure:
+                    # detected whatever the enforcement (Envoy posts the ejection and ejectHost counts an
+                    # ejections_overflow before it flips the enforcement coin); the counter restarts
                     self.cgw[host] = 0
                     self._eject(host, od.enforcing_consecutive_gateway_failure)
             else:
@@ -385,12 +418,17 @@ class ClusterState:
             self.cgw[host] = 0
 
     def _eject(self, host: int, enforcing: int) -> None:
+        """Envoy >= 1.28 ``DetectorImpl::ejectHost`` (source/common/upstream/outlier_detection_impl.cc): the
+        ejection proceeds only if ``100 x (ejected + 1) / hosts <= max_ejection_percent`` (Istio never sets
+        ``always_eject_one_host``), else ``ejections_overflow``; then the ``enforcing`` coin (percent). So with
+        Istio's default 10 % nothing is ejected from a cluster of fewer than 10 hosts. The pre-1.28 rule
+        (``100 x ejected / hosts < max``, the first ejection always allowed) changed in envoyproxy/envoy#27624."""
         od = self.od
         assert od is not None
         if self.ejected[host]:
             return
         n_ejected = sum(self.ejected)
-        if 100.0 * n_ejected / max(1, len(self.eds)) >= od.max_ejection_percent:
+        if 100.0 * (n_ejected + 1) / max(1, len(self.eds)) > od.max_ejection_percent:
             self.c.outlier_detection_ejections_overflow += 1
             return
         if enforcing < 100 and self.u() * 100 >= enforcing:
@@ -400,28 +438,33 @@ class ClusterState:
         self.ejected[host] = True
         self.eject_time[host] = self.env.now
         self.c.outlier_detection_ejections_enforced_total += 1
-        # pooled (idle) connections to an ejected host are closed
+        # Envoy drains the host's pools (ClusterManagerImpl onHostHealthFailure -> drainOrCloseConnPools with
+        # DrainExistingConnections): idle connections close now, busy ones when their stream ends
         closed = len(self.idle[host])
         self.idle[host].clear()
         self.cx -= closed
         self.cx_host[host] -= closed
+        self.draining[host] = self.cx_host[host] - self.connecting[host]
         self._health_changed()
         if self.on_eject is not None:
             self.on_eject(host, True)
 
     def _health_changed(self) -> None:
-        """An ejection or un-ejection: the OD state changed now; the LB sees it now or, inside the
-        update merge window, when the window ends (merged with any other change meanwhile)."""
+        """An ejection or un-ejection: the OD state changed now; the LB sees it now if the last host-set update
+        is older than the update merge window, else one full window later (merged with any other change
+        meanwhile)."""
         if self.od is not None:
             self.ejections.set(self.env.now, float(sum(self.ejected)))
         now = self.env.now
-        if now - self.last_update >= self.merge_window:
+        if self.merge_pending:
+            return  # merged into the update already scheduled
+        if self.merge_window <= 0 or now - self.last_update > self.merge_window:
             self._refresh_healthy()
-        elif not self.merge_pending:
+        else:
+            # ClusterManagerImpl::scheduleUpdate (source/common/upstream/cluster_manager_impl.cc): inside the
+            # window, a mergeable update arms the timer for a full window from now
             self.merge_pending = True
-            self.env.timeout(self.last_update + self.merge_window - now).callbacks.append(
-                lambda _e: self._merged()  # type: ignore[misc]
-            )
+            self.env.timeout(self.merge_window).callbacks.append(lambda _e: self._merged())  # type: ignore[misc]
 
     def _merged(self) -> None:
         if self.merge_pending:
@@ -452,6 +495,7 @@ class ClusterState:
                 self.active.append(0)
                 self.idle.append([])
                 self.cx_host.append(0)
+                self.draining.append(0)
                 self.pending_q.append(deque())
                 self.connecting.append(0)
                 self.alive.append(True)
@@ -469,6 +513,11 @@ class ClusterState:
                 self.idle[i].clear()
                 self.cx -= closed
                 self.cx_host[i] -= closed
+                if self.od is not None:
+                    # Envoy's detector erases a removed host's monitor (and un-counts it from ejections_active
+                    # if it was ejected): it no longer blocks other ejections, and it returns as a new host
+                    self.ejected[i] = False
+                    self.c5[i] = self.cgw[i] = self.mult[i] = 0
             self.alive[i] = keep
         self._refresh_healthy()
 

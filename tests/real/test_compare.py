@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -90,18 +91,24 @@ def test_identical_summaries_pass() -> None:
 
 def test_tolerance_edges() -> None:
     pred = _summary()
-    # p50 +9 % passes, +11 % fails; p99 +19 % passes
-    assert _row(compare(pred, _summary(p50=10.9)), "entry p50 (ms)").passed
-    assert _row(compare(pred, _summary(p50=11.1)), "entry p50 (ms)").passed is False
-    assert _row(compare(pred, _summary(p99=47.6)), "entry p99 (ms)").passed
-    assert _row(compare(pred, _summary(p99=48.4)), "entry p99 (ms)").passed is False
-    # success in percentage points
+    # the error is (predicted - measured) / measured: predicted p50 10 ms vs measured 9.2 is +8.7 % (passes),
+    # vs 9.0 is +11.1 % (fails), vs 11.0 is -9.1 % (passes), vs 11.2 is -10.7 % (fails)
+    r = _row(compare(pred, _summary(p50=9.2)), "entry p50 (ms)")
+    assert r.passed and abs(r.error - (10 - 9.2) / 9.2) < 1e-12
+    assert _row(compare(pred, _summary(p50=9.0)), "entry p50 (ms)").passed is False
+    assert _row(compare(pred, _summary(p50=11.0)), "entry p50 (ms)").passed
+    assert _row(compare(pred, _summary(p50=11.2)), "entry p50 (ms)").passed is False
+    # p99 40 predicted: measured 48.4 is -17.4 % (passes), 51 is -21.6 % (fails)
+    assert _row(compare(pred, _summary(p99=48.4)), "entry p99 (ms)").passed
+    assert _row(compare(pred, _summary(p99=51.0)), "entry p99 (ms)").passed is False
+    # success in percentage points, predicted minus measured
     r = _row(compare(pred, _summary(success=0.986)), "entry success rate")
-    assert r.error_unit == "pp" and abs(r.error - (-0.4)) < 1e-9 and r.passed
+    assert r.error_unit == "pp" and abs(r.error - 0.4) < 1e-9 and r.passed
     assert _row(compare(pred, _summary(success=0.984)), "entry success rate").passed is False
-    # split: 9000/1000 vs 8800/1200 is 2 pp off
+    # split: 9000/1000 vs 8800/1200 is 2 pp off; binomial SE 0.42 pp widens the tolerance to 3 SE = 1.27 pp
     c = compare(pred, _summary(v1=8800, v2=1200))
     assert _row(c, "split middle subset v2").passed is False and not c.passed
+    assert _row(c, "split middle subset v2").tolerance == "±1.27 pp"
     # amplification 1.24 vs 1.30 is +4.8 %
     c = compare(pred, _summary(leaf_att=1.30))
     assert _row(c, "amplification middle.v1 -> leaf").passed is False
@@ -115,8 +122,11 @@ def test_latency_failure_does_not_fail_rate_independent_rows() -> None:
 
 def test_counters_are_per_run_and_have_slack() -> None:
     pred = _summary(overflow=400.0, reps=4)  # 100 per run
+    # within 25 % of the measured count: 100 predicted passes against 120 and 82, fails against 140 and 78
     assert _row(compare(pred, _summary(overflow=120.0)), "upstream_rq_pending_overflow (mesh)").passed
-    assert _row(compare(pred, _summary(overflow=130.0)), "upstream_rq_pending_overflow (mesh)").passed is False
+    assert _row(compare(pred, _summary(overflow=82.0)), "upstream_rq_pending_overflow (mesh)").passed
+    assert _row(compare(pred, _summary(overflow=140.0)), "upstream_rq_pending_overflow (mesh)").passed is False
+    assert _row(compare(pred, _summary(overflow=78.0)), "upstream_rq_pending_overflow (mesh)").passed is False
     zero = _summary()
     assert _row(compare(zero, _summary(overflow=3.0)), "upstream_rq_pending_overflow (mesh)").passed
     assert _row(compare(zero, _summary(overflow=4.0)), "upstream_rq_pending_overflow (mesh)").passed is False
@@ -163,3 +173,45 @@ def test_cli_exit_codes_and_outputs(tmp_path: Path) -> None:
     (tmp_path / "junk" / "summary.json").write_text('{"run": 1}')
     r = _cli(str(pred), str(tmp_path / "junk"))
     assert r.returncode == 2 and len(_err_lines(r.stderr)) == 1 and "summary.json" in r.stderr
+
+
+def test_split_tolerance_scales_with_the_binomial_standard_error() -> None:
+    """A 20 % share over 1,000 requests a run has a binomial SE near 1.3 pp: a correct prediction 1.57 pp off
+    passes (the tolerance widens to 3 SE); against one run of 1,000 (SE 1.8 pp, tolerance 5.4 pp) an 8 pp miss fails;
+    over 100,000 requests the 1 pp tolerance stands."""
+    pred = _summary(v1=800, v2=200)
+    runs = [_summary(v1=784, v2=216), _summary(v1=790, v2=210), _summary(v1=780, v2=220)]
+    r = _row(compare_runs(pred, runs), "split middle subset v2")
+    assert abs(r.error - (20.0 - 21.6)) < 1e-9
+    se = 100 * math.sqrt(0.2 * 0.8 * (1 / 1000 + math.pi / 6 / 1000))
+    assert r.tolerance == f"±{3 * se:.2f} pp" and r.passed
+    assert _row(compare(pred, _summary(v1=720, v2=280)), "split middle subset v2").passed is False
+    big = _row(compare(_summary(v1=80_000, v2=20_000), _summary(v1=79_000, v2=21_000)), "split middle subset v2")
+    assert big.tolerance == "±1 pp" and big.passed
+
+
+def _with_pods(s: Summary, counts: dict[str, int]) -> Summary:
+    """``s`` plus leaf pods (versions fast/slow-2) whose inbound clusters saw ``counts`` requests."""
+    services = [
+        {"name": "leaf", "version": v, "replicas": 1, "concurrency": 4, "arrival_rate_rps": 1.0, "utilization": None,
+         "mean_busy_workers": 0.0, "mean_queue_length": 0.0, "mean_in_system": 0.0, "mean_wait_ms": None,
+         "p_wait": None, "mean_residence_ms": None, "error_rate": None}
+        for v in ("fast", "slow-2")
+    ]
+    clusters = [*s.model_dump()["clusters"]]
+    clusters += [{"proxy": pod, "cluster": "inbound|8080||", "counters": {"upstream_rq_total": float(n)}} for pod, n in counts.items()]
+    return Summary.model_validate({**s.model_dump(), "services": services, "clusters": clusters})
+
+
+def test_requests_per_pod_rows_come_from_inbound_clusters() -> None:
+    """Each pod's share of its service's requests (inbound ``upstream_rq_total``), matched to the service by the
+    endpoint id even when a version name holds a dash, gated like a split."""
+    pred = _with_pods(_summary(), {"leaf-fast-0": 3700, "leaf-fast-1": 3700, "leaf-slow-2-0": 2600})
+    good = _with_pods(_summary(), {"leaf-fast-0": 3690, "leaf-fast-1": 3720, "leaf-slow-2-0": 2590})
+    rows = {r.key: r for r in compare(pred, good).rows if r.key.startswith("requests leaf pod")}
+    assert set(rows) == {"requests leaf pod leaf-fast-0", "requests leaf pod leaf-fast-1", "requests leaf pod leaf-slow-2-0"}
+    assert rows["requests leaf pod leaf-slow-2-0"].predicted == 0.26 and all(r.passed for r in rows.values())
+    # a balancer that ignores the slow pod's load (1/3 each) fails: 26 % predicted vs 33.3 % measured
+    even = _with_pods(_summary(), {"leaf-fast-0": 3333, "leaf-fast-1": 3333, "leaf-slow-2-0": 3334})
+    r = _row(compare(pred, even), "requests leaf pod leaf-slow-2-0")
+    assert r.passed is False and abs(r.error - (26.0 - 33.34)) < 1e-9

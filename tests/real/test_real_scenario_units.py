@@ -124,7 +124,7 @@ def test_series_rows_switch_time_and_noise() -> None:
     r6 = rows["t=6s split reviews reviews.v1"]
     assert r6.passed and "widened" in r6.note  # SE of a 1500-request 50/50 share is 1.3 pp per side
     ph = rows["phase [6s,12s) split reviews reviews.v1"]
-    assert ph.passed and ph.error == pytest.approx(1.0)
+    assert ph.passed and ph.error == pytest.approx(-1.0)  # predicted 50 % minus measured 51 %
     assert rows["phase [2s,6s) split reviews reviews.v1"].passed is True
     unfair = {r.key: r for r in compare(_scen_summary([0.9] * 6 + [0.5] * 6, n=600), small).rows}
     assert unfair["phase [6s,12s) split reviews reviews.v1"].passed is None  # 3600 requests: SE 1.2 pp

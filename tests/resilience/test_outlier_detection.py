@@ -1,4 +1,4 @@
-"""Outlier detection (issue #3; reference §4.1, §4.2)."""
+"""Outlier detection as Envoy 1.40 does it (source/common/upstream/outlier_detection_impl.cc)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from meshsim.sim.sampling import Uniform
 from .helpers import counters, edge, fx, run
 
 
-def _state(max_ejection_percent: int = 10, base: float = 30.0, max_time: float = 300.0) -> tuple[simpy.Environment, ClusterState]:
+def _state(max_ejection_percent: int = 100, base: float = 30.0, max_time: float = 300.0) -> tuple[simpy.Environment, ClusterState]:
     od = OutlierDetectionPolicy(
         consecutive_5xx=5,
         enforcing_consecutive_5xx=100,
@@ -38,9 +38,9 @@ def _at(env: simpy.Environment, t: float) -> None:
     env.run(until=t)
 
 
-def _errors(cs: ClusterState, host: int, n: int) -> None:
+def _errors(cs: ClusterState, host: int, n: int, status: int = 503) -> None:
     for _ in range(n):
-        cs.report(host, 503)
+        cs.report(host, status)
 
 
 def _ejected(cs: ClusterState, host: int) -> bool:
@@ -123,24 +123,36 @@ def test_ejection_multiplier_decays_one_step_per_healthy_tick_and_caps() -> None
     assert cs.mult[0] == 3
 
 
-def test_max_ejection_percent_10_ejects_one_of_three() -> None:
-    """Reference §4.2: ``ejectHost`` proceeds only if 100 * ejected / total < max_ejection_percent;
-    at 10% with 3 hosts the first ejection passes (0 < 10) and a second does not (33 >= 10), counted
-    as ``ejections_overflow``; at 34% a second host may go (33.3 < 34), a third not (66.7 >= 34)."""
+def test_max_ejection_percent_counts_the_host_to_eject() -> None:
+    """Envoy >= 1.28 ``DetectorImpl::ejectHost``: an ejection proceeds only if
+    ``100 x (ejected + 1) / hosts <= max_ejection_percent`` (Istio never sets ``always_eject_one_host``;
+    envoyproxy/envoy#27624). Five 500s (not gateway failures: only the 5xx detector fires). With Istio's
+    default 10 % and 3 hosts nothing is ejected (33 > 10: three ``ejections_overflow``); at 34 % one host may go (33.3 <= 34) and a second not (66.7 > 34); at 67 %, two."""
+    env, cs = _state(max_ejection_percent=10)
+    _at(env, 1.0)
+    for h in range(3):
+        _errors(cs, h, 5, status=500)
+    assert cs.healthy == [0, 1, 2]
+    assert cs.c.outlier_detection_ejections_enforced_total == 0
+    assert cs.c.outlier_detection_ejections_overflow == 3
+    for mep, ejected in ((34, 1), (67, 2), (100, 3)):
+        env, cs = _state(max_ejection_percent=mep)
+        _at(env, 1.0)
+        for h in range(3):
+            _errors(cs, h, 5, status=500)
+        assert cs.c.outlier_detection_ejections_enforced_total == ejected, mep
+        assert cs.healthy == list(range(ejected, 3)), mep
+        assert cs.c.outlier_detection_ejections_overflow == 3 - ejected
+
+
+def test_gateway_failures_are_detected_even_when_not_enforced() -> None:
+    """Istio sets ``enforcing_consecutive_gateway_failure`` 0: five 503s still reach ``ejectHost`` through the
+    gateway-failure detector (then the 5xx one), so a refused ejection counts ``ejections_overflow`` for each."""
     env, cs = _state(max_ejection_percent=10)
     _at(env, 1.0)
     _errors(cs, 0, 5)
-    _errors(cs, 1, 5)
-    _errors(cs, 2, 5)
-    assert cs.healthy == [1, 2]
-    assert cs.c.outlier_detection_ejections_enforced_total == 1
-    assert cs.c.outlier_detection_ejections_overflow == 2
-    env, cs = _state(max_ejection_percent=34)
-    _at(env, 1.0)
-    for h in range(3):
-        _errors(cs, h, 5)
-    assert cs.healthy == [2]
-    assert cs.c.outlier_detection_ejections_enforced_total == 2
+    assert cs.c.outlier_detection_ejections_overflow == 2  # the gateway-failure and the 5xx detector
+    assert cs.cgw[0] == 0 and cs.c5[0] == 0  # both counters restart at their threshold
 
 
 def test_end_to_end_bad_replica_ejections() -> None:
