@@ -37,9 +37,10 @@ class Collector:
             for lv in (*ws.busy, *ws.queue):
                 lv.reset(now)
         for sc in self.proxies():
-            for cs in sc.states.values():
+            states = _states(sc)
+            for cs in states.values():
                 cs.ejections.reset(now)
-            sc.counters_at_start = {k: v.c.as_dict() for k, v in sc.states.items()}
+            sc.counters_at_start = {k: v.c.as_dict() for k, v in states.items()}
 
     def close_window(self) -> None:
         """The last measured arrival happened: average the levels up to now."""
@@ -51,7 +52,7 @@ class Collector:
                 # requests at the app = holding a worker + waiting for one (in_system == busy + queue)
                 "in_system": sum(lv.mean(now) for lv in ws.busy) + sum(lv.mean(now) for lv in ws.queue),
             }
-        self.eject_means = {(sc.id, name): cs.ejections.mean(now) for sc in self.proxies() for name, cs in sc.states.items()}
+        self.eject_means = {(sc.id, name): cs.ejections.mean(now) for sc in self.proxies() for name, cs in _states(sc).items()}
 
     def result(self, replication: int, seed: int, in_flight: int, traces: list[Any]) -> RepResult:
         """The replication's statistics (``in_flight``: measured entry requests never answered)."""
@@ -109,10 +110,21 @@ class Collector:
         for sc in proxies:
             start.update({(sc.id, k): v for k, v in sc.counters_at_start.items()})
         for sc in sorted(proxies, key=lambda r: r.id):
-            for name in sorted(sc.states):
-                cs = sc.states[name]
+            states = _states(sc)
+            for name in sorted(states):
+                cs = states[name]
                 now = cs.c.as_dict()
                 before = start.get((sc.id, name), {})
                 d: dict[str, float] = {k: v - before.get(k, 0) for k, v in now.items()}
                 d["outlier_detection.ejections_active"] = self.eject_means.get((sc.id, name), 0.0)
                 res.clusters[(sc.id, name)] = d
+
+
+def _states(proxy: Any) -> dict[str, Any]:
+    """The proxy's cluster states by cluster name: its outbound clusters and, for a sidecar, its inbound cluster
+    (``inbound|<port>||``), whose ``upstream_rq_total`` counts the requests the pod's Envoy passed to its app, as
+    Envoy's stats of the inbound cluster do on the real mesh."""
+    inbound = getattr(proxy, "inbound", None)
+    if inbound is None:
+        return dict(proxy.states)
+    return {**proxy.states, inbound.cluster.name: inbound}
