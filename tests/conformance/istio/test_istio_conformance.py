@@ -8,13 +8,16 @@ shared topology in ``_common/`` does not fit, its own ``topology.yaml``) plus ``
       test: TestRetry/TestRetryWithAllFieldsSet
       commit: <istio/istio commit>
     proxy: client-v1-0 # whose sidecar resources are checked
-    status: pass       # or {xfail: "<one-line difference>"} or {not_modelled: "<warning text>"}
+    status: pass       # or {xfail: "<one-line difference>"}, {not_modelled: "<warning text>"}, {rejected: "<text>"}
     checks:
       - virtual_host: svc.default.svc.cluster.local:8080   # found in any RouteConfiguration, RDS or inline
         route: 0                                           # optional: index of the route in the virtual host
         fields: {route.retry_policy.num_retries: 2}
       - cluster: outbound|8080||svc.default.svc.cluster.local
         fields: {lb_policy: ROUND_ROBIN}
+
+      - host: svc.default:8080                             # Envoy's virtual-host selection for a Host
+        selects: svc.default.svc.cluster.local:8080        # (or not_selects: <name>)
 
 ``fields`` maps a dotted path (list items by ``[i]``; ``/`` separates instead when a key holds dots, as
 filter names do) to the expected value, compared for *effective behaviour*: a field left unset on either
@@ -296,6 +299,45 @@ def _find(resources: dict[str, list[dict]], check: dict) -> Any:
     return routes[check["route"]] if check["route"] < len(routes) else None
 
 
+def _select_virtual_host(rc: dict, host: str) -> str | None:
+    """The virtual host Envoy picks in RouteConfiguration ``rc`` for Host ``host``, by name.
+
+    Envoy (config/route/v3/route.proto ``ignore_port_in_host_matching``, route_components.proto
+    ``VirtualHost.domains``): the port is stripped first when ``ignore_port_in_host_matching`` is set;
+    then an exact domain wins over the longest ``*.suffix`` wildcard, then the longest ``prefix.*``
+    wildcard, then ``*``. Host matching is case-insensitive.
+    """
+    host = host.lower()
+    if rc.get("ignore_port_in_host_matching") and re.search(r":\d+$", host):
+        host = host.rsplit(":", 1)[0]
+    best: tuple[int, int, str] | None = None  # (rank, length, name); lower rank wins, then longer
+    for vh in rc.get("virtual_hosts", []):
+        for d in (x.lower() for x in vh.get("domains", [])):
+            if d == host:
+                cand = (0, len(d), vh["name"])
+            elif d == "*":
+                cand = (3, 0, vh["name"])
+            elif d.startswith("*") and host.endswith(d[1:]) and len(host) > len(d) - 1:
+                cand = (1, len(d), vh["name"])
+            elif d.endswith("*") and host.startswith(d[:-1]) and len(host) > len(d) - 1:
+                cand = (2, len(d), vh["name"])
+            else:
+                continue
+            if best is None or (cand[0], -cand[1]) < (best[0], -best[1]):
+                best = cand
+    return best[2] if best else None
+
+
+def _host_check(resources: dict[str, list[dict]], check: dict) -> list[str]:
+    picked = [_select_virtual_host(rc, check["host"]) for rc in resources.get(TYPE_ROUTE, [])]
+    got = next((p for p in picked if p is not None), None)
+    if "selects" in check and got != check["selects"]:
+        return [f"Host {check['host']!r}: selects virtual host {got!r}, expected {check['selects']!r}"]
+    if "not_selects" in check and got == check["not_selects"]:
+        return [f"Host {check['host']!r}: selects virtual host {got!r}, which istiod would not"]
+    return []
+
+
 def _mismatches(case: Path, spec: dict) -> tuple[list[str], list[str]]:
     """(field differences, findings) of one case compiled by meshsim."""
     own = case / "topology.yaml"
@@ -305,6 +347,9 @@ def _mismatches(case: Path, spec: dict) -> tuple[list[str], list[str]]:
     snap = build_snapshot(model, spec["proxy"], plan_ports(model))
     errors: list[str] = []
     for check in spec["checks"]:
+        if "host" in check:
+            errors.extend(_host_check(snap.resources, check))
+            continue
         what = {k: v for k, v in check.items() if k != "fields"}
         target = _find(snap.resources, check)
         if target is None:
@@ -356,3 +401,59 @@ def test_istio_conformance(case: Path, spec: dict) -> None:
         assert errors, "istiod's fields now match: meshsim models this, so drop the not_modelled status"
         return
     assert not errors, "\n".join(errors)
+
+
+# ---------------------------------------------------------------------------------------------- the harness itself
+
+
+def _diff(exp: Any, act: Any, path: str) -> list[str]:
+    errors: list[str] = []
+    _compare(exp, _norm(act, path) if act is not _UNSET else act, path, errors)
+    return errors
+
+
+def test_unset_field_equals_envoy_default() -> None:
+    assert _diff({"num_retries": 1, "retry_on": "5xx"}, {"retry_on": "5xx"}, "route.retry_policy") == []
+    assert _diff({"num_retries": 2}, {}, "route.retry_policy") != []
+    assert _resolve({}, "route.timeout") == (15.0, "route.timeout")
+
+
+def test_differences_and_extra_fields_are_reported() -> None:
+    assert _diff({"exact": "a"}, {"exact": "b"}, "match.headers.string_match")
+    # a field meshsim sets that istiod does not, with no default to excuse it, is a difference
+    assert _diff({"name": "x", "present_match": True}, {"name": "x", "present_match": True, "invert_match": True},
+                 "match.headers")
+    assert _diff({"name": "x"}, {"name": "x", "safe_regex": {"regex": "*"}}, "match.headers")
+
+
+def test_equivalent_spellings() -> None:
+    pct = "typed_per_filter_config.fault.delay.percentage"
+    assert _diff({"numerator": 30, "denominator": "HUNDRED"}, {"numerator": 300000, "denominator": "MILLION"}, pct) == []
+    assert _diff({"numerator": 30}, {"numerator": 31, "denominator": "HUNDRED"}, pct)
+    assert _diff("0.25s", "0.250s", "route.timeout") == []
+    assert _diff({"retry_on": "a,b"}, {"retry_on": "b,a"}, "route.retry_policy") == []
+    assert _diff({"base_interval": "0.01s"}, {"base_interval": "0.01s", "max_interval": "0.1s"},
+                 "route.retry_policy.retry_back_off") == []
+    assert _diff({"base_interval": "0.01s"}, {"base_interval": "0.01s", "max_interval": "0.2s"},
+                 "route.retry_policy.retry_back_off")
+    one = {"weighted_clusters": {"clusters": [{"name": "c", "weight": 100}]}}
+    assert _diff({"cluster": "c"}, one, "route") == []
+
+
+def test_outlier_threshold_without_enforcement_is_ignored() -> None:
+    od = "outlier_detection"
+    assert _diff({"consecutive_5xx": 0, "enforcing_consecutive_5xx": 0}, {"consecutive_5xx": 5, "enforcing_consecutive_5xx": 0}, od) == []
+    assert _diff({"consecutive_5xx": 7}, {"consecutive_5xx": 5}, od)
+
+
+def test_virtual_host_selection() -> None:
+    rc = {"ignore_port_in_host_matching": True, "virtual_hosts": [
+        {"name": "a", "domains": ["a.ns.svc.cluster.local", "a"]},
+        {"name": "wild", "domains": ["*.ns.svc.cluster.local"]},
+        {"name": "any", "domains": ["*"]},
+    ]}
+    assert _select_virtual_host(rc, "a:8080") == "a"
+    assert _select_virtual_host(rc, "A.ns.svc.cluster.local") == "a"
+    assert _select_virtual_host(rc, "b.ns.svc.cluster.local") == "wild"
+    assert _select_virtual_host(rc, "other") == "any"
+    assert _select_virtual_host({**rc, "ignore_port_in_host_matching": False}, "a:8080") == "any"
