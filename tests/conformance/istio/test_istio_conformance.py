@@ -144,6 +144,8 @@ def _shape(v: Any, path: str) -> Any:
     - a ``FractionalPercent``: the fraction it stands for.
     - ``outlier_detection``: a consecutive_5xx / consecutive_gateway_failure threshold whose
       ``enforcing_*`` percentage is 0 never ejects a host, so the threshold is dropped.
+    - a route's header matcher: the name lower-cased (Envoy matches header names case-insensitively,
+      as HTTP defines them; it stores them as ``Http::LowerCaseString``).
     - ``route`` (a RouteAction): ``weighted_clusters`` with a single entry (no per-cluster
       options) sends everything to that cluster, so it becomes ``cluster``.
     """
@@ -155,6 +157,8 @@ def _shape(v: Any, path: str) -> Any:
                 v.pop(count, None)
                 v[enforcing] = 0
         return v
+    if path == "match.headers" and isinstance(v, dict) and isinstance(v.get("name"), str):
+        return {**v, "name": v["name"].lower()}
     if path == "route" and isinstance(v, dict):
         wc = v.get("weighted_clusters", {}).get("clusters", [])
         if len(wc) == 1 and set(wc[0]) <= {"name", "weight"} and set(v["weighted_clusters"]) == {"clusters"}:
