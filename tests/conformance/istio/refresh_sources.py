@@ -6,8 +6,8 @@ Usage::
 
 ``ISTIO`` is a local istio/istio checkout (a work tree, or a git directory read with ``--rev``,
 default ``HEAD``). For every Istio file the cases cite (``source.file`` in each ``expect.yaml``) it
-prints the Go test functions (``func TestX``) and the sub-test names (``name: "..."`` entries and
-``t.Run("...")`` calls) with their line numbers, marking those a case cites, and lists cited tests
+prints the Go test functions (``func TestX``) and the sub-test names (``name: "..."`` entries,
+``t.Run("...")`` calls and table entries that open with their name) with their line numbers, marking those a case cites, and lists cited tests
 it can no longer find (renamed or removed upstream: the cases citing them need a look). With
 ``--markdown`` it prints the body of ``SOURCES.md`` instead. Needs no network; the test suite never
 runs it.
@@ -29,6 +29,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 _FUNC = re.compile(r"^func (Test\w+)\(")
 _SUB = re.compile(r'^\s*(?:name:\s*|t\.Run\()\s*"([^"]+)"')
+_POSITIONAL = re.compile(r'^\s*"([^"]+)",\s*$')  # a test table entry whose first field is its name
 
 
 def _out(line: str) -> None:
@@ -55,10 +56,12 @@ def read(istio: Path, rev: str | None, path: str) -> str | None:
 def tests_in(text: str) -> list[tuple[int, str]]:
     """(line, name) of every Go test function and sub-test name, in file order."""
     found = []
+    prev = ""
     for i, line in enumerate(text.splitlines(), 1):
-        m = _FUNC.match(line) or _SUB.match(line)
+        m = _FUNC.match(line) or _SUB.match(line) or (_POSITIONAL.match(line) if prev.strip() == "{" else None)
         if m:
             found.append((i, m.group(1)))
+        prev = line
     return found
 
 
