@@ -7,6 +7,7 @@ shared topology in ``_common/`` does not fit, its own ``topology.yaml``) plus ``
       file: pilot/pkg/networking/core/route/retry/retry_test.go
       test: TestRetry/TestRetryWithAllFieldsSet
       commit: <istio/istio commit>
+    note: ...          # optional: how the fact carries over to this input
     proxy: client-v1-0 # whose sidecar resources are checked
     status: pass       # or {xfail: "<one-line difference>"}, {not_modelled: "<warning text>"}, {rejected: "<text>"}
     checks:
@@ -15,7 +16,6 @@ shared topology in ``_common/`` does not fit, its own ``topology.yaml``) plus ``
         fields: {route.retry_policy.num_retries: 2}
       - cluster: outbound|8080||svc.default.svc.cluster.local
         fields: {lb_policy: ROUND_ROBIN}
-
       - host: svc.default:8080                             # Envoy's virtual-host selection for a Host
         selects: svc.default.svc.cluster.local:8080        # (or not_selects: <name>)
 
