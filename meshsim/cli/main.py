@@ -112,7 +112,10 @@ def run(
         )
         if not quiet:
             render_summary(summary, console)
-            console.print(f"Wrote {', '.join(str(p) for p in written)} ({wall:.1f}s wall)")
+            simulated = summary.run.warmup_s + summary.run.duration_s
+            console.print(f"Wrote {', '.join(str(p) for p in written)}", highlight=False)
+            console.print(f"Simulated {simulated:g} s of mesh time x {replications} replication(s) in {wall:.1f} s of wall-clock time "
+                          "(loading, compiling and writing outputs not counted)", highlight=False)
 
 
 @app.command()
