@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from meshsim.cli.common import SetOption, console, progress_bar, user_errors
+from meshsim.cli.output import OutputFormat, OutputOption, print_json
 from meshsim.cli.plan import Paths
 from meshsim.errors import ConfigError
 
@@ -60,6 +61,7 @@ def storm_command(
     sets: Annotated[list[str] | None, SetOption] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-storm).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table or progress bar.")] = False,
+    output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
 ) -> None:
     """Phase diagram of a Scenario's trigger, or mitigations side by side.
 
@@ -113,6 +115,9 @@ def storm_command(
 
             pd.DataFrame([{k: v for k, v in x.items() if k not in ("files", "overrides", "outcomes")} | x["outcomes"] for x in mj]).to_csv(written[1], index=False)
             write_provenance(out, ["meshsim", *sys.argv[1:]], inputs, digest, cmd, written, time.perf_counter() - t0, {"trigger": data["trigger"]})
+            if output is OutputFormat.json:  # mitigations.json's content, alone on stdout
+                print_json({**data, "out": str(out)})
+                return
             if not quiet:
                 t = Table(title=f"mitigations under {data['trigger']} ({replications} replications each)", title_justify="left")
                 for c in ("mitigation", "recovers", "P(not recovered) [95% CI]", "mean recovery s", "failed under trigger", "failed normally", "p99 normally ms", "attempts/req normally"):
@@ -144,6 +149,9 @@ def storm_command(
         written[1].write_text(json.dumps(data, indent=2) + "\n")
         storm_phase(data).savefig(written[2], dpi=110)
         write_provenance(out, ["meshsim", *sys.argv[1:]], inputs, digest, cmd, written, time.perf_counter() - t0, {"trigger": trig.describe()})
+    if output is OutputFormat.json:  # phase.json's content, alone on stdout
+        print_json({**data, "out": str(out)})
+        return
     if not quiet:
         t = Table(title=f"P(not recovered), {trig.kind} trigger at {trig.at:g}s, {replications} replications/point ({res.wall_s:.1f}s)", title_justify="left")
         cols = ["load", "magnitude", "duration_s", "stable", "recovered", "metastable", "p_not_recovered", "p_ci_low", "p_ci_high", "mean_recovery_s"]

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from meshsim.cli.common import SetOption, console, err_console, load_overrides, progress_bar, user_errors
+from meshsim.cli.output import OutputFormat, OutputOption, print_json
 from meshsim.cli.plan import Paths
 
 __all__ = ["sweep_command"]
@@ -29,6 +30,7 @@ def sweep_command(
     sets: Annotated[list[str] | None, SetOption] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-sweep).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table or progress bar.")] = False,
+    output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
 ) -> None:
     """Simulate every combination of factor values; write sweep.csv and sweep.parquet.
 
@@ -54,6 +56,14 @@ def sweep_command(
         res.to_parquet(written[1])
         write_provenance(out, ["meshsim", *sys.argv[1:]], list(paths) + list(slo or []), digest, params, written,
                          time.perf_counter() - t0, {"backend": res.backend, "point_digests": [r.get("config_digest") for r in res.rows]})
+    if output is OutputFormat.json:  # sweep.csv's rows (factor columns typed as there), alone on stdout
+        import json
+
+        print_json({"backend": res.backend, "seed": seed, "replications": replications, "out": str(out),
+                    "points": json.loads(res.to_frame().to_json(orient="records"))})
+        if res.rows and len(res.failed) == len(res.rows):
+            raise typer.Exit(1)
+        return
     for r in res.failed:
         err_console.print(f"point {r['point']} failed: {r['error']}", style="yellow", highlight=False, soft_wrap=True)
     if not quiet:

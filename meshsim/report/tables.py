@@ -8,7 +8,7 @@ from rich.table import Table
 
 from meshsim.metrics.results import Estimate, Summary
 
-__all__ = ["entry_path", "fmt_est", "render_summary"]
+__all__ = ["entry_path", "fits", "fmt_est", "render_summary"]
 
 
 def fmt_est(e: Estimate | None, scale: float = 1.0, digits: int = 1, pct: bool = False) -> str:
@@ -28,7 +28,8 @@ def _stack(text: str) -> str:
     return text.replace(" [", "\n[", 1)
 
 
-def _fits(t: Table, console: Console) -> bool:
+def fits(t: Table, console: Console) -> bool:
+    """Whether ``t`` fits ``console.width`` without wrapping any cell."""
     # measured without the console's width limit (rich clamps a measurement to the available width)
     return Measurement.get(console, console.options.update_width(10**5), t).maximum <= console.width
 
@@ -142,7 +143,7 @@ def render_summary(s: Summary, console: Console) -> None:
     """
     for layouts in (_entry_tables(s), _edge_tables(s) if s.edges else [], _service_tables(s)):
         if layouts:
-            console.print(next((t for t in layouts if _fits(t, console)), layouts[-1]))
+            console.print(next((t for t in layouts if fits(t, console)), layouts[-1]))
     if s.scenario is not None:
         for ev in s.scenario.events:
             console.print(f"event at {ev.t_s:g}s: {ev.description}", highlight=False)
