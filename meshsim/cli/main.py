@@ -118,7 +118,7 @@ def run(
             render_summary(summary, console)
             simulated = summary.run.warmup_s + summary.run.duration_s
             console.print(f"Wrote {', '.join(str(p) for p in written)}", highlight=False)
-            console.print(f"Simulated {simulated:g} s of mesh time x {replications} replication(s) in {wall:.1f} s of wall-clock time "
+            console.print(f"Simulated {simulated:g} s of mesh time x {replications} replication(s) in {wall:.3g} s of wall-clock time "
                           "(loading, compiling and writing outputs not counted)", highlight=False)
 
 
@@ -187,3 +187,7 @@ except ImportError:  # pragma: no cover - depends on the installed extra
 from meshsim.cli.storm import storm_command  # noqa: E402  (issue #6)
 
 app.command("storm")(storm_command)
+
+from meshsim.cli.init import init_command  # noqa: E402  (a starter topology from Kubernetes manifests)
+
+app.command("init")(init_command)
