@@ -121,7 +121,7 @@ def storm_command(
             if not quiet:
                 t = Table(title=f"mitigations under {data['trigger']} ({replications} replications each)", title_justify="left")
                 for c in ("mitigation", "recovers", "P(not recovered) [95% CI]", "mean recovery s", "failed under trigger", "failed normally", "p99 normally ms", "attempts/req normally"):
-                    t.add_column(c, justify="left" if c == "mitigation" else "right")
+                    t.add_column(c, justify="left" if c == "mitigation" else "right", overflow="fold")
                 for r in rows:
                     ci = f" [{_f(r.ci_low, 2)}, {_f(r.ci_high, 2)}]" if r.ci_low is not None else ""
                     t.add_row(r.name, "yes" if r.recovers else "no", _f(r.p_not_recovered, 2) + ci, _f(r.mean_recovery_s),
@@ -159,6 +159,16 @@ def storm_command(
             t.add_column(c, justify="right")
         for pr in res.rows:
             t.add_row(*[_f(pr[c], 4) if isinstance(pr[c], float) else ("-" if pr[c] is None else str(pr[c])) for c in cols])
+        from meshsim.report.tables import fits
+
+        if not fits(t, console):  # compact: outcome counts in one cell, the Wilson interval under P
+            t = Table(title=f"P(not recovered), {trig.kind} trigger at {trig.at:g}s, {replications} replications/point ({res.wall_s:.1f}s)", title_justify="left")
+            for c in ("load\nreq/s", "magni-\ntude", "duration\ns", "stable/recovered\n/metastable", "P(not recovered)\n[95% CI]", "mean\nrecovery s"):
+                t.add_column(c, justify="right", overflow="fold")
+            for pr in res.rows:
+                ci = f"\n[{_f(pr['p_ci_low'], 2)}, {_f(pr['p_ci_high'], 2)}]" if pr["p_ci_low"] is not None else ""
+                t.add_row("-" if pr["load"] is None else f"{pr['load']:g}", f"{pr['magnitude']:g}", f"{pr['duration_s']:g}",
+                          f"{pr['stable']}/{pr['recovered']}/{pr['metastable']}", _f(pr["p_not_recovered"], 2) + ci, _f(pr["mean_recovery_s"]))
         console.print(t)
         for b in res.boundary:
             if b["first_metastable"] is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -74,8 +74,28 @@ def sweep_command(
         cols = [c for c in cols if c in df.columns]
         for c in cols:
             t.add_column(c.replace("MockServiceGraph.", "").replace("_ms_ci_", " ci "))
+        def cell(row: Any, c: str) -> str:
+            return "-" if c not in row or row[c] is None or row[c] != row[c] else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]))
+
         for _, row in df.iterrows():
-            t.add_row(*["-" if row[c] is None or row[c] != row[c] else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])) for c in cols])
+            t.add_row(*[cell(row, c) for c in cols])
+        from meshsim.report.tables import fits
+
+        if not fits(t, console):  # compact: factors by their last field name, the p99 interval under its value
+            t = Table(title=f"sweep ({len(res.rows)} points, {res.backend}, {res.wall_s:.1f}s)", title_justify="left")
+            short = [f.path.rsplit(".", 1)[-1] for f in factors]
+            status = bool(res.failed)  # a status column only when some point failed
+            for c in ["#", *short, *(["status"] if status else []), "p99 ms\n[95% CI]", "success", "attempts\n/req", "max\nutil",
+                      *(["SLO ok"] if "slo_ok" in cols else [])]:
+                t.add_column(c, overflow="fold")
+            for _, row in df.iterrows():
+                p99 = cell(row, "latency_p99_ms")
+                if "latency_p99_ms_ci_low" in row and row["latency_p99_ms_ci_low"] == row["latency_p99_ms_ci_low"]:
+                    p99 += f"\n[{cell(row, 'latency_p99_ms_ci_low')}, {cell(row, 'latency_p99_ms_ci_high')}]"
+                t.add_row(cell(row, "point"), *[cell(row, f.path) for f in factors], *([cell(row, "status")] if status else []), p99, cell(row, "success_rate"),
+                          cell(row, "amplification"), cell(row, "max_utilization"), *([cell(row, "slo_ok")] if "slo_ok" in cols else []))
+            if factors:
+                console.print("factors: " + ", ".join(f"{n} = {f.path}" for n, f in zip(short, factors, strict=True)), highlight=False, markup=False)
         console.print(t)
     console.print(f"{len(res.rows) - len(res.failed)}/{len(res.rows)} points ok; wrote {out}", highlight=False)
     if res.rows and len(res.failed) == len(res.rows):

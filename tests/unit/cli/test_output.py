@@ -81,3 +81,34 @@ def test_storm_json_is_phase_json(tmp_path: Path) -> None:
     d = _json(["storm", str(TOPO / "storm" / "mesh"), "-m", "2", "-d", "1s", "-r", "1", "--workers", "1", "--out", str(tmp_path / "p")])
     on_disk = json.loads((tmp_path / "p" / "phase.json").read_text())
     assert d["points"] == on_disk["points"] and len(d["points"]) == 1
+
+
+def _narrow(monkeypatch, width: int = 80) -> None:
+    from meshsim.cli.common import console
+
+    monkeypatch.setattr(console, "width", width)
+
+
+def _fits(text: str, width: int = 80) -> None:
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+
+
+def test_plan_sweep_check_and_storm_tables_fit_80_columns(tmp_path: Path, monkeypatch) -> None:
+    _narrow(monkeypatch)
+    res = runner.invoke(app, ["plan", str(TOPO / "mmc"), "--slo", str(TOPO / "slo" / "mmc.yaml"), "--duration", "2s", "-r", "2",
+                              "--workers", "1", "--out", str(tmp_path / "p")])
+    assert res.exit_code in (0, 1), res.output
+    _fits(res.stdout)
+    assert "search trace" in res.stdout
+    factor = "MockServiceGraph.services[name=server].errorRate"
+    res = runner.invoke(app, ["sweep", str(TOPO / "mm1"), "--factor", "LoadProfile.spec.rate=20,40", "--factor", f"{factor}=0,0.1",
+                              "--duration", "2s", "-r", "2", "--workers", "1", "--out", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    _fits(res.stdout)
+    assert f"errorRate = {factor}" in " ".join(res.stdout.split())  # the full path, wrapped but whole
+    res = runner.invoke(app, ["storm", str(TOPO / "storm" / "mesh"), "-m", "2", "-d", "1s", "-r", "1", "--workers", "1",
+                              "--out", str(tmp_path / "st")])
+    assert res.exit_code == 0, res.output
+    _fits(res.stdout)
+    assert "P(not recovered)" in res.stdout
