@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from meshsim.cli.common import console, user_errors
+from meshsim.cli.common import console, err_console, user_errors
 from meshsim.errors import ConfigError, format_loc
 
 __all__ = ["init_command", "starter_files"]
@@ -53,8 +53,9 @@ def _flow(d: dict[str, str]) -> str:
     return "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in d.items()) + "}"
 
 
-def _read(paths: list[str]) -> tuple[list[_Service], list[tuple[str, dict[str, Any]]]]:
-    """Services with the Deployments their selectors pick, in file order; and the raw VirtualServices."""
+def _read(paths: list[str]) -> tuple[list[_Service], list[tuple[str, dict[str, Any]]], list[str]]:
+    """Services with the Deployments their selectors pick, in file order; the raw VirtualServices; and
+    the Deployments no Service selects (a namespace unset means ``default``, as in Kubernetes)."""
     from meshsim.config.kube import Deployment, KubeService
     from meshsim.config.loader import load_documents
 
@@ -87,17 +88,20 @@ def _read(paths: list[str]) -> tuple[list[_Service], list[tuple[str, dict[str, A
         else:
             deployments.append((src.file, obj))
     out: list[_Service] = []
+    picked: set[int] = set()
     for file, ks, _type in services:
         ns = ks.metadata.namespace
         port = ks.spec.ports[0] if ks.spec.ports else None
         svc = _Service(ks.metadata.name, ns, port.port if port else None, port.name if port else None, file)
-        for _, dep in deployments:
+        for i, (_, dep) in enumerate(deployments):
             labels = dep.pod_labels
-            if dep.metadata.namespace != ns or not all(labels.get(k) == v for k, v in ks.spec.selector.items()):
+            if (dep.metadata.namespace or "default") != (ns or "default") or not all(labels.get(k) == v for k, v in ks.spec.selector.items()):
                 continue
+            picked.add(i)
             svc.versions.append(_Version(labels.get("version") or dep.metadata.name, dep.metadata.name, dep.spec.replicas, labels))
         out.append(svc)
-    return out, vss
+    orphans = [f"{file}: Deployment {dep.metadata.name}" for i, (file, dep) in enumerate(deployments) if i not in picked]
+    return out, vss, orphans
 
 
 def _entry(services: list[_Service], vss: list[tuple[str, dict[str, Any]]], entry: str | None,
@@ -130,9 +134,9 @@ def _entry(services: list[_Service], vss: list[tuple[str, dict[str, Any]]], entr
     return names[0], "a guess: the first Service; pass --entry NAME to choose", "/"
 
 
-def starter_files(paths: list[str], entry: str | None = None) -> tuple[str, str, str]:
-    """The text of ``topology.yaml`` and ``load.yaml`` for the manifests under ``paths``, and the
-    entry service.
+def starter_files(paths: list[str], entry: str | None = None) -> tuple[str, str, str, list[str]]:
+    """The text of ``topology.yaml`` and ``load.yaml`` for the manifests under ``paths``, the entry
+    service, and the Deployments left out because no Service selects their pods.
 
     Raises
     ------
@@ -142,7 +146,7 @@ def starter_files(paths: list[str], entry: str | None = None) -> tuple[str, str,
     """
     from meshsim.config.loader import load_documents
 
-    services, vss = _read(paths)
+    services, vss, orphans = _read(paths)
     if not services:
         raise ConfigError(", ".join(paths), "", "no Kubernetes Service with a pod selector found; `meshsim init` makes one "
                           "MockServiceGraph service per Service (with the Deployments it selects)")
@@ -205,7 +209,7 @@ def starter_files(paths: list[str], entry: str | None = None) -> tuple[str, str,
         "  duration: 30s",
         "  warmup: 5s",
     ]) + "\n"
-    return topology, load, entry_name
+    return topology, load, entry_name, orphans
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -234,7 +238,7 @@ def init_command(
     when an output file exists (without --force).
     """
     with user_errors():
-        topology, load, entry_name = starter_files(list(files), entry)
+        topology, load, entry_name, orphans = starter_files(list(files), entry)
         targets = {out / "topology.yaml": topology, out / "load.yaml": load}
         if not force:
             for p in targets:
@@ -246,6 +250,8 @@ def init_command(
                 _write_atomic(p, text)
         except OSError as exc:
             raise ConfigError(str(out), "", f"cannot write ({exc.strerror})") from None
+    for o in orphans:
+        err_console.print(f"note: {o}: no Service selects its pods; left out of the topology", style="yellow", highlight=False, markup=False)
     n = topology.count("\n- name: ")
     console.print(f"wrote {out / 'topology.yaml'} ({n} service(s), entry {entry_name}) and {out / 'load.yaml'}", highlight=False)
     console.print(f"next: replace the PLACEHOLDERs (service times, calls), then `meshsim validate {out}` and `meshsim run {out}`",

@@ -129,3 +129,17 @@ def test_missing_topology_error_points_to_init_and_the_readme() -> None:
     section = re.search(r'README: "([^"]+)"', res.output)
     assert section is not None
     assert f"## {section.group(1)}" in (REPO / "README.md").read_text()
+
+
+def test_deployment_without_a_service_is_named_and_left_out(tmp_path: Path) -> None:
+    k8s = tmp_path / "k8s.yaml"
+    k8s.write_text(HTTPBIN.read_text() + "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: sleep, namespace: default}\n"
+                   "spec:\n  replicas: 2\n  template: {metadata: {labels: {app: sleep}}}\n"
+                   "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: httpbin-v2, namespace: default}\n"
+                   "spec:\n  replicas: 2\n  template: {metadata: {labels: {app: httpbin, version: v2}}}\n")
+    res = runner.invoke(app, ["init", str(k8s), "--out", str(tmp_path / "mesh")])
+    assert res.exit_code == 0, res.output
+    assert "Deployment sleep: no Service selects its pods" in res.stderr
+    (svc,) = _topology(tmp_path / "mesh")["services"]
+    # an explicit "default" namespace is the Service's unset one
+    assert {v: d["replicas"] for v, d in svc["versions"].items()} == {"v1": 1, "v2": 2}
