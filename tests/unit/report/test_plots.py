@@ -172,3 +172,11 @@ def test_canary_timeline_ejected_hosts_have_their_own_axis(canary: Summary) -> N
     assert y_frac < 0.1
     weight_ax = next(ax for ax in fig.axes if ax.get_ylabel() == "canary weight %")
     assert weight_ax is not ax and weight_ax.get_ylim()[1] <= 102
+
+
+@pytest.mark.parametrize("which", ["bookinfo", "bookinfo_gateway", "canary", "storm"])
+def test_latency_cdf_renders_without_warnings(which: str, request: pytest.FixtureRequest) -> None:
+    summary = request.getfixturevalue(which)
+    fig, _ = _render(plots.latency_cdf, summary)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[0] == f"entry ({summary.entry.service})" and len(labels) == 1 + len(summary.edges)
