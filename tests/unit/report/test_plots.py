@@ -180,3 +180,14 @@ def test_latency_cdf_renders_without_warnings(which: str, request: pytest.Fixtur
     fig, _ = _render(plots.latency_cdf, summary)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels[0] == f"entry ({summary.entry.service})" and len(labels) == 1 + len(summary.edges)
+
+
+def test_storm_phase_draws_the_boundary_between_cells_either_side_of_one_half() -> None:
+    pts = [{"load": None, "magnitude": m, "duration_s": d, "p_not_recovered": p}
+           for (m, d, p) in [(1.5, 1.0, 0.0), (1.5, 2.0, 0.2), (2.0, 1.0, 0.0), (2.0, 2.0, 1.0)]]
+    phase = {"points": pts, "replications": 6, "trigger": {"magnitude_unit": "slowdown factor"}}
+    fig, _ = _render(plots.storm_phase, phase)  # type: ignore[arg-type]
+    ax = fig.axes[0]
+    # exactly two boundary segments: between (2x, 1 s) and (2x, 2 s), and between (1.5x, 2 s) and (2x, 2 s)
+    segments = sorted((tuple(ln.get_xdata()), tuple(ln.get_ydata())) for ln in ax.get_lines())
+    assert segments == [((0.5, 0.5), (0.5, 1.5)), ((0.5, 1.5), (0.5, 0.5))]
