@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from meshsim.cli.common import SetOption, console, load_overrides, user_errors
+from meshsim.cli.output import OutputFormat, OutputOption, print_json
 
 __all__ = ["check_command"]
 
@@ -37,6 +38,7 @@ def check_command(
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write the markdown summary here (default: <out>/summary.md).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-check).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the verdict line.")] = False,
+    output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
 ) -> None:
     """Simulate baseline and candidate with common random numbers; exit 1 if the candidate violates
     an SLO or regresses significantly beyond a tolerance.
@@ -73,6 +75,11 @@ def check_command(
             p.write_text(text)
         write_provenance(out, ["meshsim", *sys.argv[1:]], inputs, digest, params, written, time.perf_counter() - t0,
                          {"baseline_digest": rep.baseline.digest, "candidate_digest": rep.candidate.digest})
+    if output is OutputFormat.json:  # check.json's content, alone on stdout
+        print_json({**rep.to_dict(), "out": str(out)})
+        if not rep.passed:
+            raise typer.Exit(1)
+        return
     if not quiet:
         t = Table(title="candidate vs baseline (paired over replications)", title_justify="left")
         for col in ("metric", "baseline", "candidate", "diff [95% CI]", "tolerance", "verdict"):

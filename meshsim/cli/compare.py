@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from meshsim.cli.output import OutputFormat, OutputOption, print_json
 from meshsim.errors import MeshsimError
 
 __all__ = ["compare_cmd", "load_summary", "load_runs"]
@@ -62,6 +63,7 @@ def compare_cmd(
     ],
     out: Annotated[Path | None, typer.Option("--out", help="Where to write compare.json/.md/.png (default REAL_DIR).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table on stdout.")] = False,
+    output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
 ) -> None:
     """Compare predicted and measured summaries: entry p50/p90/p99, success rate, retry amplification,
     subset split, overflow and ejection counters; each with its error and pass/fail.
@@ -89,7 +91,9 @@ def compare_cmd(
     except OSError as exc:
         typer.echo(f"error: {dest}: cannot write ({exc.strerror})", err=True)
         raise typer.Exit(2) from None
-    if not quiet:
+    if output is OutputFormat.json:  # compare.json's content, alone on stdout
+        print_json(c.model_dump(mode="json"))
+    elif not quiet:
         con = Console()
         con.print(rich_table(c))
         for n in c.notes:

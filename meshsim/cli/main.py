@@ -11,6 +11,7 @@ import typer
 
 from meshsim import __version__
 from meshsim.cli.common import SetOption, console, err_console, load_overrides, progress_bar, user_errors
+from meshsim.cli.output import OutputFormat, OutputOption, print_json
 
 app = typer.Typer(
     help="meshsim: predict what an Istio/Envoy config does to latency, errors and load, before production does.",
@@ -59,6 +60,7 @@ def run(
     prometheus: Annotated[Path | None, typer.Option("--prometheus", help="Also write Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) in Prometheus text format to FILE.")] = None,
     traces: Annotated[Path | None, typer.Option("--traces", help="Also write sampled request traces as Jaeger JSON to FILE.")] = None,
     trace_sample: Annotated[float, typer.Option("--trace-sample", min=0.0, max=1.0, help="Fraction of measured entry requests traced (with --traces).")] = 0.01,
+    output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
 ) -> None:
     """Simulate the mesh and write summary.json, a latency CDF and a service graph.
 
@@ -110,9 +112,14 @@ def run(
             )
             + "\n"
         )
-        if not quiet:
+        if output is OutputFormat.json:  # the summary.json content, alone on stdout
+            print_json(summary.model_dump(mode="json"))
+        elif not quiet:
             render_summary(summary, console)
-            console.print(f"Wrote {', '.join(str(p) for p in written)} ({wall:.1f}s wall)")
+            simulated = summary.run.warmup_s + summary.run.duration_s
+            console.print(f"Wrote {', '.join(str(p) for p in written)}", highlight=False)
+            console.print(f"Simulated {simulated:g} s of mesh time x {replications} replication(s) in {wall:.3g} s of wall-clock time "
+                          "(loading, compiling and writing outputs not counted)", highlight=False)
 
 
 @app.command()
@@ -180,3 +187,7 @@ except ImportError:  # pragma: no cover - depends on the installed extra
 from meshsim.cli.storm import storm_command  # noqa: E402  (issue #6)
 
 app.command("storm")(storm_command)
+
+from meshsim.cli.init import init_command  # noqa: E402  (a starter topology from Kubernetes manifests)
+
+app.command("init")(init_command)

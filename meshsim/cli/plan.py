@@ -11,7 +11,8 @@ from typing import Annotated, Literal, cast
 import typer
 from rich.table import Table
 
-from meshsim.cli.common import SetOption, console, load_overrides, user_errors
+from meshsim.cli.common import SetOption, console, err_console, load_overrides, user_errors
+from meshsim.cli.output import OutputFormat, OutputOption, print_json
 
 __all__ = ["plan_command", "SloOption", "Paths"]
 
@@ -42,6 +43,7 @@ def plan_command(
     sets: Annotated[list[str] | None, SetOption] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-plan).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the one-line answer.")] = False,
+    output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
 ) -> None:
     """Find the fewest replicas per service version such that every SLO holds.
 
@@ -66,7 +68,9 @@ def plan_command(
                   "vcpu_per_replica": vcpu_per_replica, "sidecar_vcpu_per_krps": sidecar_vcpu, "analytic_only": analytic_only}
         digest = run_digest(paths, params)
         out = out or default_out_dir(paths, digest, seed, "max-load" if max_load_ else "plan")
-        say = (lambda m: None) if quiet else (lambda m: console.print(f"  {m}", highlight=False))
+        as_json = output is OutputFormat.json
+        progress_console = err_console if as_json else console  # with --output json stdout holds only the JSON
+        say = (lambda m: None) if quiet else (lambda m: progress_console.print(f"  {m}", highlight=False))
         t0 = time.perf_counter()
         out.mkdir(parents=True, exist_ok=True)
         if max_load_:
@@ -80,7 +84,10 @@ def plan_command(
             ml.checks_frame().to_csv(written[2], index=False)
             write_provenance(out, ["meshsim", *sys.argv[1:]], paths, digest, params, written, time.perf_counter() - t0,
                              {"config_digest": ml.digest, "point_digests": [t.digest for t in ml.trace if t.digest]})
-            console.print(f"max load: {_fmt(ml.rate)} req/s within the SLOs (fails at {_fmt(ml.failed_at)}; analytic {_fmt(ml.analytic_rate)}); wrote {out}")
+            if as_json:
+                print_json({**ml.to_dict(), "out": str(out)})
+            else:
+                console.print(f"max load: {_fmt(ml.rate)} req/s within the SLOs (fails at {_fmt(ml.failed_at)}; analytic {_fmt(ml.analytic_rate)}); wrote {out}")
             if ml.rate is None:
                 raise typer.Exit(1)
             return
@@ -93,6 +100,11 @@ def plan_command(
         p.checks_frame().to_csv(written[2], index=False)
         write_provenance(out, ["meshsim", *sys.argv[1:]], paths, digest, params, written, time.perf_counter() - t0,
                          {"config_digest": p.digest, "point_digests": [t.digest for t in p.trace if t.digest]})
+    if as_json:
+        print_json({**p.to_dict(), "out": str(out)})
+        if not p.feasible:
+            raise typer.Exit(1)
+        return
     if not quiet:
         _render(p)
     summary = ", ".join(f"{k}={v}" for k, v in sorted(p.replicas.items()))
@@ -104,6 +116,7 @@ def plan_command(
 
 def _render(p: object) -> None:
     from meshsim.planning.search import Plan
+    from meshsim.report.tables import fits
 
     assert isinstance(p, Plan)
     t = Table(title="plan", title_justify="left")
@@ -127,6 +140,15 @@ def _render(p: object) -> None:
     for s in p.trace:
         reps = " ".join(f"{k}={v}" for k, v in sorted(s.replicas.items()))
         tr.add_row(str(s.step), s.phase, s.action, reps, "yes" if s.ok else "no", s.worst, _fmt(s.worst_value), str(s.paired or ""))
+    if not fits(tr, console):  # compact: phase under the step, the worst objective over its value, one replica per line
+        tr = Table(title="search trace", title_justify="left")
+        for col in ("#", "action", "replicas", "ok", "worst objective\n= value", "paired diff vs\nreference [95% CI]"):
+            tr.add_column(col, overflow="fold")
+        for s in p.trace:
+            reps = "\n".join(f"{k}={v}" for k, v in sorted(s.replicas.items()))
+            paired = "" if s.paired is None else f"{s.paired.mean:+.3g}" + (
+                f"\n[{s.paired.ci_low:+.3g}, {s.paired.ci_high:+.3g}]" if s.paired.ci_low is not None and s.paired.ci_high is not None else "")
+            tr.add_row(f"{s.step}\n{s.phase}", s.action, reps, "yes" if s.ok else "no", f"{s.worst}\n= {_fmt(s.worst_value)}", paired)
     console.print(tr)
     if p.cost is not None:
         console.print(

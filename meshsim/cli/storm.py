@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from meshsim.cli.common import SetOption, console, progress_bar, user_errors
+from meshsim.cli.output import OutputFormat, OutputOption, print_json
 from meshsim.cli.plan import Paths
 from meshsim.errors import ConfigError
 
@@ -60,6 +61,7 @@ def storm_command(
     sets: Annotated[list[str] | None, SetOption] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-storm).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table or progress bar.")] = False,
+    output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
 ) -> None:
     """Phase diagram of a Scenario's trigger, or mitigations side by side.
 
@@ -113,10 +115,13 @@ def storm_command(
 
             pd.DataFrame([{k: v for k, v in x.items() if k not in ("files", "overrides", "outcomes")} | x["outcomes"] for x in mj]).to_csv(written[1], index=False)
             write_provenance(out, ["meshsim", *sys.argv[1:]], inputs, digest, cmd, written, time.perf_counter() - t0, {"trigger": data["trigger"]})
+            if output is OutputFormat.json:  # mitigations.json's content, alone on stdout
+                print_json({**data, "out": str(out)})
+                return
             if not quiet:
                 t = Table(title=f"mitigations under {data['trigger']} ({replications} replications each)", title_justify="left")
                 for c in ("mitigation", "recovers", "P(not recovered) [95% CI]", "mean recovery s", "failed under trigger", "failed normally", "p99 normally ms", "attempts/req normally"):
-                    t.add_column(c, justify="left" if c == "mitigation" else "right")
+                    t.add_column(c, justify="left" if c == "mitigation" else "right", overflow="fold")
                 for r in rows:
                     ci = f" [{_f(r.ci_low, 2)}, {_f(r.ci_high, 2)}]" if r.ci_low is not None else ""
                     t.add_row(r.name, "yes" if r.recovers else "no", _f(r.p_not_recovered, 2) + ci, _f(r.mean_recovery_s),
@@ -144,6 +149,9 @@ def storm_command(
         written[1].write_text(json.dumps(data, indent=2) + "\n")
         storm_phase(data).savefig(written[2], dpi=110)
         write_provenance(out, ["meshsim", *sys.argv[1:]], inputs, digest, cmd, written, time.perf_counter() - t0, {"trigger": trig.describe()})
+    if output is OutputFormat.json:  # phase.json's content, alone on stdout
+        print_json({**data, "out": str(out)})
+        return
     if not quiet:
         t = Table(title=f"P(not recovered), {trig.kind} trigger at {trig.at:g}s, {replications} replications/point ({res.wall_s:.1f}s)", title_justify="left")
         cols = ["load", "magnitude", "duration_s", "stable", "recovered", "metastable", "p_not_recovered", "p_ci_low", "p_ci_high", "mean_recovery_s"]
@@ -151,6 +159,16 @@ def storm_command(
             t.add_column(c, justify="right")
         for pr in res.rows:
             t.add_row(*[_f(pr[c], 4) if isinstance(pr[c], float) else ("-" if pr[c] is None else str(pr[c])) for c in cols])
+        from meshsim.report.tables import fits
+
+        if not fits(t, console):  # compact: outcome counts in one cell, the Wilson interval under P
+            t = Table(title=f"P(not recovered), {trig.kind} trigger at {trig.at:g}s, {replications} replications/point ({res.wall_s:.1f}s)", title_justify="left")
+            for c in ("load\nreq/s", "magni-\ntude", "duration\ns", "stable/recovered\n/metastable", "P(not recovered)\n[95% CI]", "mean\nrecovery s"):
+                t.add_column(c, justify="right", overflow="fold")
+            for pr in res.rows:
+                ci = f"\n[{_f(pr['p_ci_low'], 2)}, {_f(pr['p_ci_high'], 2)}]" if pr["p_ci_low"] is not None else ""
+                t.add_row("-" if pr["load"] is None else f"{pr['load']:g}", f"{pr['magnitude']:g}", f"{pr['duration_s']:g}",
+                          f"{pr['stable']}/{pr['recovered']}/{pr['metastable']}", _f(pr["p_not_recovered"], 2) + ci, _f(pr["mean_recovery_s"]))
         console.print(t)
         for b in res.boundary:
             if b["first_metastable"] is None:

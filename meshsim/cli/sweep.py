@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from meshsim.cli.common import SetOption, console, err_console, load_overrides, progress_bar, user_errors
+from meshsim.cli.output import OutputFormat, OutputOption, print_json
 from meshsim.cli.plan import Paths
 
 __all__ = ["sweep_command"]
@@ -29,6 +30,7 @@ def sweep_command(
     sets: Annotated[list[str] | None, SetOption] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-sweep).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table or progress bar.")] = False,
+    output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
 ) -> None:
     """Simulate every combination of factor values; write sweep.csv and sweep.parquet.
 
@@ -54,6 +56,14 @@ def sweep_command(
         res.to_parquet(written[1])
         write_provenance(out, ["meshsim", *sys.argv[1:]], list(paths) + list(slo or []), digest, params, written,
                          time.perf_counter() - t0, {"backend": res.backend, "point_digests": [r.get("config_digest") for r in res.rows]})
+    if output is OutputFormat.json:  # sweep.csv's rows (factor columns typed as there), alone on stdout
+        import json
+
+        print_json({"backend": res.backend, "seed": seed, "replications": replications, "out": str(out),
+                    "points": json.loads(res.to_frame().to_json(orient="records"))})
+        if res.rows and len(res.failed) == len(res.rows):
+            raise typer.Exit(1)
+        return
     for r in res.failed:
         err_console.print(f"point {r['point']} failed: {r['error']}", style="yellow", highlight=False, soft_wrap=True)
     if not quiet:
@@ -64,8 +74,28 @@ def sweep_command(
         cols = [c for c in cols if c in df.columns]
         for c in cols:
             t.add_column(c.replace("MockServiceGraph.", "").replace("_ms_ci_", " ci "))
+        def cell(row: Any, c: str) -> str:
+            return "-" if c not in row or row[c] is None or row[c] != row[c] else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]))
+
         for _, row in df.iterrows():
-            t.add_row(*["-" if row[c] is None or row[c] != row[c] else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])) for c in cols])
+            t.add_row(*[cell(row, c) for c in cols])
+        from meshsim.report.tables import fits
+
+        if not fits(t, console):  # compact: factors by their last field name, the p99 interval under its value
+            t = Table(title=f"sweep ({len(res.rows)} points, {res.backend}, {res.wall_s:.1f}s)", title_justify="left")
+            short = [f.path.rsplit(".", 1)[-1] for f in factors]
+            status = bool(res.failed)  # a status column only when some point failed
+            for c in ["#", *short, *(["status"] if status else []), "p99 ms\n[95% CI]", "success", "attempts\n/req", "max\nutil",
+                      *(["SLO ok"] if "slo_ok" in cols else [])]:
+                t.add_column(c, overflow="fold")
+            for _, row in df.iterrows():
+                p99 = cell(row, "latency_p99_ms")
+                if "latency_p99_ms_ci_low" in row and row["latency_p99_ms_ci_low"] == row["latency_p99_ms_ci_low"]:
+                    p99 += f"\n[{cell(row, 'latency_p99_ms_ci_low')}, {cell(row, 'latency_p99_ms_ci_high')}]"
+                t.add_row(cell(row, "point"), *[cell(row, f.path) for f in factors], *([cell(row, "status")] if status else []), p99, cell(row, "success_rate"),
+                          cell(row, "amplification"), cell(row, "max_utilization"), *([cell(row, "slo_ok")] if "slo_ok" in cols else []))
+            if factors:
+                console.print("factors: " + ", ".join(f"{n} = {f.path}" for n, f in zip(short, factors, strict=True)), highlight=False, markup=False)
         console.print(t)
     console.print(f"{len(res.rows) - len(res.failed)}/{len(res.rows)} points ok; wrote {out}", highlight=False)
     if res.rows and len(res.failed) == len(res.rows):

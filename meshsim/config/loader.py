@@ -454,7 +454,9 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
         raise ConfigError(
             ", ".join(sorted({s.file for s, _ in docs})) or "(no input)",
             "",
-            "no MockServiceGraph topology found; meshsim needs one to know the services",
+            "no MockServiceGraph topology found; meshsim needs one to know the services and their calls: "
+            "`meshsim init FILE...` writes a starter from your Deployments and Services "
+            "(README: \"Starting from your own manifests\")",
         )
     return cfg
 

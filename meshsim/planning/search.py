@@ -425,7 +425,7 @@ def plan(
         x_a, trace, a_ok, est = analytic_plan(model, slos, planned)
         if not a_ok:
             notes.append("the analytic model finds no replica count that meets every SLO")
-        say(f"analytic bound: {x_a}")
+        say("analytic bound: " + (", ".join(f"{k}={v}" for k, v in sorted(x_a.items())) or "-"))
     else:
         x_a = {k: configured[k] for k in planned}
         est = est0  # type: ignore[assignment]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from meshsim.metrics.results import Estimate, Summary
 
-__all__ = ["fmt_est", "render_summary"]
+__all__ = ["entry_path", "fits", "fmt_est", "render_summary"]
 
 
 def fmt_est(e: Estimate | None, scale: float = 1.0, digits: int = 1, pct: bool = False) -> str:
@@ -22,60 +23,127 @@ def fmt_est(e: Estimate | None, scale: float = 1.0, digits: int = 1, pct: bool =
     return v
 
 
-def render_summary(s: Summary, console: Console) -> None:
-    """Print entry, edge and service tables."""
+def _stack(text: str) -> str:
+    """``12.3 [11.9, 12.8]`` -> the value over its interval, so a column is as wide as the interval."""
+    return text.replace(" [", "\n[", 1)
+
+
+def fits(t: Table, console: Console) -> bool:
+    """Whether ``t`` fits ``console.width`` without wrapping any cell."""
+    # measured without the console's width limit (rich clamps a measurement to the available width)
+    return Measurement.get(console, console.options.update_width(10**5), t).maximum <= console.width
+
+
+def _entry_tables(s: Summary) -> list[Table]:
     run = s.run
     load = f"{run.rate_rps:g} req/s {run.arrival}" if run.rate_rps else f"{run.users} users closed-loop"
-    t = Table(title=f"Entry: {s.entry.service} ({load}, {run.duration_s:g}s x {run.replications} replication(s), 95% CI by {run.ci_method.replace('_', ' ')})")
-    for col in ("requests", "success", "mean ms", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms"):
-        t.add_column(col, justify="right")
+    title = f"Entry: {entry_path(s)} ({load}, {run.duration_s:g}s x {run.replications} replication(s), 95% CI by {run.ci_method.replace('_', ' ')})"
     lat = s.entry.latency_ms
-    t.add_row(
-        str(s.entry.requests),
-        fmt_est(s.entry.success_rate, pct=True, digits=2),
-        fmt_est(lat.mean, digits=2),
-        fmt_est(lat.p50, digits=2),
-        fmt_est(lat.p90, digits=2),
-        fmt_est(lat.p99, digits=2),
-        fmt_est(lat.p999, digits=2),
-    )
-    console.print(t)
-    window = run.duration_s * run.replications
+    cells = [
+        ("requests", str(s.entry.requests)),
+        ("success", fmt_est(s.entry.success_rate, pct=True, digits=2)),
+        ("mean ms", fmt_est(lat.mean, digits=2)),
+        ("p50 ms", fmt_est(lat.p50, digits=2)),
+        ("p90 ms", fmt_est(lat.p90, digits=2)),
+        ("p99 ms", fmt_est(lat.p99, digits=2)),
+        ("p99.9 ms", fmt_est(lat.p999, digits=2)),
+    ]
+    wide = Table(title=title)
+    for col, _ in cells:
+        wide.add_column(col, justify="right")
+    wide.add_row(*(v for _, v in cells))
+    stacked = Table(title=title)
+    for col, _ in cells:
+        stacked.add_column(col, justify="right", overflow="fold")
+    stacked.add_row(*(_stack(v) for _, v in cells))
+    # narrowest: one row per metric, the interval in its own column
+    narrow = Table(title=title)
+    for col in ("metric", "estimate", "95% CI"):
+        narrow.add_column(col, justify="left" if col == "metric" else "right", overflow="fold")
+    for col, v in cells:
+        value, _, ci = v.partition(" [")
+        narrow.add_row(col, value, f"[{ci}" if ci else "-")
+    return [wide, stacked, narrow]
+
+
+def _edge_tables(s: Summary) -> list[Table]:
+    window = s.run.duration_s * s.run.replications
     flagged = set(s.amplification.flagged) if s.amplification is not None else set()
-    if s.edges:
-        t = Table(title="Edges (client sidecar -> cluster)")
-        for col in ("source", "destination", "subset", "req/s", "attempts/req", "success", "p50 ms", "p99 ms", "flags"):
-            t.add_column(col, justify="left" if col in ("source", "destination", "subset", "flags") else "right")
-        for e in s.edges:
-            flags = ", ".join(f"{k}:{v}" for k, v in e.response_flags.items())
-            t.add_row(
-                e.source,
-                e.destination,
-                e.subset or "-",
-                f"{e.requests / window:.1f}",
-                (f"{e.amplification:.3f}" if e.amplification is not None else "-") + (" !" if f"{e.source}->{e.destination}" in flagged else ""),
-                fmt_est(e.success_rate, pct=True, digits=2),
-                fmt_est(e.latency_ms.p50, digits=2),
-                fmt_est(e.latency_ms.p99, digits=2),
-                flags or "-",
-            )
-        console.print(t)
-    t = Table(title="Services")
-    for col in ("service", "version", "replicas", "workers", "req/s", "utilisation", "queue", "wait ms", "errors"):
-        t.add_column(col, justify="left" if col in ("service", "version") else "right")
+    title = "Edges (client sidecar -> cluster)"
+    rows = []
+    for e in s.edges:
+        rows.append({
+            "source": e.source,
+            "destination": e.destination,
+            "subset": e.subset or "-",
+            "req/s": f"{e.requests / window:.1f}",
+            "attempts/req": (f"{e.amplification:.3f}" if e.amplification is not None else "-") + (" !" if f"{e.source}->{e.destination}" in flagged else ""),
+            "success": fmt_est(e.success_rate, pct=True, digits=2),
+            "p50 ms": fmt_est(e.latency_ms.p50, digits=2),
+            "p99 ms": fmt_est(e.latency_ms.p99, digits=2),
+            "flags": ", ".join(f"{k}:{v}" for k, v in e.response_flags.items()) or "-",
+        })
+    left = ("source", "destination", "subset", "flags", "edge")
+    wide = Table(title=title)
+    for col in rows[0]:
+        wide.add_column(col, justify="left" if col in left else "right")
+    for r in rows:
+        wide.add_row(*r.values())
+    compact = Table(title=title)
+    for col in ("edge", "req/s", "attempts\n/req", "success", "p99 ms", "flags"):
+        compact.add_column(col, justify="left" if col in left else "right", overflow="fold")
+    for r in rows:
+        edge = f"{r['source']}\n-> {r['destination']}" + (f" {r['subset']}" if r["subset"] != "-" else "")
+        compact.add_row(edge, r["req/s"], r["attempts/req"], _stack(r["success"]), _stack(r["p99 ms"]), r["flags"].replace(", ", "\n"))
+    return [wide, compact]
+
+
+def _service_tables(s: Summary) -> list[Table]:
+    rows = []
     for sv in s.services:
-        t.add_row(
-            sv.name,
-            sv.version,
-            str(sv.replicas),
-            str(sv.concurrency) if sv.concurrency is not None else "inf",
-            f"{sv.arrival_rate_rps:.1f}",
-            fmt_est(sv.utilization, pct=True, digits=1),
-            f"{sv.mean_queue_length:.2f}",
-            f"{sv.mean_wait_ms:.2f}" if sv.mean_wait_ms is not None else "-",
-            f"{100 * sv.error_rate:.2f}%" if sv.error_rate is not None else "-",
-        )
-    console.print(t)
+        rows.append({
+            "service": sv.name,
+            "version": sv.version,
+            "replicas": str(sv.replicas),
+            "workers": str(sv.concurrency) if sv.concurrency is not None else "inf",
+            "req/s": f"{sv.arrival_rate_rps:.1f}",
+            "utilisation": fmt_est(sv.utilization, pct=True, digits=1),
+            "queue": f"{sv.mean_queue_length:.2f}",
+            "wait ms": f"{sv.mean_wait_ms:.2f}" if sv.mean_wait_ms is not None else "-",
+            "errors": f"{100 * sv.error_rate:.2f}%" if sv.error_rate is not None else "-",
+        })
+    wide = Table(title="Services")
+    for col in rows[0] if rows else ("service",):
+        wide.add_column(col, justify="left" if col in ("service", "version") else "right")
+    for r in rows:
+        wide.add_row(*r.values())
+    compact = Table(title="Services")
+    for col in ("workload", "pods x\nworkers", "req/s", "utilisation", "queue", "wait\nms", "errors"):
+        compact.add_column(col, justify="left" if col == "workload" else "right", overflow="fold")
+    for r in rows:
+        compact.add_row(f"{r['service']} {r['version']}", f"{r['replicas']} x {r['workers']}", r["req/s"], _stack(r["utilisation"]),
+                        r["queue"], r["wait ms"], r["errors"])
+    return [wide, compact]
+
+
+def entry_path(s: Summary) -> str:
+    """Where the load enters: the entry service, or ``gateway -> service`` when it enters through an
+    ingress gateway (an edge from a proxy that is not one of the workloads to the entry service)."""
+    workloads = {f"{sv.name}.{sv.version}" for sv in s.services}
+    gateways = sorted({e.source for e in s.edges if e.source not in workloads and e.destination == s.entry.service})
+    return f"{', '.join(gateways)} -> {s.entry.service}" if gateways else s.entry.service
+
+
+def render_summary(s: Summary, console: Console) -> None:
+    """Print entry, edge and service tables.
+
+    Each table is printed in the widest layout that fits ``console.width`` (rich's measurement);
+    below that a compact one: intervals under their values, fewer columns (edges lose p50, services
+    merge name and version), the entry as one row per metric. Nothing is cut to an ellipsis.
+    """
+    for layouts in (_entry_tables(s), _edge_tables(s) if s.edges else [], _service_tables(s)):
+        if layouts:
+            console.print(next((t for t in layouts if fits(t, console)), layouts[-1]))
     if s.scenario is not None:
         for ev in s.scenario.events:
             console.print(f"event at {ev.t_s:g}s: {ev.description}", highlight=False)

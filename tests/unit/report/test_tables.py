@@ -1,0 +1,53 @@
+"""Terminal tables: nothing cut to an ellipsis at any width, a compact layout below the wide one's
+width, and the Entry header names the gateway the load enters through."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from meshsim.metrics.results import Summary
+from meshsim.report.tables import entry_path, render_summary
+
+
+def _text(summary: Summary, width: int) -> str:
+    console = Console(width=width, file=io.StringIO(), record=True, color_system=None, legacy_windows=False)
+    render_summary(summary, console)
+    return console.export_text()
+
+
+@pytest.mark.parametrize("width", [72, 80, 100, 120, 200])
+@pytest.mark.parametrize("which", ["bookinfo", "bookinfo_gateway", "bookinfo_ratings_down", "storm"])
+def test_tables_fit_the_terminal_without_truncation(which: str, width: int, request: pytest.FixtureRequest) -> None:
+    summary = request.getfixturevalue(which)
+    text = _text(summary, width)
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+    # every name is printed whole, on one line
+    names = {e.source for e in summary.edges} | {e.destination for e in summary.edges} | {sv.name for sv in summary.services}
+    for name in names:
+        assert name in text, name
+
+
+def test_compact_layout_below_the_wide_width(bookinfo: Summary) -> None:
+    wide = _text(bookinfo, 200)
+    narrow = _text(bookinfo, 80)
+    # wide: one column per metric, the interval beside its value; compact: one row per metric
+    assert any("p90 ms" in ln and "p99.9 ms" in ln for ln in wide.splitlines())
+    assert any("metric" in ln and "95% CI" in ln for ln in narrow.splitlines())
+    assert any(ln.strip("│ ").startswith("p99.9 ms") for ln in narrow.splitlines())
+    assert any("destination" in ln for ln in wide.splitlines())
+    assert not any("destination" in ln for ln in narrow.splitlines())
+    assert any("-> reviews v2" in ln for ln in narrow.splitlines())  # edge, subset stacked in one cell
+    e = next(e for e in bookinfo.edges if e.destination == "details")
+    lo, hi = e.latency_ms.p99.ci_low, e.latency_ms.p99.ci_high
+    assert any(f"[{lo:.2f}, {hi:.2f}] │" in ln for ln in narrow.splitlines())  # the interval on a line of its own
+
+
+def test_entry_header_names_the_gateway(bookinfo: Summary, bookinfo_gateway: Summary) -> None:
+    assert entry_path(bookinfo) == "productpage"
+    assert entry_path(bookinfo_gateway) == "istio-ingressgateway -> productpage"
+    assert "Entry: istio-ingressgateway -> productpage (" in _text(bookinfo_gateway, 200)
+    assert "Entry: productpage (" in _text(bookinfo, 200)
