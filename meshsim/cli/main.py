@@ -100,7 +100,7 @@ def run(
         if prometheus is not None:
             written.append(write_prometheus([o.metrics for o in observations], prometheus))
         if traces is not None:
-            written.append(write_jaeger([(o.replication, o.traces) for o in observations], traces))
+            written.append(write_jaeger([(o.replication, o.traces) for o in observations], traces, model))
         (out / "run.json").write_text(
             json.dumps(
                 {"command": ["meshsim", "run", *paths], "overrides": load_overrides(sets, rps, duration, warmup),
@@ -180,3 +180,7 @@ except ImportError:  # pragma: no cover - depends on the installed extra
 from meshsim.cli.storm import storm_command  # noqa: E402  (issue #6)
 
 app.command("storm")(storm_command)
+
+from meshsim.cli.importer import import_app  # noqa: E402  (bring your own mesh: traces, metrics, kubectl exports)
+
+app.add_typer(import_app, name="import", help="Build a topology from traces, Prometheus metrics or Kubernetes exports.")
