@@ -16,6 +16,7 @@ Writes into ``--out DIR`` (each file atomically: a temporary file, then a rename
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,21 @@ def _script(key: str, vs: VersionStats, fit: Fit | None, out: Emitted) -> list[A
     def mean_start(k: tuple[str, int]) -> float:
         return vs.calls[k].rel_start / vs.calls[k].present
 
-    ordered = sorted(groups.values(), key=lambda g: min(mean_start(k) for k in g))
+    def cmp1(a: tuple[str, int], b: tuple[str, int]) -> int:
+        return cmp([a], [b])
+
+    def cmp(ga: list[tuple[str, int]], gb: list[tuple[str, int]]) -> int:
+        first = sum(vs.before[(a, b)] for a in ga for b in gb)
+        second = sum(vs.before[(b, a)] for a in ga for b in gb)
+        if first != second:
+            return -1 if first > second else 1
+        ma, mb = min(mean_start(k) for k in ga), min(mean_start(k) for k in gb)
+        return -1 if ma < mb else (1 if ma > mb else 0)
+
+    ordered = sorted(groups.values(), key=functools.cmp_to_key(cmp))
     for grp in ordered:
         cmds = []
-        for k in sorted(grp, key=mean_start):
+        for k in sorted(grp, key=functools.cmp_to_key(cmp1)):
             c = vs.calls[k]
             p = c.present / n
             call: dict[str, Any] = {"service": k[0]}
@@ -76,6 +88,8 @@ def _script(key: str, vs: VersionStats, fit: Fit | None, out: Emitted) -> list[A
                 call["probability"] = max(1, round(p * 100))
             if c.max_retries:
                 call["retries"] = {"attempts": c.max_retries}
+            if c.failed and c.ignored * 2 > c.failed:
+                call["onError"] = "ignore"
             cmds.append({"call": call})
         script.append(cmds if len(cmds) > 1 else cmds[0])
     return script

@@ -15,7 +15,9 @@ For every SERVER span of service ``s``, version ``v``:
   after an earlier one to the same service ended with an error is an **app-level retry** of it;
 - a call's **probability** is the share of ``(s, v)``'s SERVER spans (that ran their script, see
   below) containing it; calls whose intervals overlap in more than half of the spans holding both
-  are **concurrent** (one group), others sequential in the order of their mean start;
+  are **concurrent** (one group), others sequential: a call goes before another when it started first
+  in most spans holding both (else by mean start offset);
+- a call that finally failed while the caller still answered without error is ``onError: ignore``;
 - an **own error** is an error status with no failed call under it; ``errorRate`` = own errors /
   SERVER spans (meshsim fails such requests before their script, so they are left out of call
   probabilities and self times);
@@ -50,9 +52,12 @@ class CallStats:
 
     present: int = 0
     rel_start: float = 0.0
+    """Sum over the spans holding the call of its start minus the span's start (µs)."""
     retried: int = 0
     max_retries: int = 0
     failed: int = 0
+    ignored: int = 0
+    """Times the call finally failed and the caller still answered without an error (``onError: ignore``)."""
 
 
 @dataclass
@@ -68,6 +73,7 @@ class VersionStats:
     calls: dict[tuple[str, int], CallStats] = field(default_factory=dict)
     both: Counter[tuple[tuple[str, int], tuple[str, int]]] = field(default_factory=Counter)
     overlap: Counter[tuple[tuple[str, int], tuple[str, int]]] = field(default_factory=Counter)
+    before: Counter[tuple[tuple[str, int], tuple[str, int]]] = field(default_factory=Counter)
     self_times: list[float] = field(default_factory=list)
     seen: int = 0
 
@@ -234,29 +240,31 @@ class _Builder:
             e.errors += c.error
         failed_call = any(tries[-1].error for _, tries in calls)
         if s.error and not failed_call:
+            # own error; its calls (if any) are not counted, as meshsim fails such requests before their script
             vs.own_errors += 1
             vs.own_error_status[s.status or 500] += 1
             return
         vs.scripted += 1
         counts: Counter[str] = Counter()
         keyed: list[tuple[tuple[str, int], float, float]] = []
-        dur = max(s.duration, 1e-9)
         for dest, tries in calls:
             key = (dest, counts[dest])
             counts[dest] += 1
             cs = vs.calls.setdefault(key, CallStats())
             cs.present += 1
             start, end = tries[0].start, max(t.start + t.duration for t in tries)
-            cs.rel_start += (start - s.start) / dur
+            cs.rel_start += start - s.start
             if len(tries) > 1:
                 cs.retried += 1
                 cs.max_retries = max(cs.max_retries, len(tries) - 1)
             cs.failed += tries[-1].error
+            cs.ignored += tries[-1].error and not s.error
             keyed.append((key, start, end))
         for i, (k1, s1, e1) in enumerate(keyed):
             for k2, s2, e2 in keyed[i + 1:]:
                 pair = (min(k1, k2), max(k1, k2))
                 vs.both[pair] += 1
+                vs.before[(k1, k2)] += 1  # keyed is in start order (ties: span id, i.e. issue order)
                 if min(e1, e2) - max(s1, s2) > 0:
                     vs.overlap[pair] += 1
         covered = _union([(st, en) for _, st, en in keyed], s.start, s.start + s.duration)
