@@ -68,8 +68,11 @@ def traces_cmd(
         if g.no_hops:
             problems.append(f"{g.no_hops} trace(s) without CLIENT/SERVER spans skipped")
         if not g.versions:
-            first = problems[0] if problems else f"{files[0]}: no SERVER span (span.kind server) with a service name"
-            raise ConfigError(", ".join(map(str, files)), "", f"nothing to import: {first}")
+            source = ", ".join(map(str, files))
+            first = problems[0] if problems else "no SERVER span (span.kind server) with a service name"
+            for f in files:
+                first = first.removeprefix(f"{f}: ")
+            raise ConfigError(source, "", f"nothing to import: {first}")
         em = build_documents(g, name=files[0].stem, sampling=sampling, max_ks=max_ks)
         if prometheus:
             from meshsim.importers.prometheus import cross_check, read_metrics
