@@ -153,12 +153,16 @@ def _jaeger_kv(kvs: Any) -> dict[Any, Any]:
 
 def _jaeger_trace(tr: dict[str, Any]) -> list[RawSpan]:
     procs = tr.get("processes") or {}
+    ptags_of: dict[Any, tuple[dict[Any, Any], Any]] = {}
     out = []
     for sp in tr.get("spans") or []:
         tags = _jaeger_kv(sp.get("tags"))
-        proc = procs.get(sp.get("processID")) or sp.get("process") or {}
-        ptags = _jaeger_kv(proc.get("tags"))
-        merged = {**ptags, **tags}
+        pid = sp.get("processID")
+        cached = ptags_of.get(pid)
+        if cached is None:
+            proc = procs.get(pid) or sp.get("process") or {}
+            cached = ptags_of[pid] = (_jaeger_kv(proc.get("tags")), proc.get("serviceName"))
+        ptags, pname = cached
         parent = ""
         for ref in sp.get("references") or []:
             if ref.get("refType") == "CHILD_OF":
@@ -166,8 +170,14 @@ def _jaeger_trace(tr: dict[str, Any]) -> list[RawSpan]:
                 break
         parent = parent or str(sp.get("parentSpanID") or "")
         kind = tags.get("span.kind")
+        if kind is None and "component" not in tags and "istio.canonical_service" not in tags:
+            # an application span without a kind: only its place in the tree matters
+            pod = tags.get("node_id") or ptags.get("hostname") or pname or ""
+            out.append(RawSpan(str(sp.get("spanID")), parent, float(sp.get("startTime", 0)), float(sp.get("duration", 0)),
+                               None, False, str(pname or ""), "latest", str(pod), None, False, None))
+            continue
         out.append(_make(str(sp.get("spanID")), parent, float(sp.get("startTime", 0)), float(sp.get("duration", 0)),
-                         kind.lower() if isinstance(kind, str) else None, merged, proc.get("serviceName"),
+                         kind.lower() if isinstance(kind, str) else None, {**ptags, **tags}, pname,
                          ptags.get("hostname")))
     return out
 

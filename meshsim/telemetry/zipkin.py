@@ -32,7 +32,7 @@ def jaeger_to_zipkin(doc: dict[str, Any]) -> list[dict[str, Any]]:
         tags_of = {sid: {t["key"]: t["value"] for t in sp["tags"]} for sid, sp in spans.items()}
         kept = {sid for sid, t in tags_of.items() if t.get("component") == "proxy"}
 
-        def parent_of(sid: str) -> str | None:
+        def parent_of(sid: str, spans: dict[str, Any] = spans, kept: set[str] = kept) -> str | None:
             refs = spans[sid]["references"]
             p = refs[0]["spanID"] if refs else None
             while p is not None and p not in kept:
