@@ -145,6 +145,11 @@ def build_documents(g: Graph, name: str = "imported", sampling: float = 1.0, max
         splits = Counter_total(g, svc)
         if len(splits) > 1:
             out.routing.extend(_routing(svc, splits))
+    for (src, dst), e in sorted(g.edges.items()):
+        codes = ", ".join(f"{c}: {n}" for c, n in sorted(e.statuses.items()))
+        reached = ", ".join(f"{v}: {n}" for v, n in sorted(e.versions.items()))
+        out.inferred.append(f"edge {src} -> {dst}: {e.calls} sidecar requests, {e.errors} failed; "
+                            f"versions {{{reached}}}; status codes {{{codes}}}")
     out.topology = {"apiVersion": "meshsim.io/v1alpha1", "kind": "MockServiceGraph", "services": services}
     out.missing.append("concurrency (workers per pod) is not visible in traces: left unbounded; set it to model queueing")
     out.missing.append("timeouts and request/response sizes are not visible in traces: meshsim's defaults apply")
@@ -218,6 +223,9 @@ def write_outputs(em: Emitted, out: Path, header: str, report: dict[str, Any]) -
         p = out / "load.yaml"
         _atomic(p, header + yaml.safe_dump(em.load, sort_keys=False))
         written.append(p)
+    stale = out / "routing.yaml"
+    if not em.routing and stale.is_file() and stale.read_text().startswith("# Written by meshsim import"):
+        stale.unlink()  # an earlier import's observed routing would otherwise be loaded with this one
     if em.routing:
         p = out / "routing.yaml"
         _atomic(p, header + "# The split observed in the traces. Leave this file out to use your own routing.\n"

@@ -7,6 +7,7 @@ Formats (detected from the file's first bytes):
   µs, the parent in the ``CHILD_OF`` reference (``jaegertracing/jaeger``
   ``internal/uimodel/model.go``, ``jaeger-idl`` ``model/v1/keyvalue.go``).
 - **Zipkin v2**: ``ListOfSpans`` (a flat array, traces mixed) or ``ListOfTraces`` (an array of arrays);
+  a bare array of Jaeger trace objects is read as Jaeger;
   ``kind`` ``CLIENT``/``SERVER``, times in µs, tags strings only, ``localEndpoint.serviceName``
   (``openzipkin/zipkin-api`` ``zipkin2-api.yaml``).
 - **OTLP/JSON**: ``{"resourceSpans": [...]}`` (``scopeSpans``, or the pre-v0.15
@@ -213,7 +214,9 @@ def _otlp_resource(rs: dict[str, Any]) -> Iterator[tuple[str, RawSpan]]:
                 tags["otel.status_code"] = "ERROR"
             start = int(sp.get("startTimeUnixNano") or 0)
             end = int(sp.get("endTimeUnixNano") or 0)
-            kind = _OTLP_KIND.get(int(sp.get("kind") or 0))
+            raw_kind = sp.get("kind") or 0
+            kind = _OTLP_KIND.get(int(raw_kind)) if not isinstance(raw_kind, str) or raw_kind.isdigit() else (
+                raw_kind.removeprefix("SPAN_KIND_").lower())  # enum names: not OTLP/JSON, but some exporters write them
             raw = _make(str(sp.get("spanId", "")).lower(), str(sp.get("parentSpanId") or "").lower(), start / 1e3,
                         (end - start) / 1e3, kind, tags, rattrs.get("service.name"), None)
             yield str(sp.get("traceId", "")).lower(), raw
@@ -240,6 +243,9 @@ def _iter_raw(f: IO[bytes], fmt: str, info: TraceFile) -> Iterator[list[RawSpan]
         for item in ijson.items(f, "item", use_float=True):
             if isinstance(item, list):  # ListOfTraces: one trace per element
                 yield [_zipkin_span(sp)[1] for sp in item if isinstance(sp, dict)]
+            elif isinstance(item, dict) and "spans" in item:  # a bare array of Jaeger traces
+                info.fmt = "jaeger"
+                yield _jaeger_trace(item)
             elif isinstance(item, dict):
                 tid, raw = _zipkin_span(item)
                 groups.setdefault(tid, []).append(raw)

@@ -113,3 +113,18 @@ def test_app_instrumented_otel_traces_without_sidecars(tmp_path: Path) -> None:
     assert g.entry == {"web": 1} and g.edges[("web", "api")].versions == {"2.0": 1}
     assert g.versions[("web", "1.2")].self_times == [0.006]  # 10 ms minus the 4 ms call
     assert g.versions[("api", "2.0")].pods == {"api-abc"}
+
+
+def test_a_bare_array_of_jaeger_traces_and_otlp_kind_names(tmp_path: Path) -> None:
+    ref = _shape(_graph(FIXTURE)[0])
+    arr = tmp_path / "download.json"
+    arr.write_text(json.dumps(jaeger_doc()["data"]))
+    g, info = _graph(arr)
+    assert info.fmt == "jaeger" and _shape(g) == ref
+    doc = otlp_doc(zipkin_spans())
+    for rs in doc["resourceSpans"]:
+        for s in rs["scopeSpans"][0]["spans"]:
+            s["kind"] = {2: "SPAN_KIND_SERVER", 3: "SPAN_KIND_CLIENT"}[s["kind"]]
+    p = tmp_path / "names.json"
+    p.write_text(json.dumps(doc))
+    assert _shape(_graph(p)[0]) == ref
