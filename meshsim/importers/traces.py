@@ -28,6 +28,7 @@ A truncated file yields what was read before the break and records the problem i
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,8 +145,9 @@ def _make(span_id: str, parent: str, start: float, dur: float, kind: str | None,
         status is not None and (status >= 500 or status == 0))
     proxy = tags.get("component") == "proxy" or "upstream_cluster" in tags
     url = tags.get("http.url") or tags.get("url.full")
-    return RawSpan(span_id, parent, start, dur, kind, proxy, svc, version, str(pod_name), status, error,
-                   _dest(tags), url if isinstance(url, str) else None)
+    dest = _dest(tags)
+    return RawSpan(span_id, parent, start, dur, kind, proxy, sys.intern(svc), sys.intern(version), sys.intern(str(pod_name)),
+                   status, error, sys.intern(dest) if dest else None, url if isinstance(url, str) else None)
 
 
 def _jaeger_kv(kvs: Any) -> dict[Any, Any]:
