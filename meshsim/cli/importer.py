@@ -65,6 +65,12 @@ def traces_cmd(
                 problems.append(f"{i.path}: no trace with named spans")
         if g.cyclic:
             problems.append(f"{g.cyclic} trace(s) whose span parents form a cycle skipped")
+        if g.unowned_clients:
+            problems.append(f"{g.unowned_clients} CLIENT span(s) with no SERVER span above them (does the app "
+                            "propagate x-b3-*/traceparent headers?): their calls are not in the graph")
+        if g.gateway_spans:
+            em_note = f"{g.gateway_spans} gateway span(s) walked through: the entry is the first sidecar behind the gateway"
+            problems.append(em_note)
         if g.no_hops:
             problems.append(f"{g.no_hops} trace(s) without CLIENT/SERVER spans skipped")
         if not g.versions:

@@ -24,7 +24,9 @@ For every SERVER span of service ``s``, version ``v``:
 - **self time** = the SERVER span's duration minus the time its calls cover (their union);
 - **replicas** = distinct pods (``node_id``) seen.
 
-Entry requests are SERVER spans without a hop above them; the arrival rate is their count over the
+Spans of Istio gateways (node id ``router~...``, Istio ``pkg/model`` node types) are walked through,
+so the first sidecar behind the gateway is the entry. Entry requests are SERVER spans without a hop
+above them; the arrival rate is their count over the
 time between the first and the last, divided by the sampling fraction.
 
 Self-time samples are kept in a reservoir of ``reservoir`` per service version (Vitter's algorithm
@@ -104,6 +106,10 @@ class Graph:
     no_hops: int = 0
     proxy_traces: int = 0
     orphans: int = 0
+    unowned_clients: int = 0
+    """CLIENT spans with no SERVER span above them: a new trace per outbound call, the mark of an
+    app that does not propagate the trace headers (Istio's distributed-tracing FAQ)."""
+    gateway_spans: int = 0
     problems: list[str] = field(default_factory=list)
 
     def services(self) -> list[str]:
@@ -151,7 +157,9 @@ class _Builder:
         g.proxy_traces += use_proxy
 
         def is_hop(s: RawSpan) -> bool:
-            return s.kind in ("client", "server") and (s.proxy or not use_proxy)
+            return s.kind in ("client", "server") and (s.proxy or not use_proxy) and not s.gateway
+
+        g.gateway_spans += sum(s.gateway for s in spans)
 
         # nearest hop ancestor of every span, with cycle detection on the parent chain
         hop_parent: dict[str, RawSpan | None] = {}
@@ -198,6 +206,8 @@ class _Builder:
                     p = hop_parent.get(p.span_id)
                 if p is not None:
                     clients_of.setdefault(p.span_id, []).append(s)
+                else:
+                    g.unowned_clients += 1
             elif hp is not None and hp.kind == "client":
                 servers_of.setdefault(hp.span_id, []).append(s)
         for s in servers:

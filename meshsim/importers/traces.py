@@ -63,6 +63,8 @@ class RawSpan:
     error: bool
     dest: str | None
     url: str | None = None
+    gateway: bool = False
+    """Written by an Istio gateway (node id ``router~...``): its spans are walked through, not hops."""
 
 
 @dataclass
@@ -117,6 +119,8 @@ def _pod_from_node_id(node_id: str) -> str:
     parts = node_id.split("~")
     if len(parts) == 4:
         return parts[2].rpartition(".")[0] or parts[2]
+    if len(parts) == 2:  # meshsim's gateway form router~<pod>.<ns>
+        return parts[1].rpartition(".")[0] or parts[1]
     return node_id
 
 
@@ -146,8 +150,9 @@ def _make(span_id: str, parent: str, start: float, dur: float, kind: str | None,
     proxy = tags.get("component") == "proxy" or "upstream_cluster" in tags
     url = tags.get("http.url") or tags.get("url.full")
     dest = _dest(tags)
+    gateway = (isinstance(node, str) and node.startswith("router~")) or svc == "istio-ingressgateway"
     return RawSpan(span_id, parent, start, dur, kind, proxy, sys.intern(svc), sys.intern(version), sys.intern(str(pod_name)),
-                   status, error, sys.intern(dest) if dest else None, url if isinstance(url, str) else None)
+                   status, error, sys.intern(dest) if dest else None, url if isinstance(url, str) else None, gateway)
 
 
 def _jaeger_kv(kvs: Any) -> dict[Any, Any]:

@@ -28,7 +28,8 @@ a response), ``error: true`` for 5xx or no response, and ``istio.canonical_servi
 ``istio.canonical_revision``, ``istio.namespace`` of the pod that wrote them. Every other span is an
 application span (no ``component``). Processes are named as Istio's tracing service name,
 ``<app>.<namespace>`` (``pkg/bootstrap/config.go`` ``getServiceCluster``), with the pod name as the
-``hostname`` tag; ``node_id`` is the pod name.
+``hostname`` tag; ``node_id`` is the pod name, and ``router~<pod>.<namespace>`` for an ingress
+gateway's pods (Istio's node type for gateways, ``pilot/pkg/model/context.go`` ``Router``).
 """
 
 from __future__ import annotations
@@ -67,10 +68,12 @@ class PodInfo:
     """What the sidecar of one pod tags its spans with: service, version (Istio's canonical
     revision), namespace and the service's port (``None`` when unknown)."""
 
-    __slots__ = ("service", "version", "namespace", "port")
+    __slots__ = ("service", "version", "namespace", "port", "gateway")
 
-    def __init__(self, service: str, version: str, namespace: str = "default", port: int | None = None) -> None:
+    def __init__(self, service: str, version: str, namespace: str = "default", port: int | None = None,
+                 gateway: bool = False) -> None:
         self.service, self.version, self.namespace, self.port = service, version, namespace, port
+        self.gateway = gateway
 
 
 def pod_info(model: MeshModel | None, traces: Sequence[Trace] = ()) -> tuple[dict[str, PodInfo], dict[str, tuple[str, int | None]]]:
@@ -84,6 +87,11 @@ def pod_info(model: MeshModel | None, traces: Sequence[Trace] = ()) -> tuple[dic
             svcs[svc.name] = (svc.namespace, svc.port)
             for ep in svc.endpoints:
                 pods[ep.id] = PodInfo(svc.name, ep.version, svc.namespace, svc.port)
+        gw = model.gateway
+        if gw is not None:  # Istio's gateway pods: canonical service from their app label, node type "router"
+            app = dict(gw.labels).get("app") or gw.workload
+            for proxy in gw.proxies:
+                pods[proxy] = PodInfo(app, "latest", gw.namespace, None, gateway=True)
         return pods, svcs
     for tr in traces:
         for sp in tr.spans:
@@ -141,7 +149,9 @@ def jaeger_trace(tr: Trace, replication: int = 0, model: MeshModel | None = None
         pid = procs.setdefault(sp.process, f"p{len(procs) + 1}")
         start = _us(sp.start)
         refs = [] if sp.parent == 0 else [{"refType": "CHILD_OF", "traceID": trace_id, "spanID": f"{sp.parent:016x}"}]
-        tags = [_tag("meshsim.children", sp.children), _tag("node_id", sp.process)]
+        info = pod_map.get(sp.process)
+        node = f"router~{sp.process}.{info.namespace}" if info is not None and info.gateway else sp.process
+        tags = [_tag("meshsim.children", sp.children), _tag("node_id", node)]
         tags += [_tag(k, v) for k, v in sorted(sp.tags.items())]
         tags += _sidecar_tags(sp, pod_map, svc_map)
         status = sp.tags.get("status")

@@ -79,3 +79,15 @@ def test_a_client_span_that_reached_no_server_takes_its_destination_from_upstrea
     g = build_graph([spans])
     assert g.edges[("a", "b")].calls == 1 and g.edges[("a", "b")].errors == 1
     assert ("b", "v1") not in g.versions  # no SERVER span of b was seen
+
+
+def test_gateway_spans_are_walked_through_and_unpropagated_calls_are_counted() -> None:
+    gw = sp("server", "istio-ingressgateway", 0, 10_000)
+    gw.gateway = True
+    gwc = sp("client", "istio-ingressgateway", 100, 9_800, gw.span_id, dest="productpage")
+    gwc.gateway = True
+    pp = sp("server", "productpage", 200, 9_600, gwc.span_id)
+    lost = sp("client", "productpage", 1_000, 1_000, dest="details")  # the app dropped the trace headers
+    g = build_graph([[gw, gwc, pp], [lost]])
+    assert g.entry == {"productpage": 1} and set(g.versions) == {("productpage", "v1")}
+    assert g.gateway_spans == 2 and g.unowned_clients == 1
