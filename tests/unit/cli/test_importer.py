@@ -95,6 +95,7 @@ def test_k8s_without_services(tmp_path: Path) -> None:
     _fails(["import", "k8s", str(p), "--out", str(tmp_path / "o")], str(p), "no Kubernetes Service")
 
 
+@pytest.mark.slow  # writing the file and importing it take ~10 s together on a loaded 2-core machine
 def test_importing_100k_spans_takes_under_10_s(tmp_path: Path) -> None:
     doc = jaeger_doc()
     base = doc["data"]

@@ -100,7 +100,7 @@ def _compare(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.slow
-def test_bookinfo_round_trip_lands_inside_the_first_runs_confidence_intervals(tmp_path: Path) -> None:
+def test_bookinfo_round_trip_agrees_with_the_first_run_within_the_confidence_intervals(tmp_path: Path) -> None:
     first, second, imported = _round_trip(tmp_path, [str(BOOKINFO)], "15s", "250")
     assert _compare(first, second) == []
     # the 90/10 split came from the traces, as routing.yaml, and reviews v3 (never called) is absent
