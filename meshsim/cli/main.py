@@ -102,7 +102,7 @@ def run(
         if prometheus is not None:
             written.append(write_prometheus([o.metrics for o in observations], prometheus))
         if traces is not None:
-            written.append(write_jaeger([(o.replication, o.traces) for o in observations], traces))
+            written.append(write_jaeger([(o.replication, o.traces) for o in observations], traces, model))
         (out / "run.json").write_text(
             json.dumps(
                 {"command": ["meshsim", "run", *paths], "overrides": load_overrides(sets, rps, duration, warmup),
@@ -191,3 +191,7 @@ app.command("storm")(storm_command)
 from meshsim.cli.init import init_command  # noqa: E402  (a starter topology from Kubernetes manifests)
 
 app.command("init")(init_command)
+
+from meshsim.cli.importer import import_app  # noqa: E402  (bring your own mesh: traces, metrics, kubectl exports)
+
+app.add_typer(import_app, name="import", help="Build a topology from traces, Prometheus metrics or Kubernetes exports.")

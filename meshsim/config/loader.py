@@ -1,6 +1,6 @@
 """Load YAML files and directories into one :class:`MeshConfig`.
 
-Paths may be files or directories (``*.yaml``/``*.yml`` below them, in sorted order) of multi-document
+Paths may be files or directories (``*.yaml``/``*.yml``/``*.json`` below them, in sorted order) of multi-document
 YAML. Each document is dispatched on ``apiVersion``/``kind``; documents from several files merge into
 one mesh. An object with the same kind, namespace and name as an earlier one replaces it, as
 ``kubectl apply`` would. ``--set`` overrides are applied to the parsed documents before validation;
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from meshsim.config.base import collect_notes
 from meshsim.config.istio import DestinationRule, Gateway, VirtualService
 from meshsim.config.kube import Deployment, KubeService
+from meshsim.config.kubectl import normalise_all
 from meshsim.config.meshsim_kinds import SLO, LoadProfile, MeshSettings
 from meshsim.config.scenario import CanaryPolicy, Scenario
 from meshsim.config.security import AuthorizationPolicy, PeerAuthentication
@@ -115,10 +116,10 @@ def _yaml_files(paths: list[str]) -> list[Path]:
         path = Path(p)
         if path.is_dir():
             found = sorted(
-                f for f in path.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file()
+                f for f in path.rglob("*") if f.suffix in (".yaml", ".yml", ".json") and f.is_file()
             )
             if not found:
-                raise ConfigError(p, "", "directory holds no .yaml or .yml file")
+                raise ConfigError(p, "", "directory holds no .yaml, .yml or .json file")
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -148,7 +149,7 @@ def load_documents(paths: list[str]) -> tuple[list[tuple[Source, dict[str, Any]]
         text = f.read_bytes()
         h.update(str(f.name).encode() + b"\0" + text + b"\0")
         try:
-            loaded = list(yaml.safe_load_all(text))
+            loaded = normalise_all(list(yaml.safe_load_all(text)))  # kubectl exports: List, status, server metadata
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
