@@ -11,7 +11,8 @@ __all__ = ["fmt_est", "render_summary"]
 
 
 def fmt_est(e: Estimate | None, scale: float = 1.0, digits: int = 1, pct: bool = False) -> str:
-    """``12.3 [11.9, 12.8]``; percentages when ``pct``."""
+    """``12.3 [11.9, 12.8]``; percentages when ``pct``. Without an interval the reason follows the
+    value: ``42.5 n/a (needs >= 10000 requests)``."""
     if e is None or e.value is None:
         return "-"
     mul = 100.0 if pct else scale
@@ -19,6 +20,8 @@ def fmt_est(e: Estimate | None, scale: float = 1.0, digits: int = 1, pct: bool =
     v = f"{e.value * mul:.{digits}f}{suffix}"
     if e.ci_low is not None and e.ci_high is not None:
         v += f" [{e.ci_low * mul:.{digits}f}, {e.ci_high * mul:.{digits}f}]"
+    elif e.ci_reason == "too_few_samples" and e.ci_needs is not None:
+        v += f" n/a (needs >= {e.ci_needs} requests)"
     return v
 
 
@@ -26,7 +29,7 @@ def render_summary(s: Summary, console: Console) -> None:
     """Print entry, edge and service tables."""
     run = s.run
     load = f"{run.rate_rps:g} req/s {run.arrival}" if run.rate_rps else f"{run.users} users closed-loop"
-    t = Table(title=f"Entry: {s.entry.service} ({load}, {run.duration_s:g}s x {run.replications} replication(s), 95% CI by {run.ci_method.replace('_', ' ')})")
+    t = Table(title=f"Entry: {s.entry.service} ({load}, {run.duration_s:g}s x {run.replications} replication(s), 95% CI by {run.ci_method.replace('_', ' over ')}, sketch alpha {100 * run.sketch_relative_accuracy:g}%)")
     for col in ("requests", "success", "mean ms", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms"):
         t.add_column(col, justify="right")
     lat = s.entry.latency_ms

@@ -33,6 +33,8 @@ from tests.conftest import TOPOLOGIES
 
 RUNS = 200
 MU = 100.0
+PURE_QUEUE = ["MeshSettings.spec.sidecar.latency={dist: constant, value: 0}", "MeshSettings.spec.proxy.workers=0"]
+"""Without these the entry latency also holds two Envoy traversals (~0.5 ms, lognormal): not M/M/c."""
 
 
 def mm1_truth(lam: float) -> dict[str, float]:
@@ -64,12 +66,15 @@ def mmc_truth(lam: float, c: int) -> dict[str, float]:
 def _model(topology: str, rate: float, duration: str):  # type: ignore[no-untyped-def]
     model, _ = load_and_compile(
         [str(TOPOLOGIES / topology)],
-        [f"LoadProfile.spec.rate={rate}", f"LoadProfile.spec.duration={duration}", "LoadProfile.spec.warmup=5s"],
+        [f"LoadProfile.spec.rate={rate}", f"LoadProfile.spec.duration={duration}", "LoadProfile.spec.warmup=5s", *PURE_QUEUE],
     )
     return model
 
 
-def _coverage(topology: str, rate: float, duration: str, reps: int, truth: dict[str, float]) -> dict[str, int]:
+@cache
+def _coverage(topology: str, rate: float, duration: str, reps: int, truth_key: str) -> dict[str, int]:
+    """Runs whose 95% CI covers the truth, per metric, over RUNS seeds (cached per case)."""
+    truth = TRUTHS[truth_key]
     model = _model(topology, rate, duration)
     hits = dict.fromkeys(truth, 0)
     for seed in range(RUNS):
@@ -86,36 +91,40 @@ def _coverage(topology: str, rate: float, duration: str, reps: int, truth: dict[
     return hits
 
 
-def _assert_calibrated(hits: dict[str, int]) -> None:
-    bad = {}
-    for name, k in hits.items():
-        p = stats.binomtest(k, RUNS, 0.95).pvalue
-        if not (0.92 * RUNS <= k <= 0.98 * RUNS) or p < 0.001:
-            bad[name] = f"{k}/{RUNS} (binomial p={p:.3g})"
-    assert not bad, f"coverage outside 92-98%: {bad} (all: {hits})"
+def _assert_calibrated(k: int) -> None:
+    p = stats.binomtest(k, RUNS, 0.95).pvalue
+    assert 0.92 * RUNS <= k <= 0.98 * RUNS and p >= 0.001, f"coverage {k}/{RUNS} outside 92-98% (binomial p={p:.3g})"
 
 
-CASES = [
-    # (topology, rate, truth, single-run duration, per-replication duration)
-    pytest.param("mm1/mm1.yaml", 70.0, mm1_truth(70.0), "170s", "20s", id="mm1-rho0.7"),
-    pytest.param("mmc/mmc.yaml", 320.0, mmc_truth(320.0, 4), "40s", "5s", id="mmc-c4-rho0.8"),
-]
-
-
-@pytest.mark.conformance
-@pytest.mark.slow
-@pytest.mark.parametrize(("topology", "rate", "truth", "single", "per_rep"), CASES)
-def test_single_run_sectioning_covers(topology: str, rate: float, truth: dict[str, float], single: str, per_rep: str) -> None:
-    """One run, 10 time-batch sections: the 95% CI of mean, p50, p90, p99 covers 92-98% of the time."""
-    _assert_calibrated(_coverage(topology, rate, single, 1, truth))
+TRUTHS = {"mm1": mm1_truth(70.0), "mmc": mmc_truth(320.0, 4)}
+# (topology, rate, truth, duration, replications): single runs have 10 time-batch sections, each with
+# >= 1000 requests (p99's minimum); 5-replication runs have 5 sections of >= 1000 requests.
+CASES = {
+    "mm1-single": ("mm1/mm1.yaml", 70.0, "mm1", "170s", 1),
+    "mm1-5reps": ("mm1/mm1.yaml", 70.0, "mm1", "20s", 5),
+    "mmc-single": ("mmc/mmc.yaml", 320.0, "mmc", "40s", 1),
+    "mmc-5reps": ("mmc/mmc.yaml", 320.0, "mmc", "5s", 5),
+}
+P99_UNDERCOVERS = pytest.mark.xfail(
+    strict=True,
+    reason="measured: sections of ~1000-2000 requests are too few for p99 of a queue at rho 0.7-0.8 (exceedances "
+    "come in busy-period clusters; runs with few busy periods get a low p99 and a narrow interval together)",
+)
 
 
 @pytest.mark.conformance
 @pytest.mark.slow
-@pytest.mark.parametrize(("topology", "rate", "truth", "single", "per_rep"), CASES)
-def test_five_replications_cover(topology: str, rate: float, truth: dict[str, float], single: str, per_rep: str) -> None:
-    """Five replications as sections: the 95% CI of mean, p50, p90, p99 covers 92-98% of the time."""
-    _assert_calibrated(_coverage(topology, rate, per_rep, 5, truth))
+@pytest.mark.parametrize("metric", ["mean", "p50", "p90", "p99"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_ci_covers_the_closed_form(case: str, metric: str, request: pytest.FixtureRequest) -> None:
+    """The 95% CI of the entry latency's mean/p50/p90/p99 covers the closed form in 92-98% of 200 runs."""
+    if metric == "p99" and case in XFAIL_P99:
+        request.applymarker(P99_UNDERCOVERS)
+    topology, rate, truth_key, duration, reps = CASES[case]
+    _assert_calibrated(_coverage(topology, rate, duration, reps, truth_key)[metric])
+
+
+XFAIL_P99: set[str] = set()
 
 
 def test_mmc_truth_reduces_to_mm1() -> None:
