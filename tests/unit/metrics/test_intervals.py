@@ -132,7 +132,7 @@ def test_relative_half_width_takes_the_wider_side() -> None:
 def test_mser_truncates_a_transient_and_not_a_stationary_series() -> None:
     rng = np.random.default_rng(5)
     flat = list(10 + rng.normal(0, 0.1, 10))
-    step = [30.0, 20.0, 14.0] + flat[3:]
+    step = [30.0, 20.0, 14.0, *flat[3:]]
     assert mser(step) >= 2
     assert mser([10.0] * 10) == 0
     assert mser(step[:3]) == 0  # too short to judge
