@@ -72,7 +72,7 @@ def plan_command(
         slos = load_slos(slo or paths)
         overrides = load_overrides(sets, None, duration, warmup)
         replications = choose_replications(paths, [*overrides, *([f"LoadProfile.spec.rate={rps}"] if rps is not None else [])], seed,
-                                           precision, replications, max_replications, workers, quiet)
+                                           None if analytic_only else precision, replications, max_replications, workers, quiet)
         params = {"command": "max-load" if max_load_ else "plan", "overrides": overrides, "rps": rps, "seed": seed,
                   "replications": replications, "criterion": criterion, "slo_digest": slos.digest,
                   "vcpu_per_replica": vcpu_per_replica, "sidecar_vcpu_per_krps": sidecar_vcpu, "analytic_only": analytic_only}
