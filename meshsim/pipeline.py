@@ -17,7 +17,12 @@ from pathlib import Path
 
 from meshsim.config.loader import load
 from meshsim.errors import Finding
-from meshsim.experiments.replicate import run_replications
+from meshsim.experiments.replicate import (
+    DEFAULT_MAX_REPLICATIONS,
+    record_precision,
+    run_replications,
+    run_until_precise,
+)
 from meshsim.metrics.results import Summary
 from meshsim.metrics.summarize import summarize
 from meshsim.model.compile import compile_model, compile_with_findings
@@ -51,14 +56,24 @@ def simulate(
     seed: int = 1,
     replications: int = 1,
     workers: int | None = None,
-    progress: Callable[[float], None] | None = None,
+    progress: Callable[..., None] | None = None,
     inputs: Sequence[str] = (),
     findings: Sequence[str] = (),
+    precision: float | None = None,
+    max_replications: int = DEFAULT_MAX_REPLICATIONS,
 ) -> Summary:
     """Simulate ``replications`` replications of ``model`` (in parallel processes) and summarise.
 
-    The same ``seed`` and ``replications`` give the same :class:`Summary`, bit for bit.
+    With ``precision`` (a relative half-width, 0.05 for 5%), replications are added until the entry
+    p99 CI is that tight or ``max_replications`` ran (:func:`meshsim.experiments.replicate.run_until_precise`;
+    ``replications`` is then the initial count); ``run.replications`` and ``run.precision_*`` record
+    the outcome. ``progress`` is then called as ``progress(fraction, note)``.
+
+    The same ``seed`` and ``replications`` (and ``precision``) give the same :class:`Summary`, bit for bit.
     """
+    if precision is not None:
+        reps, prec = run_until_precise(model, seed, precision, replications, max_replications, workers=workers, progress=progress)
+        return record_precision(summarize(model, reps, inputs=inputs, findings=findings), prec)
     reps = run_replications(model, seed, replications, workers=workers, progress=progress)
     return summarize(model, reps, inputs=inputs, findings=findings)
 

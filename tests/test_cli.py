@@ -67,7 +67,7 @@ def test_replications_do_not_depend_on_process_count(tmp_path: Path) -> None:
     assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
     sa = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert sa == json.loads((tmp_path / "b" / "summary.json").read_text())
-    assert sa["run"]["ci_method"] == "replications"
+    assert sa["run"]["ci_method"] == "sectioning_replications"
     p99 = sa["entry"]["latency_ms"]["p99"]
     assert p99["ci_low"] <= p99["value"] <= p99["ci_high"]
 

@@ -11,7 +11,15 @@ from typing import Annotated, Literal, cast
 import typer
 from rich.table import Table
 
-from meshsim.cli.common import SetOption, console, load_overrides, user_errors
+from meshsim.cli.common import (
+    MaxReplicationsOption,
+    PrecisionOption,
+    SetOption,
+    choose_replications,
+    console,
+    load_overrides,
+    user_errors,
+)
 from meshsim.cli.output import OutputFormat, OutputOption, print_json
 
 __all__ = ["check_command"]
@@ -39,6 +47,8 @@ def check_command(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-check).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the verdict line.")] = False,
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
+    precision: Annotated[str | None, PrecisionOption] = None,
+    max_replications: Annotated[int, MaxReplicationsOption] = 50,
 ) -> None:
     """Simulate baseline and candidate with common random numbers; exit 1 if the candidate violates
     an SLO or regresses significantly beyond a tolerance.
@@ -57,6 +67,7 @@ def check_command(
         common = load_overrides(sets, rps, duration, warmup)
         b_over = [*common, *(baseline_set or [])]
         c_over = [*common, *(candidate_set or [])]
+        replications = choose_replications(baseline, b_over, seed, precision, replications, max_replications, workers, quiet)
         params = {"command": "check", "baseline": baseline, "candidate": candidate, "baseline_overrides": b_over,
                   "candidate_overrides": c_over, "seed": seed, "replications": replications, "criterion": criterion,
                   "tolerances": {"latency": latency_tol, "success": success_tol, "amplification": amp_tol}, "slo_digest": slos.digest}

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from meshsim.errors import MeshsimError
 
-__all__ = ["console", "err_console", "user_errors", "progress_bar", "SetOption", "load_overrides"]
+__all__ = ["console", "err_console", "user_errors", "progress_bar", "SetOption", "load_overrides", "PrecisionOption", "MaxReplicationsOption", "choose_replications"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -23,6 +23,13 @@ SetOption = typer.Option(
     help="Override a field before validation: Kind[/name].path=value, e.g. "
     "LoadProfile.spec.rate=500 or MockServiceGraph.services[name=reviews].numReplicas=3. Repeatable.",
 )
+
+PrecisionOption = typer.Option(
+    "--precision",
+    help="Add replications until the entry p99's 95% CI half-width is at most this fraction of the value, "
+    "e.g. 5% (sequential procedure; --replications is the starting count, at least 5).",
+)
+MaxReplicationsOption = typer.Option("--max-replications", min=2, help="Upper limit on replications with --precision.")
 
 
 @contextlib.contextmanager
@@ -39,12 +46,13 @@ def user_errors() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[float], None]]:
-    """Yield a callback ``update(fraction)``; a bar appears only once the work has run for 1 s."""
+def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[..., None]]:
+    """Yield a callback ``update(fraction, note=None)``; a bar appears only once the work has run for
+    1 s. ``note`` (e.g. the current CI half-width of ``--precision``) replaces the label's suffix."""
     start = time.monotonic()
     state: dict[str, Any] = {}
 
-    def update(frac: float) -> None:
+    def update(frac: float, note: str | None = None) -> None:
         if not enabled:
             return
         if "bar" not in state:
@@ -62,7 +70,7 @@ def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[[float],
             bar.start()
             state["bar"] = bar
             state["task"] = bar.add_task(label, total=1.0)
-        state["bar"].update(state["task"], completed=frac)
+        state["bar"].update(state["task"], completed=frac, **({"description": f"{label}: {note}"} if note else {}))
 
     try:
         yield update
@@ -82,3 +90,24 @@ def load_overrides(sets: list[str] | None, rps: float | None, duration: str | No
     if warmup is not None:
         out.append(f"LoadProfile.spec.warmup={warmup}")
     return out
+
+
+def choose_replications(
+    paths: list[str], overrides: list[str], seed: int, precision: str | None, replications: int,
+    max_replications: int, workers: int | None, quiet: bool,
+) -> int:
+    """``replications``, or with ``--precision`` the count the sequential procedure reaches on the
+    baseline inputs (:func:`meshsim.experiments.replicate.replications_for_precision`); one line
+    on stderr says which and how precise."""
+    if precision is None:
+        return replications
+    from meshsim.experiments.replicate import parse_precision, replications_for_precision
+
+    target = parse_precision(precision)
+    with progress_bar("choosing replications", enabled=not quiet) as update:
+        prec = replications_for_precision(paths, overrides, seed, target, replications, max_replications, workers, update)
+    got = "n/a" if prec.achieved is None else f"{100 * prec.achieved:.1f}%"
+    state = "met" if prec.met else "NOT met (raise --max-replications)"
+    err_console.print(f"--precision {precision}: {prec.replications} replications (entry p99 +/- {got} on the baseline, target {state})",
+                      style=None if prec.met else "yellow", highlight=False)
+    return prec.replications

@@ -10,7 +10,16 @@ from typing import Annotated
 import typer
 
 from meshsim import __version__
-from meshsim.cli.common import SetOption, console, err_console, load_overrides, progress_bar, user_errors
+from meshsim.cli.common import (
+    MaxReplicationsOption,
+    PrecisionOption,
+    SetOption,
+    console,
+    err_console,
+    load_overrides,
+    progress_bar,
+    user_errors,
+)
 from meshsim.cli.output import OutputFormat, OutputOption, print_json
 
 app = typer.Typer(
@@ -61,6 +70,8 @@ def run(
     traces: Annotated[Path | None, typer.Option("--traces", help="Also write sampled request traces as Jaeger JSON to FILE.")] = None,
     trace_sample: Annotated[float, typer.Option("--trace-sample", min=0.0, max=1.0, help="Fraction of measured entry requests traced (with --traces).")] = 0.01,
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
+    precision: Annotated[str | None, PrecisionOption] = None,
+    max_replications: Annotated[int, MaxReplicationsOption] = 50,
 ) -> None:
     """Simulate the mesh and write summary.json, a latency CDF and a service graph.
 
@@ -69,7 +80,7 @@ def run(
     """
     from dataclasses import replace
 
-    from meshsim.experiments.replicate import run_replications
+    from meshsim.experiments.replicate import parse_precision, record_precision, run_replications, run_until_precise
     from meshsim.metrics.summarize import summarize
     from meshsim.pipeline import load_and_compile, write_outputs
     from meshsim.report.tables import render_summary
@@ -89,10 +100,21 @@ def run(
             model = replace(model, trace_sample=trace_sample)
         if prometheus is not None:
             model = replace(model, istio_metrics=True)
+        target = parse_precision(precision) if precision is not None else None
         with progress_bar("simulating", enabled=not quiet) as update:
             # what simulate() does (run_replications + summarize), keeping the replications for telemetry
-            reps = run_replications(model, seed, replications, workers=workers, progress=update)
+            if target is not None:
+                reps, prec = run_until_precise(model, seed, target, replications, max_replications, workers=workers, progress=update)
+            else:
+                reps = run_replications(model, seed, replications, workers=workers, progress=update)
             summary = summarize(model, reps, inputs=list(paths), findings=[str(f) for f in warnings])
+            if target is not None:
+                summary = record_precision(summary, prec)
+        for line in summary.findings[len(warnings):]:  # found in the output (initial transient)
+            err_console.print(line, style="yellow", highlight=False, soft_wrap=True)
+        if summary.run.precision_met is False:
+            err_console.print(f"warning: --precision {precision} not met after {summary.run.replications} replications "
+                              f"(entry p99 +/- {_pct(summary.run.precision_achieved)}); raise --max-replications", style="yellow", highlight=False)
         wall = time.perf_counter() - t0
         from meshsim.storm.amplification import amplification_report
 
@@ -107,7 +129,7 @@ def run(
             json.dumps(
                 {"command": ["meshsim", "run", *paths], "overrides": load_overrides(sets, rps, duration, warmup),
                  "wall_time_s": round(wall, 3), "meshsim_version": __version__, "seed": seed,
-                 "replications": replications, "config_digest": model.digest},
+                 "replications": summary.run.replications, "config_digest": model.digest},
                 indent=2,
             )
             + "\n"
@@ -118,8 +140,12 @@ def run(
             render_summary(summary, console)
             simulated = summary.run.warmup_s + summary.run.duration_s
             console.print(f"Wrote {', '.join(str(p) for p in written)}", highlight=False)
-            console.print(f"Simulated {simulated:g} s of mesh time x {replications} replication(s) in {wall:.3g} s of wall-clock time "
+            console.print(f"Simulated {simulated:g} s of mesh time x {summary.run.replications} replication(s) in {wall:.3g} s of wall-clock time "
                           "(loading, compiling and writing outputs not counted)", highlight=False)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 @app.command()

@@ -11,7 +11,16 @@ from typing import Annotated, Literal, cast
 import typer
 from rich.table import Table
 
-from meshsim.cli.common import SetOption, console, err_console, load_overrides, user_errors
+from meshsim.cli.common import (
+    MaxReplicationsOption,
+    PrecisionOption,
+    SetOption,
+    choose_replications,
+    console,
+    err_console,
+    load_overrides,
+    user_errors,
+)
 from meshsim.cli.output import OutputFormat, OutputOption, print_json
 
 __all__ = ["plan_command", "SloOption", "Paths"]
@@ -44,6 +53,8 @@ def plan_command(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-plan).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the one-line answer.")] = False,
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
+    precision: Annotated[str | None, PrecisionOption] = None,
+    max_replications: Annotated[int, MaxReplicationsOption] = 50,
 ) -> None:
     """Find the fewest replicas per service version such that every SLO holds.
 
@@ -63,6 +74,8 @@ def plan_command(
         crit = cast(Literal["ci", "point"], criterion)
         slos = load_slos(slo or paths)
         overrides = load_overrides(sets, None, duration, warmup)
+        replications = choose_replications(paths, [*overrides, *([f"LoadProfile.spec.rate={rps}"] if rps is not None else [])], seed,
+                                           None if analytic_only else precision, replications, max_replications, workers, quiet)
         params = {"command": "max-load" if max_load_ else "plan", "overrides": overrides, "rps": rps, "seed": seed,
                   "replications": replications, "criterion": criterion, "slo_digest": slos.digest,
                   "vcpu_per_replica": vcpu_per_replica, "sidecar_vcpu_per_krps": sidecar_vcpu, "analytic_only": analytic_only}

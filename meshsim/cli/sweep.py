@@ -10,7 +10,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from meshsim.cli.common import SetOption, console, err_console, load_overrides, progress_bar, user_errors
+from meshsim.cli.common import (
+    MaxReplicationsOption,
+    PrecisionOption,
+    SetOption,
+    choose_replications,
+    console,
+    err_console,
+    load_overrides,
+    progress_bar,
+    user_errors,
+)
 from meshsim.cli.output import OutputFormat, OutputOption, print_json
 from meshsim.cli.plan import Paths
 
@@ -31,6 +41,8 @@ def sweep_command(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-sweep).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table or progress bar.")] = False,
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
+    precision: Annotated[str | None, PrecisionOption] = None,
+    max_replications: Annotated[int, MaxReplicationsOption] = 50,
 ) -> None:
     """Simulate every combination of factor values; write sweep.csv and sweep.parquet.
 
@@ -43,6 +55,7 @@ def sweep_command(
     with user_errors():
         factors = [parse_factor(f) for f in factor]
         base = load_overrides(sets, None, duration, warmup)
+        replications = choose_replications(list(paths), base, seed, precision, replications, max_replications, workers, quiet)
         params = {"command": "sweep", "factors": factor, "overrides": base, "seed": seed, "replications": replications, "slo": slo or []}
         digest = run_digest(list(paths) + list(slo or []), params)
         out = out or default_out_dir(paths, digest, seed, "sweep")

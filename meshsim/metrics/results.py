@@ -5,9 +5,11 @@ from Envoy stats, so predictions and measurements are compared field by field.
 
 Conventions: latencies in milliseconds; rates in requests/s; ``success_rate`` is the fraction of
 responses with status < 500 (the rule of Istio/Flagger success-rate queries); every
-:class:`Estimate` carries a 95% confidence interval, from replications when there are several and
-from batch means (10 time batches) within a single run otherwise; ``null`` bounds mean there was
-not enough data. Percentiles come from DDSketch with 1% relative accuracy.
+:class:`Estimate` carries a 95% confidence interval by sectioning (:mod:`meshsim.metrics.intervals`):
+centred on the pooled estimate, its width from the spread of one estimate per replication when there
+are several, else one per time batch (10) of the single run; ``null`` bounds come with a
+``ci_reason``. Percentiles come from DDSketch with relative accuracy
+``run.sketch_relative_accuracy``, and no quantile interval is narrower than that.
 """
 
 from __future__ import annotations
@@ -43,11 +45,21 @@ class _M(BaseModel):
 
 
 class Estimate(_M):
-    """A point estimate with its 95% confidence interval (``ci_low``/``ci_high`` may be null)."""
+    """A point estimate with its 95% confidence interval (``ci_low``/``ci_high`` may be null).
+
+    ``ci_method`` names how the interval was built (``sectioning``: spread of per-replication or
+    per-batch estimates around the pooled value; ``paired_sectioning``: the same over paired
+    per-replication differences; ``wilson``: a binomial score interval); when the bounds are null,
+    ``ci_reason`` says why (``too_few_samples``: a section holds fewer samples than the quantile
+    needs, ``ci_needs`` is the total it would need; ``too_few_sections``; ``no_data``).
+    """
 
     value: float | None
     ci_low: float | None = None
     ci_high: float | None = None
+    ci_method: str | None = None
+    ci_reason: str | None = None
+    ci_needs: int | None = Field(default=None, description="samples (requests) the interval would need when ci_reason is too_few_samples")
 
 
 class Latency(_M):
@@ -67,8 +79,9 @@ class RunInfo(_M):
     backend: str = Field(description="'simulation' or 'real'")
     seed: int
     replications: int
-    ci_method: str = Field(description="'replications', 'batch_means', or 'none' (a single real-mesh run)")
+    ci_method: str = Field(description="'sectioning_replications' (one section per replication), 'sectioning_batches' (one per time batch of a single run), or 'none' (a single real-mesh run)")
     ci_level: float = 0.95
+    ci_sections: int | None = Field(default=None, description="sections behind every interval (replications, or time batches of a single run)")
     config_digest: str
     inputs: list[str]
     entry: str
@@ -77,7 +90,11 @@ class RunInfo(_M):
     users: int | None
     warmup_s: float
     duration_s: float
-    sketch_relative_accuracy: float
+    sketch_relative_accuracy: float = Field(description="DDSketch alpha: every reported quantile q' has |q' - q| <= alpha q, and no quantile CI is narrower")
+    warmup_suggested_s: float | None = Field(default=None, description="warm-up MSER (White 1997) suggests on the entry latency batch means, when longer than warmup_s (a warning in findings; the run still used warmup_s)")
+    precision_target: float | None = Field(default=None, description="--precision: target relative half-width of the entry p99 CI")
+    precision_achieved: float | None = Field(default=None, description="relative half-width of the entry p99 CI when the sequential procedure stopped")
+    precision_met: bool | None = None
 
 
 class EntryResult(_M):

@@ -4,7 +4,9 @@ compare them (``meshsim check``).
 Both configs run with the same seed and replications, so replication r of each draws from the same
 named streams (seed, r): an entity present in both sees the same arrivals and service times, and the
 difference between the two runs is mostly the change itself. Differences are paired over
-replications (mean difference and Student-t 95% CI of the per-replication differences).
+replications: the value is candidate - baseline (pooled), the 95% CI comes from the spread of the
+per-replication differences (:func:`meshsim.metrics.intervals.paired`; for quantiles never narrower
+than what two DDSketches can resolve).
 
 The candidate **fails** when it violates an SLO (``criterion``, default the point estimate) or when a
 metric regresses *significantly* (the paired CI excludes 0) *and* beyond its tolerance:
@@ -22,8 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshsim.metrics.intervals import paired
+from meshsim.metrics.recorder import RELATIVE_ACCURACY
 from meshsim.metrics.results import Summary
-from meshsim.metrics.summarize import t_interval
 from meshsim.planning.search import SimPoint, simulate_point
 from meshsim.planning.slo import Check, Criterion, SLOSet
 
@@ -52,19 +55,13 @@ class Comparison:
         return {k: getattr(self, k) for k in ("metric", "baseline", "candidate", "diff", "ci_low", "ci_high", "tolerance", "relative", "significant", "regression")}
 
 
-def _paired(base: Sequence[float | None], cand: Sequence[float | None]) -> tuple[float | None, float | None, float | None]:
-    d = [c - b for b, c in zip(base, cand, strict=False) if b is not None and c is not None]
-    if not d:
-        return None, None, None
-    lo, hi = t_interval(d)
-    return sum(d) / len(d), lo, hi
-
-
 def _cmp(metric: str, b: float | None, c: float | None, per_b: Sequence[float | None], per_c: Sequence[float | None],
-         tol: float, relative: bool, higher_is_worse: bool) -> Comparison:
-    diff, lo, hi = _paired(per_b, per_c)
-    if diff is None and b is not None and c is not None:
-        diff = c - b
+         tol: float, relative: bool, higher_is_worse: bool, resolution: float = 0.0) -> Comparison:
+    """One comparison; the paired interval comes from :func:`meshsim.metrics.intervals.paired`
+    (centred on ``c - b``, never narrower than +/- ``resolution``)."""
+    pooled = c - b if b is not None and c is not None else None
+    est = paired(per_b, per_c, pooled, resolution)
+    diff, lo, hi = est.value, est.ci_low, est.ci_high
     if lo is not None and hi is not None:
         significant = lo > 0 or hi < 0
     else:
@@ -100,7 +97,8 @@ def compare(
         b, c = getattr(bs.entry.latency_ms, q).value, getattr(cs.entry.latency_ms, q).value
         pb = [getattr(s.entry.latency_ms, q).value for s in base.per_rep]
         pc = [getattr(s.entry.latency_ms, q).value for s in cand.per_rep]
-        out.append(_cmp(f"entry latency {q} (ms)", b, c, pb, pc, latency_tol, True, True))
+        res = RELATIVE_ACCURACY * (abs(b) + abs(c)) if q != "mean" and b is not None and c is not None else 0.0
+        out.append(_cmp(f"entry latency {q} (ms)", b, c, pb, pc, latency_tol, True, True, res))
     out.append(_cmp("entry success rate", bs.entry.success_rate.value, cs.entry.success_rate.value,
                     [s.entry.success_rate.value for s in base.per_rep], [s.entry.success_rate.value for s in cand.per_rep],
                     success_tol, False, False))
@@ -119,7 +117,9 @@ def compare(
         elif bc.metric == "amplification":
             out.append(_cmp(f"SLO {bc.key}", bc.value, cc.value, bc.per_rep, cc.per_rep, amplification_tol, False, True))
         else:
-            out.append(_cmp(f"SLO {bc.key}", bc.value, cc.value, bc.per_rep, cc.per_rep, latency_tol, True, True))
+            q_res = (RELATIVE_ACCURACY * (abs(bc.value) + abs(cc.value))
+                     if bc.metric != "latency.mean" and bc.value is not None and cc.value is not None else 0.0)
+            out.append(_cmp(f"SLO {bc.key}", bc.value, cc.value, bc.per_rep, cc.per_rep, latency_tol, True, True, q_res))
     return out
 
 

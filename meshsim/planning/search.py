@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from meshsim.experiments.replicate import run_replications
+from meshsim.metrics.intervals import paired
+from meshsim.metrics.recorder import RELATIVE_ACCURACY
 from meshsim.metrics.results import Estimate, Summary
-from meshsim.metrics.summarize import summarize, t_interval
+from meshsim.metrics.summarize import summarize
 from meshsim.model.analytic import NetworkEstimate, analyze
 from meshsim.model.ir import MeshModel
 from meshsim.pipeline import load_and_compile
@@ -143,13 +145,16 @@ class Paired:
 
 
 def paired_difference(cand: Check, ref: Check) -> Paired | None:
-    """Paired difference of two checks' per-replication values (same seed: common random numbers)."""
+    """Paired difference of two checks' per-replication values (same seed: common random numbers):
+    the value is the pooled difference, the CI :func:`meshsim.metrics.intervals.paired`'s."""
     pairs = [(a, b) for a, b in zip(cand.per_rep, ref.per_rep, strict=False) if a is not None and b is not None]
     if not pairs:
         return None
     d = [a - b for a, b in pairs]
-    lo, hi = t_interval(d)
-    return Paired(cand.key, sum(d) / len(d), lo, hi, len(d))
+    pooled = cand.value - ref.value if cand.value is not None and ref.value is not None else sum(d) / len(d)
+    res = RELATIVE_ACCURACY * (abs(cand.value or 0.0) + abs(ref.value or 0.0)) if cand.metric.startswith("latency.p") else 0.0
+    est = paired([b for _, b in pairs], [a for a, _ in pairs], pooled, res)
+    return Paired(cand.key, est.value if est.value is not None else pooled, est.ci_low, est.ci_high, len(d))
 
 
 @dataclass

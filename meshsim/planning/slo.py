@@ -23,8 +23,9 @@ from pydantic import ValidationError
 from meshsim.config.loader import Source, _validation_error, load_documents
 from meshsim.config.meshsim_kinds import SLO, Objective
 from meshsim.errors import ConfigError
+from meshsim.metrics.intervals import interval
+from meshsim.metrics.recorder import RELATIVE_ACCURACY
 from meshsim.metrics.results import EdgeResult, Estimate, Summary
-from meshsim.metrics.summarize import t_interval
 from meshsim.model.analytic import NetworkEstimate
 from meshsim.model.ir import MeshModel
 
@@ -235,8 +236,11 @@ def evaluate_summary(
             per = tuple(_summary_metric(o, s, metric)[0] for s in per_rep)
             lo = est.ci_low if est is not None else None
             hi = est.ci_high if est is not None else None
-            if est is None and len(per) > 1:
-                lo, hi = t_interval([p for p in per if p is not None])
+            if est is None and len(per) > 1 and value is not None:
+                fallback = interval(value, list(per), kind="proportion" if metric == "success_rate" else "mean", nd=6)
+                lo, hi = fallback.ci_low, fallback.ci_high
+                if metric.startswith("latency.p") and lo is not None and hi is not None:  # sketch resolution floor
+                    lo, hi = min(lo, value / (1 + RELATIVE_ACCURACY)), max(hi, value / (1 - RELATIVE_ACCURACY))
             if metric == "amplification" and value is not None and lo is not None:
                 lo = max(1.0, lo)
             out.append(Check(o.label, metric, bound, limit, value, lo, hi, per, _decide(bound, limit, value, lo, hi, criterion),

@@ -12,7 +12,8 @@ __all__ = ["entry_path", "fits", "fmt_est", "render_summary"]
 
 
 def fmt_est(e: Estimate | None, scale: float = 1.0, digits: int = 1, pct: bool = False) -> str:
-    """``12.3 [11.9, 12.8]``; percentages when ``pct``."""
+    """``12.3 [11.9, 12.8]``; percentages when ``pct``. Without an interval the reason follows the
+    value: ``42.5 n/a (needs >= 10000 requests)``."""
     if e is None or e.value is None:
         return "-"
     mul = 100.0 if pct else scale
@@ -20,6 +21,8 @@ def fmt_est(e: Estimate | None, scale: float = 1.0, digits: int = 1, pct: bool =
     v = f"{e.value * mul:.{digits}f}{suffix}"
     if e.ci_low is not None and e.ci_high is not None:
         v += f" [{e.ci_low * mul:.{digits}f}, {e.ci_high * mul:.{digits}f}]"
+    elif e.ci_reason == "too_few_samples" and e.ci_needs is not None:
+        v += f" n/a (needs >= {e.ci_needs} requests)"
     return v
 
 
@@ -37,7 +40,10 @@ def fits(t: Table, console: Console) -> bool:
 def _entry_tables(s: Summary) -> list[Table]:
     run = s.run
     load = f"{run.rate_rps:g} req/s {run.arrival}" if run.rate_rps else f"{run.users} users closed-loop"
-    title = f"Entry: {entry_path(s)} ({load}, {run.duration_s:g}s x {run.replications} replication(s), 95% CI by {run.ci_method.replace('_', ' ')})"
+    title = (
+        f"Entry: {entry_path(s)} ({load}, {run.duration_s:g}s x {run.replications} replication(s), "
+        f"95% CI by {run.ci_method.replace('_', ' over ')}, sketch alpha {100 * run.sketch_relative_accuracy:g}%)"
+    )
     lat = s.entry.latency_ms
     cells = [
         ("requests", str(s.entry.requests)),
