@@ -20,7 +20,7 @@ from meshsim.errors import Finding
 from meshsim.experiments.replicate import run_replications
 from meshsim.metrics.results import Summary
 from meshsim.metrics.summarize import summarize
-from meshsim.model.compile import compile_model, compile_with_findings
+from meshsim.model.compile import compile_checked
 from meshsim.model.ir import MeshModel
 from meshsim.model.timeline import compile_timeline
 
@@ -38,8 +38,7 @@ def load_and_compile(paths: Sequence[str], overrides: Sequence[str] = ()) -> tup
         On invalid input or a config that cannot be resolved (one line: file, field, message).
     """
     cfg = load(list(paths), list(overrides))
-    _, findings = compile_with_findings(cfg)
-    model = compile_model(cfg)
+    model, findings = compile_checked(cfg)
     timeline = compile_timeline(cfg, model)
     if timeline is not None:
         model = replace(model, timeline=timeline)

@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from meshsim.model.rules.authz import authz_verdict, field_match
+from meshsim.model.rules.tls import tls_state
+
 __all__ = [
     "UINT32_MAX",
     "Dist",
@@ -45,8 +48,8 @@ __all__ = [
     "AuthzCondition",
     "AuthzRule",
     "AuthzPolicy",
-    "authz_verdict",
-    "tls_state",
+    "authz_verdict",  # re-exported: the rule lives in meshsim.model.rules.authz
+    "tls_state",  # re-exported: the rule lives in meshsim.model.rules.tls
     "GatewayIR",
     "MeshModel",
 ]
@@ -393,24 +396,6 @@ class MeshSettingsIR:
     reach the LB when it ends (MeshSettings ``updateMergeWindow``, Envoy default 1 s)."""
 
 
-def _value_match(pattern: str, value: str) -> bool:
-    """Istio's string match in AuthorizationPolicy: exact, ``prefix*``, ``*suffix``, or ``*`` (any
-    non-empty value) (``authorization_policy.proto``)."""
-    if pattern == "*":
-        return value != ""
-    if pattern.endswith("*"):
-        return value.startswith(pattern[:-1])
-    if pattern.startswith("*"):
-        return value.endswith(pattern[1:])
-    return value == pattern
-
-
-def _field(values: tuple[str, ...] | None, nots: tuple[str, ...] | None, value: str) -> bool:
-    if values is not None and not any(_value_match(p, value) for p in values):
-        return False
-    return not (nots is not None and any(_value_match(p, value) for p in nots))
-
-
 @dataclass(frozen=True)
 class AuthzSource:
     """``from[].source``: principals and namespaces (both need mTLS; plaintext has neither). None = unset."""
@@ -421,7 +406,7 @@ class AuthzSource:
     not_namespaces: tuple[str, ...] | None = None
 
     def matches(self, principal: str, namespace: str) -> bool:
-        return _field(self.principals, self.not_principals, principal) and _field(
+        return field_match(self.principals, self.not_principals, principal) and field_match(
             self.namespaces, self.not_namespaces, namespace
         )
 
@@ -439,9 +424,9 @@ class AuthzOperation:
 
     def matches(self, method: str, path: str, port: int) -> bool:
         return (
-            _field(self.methods, self.not_methods, method)
-            and _field(self.paths, self.not_paths, path.split("?", 1)[0])
-            and _field(self.ports, self.not_ports, str(port))
+            field_match(self.methods, self.not_methods, method)
+            and field_match(self.paths, self.not_paths, path.split("?", 1)[0])
+            and field_match(self.ports, self.not_ports, str(port))
         )
 
 
@@ -467,7 +452,7 @@ class AuthzCondition:
             value = namespace
         else:
             value = str(port)
-        return _field(self.values, self.not_values, value)
+        return field_match(self.values, self.not_values, value)
 
 
 @dataclass(frozen=True)
@@ -500,42 +485,6 @@ class AuthzPolicy:
 
     def matches(self, principal: str, namespace: str, method: str, path: str, headers: dict[str, str], port: int) -> bool:
         return any(r.matches(principal, namespace, method, path, headers, port) for r in self.rules)
-
-
-def authz_verdict(
-    deny: tuple[AuthzPolicy, ...],
-    allow: tuple[AuthzPolicy, ...],
-    principal: str,
-    namespace: str,
-    method: str,
-    path: str,
-    headers: dict[str, str],
-    port: int,
-) -> str | None:
-    """Istio's RBAC order at the server sidecar: the first matching DENY policy denies; else, when
-    ALLOW policies select the workload, one must match (else denied by ``allow-policies``); no
-    policy = allow. Returns the denying policy's name, or None when the request is allowed."""
-    for p in deny:
-        if p.matches(principal, namespace, method, path, headers, port):
-            return p.name
-    if allow and not any(p.matches(principal, namespace, method, path, headers, port) for p in allow):
-        return "allow-policies:" + ",".join(p.name for p in allow)
-    return None
-
-
-def tls_state(client_mode: str | None, server_mode: str) -> int:
-    """Whether a connection is mTLS: 1 yes, 0 plaintext, -1 refused (:data:`TLS_MISMATCH`).
-
-    ``client_mode`` is the DestinationRule ``tls.mode`` (None: Istio auto mTLS, which sends mTLS
-    unless the server's PeerAuthentication is DISABLE); ``server_mode`` what the server sidecar
-    accepts (STRICT: mTLS only; PERMISSIVE: both; DISABLE: plaintext only). Istio
-    ``security/v1beta1/peer_authentication.proto``, ``destination_rule.proto`` ``ClientTLSSettings``.
-    """
-    if client_mode is None:
-        return 0 if server_mode == "DISABLE" else 1
-    if client_mode == "DISABLE":
-        return -1 if server_mode == "STRICT" else 0
-    return -1 if server_mode == "DISABLE" else 1
 
 
 @dataclass(frozen=True)

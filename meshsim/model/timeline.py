@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from meshsim.config.loader import MeshConfig, Source, validate_docs
 from meshsim.errors import ConfigError
-from meshsim.model.ir import Dist
-
-if TYPE_CHECKING:
-    from meshsim.config.loader import MeshConfig, Source
-    from meshsim.model.ir import MeshModel
+from meshsim.model.compile import compile_model
+from meshsim.model.ir import Dist, MeshModel
+from meshsim.model.rules.dist import to_dist
 
 __all__ = ["ControlPlaneIR", "TimelineEvent", "CanaryIR", "ModelFactory", "Timeline", "compile_timeline"]
 
@@ -100,9 +99,6 @@ class ModelFactory:
         key = (stage, weight)
         m = self._cache.get(key)
         if m is None:
-            from meshsim.config.loader import validate_docs
-            from meshsim.model.compile import compile_model
-
             docs = self.stages[stage]
             if weight is not None and self.canary is not None:
                 docs = _with_canary_weight(docs, self.canary, weight)
@@ -118,8 +114,6 @@ class ModelFactory:
 def _with_canary_weight(
     docs: list[tuple[Source, dict[str, Any]]], c: CanaryIR, weight: int
 ) -> list[tuple[Source, dict[str, Any]]]:
-    from meshsim.config.loader import Source
-
     base: dict[str, Any] = {}
     out: list[tuple[Source, dict[str, Any]]] = []
     for src, d in docs:
@@ -202,9 +196,6 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
         On an event naming an unknown service, version or pod, an ``apply`` document that does not
         validate, or a CanaryPolicy whose subsets do not exist.
     """
-    from meshsim.config.loader import Source
-    from meshsim.model.compile import to_dist
-
     if cfg.scenario is None and not cfg.canaries:
         return None
     spec = cfg.scenario.obj.spec if cfg.scenario is not None else None
