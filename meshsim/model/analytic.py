@@ -15,13 +15,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from meshsim.model.compile import retriable_status
 from meshsim.model.ir import (
     CallStep,
     ConcurrentStep,
     Dist,
     MeshModel,
-    RetryPolicy,
     Route,
     RouteMatch,
     SleepStep,
@@ -29,6 +27,10 @@ from meshsim.model.ir import (
     VirtualHost,
     Workload,
 )
+from meshsim.model.rules.app_retry import app_retriable, app_retriable_mask
+from meshsim.model.rules.backoff import backoff_ceilings
+from meshsim.model.rules.dist import draws
+from meshsim.model.rules.retry import retriable_status
 
 __all__ = [
     "erlang_c",
@@ -166,43 +168,6 @@ ZERO = Moments(0.0, 0.0)
 def dist_moments(d: Dist) -> Moments:
     """Moments of an IR :class:`~meshsim.model.ir.Dist` from its ``mean`` and ``scv``."""
     return Moments(d.mean, d.mean * d.mean * (1.0 + d.scv))
-
-
-def _sample_dist(d: Dist, rng: np.random.Generator, n: int) -> np.ndarray:
-    p = d.params
-    if d.kind == "constant":
-        return np.full(n, p[0])
-    if d.kind == "exponential":
-        return rng.exponential(p[0], n)
-    if d.kind == "lognormal":
-        return rng.lognormal(p[0], p[1], n)
-    if d.kind == "uniform":
-        return rng.uniform(p[0], p[1], n)
-    if d.kind == "empirical":
-        return rng.choice(np.asarray(p, dtype=float), n)
-    raise ValueError(f"unknown distribution kind {d.kind!r}")
-
-
-def _envoy_retriable(on: frozenset[str], codes: frozenset[int], status: int) -> bool:
-    """Envoy ``wouldRetryFromHeaders`` for a response status (reference §1.2; the simulator's rule)."""
-    return retriable_status(on, codes, status)
-
-
-def _app_retriable(on: frozenset[str], status: int) -> bool:
-    return (status >= 500 and "5xx" in on) or (400 <= status < 500 and "4xx" in on)
-
-
-def _backoff_ceilings(rp: RetryPolicy, n: int) -> list[float]:
-    """Envoy's jittered backoff ceilings (seconds) before retries 1..n (as ``Sidecar._backoff``)."""
-    base_ms = int(round(rp.backoff_base * 1e3))
-    max_ms = int(round(rp.backoff_max * 1e3))
-    out: list[float] = []
-    ceiling = base_ms
-    for i in range(n):
-        if i > 0:
-            ceiling = 2 * ceiling if ceiling < max_ms // 2 else max_ms
-        out.append(ceiling / 1e3)
-    return out
 
 
 def _uniform_moments(ceiling: float) -> Moments:
@@ -493,19 +458,19 @@ class _Network:
                     cp.attempts[t.cluster] = 0.0
                     continue
                 q = _statuses_mix([(share, self.states[(k, h)].fail) for k, share in t.workloads])
-                qr = sum(v for s, v in q.items() if rp is not None and _envoy_retriable(rp.retry_on, rp.retriable_status_codes, s))
+                qr = sum(v for s, v in q.items() if rp is not None and retriable_status(rp.retry_on, rp.retriable_status_codes, s))
                 tries = sum(qr**k for k in range(n + 1))
                 cp.attempts[t.cluster] = tries
                 final: dict[int, float] = {}
                 for s, v in q.items():
-                    retr = rp is not None and _envoy_retriable(rp.retry_on, rp.retriable_status_codes, s)
+                    retr = rp is not None and retriable_status(rp.retry_on, rp.retriable_status_codes, s)
                     final[s] = v * (qr**n if retr else tries)
                 parts.append(((1 - a) * t.weight, final))
             per_try = _statuses_mix(parts)
         cp.try_status = per_try
         ar = cp.step.retries
         n_tries = 1 + (ar.attempts if ar is not None else 0)
-        r = sum(v for s, v in per_try.items() if s >= 400 and ar is not None and _app_retriable(ar.retry_on, s))
+        r = sum(v for s, v in per_try.items() if s >= 400 and ar is not None and app_retriable(ar.retry_on, s))
         nr = sum(v for s, v in per_try.items() if s >= 400) - r
         cp.tries = sum(r**k for k in range(n_tries))
         cp.fail = nr * cp.tries + r**n_tries
@@ -552,8 +517,8 @@ class _Network:
                                 rp = cp.route.retry_policy  # type: ignore[union-attr]
                                 n = rp.num_retries if rp is not None else 0
                                 q = _statuses_mix([(sh, self.states[(k, h)].fail) for k, sh in t.workloads])
-                                qr = sum(v for s, v in q.items() if rp is not None and _envoy_retriable(rp.retry_on, rp.retriable_status_codes, s))
-                                f5 = sum(v * (qr**n if (rp is not None and _envoy_retriable(rp.retry_on, rp.retriable_status_codes, s)) else cp.attempts[t.cluster])
+                                qr = sum(v for s, v in q.items() if rp is not None and retriable_status(rp.retry_on, rp.retriable_status_codes, s))
+                                f5 = sum(v * (qr**n if (rp is not None and retriable_status(rp.retry_on, rp.retriable_status_codes, s)) else cp.attempts[t.cluster])
                                          for s, v in q.items() if s >= 500)
                                 fails += (1 - a) * f5
                             else:
@@ -638,7 +603,7 @@ class _Network:
         t_try = self._try_moments(h, cp)
         ar = cp.step.retries
         n_tries = 1 + (ar.attempts if ar is not None else 0)
-        r = sum(v for s, v in cp.try_status.items() if s >= 400 and ar is not None and _app_retriable(ar.retry_on, s))
+        r = sum(v for s, v in cp.try_status.items() if s >= 400 and ar is not None and app_retriable(ar.retry_on, s))
         b = ar.backoff if ar is not None else 0.0
         bm = Moments(b, b * b)
         parts = [(p, t_try.times(k) + bm.times(k - 1)) for k, p in enumerate(_geometric_tries(r, n_tries), start=1)]
@@ -658,8 +623,8 @@ class _Network:
                 continue
             att = Moments.mix([(sh, self.hop + self.resp[(k, h)]) for k, sh in t.workloads])
             q = _statuses_mix([(sh, self.states[(k, h)].fail) for k, sh in t.workloads])
-            qr = sum(v for s, v in q.items() if rp is not None and _envoy_retriable(rp.retry_on, rp.retriable_status_codes, s))
-            ceilings = _backoff_ceilings(rp, n) if rp is not None else []
+            qr = sum(v for s, v in q.items() if rp is not None and retriable_status(rp.retry_on, rp.retriable_status_codes, s))
+            ceilings = backoff_ceilings(rp.backoff_base, rp.backoff_max, n) if rp is not None else []
             ks = []
             for k, p in enumerate(_geometric_tries(qr, n + 1), start=1):
                 m = att.times(k)
@@ -687,7 +652,7 @@ class _Sampler:
         self.net2 = 2 * net.model.settings.network_latency
 
     def hop(self, n: int) -> np.ndarray:
-        return _sample_dist(self.sc, self.rng, n) + _sample_dist(self.sc, self.rng, n) + self.net2
+        return draws(self.sc, self.rng, n) + draws(self.sc, self.rng, n) + self.net2
 
     def response(self, wkey: str, h: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` response times (s) and statuses of workload ``wkey`` for header class ``h``."""
@@ -719,7 +684,7 @@ class _Sampler:
             bad = np.zeros(idx.size, dtype=bool)
             for s in group:
                 if isinstance(s, SleepStep):
-                    x = _sample_dist(s.dist, self.rng, idx.size)
+                    x = draws(s.dist, self.rng, idx.size)
                     f = np.zeros(idx.size, dtype=bool)
                 else:
                     x, f = self.call(st, s, idx.size)
@@ -750,7 +715,7 @@ class _Sampler:
             failed[active] = bad
             if ar is None or k == n_tries - 1:
                 break
-            retri = bad & (((status >= 500) & ("5xx" in ar.retry_on)) | ((status < 500) & ("4xx" in ar.retry_on)))
+            retri = bad & app_retriable_mask(ar.retry_on, status)
             active = active[retri]
         return times, failed
 
@@ -787,7 +752,7 @@ class _Sampler:
         rng = self.rng
         rp = cp.route.retry_policy  # type: ignore[union-attr]
         retries = rp.num_retries if rp is not None else 0
-        ceilings = _backoff_ceilings(rp, retries) if rp is not None else []
+        ceilings = backoff_ceilings(rp.backoff_base, rp.backoff_max, retries) if rp is not None else []
         times = np.zeros(n)
         status = np.zeros(n, dtype=int)
         active = np.arange(n)
@@ -813,7 +778,7 @@ class _Sampler:
             if rp is None or k == retries:
                 break
             uniq = {int(x) for x in np.unique(s)}
-            retri_codes = [c for c in uniq if _envoy_retriable(rp.retry_on, rp.retriable_status_codes, c)]
+            retri_codes = [c for c in uniq if retriable_status(rp.retry_on, rp.retriable_status_codes, c)]
             if not retri_codes:
                 break
             active = active[np.isin(s, retri_codes)]
@@ -930,7 +895,7 @@ def analyze(
         smp = net.sampler(rng)
         hcls = rng.choice(len(net.mix), size=samples, p=np.array([w for w, _ in net.mix]))
         wsel = rng.choice(len(entry_wls), size=samples, p=np.array([reps[k] / tot_r for k in entry_wls]))
-        t = _sample_dist(model.settings.sidecar_latency, rng, samples) + model.settings.network_latency
+        t = draws(model.settings.sidecar_latency, rng, samples) + model.settings.network_latency
         for h in range(len(net.mix)):
             for wi, k in enumerate(entry_wls):
                 sel = np.nonzero((hcls == h) & (wsel == wi))[0]

@@ -53,7 +53,9 @@ from typing import Any
 
 import numpy as np
 
-from meshsim.model.ir import CallStep, ConcurrentStep, Dist, MeshModel, SleepStep, Step, Workload
+from meshsim.model.ir import CallStep, ConcurrentStep, MeshModel, SleepStep, Step, Workload
+from meshsim.model.rules.app_retry import app_tries
+from meshsim.model.rules.dist import draw
 
 __all__ = ["draw", "ErrorInjector", "App", "forwarded_headers", "main"]
 
@@ -75,23 +77,6 @@ HOP_BY_HOP = frozenset(
 )
 SAMPLE_CAP = 200_000
 """Most per-sleep samples kept per pod (memory bound)."""
-
-
-def draw(dist: Dist, rng: np.random.Generator) -> float:
-    """One sample (seconds) of ``dist``: constant (value,), exponential (mean,), lognormal (mu, sigma),
-    uniform (low, high), empirical (samples...) — the parameterisation of ``meshsim.model.ir.Dist``."""
-    k, p = dist.kind, dist.params
-    if k == "constant":
-        return float(p[0])
-    if k == "exponential":
-        return float(rng.exponential(p[0]))
-    if k == "lognormal":
-        return float(rng.lognormal(p[0], p[1]))
-    if k == "uniform":
-        return float(rng.uniform(p[0], p[1]))
-    if k == "empirical":
-        return float(p[int(rng.integers(len(p)))])
-    raise ValueError(f"unknown distribution kind {k!r}")
 
 
 @dataclass
@@ -350,7 +335,7 @@ class App:
         headers["host"] = step.host
         data = b"x" * step.request_size if step.request_size else None
         policy = step.retries
-        tries = 1 + (policy.attempts if policy else 0)
+        tries = app_tries(policy.attempts if policy else 0)
         rec = self.stats.calls.setdefault(step.service, [0, 0, 0, 0, 0])
         rec[0] += 1
         t0 = time.monotonic()
