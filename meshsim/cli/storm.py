@@ -68,9 +68,9 @@ def storm_command(
     phase.json and phase.png (P(not recovered) heatmap, boundary marked). With --mitigations, runs
     every variant under one trigger and in normal operation; writes mitigations.json and .csv.
     """
+    from meshsim.analysis.verdict import VerdictParams
     from meshsim.planning.provenance import default_out_dir, run_digest, write_provenance
     from meshsim.storm.trigger import find_trigger
-    from meshsim.storm.verdict import VerdictParams
 
     with user_errors():
         from meshsim.units import parse_duration

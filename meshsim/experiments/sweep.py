@@ -26,8 +26,12 @@ from typing import Any
 
 import yaml
 
+from meshsim.analysis.slo import all_ok, evaluate_summary, load_slos, validate_against
 from meshsim.config.loader import split_assignment
 from meshsim.errors import ConfigError, MeshsimError
+from meshsim.experiments.replicate import default_workers
+from meshsim.experiments.simulate import simulate
+from meshsim.model.build import load_and_compile
 
 __all__ = ["Factor", "parse_factor", "grid", "run_point", "SweepResult", "sweep"]
 
@@ -109,7 +113,6 @@ def run_point(
     """
     row: dict[str, Any] = {"point": index, "status": "ok", "error": ""}
     try:
-        from meshsim.pipeline import load_and_compile, simulate
 
         model, _ = load_and_compile(list(paths), [*base, *assignments])
         s = simulate(model, seed=seed, replications=replications, workers=1)
@@ -123,7 +126,6 @@ def run_point(
         utils = [(x.utilization.value, f"{x.name}.{x.version}") for x in s.services if x.utilization is not None and x.utilization.value is not None]
         row["max_utilization"], row["bottleneck"] = max(utils) if utils else (None, "")
         if slo_paths:
-            from meshsim.planning.slo import all_ok, evaluate_summary, load_slos, validate_against
 
             slos = load_slos(slo_paths)
             validate_against(slos, model)
@@ -230,7 +232,6 @@ def sweep(
     """
     import time
 
-    from meshsim.experiments.replicate import default_workers
 
     t0 = time.perf_counter()
     points = grid(factors)

@@ -15,9 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from meshsim.model.rules.authz import authz_verdict, field_match
-from meshsim.model.rules.tls import tls_state
-
 __all__ = [
     "UINT32_MAX",
     "Dist",
@@ -405,11 +402,6 @@ class AuthzSource:
     namespaces: tuple[str, ...] | None = None
     not_namespaces: tuple[str, ...] | None = None
 
-    def matches(self, principal: str, namespace: str) -> bool:
-        return field_match(self.principals, self.not_principals, principal) and field_match(
-            self.namespaces, self.not_namespaces, namespace
-        )
-
 
 @dataclass(frozen=True)
 class AuthzOperation:
@@ -422,13 +414,6 @@ class AuthzOperation:
     ports: tuple[str, ...] | None = None
     not_ports: tuple[str, ...] | None = None
 
-    def matches(self, method: str, path: str, port: int) -> bool:
-        return (
-            field_match(self.methods, self.not_methods, method)
-            and field_match(self.paths, self.not_paths, path.split("?", 1)[0])
-            and field_match(self.ports, self.not_ports, str(port))
-        )
-
 
 @dataclass(frozen=True)
 class AuthzCondition:
@@ -440,20 +425,6 @@ class AuthzCondition:
     values: tuple[str, ...] | None
     not_values: tuple[str, ...] | None
 
-    def matches(self, principal: str, namespace: str, headers: dict[str, str], port: int) -> bool:
-        if self.header is not None:
-            value = headers.get(self.header)
-            if value is None:
-                # Istio: a condition on an absent header matches only as notValues
-                return self.values is None
-        elif self.key == "source.principal":
-            value = principal
-        elif self.key == "source.namespace":
-            value = namespace
-        else:
-            value = str(port)
-        return field_match(self.values, self.not_values, value)
-
 
 @dataclass(frozen=True)
 class AuthzRule:
@@ -463,13 +434,6 @@ class AuthzRule:
     sources: tuple[AuthzSource, ...] = ()
     operations: tuple[AuthzOperation, ...] = ()
     conditions: tuple[AuthzCondition, ...] = ()
-
-    def matches(self, principal: str, namespace: str, method: str, path: str, headers: dict[str, str], port: int) -> bool:
-        if self.sources and not any(s.matches(principal, namespace) for s in self.sources):
-            return False
-        if self.operations and not any(o.matches(method, path, port) for o in self.operations):
-            return False
-        return all(c.matches(principal, namespace, headers, port) for c in self.conditions)
 
 
 @dataclass(frozen=True)
@@ -482,9 +446,6 @@ class AuthzPolicy:
     action: Literal["ALLOW", "DENY"]
     workloads: tuple[str, ...]
     rules: tuple[AuthzRule, ...]
-
-    def matches(self, principal: str, namespace: str, method: str, path: str, headers: dict[str, str], port: int) -> bool:
-        return any(r.matches(principal, namespace, method, path, headers, port) for r in self.rules)
 
 
 @dataclass(frozen=True)
@@ -569,3 +530,8 @@ class MeshModel:
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
         return tuple(e for s in self.services for e in s.endpoints)
+
+
+# Re-exported for existing importers (the simulator); the rules live in meshsim.model.rules.
+from meshsim.model.rules.authz import authz_verdict  # noqa: E402
+from meshsim.model.rules.tls import tls_state  # noqa: E402

@@ -27,13 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from meshsim.experiments.replicate import run_replications
-from meshsim.metrics.results import Estimate, Summary
-from meshsim.metrics.summarize import summarize, t_interval
-from meshsim.model.analytic import NetworkEstimate, analyze
-from meshsim.model.ir import MeshModel
-from meshsim.pipeline import load_and_compile
-from meshsim.planning.slo import (
+from meshsim.analysis.slo import (
     Check,
     Criterion,
     SLOSet,
@@ -43,6 +37,12 @@ from meshsim.planning.slo import (
     validate_against,
     violation,
 )
+from meshsim.experiments.replicate import run_replications
+from meshsim.metrics.results import Estimate, Summary
+from meshsim.metrics.summarize import summarize, t_interval
+from meshsim.model.analytic import NetworkEstimate, analyze
+from meshsim.model.build import load_and_compile
+from meshsim.model.ir import MeshModel
 
 __all__ = [
     "SIDECAR_VCPU_PER_KRPS",

@@ -69,6 +69,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from meshsim.analysis.verdict import VERDICTS
 from meshsim.metrics.results import Summary
 
 __all__ = [
@@ -299,7 +300,6 @@ def storm_metrics_of(s: Summary) -> dict[str, _Metric]:
     """Storm verdict (as an index into :data:`meshsim.storm.verdict.VERDICTS`), recovery time and peak
     sidecar amplification over the verdict's window (all edges pooled, and per edge) from the trigger's
     start to the end of the measured window. Empty without a storm verdict."""
-    from meshsim.storm.verdict import VERDICTS
 
     out: dict[str, _Metric] = {}
     sc = s.scenario
@@ -568,7 +568,6 @@ def _fmt(v: float | None, kind: Kind) -> str:
     if v is None:
         return "–"
     if kind == "verdict":
-        from meshsim.storm.verdict import VERDICTS
 
         return VERDICTS[int(v)] if 0 <= int(v) < len(VERDICTS) else f"{v:g}"
     if kind in ("success", "split", *_SERIES_KINDS):

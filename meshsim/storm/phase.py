@@ -20,9 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshsim.analysis.verdict import VerdictParams, storm_result
+from meshsim.experiments.replicate import run_replications
 from meshsim.experiments.sweep import Factor, grid
+from meshsim.model.build import load_and_compile
 from meshsim.storm.trigger import TriggerSpec, trigger_overrides
-from meshsim.storm.verdict import VerdictParams, storm_result
 
 __all__ = ["StormPoint", "run_storm_point", "PhaseResult", "phase_diagram"]
 
@@ -73,8 +75,6 @@ def run_storm_point(
     workers: int | None = None,
 ) -> StormPoint:
     """Load ``paths`` with ``overrides``, run ``replications`` replications and classify each."""
-    from meshsim.experiments.replicate import run_replications
-    from meshsim.pipeline import load_and_compile
 
     t0 = time.perf_counter()
     model, _ = load_and_compile(list(paths), list(overrides))

@@ -1,0 +1,92 @@
+"""Simulate a compiled model and summarise it: the one code path behind ``meshsim run`` and
+:func:`meshsim.pipeline.simulate` (a notebook's call), so both give the same :class:`Summary`.
+
+A run is ``replications`` replications (:func:`~meshsim.experiments.replicate.run_replications`,
+replication r draws from streams (seed, r)), summarised by :func:`meshsim.metrics.summarize.summarize`
+and judged by :mod:`meshsim.analysis`: the metastability verdict of a Scenario with a bounded trigger
+(``scenario.storm``) and the measured retry amplification per edge and depth (``amplification``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from meshsim.analysis.amplification import DEFAULT_FLAG_THRESHOLD, amplification_report
+from meshsim.analysis.verdict import storm_result
+from meshsim.experiments.replicate import run_replications
+from meshsim.metrics.results import Summary
+from meshsim.metrics.summarize import summarize
+from meshsim.model.ir import MeshModel
+from meshsim.sim.stats import RepResult
+
+__all__ = ["SimulationRun", "simulate", "simulate_run", "summarize_run"]
+
+
+@dataclass(frozen=True)
+class SimulationRun:
+    """A finished run: its ``summary`` and the replications it summarises (in replication order)."""
+
+    summary: Summary
+    replications: tuple[RepResult, ...]
+
+    @property
+    def observations(self) -> list[Any]:
+        """Per-replication Istio metrics and sampled traces (``RepResult.observations``), for the
+        replications that recorded them (the model's ``istio_metrics`` / ``trace_sample``)."""
+        return [r.observations for r in self.replications if r.observations is not None]
+
+
+def summarize_run(
+    model: MeshModel,
+    reps: Sequence[RepResult],
+    inputs: Sequence[str] = (),
+    findings: Sequence[str] = (),
+    amplification_threshold: float | None = DEFAULT_FLAG_THRESHOLD,
+) -> Summary:
+    """:func:`~meshsim.metrics.summarize.summarize` ``reps``, then attach the storm verdict (when the
+    model's Scenario has a bounded trigger) and, unless ``amplification_threshold`` is None, the
+    amplification report (edges whose attempts per app-level call exceed the threshold are flagged)."""
+    s = summarize(model, reps, inputs=inputs, findings=findings)
+    if s.scenario is not None:
+        storm = storm_result(model, reps)
+        if storm is not None:
+            s = s.model_copy(update={"scenario": s.scenario.model_copy(update={"storm": storm})})
+    if amplification_threshold is not None:
+        s = s.model_copy(update={"amplification": amplification_report(model, s, amplification_threshold)})
+    return s
+
+
+def simulate_run(
+    model: MeshModel,
+    seed: int = 1,
+    replications: int = 1,
+    workers: int | None = None,
+    progress: Callable[[float], None] | None = None,
+    inputs: Sequence[str] = (),
+    findings: Sequence[str] = (),
+    amplification_threshold: float | None = DEFAULT_FLAG_THRESHOLD,
+) -> SimulationRun:
+    """Simulate ``replications`` replications of ``model`` (in up to ``workers`` processes; default one
+    per CPU) and summarise them (:func:`summarize_run`). ``progress`` receives the fraction done.
+
+    The same ``seed`` and ``replications`` give the same :class:`Summary`, bit for bit.
+    """
+    reps = run_replications(model, seed, replications, workers=workers, progress=progress)
+    summary = summarize_run(model, reps, inputs, findings, amplification_threshold)
+    return SimulationRun(summary, tuple(reps))
+
+
+def simulate(
+    model: MeshModel,
+    seed: int = 1,
+    replications: int = 1,
+    workers: int | None = None,
+    progress: Callable[[float], None] | None = None,
+    inputs: Sequence[str] = (),
+    findings: Sequence[str] = (),
+    amplification_threshold: float | None = DEFAULT_FLAG_THRESHOLD,
+) -> Summary:
+    """The :class:`Summary` of :func:`simulate_run` (what ``summary.json`` holds)."""
+    return simulate_run(model, seed, replications, workers, progress, inputs, findings, amplification_threshold).summary
