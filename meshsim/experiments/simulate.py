@@ -33,8 +33,8 @@ class SimulationRun:
 
     @property
     def observations(self) -> list[Any]:
-        """Per-replication Istio metrics and sampled traces (``RepResult.observations``), for the
-        replications that recorded them (the model's ``istio_metrics`` / ``trace_sample``)."""
+        """Per-replication observations (``RepResult.observations``: Istio metrics when the model's
+        ``istio_metrics`` is set, traces sampled at ``trace_sample``, proxy CPU), in replication order."""
         return [r.observations for r in self.replications if r.observations is not None]
 
 

@@ -1,4 +1,4 @@
-"""Scenario events on the real mesh (issue #5): the simulator's :class:`~meshsim.model.timeline.Timeline`
+"""Scenario events on the real mesh: the simulator's :class:`~meshsim.model.timeline.Timeline`
 played at the same offsets, and the per-interval time series measured in the simulator's shape.
 
 Clock: t = 0 is the load generator's start (it prints its ``time.monotonic()``; Linux's monotonic clock

@@ -20,7 +20,7 @@ to save CPU. Per pod:
 - outbound headers: the call's own headers plus the incoming ones named in ``forward_headers``
   (None = all incoming headers except hop-by-hop, Host/Content-* and ``x-envoy-*``).
 
-Scenario events (issue #5) arrive on the control endpoint: ``POST /event`` with ``slow`` (multiply
+Scenario events arrive on the control endpoint: ``POST /event`` with ``slow`` (multiply
 every sleep of the named workloads' pods by ``factor``; 1 restores), ``errors`` (set the error rate, and
 optionally the status; ``rate: null`` restores the workload's own) or ``kill`` (the pod's app stops
 listening and drops every open connection, so its sidecar sees connections refused/reset), as the

@@ -4,7 +4,7 @@
 :func:`compare_runs` takes several real runs and compares the **median** of each measured metric.
 Rendering (rich table, markdown, PNG) lives here too; the CLI is ``meshsim compare``.
 
-Metrics and errors (tolerances are :class:`Tolerances`' defaults, from issue #4):
+Metrics and errors (tolerances are :class:`Tolerances`' defaults):
 
 ========================  =========================================================  ==============
 metric                    error                                                      tolerance
@@ -20,7 +20,7 @@ overflow / ejections      per run; predicted = simulated total / replications;  
                           ``outlier_detection.ejections_enforced_total``
 ========================  =========================================================  ==============
 
-Scenario runs (issue #5/#6; both Summaries carry ``scenario``) add rows lined up per time-series interval
+Scenario runs (both Summaries carry ``scenario``) add rows lined up per time-series interval
 and per phase (the measured time between scenario events):
 
 ========================  =========================================================  ==============
@@ -387,7 +387,7 @@ def _storm_row(key: str, kind: Kind, pred: _Metric | None, measured: list[float 
     note = ""
     unit: Literal["rel", "pp", "abs"] = "abs"
     if kind == "verdict":
-        # every run must get the predicted verdict (issue #6), not just the median
+        # every run must get the predicted verdict, not just the median
         mv = pv if vals and pv is not None and all(v == pv for v in vals) else (vals[0] if vals else None)
         tol_s = "equal in every run"
         if pv is not None and vals:
