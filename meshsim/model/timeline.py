@@ -207,8 +207,33 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
         cp = ControlPlaneIR(c.debounceAfter, c.debounceMax, c.pushThrottle, c.pushInit, to_dist(c.propagation), c.endpointDelay)
         interval = spec.timeSeriesInterval
     stages = [list(cfg.raw)]
+    events = _events(spec.events if spec else [], model, where, stages)
+    canary = _canary(cfg, model)
+    factory = ModelFactory(stages, canary)
+    # compile every reachable configuration now, so bad input fails before the run starts
+    for k in range(len(stages)):
+        try:
+            factory.model(k)
+            if canary is not None:
+                for w in (0, *canary.weights, 100):
+                    factory.model(k, w)
+        except ConfigError as exc:
+            raise ConfigError(where or exc.source, exc.loc, f"after the scenario's changes: {exc.message}") from None
+    return Timeline(cp, interval, tuple(events), canary, factory)
+
+
+def _events(raw_events: list[Any], model: MeshModel, where: str, stages: list[list[tuple[Source, dict[str, Any]]]]) -> list[TimelineEvent]:
+    """The Scenario's events in time order; ``apply`` and ``scale`` append a configuration stage to
+    ``stages`` (the raw documents after the change) and refer to it by index.
+
+    Raises
+    ------
+    ConfigError
+        For an ``apply`` of another kind than VirtualService/DestinationRule, or an event naming an
+        unknown service, version or pod.
+    """
     events: list[TimelineEvent] = []
-    for i, ev in enumerate(sorted(spec.events if spec else [], key=lambda e: e.at)):
+    for i, ev in enumerate(sorted(raw_events, key=lambda e: e.at)):
         loc = f"spec.events[{i}]"
         a = ev.action
         if a == "apply":
@@ -240,7 +265,18 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
         else:
             assert ev.load is not None
             events.append(TimelineEvent(ev.at, "load", f"load to {ev.load.rate:g} req/s", rate=ev.load.rate, duration=ev.load.duration, ramp=ev.load.ramp))
-    canary = None
+    return events
+
+
+def _canary(cfg: MeshConfig, model: MeshModel) -> CanaryIR | None:
+    """The config's CanaryPolicy resolved against ``model`` (None without one).
+
+    Raises
+    ------
+    ConfigError
+        For more than one CanaryPolicy, an unknown service, or a primary/canary subset no
+        DestinationRule defines.
+    """
     if len(cfg.canaries) > 1:
         raise ConfigError(str(cfg.canaries[1].source), "", "meshsim runs one CanaryPolicy at a time")
     if cfg.canaries:
@@ -261,7 +297,7 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
             return tuple(sorted({f"{eps[e].service}.{eps[e].version}" for e in subsets[sub].endpoints}))
 
         an = cs.analysis
-        canary = CanaryIR(
+        return CanaryIR(
             name=d.obj.metadata.name if d.obj.metadata else cs.service,
             service=svc.name,
             host=svc.host,
@@ -275,14 +311,4 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
             weights=tuple(an.weights()),
             metrics=tuple((m.name, m.thresholdRange.min, m.thresholdRange.max, m.interval or an.interval) for m in an.metrics),
         )
-    factory = ModelFactory(stages, canary)
-    # compile every reachable configuration now, so bad input fails before the run starts
-    for k in range(len(stages)):
-        try:
-            factory.model(k)
-            if canary is not None:
-                for w in (0, *canary.weights, 100):
-                    factory.model(k, w)
-        except ConfigError as exc:
-            raise ConfigError(where or exc.source, exc.loc, f"after the scenario's changes: {exc.message}") from None
-    return Timeline(cp, interval, tuple(events), canary, factory)
+    return None

@@ -36,6 +36,16 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
+from meshsim.metrics.results import (
+    CallResult,
+    ClusterResult,
+    EdgeResult,
+    EntryResult,
+    MeshTotals,
+    RunInfo,
+    ServiceResult,
+    Summary,
+)
 from meshsim.model.ir import MeshModel
 
 __all__ = ["COUNTERS", "fetch_stats", "fetch_all", "cluster_deltas", "build_summary"]
@@ -172,7 +182,7 @@ def build_summary(
     run: dict[str, Any],
     findings: list[str],
     edge_ms: dict[tuple[str, str], list[float]] | None = None,
-) -> Any:
+) -> Summary:
     """Assemble the :class:`meshsim.metrics.results.Summary` of one real run.
 
     ``load`` is the load generator's result, ``before``/``after`` the per-proxy admin stats at the window
@@ -180,18 +190,28 @@ def build_summary(
     ``edge_ms`` (runs with access logs) the client sidecars' request durations per ``(source,
     cluster)`` in ms, which fill the edges' latency (null without them).
     """
-    from meshsim.metrics.results import (
-        CallResult,
-        ClusterResult,
-        EdgeResult,
-        EntryResult,
-        MeshTotals,
-        RunInfo,
-        ServiceResult,
-        Summary,
+    duration = float(run["duration_s"])
+    clusters_out, per_edge = _cluster_counters(model, before, after)
+    edges = _edges(model, load, apps, per_edge, edge_ms)
+    tot_req = sum(e.requests for e in edges)
+    tot_att = sum(e.attempts for e in edges)
+    return Summary(
+        run=RunInfo(**run),
+        entry=_entry(model, load, duration),
+        edges=edges,
+        calls=_calls(model, apps),
+        services=_services(model, apps, duration),
+        clusters=clusters_out,
+        mesh=MeshTotals(requests=tot_req, attempts=tot_att, amplification=tot_att / tot_req if tot_req else None),
+        findings=findings,
     )
 
-    duration = float(run["duration_s"])
+
+def _cluster_counters(
+    model: MeshModel, before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]
+) -> tuple[list[ClusterResult], dict[tuple[str, str], dict[str, float]]]:
+    """Per proxy and cluster, the counter deltas over the window (clusters that saw traffic), and
+    the outbound ones summed per (edge source, cluster)."""
     proxies = {p.id: p for p in model.proxies}
     outbound = [c.name for c in model.clusters]
     clusters_out: list[ClusterResult] = []
@@ -215,6 +235,20 @@ def build_summary(
                 for k, v in d.items():
                     acc[k] += v
 
+    return clusters_out, per_edge
+
+
+def _edges(
+    model: MeshModel,
+    load: dict[str, Any],
+    apps: dict[str, dict[str, Any]],
+    per_edge: dict[tuple[str, str], dict[str, float]],
+    edge_ms: dict[tuple[str, str], list[float]] | None,
+) -> list[EdgeResult]:
+    """One :class:`EdgeResult` per (source, cluster): requests and attempts from Envoy's counters,
+    success from the final outcomes the calling apps (or, for the gateway, the load generator) saw."""
+    proxies = {p.id: p for p in model.proxies}
+    gw = model.gateway
     # final outcomes seen by calling apps, by responding workload
     resp: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])  # (src wl, dest svc, responder)
     for pod, st in apps.items():
@@ -226,10 +260,7 @@ def build_summary(
             acc2[1] += r["ok"]
     cluster_by_name = {c.name: c for c in model.clusters}
     ep_wl = {e.id: f"{e.service}.{e.version}" for e in model.endpoints}
-
     edges: list[EdgeResult] = []
-    tot_req = 0
-    tot_att = 0
     for (src, cname), d in sorted(per_edge.items()):
         c = cluster_by_name[cname]
         attempts = int(d.get("upstream_rq_total", 0))
@@ -238,8 +269,6 @@ def build_summary(
         # Envoy does not count it in upstream_rq_total (conn_pool_base.cc counts at attach); it is still a
         # request the app made
         requests = attempts - retries + int(d.get("upstream_rq_pending_overflow", 0))
-        tot_req += requests
-        tot_att += attempts
         wls = {ep_wl[e] for e in c.endpoints}
         sibling = [k for k in per_edge if k[0] == src and cluster_by_name[k[1]].service == c.service]
         sib_req = sum(
@@ -287,6 +316,12 @@ def build_summary(
             )
         )
 
+    return edges
+
+
+def _calls(model: MeshModel, apps: dict[str, dict[str, Any]]) -> list[CallResult]:
+    """App-level calls per (source workload, destination service): tries, retries, timeouts, latency."""
+    proxies = {p.id: p for p in model.proxies}
     call_lat: dict[tuple[str, str], list[float]] = defaultdict(list)
     for pod, st in apps.items():
         p = proxies[pod]
@@ -315,6 +350,11 @@ def build_summary(
             )
         )
 
+    return calls
+
+
+def _services(model: MeshModel, apps: dict[str, dict[str, Any]], duration: float) -> list[ServiceResult]:
+    """Per workload, from its pods' app records: arrival rate, worker utilisation, queueing."""
     services: list[ServiceResult] = []
     for w in model.workloads:
         pods = [e.id for e in model.service(w.service).endpoints if e.version == w.version]
@@ -346,6 +386,11 @@ def build_summary(
             )
         )
 
+    return services
+
+
+def _entry(model: MeshModel, load: dict[str, Any], duration: float) -> EntryResult:
+    """The entry requests as the load generator saw them."""
     statuses = load.get("statuses", {})
     completed = int(load.get("completed", 0))
     ok_lt500 = sum(v for k, v in statuses.items() if 0 < int(k) < 500)
@@ -360,13 +405,6 @@ def build_summary(
         latency_cdf_ms=[(q, v) for q, v in load.get("cdf_ms", [])],
         status_codes={str(k): int(v) for k, v in statuses.items()},
     )
-    return Summary(
-        run=RunInfo(**run),
-        entry=entry,
-        edges=edges,
-        calls=calls,
-        services=services,
-        clusters=clusters_out,
-        mesh=MeshTotals(requests=tot_req, attempts=tot_att, amplification=tot_att / tot_req if tot_req else None),
-        findings=findings,
-    )
+    return entry
+
+
