@@ -63,6 +63,8 @@ def storm_command(
 ) -> None:
     """Phase diagram of a Scenario's trigger, or mitigations side by side.
 
+    (Long: typer's options are its signature, and it renders both modes.)
+
     Each grid point (load x magnitude x duration) runs REPLICATIONS replications and classifies each
     as stable, recovered or metastable (still degraded when the run ends); writes phase.csv,
     phase.json and phase.png (P(not recovered) heatmap, boundary marked). With --mitigations, runs

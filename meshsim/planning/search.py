@@ -379,6 +379,9 @@ def plan(
 ) -> Plan:
     """The fewest replicas per workload such that every objective in ``slos`` holds (module docstring).
 
+    (Long: the analytic start, the add loop and the removal loop share one trace and one memo of
+    simulated points.)
+
     Parameters
     ----------
     paths, overrides:

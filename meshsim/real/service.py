@@ -400,6 +400,11 @@ class App:
 
 
 async def _serve(spec: dict[str, Any]) -> None:
+    """The app host: every pod's app plus the control endpoints the runner calls (``/ready``,
+    ``/mark``, ``/stats``, ``/series``, ``/origin``, ``/event``).
+
+    (Long: the control handlers are closures over the apps they read and reset.)
+    """
     from aiohttp import web
 
     with open(spec["model"], "rb") as f:
