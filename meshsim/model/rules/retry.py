@@ -18,6 +18,7 @@ __all__ = [
     "convert_retry_policy",
     "default_retry_policy",
     "parse_retry_on",
+    "retriable_reset",
     "retriable_status",
 ]
 
@@ -145,3 +146,13 @@ def retriable_status(on: frozenset[str], codes: frozenset[int], status: int) -> 
     if status == 409 and "retriable-4xx" in on:
         return True
     return "retriable-status-codes" in on and status in codes
+
+
+def retriable_reset(on: frozenset[str], connect_failure: bool) -> bool:
+    """Envoy ``wouldRetryFromReset``: whether an attempt that ended without an HTTP response (a reset,
+    a per-try timeout, a refused TLS connection; ``connect_failure``: the connection never opened) is
+    retried under the ``retry_on`` tokens ``on``. ``5xx``, ``gateway-error`` and ``reset`` cover every
+    reset; ``connect-failure`` and ``reset-before-request`` cover a connection that never opened."""
+    if "5xx" in on or "gateway-error" in on or "reset" in on:
+        return True
+    return connect_failure and ("connect-failure" in on or "reset-before-request" in on)

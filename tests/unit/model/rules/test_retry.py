@@ -14,6 +14,7 @@ from meshsim.model.rules.retry import (
     convert_retry_policy,
     default_retry_policy,
     parse_retry_on,
+    retriable_reset,
     retriable_status,
 )
 
@@ -69,3 +70,10 @@ def test_retriable_status_is_envoys_would_retry_from_headers(on: set[str], cs: s
     assert retriable_status(frozenset(on), frozenset(cs), status) is want
     if status < 500 and status != 409 and status not in cs:
         assert not retriable_status(frozenset(on), frozenset(cs), status)
+
+
+@given(st.sets(st.sampled_from(TOKENS)), st.booleans())
+def test_retriable_reset_is_envoys_would_retry_from_reset(on: set[str], connect_failure: bool) -> None:
+    any_reset = bool(on & {"5xx", "gateway-error", "reset"})
+    before_request = bool(on & {"connect-failure", "reset-before-request"})
+    assert retriable_reset(frozenset(on), connect_failure) is (any_reset or (connect_failure and before_request))
