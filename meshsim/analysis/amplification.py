@@ -1,12 +1,12 @@
 """Retry amplification: the static worst case of a config and what a run measured, per edge and depth.
 
-Closed forms (prior-art §6.7 item 1; Brooker, AWS Builders' Library; Google SRE *Handling
+Closed forms (Brooker, AWS Builders' Library; Google SRE *Handling
 Overload*): a layer that retries ``N`` times sends at most ``N + 1`` tries per request, and with
 independent failures of probability ``p`` per try ``(1 - p^(N+1)) / (1 - p)`` on average; layers
 multiply, so a call path through ``L`` retrying layers can put ``prod (N_i + 1)`` attempts on its last
 service per entry request. In a mesh each workload -> service edge has up to two layers: the calling
 app's own retries (``CallStep.retries.attempts``, isotope extension) and the client sidecar's route
-retry policy (``Route.retry_policy.num_retries``, reference §1.1).
+retry policy (``Route.retry_policy.num_retries``, istiod ``route/retry/retry.go``).
 
 Only retries that fire on **overload symptoms** count towards the storm worst case: sidecar
 policies whose ``retryOn`` covers 5xx responses or resets/per-try timeouts (``5xx``,
@@ -46,7 +46,7 @@ __all__ = [
 
 DEFAULT_FLAG_THRESHOLD = 1.2
 """Measured attempts per app-level call above which an edge is flagged: Envoy's default retry budget
-(20% of active requests, reference §1.6) caps a saturated edge at about 1/(1 - 0.2) = 1.25."""
+(20% of active requests, Envoy ``circuit_breaker.proto`` ``RetryBudget``) caps a saturated edge at about 1/(1 - 0.2) = 1.25."""
 
 DEFAULT_STATIC_THRESHOLD = 3.0
 """Worst-case attempts per entry request above which ``meshsim validate`` warns: more than one
@@ -187,7 +187,7 @@ def _path_worst(model: MeshModel, overload_only: bool = True) -> dict[tuple[str,
 
 def worst_case_findings(model: MeshModel, threshold: float = DEFAULT_STATIC_THRESHOLD, source: str = "retries") -> list[Finding]:
     """One ``warning`` per call path whose worst-case attempts per entry request exceed
-    ``threshold`` (layers multiply, prior-art §6.4/§6.6), naming each layer; ``info`` for the worst
+    ``threshold`` (layers multiply), naming each layer; ``info`` for the worst
     path otherwise. Counts only retries that fire on overload (module docstring)."""
     paths = worst_paths(model)
     out: list[Finding] = []

@@ -1,7 +1,7 @@
 """Metastability verdicts: after a trigger ends, does the mesh return to its pre-trigger state?
 
 Vocabulary from Bronson et al., *Metastable Failures in Distributed Systems* (HotOS'21) and Huang et
-al., *Metastable Failures in the Wild* (OSDI'22) (prior-art §6.1-6.2): a **trigger** (capacity drop or
+al., *Metastable Failures in the Wild* (OSDI'22): a **trigger** (capacity drop or
 load spike for a while) pushes a vulnerable system over capacity; a **sustaining effect** (here retry
 amplification of work that timed-out callers already abandoned) may keep it there after the trigger
 is gone.

@@ -4,7 +4,7 @@ A factor is a ``--set`` target and its values, ``Kind[/name].path=v1,v2,...`` (v
 on commas outside brackets and braces, e.g. ``VirtualService/reviews.spec.http[0].retries={attempts: 5,
 retryOn: 5xx}``). The grid is the Cartesian product in the order the factors are given (the last
 factor varies fastest); point ``i`` applies the base ``--set`` overrides and then its own assignments,
-so the loader re-validates every point exactly as a user's ``--set`` would be (style guide §3 item 13).
+so the loader re-validates every point exactly as a user's ``--set`` would be.
 
 Points run in local processes (default) or on a Dask distributed cluster (``scheduler`` address).
 Each point runs its replications serially with the same seed, so a point's result does not depend on

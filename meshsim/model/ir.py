@@ -223,9 +223,9 @@ class RouteMatch:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Envoy ``RouteAction.retry_policy`` as Istio writes it (reference §1.1).
+    """Envoy ``RouteAction.retry_policy`` as Istio writes it (istiod ``pilot/pkg/networking/core/route/retry/retry.go``).
 
-    ``num_retries`` retries after the first try; ``retry_on`` the tokens of reference §1.2;
+    ``num_retries`` retries after the first try; ``retry_on`` the tokens of Envoy's ``retry_state_impl.cc``;
     ``per_try_timeout`` None = none; backoff ceilings start at ``backoff_base`` and double up to
     ``backoff_max`` (Envoy: 10x base); ``previous_hosts`` enables the retry host predicate with
     ``host_selection_retry_max_attempts`` re-picks (Istio: 5).
@@ -287,7 +287,7 @@ class VirtualHost:
 
 @dataclass(frozen=True)
 class CircuitBreakers:
-    """Envoy ``circuit_breakers.thresholds[DEFAULT]`` (reference §3.1).
+    """Envoy ``circuit_breakers.thresholds[DEFAULT]`` (istiod ``pilot/pkg/networking/core/cluster_traffic_policy.go``).
 
     ``retry_budget`` is ``(percent in [0,100], min_retry_concurrency)`` and replaces ``max_retries``.
     """
@@ -301,7 +301,7 @@ class CircuitBreakers:
 
 @dataclass(frozen=True)
 class OutlierDetectionPolicy:
-    """Envoy ``outlier_detection`` as Istio writes it (reference §4.1)."""
+    """Envoy ``outlier_detection`` as Istio writes it (istiod ``cluster_traffic_policy.go``, Envoy ``outlier_detection.proto``)."""
 
     consecutive_5xx: int
     enforcing_consecutive_5xx: int
@@ -385,9 +385,9 @@ class MeshSettingsIR:
     mtls_request_cpu: float = 0.0
     """vCPU seconds of crypto per request per proxy hop on an mTLS connection."""
     proxy_workers: int = 0
-    """Worker threads per proxy (0 = no CPU limit); Istio default 2 (reference §11)."""
+    """Worker threads per proxy (0 = no CPU limit); Istio default 2 (ProxyConfig ``concurrency``)."""
     proxy_cpu_per_request: float = 0.0
-    """vCPU seconds per request per proxy hop (reference §9.2: 0.1-0.25 ms)."""
+    """vCPU seconds per request per proxy hop (0.1-0.25 ms: https://istio.io/latest/docs/ops/deployment/performance-and-scalability/)."""
     update_merge_window: float = 0.0
     """Envoy ``update_merge_window`` (s): outlier ejections within it of the last host-set update
     reach the LB when it ends (MeshSettings ``updateMergeWindow``, Envoy default 1 s)."""
@@ -453,7 +453,7 @@ class GatewayIR:
     """An ingress gateway Envoy: ``name`` the Gateway's ``namespace/name``; ``workload`` its workload
     name (the Deployment's, else ``istio-ingressgateway``) and ``proxies`` its pod ids
     (``istio-ingressgateway-0``, ...); ``virtual_host`` its route table, built only from the
-    VirtualServices bound to the Gateway (reference §6). Its identity is ``service_account`` in
+    VirtualServices bound to the Gateway (Istio ``virtual_service.proto`` ``gateways``). Its identity is ``service_account`` in
     ``namespace`` (Istio's ``istio-ingressgateway-service-account`` in ``istio-system``)."""
 
     name: str

@@ -1,7 +1,7 @@
 """Capacity search: the fewest replicas per workload such that every SLO holds (the highest load a
 config sustains within its SLOs is :mod:`meshsim.planning.max_load`).
 
-Method (style guide §3 item 14, after pyworkforce's ``ErlangC.required_positions``):
+Method (after pyworkforce's ``ErlangC.required_positions``):
 
 1. **Analytic lower bound** (:func:`meshsim.model.analytic.analyze`, milliseconds per point): start every
    planned workload at 1 replica, raise each to its stability bound (utilisation < 1), then add one
@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 SIDECAR_VCPU_PER_KRPS = 0.35
-"""Sidecar CPU, vCPU per 1000 requests/s through the two proxies of a call (reference §9.2: 0.2–0.5)."""
+"""Sidecar CPU, vCPU per 1000 requests/s through the two proxies of a call (0.2–0.5: https://istio.io/latest/docs/ops/deployment/performance-and-scalability/)."""
 
 Progress = Callable[[str], None]
 
@@ -186,7 +186,7 @@ def _worst(checks: Sequence[Check]) -> tuple[str, float | None]:
 class Cost:
     """vCPU of a plan: ``replica_vcpu`` = pods × ``vcpu_per_replica``; ``sidecar_vcpu`` =
     ``sidecar_vcpu_per_krps`` × (upstream attempts/s + entry requests/s ÷ 2) / 1000 (an attempt crosses
-    two proxies, an entry request one; reference §9.2: 0.2–0.5 vCPU per 1000 req/s)."""
+    two proxies, an entry request one; Istio's published 0.2–0.5 vCPU per 1000 req/s)."""
 
     pods: int
     replica_vcpu: float

@@ -7,7 +7,7 @@ to save CPU. Per pod:
 - a worker pool of ``Workload.concurrency`` (FIFO: ``asyncio.Semaphore`` wakes waiters in order;
   None = unbounded, like isotope's Go server);
 - on a request, after getting a worker: the error check first (isotope: "the error check runs before
-  the script", prior-art §3.2). ``random``: fail with probability ``error_rate``; ``every_nth``:
+  the script"). ``random``: fail with probability ``error_rate``; ``every_nth``:
   isotope's per-pod counter, fail when ``counter >= 10000 // int(error_rate*10000)``. A failure answers
   ``error_status`` at once, without running the script;
 - then the script: ``SleepStep`` holds the worker for a draw from its :class:`Dist` (seeded numpy

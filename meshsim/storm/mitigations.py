@@ -14,8 +14,8 @@ For each variant: ``replications`` runs with the trigger (P(not recovered) with 
 interval, recoveries, mean recovery time, the fraction of entry requests that failed) and
 ``replications`` runs of **normal operation** (the same variant with the trigger's magnitude set to a
 no-op: factor 1, rate x1, 0 replicas removed): the fraction of entry requests that fail, entry p99
-and sidecar amplification, i.e. what the mitigation costs when the mesh is healthy (prior-art §6.4-6.6:
-budgets, caps, backoff, retrying at one layer, deadlines).
+and sidecar amplification, i.e. what the mitigation costs when the mesh is healthy
+(budgets, caps, backoff, retrying at one layer, deadlines).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Phase diagram of a trigger: P(not recovered) over magnitude x duration (x load), with its boundary.
 
-Huang et al. (OSDI'22, prior-art §6.2) show a knife edge: 10 s at -80% CPU is metastable where 9 s,
+Huang et al. (OSDI'22) show a knife edge: 10 s at -80% CPU is metastable where 9 s,
 or -78%, recovers. Each grid point here runs ``replications`` replications of the mesh with the
 trigger set to that magnitude and duration (``--set`` overrides, re-validated) and counts how many
 end ``metastable`` (:mod:`meshsim.storm.verdict`); the probability carries a Wilson 95% interval.

@@ -1,6 +1,6 @@
 """A scenario's trigger as two knobs, **magnitude** and **duration**, written as ``--set`` overrides.
 
-The trigger is one event of the user's ``Scenario`` (prior-art §6.2: capacity-decreasing or
+The trigger is one event of the user's ``Scenario`` (Huang et al., OSDI'22: capacity-decreasing or
 load-spike triggers), found automatically or by index:
 
 - ``slow`` (a capacity drop: the service's sleeps x factor): magnitude = ``slow.factor``, duration =
