@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from meshsim.real.service import run_loop
+
 __all__ = ["schedule", "rate_changes", "schedule_varying", "LatencyHistogram", "run_load", "main", "MAX_LAG_P99", "RAW_CAP"]
 
 MAX_LAG_P99 = 0.002
@@ -347,7 +349,6 @@ async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``python -m meshsim.real.loadgen SPEC.json OUT.json``."""
-    from meshsim.real.service import run_loop
 
     ap = argparse.ArgumentParser(prog="meshsim.real.loadgen")
     ap.add_argument("spec")

@@ -41,6 +41,8 @@ from meshsim.metrics.results import (
     ClusterResult,
     EdgeResult,
     EntryResult,
+    Estimate,
+    Latency,
     MeshTotals,
     RunInfo,
     ServiceResult,
@@ -128,13 +130,11 @@ def cluster_deltas(
 
 
 def _est(v: float | None) -> Any:
-    from meshsim.metrics.results import Estimate
 
     return Estimate(value=v)
 
 
 def _latency(ms: dict[str, float | None] | None, mean: float | None = None) -> Any:
-    from meshsim.metrics.results import Latency
 
     ms = ms or {}
     return Latency(

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from meshsim.config.loader import load
 from meshsim.errors import ConfigError
 from meshsim.units import format_duration
 
@@ -67,7 +68,6 @@ def find_trigger(paths: Sequence[str], overrides: Sequence[str] = (), index: int
         When there is no Scenario, ``index`` is out of range, or the event is not a bounded
         slowdown, load spike or scale-down with a later restoring scale event.
     """
-    from meshsim.config.loader import load
 
     cfg = load(list(paths), list(overrides))
     if cfg.scenario is None:

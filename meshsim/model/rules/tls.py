@@ -30,6 +30,9 @@ def tls_state(client_mode: str | None, server_mode: str) -> int:
     unless the server's PeerAuthentication is DISABLE); ``server_mode`` what the server sidecar
     accepts (STRICT: mTLS only; PERMISSIVE: both; DISABLE: plaintext only).
     """
-    if client_sends_mtls(client_mode, server_mode):
-        return REFUSED if server_mode == "DISABLE" else 1
-    return REFUSED if server_mode == "STRICT" else 0
+    # client_sends_mtls inlined: the simulator calls this per connection
+    if client_mode is None:
+        return 0 if server_mode == "DISABLE" else 1
+    if client_mode == "DISABLE":
+        return REFUSED if server_mode == "STRICT" else 0
+    return REFUSED if server_mode == "DISABLE" else 1
