@@ -354,7 +354,7 @@ def build_scenario_result(
     t_end: float,
 ) -> Any:
     """A :class:`~meshsim.metrics.results.ScenarioResult` for the real run: the simulator's own
-    ``SeriesPoint`` construction and storm classifier (:func:`meshsim.storm.verdict.storm_result`) over
+    ``SeriesPoint`` construction and storm classifier (:func:`meshsim.analysis.verdict.storm_result`) over
     the measured :class:`Series`."""
 
     tl = model.timeline

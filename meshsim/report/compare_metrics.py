@@ -169,7 +169,7 @@ def series_metrics_of(s: Summary, phases: list[tuple[float, float]] | None = Non
 
 
 def storm_metrics_of(s: Summary) -> dict[str, Metric]:
-    """Storm verdict (as an index into :data:`meshsim.storm.verdict.VERDICTS`), recovery time and peak
+    """Storm verdict (as an index into :data:`meshsim.analysis.verdict.VERDICTS`), recovery time and peak
     sidecar amplification over the verdict's window (all edges pooled, and per edge) from the trigger's
     start to the end of the measured window. Empty without a storm verdict."""
 

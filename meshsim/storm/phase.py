@@ -3,7 +3,7 @@
 Huang et al. (OSDI'22) show a knife edge: 10 s at -80% CPU is metastable where 9 s,
 or -78%, recovers. Each grid point here runs ``replications`` replications of the mesh with the
 trigger set to that magnitude and duration (``--set`` overrides, re-validated) and counts how many
-end ``metastable`` (:mod:`meshsim.storm.verdict`); the probability carries a Wilson 95% interval.
+end ``metastable`` (:mod:`meshsim.analysis.verdict`); the probability carries a Wilson 95% interval.
 The **boundary** along each row (fixed load and magnitude) is the first duration at which
 P(not recovered) reaches 0.5, and along each column the first such magnitude.
 
