@@ -1,4 +1,4 @@
-"""The public pipeline in four calls: ``load`` -> ``compile_model`` -> ``simulate`` -> ``write_outputs``.
+"""The public pipeline in three calls: ``load_and_compile`` -> ``simulate`` -> ``write_outputs``.
 
 Example (a notebook)::
 
@@ -6,92 +6,16 @@ Example (a notebook)::
     model, findings = load_and_compile(["topologies/bookinfo"], overrides=["LoadProfile.spec.rate=200"])
     summary = simulate(model, seed=1, replications=4)
     summary.entry.latency_ms.p99
+
+``meshsim run`` makes the same calls (:func:`simulate_run` keeps the replications for the Prometheus
+and Jaeger files), so a notebook's :class:`~meshsim.metrics.results.Summary` equals ``summary.json``.
+This module only gathers the layers below it (model, experiments, report); nothing below imports it.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import replace
-from pathlib import Path
+from meshsim.experiments.simulate import SimulationRun, simulate, simulate_run
+from meshsim.model.build import load_and_compile
+from meshsim.report.outputs import write_outputs
 
-from meshsim.config.loader import load
-from meshsim.errors import Finding
-from meshsim.experiments.replicate import (
-    DEFAULT_MAX_REPLICATIONS,
-    record_precision,
-    run_replications,
-    run_until_precise,
-)
-from meshsim.metrics.results import Summary
-from meshsim.metrics.summarize import summarize
-from meshsim.model.compile import compile_model, compile_with_findings
-from meshsim.model.ir import MeshModel
-from meshsim.model.timeline import compile_timeline
-
-__all__ = ["load_and_compile", "simulate", "write_outputs"]
-
-
-def load_and_compile(paths: Sequence[str], overrides: Sequence[str] = ()) -> tuple[MeshModel, list[Finding]]:
-    """Load YAML ``paths`` (with ``--set`` style ``overrides``) and compile them.
-
-    Returns the model and every finding (warnings and notes).
-
-    Raises
-    ------
-    meshsim.errors.ConfigError
-        On invalid input or a config that cannot be resolved (one line: file, field, message).
-    """
-    cfg = load(list(paths), list(overrides))
-    _, findings = compile_with_findings(cfg)
-    model = compile_model(cfg)
-    timeline = compile_timeline(cfg, model)
-    if timeline is not None:
-        model = replace(model, timeline=timeline)
-    return model, findings
-
-
-def simulate(
-    model: MeshModel,
-    seed: int = 1,
-    replications: int = 1,
-    workers: int | None = None,
-    progress: Callable[..., None] | None = None,
-    inputs: Sequence[str] = (),
-    findings: Sequence[str] = (),
-    precision: float | None = None,
-    max_replications: int = DEFAULT_MAX_REPLICATIONS,
-) -> Summary:
-    """Simulate ``replications`` replications of ``model`` (in parallel processes) and summarise.
-
-    With ``precision`` (a relative half-width, 0.05 for 5%), replications are added until the entry
-    p99 CI is that tight or ``max_replications`` ran (:func:`meshsim.experiments.replicate.run_until_precise`;
-    ``replications`` is then the initial count); ``run.replications`` and ``run.precision_*`` record
-    the outcome. ``progress`` is then called as ``progress(fraction, note)``.
-
-    The same ``seed`` and ``replications`` (and ``precision``) give the same :class:`Summary`, bit for bit.
-    """
-    if precision is not None:
-        reps, prec = run_until_precise(model, seed, precision, replications, max_replications, workers=workers, progress=progress)
-        return record_precision(summarize(model, reps, inputs=inputs, findings=findings), prec)
-    reps = run_replications(model, seed, replications, workers=workers, progress=progress)
-    return summarize(model, reps, inputs=inputs, findings=findings)
-
-
-def write_outputs(summary: Summary, out: Path) -> list[Path]:
-    """Write ``summary.json`` (deterministic), ``latency_cdf.png``, ``service_graph.png`` and, for a
-    Scenario or CanaryPolicy run, ``timeline.png`` into ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from meshsim.report.plots import latency_cdf, service_graph, timeline
-
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "summary.json", out / "latency_cdf.png", out / "service_graph.png"]
-    paths[0].write_text(json.dumps(summary.model_dump(mode="json"), indent=2, sort_keys=False) + "\n")
-    latency_cdf(summary).savefig(paths[1], dpi=110)
-    service_graph(summary).savefig(paths[2], dpi=110)
-    if summary.scenario is not None:
-        paths.append(out / "timeline.png")
-        timeline(summary).savefig(paths[-1], dpi=110)
-    return paths
+__all__ = ["SimulationRun", "load_and_compile", "simulate", "simulate_run", "write_outputs"]

@@ -55,10 +55,10 @@ def check_command(
 
     Writes check.json, junit.xml, summary.md (a pull-request comment) and provenance.json.
     """
+    from meshsim.analysis.slo import load_slos
     from meshsim.errors import ConfigError
     from meshsim.planning.check import check
     from meshsim.planning.provenance import default_out_dir, run_digest, write_provenance
-    from meshsim.planning.slo import load_slos
 
     with user_errors():
         if criterion not in ("ci", "point"):

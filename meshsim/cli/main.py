@@ -80,9 +80,8 @@ def run(
     """
     from dataclasses import replace
 
-    from meshsim.experiments.replicate import parse_precision, record_precision, run_replications, run_until_precise
-    from meshsim.metrics.summarize import summarize
-    from meshsim.pipeline import load_and_compile, write_outputs
+    from meshsim.experiments.replicate import parse_precision
+    from meshsim.pipeline import load_and_compile, simulate_run, write_outputs
     from meshsim.report.tables import render_summary
     from meshsim.telemetry.jaeger import write_jaeger
     from meshsim.telemetry.prometheus import write_prometheus
@@ -102,25 +101,18 @@ def run(
             model = replace(model, istio_metrics=True)
         target = parse_precision(precision) if precision is not None else None
         with progress_bar("simulating", enabled=not quiet) as update:
-            # what simulate() does (run_replications + summarize), keeping the replications for telemetry
-            if target is not None:
-                reps, prec = run_until_precise(model, seed, target, replications, max_replications, workers=workers, progress=update)
-            else:
-                reps = run_replications(model, seed, replications, workers=workers, progress=update)
-            summary = summarize(model, reps, inputs=list(paths), findings=[str(f) for f in warnings])
-            if target is not None:
-                summary = record_precision(summary, prec)
+            result = simulate_run(model, seed, replications, workers=workers, progress=update, inputs=list(paths),
+                                  findings=[str(f) for f in warnings], amplification_threshold=amplification_threshold,
+                                  precision=target, max_replications=max_replications)
+        summary = result.summary
         for line in summary.findings[len(warnings):]:  # found in the output (initial transient)
             err_console.print(line, style="yellow", highlight=False, soft_wrap=True)
         if summary.run.precision_met is False:
             err_console.print(f"warning: --precision {precision} not met after {summary.run.replications} replications "
                               f"(entry p99 +/- {_pct(summary.run.precision_achieved)}); raise --max-replications", style="yellow", highlight=False)
         wall = time.perf_counter() - t0
-        from meshsim.storm.amplification import amplification_report
-
-        summary = summary.model_copy(update={"amplification": amplification_report(model, summary, amplification_threshold)})
         written = write_outputs(summary, out)
-        observations = [o for o in (getattr(r, "observations", None) for r in reps) if o is not None]
+        observations = result.observations
         if prometheus is not None:
             written.append(write_prometheus([o.metrics for o in observations], prometheus))
         if traces is not None:
@@ -161,16 +153,16 @@ def validate(
     edges of the topology an AuthorizationPolicy denies, connections a PeerAuthentication refuses)
     are printed and exit 0.
     """
+    from meshsim.analysis.amplification import worst_case_findings
     from meshsim.config.loader import load
     from meshsim.model.compile import compile_with_findings, security_findings
-    from meshsim.storm.amplification import worst_case_findings
 
     with user_errors():
         cfg = load(paths, list(sets or []))
         model, findings = compile_with_findings(cfg)
-        if model is not None:  # issue #6: layered retries multiply (a warning above 3 attempts per request)
+        if model is not None:  # layered retries multiply (a warning above 3 attempts per request)
             findings = [*findings, *worst_case_findings(model)]
-        if model is not None:  # issue #8: edges AuthorizationPolicies deny, connections PeerAuthentication refuses
+        if model is not None:  # edges AuthorizationPolicies deny, connections PeerAuthentication refuses
             findings = [*findings, *security_findings(model)]
     errors = [f for f in findings if f.level == "error"]
     for f in findings:
@@ -190,7 +182,7 @@ def schema() -> None:
     typer.echo(json.dumps(Summary.model_json_schema(), indent=2))
 
 
-from meshsim.cli.check import check_command  # noqa: E402  (issue #7 commands, one file each)
+from meshsim.cli.check import check_command  # noqa: E402  (one file per command)
 from meshsim.cli.plan import plan_command  # noqa: E402
 from meshsim.cli.sweep import sweep_command  # noqa: E402
 
@@ -210,7 +202,7 @@ try:  # the real-mesh commands exist only with the [real] extra installed
 except ImportError:  # pragma: no cover - depends on the installed extra
     pass
 
-from meshsim.cli.storm import storm_command  # noqa: E402  (issue #6)
+from meshsim.cli.storm import storm_command  # noqa: E402
 
 app.command("storm")(storm_command)
 

@@ -62,9 +62,10 @@ def plan_command(
     common random numbers; the trace shows every point tried, e.g. why 7 replicas and not 6. Writes
     plan.json, plan_trace.csv, checks.csv and provenance.json. Exit 1 when no plan meets the SLOs.
     """
+    from meshsim.analysis.slo import load_slos
+    from meshsim.planning.max_load import max_load
     from meshsim.planning.provenance import default_out_dir, run_digest, write_provenance
-    from meshsim.planning.search import max_load, plan
-    from meshsim.planning.slo import load_slos
+    from meshsim.planning.search import plan
 
     with user_errors():
         if criterion not in ("ci", "point"):

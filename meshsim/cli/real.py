@@ -1,4 +1,4 @@
-"""``meshsim real``: run a scenario on a real loopback Envoy mesh (issue #4).
+"""``meshsim real``: run a scenario on a real loopback Envoy mesh.
 
 ``real_app`` is a :class:`typer.Typer` mounted by the main CLI as ``meshsim real``. Bad input and run
 failures print one line and exit 2; an interrupted run exits 130 after stopping every process.

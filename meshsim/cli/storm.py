@@ -65,14 +65,16 @@ def storm_command(
 ) -> None:
     """Phase diagram of a Scenario's trigger, or mitigations side by side.
 
+    (Long: typer's options are its signature, and it renders both modes.)
+
     Each grid point (load x magnitude x duration) runs REPLICATIONS replications and classifies each
     as stable, recovered or metastable (still degraded when the run ends); writes phase.csv,
     phase.json and phase.png (P(not recovered) heatmap, boundary marked). With --mitigations, runs
     every variant under one trigger and in normal operation; writes mitigations.json and .csv.
     """
+    from meshsim.analysis.verdict import VerdictParams
     from meshsim.planning.provenance import default_out_dir, run_digest, write_provenance
     from meshsim.storm.trigger import find_trigger
-    from meshsim.storm.verdict import VerdictParams
 
     with user_errors():
         from meshsim.units import parse_duration

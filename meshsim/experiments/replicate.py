@@ -240,7 +240,7 @@ def replications_for_precision(
     ConfigError
         As :func:`run_until_precise`, or when the inputs do not compile.
     """
-    from meshsim.pipeline import load_and_compile
+    from meshsim.model.build import load_and_compile
 
     model, _ = load_and_compile(list(paths), list(overrides))
     _, prec = run_until_precise(model, seed, target, initial, max_replications, workers=workers, progress=progress)

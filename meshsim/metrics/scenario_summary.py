@@ -19,7 +19,6 @@ from meshsim.metrics.results import (
 )
 from meshsim.metrics.tally import RepResult
 from meshsim.model.ir import MeshModel
-from meshsim.storm.verdict import storm_result
 from meshsim.units import format_duration
 
 __all__ = ["wilson", "series_points", "scenario_result"]
@@ -84,7 +83,9 @@ def series_points(model: MeshModel, raw: dict[str, Any]) -> list[SeriesPoint]:
 
 
 def scenario_result(model: MeshModel, reps: Sequence[RepResult]) -> ScenarioResult | None:
-    """None when the run had no Scenario or CanaryPolicy."""
+    """None when the run had no Scenario or CanaryPolicy. The metastability verdict (``storm``) is
+    judged above metrics/ (:func:`meshsim.analysis.verdict.storm_result`, attached by
+    :func:`meshsim.experiments.simulate.summarize_run`)."""
     tl = model.timeline
     if tl is None or not reps or reps[0].scenario is None:
         return None
@@ -146,7 +147,6 @@ def scenario_result(model: MeshModel, reps: Sequence[RepResult]) -> ScenarioResu
             for p in raw["pushes"]
         ],
         canary=canary,
-        storm=storm_result(model, reps),
     )
 
 

@@ -9,20 +9,10 @@ from __future__ import annotations
 
 import networkx as nx
 
-from meshsim.model.ir import CallStep, ConcurrentStep, MeshModel, Step, Workload
+from meshsim.model.ir import MeshModel, Workload
+from meshsim.model.rules.script import calls_of
 
 __all__ = ["calls_of", "workload_graph", "reachable_services"]
-
-
-def calls_of(script: tuple[Step, ...]) -> list[CallStep]:
-    """Every call in a script, concurrent groups flattened, in script order."""
-    out: list[CallStep] = []
-    for step in script:
-        if isinstance(step, CallStep):
-            out.append(step)
-        elif isinstance(step, ConcurrentStep):
-            out.extend(s for s in step.steps if isinstance(s, CallStep))
-    return out
 
 
 def _targets(model: MeshModel, host: str) -> set[str]:

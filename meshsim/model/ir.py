@@ -45,8 +45,8 @@ __all__ = [
     "AuthzCondition",
     "AuthzRule",
     "AuthzPolicy",
-    "authz_verdict",
-    "tls_state",
+    "authz_verdict",  # re-exported: the rule lives in meshsim.model.rules.authz
+    "tls_state",  # re-exported: the rule lives in meshsim.model.rules.tls
     "GatewayIR",
     "MeshModel",
 ]
@@ -223,9 +223,9 @@ class RouteMatch:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Envoy ``RouteAction.retry_policy`` as Istio writes it (reference §1.1).
+    """Envoy ``RouteAction.retry_policy`` as Istio writes it (istiod ``pilot/pkg/networking/core/route/retry/retry.go``).
 
-    ``num_retries`` retries after the first try; ``retry_on`` the tokens of reference §1.2;
+    ``num_retries`` retries after the first try; ``retry_on`` the tokens of Envoy's ``retry_state_impl.cc``;
     ``per_try_timeout`` None = none; backoff ceilings start at ``backoff_base`` and double up to
     ``backoff_max`` (Envoy: 10x base); ``previous_hosts`` enables the retry host predicate with
     ``host_selection_retry_max_attempts`` re-picks (Istio: 5).
@@ -287,7 +287,7 @@ class VirtualHost:
 
 @dataclass(frozen=True)
 class CircuitBreakers:
-    """Envoy ``circuit_breakers.thresholds[DEFAULT]`` (reference §3.1).
+    """Envoy ``circuit_breakers.thresholds[DEFAULT]`` (istiod ``pilot/pkg/networking/core/cluster_traffic_policy.go``).
 
     ``retry_budget`` is ``(percent in [0,100], min_retry_concurrency)`` and replaces ``max_retries``.
     """
@@ -301,7 +301,7 @@ class CircuitBreakers:
 
 @dataclass(frozen=True)
 class OutlierDetectionPolicy:
-    """Envoy ``outlier_detection`` as Istio writes it (reference §4.1)."""
+    """Envoy ``outlier_detection`` as Istio writes it (istiod ``cluster_traffic_policy.go``, Envoy ``outlier_detection.proto``)."""
 
     consecutive_5xx: int
     enforcing_consecutive_5xx: int
@@ -385,30 +385,12 @@ class MeshSettingsIR:
     mtls_request_cpu: float = 0.0
     """vCPU seconds of crypto per request per proxy hop on an mTLS connection."""
     proxy_workers: int = 0
-    """Worker threads per proxy (0 = no CPU limit); Istio default 2 (reference §11)."""
+    """Worker threads per proxy (0 = no CPU limit); Istio default 2 (ProxyConfig ``concurrency``)."""
     proxy_cpu_per_request: float = 0.0
-    """vCPU seconds per request per proxy hop (reference §9.2: 0.1-0.25 ms)."""
+    """vCPU seconds per request per proxy hop (0.1-0.25 ms: https://istio.io/latest/docs/ops/deployment/performance-and-scalability/)."""
     update_merge_window: float = 0.0
     """Envoy ``update_merge_window`` (s): outlier ejections within it of the last host-set update
     reach the LB when it ends (MeshSettings ``updateMergeWindow``, Envoy default 1 s)."""
-
-
-def _value_match(pattern: str, value: str) -> bool:
-    """Istio's string match in AuthorizationPolicy: exact, ``prefix*``, ``*suffix``, or ``*`` (any
-    non-empty value) (``authorization_policy.proto``)."""
-    if pattern == "*":
-        return value != ""
-    if pattern.endswith("*"):
-        return value.startswith(pattern[:-1])
-    if pattern.startswith("*"):
-        return value.endswith(pattern[1:])
-    return value == pattern
-
-
-def _field(values: tuple[str, ...] | None, nots: tuple[str, ...] | None, value: str) -> bool:
-    if values is not None and not any(_value_match(p, value) for p in values):
-        return False
-    return not (nots is not None and any(_value_match(p, value) for p in nots))
 
 
 @dataclass(frozen=True)
@@ -419,11 +401,6 @@ class AuthzSource:
     not_principals: tuple[str, ...] | None = None
     namespaces: tuple[str, ...] | None = None
     not_namespaces: tuple[str, ...] | None = None
-
-    def matches(self, principal: str, namespace: str) -> bool:
-        return _field(self.principals, self.not_principals, principal) and _field(
-            self.namespaces, self.not_namespaces, namespace
-        )
 
 
 @dataclass(frozen=True)
@@ -437,13 +414,6 @@ class AuthzOperation:
     ports: tuple[str, ...] | None = None
     not_ports: tuple[str, ...] | None = None
 
-    def matches(self, method: str, path: str, port: int) -> bool:
-        return (
-            _field(self.methods, self.not_methods, method)
-            and _field(self.paths, self.not_paths, path.split("?", 1)[0])
-            and _field(self.ports, self.not_ports, str(port))
-        )
-
 
 @dataclass(frozen=True)
 class AuthzCondition:
@@ -455,20 +425,6 @@ class AuthzCondition:
     values: tuple[str, ...] | None
     not_values: tuple[str, ...] | None
 
-    def matches(self, principal: str, namespace: str, headers: dict[str, str], port: int) -> bool:
-        if self.header is not None:
-            value = headers.get(self.header)
-            if value is None:
-                # Istio: a condition on an absent header matches only as notValues
-                return self.values is None
-        elif self.key == "source.principal":
-            value = principal
-        elif self.key == "source.namespace":
-            value = namespace
-        else:
-            value = str(port)
-        return _field(self.values, self.not_values, value)
-
 
 @dataclass(frozen=True)
 class AuthzRule:
@@ -478,13 +434,6 @@ class AuthzRule:
     sources: tuple[AuthzSource, ...] = ()
     operations: tuple[AuthzOperation, ...] = ()
     conditions: tuple[AuthzCondition, ...] = ()
-
-    def matches(self, principal: str, namespace: str, method: str, path: str, headers: dict[str, str], port: int) -> bool:
-        if self.sources and not any(s.matches(principal, namespace) for s in self.sources):
-            return False
-        if self.operations and not any(o.matches(method, path, port) for o in self.operations):
-            return False
-        return all(c.matches(principal, namespace, headers, port) for c in self.conditions)
 
 
 @dataclass(frozen=True)
@@ -498,52 +447,13 @@ class AuthzPolicy:
     workloads: tuple[str, ...]
     rules: tuple[AuthzRule, ...]
 
-    def matches(self, principal: str, namespace: str, method: str, path: str, headers: dict[str, str], port: int) -> bool:
-        return any(r.matches(principal, namespace, method, path, headers, port) for r in self.rules)
-
-
-def authz_verdict(
-    deny: tuple[AuthzPolicy, ...],
-    allow: tuple[AuthzPolicy, ...],
-    principal: str,
-    namespace: str,
-    method: str,
-    path: str,
-    headers: dict[str, str],
-    port: int,
-) -> str | None:
-    """Istio's RBAC order at the server sidecar: the first matching DENY policy denies; else, when
-    ALLOW policies select the workload, one must match (else denied by ``allow-policies``); no
-    policy = allow. Returns the denying policy's name, or None when the request is allowed."""
-    for p in deny:
-        if p.matches(principal, namespace, method, path, headers, port):
-            return p.name
-    if allow and not any(p.matches(principal, namespace, method, path, headers, port) for p in allow):
-        return "allow-policies:" + ",".join(p.name for p in allow)
-    return None
-
-
-def tls_state(client_mode: str | None, server_mode: str) -> int:
-    """Whether a connection is mTLS: 1 yes, 0 plaintext, -1 refused (:data:`TLS_MISMATCH`).
-
-    ``client_mode`` is the DestinationRule ``tls.mode`` (None: Istio auto mTLS, which sends mTLS
-    unless the server's PeerAuthentication is DISABLE); ``server_mode`` what the server sidecar
-    accepts (STRICT: mTLS only; PERMISSIVE: both; DISABLE: plaintext only). Istio
-    ``security/v1beta1/peer_authentication.proto``, ``destination_rule.proto`` ``ClientTLSSettings``.
-    """
-    if client_mode is None:
-        return 0 if server_mode == "DISABLE" else 1
-    if client_mode == "DISABLE":
-        return -1 if server_mode == "STRICT" else 0
-    return -1 if server_mode == "DISABLE" else 1
-
 
 @dataclass(frozen=True)
 class GatewayIR:
     """An ingress gateway Envoy: ``name`` the Gateway's ``namespace/name``; ``workload`` its workload
     name (the Deployment's, else ``istio-ingressgateway``) and ``proxies`` its pod ids
     (``istio-ingressgateway-0``, ...); ``virtual_host`` its route table, built only from the
-    VirtualServices bound to the Gateway (reference §6). Its identity is ``service_account`` in
+    VirtualServices bound to the Gateway (Istio ``virtual_service.proto`` ``gateways``). Its identity is ``service_account`` in
     ``namespace`` (Istio's ``istio-ingressgateway-service-account`` in ``istio-system``)."""
 
     name: str
@@ -620,3 +530,8 @@ class MeshModel:
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
         return tuple(e for s in self.services for e in s.endpoints)
+
+
+# Re-exported for existing importers (the simulator); the rules live in meshsim.model.rules.
+from meshsim.model.rules.authz import authz_verdict  # noqa: E402
+from meshsim.model.rules.tls import tls_state  # noqa: E402

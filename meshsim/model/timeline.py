@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from meshsim.config.loader import MeshConfig, Source, validate_docs
 from meshsim.errors import ConfigError
-from meshsim.model.ir import Dist
-
-if TYPE_CHECKING:
-    from meshsim.config.loader import MeshConfig, Source
-    from meshsim.model.ir import MeshModel
+from meshsim.model.compile import compile_model
+from meshsim.model.ir import Dist, MeshModel
+from meshsim.model.rules.dist import to_dist
 
 __all__ = ["ControlPlaneIR", "TimelineEvent", "CanaryIR", "ModelFactory", "Timeline", "compile_timeline"]
 
@@ -100,9 +99,6 @@ class ModelFactory:
         key = (stage, weight)
         m = self._cache.get(key)
         if m is None:
-            from meshsim.config.loader import validate_docs
-            from meshsim.model.compile import compile_model
-
             docs = self.stages[stage]
             if weight is not None and self.canary is not None:
                 docs = _with_canary_weight(docs, self.canary, weight)
@@ -118,8 +114,6 @@ class ModelFactory:
 def _with_canary_weight(
     docs: list[tuple[Source, dict[str, Any]]], c: CanaryIR, weight: int
 ) -> list[tuple[Source, dict[str, Any]]]:
-    from meshsim.config.loader import Source
-
     base: dict[str, Any] = {}
     out: list[tuple[Source, dict[str, Any]]] = []
     for src, d in docs:
@@ -202,9 +196,6 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
         On an event naming an unknown service, version or pod, an ``apply`` document that does not
         validate, or a CanaryPolicy whose subsets do not exist.
     """
-    from meshsim.config.loader import Source
-    from meshsim.model.compile import to_dist
-
     if cfg.scenario is None and not cfg.canaries:
         return None
     spec = cfg.scenario.obj.spec if cfg.scenario is not None else None
@@ -216,8 +207,33 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
         cp = ControlPlaneIR(c.debounceAfter, c.debounceMax, c.pushThrottle, c.pushInit, to_dist(c.propagation), c.endpointDelay)
         interval = spec.timeSeriesInterval
     stages = [list(cfg.raw)]
+    events = _events(spec.events if spec else [], model, where, stages)
+    canary = _canary(cfg, model)
+    factory = ModelFactory(stages, canary)
+    # compile every reachable configuration now, so bad input fails before the run starts
+    for k in range(len(stages)):
+        try:
+            factory.model(k)
+            if canary is not None:
+                for w in (0, *canary.weights, 100):
+                    factory.model(k, w)
+        except ConfigError as exc:
+            raise ConfigError(where or exc.source, exc.loc, f"after the scenario's changes: {exc.message}") from None
+    return Timeline(cp, interval, tuple(events), canary, factory)
+
+
+def _events(raw_events: list[Any], model: MeshModel, where: str, stages: list[list[tuple[Source, dict[str, Any]]]]) -> list[TimelineEvent]:
+    """The Scenario's events in time order; ``apply`` and ``scale`` append a configuration stage to
+    ``stages`` (the raw documents after the change) and refer to it by index.
+
+    Raises
+    ------
+    ConfigError
+        For an ``apply`` of another kind than VirtualService/DestinationRule, or an event naming an
+        unknown service, version or pod.
+    """
     events: list[TimelineEvent] = []
-    for i, ev in enumerate(sorted(spec.events if spec else [], key=lambda e: e.at)):
+    for i, ev in enumerate(sorted(raw_events, key=lambda e: e.at)):
         loc = f"spec.events[{i}]"
         a = ev.action
         if a == "apply":
@@ -249,7 +265,18 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
         else:
             assert ev.load is not None
             events.append(TimelineEvent(ev.at, "load", f"load to {ev.load.rate:g} req/s", rate=ev.load.rate, duration=ev.load.duration, ramp=ev.load.ramp))
-    canary = None
+    return events
+
+
+def _canary(cfg: MeshConfig, model: MeshModel) -> CanaryIR | None:
+    """The config's CanaryPolicy resolved against ``model`` (None without one).
+
+    Raises
+    ------
+    ConfigError
+        For more than one CanaryPolicy, an unknown service, or a primary/canary subset no
+        DestinationRule defines.
+    """
     if len(cfg.canaries) > 1:
         raise ConfigError(str(cfg.canaries[1].source), "", "meshsim runs one CanaryPolicy at a time")
     if cfg.canaries:
@@ -270,7 +297,7 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
             return tuple(sorted({f"{eps[e].service}.{eps[e].version}" for e in subsets[sub].endpoints}))
 
         an = cs.analysis
-        canary = CanaryIR(
+        return CanaryIR(
             name=d.obj.metadata.name if d.obj.metadata else cs.service,
             service=svc.name,
             host=svc.host,
@@ -284,14 +311,4 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
             weights=tuple(an.weights()),
             metrics=tuple((m.name, m.thresholdRange.min, m.thresholdRange.max, m.interval or an.interval) for m in an.metrics),
         )
-    factory = ModelFactory(stages, canary)
-    # compile every reachable configuration now, so bad input fails before the run starts
-    for k in range(len(stages)):
-        try:
-            factory.model(k)
-            if canary is not None:
-                for w in (0, *canary.weights, 100):
-                    factory.model(k, w)
-        except ConfigError as exc:
-            raise ConfigError(where or exc.source, exc.loc, f"after the scenario's changes: {exc.message}") from None
-    return Timeline(cp, interval, tuple(events), canary, factory)
+    return None

@@ -24,11 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshsim.analysis.slo import Check, Criterion, SLOSet, validate_against
 from meshsim.metrics.intervals import paired
 from meshsim.metrics.recorder import RELATIVE_ACCURACY
 from meshsim.metrics.results import Summary
+from meshsim.model.build import load_and_compile
 from meshsim.planning.search import SimPoint, simulate_point
-from meshsim.planning.slo import Check, Criterion, SLOSet
 
 __all__ = ["Comparison", "CheckReport", "compare", "check"]
 
@@ -253,8 +254,6 @@ def check(
     """
     if replications < 2:
         raise ValueError("check needs at least 2 replications for paired confidence intervals")
-    from meshsim.pipeline import load_and_compile
-    from meshsim.planning.slo import validate_against
 
     for paths, over in ((baseline, baseline_overrides), (candidate, candidate_overrides)):
         validate_against(slos, load_and_compile(list(paths), list(over))[0])  # both valid before simulating

@@ -1,7 +1,7 @@
-"""Capacity search: the fewest replicas per workload such that every SLO holds, and the highest load
-a config sustains within its SLOs.
+"""Capacity search: the fewest replicas per workload such that every SLO holds (the highest load a
+config sustains within its SLOs is :mod:`meshsim.planning.max_load`).
 
-Method (style guide §3 item 14, after pyworkforce's ``ErlangC.required_positions``):
+Method (after pyworkforce's ``ErlangC.required_positions``):
 
 1. **Analytic lower bound** (:func:`meshsim.model.analytic.analyze`, milliseconds per point): start every
    planned workload at 1 replica, raise each to its stability bound (utilisation < 1), then add one
@@ -27,15 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from meshsim.experiments.replicate import run_replications
-from meshsim.metrics.intervals import paired
-from meshsim.metrics.recorder import RELATIVE_ACCURACY
-from meshsim.metrics.results import Estimate, Summary
-from meshsim.metrics.summarize import summarize
-from meshsim.model.analytic import NetworkEstimate, analyze
-from meshsim.model.ir import MeshModel
-from meshsim.pipeline import load_and_compile
-from meshsim.planning.slo import (
+from meshsim.analysis.slo import (
     Check,
     Criterion,
     SLOSet,
@@ -45,6 +37,14 @@ from meshsim.planning.slo import (
     validate_against,
     violation,
 )
+from meshsim.experiments.replicate import run_replications
+from meshsim.metrics.intervals import paired
+from meshsim.metrics.recorder import RELATIVE_ACCURACY
+from meshsim.metrics.results import Estimate, Summary
+from meshsim.metrics.summarize import summarize
+from meshsim.model.analytic import NetworkEstimate, analyze
+from meshsim.model.build import load_and_compile
+from meshsim.model.ir import MeshModel
 
 __all__ = [
     "SIDECAR_VCPU_PER_KRPS",
@@ -53,17 +53,15 @@ __all__ = [
     "TraceStep",
     "Cost",
     "Plan",
-    "MaxLoad",
     "replica_override",
     "simulate_point",
     "paired_difference",
     "analytic_plan",
     "plan",
-    "max_load",
 ]
 
 SIDECAR_VCPU_PER_KRPS = 0.35
-"""Sidecar CPU, vCPU per 1000 requests/s through the two proxies of a call (reference §9.2: 0.2–0.5)."""
+"""Sidecar CPU, vCPU per 1000 requests/s through the two proxies of a call (0.2–0.5: https://istio.io/latest/docs/ops/deployment/performance-and-scalability/)."""
 
 Progress = Callable[[str], None]
 
@@ -193,7 +191,7 @@ def _worst(checks: Sequence[Check]) -> tuple[str, float | None]:
 class Cost:
     """vCPU of a plan: ``replica_vcpu`` = pods × ``vcpu_per_replica``; ``sidecar_vcpu`` =
     ``sidecar_vcpu_per_krps`` × (upstream attempts/s + entry requests/s ÷ 2) / 1000 (an attempt crosses
-    two proxies, an entry request one; reference §9.2: 0.2–0.5 vCPU per 1000 req/s)."""
+    two proxies, an entry request one; Istio's published 0.2–0.5 vCPU per 1000 req/s)."""
 
     pods: int
     replica_vcpu: float
@@ -386,6 +384,9 @@ def plan(
 ) -> Plan:
     """The fewest replicas per workload such that every objective in ``slos`` holds (module docstring).
 
+    (Long: the analytic start, the add loop and the removal loop share one trace and one memo of
+    simulated points.)
+
     Parameters
     ----------
     paths, overrides:
@@ -529,125 +530,3 @@ def _paired_on_worst(cand: SimPoint, ref: SimPoint, use_first: bool = False) -> 
         key = max(maxes, key=lambda c: (c.value or 0.0) / c.limit).key if maxes else cand.checks[0].key
     c, r = cand.check(key), ref.check(key)
     return paired_difference(c, r) if c is not None and r is not None else None
-
-
-@dataclass
-class MaxLoad:
-    """The answer of :func:`max_load`: the highest simulated entry rate (requests/s) at which every SLO
-    held (``rate``), the lowest at which one failed (``failed_at``), the analytic estimate, the checks at
-    ``rate`` and the trace."""
-
-    rate: float | None
-    failed_at: float | None
-    analytic_rate: float | None
-    checks: list[Check]
-    trace: list[TraceStep]
-    seed: int
-    replications: int
-    digest: str = ""
-
-    def trace_frame(self) -> Any:
-        return _frame([t.as_row() for t in self.trace])
-
-    def checks_frame(self) -> Any:
-        return _frame([c.as_row() for c in self.checks])
-
-    def to_frame(self) -> Any:
-        return self.trace_frame()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "max_load_rps": self.rate,
-            "failed_at_rps": self.failed_at,
-            "analytic_max_load_rps": self.analytic_rate,
-            "checks": [c.as_row() for c in self.checks],
-            "trace": [t.as_row() for t in self.trace],
-            "seed": self.seed,
-            "replications": self.replications,
-            "config_digest": self.digest,
-        }
-
-    def _repr_html_(self) -> str:
-        return f"<p><b>max load</b>: {self.rate} req/s (fails at {self.failed_at})</p>" + str(self.trace_frame().to_html())
-
-
-def max_load(
-    paths: Sequence[str],
-    slos: SLOSet,
-    overrides: Sequence[str] = (),
-    seed: int = 1,
-    replications: int = 4,
-    workers: int | None = None,
-    criterion: Criterion = "ci",
-    rel_tol: float = 0.05,
-    max_points: int = 12,
-    progress: Progress | None = None,
-) -> MaxLoad:
-    """The highest entry rate (requests/s) at which the config, as given, meets every SLO.
-
-    The analytic model brackets the answer (bisection to 1%); simulation then walks from it in 10%
-    steps until the SLO verdict changes and bisects until the bracket is within ``rel_tol``
-    (relative). Rate changes are ``LoadProfile.spec.rate=R`` overrides.
-
-    Raises
-    ------
-    meshsim.errors.ConfigError
-        On bad input.
-    """
-    say = progress or (lambda _m: None)
-    model, _ = load_and_compile(list(paths), list(overrides))
-    validate_against(slos, model)
-    r0 = model.load.rate or 100.0
-    trace: list[TraceStep] = []
-    analytic_rate: float | None = None
-    try:
-        def a_ok(r: float) -> bool:
-            return all_ok(evaluate_analytic(slos, analyze(model, rate=r, samples=8000, seed=7)))
-
-        lo, hi = 0.0, r0
-        while a_ok(hi) and hi < r0 * 1e4:
-            lo, hi = hi, hi * 2
-        for _ in range(40):
-            if hi - lo <= 0.01 * hi:
-                break
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if a_ok(mid) else (lo, mid)
-        analytic_rate = lo if lo > 0 else None
-        trace.append(TraceStep(0, "analytic", {}, "bisection on the analytic model", True, "", None, rate=analytic_rate))
-    except ValueError as exc:
-        trace.append(TraceStep(0, "analytic", {}, f"analytic model skipped: {exc}", False, "", None))
-    memo: dict[float, SimPoint] = {}
-
-    def sim(r: float) -> SimPoint:
-        r = round(r, 3)
-        if r not in memo:
-            memo[r] = simulate_point(paths, [*overrides, f"LoadProfile.spec.rate={r}"], slos, seed, replications, workers, criterion)
-            pnt = memo[r]
-            worst, wv = _worst(pnt.checks)
-            trace.append(TraceStep(len(trace), "simulation", {}, f"simulate {r:g} req/s", pnt.ok, worst, wv, digest=pnt.digest, rate=r))
-            say(f"{r:g} req/s: {'ok' if pnt.ok else 'violates ' + worst}")
-        return memo[r]
-
-    start = analytic_rate or r0
-    good: float | None = None
-    bad: float | None = None
-    r = start
-    for _ in range(max_points):
-        if sim(r).ok:
-            good = r
-            if bad is not None:
-                break
-            r *= 1.1
-        else:
-            bad = r
-            if good is not None:
-                break
-            r /= 1.1
-    while good is not None and bad is not None and (bad - good) > rel_tol * good and len(memo) < max_points:
-        mid = (good + bad) / 2
-        if sim(mid).ok:
-            good = mid
-        else:
-            bad = mid
-    checks = memo[round(good, 3)].checks if good is not None else []
-    return MaxLoad(good, bad, analytic_rate, checks, trace, seed, replications, model.digest)

@@ -31,7 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from meshsim.config import load
+from meshsim.config.meshsim_kinds import MeshSettings
 from meshsim.errors import MeshsimError
+from meshsim.model import compile_model
+from meshsim.real.runner import RunOptions, run_real_sync
 
 __all__ = ["CalibrationResult", "calibrate", "fit_traversal", "read_calibration", "calibration_override"]
 
@@ -153,9 +157,6 @@ def calibrate(
     nice: int = 0,
 ) -> CalibrationResult:
     """Run the three calibration runs under ``workdir`` and write the ``MeshSettings`` to ``out_file``."""
-    from meshsim.config import load
-    from meshsim.model import compile_model
-    from meshsim.real.runner import RunOptions, run_real_sync
 
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "config"
@@ -216,7 +217,6 @@ def read_calibration(path: Path) -> dict[str, Any]:
     """
     import yaml
 
-    from meshsim.config.meshsim_kinds import MeshSettings
 
     if not path.is_file():
         raise MeshsimError(f"{path}: no such file")

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshsim.errors import MeshsimError
+from meshsim.real.protos import to_any
 from meshsim.xds.common import TYPE_ENDPOINT, TYPE_ORDER, TYPE_ROUTE
-from meshsim.xds.snapshot import Snapshot
+from meshsim.xds.snapshot import Snapshot, resource_name
 
 __all__ = ["ControlPlane", "AckRecord", "NackRecord", "ConfigNotLive"]
 
@@ -132,8 +133,6 @@ class ControlPlane:
         MeshsimError
             A resource does not parse as its type (a translation bug or a missing proto import).
         """
-        from meshsim.real.protos import to_any
-        from meshsim.xds.snapshot import resource_name
 
         packed: dict[str, dict[str, Any]] = {}
         for t in TYPE_ORDER:
@@ -194,7 +193,6 @@ class ControlPlane:
     def _respond(self, st: _Stream, type_url: str, names: tuple[str, ...]) -> None:
         from envoy.service.discovery.v3 import discovery_pb2
 
-        from meshsim.xds.snapshot import resource_name
 
         snap = self.snapshots.get(st.node)
         if snap is None:

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from meshsim.real.service import run_loop
+
 __all__ = ["schedule", "rate_changes", "schedule_varying", "LatencyHistogram", "run_load", "main", "MAX_LAG_P99", "RAW_CAP"]
 
 MAX_LAG_P99 = 0.002
@@ -228,6 +230,8 @@ async def _wait_until(deadline: float) -> None:
 async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
     """Run the load described by ``spec`` (see :func:`main`) and return the measured-window summary.
 
+    (Long: one event loop's arrival, user and window closures share the counters they update.)
+
     ``spec`` keys: ``targets`` [[ip, port], ...], ``host``, ``path``, ``method``, ``arrival``,
     ``rate`` (req/s), ``users``, ``think_time`` (mean seconds or None), ``warmup``, ``duration``,
     ``drain`` (seconds), ``header_mix`` [[weight, [[k, v], ...]], ...], ``seed``.
@@ -345,7 +349,6 @@ async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``python -m meshsim.real.loadgen SPEC.json OUT.json``."""
-    from meshsim.real.service import run_loop
 
     ap = argparse.ArgumentParser(prog="meshsim.real.loadgen")
     ap.add_argument("spec")

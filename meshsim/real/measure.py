@@ -36,6 +36,18 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
+from meshsim.metrics.results import (
+    CallResult,
+    ClusterResult,
+    EdgeResult,
+    EntryResult,
+    Estimate,
+    Latency,
+    MeshTotals,
+    RunInfo,
+    ServiceResult,
+    Summary,
+)
 from meshsim.model.ir import MeshModel
 
 __all__ = ["COUNTERS", "fetch_stats", "fetch_all", "cluster_deltas", "build_summary"]
@@ -118,13 +130,11 @@ def cluster_deltas(
 
 
 def _est(v: float | None) -> Any:
-    from meshsim.metrics.results import Estimate
 
     return Estimate(value=v)
 
 
 def _latency(ms: dict[str, float | None] | None, mean: float | None = None) -> Any:
-    from meshsim.metrics.results import Latency
 
     ms = ms or {}
     return Latency(
@@ -172,7 +182,7 @@ def build_summary(
     run: dict[str, Any],
     findings: list[str],
     edge_ms: dict[tuple[str, str], list[float]] | None = None,
-) -> Any:
+) -> Summary:
     """Assemble the :class:`meshsim.metrics.results.Summary` of one real run.
 
     ``load`` is the load generator's result, ``before``/``after`` the per-proxy admin stats at the window
@@ -180,18 +190,28 @@ def build_summary(
     ``edge_ms`` (runs with access logs) the client sidecars' request durations per ``(source,
     cluster)`` in ms, which fill the edges' latency (null without them).
     """
-    from meshsim.metrics.results import (
-        CallResult,
-        ClusterResult,
-        EdgeResult,
-        EntryResult,
-        MeshTotals,
-        RunInfo,
-        ServiceResult,
-        Summary,
+    duration = float(run["duration_s"])
+    clusters_out, per_edge = _cluster_counters(model, before, after)
+    edges = _edges(model, load, apps, per_edge, edge_ms)
+    tot_req = sum(e.requests for e in edges)
+    tot_att = sum(e.attempts for e in edges)
+    return Summary(
+        run=RunInfo(**run),
+        entry=_entry(model, load, duration),
+        edges=edges,
+        calls=_calls(model, apps),
+        services=_services(model, apps, duration),
+        clusters=clusters_out,
+        mesh=MeshTotals(requests=tot_req, attempts=tot_att, amplification=tot_att / tot_req if tot_req else None),
+        findings=findings,
     )
 
-    duration = float(run["duration_s"])
+
+def _cluster_counters(
+    model: MeshModel, before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]
+) -> tuple[list[ClusterResult], dict[tuple[str, str], dict[str, float]]]:
+    """Per proxy and cluster, the counter deltas over the window (clusters that saw traffic), and
+    the outbound ones summed per (edge source, cluster)."""
     proxies = {p.id: p for p in model.proxies}
     outbound = [c.name for c in model.clusters]
     clusters_out: list[ClusterResult] = []
@@ -215,6 +235,20 @@ def build_summary(
                 for k, v in d.items():
                     acc[k] += v
 
+    return clusters_out, per_edge
+
+
+def _edges(
+    model: MeshModel,
+    load: dict[str, Any],
+    apps: dict[str, dict[str, Any]],
+    per_edge: dict[tuple[str, str], dict[str, float]],
+    edge_ms: dict[tuple[str, str], list[float]] | None,
+) -> list[EdgeResult]:
+    """One :class:`EdgeResult` per (source, cluster): requests and attempts from Envoy's counters,
+    success from the final outcomes the calling apps (or, for the gateway, the load generator) saw."""
+    proxies = {p.id: p for p in model.proxies}
+    gw = model.gateway
     # final outcomes seen by calling apps, by responding workload
     resp: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])  # (src wl, dest svc, responder)
     for pod, st in apps.items():
@@ -231,10 +265,7 @@ def build_summary(
             aborts[(f"{p.service}.{p.version}", dest)] += int(n_abort)
     cluster_by_name = {c.name: c for c in model.clusters}
     ep_wl = {e.id: f"{e.service}.{e.version}" for e in model.endpoints}
-
     edges: list[EdgeResult] = []
-    tot_req = 0
-    tot_att = 0
     for (src, cname), d in sorted(per_edge.items()):
         c = cluster_by_name[cname]
         attempts = int(d.get("upstream_rq_total", 0))
@@ -257,8 +288,6 @@ def build_summary(
         # the route has one cluster)
         n_abort = aborts.get((src, c.service), 0)
         local_fi = round(n_abort * requests / sib_req) if n_abort and sib_req else 0
-        tot_req += requests + local_fi
-        tot_att += attempts
         n = ok = 0.0
         if gw is not None and src == gw.workload and len(sibling) == len([k for k in per_edge if k[0] == src]):
             # the gateway's client is the load generator: its final statuses are this edge's outcomes
@@ -298,6 +327,12 @@ def build_summary(
             )
         )
 
+    return edges
+
+
+def _calls(model: MeshModel, apps: dict[str, dict[str, Any]]) -> list[CallResult]:
+    """App-level calls per (source workload, destination service): tries, retries, timeouts, latency."""
+    proxies = {p.id: p for p in model.proxies}
     call_lat: dict[tuple[str, str], list[float]] = defaultdict(list)
     for pod, st in apps.items():
         p = proxies[pod]
@@ -326,6 +361,11 @@ def build_summary(
             )
         )
 
+    return calls
+
+
+def _services(model: MeshModel, apps: dict[str, dict[str, Any]], duration: float) -> list[ServiceResult]:
+    """Per workload, from its pods' app records: arrival rate, worker utilisation, queueing."""
     services: list[ServiceResult] = []
     for w in model.workloads:
         pods = [e.id for e in model.service(w.service).endpoints if e.version == w.version]
@@ -357,6 +397,11 @@ def build_summary(
             )
         )
 
+    return services
+
+
+def _entry(model: MeshModel, load: dict[str, Any], duration: float) -> EntryResult:
+    """The entry requests as the load generator saw them."""
     statuses = load.get("statuses", {})
     completed = int(load.get("completed", 0))
     ok_lt500 = sum(v for k, v in statuses.items() if 0 < int(k) < 500)
@@ -371,13 +416,6 @@ def build_summary(
         latency_cdf_ms=[(q, v) for q, v in load.get("cdf_ms", [])],
         status_codes={str(k): int(v) for k, v in statuses.items()},
     )
-    return Summary(
-        run=RunInfo(**run),
-        entry=entry,
-        edges=edges,
-        calls=calls,
-        services=services,
-        clusters=clusters_out,
-        mesh=MeshTotals(requests=tot_req, attempts=tot_att, amplification=tot_att / tot_req if tot_req else None),
-        findings=findings,
-    )
+    return entry
+
+

@@ -1,4 +1,4 @@
-"""Scenario events on the real mesh (issue #5): the simulator's :class:`~meshsim.model.timeline.Timeline`
+"""Scenario events on the real mesh: the simulator's :class:`~meshsim.model.timeline.Timeline`
 played at the same offsets, and the per-interval time series measured in the simulator's shape.
 
 Clock: t = 0 is the load generator's start (it prints its ``time.monotonic()``; Linux's monotonic clock
@@ -40,7 +40,12 @@ from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
+from meshsim.analysis.verdict import storm_result
 from meshsim.errors import MeshsimError
+from meshsim.metrics.recorder import new_sketch
+from meshsim.metrics.results import PushResult, ScenarioEventResult, ScenarioResult
+from meshsim.metrics.scenario_summary import series_points
+from meshsim.metrics.series import Series
 
 __all__ = [
     "STAT_FILTER",
@@ -282,8 +287,6 @@ def build_series(
     ``/series`` (per pod ``req``/``calls``/``queue`` by bucket); ``samples``: ``(t, {proxy: {cluster:
     {stat: value}}})`` at interval boundaries.
     """
-    from meshsim.metrics.recorder import new_sketch
-    from meshsim.metrics.series import Series
 
     s = Series(width)
     for t_done, status, ms in load_log:
@@ -351,11 +354,8 @@ def build_scenario_result(
     t_end: float,
 ) -> Any:
     """A :class:`~meshsim.metrics.results.ScenarioResult` for the real run: the simulator's own
-    ``SeriesPoint`` construction and storm classifier (:func:`meshsim.storm.verdict.storm_result`) over
+    ``SeriesPoint`` construction and storm classifier (:func:`meshsim.analysis.verdict.storm_result`) over
     the measured :class:`Series`."""
-    from meshsim.metrics.results import PushResult, ScenarioEventResult, ScenarioResult
-    from meshsim.metrics.scenario_summary import series_points
-    from meshsim.storm.verdict import storm_result
 
     tl = model.timeline
     rep = SimpleNamespace(scenario={"series": series}, t_start=t_start, t_end=t_end, replication=0)

@@ -7,7 +7,7 @@ to save CPU. Per pod:
 - a worker pool of ``Workload.concurrency`` (FIFO: ``asyncio.Semaphore`` wakes waiters in order;
   None = unbounded, like isotope's Go server);
 - on a request, after getting a worker: the error check first (isotope: "the error check runs before
-  the script", prior-art §3.2). ``random``: fail with probability ``error_rate``; ``every_nth``:
+  the script"). ``random``: fail with probability ``error_rate``; ``every_nth``:
   isotope's per-pod counter, fail when ``counter >= 10000 // int(error_rate*10000)``. A failure answers
   ``error_status`` at once, without running the script;
 - then the script: ``SleepStep`` holds the worker for a draw from its :class:`Dist` (seeded numpy
@@ -20,7 +20,7 @@ to save CPU. Per pod:
 - outbound headers: the call's own headers plus the incoming ones named in ``forward_headers``
   (None = all incoming headers except hop-by-hop, Host/Content-* and ``x-envoy-*``).
 
-Scenario events (issue #5) arrive on the control endpoint: ``POST /event`` with ``slow`` (multiply
+Scenario events arrive on the control endpoint: ``POST /event`` with ``slow`` (multiply
 every sleep of the named workloads' pods by ``factor``; 1 restores), ``errors`` (set the error rate, and
 optionally the status; ``rate: null`` restores the workload's own) or ``kill`` (the pod's app stops
 listening and drops every open connection, so its sidecar sees connections refused/reset), as the
@@ -53,7 +53,9 @@ from typing import Any
 
 import numpy as np
 
-from meshsim.model.ir import CallStep, ConcurrentStep, Dist, MeshModel, SleepStep, Step, Workload
+from meshsim.model.ir import CallStep, ConcurrentStep, MeshModel, SleepStep, Step, Workload
+from meshsim.model.rules.app_retry import app_tries
+from meshsim.model.rules.dist import draw
 
 __all__ = ["draw", "ErrorInjector", "App", "forwarded_headers", "main"]
 
@@ -75,23 +77,6 @@ HOP_BY_HOP = frozenset(
 )
 SAMPLE_CAP = 200_000
 """Most per-sleep samples kept per pod (memory bound)."""
-
-
-def draw(dist: Dist, rng: np.random.Generator) -> float:
-    """One sample (seconds) of ``dist``: constant (value,), exponential (mean,), lognormal (mu, sigma),
-    uniform (low, high), empirical (samples...) — the parameterisation of ``meshsim.model.ir.Dist``."""
-    k, p = dist.kind, dist.params
-    if k == "constant":
-        return float(p[0])
-    if k == "exponential":
-        return float(rng.exponential(p[0]))
-    if k == "lognormal":
-        return float(rng.lognormal(p[0], p[1]))
-    if k == "uniform":
-        return float(rng.uniform(p[0], p[1]))
-    if k == "empirical":
-        return float(p[int(rng.integers(len(p)))])
-    raise ValueError(f"unknown distribution kind {k!r}")
 
 
 FAULT_ABORT_BODY = b"fault filter abort"
@@ -358,7 +343,7 @@ class App:
         headers["host"] = step.host
         data = b"x" * step.request_size if step.request_size else None
         policy = step.retries
-        tries = 1 + (policy.attempts if policy else 0)
+        tries = app_tries(policy.attempts if policy else 0)
         rec = self.stats.calls.setdefault(step.service, [0, 0, 0, 0, 0])
         rec[0] += 1
         t0 = time.monotonic()
@@ -425,6 +410,11 @@ class App:
 
 
 async def _serve(spec: dict[str, Any]) -> None:
+    """The app host: every pod's app plus the control endpoints the runner calls (``/ready``,
+    ``/mark``, ``/stats``, ``/series``, ``/origin``, ``/event``).
+
+    (Long: the control handlers are closures over the apps they read and reset.)
+    """
     from aiohttp import web
 
     with open(spec["model"], "rb") as f:

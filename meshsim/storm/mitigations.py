@@ -14,8 +14,8 @@ For each variant: ``replications`` runs with the trigger (P(not recovered) with 
 interval, recoveries, mean recovery time, the fraction of entry requests that failed) and
 ``replications`` runs of **normal operation** (the same variant with the trigger's magnitude set to a
 no-op: factor 1, rate x1, 0 replicas removed): the fraction of entry requests that fail, entry p99
-and sidecar amplification, i.e. what the mitigation costs when the mesh is healthy (prior-art §6.4-6.6:
-budgets, caps, backoff, retrying at one layer, deadlines).
+and sidecar amplification, i.e. what the mitigation costs when the mesh is healthy
+(budgets, caps, backoff, retrying at one layer, deadlines).
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ from typing import Any
 
 import yaml
 
+from meshsim.analysis.verdict import VerdictParams
 from meshsim.errors import ConfigError
+from meshsim.experiments.replicate import run_replications
+from meshsim.model.build import load_and_compile
 from meshsim.storm.phase import run_storm_point
 from meshsim.storm.trigger import NEUTRAL, TriggerSpec, trigger_overrides
-from meshsim.storm.verdict import VerdictParams
 
 __all__ = ["Mitigation", "load_mitigations", "MitigationRow", "compare_mitigations"]
 
@@ -122,8 +124,6 @@ class MitigationRow:
 
 
 def _normal(paths: Sequence[str], overrides: Sequence[str], seed: int, replications: int, workers: int | None) -> tuple[float | None, float | None, float | None]:
-    from meshsim.experiments.replicate import run_replications
-    from meshsim.pipeline import load_and_compile
 
     model, _ = load_and_compile(list(paths), list(overrides))
     reps = run_replications(model, seed, replications, workers=workers)

@@ -1,9 +1,9 @@
 """Phase diagram of a trigger: P(not recovered) over magnitude x duration (x load), with its boundary.
 
-Huang et al. (OSDI'22, prior-art §6.2) show a knife edge: 10 s at -80% CPU is metastable where 9 s,
+Huang et al. (OSDI'22) show a knife edge: 10 s at -80% CPU is metastable where 9 s,
 or -78%, recovers. Each grid point here runs ``replications`` replications of the mesh with the
 trigger set to that magnitude and duration (``--set`` overrides, re-validated) and counts how many
-end ``metastable`` (:mod:`meshsim.storm.verdict`); the probability carries a Wilson 95% interval.
+end ``metastable`` (:mod:`meshsim.analysis.verdict`); the probability carries a Wilson 95% interval.
 The **boundary** along each row (fixed load and magnitude) is the first duration at which
 P(not recovered) reaches 0.5, and along each column the first such magnitude.
 
@@ -20,9 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshsim.analysis.verdict import VerdictParams, storm_result
+from meshsim.experiments.replicate import run_replications
 from meshsim.experiments.sweep import Factor, grid
+from meshsim.model.build import load_and_compile
 from meshsim.storm.trigger import TriggerSpec, trigger_overrides
-from meshsim.storm.verdict import VerdictParams, storm_result
 
 __all__ = ["StormPoint", "run_storm_point", "PhaseResult", "phase_diagram"]
 
@@ -73,8 +75,6 @@ def run_storm_point(
     workers: int | None = None,
 ) -> StormPoint:
     """Load ``paths`` with ``overrides``, run ``replications`` replications and classify each."""
-    from meshsim.experiments.replicate import run_replications
-    from meshsim.pipeline import load_and_compile
 
     t0 = time.perf_counter()
     model, _ = load_and_compile(list(paths), list(overrides))

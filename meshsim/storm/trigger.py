@@ -1,6 +1,6 @@
 """A scenario's trigger as two knobs, **magnitude** and **duration**, written as ``--set`` overrides.
 
-The trigger is one event of the user's ``Scenario`` (prior-art §6.2: capacity-decreasing or
+The trigger is one event of the user's ``Scenario`` (Huang et al., OSDI'22: capacity-decreasing or
 load-spike triggers), found automatically or by index:
 
 - ``slow`` (a capacity drop: the service's sleeps x factor): magnitude = ``slow.factor``, duration =
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from meshsim.config.loader import load
 from meshsim.errors import ConfigError
 from meshsim.units import format_duration
 
@@ -67,7 +68,6 @@ def find_trigger(paths: Sequence[str], overrides: Sequence[str] = (), index: int
         When there is no Scenario, ``index`` is out of range, or the event is not a bounded
         slowdown, load spike or scale-down with a later restoring scale event.
     """
-    from meshsim.config.loader import load
 
     cfg = load(list(paths), list(overrides))
     if cfg.scenario is None:

@@ -1,7 +1,7 @@
 """CDS: :class:`~meshsim.model.ir.Cluster` -> ``envoy.config.cluster.v3.Cluster`` (JSON dict).
 
 Mirrors what istiod writes (``pilot/pkg/networking/core/cluster_builder.go``,
-``cluster_traffic_policy.go``; reference §3, §4, §5): EDS clusters over ADS for outbound, circuit
+``cluster_traffic_policy.go``): EDS clusters over ADS for outbound, circuit
 breakers always written (2^32-1 unless a DestinationRule set them), the LB policy, outlier detection
 only when configured, the panic threshold, connect timeout, upstream protocol and
 ``max_requests_per_connection`` in ``HttpProtocolOptions``.
@@ -23,7 +23,7 @@ from meshsim.xds.tls import MATCH_KEY, endpoint_mtls, upstream_tls_socket
 __all__ = ["UPSTREAM_IDLE_TIMEOUT", "build_clusters", "cluster_resource"]
 
 UPSTREAM_IDLE_TIMEOUT = 3600.0
-"""Upstream connection idle timeout, seconds (Istio default 1 h, reference §2)."""
+"""Upstream connection idle timeout, seconds (Istio default 1 h)."""
 
 
 def _thresholds(c: Cluster) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def _outlier(c: Cluster) -> dict[str, Any] | None:
         "base_ejection_time": duration(od.base_ejection_time),
         "max_ejection_time": duration(od.max_ejection_time),
         "max_ejection_percent": od.max_ejection_percent,
-        # Istio turns success-rate ejection off (cluster_traffic_policy.go, reference §4.1)
+        # Istio turns success-rate ejection off (cluster_traffic_policy.go)
         "enforcing_success_rate": 0,
     }
 

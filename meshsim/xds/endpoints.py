@@ -2,7 +2,7 @@
 
 istiod sends one assignment per EDS cluster, the pods selected by the (subset) labels, all healthy,
 all in priority 0 and one locality when no outlier detection is configured (``pilot/pkg/xds/endpoints/
-endpoint_builder.go``; reference §5.4, §10). Each pod is addressed at its loopback pod address and the
+endpoint_builder.go``). Each pod is addressed at its loopback pod address and the
 service port, where its sidecar's inbound listener waits.
 
 Deviation: locality priorities (which Istio adds when outlier detection is configured) are not

@@ -19,8 +19,10 @@ from meshsim.model.ir import GatewayIR, MeshModel
 from meshsim.xds.clusters import build_clusters
 from meshsim.xds.common import ads_source, typed
 from meshsim.xds.endpoints import build_endpoints
+from meshsim.xds.listeners import _HCM_TYPE, HCM_FILTER, _router
 from meshsim.xds.ports import PortPlan
 from meshsim.xds.routes import FAULT_FILTER, route_entries
+from meshsim.xds.telemetry import access_log, peer_header
 
 __all__ = ["gateway_listen_port", "gateway_of", "gateway_resources"]
 
@@ -39,7 +41,6 @@ def gateway_listen_port(gw: GatewayIR) -> int:
 
 def gateway_resources(model: MeshModel, pod: str, plan: PortPlan) -> dict[str, list[dict[str, Any]]]:
     """``{"clusters", "endpoints", "listeners", "routes"}`` for gateway pod ``pod``."""
-    from meshsim.xds.listeners import _HCM_TYPE, HCM_FILTER, _router
 
     gw = gateway_of(model, pod)
     if gw is None:
@@ -62,7 +63,6 @@ def gateway_resources(model: MeshModel, pod: str, plan: PortPlan) -> dict[str, l
     }
     log_path = plan.access_log_path(pod)
     if log_path is not None:
-        from meshsim.xds.telemetry import access_log, peer_header
 
         rc["request_headers_to_add"] = peer_header(pod)
     fault = {"name": FAULT_FILTER, "typed_config": typed("envoy.extensions.filters.http.fault.v3.HTTPFault")}

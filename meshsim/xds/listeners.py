@@ -3,9 +3,9 @@
 - ``virtualOutbound`` on ``<pod ip>:15001``: the app calls it with the destination host in the Host
   header; its HTTP connection manager takes the route table ``outbound`` over RDS and runs the
   ``fault`` filter then the ``router`` (istiod's outbound HTTP filter order, ``listener_builder.go``,
-  reference §7, minus telemetry/authn filters that are not modelled).
+  minus telemetry/authn filters that are not modelled).
 - ``virtualInbound`` on ``<pod ip>:<service port>`` (where other pods and the load generator dial the
-  pod): an inline route to ``inbound|<port>||`` (reference §9.1), router only (server sidecars never
+  pod): an inline route to ``inbound|<port>||`` (Istio's sidecar data path: outbound listener, router, upstream cluster, inbound listener), router only (server sidecars never
   inject VirtualService faults).
 
 With :attr:`PortPlan.access_log_dir` set both HCMs also write a JSON access log
@@ -13,7 +13,7 @@ With :attr:`PortPlan.access_log_dir` set both HCMs also write a JSON access log
 (:mod:`meshsim.xds.tls`).
 
 Both HCMs set ``stream_idle_timeout: 0s`` and leave the downstream idle timeout at Envoy's 1 h, as
-istiod does for sidecars (reference §2).
+istiod does for sidecars (Envoy ``http_connection_manager.proto``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Follows istiod's ``pilot/pkg/networking/core/route/route.go`` (``BuildHTTPRoutesForVirtualService``,
 ``applyHTTPRouteDestination``, ``TranslateRouteMatch``, ``TranslateFault``),
 ``route/retry/retry.go`` (``ConvertPolicy``) and ``httproute.go`` (virtual hosts with
-``include_request_attempt_count``); reference §1, §2, §6, §7:
+``include_request_attempt_count``):
 
 - one Envoy route per Istio ``HTTPMatchRequest`` (matches are OR'ed by repeating the route), a route
   without matches matches every path (``prefix: /``); first match wins;
@@ -159,7 +159,7 @@ def route_entries(route: Route, vh: VirtualHost, labels: dict[str, str]) -> list
     action["timeout"] = timeout
     if route.retry_policy is not None:
         action["retry_policy"] = retry_policy(route.retry_policy)
-    # istiod caps grpc-timeout headers at the route timeout (route.go setTimeout; reference §2)
+    # istiod caps grpc-timeout headers at the route timeout (route.go setTimeout)
     action["max_stream_duration"] = {"grpc_timeout_header_max": timeout}
     out = []
     for m in kept:
@@ -203,7 +203,7 @@ def build_routes(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dict[s
 def inbound_route_config(cluster_name: str, port: int) -> dict[str, Any]:
     """The server sidecar's route: everything to ``cluster_name`` (``inbound|<port>||``), timeout 0,
     2 retries on ``reset-before-request`` (istiod ``BuildDefaultHTTPInboundRoute`` [1.24+];
-    reference §1.1, §9.1)."""
+    istiod ``route/retry/retry.go``)."""
     return {
         "name": cluster_name,
         "validate_clusters": False,

@@ -32,6 +32,7 @@ from meshsim.xds.common import (
     ads_source,
 )
 from meshsim.xds.endpoints import build_endpoints
+from meshsim.xds.gateway import gateway_of, gateway_resources
 from meshsim.xds.listeners import HCM_FILTER, build_listeners
 from meshsim.xds.ports import PortPlan
 from meshsim.xds.routes import build_routes
@@ -149,7 +150,6 @@ def check_snapshot(snap: Snapshot) -> None:
 
 def build_snapshot(model: MeshModel, proxy_id: str, plan: PortPlan) -> Snapshot:
     """Translate ``model`` for sidecar ``proxy_id`` and check the result (:func:`check_snapshot`)."""
-    from meshsim.xds.gateway import gateway_of, gateway_resources
 
     if gateway_of(model, proxy_id) is not None:
         g = gateway_resources(model, proxy_id, plan)

@@ -1,6 +1,6 @@
 """mTLS between sidecars: transport sockets from the model's per-workload and per-cluster decision.
 
-The decision is the simulator's (:func:`meshsim.model.ir.tls_state`): a client sidecar sends mTLS to a
+The decision is the simulator's (:mod:`meshsim.model.rules.tls`): a client sidecar sends mTLS to a
 pod when the cluster's DestinationRule ``tls.mode`` is unset (Istio auto mTLS) and the pod's
 PeerAuthentication is not DISABLE, or when ``tls.mode`` is ISTIO_MUTUAL/MUTUAL/SIMPLE; it sends
 plaintext for ``tls.mode: DISABLE`` or to a DISABLE pod under auto mTLS. The server sidecar accepts
@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshsim.model.ir import Cluster, MeshModel, Workload
+from meshsim.model.rules.tls import client_sends_mtls
 from meshsim.xds.common import typed
 
 __all__ = [
@@ -43,14 +44,6 @@ ROOT_CERT = "root-cert.pem"
 TLS_SOCKET = "envoy.transport_sockets.tls"
 TRUST_DOMAIN = "cluster.local"
 _TLS13 = {"tls_minimum_protocol_version": "TLSv1_3", "tls_maximum_protocol_version": "TLSv1_3"}
-
-
-def client_sends_mtls(client_mode: str | None, server_mode: str) -> bool:
-    """Whether a client sidecar opens an mTLS connection to a pod whose server accepts ``server_mode``,
-    given the DestinationRule ``tls.mode`` ``client_mode`` (None: auto mTLS)."""
-    if client_mode is None:
-        return server_mode != "DISABLE"
-    return client_mode != "DISABLE"
 
 
 def workload_of(model: MeshModel, endpoint_id: str) -> Workload:

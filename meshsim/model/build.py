@@ -1,0 +1,33 @@
+"""Load YAML and compile it once: the model a run or a static check starts from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from meshsim.config.loader import load
+from meshsim.errors import Finding
+from meshsim.model.compile import compile_checked
+from meshsim.model.ir import MeshModel
+from meshsim.model.timeline import compile_timeline
+
+__all__ = ["load_and_compile"]
+
+
+def load_and_compile(paths: Sequence[str], overrides: Sequence[str] = ()) -> tuple[MeshModel, list[Finding]]:
+    """Load YAML ``paths`` (with ``--set`` style ``overrides``) and compile them once; a Scenario or
+    CanaryPolicy becomes the model's ``timeline``.
+
+    Returns the model and every finding (warnings and notes).
+
+    Raises
+    ------
+    meshsim.errors.ConfigError
+        On invalid input or a config that cannot be resolved (one line: file, field, message).
+    """
+    cfg = load(list(paths), list(overrides))
+    model, findings = compile_checked(cfg)
+    timeline = compile_timeline(cfg, model)
+    if timeline is not None:
+        model = replace(model, timeline=timeline)
+    return model, findings

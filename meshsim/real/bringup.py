@@ -1,0 +1,201 @@
+"""Bring-up of a real run: certificates, the ADS server, the app host and one Envoy per pod, until
+every Envoy is ``/ready`` and has ACKed all four xDS types and the apps answer."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import pickle
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from meshsim.model.ir import MeshModel
+from meshsim.real.certs import write_mesh_certs
+from meshsim.real.control_plane import ControlPlane
+from meshsim.real.options import RunFailed, RunOptions
+from meshsim.real.procs import Children
+from meshsim.real.scenario import check_playable
+from meshsim.xds import build_all
+from meshsim.xds.ports import PortPlan
+from meshsim.xds.snapshot import Snapshot, dynamic_bootstrap
+
+__all__ = ["Mesh", "Resources", "bring_up", "http_ok"]
+
+
+@dataclasses.dataclass
+class Resources:
+    """What a run must stop in its ``finally`` (filled as bring-up and the load run start them)."""
+
+    children: Children | None = None
+    cp: ControlPlane | None = None
+    player: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Mesh:
+    """A running mesh: the port plan, pods' Envoys (``envoys``: (pod id, service-cluster) pairs) and
+    their admin URLs, the app host's control address, the child environment, the run's state and log
+    directories, the scenario stages' snapshots, and how long startup took (seconds)."""
+
+    plan: PortPlan
+    envoys: list[tuple[str, str]]
+    admin: dict[str, str]
+    ctl_host: str
+    ctl_port: int
+    env: dict[str, str]
+    run_dir: Path
+    logs: Path
+    stage_snaps: dict[int, dict[str, Snapshot]]
+    startup_s: float
+    all_acked_after_ready_s: float
+
+    @property
+    def ctl(self) -> str:
+        """Base URL of the app host's control endpoint."""
+        return f"http://{self.ctl_host}:{self.ctl_port}"
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+async def http_ok(url: str, method: str = "GET") -> bool:
+    """Whether ``url`` answers 200 within 1 s."""
+    import aiohttp  # the [real] extra
+
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as s, s.request(method, url) as r:
+            await r.read()
+            return r.status == 200
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
+async def _wait_http(urls: list[str], deadline: float, children: Children) -> None:
+    pending = list(urls)
+    while pending:
+        dead = children.dead()
+        if dead:
+            raise RunFailed(f"process {dead[0]} exited during startup; see its log in the run's logs/ directory")
+        oks = await asyncio.gather(*(http_ok(u) for u in pending))
+        pending = [u for u, ok in zip(pending, oks, strict=True) if not ok]
+        if pending and time.monotonic() > deadline:
+            raise RunFailed(f"not ready in time: {pending[:3]}")
+        if pending:
+            await asyncio.sleep(0.05)
+
+
+async def _start_control_plane(
+    model: MeshModel, opts: RunOptions, plan: PortPlan, run_dir: Path, out: Path, res: Resources
+) -> tuple[PortPlan, dict[int, dict[str, Snapshot]]]:
+    """A fresh CA, the ADS server with every pod's snapshot (and, with a Scenario, every stage's,
+    translated before the run starts); the snapshots are also written to ``out/xds``."""
+    cert_dir = run_dir / "certs"
+    write_mesh_certs(model, cert_dir)  # a fresh CA per run; referenced by the translated config
+    cp = res.cp = ControlPlane(plan.xds_address, 0)
+    await cp.start()
+    access_dir: str | None = None
+    if opts.prometheus is not None:
+        shutil.rmtree(run_dir / "access", ignore_errors=True)
+        (run_dir / "access").mkdir()
+        access_dir = str(run_dir / "access")
+    plan = dataclasses.replace(plan, xds_port=cp.port, cert_dir=str(cert_dir), access_log_dir=access_dir)
+    snaps = build_all(model, plan)
+    timeline = model.timeline
+    stage_snaps: dict[int, dict[str, Snapshot]] = {}
+    if timeline is not None:
+        check_playable(timeline)
+        stage_snaps = {k: build_all(timeline.factory.model(k), plan) for k in range(len(timeline.factory.stages))}
+    for s in snaps.values():
+        cp.set_snapshot(s)
+    xds_dir = out / "xds"
+    xds_dir.mkdir(exist_ok=True)
+    for pid, s in snaps.items():
+        (xds_dir / f"{pid}.json").write_text(json.dumps(s.resources, indent=1))
+    return plan, stage_snaps
+
+
+def _spawn_envoy(children: Children, envoy: str, bfile: Path, pid: str, cluster: str, opts: RunOptions) -> None:
+    children.spawn(
+        f"envoy-{pid}",
+        [
+            envoy,
+            "-c",
+            str(bfile),
+            "--concurrency",
+            str(opts.envoy_concurrency),
+            "--disable-hot-restart",
+            "--log-level",
+            opts.log_level,
+            "--drain-time-s",
+            "1",
+            "--file-flush-interval-msec",
+            "100",
+            "--service-node",
+            pid,
+            "--service-cluster",
+            cluster,
+        ],
+        pdeathsig=True,
+        nice=opts.nice,
+    )
+
+
+async def bring_up(
+    model: MeshModel, opts: RunOptions, plan: PortPlan, envoy: str, run_dir: Path, out: Path, res: Resources
+) -> Mesh:
+    """Start the control plane, the app host (one process for all pods' apps) and one Envoy per pod
+    (sidecars and gateway pods), and wait until all are ready (``opts.ready_timeout`` seconds).
+
+    Raises
+    ------
+    RunFailed
+        When a process exits during startup or something is not ready in time.
+    """
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+    children = res.children = Children(logs)
+    plan, stage_snaps = await _start_control_plane(model, opts, plan, run_dir, out, res)
+    assert res.cp is not None
+    model_file = run_dir / "model.pkl"
+    model_file.write_bytes(pickle.dumps(model))
+    ctl_host = f"{opts.address_prefix}.0.2"
+    ctl_port = _free_port(ctl_host)
+    spec = {
+        "model": str(model_file),
+        "pods": [[p.id, plan.ip(p.id)] for p in model.proxies],
+        "app_port": plan.app_port,
+        "outbound_port": plan.outbound_port,
+        "seed": opts.seed,
+        "control_host": ctl_host,
+        "control_port": ctl_port,
+    }
+    spec_file = run_dir / "apps.json"
+    spec_file.write_text(json.dumps(spec))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])
+    children.spawn("apps", [sys.executable, "-m", "meshsim.real.service", str(spec_file)], env=env, nice=opts.nice)
+
+    t_start = time.monotonic()
+    gw = model.gateway
+    envoys = [(p.id, p.service) for p in model.proxies]
+    if gw is not None:
+        envoys += [(g, gw.workload) for g in gw.proxies]
+    for pid, cluster in envoys:
+        bfile = run_dir / f"bootstrap-{pid}.json"
+        bfile.write_text(json.dumps(dynamic_bootstrap(model, pid, plan)))
+        _spawn_envoy(children, envoy, bfile, pid, cluster, opts)
+    deadline = time.monotonic() + opts.ready_timeout
+    admin = {pid: plan.admin_url(pid) for pid, _ in envoys}
+    await _wait_http([f"{u}/ready" for u in admin.values()] + [f"http://{ctl_host}:{ctl_port}/ready"], deadline, children)
+    live_s = await res.cp.wait_live([pid for pid, _ in envoys], max(0.5, deadline - time.monotonic()))
+    startup = time.monotonic() - t_start
+    return Mesh(plan, envoys, admin, ctl_host, ctl_port, env, run_dir, logs, stage_snaps, startup, live_s)

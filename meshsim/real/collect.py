@@ -1,0 +1,160 @@
+"""Collection of a real run: the raw files (``cpu.json``, ``apps.json``, ``envoy_stats.json``,
+``control_plane.json``, ``scenario.json``, ``access_logs.json``), Istio's metrics and the
+:class:`~meshsim.metrics.results.Summary` in the simulator's schema."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from meshsim.metrics.results import Summary
+from meshsim.model.ir import MeshModel
+from meshsim.real.bringup import Mesh, Resources
+from meshsim.real.loadrun import LoadRun
+from meshsim.real.measure import build_summary
+from meshsim.real.options import RunOptions
+from meshsim.real.scenario import build_scenario_result, build_series
+from meshsim.real.telemetry import metrics_from_access_logs
+from meshsim.telemetry.prometheus import write_prometheus
+from meshsim.xds.envoy_bin import envoy_version
+from meshsim.xds.ports import PortPlan
+
+__all__ = ["collect"]
+
+CPU_BUDGET_PERCENT = 120.0
+"""Spawned processes (apps and Envoys, not the load generator) above this share of one core make the
+run's timings suspect on a shared machine: a warning finding."""
+
+
+def _cpu(out: Path, run: LoadRun, findings: list[str]) -> None:
+    """``cpu.json``: percent of one core per spawned process over the measured window."""
+    wall = run.wall_s
+    cpu = {
+        k: (run.cpu_after.get(k, 0.0) - run.cpu_before.get(k, 0.0)) / wall * 100 if wall else None
+        for k in run.cpu_after
+        if k != "loadgen"
+    }
+    total_cpu = sum(v for v in cpu.values() if v is not None)
+    if total_cpu > CPU_BUDGET_PERCENT:
+        findings.append(f"warning: spawned processes used {total_cpu:.0f}% of one core (budget 120%)")
+    (out / "cpu.json").write_text(
+        json.dumps(
+            {
+                "percent_of_one_core": cpu,
+                "total": total_cpu,
+                "loadgen_percent_of_one_core": run.load_res.get("cpu_percent"),
+                "window_s": wall,
+                "loadavg_1m": os.getloadavg()[0],
+            },
+            indent=1,
+        )
+    )
+
+
+def _run_info(model: MeshModel, opts: RunOptions, inputs: list[str] | None) -> dict[str, Any]:
+    load = model.load
+    return {
+        "meshsim_version": _version(),
+        "backend": "real",
+        "seed": opts.seed,
+        "replications": 1,
+        "ci_method": "none",
+        "config_digest": model.digest,
+        "inputs": inputs or [],
+        "entry": load.entry,
+        "arrival": load.arrival,
+        "rate_rps": load.rate,
+        "users": load.users,
+        "warmup_s": load.warmup,
+        "duration_s": load.duration,
+        "sketch_relative_accuracy": 0.0,
+    }
+
+
+async def collect(
+    model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resources, run: LoadRun, out: Path,
+    inputs: list[str] | None, findings: list[str],
+) -> Summary:
+    """Write the run's raw files and ``summary.json`` into ``out``; return the Summary."""
+    import aiohttp  # the [real] extra
+
+    if not run.load_res.get("valid", True):
+        findings.append(f"warning: run invalid: {run.load_res.get('invalid_reason')}")
+    _cpu(out, run, findings)
+    (out / "apps.json").write_text(json.dumps(run.apps, indent=1))
+    (out / "envoy_stats.json").write_text(json.dumps({"before": run.before, "after": run.after}))
+    cp = res.cp
+    assert cp is not None
+    (out / "control_plane.json").write_text(
+        json.dumps(
+            {
+                "startup_s": mesh.startup_s,
+                "all_acked_after_ready_s": mesh.all_acked_after_ready_s,
+                "acks": [dataclasses.asdict(a) for a in cp.acks],
+                "nacks": [dataclasses.asdict(n) for n in cp.nacks],
+            },
+            indent=1,
+        )
+    )
+    findings.append(
+        f"info: {envoy_version()}; envoy --concurrency {opts.envoy_concurrency}; loopback mode"
+        + (f"; processes at nice {opts.nice}" if opts.nice else "")
+    )
+    player = run.player
+    if player is not None:
+        findings += [f"warning: {e}" for e in player.errors]
+    edge_ms: dict[tuple[str, str], list[float]] | None = None
+    if opts.prometheus is not None:
+        pods = [pid for pid, _ in mesh.envoys]
+        edge_ms = _write_prometheus(model, mesh.plan, pods, run.t_epoch0, run.t_epoch1, opts.prometheus, out)
+    summary: Summary = build_summary(
+        model, run.load_res, run.before, run.after, run.apps, _run_info(model, opts, inputs), findings, edge_ms
+    )
+    if player is not None:
+        load = model.load
+        timeline = model.timeline
+        assert timeline is not None
+        async with aiohttp.ClientSession() as sess, sess.get(f"{mesh.ctl}/series") as r:
+            app_series = await r.json()
+        series = build_series(model, timeline.series_interval, run.load_res.get("requests_log", []), app_series, player.samples)
+        pushes = player.push_records()
+        scen = build_scenario_result(model, series, player.events, pushes, load.warmup, load.warmup + load.duration)
+        summary = summary.model_copy(update={"scenario": scen})
+        (out / "scenario.json").write_text(
+            json.dumps(
+                {
+                    "t0_monotonic": player.t0,
+                    "events": player.events,
+                    "reverts": player.reverts,
+                    "pushes": pushes,
+                    "envoy_samples": player.samples,
+                },
+                indent=1,
+            )
+        )
+    (out / "summary.json").write_text(summary.model_dump_json(indent=1))
+    return summary
+
+
+def _write_prometheus(
+    model: MeshModel, plan: PortPlan, pods: list[str], t0: float, t1: float, path: Path, out: Path
+) -> dict[tuple[str, str], list[float]]:
+    """Aggregate the run's access logs into ``path`` once Envoy has flushed them (100 ms interval);
+    returns the per-edge client-side durations for the summary."""
+    time.sleep(0.5)
+    metrics, counts, edge_ms = metrics_from_access_logs(model, plan, t0, t1, pods)
+    write_prometheus([metrics], path)
+    (out / "access_logs.json").write_text(json.dumps({"window_epoch_s": [t0, t1], "lines": counts}, indent=1))
+    return edge_ms
+
+
+def _version() -> str:
+    try:
+        return version("meshsim")
+    except PackageNotFoundError:  # not installed as a distribution
+        return "0+unknown"
