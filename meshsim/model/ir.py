@@ -45,8 +45,6 @@ __all__ = [
     "AuthzCondition",
     "AuthzRule",
     "AuthzPolicy",
-    "authz_verdict",  # re-exported: the rule lives in meshsim.model.rules.authz
-    "tls_state",  # re-exported: the rule lives in meshsim.model.rules.tls
     "GatewayIR",
     "MeshModel",
 ]
@@ -530,8 +528,3 @@ class MeshModel:
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
         return tuple(e for s in self.services for e in s.endpoints)
-
-
-# Re-exported for existing importers (the simulator); the rules live in meshsim.model.rules.
-from meshsim.model.rules.authz import authz_verdict  # noqa: E402
-from meshsim.model.rules.tls import tls_state  # noqa: E402

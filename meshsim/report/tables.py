@@ -27,8 +27,9 @@ def fmt_est(e: Estimate | None, scale: float = 1.0, digits: int = 1, pct: bool =
 
 
 def _stack(text: str) -> str:
-    """``12.3 [11.9, 12.8]`` -> the value over its interval, so a column is as wide as the interval."""
-    return text.replace(" [", "\n[", 1)
+    """``12.3 [11.9, 12.8]`` (or ``12.3 n/a (needs >= N requests)``) -> the value over its interval (or over
+    the reason it has none), so a column is as wide as the interval."""
+    return text.replace(" [", "\n[", 1).replace(" n/a (", "\nn/a (", 1)
 
 
 def fits(t: Table, console: Console) -> bool:

@@ -24,7 +24,8 @@ from typing import Any
 from meshsim.metrics.recorder import Tally
 from meshsim.metrics.series import Series
 from meshsim.metrics.tally import CallStats, EdgeStats
-from meshsim.model.ir import CallStep, Cluster, Workload, tls_state
+from meshsim.model.ir import CallStep, Cluster, Workload
+from meshsim.model.rules.tls import tls_state
 from meshsim.sim.request import BATCHES, Ctx, is_success
 from meshsim.sim.spans import NO_SPANS, Spans, TraceSpans
 from meshsim.telemetry.record import DURATION_BUCKETS_MS, IstioMetrics, spiffe

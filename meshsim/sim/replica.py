@@ -12,7 +12,9 @@ import simpy
 
 from meshsim.metrics.recorder import Level
 from meshsim.metrics.tally import WorkloadStats
-from meshsim.model.ir import CallStep, ConcurrentStep, SleepStep, Workload, authz_verdict, tls_state
+from meshsim.model.ir import CallStep, ConcurrentStep, SleepStep, Workload
+from meshsim.model.rules.authz import authz_verdict
+from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import OVERFLOW, Pending
 from meshsim.sim.context import SimContext
 from meshsim.sim.kernel import Gen

@@ -15,8 +15,9 @@ from typing import Any
 
 import simpy
 
-from meshsim.model.compile import retriable_status
 from meshsim.model.ir import CallStep, RetryPolicy, Route
+from meshsim.model.rules.backoff import backoff_ceiling_ms
+from meshsim.model.rules.retry import retriable_reset, retriable_status
 from meshsim.sim.cluster import OVERFLOW, ClusterState, Pending
 from meshsim.sim.kernel import Gen, detached, start_now, succeed_later
 from meshsim.sim.request import (
@@ -32,7 +33,7 @@ from meshsim.sim.request import (
     local_reply,
 )
 
-__all__ = ["Router", "backoff_ceiling_ms", "retriable"]
+__all__ = ["Router", "retriable"]
 
 _CUT = -1000
 """What :meth:`Router._wait_pending` returns when the request was cancelled while it waited."""
@@ -213,18 +214,6 @@ class Router:
         return int(self.u() * ceiling) / 1e3
 
 
-def backoff_ceiling_ms(base: float, maximum: float, n: int) -> int:
-    """Envoy ``JitteredExponentialBackOffStrategy`` (``source/common/common/backoff_strategy.cc``):
-    the ceiling I_n (whole ms) of the wait before retry ``n``: I_1 = base, doubling while
-    I_n < max/2, else max (reference §1.4). ``base``/``maximum`` are seconds."""
-    base_ms = int(round(base * 1e3))
-    max_ms = int(round(maximum * 1e3))
-    ceiling = base_ms
-    for _ in range(n - 1):
-        ceiling = 2 * ceiling if ceiling < max_ms // 2 else max_ms
-    return ceiling
-
-
 def _per_try(route: Route, rp: RetryPolicy | None) -> float | None:
     """The per-try timeout in force: Envoy ignores one that is not below the route timeout."""
     if rp is not None and rp.per_try_timeout is not None:
@@ -292,11 +281,8 @@ def _release_retry(cs: ClusterState, ctl: Ctl | None, holding: bool) -> bool:
 
 
 def retriable(on: frozenset[str], codes: frozenset[int], status: int) -> bool:
-    """Envoy ``wouldRetryFromHeaders`` / ``wouldRetryFromReset`` (reference §1.2)."""
+    """Envoy ``wouldRetryFromHeaders`` (an HTTP ``status``) or ``wouldRetryFromReset`` (a negative local outcome
+    code: a reset, or :data:`CONNECT_FAIL`), the rules of :mod:`meshsim.model.rules.retry`."""
     if status >= 0:
         return retriable_status(on, codes, status)
-    if "5xx" in on or "gateway-error" in on or "reset" in on:
-        return True
-    if status == CONNECT_FAIL:
-        return "connect-failure" in on or "reset-before-request" in on
-    return False
+    return retriable_reset(on, status == CONNECT_FAIL)

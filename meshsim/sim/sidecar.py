@@ -14,7 +14,7 @@ Data path of one call from app A to service B (reference §9.1)::
 Timing assumptions: all per-hop fixed costs (one draw of the sidecar-traversal latency per proxy and
 the one-way network latency each way) are charged on the request path before the server app sees
 the request; the response path is instantaneous. Time is float seconds. Connections are mTLS or
-plaintext (:func:`~meshsim.model.ir.tls_state`), which decides the peer principal the server
+plaintext (:func:`~meshsim.model.rules.tls.tls_state`), which decides the peer principal the server
 sidecar's AuthorizationPolicy check sees and the handshake cost of new connections.
 """
 
@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from meshsim.model.ir import CallStep, Cluster, GatewayIR, MeshModel, Workload, tls_state
+from meshsim.model.ir import CallStep, Cluster, GatewayIR, MeshModel, Workload
+from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import ClusterState
 from meshsim.sim.context import SimContext
 from meshsim.sim.cpu import ProxyCPU

@@ -31,7 +31,7 @@ from scipy import optimize, stats
 from meshsim.metrics.summarize import latency
 from meshsim.model.analytic import erlang_c
 from meshsim.pipeline import load_and_compile
-from meshsim.sim.engine import Simulation
+from meshsim.sim.simulation import Simulation
 from tests.conftest import TOPOLOGIES
 
 RUNS = 200

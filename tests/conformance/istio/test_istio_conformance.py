@@ -148,7 +148,12 @@ def _shape(v: Any, path: str) -> Any:
       as HTTP defines them; it stores them as ``Http::LowerCaseString``).
     - ``route`` (a RouteAction): ``weighted_clusters`` with a single entry (no per-cluster
       options) sends everything to that cluster, so it becomes ``cluster``.
+    - a route ``match`` with ``safe_regex``: ``case_sensitive`` is dropped, since Envoy ignores it for regex
+      path matching (api/envoy/config/route/v3/route_components.proto, ``RouteMatch.case_sensitive``), whatever
+      istiod writes there.
     """
+    if path == "match" and isinstance(v, dict) and "safe_regex" in v:
+        return {k: x for k, x in v.items() if k != "case_sensitive"}
     if path == "outlier_detection" and isinstance(v, dict):
         v = dict(v)
         for count, enforcing in (("consecutive_5xx", "enforcing_consecutive_5xx"),
