@@ -69,6 +69,8 @@ class ConfigErrors(ConfigError):
     field and message), so callers that handle one error handle this too.
     """
 
+    errors: list[ConfigError]
+
     def __init__(self, errors: list[ConfigError]) -> None:
         if not errors:
             raise ValueError("ConfigErrors needs at least one error")

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from meshsim import atomic
+from meshsim.config.checks import before_run
 from meshsim.config.loader import load
 from meshsim.errors import Finding
 from meshsim.experiments.replicate import run_replications
@@ -27,8 +29,13 @@ from meshsim.model.timeline import compile_timeline
 __all__ = ["load_and_compile", "simulate", "write_outputs"]
 
 
-def load_and_compile(paths: Sequence[str], overrides: Sequence[str] = ()) -> tuple[MeshModel, list[Finding]]:
+def load_and_compile(
+    paths: Sequence[str], overrides: Sequence[str] = (), force: bool = False
+) -> tuple[MeshModel, list[Finding]]:
     """Load YAML ``paths`` (with ``--set`` style ``overrides``) and compile them.
+
+    ``force`` lets a run estimated over the limits policy's budget through
+    (:func:`meshsim.config.checks.before_run`).
 
     Returns the model and every finding (warnings and notes).
 
@@ -40,6 +47,7 @@ def load_and_compile(paths: Sequence[str], overrides: Sequence[str] = ()) -> tup
     cfg = load(list(paths), list(overrides))
     _, findings = compile_with_findings(cfg)
     model = compile_model(cfg)
+    before_run(cfg, model, force)
     timeline = compile_timeline(cfg, model)
     if timeline is not None:
         model = replace(model, timeline=timeline)
@@ -73,10 +81,11 @@ def write_outputs(summary: Summary, out: Path) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "summary.json", out / "latency_cdf.png", out / "service_graph.png"]
-    paths[0].write_text(json.dumps(summary.model_dump(mode="json"), indent=2, sort_keys=False) + "\n")
-    latency_cdf(summary).savefig(paths[1], dpi=110)
-    service_graph(summary).savefig(paths[2], dpi=110)
+    # every file atomically (meshsim.atomic); summary.json last, so its presence means all are complete
+    atomic.save_figure(latency_cdf(summary), paths[1], dpi=110)
+    atomic.save_figure(service_graph(summary), paths[2], dpi=110)
     if summary.scenario is not None:
         paths.append(out / "timeline.png")
-        timeline(summary).savefig(paths[-1], dpi=110)
+        atomic.save_figure(timeline(summary), paths[-1], dpi=110)
+    atomic.write_text(paths[0], json.dumps(summary.model_dump(mode="json"), indent=2, sort_keys=False) + "\n")
     return paths

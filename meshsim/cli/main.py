@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from meshsim import __version__
+from meshsim import __version__, atomic
 from meshsim.cli.common import SetOption, console, err_console, load_overrides, progress_bar, user_errors
 
 app = typer.Typer(
@@ -59,6 +59,7 @@ def run(
     prometheus: Annotated[Path | None, typer.Option("--prometheus", help="Also write Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) in Prometheus text format to FILE.")] = None,
     traces: Annotated[Path | None, typer.Option("--traces", help="Also write sampled request traces as Jaeger JSON to FILE.")] = None,
     trace_sample: Annotated[float, typer.Option("--trace-sample", min=0.0, max=1.0, help="Fraction of measured entry requests traced (with --traces).")] = 0.01,
+    force: Annotated[bool, typer.Option("--force", help="Run even when the pre-run estimate exceeds the limits policy's budget of simulated calls.")] = False,
 ) -> None:
     """Simulate the mesh and write summary.json, a latency CDF and a service graph.
 
@@ -75,7 +76,7 @@ def run(
     from meshsim.telemetry.prometheus import write_prometheus
 
     with user_errors():
-        model, findings = load_and_compile(paths, load_overrides(sets, rps, duration, warmup))
+        model, findings = load_and_compile(paths, load_overrides(sets, rps, duration, warmup), force=force)
         warnings = [f for f in findings if f.level != "info"]
         for f in warnings:
             err_console.print(str(f), style="yellow", highlight=False, soft_wrap=True)
@@ -101,7 +102,8 @@ def run(
             written.append(write_prometheus([o.metrics for o in observations], prometheus))
         if traces is not None:
             written.append(write_jaeger([(o.replication, o.traces) for o in observations], traces))
-        (out / "run.json").write_text(
+        atomic.write_text(
+            out / "run.json",
             json.dumps(
                 {"command": ["meshsim", "run", *paths], "overrides": load_overrides(sets, rps, duration, warmup),
                  "wall_time_s": round(wall, 3), "meshsim_version": __version__, "seed": seed,
@@ -128,6 +130,7 @@ def validate(
     edges of the topology an AuthorizationPolicy denies, connections a PeerAuthentication refuses)
     are printed and exit 0.
     """
+    from meshsim.config.checks import check_model
     from meshsim.config.loader import load
     from meshsim.model.compile import compile_with_findings, security_findings
     from meshsim.storm.amplification import worst_case_findings
@@ -135,6 +138,7 @@ def validate(
     with user_errors():
         cfg = load(paths, list(sets or []))
         model, findings = compile_with_findings(cfg)
+        findings = [*findings, *check_model(cfg, model)]  # entry without pods, before run dies on it
         if model is not None:  # issue #6: layered retries multiply (a warning above 3 attempts per request)
             findings = [*findings, *worst_case_findings(model)]
         if model is not None:  # issue #8: edges AuthorizationPolicies deny, connections PeerAuthentication refuses

@@ -32,10 +32,10 @@ from meshsim.errors import Finding, format_loc
 from meshsim.units import show
 
 if TYPE_CHECKING:
-    from meshsim.config.loader import MeshConfig
+    from meshsim.config.loader import MeshConfig, Source
     from meshsim.model.ir import MeshModel
 
-__all__ = ["check_config", "check_model", "check_regex"]
+__all__ = ["check_config", "check_model", "check_regex", "before_run"]
 
 try:  # the binding of the RE2 library Envoy links
     import re2 as _re2
@@ -46,8 +46,10 @@ except ImportError:  # pragma: no cover - depends on the installed wheel
 def check_regex(pattern: str) -> str | None:
     """Why ``pattern`` cannot be used as Envoy's RE2 regex and meshsim's matcher, or None if it can."""
     if _re2 is not None:
+        options = _re2.Options()
+        options.log_errors = False  # the message comes back in the exception, not on stderr
         try:
-            _re2.compile(pattern)
+            _re2.compile(pattern, options)
         except Exception as exc:  # the binding raises its own error type
             text = exc.args[0] if exc.args else exc
             if isinstance(text, bytes):
@@ -74,7 +76,7 @@ def _string_matches(m: HTTPMatchRequest) -> Iterator[tuple[tuple[str | int, ...]
             yield (name, key), sm
 
 
-def _regex_findings(where: str, vs: VirtualService, prefix: tuple[str | int, ...] = ()) -> list[Finding]:
+def _regex_findings(src: Source, vs: VirtualService, prefix: tuple[str | int, ...] = ()) -> list[Finding]:
     out = []
     for i, route in enumerate(vs.spec.http):
         for j, m in enumerate(route.match):
@@ -84,7 +86,7 @@ def _regex_findings(where: str, vs: VirtualService, prefix: tuple[str | int, ...
                 why = check_regex(sm.regex)
                 if why is not None:
                     full = (*prefix, "spec", "http", i, "match", j, *loc, "regex")
-                    out.append(Finding("error", where, format_loc(full), f"{why}: {show(sm.regex)}"))
+                    out.append(Finding("error", src.at(full), format_loc(full), f"{why}: {show(sm.regex)}"))
     return out
 
 
@@ -109,7 +111,7 @@ def _call_graph(cfg: MeshConfig) -> tuple[nx.DiGraph, dict[str, tuple[str, str]]
     for doc in cfg.topologies:
         graph = doc.obj
         for idx, svc in enumerate(graph.services):
-            where.setdefault(svc.name, (str(doc.source), f"services[{idx}].script"))
+            where.setdefault(svc.name, (doc.source.at(("services", idx, "script")), f"services[{idx}].script"))
             g.add_node(svc.name)
             script = svc.script if svc.script is not None else (graph.defaults.script or [])
             scripts = [script] + [v.script for v in (svc.versions or {}).values() if v.script is not None]
@@ -175,12 +177,12 @@ def check_config(cfg: MeshConfig) -> list[Finding]:
         )
     out.extend(_cycle_findings(cfg))
     for doc in cfg.virtual_services:
-        out.extend(_regex_findings(str(doc.source), doc.obj))
+        out.extend(_regex_findings(doc.source, doc.obj))
     if cfg.scenario is not None:
         for i, ev in enumerate(cfg.scenario.obj.spec.events):
             if ev.apply is not None and ev.apply.get("kind") == "VirtualService":
                 vs = VirtualService.model_validate(ev.apply)
-                out.extend(_regex_findings(str(cfg.scenario.source), vs, ("spec", "events", i, "apply")))
+                out.extend(_regex_findings(cfg.scenario.source, vs, ("spec", "events", i, "apply")))
     pods = _total_pods(cfg)
     if pods > MAX_TOTAL_PODS:
         src = str(cfg.topologies[0].source) if cfg.topologies else ""
@@ -211,6 +213,24 @@ def check_model(cfg: MeshConfig, model: MeshModel | None) -> list[Finding]:
         for doc in cfg.topologies:
             for idx, svc in enumerate(doc.obj.services):
                 if svc.name == entry.name:
-                    src, loc = str(doc.source), f"services[{idx}].numReplicas"
+                    src, loc = doc.source.at(("services", idx, "numReplicas")), f"services[{idx}].numReplicas"
         out.append(Finding("error", src, loc, f"the entry service {entry.name} has no pods (0 replicas); load has nowhere to go"))
     return out
+
+
+def before_run(cfg: MeshConfig, model: MeshModel, force: bool = False) -> None:
+    """What every simulation checks before it starts: :func:`check_model` errors and the run budget
+    (:func:`~meshsim.config.limits.check_run_budget`, skipped with ``force``).
+
+    Raises
+    ------
+    ConfigError
+        (:class:`~meshsim.errors.ConfigErrors` for several) naming the file and field.
+    """
+    from meshsim.config.limits import check_run_budget
+    from meshsim.errors import ConfigError, ConfigErrors
+
+    errors = [ConfigError(f.source, f.loc, f.message) for f in check_model(cfg, model) if f.level == "error"]
+    if errors:
+        raise ConfigErrors(errors)
+    check_run_budget(cfg, force)

@@ -39,7 +39,7 @@ class _StrictLoader(yaml.SafeLoader):
         self._file = file
         self._depth = 0
 
-    def compose_node(self, parent: Node | None, index: object) -> Node | None:
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from meshsim import atomic
 from meshsim.errors import MeshsimError
 from meshsim.model.ir import MeshModel
 
@@ -369,7 +370,8 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         total_cpu = sum(v for v in cpu.values() if v is not None)
         if total_cpu > 120:
             findings.append(f"warning: spawned processes used {total_cpu:.0f}% of one core (budget 120%)")
-        (out / "cpu.json").write_text(
+        atomic.write_text(
+            out / "cpu.json",
             json.dumps(
                 {
                     "percent_of_one_core": cpu,
@@ -381,10 +383,11 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
                 indent=1,
             )
         )
-        (out / "apps.json").write_text(json.dumps(apps, indent=1))
-        (out / "envoy_stats.json").write_text(json.dumps({"before": before, "after": after}))
+        atomic.write_text(out / "apps.json", json.dumps(apps, indent=1))
+        atomic.write_text(out / "envoy_stats.json", json.dumps({"before": before, "after": after}))
         acks = [dataclasses.asdict(a) for a in cp.acks]
-        (out / "control_plane.json").write_text(
+        atomic.write_text(
+            out / "control_plane.json",
             json.dumps(
                 {
                     "startup_s": startup,
@@ -431,7 +434,8 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
             pushes = player.push_records()
             scen = build_scenario_result(model, series, player.events, pushes, load.warmup, load.warmup + load.duration)
             summary = summary.model_copy(update={"scenario": scen})
-            (out / "scenario.json").write_text(
+            atomic.write_text(
+                out / "scenario.json",
                 json.dumps(
                     {
                         "t0_monotonic": player.t0,
@@ -443,7 +447,7 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
                     indent=1,
                 )
             )
-        (out / "summary.json").write_text(summary.model_dump_json(indent=1))
+        atomic.write_text(out / "summary.json", summary.model_dump_json(indent=1))  # last: means the run finished
         return summary
     finally:
         if children is not None:
@@ -466,7 +470,7 @@ def _write_prometheus(
     time.sleep(0.5)
     metrics, counts, edge_ms = metrics_from_access_logs(model, plan, t0, t1, pods)
     write_prometheus([metrics], path)
-    (out / "access_logs.json").write_text(json.dumps({"window_epoch_s": [t0, t1], "lines": counts}, indent=1))
+    atomic.write_text(out / "access_logs.json", json.dumps({"window_epoch_s": [t0, t1], "lines": counts}, indent=1))
     return edge_ms
 
 

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from meshsim import atomic
+
 __all__ = ["validate"]
 
 
@@ -88,7 +90,8 @@ def validate(
         )
     c = compare_runs(pred, reals)
     write_compare(c, pred, reals, out, title=" ".join(paths))
-    (out / "validate.json").write_text(
+    atomic.write_text(
+        out / "validate.json",
         json.dumps(
             {
                 "paths": paths,

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from meshsim import atomic
 from meshsim.telemetry.record import Trace
 
 __all__ = ["EPOCH_US", "jaeger_trace", "to_jaeger", "write_jaeger"]
@@ -89,5 +90,5 @@ def to_jaeger(traces_per_rep: Sequence[tuple[int, Sequence[Trace]]]) -> dict[str
 def write_jaeger(traces_per_rep: Sequence[tuple[int, Sequence[Trace]]], path: Path) -> Path:
     """Write the traces to ``path`` as Jaeger JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_jaeger(traces_per_rep), indent=1) + "\n")
+    atomic.write_text(path, json.dumps(to_jaeger(traces_per_rep), indent=1) + "\n")
     return path
