@@ -96,12 +96,14 @@ def run(
         from meshsim.storm.amplification import amplification_report
 
         summary = summary.model_copy(update={"amplification": amplification_report(model, summary, amplification_threshold)})
-        written = write_outputs(summary, out)
+        # every other output before write_outputs, whose summary.json comes last: its presence means the run finished
+        extra: list[Path] = []
         observations = [o for o in (getattr(r, "observations", None) for r in reps) if o is not None]
         if prometheus is not None:
-            written.append(write_prometheus([o.metrics for o in observations], prometheus))
+            extra.append(write_prometheus([o.metrics for o in observations], prometheus))
         if traces is not None:
-            written.append(write_jaeger([(o.replication, o.traces) for o in observations], traces))
+            extra.append(write_jaeger([(o.replication, o.traces) for o in observations], traces))
+        out.mkdir(parents=True, exist_ok=True)
         atomic.write_text(
             out / "run.json",
             json.dumps(
@@ -112,6 +114,7 @@ def run(
             )
             + "\n"
         )
+        written = [*write_outputs(summary, out), *extra]
         if not quiet:
             render_summary(summary, console)
             console.print(f"Wrote {', '.join(str(p) for p in written)} ({wall:.1f}s wall)")

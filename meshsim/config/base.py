@@ -23,7 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from meshsim.config.limits import MAX_BYTES, MAX_DURATION_S
 from meshsim.errors import format_loc
-from meshsim.units import format_duration, parse_bytes, parse_duration, parse_percentage, show
+from meshsim.units import parse_bytes, parse_duration, parse_percentage, show
 
 __all__ = [
     "StrictModel",
@@ -42,7 +42,7 @@ __all__ = [
 def _bounded_duration(value: object) -> float:
     seconds = parse_duration(value)
     if abs(seconds) > MAX_DURATION_S:
-        raise ValueError(f"duration must be at most {format_duration(MAX_DURATION_S)}, got {show(value)}")
+        raise ValueError(f"duration must be at most {MAX_DURATION_S / 86400:g} days, got {show(value)}")
     return seconds
 
 

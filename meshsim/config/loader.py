@@ -120,7 +120,7 @@ class Override(str):
 
     origin: str
 
-    def __new__(cls, assignment: str, origin: str) -> Override:
+    def __new__(cls, assignment: str, origin: str = "--set") -> Override:
         obj = super().__new__(cls, assignment)
         obj.origin = origin
         return obj

@@ -217,3 +217,12 @@ def test_a_huge_value_is_not_echoed_whole(tmp_path: Path) -> None:
     assert r.exit_code == 2
     (err,) = _errors(r)
     assert len(err) < 400 and "services[0].errorRate" in err and str(f) in err
+
+
+def test_flag_overrides_survive_pickling_and_copying() -> None:
+    import copy
+    import pickle
+
+    (o,) = load_overrides(None, 5.0, None, None)
+    for x in (pickle.loads(pickle.dumps(o)), copy.deepcopy(o)):
+        assert x == "LoadProfile.spec.rate=5.0" and x.origin == "--rps"  # type: ignore[attr-defined]
