@@ -135,7 +135,7 @@ def _textual(text: bytes, data: st.DataObject) -> bytes:
     if op == "nul":
         return text[:pos] + b"\0" + text[pos:]
     if op == "truncate":
-        return text[:pos]
+        return text[: max(pos, 1)]
     if op == "duplicate-line" and lines:
         i = pos % len(lines)
         return b"".join(lines[: i + 1] + lines[i:])
