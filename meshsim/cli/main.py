@@ -134,6 +134,7 @@ def validate(
     are printed and exit 0.
     """
     from meshsim.config.checks import check_model
+    from meshsim.model.timeline import compile_timeline
     from meshsim.config.loader import load
     from meshsim.model.compile import compile_with_findings, security_findings
     from meshsim.storm.amplification import worst_case_findings
@@ -142,6 +143,8 @@ def validate(
         cfg = load(paths, list(sets or []))
         model, findings = compile_with_findings(cfg)
         findings = [*findings, *check_model(cfg, model)]  # entry without pods, before run dies on it
+        if model is not None and not any(f.level == "error" for f in findings):
+            compile_timeline(cfg, model)  # every stage of a Scenario/CanaryPolicy, as run compiles them
         if model is not None:  # issue #6: layered retries multiply (a warning above 3 attempts per request)
             findings = [*findings, *worst_case_findings(model)]
         if model is not None:  # issue #8: edges AuthorizationPolicies deny, connections PeerAuthentication refuses

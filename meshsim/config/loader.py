@@ -442,8 +442,9 @@ def _dispatch(src: Source, d: dict[str, Any]) -> tuple[str, type[BaseModel] | No
         )
     group = api.rpartition("/")[0]
     where = src.at(("kind",))
-    if kind in _KNOWN_KINDS and (group in _KNOWN_GROUPS or "." not in group or api in _KNOWN_KINDS[kind][0]
-                                 or _KNOWN_KINDS[kind][0] == MESHSIM_API):
+    # a known kind is meant when its group is one meshsim knows fully, when it has no group (a LoadProfile
+    # under ``v1``) or when it is meshsim's own; a Gateway of gateway.networking.k8s.io is another kind
+    if kind in _KNOWN_KINDS and (group in _KNOWN_GROUPS or "." not in group or _KNOWN_KINDS[kind][0] == MESHSIM_API):
         versions, bucket, model = _KNOWN_KINDS[kind]
         if api not in versions:
             want = " or ".join(sorted(versions))

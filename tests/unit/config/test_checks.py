@@ -84,3 +84,15 @@ def test_invalid_regex_is_an_error_with_its_line(tmp_path: Path) -> None:
 def test_regexes_are_judged_by_re2(pattern: str, why: str | None) -> None:
     got = check_regex(pattern)
     assert got == why if why is None else (got is not None and got.startswith(why)), got
+
+
+def test_validate_compiles_every_scenario_stage(tmp_path: Path) -> None:
+    f = tmp_path / "t.yaml"
+    f.write_text(
+        "services:\n- name: a\n  isEntrypoint: true\n  script: [{sleep: 1ms}]\n---\n"
+        "apiVersion: meshsim.io/v1alpha1\nkind: Scenario\nmetadata: {name: s}\nspec:\n  events:\n  - at: 1s\n"
+        "    apply:\n      apiVersion: networking.istio.io/v1\n      kind: VirtualService\n      metadata: {name: a}\n"
+        "      spec:\n        hosts: [a]\n        http:\n        - route:\n          - destination: {host: nowhere}\n"
+    )
+    r = runner.invoke(app, ["validate", str(f)])
+    assert r.exit_code == 2 and "unknown host 'nowhere'" in r.output and "Traceback" not in r.output
