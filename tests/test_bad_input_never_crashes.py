@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import resource
 import signal
 import tempfile
 from collections.abc import Iterator
@@ -69,6 +70,10 @@ TEXT_MUTATIONS = ["truncate", "nul", "duplicate-line", "alias-bomb", "deep", "by
 WHOLE_CONFIG_MESSAGES = ("no MockServiceGraph topology found", "a second ", "holds no YAML document",
                          "cannot tell the entry service", "directory holds no")
 """Errors about the input set as a whole, which name the files but no single field."""
+
+MAX_RSS_KB = 3 * 1024**2
+"""Peak resident memory of the test process, KB (Linux ``ru_maxrss``): 3 GiB, far above what any
+case needs (the suite runs in a few hundred MB) and far below what an alias bomb or 10^8 pods take."""
 
 FIELD_OR_LINE = re.compile(r"(\.yaml:\d+ |line \d+|\.yaml[^:]*: [\w\[\]\.=/-]+: )")
 
@@ -179,6 +184,7 @@ def _check(result: Any, tmp: Path, written: dict[Path, bytes]) -> None:
             assert str(tmp) in line, line
             assert FIELD_OR_LINE.search(line) or any(m in line for m in WHOLE_CONFIG_MESSAGES), line
             assert len(line) < 1000, line[:200]
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < MAX_RSS_KB, "memory grew without bound"
     for path, data in written.items():  # nothing the user wrote is ever modified
         assert path.read_bytes() == data, path
 

@@ -134,9 +134,9 @@ def validate(
     are printed and exit 0.
     """
     from meshsim.config.checks import check_model
-    from meshsim.model.timeline import compile_timeline
     from meshsim.config.loader import load
     from meshsim.model.compile import compile_with_findings, security_findings
+    from meshsim.model.timeline import compile_timeline
     from meshsim.storm.amplification import worst_case_findings
 
     with user_errors():
