@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from meshsim import atomic
-from meshsim.config.checks import before_run
+from meshsim.config.checks import before_run, located
 from meshsim.config.loader import load
 from meshsim.errors import Finding
 from meshsim.experiments.replicate import run_replications
@@ -46,9 +46,10 @@ def load_and_compile(
     """
     cfg = load(list(paths), list(overrides))
     _, findings = compile_with_findings(cfg)
-    model = compile_model(cfg)
-    before_run(cfg, model, force)
-    timeline = compile_timeline(cfg, model)
+    with located(cfg):  # the compiler's errors with their YAML line
+        model = compile_model(cfg)
+        before_run(cfg, model, force)
+        timeline = compile_timeline(cfg, model)
     if timeline is not None:
         model = replace(model, timeline=timeline)
     return model, findings

@@ -133,7 +133,7 @@ def validate(
     edges of the topology an AuthorizationPolicy denies, connections a PeerAuthentication refuses)
     are printed and exit 0.
     """
-    from meshsim.config.checks import check_model
+    from meshsim.config.checks import check_model, with_lines
     from meshsim.config.loader import load
     from meshsim.model.compile import compile_with_findings, security_findings
     from meshsim.model.timeline import compile_timeline
@@ -142,7 +142,7 @@ def validate(
     with user_errors():
         cfg = load(paths, list(sets or []))
         model, findings = compile_with_findings(cfg)
-        findings = [*findings, *check_model(cfg, model)]  # entry without pods, before run dies on it
+        findings = with_lines(cfg, [*findings, *check_model(cfg, model)])  # entry without pods; YAML lines
         if model is not None and not any(f.level == "error" for f in findings):
             compile_timeline(cfg, model)  # every stage of a Scenario/CanaryPolicy, as run compiles them
         if model is not None:  # issue #6: layered retries multiply (a warning above 3 attempts per request)

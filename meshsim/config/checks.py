@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from meshsim.config.loader import MeshConfig, Source
     from meshsim.model.ir import MeshModel
 
-__all__ = ["check_config", "check_model", "check_regex", "before_run"]
+__all__ = ["check_config", "check_model", "check_regex", "before_run", "with_lines", "located"]
 
 try:  # the binding of the RE2 library Envoy links
     import re2 as _re2
@@ -234,3 +235,51 @@ def before_run(cfg: MeshConfig, model: MeshModel, force: bool = False) -> None:
     if errors:
         raise ConfigErrors(errors)
     check_run_budget(cfg, force)
+
+
+_LOC_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _parse_loc(loc: str) -> tuple[str | int, ...]:
+    """``spec.http[0].route`` -> ``("spec", "http", 0, "route")`` (the inverse of ``format_loc``)."""
+    return tuple(m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _LOC_PART.finditer(loc))
+
+
+def _sources(cfg: MeshConfig) -> dict[str, Source]:
+    docs = [*cfg.topologies, *cfg.deployments, *cfg.kube_services, *cfg.virtual_services, *cfg.destination_rules,
+            *cfg.slos, *cfg.canaries, *cfg.gateways, *cfg.peer_authentications, *cfg.authorization_policies,
+            *(d for d in (cfg.load, cfg.settings, cfg.scenario) if d is not None)]
+    return {str(d.source): d.source for d in docs if d.source.lines}
+
+
+def with_lines(cfg: MeshConfig, findings: list[Finding]) -> list[Finding]:
+    """``findings`` with the YAML line of each one's field added to its source, where it is known
+    (``file (Kind name)`` becomes ``file:LINE (Kind name)``); others unchanged."""
+    sources = _sources(cfg)
+    out = []
+    for f in findings:
+        src = sources.get(f.source)
+        out.append(f if src is None else Finding(f.level, src.at(_parse_loc(f.loc)), f.loc, f.message))
+    return out
+
+
+@contextlib.contextmanager
+def located(cfg: MeshConfig) -> Iterator[None]:
+    """Re-raise a :class:`~meshsim.errors.ConfigError` from the block (e.g. the compiler's) with the
+    YAML line of its field, where it is known."""
+    from meshsim.errors import ConfigError, ConfigErrors
+
+    try:
+        yield
+    except ConfigError as exc:
+        sources = _sources(cfg)
+        errors = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+        if not any(e.source in sources for e in errors):
+            raise
+        located_errors = []
+        for e in errors:
+            src = sources.get(e.source)
+            if src is not None and not e.message.startswith("after the scenario's changes"):  # a field of another doc
+                e = type(e)(src.at(_parse_loc(e.loc)), e.loc, e.message)  # keeps CompileError a CompileError
+            located_errors.append(e)
+        raise (located_errors[0] if len(located_errors) == 1 else ConfigErrors(located_errors)) from None

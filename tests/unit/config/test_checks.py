@@ -96,3 +96,17 @@ def test_validate_compiles_every_scenario_stage(tmp_path: Path) -> None:
     )
     r = runner.invoke(app, ["validate", str(f)])
     assert r.exit_code == 2 and "unknown host 'nowhere'" in r.output and "Traceback" not in r.output
+
+
+def test_compiler_errors_get_their_yaml_line(tmp_path: Path) -> None:
+    f = tmp_path / "t.yaml"
+    f.write_text(
+        "services:\n- name: a\n  isEntrypoint: true\n  script: [{call: b}]\n- name: b\n---\n"
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: b}\nspec:\n  hosts: [b]\n"
+        "  http:\n  - route:\n    - destination: {host: b, subset: v9}\n"
+    )
+    for cmd in (["validate", str(f)], ["run", str(f), "-q", "--out", str(tmp_path / "o")]):
+        r = runner.invoke(app, cmd)
+        assert r.exit_code == 2
+        errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and f"{f}:14 (VirtualService b): spec.http[0].route[0].destination.subset" in errors[0]
