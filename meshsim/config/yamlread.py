@@ -128,10 +128,11 @@ def _lines(root: Node) -> Lines:
     return out
 
 
-def _yaml_error(file: str, exc: yaml.YAMLError) -> ConfigError:
+def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ConfigError:
     mark = getattr(exc, "problem_mark", None)
     if isinstance(exc, yaml.reader.ReaderError):
-        return ConfigError(file, "", f"invalid YAML: character {exc.character!r} at position {exc.position} is not allowed")
+        line = text.count("\n", 0, exc.position) + 1
+        return ConfigError(file, f"line {line}", f"invalid YAML: control character {show(chr(exc.character))} is not allowed")
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     return ConfigError(file, where, f"invalid YAML: {problem}")
@@ -158,7 +159,10 @@ def read_yaml(data: bytes, file: str) -> Iterator[tuple[int, Any, Lines]]:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigError(file, f"line {line}", "is not UTF-8 text") from None
-    loader = _StrictLoader(text, file)
+    try:
+        loader = _StrictLoader(text, file)
+    except yaml.YAMLError as exc:  # the reader checks the characters as it starts
+        raise _yaml_error(file, exc, text) from None
     try:
         index = 0
         while loader.check_node():
@@ -170,7 +174,7 @@ def read_yaml(data: bytes, file: str) -> Iterator[tuple[int, Any, Lines]]:
             lines = _lines(node)
             yield index, loader.construct_document(node), lines
     except yaml.YAMLError as exc:
-        raise _yaml_error(file, exc) from None
+        raise _yaml_error(file, exc, text) from None
     except RecursionError:
         raise ConfigError(file, "", f"YAML nested too deeply (more than {MAX_YAML_DEPTH} levels)") from None
     finally:

@@ -81,6 +81,12 @@ def test_invalid_utf8_and_syntax_errors() -> None:
         _read("a: [1\nb: 2\n")
 
 
+def test_control_character_names_its_line() -> None:
+    with pytest.raises(ConfigError) as e:
+        _read(b"a: 1\nb: x\x01y\n")
+    assert str(e.value) == "f.yaml: line 2: invalid YAML: control character '\\x01' is not allowed"
+
+
 def test_python_tags_are_refused() -> None:
     with pytest.raises(ConfigError, match="invalid YAML"):
         _read("a: !!python/object/apply:os.system ['true']\n")
