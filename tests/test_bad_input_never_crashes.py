@@ -152,7 +152,8 @@ def _textual(text: bytes, data: st.DataObject) -> bytes:
     if op == "deep":
         return text + b"\n---\nx: " + b"[" * 3000 + b"]" * 3000 + b"\n"
     if op == "byte":
-        return text[:pos] + bytes([data.draw(st.sampled_from([*range(32, 127), 1, 9, 10, 27, 127, 0xC3, 0xFF]), label="byte")]) + text[pos + 1 :]
+        byte = data.draw(st.sampled_from([*range(32, 127), 1, 9, 10, 27, 127, 0xC3, 0xFF]), label="byte")
+        return text[:pos] + bytes([byte]) + text[pos + 1 :]
     if op == "empty":
         return b""
     if op == "tab" and lines:

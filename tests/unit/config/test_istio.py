@@ -101,5 +101,5 @@ def test_weights_are_int32_and_non_negative() -> None:
 
 def test_percent_resolution() -> None:
     assert Percent(value=0).value == 0 and Percent(value=0.0001).value == 0.0001
-    with pytest.raises(ValidationError, match="neither 0.0"):
+    with pytest.raises(ValidationError, match=r"neither 0\.0"):
         Percent(value=0.00005)
