@@ -9,7 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["MeshsimError", "ConfigError", "Finding", "format_loc"]
+__all__ = ["MeshsimError", "ConfigError", "ConfigErrors", "Finding", "format_loc", "shorten"]
+
+MAX_MESSAGE_CHARS = 300
+"""Longest message (and field path) echoed in one error line; a 2 MB value is not repeated whole."""
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was (one line, newlines escaped)."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 30]}... ({len(text)} characters)"
 
 
 def format_loc(loc: tuple[str | int, ...] | list[str | int]) -> str:
@@ -41,14 +52,34 @@ class ConfigError(MeshsimError):
     """
 
     def __init__(self, source: str, loc: str, message: str) -> None:
-        self.source = source
-        self.loc = loc
-        self.message = message
+        self.source = shorten(source)
+        self.loc = shorten(loc)
+        self.message = shorten(message)
         super().__init__(str(self))
 
     def __str__(self) -> str:
         where = f"{self.source}: {self.loc}" if self.loc else self.source
         return f"{where}: {self.message}"
+
+
+class ConfigErrors(ConfigError):
+    """Several input errors found in one pass; ``str()`` gives one line per error.
+
+    ``errors`` keeps them in file order. It is a :class:`ConfigError` (the first one's source,
+    field and message), so callers that handle one error handle this too.
+    """
+
+    errors: list[ConfigError]
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        if not errors:
+            raise ValueError("ConfigErrors needs at least one error")
+        self.errors = [x for e in errors for x in (e.errors if isinstance(e, ConfigErrors) else [e])]
+        first = self.errors[0]
+        super().__init__(first.source, first.loc, first.message)
+
+    def __str__(self) -> str:
+        return "\n".join(ConfigError.__str__(e) for e in self.errors)
 
 
 @dataclass(frozen=True)

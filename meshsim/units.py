@@ -15,9 +15,22 @@ Formats accepted (the ones isotope and Istio users already write):
 
 from __future__ import annotations
 
+import math
 import re
 
-__all__ = ["parse_duration", "parse_bytes", "parse_percentage", "format_duration"]
+__all__ = ["parse_duration", "parse_bytes", "parse_percentage", "format_duration", "show"]
+
+
+def show(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages (a 2 MB string is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _finite(x: float, value: object, what: str) -> float:
+    if not math.isfinite(x):
+        raise ValueError(f"{what} must be a finite number, got {show(value)}")
+    return x
 
 _DURATION_UNITS = {
     "ns": 1e-9,
@@ -51,11 +64,14 @@ def parse_duration(value: object) -> float:
         If the string is not a duration (the message says which forms are accepted).
     """
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as '250ms' or '2s', got {value!r}")
+        raise ValueError(f"expected a duration such as '250ms' or '2s', got {show(value)}")
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return _finite(float(value), value, "a duration")
+        except OverflowError:
+            raise ValueError(f"a duration must be a finite number, got {show(value)}") from None
     if not isinstance(value, str):
-        raise ValueError(f"expected a duration such as '250ms' or '2s', got {value!r}")
+        raise ValueError(f"expected a duration such as '250ms' or '2s', got {show(value)}")
     text = value.strip()
     sign = 1.0
     if text.startswith(("-", "+")):
@@ -64,9 +80,11 @@ def parse_duration(value: object) -> float:
     if text == "0":
         return 0.0
     try:
-        return sign * float(text)
+        number: float | None = float(text)
     except ValueError:
-        pass
+        number = None
+    if number is not None:
+        return _finite(sign * number, value, "a duration")
     pos = 0
     total = 0.0
     for m in _DURATION_PART.finditer(text):
@@ -75,8 +93,8 @@ def parse_duration(value: object) -> float:
         total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
         pos = m.end()
     if pos != len(text) or not text:
-        raise ValueError(f"expected a duration such as '250ms', '1.5s' or '1m30s', got {value!r}")
-    return sign * total
+        raise ValueError(f"expected a duration such as '250ms', '1.5s' or '1m30s', got {show(value)}")
+    return _finite(sign * total, value, "a duration")
 
 
 def format_duration(seconds: float) -> str:
@@ -114,20 +132,22 @@ def parse_bytes(value: object) -> int:
         On negative values or unknown units.
     """
     if isinstance(value, bool):
-        raise ValueError(f"expected a byte size such as 1024 or '16KiB', got {value!r}")
+        raise ValueError(f"expected a byte size such as 1024 or '16KiB', got {show(value)}")
     if isinstance(value, int):
         if value < 0:
-            raise ValueError(f"byte size must be >= 0, got {value}")
+            raise ValueError(f"byte size must be >= 0, got {show(value)}")
         return value
     if isinstance(value, float):
+        _finite(value, value, "a byte size")
         if value < 0:
             raise ValueError(f"byte size must be >= 0, got {value}")
         return int(value)
     if isinstance(value, str):
         m = _BYTES.match(value)
         if m and m.group(2).lower() in _BYTE_UNITS:
-            return int(float(m.group(1)) * _BYTE_UNITS[m.group(2).lower()])
-    raise ValueError(f"expected a byte size such as 1024 or '16KiB', got {value!r}")
+            size = float(m.group(1)) * _BYTE_UNITS[m.group(2).lower()]
+            return int(_finite(size, value, "a byte size"))
+    raise ValueError(f"expected a byte size such as 1024 or '16KiB', got {show(value)}")
 
 
 def parse_percentage(value: object) -> float:
@@ -139,23 +159,23 @@ def parse_percentage(value: object) -> float:
         If the value is outside [0, 1] (isotope rejects those too).
     """
     if isinstance(value, bool):
-        raise ValueError(f"expected a fraction in [0, 1] or a string like '5%', got {value!r}")
+        raise ValueError(f"expected a fraction in [0, 1] or a string like '5%', got {show(value)}")
     if isinstance(value, str):
         text = value.strip()
         if text.endswith("%"):
             try:
                 frac = float(text[:-1]) / 100.0
             except ValueError:
-                raise ValueError(f"expected a percentage like '5%', got {value!r}") from None
+                raise ValueError(f"expected a percentage like '5%', got {show(value)}") from None
         else:
             try:
                 frac = float(text)
             except ValueError:
-                raise ValueError(f"expected a fraction in [0, 1] or '5%', got {value!r}") from None
+                raise ValueError(f"expected a fraction in [0, 1] or '5%', got {show(value)}") from None
     elif isinstance(value, int | float):
         frac = float(value)
     else:
-        raise ValueError(f"expected a fraction in [0, 1] or a string like '5%', got {value!r}")
-    if not 0.0 <= frac <= 1.0:
-        raise ValueError(f"percentage must be within [0, 1] (0%..100%), got {value!r}")
+        raise ValueError(f"expected a fraction in [0, 1] or a string like '5%', got {show(value)}")
+    if not 0.0 <= frac <= 1.0:  # also false for NaN
+        raise ValueError(f"percentage must be within [0, 1] (0%..100%), got {show(value)}")
     return frac

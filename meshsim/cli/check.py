@@ -11,6 +11,7 @@ from typing import Annotated, Literal, cast
 import typer
 from rich.table import Table
 
+from meshsim import atomic
 from meshsim.cli.common import (
     MaxReplicationsOption,
     PrecisionOption,
@@ -80,10 +81,10 @@ def check_command(
                     amplification_tol=amp_tol)
         out.mkdir(parents=True, exist_ok=True)
         written = [out / "check.json", junit or out / "junit.xml", markdown or out / "summary.md"]
-        written[0].write_text(json.dumps(rep.to_dict(), indent=2, default=str) + "\n")
+        atomic.write_text(written[0], json.dumps(rep.to_dict(), indent=2, default=str) + "\n")
         for p, text in ((written[1], rep.junit_xml()), (written[2], rep.markdown())):
             p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(text)
+            atomic.write_text(p, text)
         write_provenance(out, ["meshsim", *sys.argv[1:]], inputs, digest, params, written, time.perf_counter() - t0,
                          {"baseline_digest": rep.baseline.digest, "candidate_digest": rep.candidate.digest})
     if output is OutputFormat.json:  # check.json's content, alone on stdout

@@ -38,7 +38,8 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except MeshsimError as exc:
-        err_console.print("error: " + str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        for line in str(exc).splitlines() or [type(exc).__name__]:  # ConfigErrors: one line per error
+            err_console.print("error: " + line, style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err_console.print("interrupted")
@@ -81,14 +82,17 @@ def progress_bar(label: str, enabled: bool = True) -> Iterator[Callable[..., Non
 
 def load_overrides(sets: list[str] | None, rps: float | None, duration: str | None, warmup: str | None) -> list[str]:
     """``--set`` assignments plus the flags that are shorthands for them. Precedence: a flag beats
-    ``--set``, which beats the files (later assignments win)."""
+    ``--set``, which beats the files (later assignments win). The flags' assignments remember their
+    flag (:class:`~meshsim.config.loader.Override`), so an error in one says ``(from --duration)``."""
+    from meshsim.config.loader import Override
+
     out = list(sets or [])
     if rps is not None:
-        out.append(f"LoadProfile.spec.rate={rps}")
+        out.append(Override(f"LoadProfile.spec.rate={rps}", "--rps"))
     if duration is not None:
-        out.append(f"LoadProfile.spec.duration={duration}")
+        out.append(Override(f"LoadProfile.spec.duration={duration}", "--duration"))
     if warmup is not None:
-        out.append(f"LoadProfile.spec.warmup={warmup}")
+        out.append(Override(f"LoadProfile.spec.warmup={warmup}", "--warmup"))
     return out
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from meshsim import __version__
+from meshsim import __version__, atomic
 from meshsim.cli.common import (
     MaxReplicationsOption,
     PrecisionOption,
@@ -72,6 +72,7 @@ def run(
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
     precision: Annotated[str | None, PrecisionOption] = None,
     max_replications: Annotated[int, MaxReplicationsOption] = 50,
+    force: Annotated[bool, typer.Option("--force", help="Run even when the pre-run estimate exceeds the limits policy's budget of simulated calls.")] = False,
 ) -> None:
     """Simulate the mesh and write summary.json, a latency CDF and a service graph.
 
@@ -87,7 +88,7 @@ def run(
     from meshsim.telemetry.prometheus import write_prometheus
 
     with user_errors():
-        model, findings = load_and_compile(paths, load_overrides(sets, rps, duration, warmup))
+        model, findings = load_and_compile(paths, load_overrides(sets, rps, duration, warmup), force=force)
         warnings = [f for f in findings if f.level != "info"]
         for f in warnings:
             err_console.print(str(f), style="yellow", highlight=False, soft_wrap=True)
@@ -111,13 +112,16 @@ def run(
             err_console.print(f"warning: --precision {precision} not met after {summary.run.replications} replications "
                               f"(entry p99 +/- {_pct(summary.run.precision_achieved)}); raise --max-replications", style="yellow", highlight=False)
         wall = time.perf_counter() - t0
-        written = write_outputs(summary, out)
+        # every other output before write_outputs, whose summary.json comes last: its presence means the run finished
+        extra: list[Path] = []
         observations = result.observations
         if prometheus is not None:
-            written.append(write_prometheus([o.metrics for o in observations], prometheus))
+            extra.append(write_prometheus([o.metrics for o in observations], prometheus))
         if traces is not None:
-            written.append(write_jaeger([(o.replication, o.traces) for o in observations], traces, model))
-        (out / "run.json").write_text(
+            extra.append(write_jaeger([(o.replication, o.traces) for o in observations], traces, model))
+        out.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(
+            out / "run.json",
             json.dumps(
                 {"command": ["meshsim", "run", *paths], "overrides": load_overrides(sets, rps, duration, warmup),
                  "wall_time_s": round(wall, 3), "meshsim_version": __version__, "seed": seed,
@@ -126,6 +130,7 @@ def run(
             )
             + "\n"
         )
+        written = [*write_outputs(summary, out), *extra]
         if output is OutputFormat.json:  # the summary.json content, alone on stdout
             print_json(summary.model_dump(mode="json"))
         elif not quiet:
@@ -154,12 +159,18 @@ def validate(
     are printed and exit 0.
     """
     from meshsim.analysis.amplification import worst_case_findings
+    from meshsim.config.checks import with_lines
     from meshsim.config.loader import load
     from meshsim.model.compile import compile_with_findings, security_findings
+    from meshsim.model.preflight import check_model
+    from meshsim.model.timeline import compile_timeline
 
     with user_errors():
         cfg = load(paths, list(sets or []))
         model, findings = compile_with_findings(cfg)
+        findings = with_lines(cfg, [*findings, *check_model(cfg, model)])  # entry without pods; YAML lines
+        if model is not None and not any(f.level == "error" for f in findings):
+            compile_timeline(cfg, model)  # every stage of a Scenario/CanaryPolicy, as run compiles them
         if model is not None:  # layered retries multiply (a warning above 3 attempts per request)
             findings = [*findings, *worst_case_findings(model)]
         if model is not None:  # edges AuthorizationPolicies deny, connections PeerAuthentication refuses

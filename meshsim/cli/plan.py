@@ -11,6 +11,7 @@ from typing import Annotated, Literal, cast
 import typer
 from rich.table import Table
 
+from meshsim import atomic
 from meshsim.cli.common import (
     MaxReplicationsOption,
     PrecisionOption,
@@ -93,9 +94,9 @@ def plan_command(
             ml = max_load(paths, slos, overrides, seed=seed, replications=replications, workers=workers,
                           criterion=crit, progress=say)
             written = [out / "max_load.json", out / "trace.csv", out / "checks.csv"]
-            written[0].write_text(json.dumps(ml.to_dict(), indent=2, default=str) + "\n")
-            ml.trace_frame().to_csv(written[1], index=False)
-            ml.checks_frame().to_csv(written[2], index=False)
+            atomic.write_text(written[0], json.dumps(ml.to_dict(), indent=2, default=str) + "\n")
+            atomic.to_csv(ml.trace_frame(), written[1], index=False)
+            atomic.to_csv(ml.checks_frame(), written[2], index=False)
             write_provenance(out, ["meshsim", *sys.argv[1:]], paths, digest, params, written, time.perf_counter() - t0,
                              {"config_digest": ml.digest, "point_digests": [t.digest for t in ml.trace if t.digest]})
             if as_json:
@@ -109,9 +110,9 @@ def plan_command(
                  criterion=crit, vcpu_per_replica=vcpu_per_replica, sidecar_vcpu_per_krps=sidecar_vcpu,
                  simulate=not analytic_only, progress=say)
         written = [out / "plan.json", out / "plan_trace.csv", out / "checks.csv"]
-        written[0].write_text(json.dumps(p.to_dict(), indent=2, default=str) + "\n")
-        p.trace_frame().to_csv(written[1], index=False)
-        p.checks_frame().to_csv(written[2], index=False)
+        atomic.write_text(written[0], json.dumps(p.to_dict(), indent=2, default=str) + "\n")
+        atomic.to_csv(p.trace_frame(), written[1], index=False)
+        atomic.to_csv(p.checks_frame(), written[2], index=False)
         write_provenance(out, ["meshsim", *sys.argv[1:]], paths, digest, params, written, time.perf_counter() - t0,
                          {"config_digest": p.digest, "point_digests": [t.digest for t in p.trace if t.digest]})
     if as_json:

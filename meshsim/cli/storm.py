@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from meshsim import atomic
 from meshsim.cli.common import SetOption, console, progress_bar, user_errors
 from meshsim.cli.output import OutputFormat, OutputOption, print_json
 from meshsim.cli.plan import Paths
@@ -112,10 +113,10 @@ def storm_command(
             mj = rows_json(rows)
             data: dict[str, Any] = {"trigger": trig.describe(m1, d1), "replications": replications, "seed": seed, "mitigations": mj}
             written = [out / "mitigations.json", out / "mitigations.csv"]
-            written[0].write_text(json.dumps(data, indent=2) + "\n")
+            atomic.write_text(written[0], json.dumps(data, indent=2) + "\n")
             import pandas as pd
 
-            pd.DataFrame([{k: v for k, v in x.items() if k not in ("files", "overrides", "outcomes")} | x["outcomes"] for x in mj]).to_csv(written[1], index=False)
+            pd.DataFrame([{k: v for k, v in x.items() if k not in ("files", "overrides", "outcomes")} | x["outcomes"] for x in mj]).pipe(atomic.to_csv, written[1], index=False)
             write_provenance(out, ["meshsim", *sys.argv[1:]], inputs, digest, cmd, written, time.perf_counter() - t0, {"trigger": data["trigger"]})
             if output is OutputFormat.json:  # mitigations.json's content, alone on stdout
                 print_json({**data, "out": str(out)})
@@ -147,9 +148,9 @@ def storm_command(
 
         data = res.to_json()
         written = [out / "phase.csv", out / "phase.json", out / "phase.png"]
-        res.to_frame().to_csv(written[0], index=False)
-        written[1].write_text(json.dumps(data, indent=2) + "\n")
-        storm_phase(data).savefig(written[2], dpi=110)
+        atomic.to_csv(res.to_frame(), written[0], index=False)
+        atomic.write_text(written[1], json.dumps(data, indent=2) + "\n")
+        atomic.save_figure(storm_phase(data), written[2], dpi=110)
         write_provenance(out, ["meshsim", *sys.argv[1:]], inputs, digest, cmd, written, time.perf_counter() - t0, {"trigger": trig.describe()})
     if output is OutputFormat.json:  # phase.json's content, alone on stdout
         print_json({**data, "out": str(out)})

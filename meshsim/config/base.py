@@ -8,6 +8,9 @@ Three strictness levels, matching how each format is treated by its own tools:
   unknown keys; meshsim accepts them too (stock files load unchanged) but lists them in a warning.
 - :class:`OpenModel` (``extra="ignore"``): Kubernetes objects, of which meshsim reads only a few fields.
 
+Every level refuses NaN and infinity in float fields (``allow_inf_nan=False``): a ``rate: .inf`` or
+``min: .nan`` would otherwise validate and then hang or poison a run.
+
 Fields meshsim parses but does not model yet are declared in a class's ``__unmodelled__`` set;
 :func:`collect_notes` walks a validated document and returns a warning for each one that is set.
 """
@@ -18,8 +21,9 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
+from meshsim.config.limits import MAX_BYTES, MAX_DURATION_S
 from meshsim.errors import format_loc
-from meshsim.units import parse_bytes, parse_duration, parse_percentage
+from meshsim.units import parse_bytes, parse_duration, parse_percentage, show
 
 __all__ = [
     "StrictModel",
@@ -27,25 +31,64 @@ __all__ = [
     "OpenModel",
     "Duration",
     "NonNegDuration",
+    "IstioDuration",
+    "IstioIdleTimeout",
     "ByteSize",
     "Percentage",
     "collect_notes",
 ]
 
 
-def _non_negative_duration(value: object) -> float:
+def _bounded_duration(value: object) -> float:
     seconds = parse_duration(value)
-    if seconds < 0:
-        raise ValueError(f"duration must be >= 0, got {value!r}")
+    if abs(seconds) > MAX_DURATION_S:
+        raise ValueError(f"duration must be at most {MAX_DURATION_S / 86400:g} days, got {show(value)}")
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-"""Seconds, parsed from a Go duration string (``"250ms"``) or a number of seconds."""
+def _non_negative_duration(value: object) -> float:
+    seconds = _bounded_duration(value)
+    if seconds < 0:
+        raise ValueError(f"duration must be >= 0, got {show(value)}")
+    return seconds
+
+
+def _istio_duration(value: object) -> float:
+    """Istio's ``agent.ValidateDuration`` (``pkg/config/validation/agent/validation.go``): at least
+    1 ms and a whole number of milliseconds."""
+    seconds = _non_negative_duration(value)
+    if seconds < 1e-3 - 1e-12:
+        raise ValueError(f"duration must be at least 1ms, as Istio requires, got {show(value)}")
+    if abs(seconds * 1e3 - round(seconds * 1e3)) > 1e-6:
+        raise ValueError(f"only durations to ms precision are supported (as in Istio), got {show(value)}")
+    return seconds
+
+
+def _istio_idle_timeout(value: object) -> float:
+    """As :func:`_istio_duration`, but ``0s`` (timeout disabled) is allowed, as Istio allows it for
+    ``connectionPool.tcp.idleTimeout``."""
+    seconds = _non_negative_duration(value)
+    return seconds if seconds == 0 else _istio_duration(value)
+
+
+def _bounded_bytes(value: object) -> int:
+    size = parse_bytes(value)
+    if size > MAX_BYTES:
+        raise ValueError(f"byte size must be at most {MAX_BYTES} (1 GiB), got {show(value)}")
+    return size
+
+
+Duration = Annotated[float, BeforeValidator(_bounded_duration)]
+"""Seconds, parsed from a Go duration string (``"250ms"``) or a number of seconds; finite and at most
+:data:`~meshsim.config.limits.MAX_DURATION_S` either way."""
 NonNegDuration = Annotated[float, BeforeValidator(_non_negative_duration)]
-"""Non-negative seconds."""
-ByteSize = Annotated[int, BeforeValidator(parse_bytes)]
-"""Bytes, parsed from an int or a go-units string (``"16 KB"`` = 16384)."""
+"""Non-negative seconds (finite, at most :data:`~meshsim.config.limits.MAX_DURATION_S`)."""
+IstioDuration = Annotated[float, BeforeValidator(_istio_duration)]
+"""An Istio API duration: >= 1 ms, whole milliseconds (Istio's validation webhook rejects others)."""
+IstioIdleTimeout = Annotated[float, BeforeValidator(_istio_idle_timeout)]
+"""An Istio duration where 0 means disabled."""
+ByteSize = Annotated[int, BeforeValidator(_bounded_bytes)]
+"""Bytes, parsed from an int or a go-units string (``"16 KB"`` = 16384); at most 1 GiB."""
 Percentage = Annotated[float, BeforeValidator(parse_percentage)]
 """A fraction in [0, 1], parsed from a number or ``"5%"``."""
 
@@ -58,19 +101,19 @@ class _Base(BaseModel):
 class StrictModel(_Base):
     """Unknown keys are errors; values are frozen after validation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class LooseModel(_Base):
     """Unknown keys are kept (and reported as warnings by :func:`collect_notes`)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class OpenModel(_Base):
     """Unknown keys are ignored silently (Kubernetes objects: most fields are irrelevant)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 def collect_notes(obj: Any, loc: tuple[str | int, ...] = ()) -> list[tuple[str, str]]:

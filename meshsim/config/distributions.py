@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from meshsim.config.base import NonNegDuration, StrictModel
+from meshsim.config.limits import MAX_SAMPLES
 
 __all__ = [
     "Constant",
@@ -135,7 +136,7 @@ class Empirical(StrictModel):
     """Resample uniformly from measured ``samples`` (seconds)."""
 
     dist: Literal["empirical"]
-    samples: list[NonNegDuration] = Field(min_length=1)
+    samples: list[NonNegDuration] = Field(min_length=1, max_length=MAX_SAMPLES)
 
     @property
     def mean(self) -> float:

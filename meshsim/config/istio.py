@@ -4,15 +4,25 @@ Field names are Istio's own (``istio/api`` ``networking/v1alpha3/virtual_service
 ``destination_rule.proto``). Every field of the API is accepted, so users' files load unmodified;
 fields meshsim does not model yet are declared ``__unmodelled__`` and listed in a warning. A key that
 is not in Istio's API at all is an error, as the API server would reject it.
+
+Value ranges are those Istio's validation webhook enforces (``istio/istio`` ``pkg/config/validation``
+``validation.go``, ``virtualservice.go`` and ``agent/validation.go``): durations >= 1 ms in whole
+milliseconds (``agent.ValidateDuration``), thresholds and weights >= 0, percentages in 0..100 (and a
+fractional ``Percent`` either 0 or within [0.0001, 100]), ``retryOn`` policies from Envoy's
+``x-envoy-retry-on``/``x-envoy-retry-grpc-on`` lists or HTTP status codes, and no retry settings
+when ``attempts`` is 0 or unset ("http retry policy configured when attempts are set to 0").
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from http import HTTPStatus
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from meshsim.config.base import NonNegDuration, OpenModel, StrictModel
+from meshsim.config.base import IstioDuration, IstioIdleTimeout, NonNegDuration, OpenModel, StrictModel
+from meshsim.config.limits import Int32, UInt32
+from meshsim.units import show
 
 __all__ = [
     "ObjectMeta",
@@ -97,21 +107,54 @@ class Destination(StrictModel):
 
 class HTTPRouteDestination(StrictModel):
     destination: Destination
-    weight: int | None = Field(default=None, ge=0)
+    weight: Int32 | None = None
     headers: dict[str, Any] | None = None
 
     __unmodelled__ = frozenset({"headers"})
 
 
+RETRY_ON_POLICIES = frozenset(
+    {
+        "5xx", "gateway-error", "reset", "reset-before-request", "connect-failure", "retriable-4xx",
+        "refused-stream", "retriable-status-codes", "retriable-headers", "envoy-ratelimited",
+        "http3-post-connect-failure",
+        "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
+    }
+)
+"""Istio's ``supportedRetryOnPolicies`` (``pkg/config/validation/agent/validation.go``): Envoy's
+``x-envoy-retry-on`` and ``x-envoy-retry-grpc-on`` policies."""
+
+_HTTP_CODES = frozenset(int(c) for c in HTTPStatus)
+
+
 class HTTPRetry(StrictModel):
     """``attempts`` retries after the first try; see reference §1.1 for every default."""
 
-    attempts: int | None = Field(default=None, ge=0)
-    perTryTimeout: NonNegDuration | None = None
+    attempts: Int32 | None = None
+    perTryTimeout: IstioDuration | None = None
     retryOn: str | None = None
     retryRemoteLocalities: bool | None = None
     retryIgnorePreviousHosts: bool | None = None
-    backoff: NonNegDuration | None = None
+    backoff: IstioDuration | None = None
+
+    @field_validator("retryOn")
+    @classmethod
+    def _policies(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return value
+        for policy in value.split(","):
+            if policy in RETRY_ON_POLICIES or (policy.isdigit() and int(policy) in _HTTP_CODES):
+                continue
+            raise ValueError(f"{show(policy)} is not a valid retryOn policy (Envoy's x-envoy-retry-on list or an HTTP status)")
+        return value
+
+    @model_validator(mode="after")
+    def _attempts_set(self) -> HTTPRetry:
+        if not self.attempts and (self.perTryTimeout is not None or self.retryOn or self.retryRemoteLocalities is not None):
+            raise ValueError(
+                "http retry policy configured when attempts are set to 0 (disabled); set attempts, as Istio requires"
+            )
+        return self
 
     __unmodelled__ = frozenset({"retryRemoteLocalities"})
     __unmodelled_why__: ClassVar[dict[str, str]] = {
@@ -120,12 +163,21 @@ class HTTPRetry(StrictModel):
 
 
 class Percent(StrictModel):
+    """Istio's fractional ``Percent``: 0, or within [0.0001, 100] (``validatePercentage``)."""
+
     value: float = Field(ge=0, le=100)
+
+    @field_validator("value")
+    @classmethod
+    def _resolution(cls, value: float) -> float:
+        if 0 < value < 0.0001:
+            raise ValueError(f"percentage {value} is neither 0.0, nor in range [0.0001, 100.0]")
+        return value
 
 
 class _Delay(StrictModel):
-    fixedDelay: NonNegDuration | None = None
-    exponentialDelay: NonNegDuration | None = None
+    fixedDelay: IstioDuration | None = None
+    exponentialDelay: IstioDuration | None = None
     percentage: Percent | None = None
     percent: int | None = Field(default=None, ge=0, le=100)
 
@@ -155,13 +207,13 @@ class HTTPRoute(StrictModel):
     directResponse: dict[str, Any] | None = None
     delegate: dict[str, Any] | None = None
     rewrite: dict[str, Any] | None = None
-    timeout: NonNegDuration | None = None
+    timeout: IstioDuration | None = None
     retries: HTTPRetry | None = None
     fault: HTTPFaultInjection | None = None
     mirror: dict[str, Any] | None = None
     mirrors: list[dict[str, Any]] | None = None
     mirrorPercentage: Percent | None = None
-    mirrorPercent: int | None = None
+    mirrorPercent: int | None = Field(default=None, ge=0, le=100)
     corsPolicy: dict[str, Any] | None = None
     headers: dict[str, Any] | None = None
 
@@ -200,24 +252,30 @@ class VirtualService(StrictModel):
 
 
 class _TCPSettings(StrictModel):
-    maxConnections: int | None = None
-    connectTimeout: NonNegDuration | None = None
+    maxConnections: Int32 | None = None
+    connectTimeout: IstioDuration | None = None
     tcpKeepalive: dict[str, Any] | None = None
-    maxConnectionDuration: NonNegDuration | None = None
-    idleTimeout: NonNegDuration | None = None
+    maxConnectionDuration: IstioDuration | None = None
+    idleTimeout: IstioIdleTimeout | None = None
 
     __unmodelled__ = frozenset({"tcpKeepalive", "maxConnectionDuration", "idleTimeout"})
 
 
 class _HTTPSettings(StrictModel):
-    http1MaxPendingRequests: int | None = None
-    http2MaxRequests: int | None = None
-    maxRequestsPerConnection: int | None = None
-    maxRetries: int | None = None
-    idleTimeout: NonNegDuration | None = None
+    http1MaxPendingRequests: Int32 | None = None
+    http2MaxRequests: Int32 | None = None
+    maxRequestsPerConnection: Int32 | None = None
+    maxRetries: Int32 | None = None
+    idleTimeout: IstioDuration | None = None
     h2UpgradePolicy: Literal["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"] | None = None
     useClientProtocol: bool | None = None
-    maxConcurrentStreams: int | None = None
+    maxConcurrentStreams: Int32 | None = None
+
+    @model_validator(mode="after")
+    def _client_protocol(self) -> _HTTPSettings:
+        if self.h2UpgradePolicy == "UPGRADE" and self.useClientProtocol:
+            raise ValueError("use client protocol must not be true when H2UpgradePolicy is UPGRADE")
+        return self
 
     __unmodelled__ = frozenset({"idleTimeout", "useClientProtocol"})
 
@@ -229,18 +287,27 @@ class ConnectionPoolSettings(StrictModel):
 
 class OutlierDetection(StrictModel):
     splitExternalLocalOriginErrors: bool | None = None
-    consecutiveLocalOriginFailures: int | None = None
-    consecutiveGatewayErrors: int | None = Field(default=None, ge=0)
-    consecutive5xxErrors: int | None = Field(default=None, ge=0)
-    consecutiveErrors: int | None = None
-    interval: NonNegDuration | None = None
-    baseEjectionTime: NonNegDuration | None = None
+    consecutiveLocalOriginFailures: UInt32 | None = None
+    consecutiveGatewayErrors: UInt32 | None = None
+    consecutive5xxErrors: UInt32 | None = None
+    consecutiveErrors: Int32 | None = None
+    interval: IstioDuration | None = None
+    baseEjectionTime: IstioDuration | None = None
     maxEjectionPercent: int | None = Field(default=None, ge=0, le=100)
     minHealthPercent: int | None = Field(default=None, ge=0, le=100)
 
     __unmodelled__ = frozenset(
         {"splitExternalLocalOriginErrors", "consecutiveLocalOriginFailures", "consecutiveErrors"}
     )
+
+    @model_validator(mode="after")
+    def _local_origin(self) -> OutlierDetection:
+        if not self.splitExternalLocalOriginErrors and self.consecutiveLocalOriginFailures:
+            raise ValueError(
+                "outlier detection consecutive local origin failures is specified, but split external "
+                "local origin errors is set to false"
+            )
+        return self
 
 
 class LoadBalancerSettings(StrictModel):
@@ -259,11 +326,12 @@ class LoadBalancerSettings(StrictModel):
 
 
 class RetryBudget(StrictModel):
-    """Istio 1.27+ ``trafficPolicy.retryBudget`` (Envoy ``thresholds.retry_budget``)."""
+    """Istio 1.27+ ``trafficPolicy.retryBudget`` (Envoy ``thresholds.retry_budget``). ``percent`` is
+    Envoy's ``budget_percent`` (``type.v3.Percent``, 0..100); ``minRetryConcurrency`` a ``uint32``."""
 
-    percent: float | Percent | None = None
-    minRetryConcurrency: int | None = Field(default=None, ge=0)
-    budgetInterval: NonNegDuration | None = None
+    percent: Annotated[float, Field(ge=0, le=100)] | Percent | None = None
+    minRetryConcurrency: UInt32 | None = None
+    budgetInterval: IstioDuration | None = None
 
     __unmodelled__ = frozenset({"budgetInterval"})
 

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from meshsim.config.base import OpenModel
 from meshsim.config.istio import ObjectMeta
+from meshsim.config.limits import MAX_REPLICAS
 
 __all__ = ["Deployment", "KubeService"]
 
@@ -30,7 +31,7 @@ class _Template(OpenModel):
 
 
 class _DeploymentSpec(OpenModel):
-    replicas: int = Field(default=1, ge=0)
+    replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
     selector: _Selector = Field(default_factory=_Selector)
     template: _Template = Field(default_factory=_Template)
 

@@ -6,7 +6,13 @@ one mesh. An object with the same kind, namespace and name as an earlier one rep
 ``kubectl apply`` would. ``--set`` overrides are applied to the parsed documents before validation;
 the files themselves are never written.
 
-Errors are :class:`~meshsim.errors.ConfigError`: one line naming the file, the object and the field.
+Errors are :class:`~meshsim.errors.ConfigError`: one line naming the file (with the line number
+where the YAML parser knows it), the object and the field. Every document is validated before
+anything is raised, so one run of ``meshsim validate`` lists every error
+(:class:`~meshsim.errors.ConfigErrors`). An error in a value that a ``--set`` (or ``--rps``,
+``--duration``, ``--warmup``) put there says so: ``(from --duration)``.
+
+Files are read by :mod:`meshsim.config.yamlread` (bounded, no duplicate keys) and never written.
 """
 
 from __future__ import annotations
@@ -14,30 +20,42 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from meshsim.config.base import collect_notes
 from meshsim.config.istio import DestinationRule, Gateway, VirtualService
 from meshsim.config.kube import Deployment, KubeService
-from meshsim.config.kubectl import normalise_all
+from meshsim.config.kubectl import is_list, normalise
 from meshsim.config.meshsim_kinds import SLO, LoadProfile, MeshSettings
 from meshsim.config.scenario import CanaryPolicy, Scenario
 from meshsim.config.security import AuthorizationPolicy, PeerAuthentication
 from meshsim.config.topology import MockServiceGraph
-from meshsim.errors import ConfigError, Finding, format_loc
+from meshsim.config.yamlread import Lines, line_of, read_yaml
+from meshsim.errors import ConfigError, ConfigErrors, Finding, format_loc, shorten
+from meshsim.units import show
 
-__all__ = ["Source", "Doc", "MeshConfig", "load", "load_documents", "apply_override", "validate_docs"]
+__all__ = [
+    "Source",
+    "Doc",
+    "MeshConfig",
+    "Override",
+    "load",
+    "load_documents",
+    "apply_override",
+    "validate_docs",
+]
 
 ISTIO_NETWORKING = {
     "networking.istio.io/v1",
     "networking.istio.io/v1beta1",
     "networking.istio.io/v1alpha3",
 }
+ISTIO_SECURITY = frozenset({"security.istio.io/v1", "security.istio.io/v1beta1"})
+MESHSIM_API = frozenset({"meshsim.io/v1alpha1"})
 _NOT_MODELLED_ISTIO = {
     "ServiceEntry",
     "Sidecar",
@@ -50,19 +68,63 @@ _NOT_MODELLED_ISTIO = {
 
 @dataclass(frozen=True)
 class Source:
-    """Where a document came from: file, 1-based document index, and its kind/name once known."""
+    """Where a document came from: file, 1-based document index, and its kind/name once known.
+
+    ``lines`` maps field paths to 1-based lines of the file (None for documents not read from YAML);
+    ``overrides`` maps the paths a ``--set`` replaced to what set them (``--set X=1``, ``--duration``).
+    Neither takes part in equality or hashing.
+    """
 
     file: str
     index: int = 1
     kind: str | None = None
     name: str | None = None
+    lines: Lines | None = field(default=None, compare=False, hash=False, repr=False)
+    overrides: dict[tuple[str | int, ...], str] | None = field(default=None, compare=False, hash=False, repr=False)
 
     def __str__(self) -> str:
+        return self.where()
+
+    def where(self, line: int | None = None) -> str:
+        """``file[:line] (Kind name)``."""
+        file = f"{self.file}:{line}" if line is not None else self.file
         if self.kind and self.name:
-            return f"{self.file} ({self.kind} {self.name})"
+            return f"{file} ({self.kind} {self.name})"
         if self.kind:
-            return f"{self.file} ({self.kind}, document {self.index})"
-        return f"{self.file} (document {self.index})"
+            return f"{file} ({self.kind}, document {self.index})"
+        return f"{file} (document {self.index})"
+
+    def at(self, loc: tuple[str | int, ...]) -> str:
+        """:meth:`where` with the line of ``loc`` (or of its nearest enclosing field)."""
+        return self.where(line_of(self.lines, loc))
+
+    def overridden_by(self, loc: tuple[str | int, ...], message: str = "") -> str | None:
+        """What ``--set`` put the value at ``loc`` there, if one did.
+
+        A path the override set that is ``loc`` or encloses it counts; so does one inside ``loc``
+        whose last key the ``message`` names (a model-level check such as "duration must be > 0"
+        reported at ``spec``).
+        """
+        for path, origin in (self.overrides or {}).items():
+            if tuple(loc[: len(path)]) == path:
+                return origin
+            if tuple(path[: len(loc)]) == tuple(loc) and path and re.search(rf"\b{re.escape(str(path[-1]))}\b", message):
+                return origin
+        return None
+
+
+class Override(str):
+    """A ``--set`` assignment that remembers the flag it came from (``origin``, e.g. ``--duration``).
+
+    Behaves as the plain ``Kind.path=value`` string everywhere else (run.json records it as one).
+    """
+
+    origin: str
+
+    def __new__(cls, assignment: str, origin: str = "--set") -> Override:
+        obj = super().__new__(cls, assignment)
+        obj.origin = origin
+        return obj
 
 
 @dataclass(frozen=True)
@@ -128,6 +190,21 @@ def _yaml_files(paths: list[str]) -> list[Path]:
     return files
 
 
+def _objects(doc: Any, lines: Lines) -> list[tuple[Any, Lines]]:
+    """The objects one YAML document holds, each with the line of every field (:func:`meshsim.config.kubectl.normalise`:
+    a ``List`` is unwrapped, recursively, its items' lines re-rooted; ``status`` and server-set metadata are
+    dropped); anything but a mapping is returned as it is, for the caller to reject."""
+    if not isinstance(doc, dict):
+        return [(doc, lines)]
+    if is_list(doc):
+        out: list[tuple[Any, Lines]] = []
+        for k, item in enumerate(doc["items"]):
+            sub = {p[2:]: ln for p, ln in lines.items() if len(p) >= 2 and p[0] == "items" and p[1] == k}
+            out.extend(_objects(item, sub))
+        return out
+    return [(normalise(doc)[0], lines)]
+
+
 def load_documents(paths: list[str]) -> tuple[list[tuple[Source, dict[str, Any]]], list[str], str]:
     """Read every YAML document under ``paths``.
 
@@ -140,27 +217,41 @@ def load_documents(paths: list[str]) -> tuple[list[tuple[Source, dict[str, Any]]
     Raises
     ------
     ConfigError
-        On a missing path, a YAML syntax error (with line and column) or a document that is not a map.
+        On a missing path, an empty file, a YAML syntax error (with line and column), a document that
+        is not a map, or YAML beyond the reader's bounds (:mod:`meshsim.config.yamlread`); every file
+        is read first and all such errors are raised together (:class:`ConfigErrors`).
     """
     docs: list[tuple[Source, dict[str, Any]]] = []
     h = hashlib.sha256()
     files = _yaml_files(paths)
+    errors: list[ConfigError] = []
     for f in files:
-        text = f.read_bytes()
-        h.update(str(f.name).encode() + b"\0" + text + b"\0")
         try:
-            loaded = normalise_all(list(yaml.safe_load_all(text)))  # kubectl exports: List, status, server metadata
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ConfigError(str(f), where, f"invalid YAML: {problem}") from None
-        for i, d in enumerate(loaded, start=1):
-            if d is None:
-                continue
-            if not isinstance(d, dict):
-                raise ConfigError(str(Source(str(f), i)), "", "a document must be a YAML mapping")
-            docs.append((Source(str(f), i), d))
+            text = f.read_bytes()
+        except OSError as exc:
+            errors.append(ConfigError(str(f), "", f"cannot read: {exc.strerror or exc}"))
+            continue
+        h.update(str(f.name).encode() + b"\0" + text + b"\0")
+        found = 0
+        try:
+            for _, doc, doc_lines in read_yaml(text, str(f)):
+                if doc is None:
+                    continue
+                # kubectl exports: a List's items, each without status and server-set metadata
+                for d, lines in _objects(doc, doc_lines):
+                    found += 1
+                    src = Source(str(f), found, lines=lines)
+                    if not isinstance(d, dict):
+                        errors.append(ConfigError(src.where(lines.get(())), "", "a document must be a YAML mapping"))
+                        continue
+                    docs.append((src, d))
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        if not found:
+            errors.append(ConfigError(str(f), "", "holds no YAML document (empty, or only comments)"))
+    if errors:
+        raise ConfigErrors(errors)
     return docs, [str(f) for f in files], h.hexdigest()
 
 
@@ -223,10 +314,13 @@ def apply_override(
     if split_at < 0:
         raise ConfigError("--set", assignment, "expected Kind[/name].path=value")
     target, raw_value = assignment[:split_at], assignment[split_at + 1 :]
-    try:
-        value = yaml.safe_load(raw_value) if raw_value != "" else ""
-    except yaml.YAMLError:
-        value = raw_value
+    label = getattr(assignment, "origin", None) or f"--set {shorten(str(assignment), 80)}"
+    value: Any = ""
+    if raw_value != "":
+        try:
+            value = next((d for _, d, _ in read_yaml(raw_value.encode(), label)), None)
+        except ConfigError:
+            value = raw_value
     head, _, rest = target.partition(".")
     kind, _, name = head.partition("/")
     if not rest:
@@ -234,20 +328,21 @@ def apply_override(
     parts = _parse_path(rest, target)
     out = [(s, copy.deepcopy(d)) for s, d in docs]
     matched = [
-        d
-        for s, d in out
+        k
+        for k, (_, d) in enumerate(out)
         if (d.get("kind") == kind or (kind == "MockServiceGraph" and "services" in d and not d.get("kind")))
         and (not name or (d.get("metadata") or {}).get("name") == name)
     ]
     if not matched:
         if kind in ("LoadProfile", "MeshSettings") and not name:
-            new = {"apiVersion": "meshsim.io/v1alpha1", "kind": kind}
-            out.append((Source("--set", 1, kind), new))
-            matched = [new]
+            out.append((Source("--set", 1, kind), {"apiVersion": "meshsim.io/v1alpha1", "kind": kind}))
+            matched = [len(out) - 1]
         else:
             raise ConfigError("--set", target, f"no {head} document to set")
-    for doc in matched:
+    for k in matched:
+        src, doc = out[k]
         node: Any = doc
+        concrete: list[str | int] = []
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             loc = format_loc([p if not isinstance(p, tuple) else f"{p[0]}={p[1]}" for p in parts[: i + 1]])
@@ -259,10 +354,12 @@ def apply_override(
                     raise ConfigError("--set", f"{head}.{loc}", "no list element matches")
                 if last:
                     raise ConfigError("--set", f"{head}.{loc}", "cannot replace a whole selected element")
+                concrete.append(next(j for j, e in enumerate(node) if e is hits[0]))
                 node = hits[0]
             elif isinstance(part, int):
                 if not isinstance(node, list) or part >= len(node):
                     raise ConfigError("--set", f"{head}.{loc}", "index out of range")
+                concrete.append(part)
                 if last:
                     node[part] = value
                 else:
@@ -270,10 +367,12 @@ def apply_override(
             else:
                 if not isinstance(node, dict):
                     raise ConfigError("--set", f"{head}.{loc}", "not a mapping")
+                concrete.append(part)
                 if last:
                     node[part] = value
                 else:
                     node = node.setdefault(part, {})
+        out[k] = (replace(src, overrides={**(src.overrides or {}), tuple(concrete): label}), doc)
     return out
 
 
@@ -303,112 +402,219 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _dispatch(src: Source, d: dict[str, Any]) -> tuple[str, type[BaseModel] | None, str | None]:
-    """Return (bucket, model, note) for a raw document; bucket '' means skip."""
+_KNOWN_KINDS: dict[str, tuple[frozenset[str], str, type[BaseModel] | None]] = {
+    "VirtualService": (frozenset(ISTIO_NETWORKING), "vs", VirtualService),
+    "DestinationRule": (frozenset(ISTIO_NETWORKING), "dr", DestinationRule),
+    "Gateway": (frozenset(ISTIO_NETWORKING), "gateway", Gateway),
+    **{k: (frozenset(ISTIO_NETWORKING), "", None) for k in _NOT_MODELLED_ISTIO},
+    "PeerAuthentication": (ISTIO_SECURITY, "peerauthn", PeerAuthentication),
+    "AuthorizationPolicy": (ISTIO_SECURITY, "authz", AuthorizationPolicy),
+    "RequestAuthentication": (ISTIO_SECURITY, "", None),
+    "LoadProfile": (MESHSIM_API, "load", LoadProfile),
+    "MeshSettings": (MESHSIM_API, "settings", MeshSettings),
+    "SLO": (MESHSIM_API, "slo", SLO),
+    "Scenario": (MESHSIM_API, "scenario", Scenario),
+    "CanaryPolicy": (MESHSIM_API, "canary", CanaryPolicy),
+}
+"""Every kind meshsim knows: the apiVersions it is served under, its bucket ('' = not modelled) and model."""
+
+_KNOWN_GROUPS = {
+    "networking.istio.io": "networking.istio.io",
+    "security.istio.io": "security.istio.io",
+    "meshsim.io": "meshsim.io",
+}
+"""API groups whose every kind meshsim knows: an unknown kind there is a typo, so an error."""
+
+_KUBE_KINDS = frozenset(
+    {
+        "ConfigMap", "Secret", "ServiceAccount", "Namespace", "Pod", "ReplicaSet", "StatefulSet", "DaemonSet",
+        "Job", "CronJob", "Endpoints", "EndpointSlice", "Ingress", "IngressClass", "NetworkPolicy", "Role",
+        "RoleBinding", "ClusterRole", "ClusterRoleBinding", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+        "PersistentVolume", "PersistentVolumeClaim", "StorageClass", "LimitRange", "ResourceQuota",
+        "PriorityClass", "CustomResourceDefinition", "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration", "ReplicationController", "List",
+    }
+)
+"""Kubernetes kinds that do not change a simulation: skipped with an info note (others: a warning)."""
+
+
+def _dispatch(src: Source, d: dict[str, Any]) -> tuple[str, type[BaseModel] | None, Finding | None]:
+    """Return (bucket, model, note) for a raw document; bucket '' means skip (with the note).
+
+    Raises
+    ------
+    ConfigError
+        On a document without apiVersion/kind, a known kind under the wrong apiVersion (a
+        LoadProfile under ``v1``, a PeerAuthentication under ``networking.istio.io``) or an unknown
+        kind in a group meshsim knows completely (``networking.istio.io``, ``security.istio.io``,
+        ``meshsim.io``). Unknown kinds elsewhere are skipped with a warning.
+    """
     api = d.get("apiVersion")
     kind = d.get("kind")
     if kind == "MockServiceGraph" or (kind is None and "services" in d):
         return "topology", MockServiceGraph, None
     if not isinstance(api, str) or not isinstance(kind, str):
+        missing = "apiVersion" if not isinstance(api, str) else "kind"
         raise ConfigError(
-            str(src), "kind", "document has no apiVersion/kind and is not an isotope MockServiceGraph"
-        )
-    if api in ISTIO_NETWORKING:
-        if kind == "VirtualService":
-            return "vs", VirtualService, None
-        if kind == "DestinationRule":
-            return "dr", DestinationRule, None
-        if kind == "Gateway":
-            return "gateway", Gateway, None
-        if kind in _NOT_MODELLED_ISTIO:
-            return "", None, f"{kind} is not modelled yet; skipped"
-    if api.startswith("networking.istio.io/"):
-        raise ConfigError(str(src), "apiVersion", f"unsupported Istio API version {api!r}")
-    if api in ("security.istio.io/v1", "security.istio.io/v1beta1"):
-        if kind == "PeerAuthentication":
-            return "peerauthn", PeerAuthentication, None
-        if kind == "AuthorizationPolicy":
-            return "authz", AuthorizationPolicy, None
-    if api.startswith(("security.istio.io/", "telemetry.istio.io/", "extensions.istio.io/")):
-        return "", None, f"{kind} ({api}) is not modelled yet; skipped"
-    if api == "meshsim.io/v1alpha1":
-        if kind == "LoadProfile":
-            return "load", LoadProfile, None
-        if kind == "MeshSettings":
-            return "settings", MeshSettings, None
-        if kind == "SLO":
-            return "slo", SLO, None
-        if kind == "Scenario":
-            return "scenario", Scenario, None
-        if kind == "CanaryPolicy":
-            return "canary", CanaryPolicy, None
-        raise ConfigError(
-            str(src), "kind", f"unknown meshsim kind {kind!r} (LoadProfile, MeshSettings, SLO, Scenario, CanaryPolicy)"
+            src.at((missing,)), missing, "document has no apiVersion/kind and is not an isotope MockServiceGraph"
         )
     group = api.rpartition("/")[0]
+    where = src.at(("kind",))
+    # a known kind is meant when its group is one meshsim knows fully, when it has no group (a LoadProfile
+    # under ``v1``) or when it is meshsim's own; a Gateway of gateway.networking.k8s.io is another kind
+    if kind in _KNOWN_KINDS and (group in _KNOWN_GROUPS or "." not in group or _KNOWN_KINDS[kind][0] == MESHSIM_API):
+        versions, bucket, model = _KNOWN_KINDS[kind]
+        if api not in versions:
+            want = " or ".join(sorted(versions))
+            raise ConfigError(src.at(("apiVersion",)), "apiVersion", f"{kind} is served as {want}, not {show(api)}")
+        if model is None:
+            return "", None, Finding("warning", where, "", f"{kind} is not modelled yet; skipped")
+        return bucket, model, None
+    if group in _KNOWN_GROUPS:
+        known = ", ".join(k for k, (v, _, _) in _KNOWN_KINDS.items() if any(x.startswith(group + "/") for x in v))
+        raise ConfigError(where, "kind", f"unknown kind {show(kind)} in {group} (known: {known})")
+    if group.endswith(".istio.io"):
+        return "", None, Finding("warning", where, "", f"{kind} ({api}) is not modelled yet; skipped")
     is_kube = group == "" or "." not in group or group.endswith(".k8s.io")
     if is_kube:
-        if kind == "Deployment" and api == "apps/v1":
+        if kind == "Deployment":
+            if api != "apps/v1":
+                raise ConfigError(src.at(("apiVersion",)), "apiVersion", f"Deployment is served as apps/v1, not {show(api)}")
             return "deployment", Deployment, None
-        if kind == "Service" and api == "v1":
+        if kind == "Service":
+            if api != "v1":
+                raise ConfigError(src.at(("apiVersion",)), "apiVersion", f"Service is served as v1, not {show(api)}")
             return "kservice", KubeService, None
-        return "", None, f"Kubernetes {kind} does not affect the simulation; skipped"
-    raise ConfigError(str(src), "kind", f"unknown kind {kind!r} with apiVersion {api!r}")
+        if kind in _KUBE_KINDS:
+            return "", None, Finding("info", where, "", f"Kubernetes {kind} does not affect the simulation; skipped")
+        return "", None, Finding("warning", where, "", f"unknown Kubernetes kind {show(kind)} ({api}); skipped")
+    return "", None, Finding("warning", where, "", f"unknown kind {show(kind)} with apiVersion {show(api)}; skipped")
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+_UNION_TAGS = frozenset(
+    {"command", "group", "constant", "exponential", "lognormal", "uniform", "empirical", "CallSpec",
+     "str", "int", "float", "bool", "none", "Percent"}
+)
+"""Names pydantic puts into an error's path for union members; they are not keys the user wrote."""
+
+
+def _data_loc(data: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Turn a pydantic error path into the path of keys the user wrote, dropping union-member tags
+    (``sleep.constant.value`` -> ``sleep.value``) by walking ``data`` alongside."""
     out: list[str | int] = []
+    node: Any = data
     for part in loc:
-        if isinstance(part, str) and (
-            part in ("command", "group", "constant", "exponential", "lognormal", "uniform", "empirical")
-            or part.startswith(("function-", "str", "int", "float", "bool", "list[", "dict["))
-            or part in ("CallSpec",)
+        is_key = isinstance(node, dict) and isinstance(part, str) and part in node
+        is_index = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if is_key or is_index:
+            out.append(part)
+            node = node[part]
+        elif isinstance(part, str) and (
+            part in _UNION_TAGS or part.startswith(("function-", "list[", "dict[", "constrained-", "literal[")) or (out and out[-1] == part)
         ):
             continue
-        if isinstance(part, str) and part in ("sleep", "call") and out and out[-1] == part:
-            continue
-        out.append(part)
+        else:
+            out.append(part)
+            node = None
     return tuple(out)
 
 
-def _validation_error(src: Source, exc: ValidationError) -> ConfigError:
-    errs = exc.errors()
-    first = errs[0]
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        msg = "unknown field"
-    elif first["type"] == "missing":
-        msg = "required field is missing"
-    more = f" (and {len(errs) - 1} more error{'s' if len(errs) > 2 else ''})" if len(errs) > 1 else ""
-    return ConfigError(str(src), format_loc(_clean_loc(first["loc"])), msg + more)
+def _validation_errors(
+    src: Source, exc: ValidationError, data: Any, prefix: tuple[str | int, ...] = ()
+) -> list[ConfigError]:
+    """One :class:`ConfigError` per pydantic error, each with its line (or the ``--set`` that caused it)."""
+    out: list[ConfigError] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors():
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        loc = (*prefix, *_data_loc(data, tuple(err["loc"])))
+        origin = src.overridden_by(loc, msg)
+        if origin is not None:
+            where, msg = src.where(), f"{msg} (from {origin})"
+        else:
+            where = src.at(loc)
+        key = (format_loc(loc), msg)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(ConfigError(where, format_loc(loc), msg))
+    return out
+
+
+def _validation_error(src: Source, exc: ValidationError, data: Any = None) -> ConfigErrors:
+    return ConfigErrors(_validation_errors(src, exc, data))
+
+
+def _scenario_apply_errors(src: Source, obj: Scenario, raw: dict[str, Any]) -> list[ConfigError]:
+    """Validate every Scenario ``apply`` document now, as ``validate`` must find what the run would."""
+    errors: list[ConfigError] = []
+    raw_events = ((raw.get("spec") or {}).get("events")) or []
+    for i, ev in enumerate(obj.spec.events):
+        if ev.apply is None:
+            continue
+        prefix: tuple[str | int, ...] = ("spec", "events", i, "apply")
+        doc = raw_events[i]["apply"] if i < len(raw_events) and isinstance(raw_events[i], dict) else ev.apply
+        if doc.get("kind") not in ("VirtualService", "DestinationRule"):
+            errors.append(
+                ConfigError(src.at((*prefix, "kind")), format_loc((*prefix, "kind")), "apply takes a VirtualService or DestinationRule document")
+            )
+            continue
+        try:
+            _, model, _ = _dispatch(src, doc)
+        except ConfigError as exc:
+            errors.append(ConfigError(src.at((*prefix, exc.loc)), format_loc((*prefix, exc.loc)), exc.message))
+            continue
+        assert model is not None
+        try:
+            model.model_validate(doc)
+        except ValidationError as exc:
+            errors.extend(_validation_errors(src, exc, doc, prefix))
+    return errors
 
 
 def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
     """Validate raw documents into a :class:`MeshConfig` (dispatch, pydantic, merge).
 
+    Every document is validated (Scenario ``apply`` documents included) before any error is raised.
+
     Raises
     ------
+    ConfigErrors
+        Every document error found, each naming the file (and line), object and field path.
     ConfigError
-        On the first document that does not validate, naming the file, object and field path.
+        On a config that is valid document by document but not as a whole (two LoadProfiles, no
+        topology).
     """
     cfg = MeshConfig()
     cfg.raw = list(docs)
     keyed: dict[tuple[str, str, str], tuple[str, Doc]] = {}
     order: list[tuple[str, str, str]] = []
+    errors: list[ConfigError] = []
     for src, d in docs:
-        bucket, model, note = _dispatch(src, d)
         kind = str(d.get("kind") or "MockServiceGraph")
         raw_meta = d.get("metadata")
         meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         name = str(meta.get("name")) if meta and meta.get("name") else None
-        src = Source(src.file, src.index, kind, name)
+        src = replace(src, kind=shorten(kind, 60), name=shorten(name, 60) if name else None)
+        try:
+            bucket, model, note = _dispatch(src, d)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
         if model is None:
-            cfg.notes.append(Finding("info", str(src), "", note or "skipped"))
+            cfg.notes.append(note or Finding("info", str(src), "", "skipped"))
             continue
         try:
             obj = model.model_validate(d)
         except ValidationError as exc:
-            raise _validation_error(src, exc) from None
+            errors.extend(_validation_errors(src, exc, d))
+            continue
+        if isinstance(obj, Scenario):
+            errors.extend(_scenario_apply_errors(src, obj, d))
         for loc, msg in collect_notes(obj):
             cfg.notes.append(Finding("warning", str(src), loc, msg))
         if bucket == "topology":
@@ -422,6 +628,8 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
         else:
             order.append(key)
         keyed[key] = (bucket, Doc(src, obj))
+    if errors:
+        raise ConfigErrors(errors)
     for key in order:
         bucket, doc = keyed[key]
         if bucket in _LIST_BUCKETS:
@@ -447,7 +655,7 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
                 try:
                     obj = MeshSettings.model_validate(merged)
                 except ValidationError as exc:
-                    raise _validation_error(doc.source, exc) from None
+                    raise _validation_error(doc.source, exc, merged) from None
                 cfg.notes.append(Finding("info", str(doc.source), "", f"merged over the MeshSettings in {cfg.settings.source.file}"))
                 doc = Doc(doc.source, obj)
             cfg.settings = doc
@@ -463,20 +671,25 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
 
 
 def load(paths: list[str], overrides: list[str] | None = None) -> MeshConfig:
-    """Load, override and validate ``paths`` into a :class:`MeshConfig`.
+    """Load, override and validate ``paths`` into a :class:`MeshConfig`, then run the static checks
+    of :mod:`meshsim.config.checks` (call cycles, RE2 regexes, pod totals).
 
     Parameters
     ----------
     paths:
         Files or directories of (multi-document) YAML.
     overrides:
-        ``--set`` assignments, applied in order (see :func:`apply_override`).
+        ``--set`` assignments, applied in order (see :func:`apply_override`); an :class:`Override`
+        names the flag it came from in errors.
 
     Raises
     ------
     ConfigError
-        On any invalid input; the message is one line naming the file and field.
+        On any invalid input; each message is one line naming the file and field
+        (:class:`ConfigErrors` when there are several).
     """
+    from meshsim.config.checks import check_config
+
     docs, files, digest = load_documents(paths)
     for assignment in overrides or []:
         docs = apply_override(docs, assignment)
@@ -486,4 +699,9 @@ def load(paths: list[str], overrides: list[str] | None = None) -> MeshConfig:
     for assignment in overrides or []:
         h.update(assignment.encode() + b"\0")
     cfg.digest = h.hexdigest()
+    findings = check_config(cfg)
+    errors = [ConfigError(f.source, f.loc, f.message) for f in findings if f.level == "error"]
+    if errors:
+        raise ConfigErrors(errors)
+    cfg.notes.extend(findings)
     return cfg

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from meshsim.config.base import NonNegDuration, Percentage, StrictModel
 from meshsim.config.distributions import DistSpec, Lognormal
 from meshsim.config.istio import HTTPRetry, ObjectMeta
+from meshsim.config.limits import MAX_REPLICAS, MAX_USERS, MAX_WEIGHT, Rate
 from meshsim.config.topology import Sleep
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
 class HeaderMixEntry(StrictModel):
     """A share of requests (``weight``, relative) that carries ``headers``."""
 
-    weight: float = Field(gt=0)
+    weight: float = Field(gt=0, le=MAX_WEIGHT)
     headers: dict[str, str] = Field(default_factory=dict)
 
 
@@ -55,15 +56,15 @@ class LoadProfileSpec(StrictModel):
     path: str = "/"
     method: str = "GET"
     arrival: Literal["poisson", "constant", "closed"] = "poisson"
-    rate: float | None = Field(default=None, gt=0)
-    users: int | None = Field(default=None, ge=1)
+    rate: Rate | None = None
+    users: int | None = Field(default=None, ge=1, le=MAX_USERS)
     thinkTime: Sleep | None = None
     duration: NonNegDuration = 60.0
     warmup: NonNegDuration = 5.0
     drain: NonNegDuration = 30.0
     headers: list[HeaderMixEntry] = Field(default_factory=list)
     gateway: str | None = Field(default=None, min_length=1)
-    gatewayReplicas: int | None = Field(default=None, ge=1)
+    gatewayReplicas: int | None = Field(default=None, ge=1, le=MAX_REPLICAS)
 
     @model_validator(mode="after")
     def _mode(self) -> LoadProfileSpec:
@@ -130,7 +131,7 @@ class ProxyResources(StrictModel):
     (``sidecar.latency``), so only the wait for a busy worker adds latency. ``workers: 0`` turns the
     limit off (CPU is still counted)."""
 
-    workers: int = Field(default=2, ge=0)
+    workers: int = Field(default=2, ge=0, le=1024)
     cpuPerRequest: NonNegDuration = 0.15e-3
 
 

@@ -33,6 +33,7 @@ from pydantic import Field, model_validator
 from meshsim.config.base import NonNegDuration, Percentage, StrictModel
 from meshsim.config.distributions import DistSpec, Lognormal
 from meshsim.config.istio import ObjectMeta
+from meshsim.config.limits import MAX_FACTOR, Rate, Replicas
 
 __all__ = [
     "ControlPlaneSpec",
@@ -71,7 +72,7 @@ class ControlPlaneSpec(StrictModel):
 
     debounceAfter: NonNegDuration = 0.1
     debounceMax: NonNegDuration = 10.0
-    pushThrottle: int = Field(default=100, ge=1)
+    pushThrottle: int = Field(default=100, ge=1, le=100_000)
     pushInit: NonNegDuration = 0.02
     propagation: DistSpec = Field(default_factory=_default_propagation)
     endpointDelay: NonNegDuration = 0.5
@@ -82,7 +83,7 @@ class ScaleEvent(StrictModel):
 
     service: str
     version: str | None = None
-    replicas: int = Field(ge=0)
+    replicas: Replicas
 
 
 class KillEvent(StrictModel):
@@ -96,7 +97,7 @@ class SlowEvent(StrictModel):
 
     service: str
     version: str | None = None
-    factor: float = Field(gt=0)
+    factor: float = Field(gt=0, le=MAX_FACTOR)
     duration: NonNegDuration | None = None
 
 
@@ -114,7 +115,7 @@ class LoadEvent(StrictModel):
     """Change the open-loop rate: a step (``rate``), a linear ``ramp`` to ``rate`` over that time, or a
     spike (``rate`` for ``duration``, then back to the previous rate)."""
 
-    rate: float = Field(gt=0)
+    rate: Rate
     ramp: NonNegDuration | None = None
     duration: NonNegDuration | None = None
 
@@ -191,7 +192,7 @@ def _default_metrics() -> list[CanaryMetric]:
 
 class CanaryAnalysis(StrictModel):
     interval: NonNegDuration = 60.0
-    threshold: int = Field(default=5, ge=1)
+    threshold: int = Field(default=5, ge=1, le=10_000)
     maxWeight: int = Field(default=50, ge=1, le=100)
     stepWeight: int | None = Field(default=None, ge=1, le=100)
     stepWeights: list[int] | None = None

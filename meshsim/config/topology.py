@@ -24,6 +24,7 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from meshsim.config.base import ByteSize, LooseModel, NonNegDuration, Percentage, StrictModel
 from meshsim.config.distributions import DistSpec
+from meshsim.config.limits import MAX_CONCURRENCY, Replicas
 
 __all__ = [
     "Sleep",
@@ -57,10 +58,11 @@ class AppRetry(StrictModel):
 
     ``attempts`` retries *after* the first try; ``retryOn`` lists what counts as a retriable failure:
     ``5xx`` (a 5xx response), ``4xx`` and ``timeout`` (the app's own per-call ``timeout`` expired);
-    ``backoff`` is a constant pause between tries.
+    ``backoff`` is a constant pause between tries. At most 100 attempts: each is a whole call
+    subtree, and more would only let one request fan out without bound.
     """
 
-    attempts: int = Field(ge=0)
+    attempts: int = Field(ge=0, le=100)
     retryOn: list[Literal["5xx", "4xx", "timeout"]] = Field(default_factory=lambda: ["5xx", "timeout"])  # type: ignore[arg-type]
     backoff: NonNegDuration = 0.0
 
@@ -135,13 +137,13 @@ class _Behaviour(LooseModel):
     errorMode: ErrorMode | None = None
     responseSize: ByteSize | None = None
     script: list[Step] | None = None
-    concurrency: int | None = Field(default=None, ge=1)
+    concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
 
 
 class VersionDef(_Behaviour):
     """One version of a service (meshsim extension): replicas, pod labels and behaviour overrides."""
 
-    replicas: int | None = Field(default=None, ge=0)
+    replicas: Replicas | None = None
     labels: dict[str, str] = Field(default_factory=dict)
 
 
@@ -152,7 +154,7 @@ class ServiceDef(_Behaviour):
     namespace: str = ""
     cluster: str = ""
     type: Literal["http", "grpc"] | None = None
-    numReplicas: int | None = Field(default=None, ge=0)
+    numReplicas: Replicas | None = None
     isEntrypoint: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
     # meshsim extensions
@@ -169,7 +171,7 @@ class Defaults(_Behaviour):
 
     type: Literal["http", "grpc"] | None = None
     requestSize: ByteSize | None = None
-    numReplicas: int | None = Field(default=None, ge=0)
+    numReplicas: Replicas | None = None
 
 
 class MockServiceGraph(LooseModel):

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from meshsim import atomic
 from meshsim.analysis.slo import all_ok, evaluate_summary, load_slos, validate_against
 from meshsim.config.loader import split_assignment
 from meshsim.errors import ConfigError, MeshsimError
@@ -184,10 +185,11 @@ class SweepResult:
         return pd.DataFrame(recs)
 
     def to_csv(self, path: Any) -> None:
-        self.to_frame().to_csv(path, index=False)
+        atomic.to_csv(self.to_frame(), path, index=False)
 
     def to_parquet(self, path: Any) -> None:
-        self.to_frame().to_parquet(path, index=False)
+        with atomic.atomic_path(path) as tmp:
+            self.to_frame().to_parquet(tmp, index=False)
 
     def _repr_html_(self) -> str:
         return f"<p><b>sweep</b> {len(self.rows)} points ({len(self.failed)} failed), {self.backend}</p>" + str(

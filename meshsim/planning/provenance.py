@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from meshsim import __version__
+from meshsim import __version__, atomic
 
 __all__ = ["run_digest", "default_out_dir", "versions", "write_provenance"]
 
@@ -87,5 +87,5 @@ def write_provenance(
         **(extra or {}),
     }
     path = out / "provenance.json"
-    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    atomic.write_text(path, json.dumps(doc, indent=2, default=str) + "\n")
     return path

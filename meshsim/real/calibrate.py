@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from meshsim import atomic
 from meshsim.config import load
 from meshsim.config.meshsim_kinds import MeshSettings
 from meshsim.errors import MeshsimError
@@ -202,8 +203,8 @@ def calibrate(
         duration=duration,
     )
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_text(result.to_yaml())
-    (workdir / "calibration.json").write_text(json.dumps(dataclasses.asdict(result), indent=1))
+    atomic.write_text(out_file, result.to_yaml())
+    atomic.write_text(workdir / "calibration.json", json.dumps(dataclasses.asdict(result), indent=1))
     return result
 
 

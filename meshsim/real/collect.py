@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from meshsim import atomic
 from meshsim.metrics.results import Summary
 from meshsim.model.ir import MeshModel
 from meshsim.real.bringup import Mesh, Resources
@@ -42,7 +43,7 @@ def _cpu(out: Path, run: LoadRun, findings: list[str]) -> None:
     total_cpu = sum(v for v in cpu.values() if v is not None)
     if total_cpu > CPU_BUDGET_PERCENT:
         findings.append(f"warning: spawned processes used {total_cpu:.0f}% of one core (budget 120%)")
-    (out / "cpu.json").write_text(
+    atomic.write_text(out / "cpu.json",
         json.dumps(
             {
                 "percent_of_one_core": cpu,
@@ -86,11 +87,11 @@ async def collect(
     if not run.load_res.get("valid", True):
         findings.append(f"warning: run invalid: {run.load_res.get('invalid_reason')}")
     _cpu(out, run, findings)
-    (out / "apps.json").write_text(json.dumps(run.apps, indent=1))
-    (out / "envoy_stats.json").write_text(json.dumps({"before": run.before, "after": run.after}))
+    atomic.write_text(out / "apps.json", json.dumps(run.apps, indent=1))
+    atomic.write_text(out / "envoy_stats.json", json.dumps({"before": run.before, "after": run.after}))
     cp = res.cp
     assert cp is not None
-    (out / "control_plane.json").write_text(
+    atomic.write_text(out / "control_plane.json",
         json.dumps(
             {
                 "startup_s": mesh.startup_s,
@@ -125,7 +126,7 @@ async def collect(
         pushes = player.push_records()
         scen = build_scenario_result(model, series, player.events, pushes, load.warmup, load.warmup + load.duration)
         summary = summary.model_copy(update={"scenario": scen})
-        (out / "scenario.json").write_text(
+        atomic.write_text(out / "scenario.json",
             json.dumps(
                 {
                     "t0_monotonic": player.t0,
@@ -137,7 +138,7 @@ async def collect(
                 indent=1,
             )
         )
-    (out / "summary.json").write_text(summary.model_dump_json(indent=1))
+    atomic.write_text(out / "summary.json", summary.model_dump_json(indent=1))  # last: means the run finished
     return summary
 
 
@@ -149,7 +150,7 @@ def _write_prometheus(
     time.sleep(0.5)
     metrics, counts, edge_ms = metrics_from_access_logs(model, plan, t0, t1, pods)
     write_prometheus([metrics], path)
-    (out / "access_logs.json").write_text(json.dumps({"window_epoch_s": [t0, t1], "lines": counts}, indent=1))
+    atomic.write_text(out / "access_logs.json", json.dumps({"window_epoch_s": [t0, t1], "lines": counts}, indent=1))
     return edge_ms
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from meshsim import atomic
 from meshsim.experiments.simulate import simulate
 from meshsim.model.build import load_and_compile
 from meshsim.real.calibrate import calibration_override
@@ -93,7 +94,8 @@ def validate(
         )
     c = compare_runs(pred, reals)
     write_compare(c, pred, reals, out, title=" ".join(paths))
-    (out / "validate.json").write_text(
+    atomic.write_text(
+        out / "validate.json",
         json.dumps(
             {
                 "paths": paths,

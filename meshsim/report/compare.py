@@ -78,6 +78,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from meshsim import atomic
 from meshsim.analysis.verdict import VERDICTS
 from meshsim.metrics.results import Summary
 from meshsim.report.compare_metrics import (
@@ -521,7 +522,7 @@ def plot(c: Comparison, pred: Summary, reals: Sequence[Summary], path: Path) -> 
     ax2.grid(True, which="both", alpha=0.3)
     ax2.legend(fontsize=8, loc="lower right")
     ax2.set_title("entry latency CDF")
-    fig.savefig(path, dpi=100)
+    atomic.save_figure(fig, path, dpi=100)
 
 
 def plot_series(pred: Summary, reals: Sequence[Summary], path: Path) -> None:
@@ -571,7 +572,7 @@ def plot_series(pred: Summary, reals: Sequence[Summary], path: Path) -> None:
     ax3.set_ylabel("sidecar attempts / request")
     ax3.set_xlabel("interval start (s from the start of load)")
     ax1.set_title("per-interval time series, predicted vs measured")
-    fig.savefig(path, dpi=100)
+    atomic.save_figure(fig, path, dpi=100)
 
 
 def write_outputs(c: Comparison, pred: Summary, reals: Sequence[Summary], out: Path, title: str = "") -> list[Path]:
@@ -579,8 +580,8 @@ def write_outputs(c: Comparison, pred: Summary, reals: Sequence[Summary], out: P
     scenario run) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "compare.json", out / "compare.md", out / "compare.png"]
-    paths[0].write_text(c.model_dump_json(indent=1) + "\n")
-    paths[1].write_text(to_markdown(c, title))
+    atomic.write_text(paths[0], c.model_dump_json(indent=1) + "\n")
+    atomic.write_text(paths[1], to_markdown(c, title))
     plot(c, pred, reals, paths[2])
     if pred.scenario is not None and any(r.scenario is not None for r in reals):
         paths.append(out / "compare_series.png")

@@ -8,7 +8,7 @@ A mitigations file is YAML::
     - name: retry-budget               # extra documents, resolved relative to this file; an object
       files: [retry-budget.yaml]       # with the same kind and name replaces the original
     - name: retries-at-one-layer       # --set overrides (Kind[/name].path=value)
-      set: ["VirtualService/mid.spec.http[0].retries.attempts=0"]
+      set: ["VirtualService/mid.spec.http[0].retries={attempts: 0}"]
 
 For each variant: ``replications`` runs with the trigger (P(not recovered) with a Wilson 95%
 interval, recoveries, mean recovery time, the fraction of entry requests that failed) and

@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from meshsim import atomic
 from meshsim.telemetry.record import Span, Trace
 
 if TYPE_CHECKING:
@@ -190,7 +191,5 @@ def to_jaeger(traces_per_rep: Sequence[tuple[int, Sequence[Trace]]], model: Mesh
 def write_jaeger(traces_per_rep: Sequence[tuple[int, Sequence[Trace]]], path: Path, model: MeshModel | None = None) -> Path:
     """Write the traces to ``path`` as Jaeger JSON (atomically: a temporary file, then a rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_jaeger(traces_per_rep, model), indent=1) + "\n")
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(to_jaeger(traces_per_rep, model), indent=1) + "\n")
     return path

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from meshsim import atomic
 from meshsim.telemetry.record import DURATION_BUCKETS_MS, LABELS, IstioMetrics
 
 __all__ = ["IstioCollector", "render", "write_prometheus", "merged"]
@@ -75,5 +76,5 @@ def render(metrics: IstioMetrics) -> bytes:
 def write_prometheus(parts: Sequence[IstioMetrics], path: Path) -> Path:
     """Write the metrics of all replications, summed, to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(render(merged(parts)))
+    atomic.write_bytes(path, render(merged(parts)))
     return path

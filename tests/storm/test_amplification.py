@@ -111,7 +111,7 @@ def test_static_worst_case_multiplier() -> None:
     assert len(found) == 1 and found[0].level == "warning"
     assert "12 attempts at leaf" in found[0].message and "app 2 x sidecar 2" in found[0].message
     one_layer, _ = load_and_compile([str(FIX / "chain-errors.yaml")], [
-        "VirtualService/mid.spec.http[0].retries.attempts=0",
+        "VirtualService/mid.spec.http[0].retries={attempts: 0}",  # Istio rejects retryOn with attempts 0
         "MockServiceGraph.services[name=front].script[0].call.retries.attempts=0",
     ])
     assert worst_paths(one_layer)[0][2] == 3

@@ -49,7 +49,7 @@ def test_storm_phase_outputs(tmp_path: Path) -> None:
 def test_storm_mitigations_outputs(tmp_path: Path) -> None:
     mit = tmp_path / "m.yaml"
     mit.write_text(f"mitigations:\n- name: as-is\n- name: budget\n  files: [{REPO / 'topologies/storm/mitigations/retry-budget.yaml'}]\n"
-                   "- name: no-retries\n  set: ['VirtualService/leaf.spec.http[0].retries.attempts=0', 'VirtualService/mid.spec.http[0].retries.attempts=0']\n")
+                   "- name: no-retries\n  set: ['VirtualService/leaf.spec.http[0].retries={attempts: 0}', 'VirtualService/mid.spec.http[0].retries={attempts: 0}']\n")
     out = tmp_path / "mit"
     r = runner.invoke(app, ["storm", MESH, "--mitigations", str(mit), "-r", "2", "--workers", "1", "--out", str(out), *CHEAP])
     assert r.exit_code == 0, r.output
