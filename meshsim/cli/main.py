@@ -79,11 +79,10 @@ def run(
     Prints entry latency percentiles with 95% confidence intervals, per-edge traffic (split across
     subsets, retries, response flags) and per-service utilisation.
     """
-    from dataclasses import replace
-
     from meshsim.experiments.replicate import parse_precision
     from meshsim.pipeline import load_and_compile, simulate_run, write_outputs
     from meshsim.report.tables import render_summary
+    from meshsim.sim.options import RunOptions
     from meshsim.telemetry.jaeger import write_jaeger
     from meshsim.telemetry.prometheus import write_prometheus
 
@@ -96,15 +95,12 @@ def run(
             name = Path(paths[0].rstrip("/")).stem or "run"
             out = Path("results") / f"{name}-{model.digest[:8]}-s{seed}"
         t0 = time.perf_counter()
-        if traces is not None:
-            model = replace(model, trace_sample=trace_sample)
-        if prometheus is not None:
-            model = replace(model, istio_metrics=True)
+        options = RunOptions(trace_sample=trace_sample if traces is not None else 0.0, istio_metrics=prometheus is not None)
         target = parse_precision(precision) if precision is not None else None
         with progress_bar("simulating", enabled=not quiet) as update:
             result = simulate_run(model, seed, replications, workers=workers, progress=update, inputs=list(paths),
                                   findings=[str(f) for f in warnings], amplification_threshold=amplification_threshold,
-                                  precision=target, max_replications=max_replications)
+                                  precision=target, max_replications=max_replications, options=options)
         summary = result.summary
         for line in summary.findings[len(warnings):]:  # found in the output (initial transient)
             err_console.print(line, style="yellow", highlight=False, soft_wrap=True)

@@ -20,6 +20,7 @@ from meshsim.metrics.results import Summary
 from meshsim.metrics.summarize import latency
 from meshsim.metrics.tally import RepResult
 from meshsim.model.ir import MeshModel
+from meshsim.sim.options import RunOptions
 from meshsim.sim.simulation import Simulation
 
 __all__ = ["run_replications", "run_until_precise", "Precision", "record_precision", "replications_for_precision", "parse_precision", "default_workers", "DEFAULT_MAX_REPLICATIONS", "MIN_INITIAL"]
@@ -39,12 +40,12 @@ def _init(progress: Any) -> None:
     _progress = progress
 
 
-def _one(model: MeshModel, seed: int, rep: int, slot: int) -> RepResult:
+def _one(model: MeshModel, seed: int, rep: int, slot: int, options: RunOptions) -> RepResult:
     def cb(frac: float) -> None:
         if _progress is not None:
             _progress[slot] = frac
 
-    return Simulation(model, seed, rep, progress=cb).run()
+    return Simulation(model, seed, rep, progress=cb, options=options).run()
 
 
 def default_workers(replications: int) -> int:
@@ -63,6 +64,7 @@ def run_replications(
     workers: int | None = None,
     progress: Callable[[float], None] | None = None,
     first: int = 0,
+    options: RunOptions = RunOptions(),
 ) -> list[RepResult]:
     """Run ``replications`` independent replications of ``model``: numbers ``first`` ..
     ``first + replications - 1``.
@@ -79,6 +81,8 @@ def run_replications(
         Processes; default :func:`default_workers`. 1 runs in this process.
     progress:
         Called with the overall fraction done (0..1), from this process.
+    options:
+        What each replication records (traces, Istio metrics), :class:`~meshsim.sim.options.RunOptions`.
 
     Returns
     -------
@@ -95,12 +99,12 @@ def run_replications(
                 if progress is not None:
                     progress((i + frac) / replications)
 
-            out.append(Simulation(model, seed, first + i, progress=cb).run())
+            out.append(Simulation(model, seed, first + i, progress=cb, options=options).run())
         return out
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     shared = ctx.Array("d", replications, lock=False)
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init, initargs=(shared,)) as pool:
-        futures = [pool.submit(_one, model, seed, first + i, i) for i in range(replications)]
+        futures = [pool.submit(_one, model, seed, first + i, i, options) for i in range(replications)]
         if progress is not None:
             import time
 
@@ -158,6 +162,7 @@ def run_until_precise(
     max_replications: int = DEFAULT_MAX_REPLICATIONS,
     workers: int | None = None,
     progress: Callable[[float, str], None] | None = None,
+    options: RunOptions = RunOptions(),
 ) -> tuple[list[RepResult], Precision]:
     """Add replications until the entry p99 CI's relative half-width is at most ``target``.
 
@@ -187,7 +192,7 @@ def run_until_precise(
         cur = "n/a" if h is None else f"{100 * h:.1f}%"
         return f"replication {n}: entry p99 +/- {cur} (target {100 * target:g}%)"
 
-    reps = run_replications(model, seed, n0, workers=min(w, n0))
+    reps = run_replications(model, seed, n0, workers=min(w, n0), options=options)
     h = entry_p99_precision(reps)
     if progress is not None:
         progress(len(reps) / max_replications, note(len(reps), h))
@@ -200,7 +205,7 @@ def run_until_precise(
         )
     while not (h is not None and h <= goal) and len(reps) < max_replications:
         k = min(w, max_replications - len(reps))
-        chunk = run_replications(model, seed, k, workers=min(w, k), first=len(reps))
+        chunk = run_replications(model, seed, k, workers=min(w, k), first=len(reps), options=options)
         for r in chunk:
             reps.append(r)
             h = entry_p99_precision(reps)

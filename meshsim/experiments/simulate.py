@@ -25,6 +25,7 @@ from meshsim.metrics.results import Summary
 from meshsim.metrics.summarize import summarize
 from meshsim.metrics.tally import RepResult
 from meshsim.model.ir import MeshModel
+from meshsim.sim.options import RunOptions
 
 __all__ = ["SimulationRun", "simulate", "simulate_run", "summarize_run"]
 
@@ -39,7 +40,7 @@ class SimulationRun:
     @property
     def observations(self) -> list[Any]:
         """Per-replication observations (``RepResult.observations``: Istio metrics when the model's
-        ``istio_metrics`` is set, traces sampled at ``trace_sample``, proxy CPU), in replication order."""
+        run's ``RunOptions.istio_metrics`` is set, traces sampled at ``trace_sample``, proxy CPU), in replication order."""
         return [r.observations for r in self.replications if r.observations is not None]
 
 
@@ -74,6 +75,7 @@ def simulate_run(
     amplification_threshold: float | None = DEFAULT_FLAG_THRESHOLD,
     precision: float | None = None,
     max_replications: int = DEFAULT_MAX_REPLICATIONS,
+    options: RunOptions = RunOptions(),
 ) -> SimulationRun:
     """Simulate ``replications`` replications of ``model`` (in up to ``workers`` processes; default one
     per CPU) and summarise them (:func:`summarize_run`). ``progress`` receives the fraction done.
@@ -82,15 +84,16 @@ def simulate_run(
     is that tight or ``max_replications`` ran (:func:`meshsim.experiments.replicate.run_until_precise`, Law,
     *Simulation Modeling and Analysis*, 5th ed., section 9.4.1; ``replications`` is then the initial count);
     ``run.replications`` and ``run.precision_*`` record the outcome, and ``progress`` is called as
-    ``progress(fraction, note)``.
+    ``progress(fraction, note)``. ``options``: what each replication records (traces, Istio metrics).
 
     The same ``seed`` and ``replications`` (and ``precision``) give the same :class:`Summary`, bit for bit.
     """
     if precision is not None:
-        reps, prec = run_until_precise(model, seed, precision, replications, max_replications, workers=workers, progress=progress)
+        reps, prec = run_until_precise(model, seed, precision, replications, max_replications, workers=workers,
+                                       progress=progress, options=options)
         summary = record_precision(summarize_run(model, reps, inputs, findings, amplification_threshold), prec)
         return SimulationRun(summary, tuple(reps))
-    reps = run_replications(model, seed, replications, workers=workers, progress=progress)
+    reps = run_replications(model, seed, replications, workers=workers, progress=progress, options=options)
     summary = summarize_run(model, reps, inputs, findings, amplification_threshold)
     return SimulationRun(summary, tuple(reps))
 

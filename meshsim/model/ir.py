@@ -492,10 +492,6 @@ class MeshModel:
     """The ingress gateway load enters through (LoadProfile ``gateway``), or None (straight to a pod)."""
     authz: tuple[AuthzPolicy, ...] = ()
     """Every ALLOW/DENY AuthorizationPolicy with the workloads it selects (order: namespace, name)."""
-    trace_sample: float = field(default=0.0, compare=False)
-    """Fraction of measured entry requests traced (a run option, not config; ``--trace-sample``)."""
-    istio_metrics: bool = field(default=False, compare=False)
-    """Record Istio's standard metrics while simulating (a run option, set by ``--prometheus``)."""
 
     def service(self, name: str) -> Service:
         for s in self.services:

@@ -25,6 +25,7 @@ from meshsim.sim.control_plane import ControlPlane
 from meshsim.sim.kernel import Gen, collector_tuned
 from meshsim.sim.load import LoadSource
 from meshsim.sim.observe import IstioRecorder, Recorder
+from meshsim.sim.options import RunOptions
 from meshsim.sim.pods import Pods
 from meshsim.sim.replica import Replica
 from meshsim.sim.rng import Streams
@@ -52,25 +53,28 @@ class Simulation:
     is recorded. Warm-up requests run but are not recorded.
     """
 
-    def __init__(self, model: MeshModel, seed: int, replication: int = 0, progress: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self, model: MeshModel, seed: int, replication: int = 0, progress: Callable[[float], None] | None = None,
+        options: RunOptions = RunOptions(),
+    ) -> None:
         self.model = model
         self.seed = seed
         self.replication = replication
         self.progress = progress
         series = Series(model.timeline.series_interval) if model.timeline is not None else None
         streams = Streams(seed, replication)
-        sink = IstioRecorder(series) if model.istio_metrics else Recorder(series)
+        sink = IstioRecorder(series) if options.istio_metrics else Recorder(series)
         self.ctx = ctx = SimContext(model, streams, sink)
         self.env = ctx.env
         self.streams = streams
         self.series = series
-        u_trace = Uniform(streams.generator("trace/sample")) if model.trace_sample > 0 else None
+        u_trace = Uniform(streams.generator("trace/sample")) if options.trace_sample > 0 else None
         self.pods = Pods(ctx)
         self.gateways: list[GatewayProxy] = []
         if model.gateway is not None:
             self.gateways = [GatewayProxy(ctx, pid, model.gateway) for pid in model.gateway.proxies]
         self.collector = Collector(ctx, self.pods, self.proxies)
-        self.load = LoadSource(ctx, self.pods, self.gateways, model.trace_sample, u_trace, self.collector.close_window)
+        self.load = LoadSource(ctx, self.pods, self.gateways, options.trace_sample, u_trace, self.collector.close_window)
         self.timeline = model.timeline
         self.driver: ScenarioDriver | None = None
         self.canary: CanaryController | None = None

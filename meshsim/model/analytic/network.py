@@ -4,7 +4,6 @@ retry inflation, and per-workload M/G/c service and wait moments, callees first 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,43 +17,19 @@ from meshsim.model.ir import (
     ConcurrentStep,
     MeshModel,
     Route,
-    RouteMatch,
     SleepStep,
-    StringMatcher,
     VirtualHost,
     Workload,
 )
 from meshsim.model.rules.app_retry import app_retriable
 from meshsim.model.rules.backoff import backoff_ceilings
+from meshsim.model.rules.match import request_matches
 from meshsim.model.rules.retry import retriable_status
-
-
-def _match(m: RouteMatch, path: str, method: str, headers: dict[str, str], port: int, labels: dict[str, str]) -> bool:
-    def sm(x: StringMatcher, s: str) -> bool:
-        v, t = (x.value.lower(), s.lower()) if x.ignore_case else (x.value, s)
-        if x.kind == "exact":
-            return t == v
-        if x.kind == "prefix":
-            return t.startswith(v)
-        return re.fullmatch(x.value, s, re.IGNORECASE if x.ignore_case else 0) is not None
-
-    if m.uri is not None and not sm(m.uri, path):
-        return False
-    if m.method is not None and not sm(m.method, method):
-        return False
-    for h in m.headers:
-        val = headers.get(h.name)
-        hit = val is not None and sm(h.matcher, val)
-        if hit == h.invert:
-            return False
-    if m.port is not None and m.port != port:
-        return False
-    return all(labels.get(k) == v for k, v in m.source_labels)
 
 
 def select_route(vh: VirtualHost, call: CallStep, headers: dict[str, str], labels: dict[str, str]) -> Route | None:
     for r in vh.routes:
-        if not r.matches or any(_match(m, call.path, call.method, headers, call.port, labels) for m in r.matches):
+        if not r.matches or any(request_matches(m, call.path, call.method, headers, call.port, labels) for m in r.matches):
             return r
     return None
 

@@ -13,16 +13,26 @@ translates it to ``RouteMatch.case_sensitive = !ignoreUriCase`` whatever the pat
 ``RouteMatch.case_sensitive``), as it ignores ``StringMatcher.ignore_case`` for ``safe_regex``
 (``envoy/type/matcher/v3/string.proto``).
 
-Regexes are Python's ``re`` with :func:`re.fullmatch` (Envoy uses RE2 and matches the whole string);
-the two agree on the RE2 subset.
+Regexes are RE2, as Envoy's ``safe_regex`` (``google_re2``), matched against the whole string, through the
+``google-re2`` binding; without it (it failed to install) Python's ``re``, which agrees on the RE2 subset that
+``meshsim validate`` admits (:func:`meshsim.config.checks.check_regex`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
+from typing import Any
 
 from meshsim.model.ir import RouteMatch, StringMatcher
+
+try:
+    import re2  # the engine of Envoy's safe_regex
+
+    _regex: Any = re2
+except ImportError:  # pragma: no cover - the binding is a dependency; a platform without a wheel falls back
+    import re
+
+    _regex = re
 
 __all__ = ["RequestMatch", "compile_request_match", "compile_string_match", "ignores_case", "request_matches", "string_matches"]
 
@@ -44,7 +54,7 @@ def string_matches(m: StringMatcher, s: str) -> bool:
         return s == v
     if m.kind == "prefix":
         return s.startswith(v)
-    return re.fullmatch(v, s) is not None
+    return _regex.fullmatch(v, s) is not None
 
 
 def compile_string_match(m: StringMatcher) -> Callable[[str], bool]:
@@ -60,7 +70,7 @@ def compile_string_match(m: StringMatcher) -> Callable[[str], bool]:
         return lambda s: s == v
     if m.kind == "prefix":
         return lambda s: s.startswith(v)
-    rx = re.compile(v)
+    rx = _regex.compile(v)
     return lambda s: rx.fullmatch(s) is not None
 
 
