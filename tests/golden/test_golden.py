@@ -30,7 +30,11 @@ STORED = HERE / "outputs"
 REFRESH = os.environ.get("MESHSIM_REFRESH_GOLDEN") == "1"
 
 BOOKINFO = ["topologies/bookinfo"]
-BOOKINFO_PARTS = ["topologies/bookinfo/topology.yaml", "topologies/bookinfo/platform", "topologies/bookinfo/destination-rule-all.yaml"]
+BOOKINFO_PARTS = [
+    "topologies/bookinfo/topology.yaml",
+    "topologies/bookinfo/platform",
+    "topologies/bookinfo/destination-rule-all.yaml",
+]
 CANARY = [*BOOKINFO_PARTS, "topologies/canary"]
 STORM = ["topologies/storm/mesh"]
 SECURITY = [
@@ -48,13 +52,33 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
     "bookinfo": (BOOKINFO, ["--duration", "5s", "--warmup", "1s"]),
     "bookinfo-telemetry": (
         BOOKINFO,
-        ["--duration", "5s", "--warmup", "1s", "--prometheus", "{out}/metrics.prom", "--traces", "{out}/traces.json",
-         "--trace-sample", "0.02"],
+        [
+            "--duration",
+            "5s",
+            "--warmup",
+            "1s",
+            "--prometheus",
+            "{out}/metrics.prom",
+            "--traces",
+            "{out}/traces.json",
+            "--trace-sample",
+            "0.02",
+        ],
     ),
     "canary": (
         CANARY,
-        ["--duration", "24s", "--warmup", "1s", "--set", "CanaryPolicy.spec.startAt=2s",
-         "--set", "CanaryPolicy.spec.analysis.interval=4s", "--set", "LoadProfile.spec.rate=40"],
+        [
+            "--duration",
+            "24s",
+            "--warmup",
+            "1s",
+            "--set",
+            "CanaryPolicy.spec.startAt=2s",
+            "--set",
+            "CanaryPolicy.spec.analysis.interval=4s",
+            "--set",
+            "LoadProfile.spec.rate=40",
+        ],
     ),
     "storm": (STORM, ["--duration", "25s", "--warmup", "5s"]),
     "security": (SECURITY, ["--duration", "4s", "--warmup", "1s", "--prometheus", "{out}/metrics.prom"]),
@@ -89,11 +113,17 @@ def _compare(stored_name: str, actual: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(actual)
         return
-    assert path.exists(), f"no golden {path.relative_to(ROOT)}: create it with MESHSIM_REFRESH_GOLDEN=1 python -m pytest tests/golden"
+    assert path.exists(), (
+        f"no golden {path.relative_to(ROOT)}: create it with MESHSIM_REFRESH_GOLDEN=1 python -m pytest tests/golden"
+    )
     expected = path.read_text()
     if actual == expected:
         return
-    diff = list(difflib.unified_diff(expected.splitlines(), actual.splitlines(), f"stored/{stored_name}", f"now/{stored_name}", lineterm="", n=2))
+    diff = list(
+        difflib.unified_diff(
+            expected.splitlines(), actual.splitlines(), f"stored/{stored_name}", f"now/{stored_name}", lineterm="", n=2
+        )
+    )
     shown = "\n".join(diff[:150]) + (f"\n... {len(diff) - 150} more diff lines" if len(diff) > 150 else "")
     pytest.fail(f"{stored_name} differs from its golden ({len(diff)} diff lines):\n{shown}", pytrace=False)
 
@@ -140,7 +170,23 @@ def test_random_stream_names(monkeypatch: pytest.MonkeyPatch, tmp: str) -> None:
 
     monkeypatch.setattr(Streams, "generator", recording)
     out = Path(tmp) / "streams"
-    res = CliRunner().invoke(app, ["run", *(str(ROOT / p) for p in BOOKINFO), "--out", str(out), "-q", "--duration", "2s",
-                                   "--warmup", "1s", "--traces", str(out / "traces.json"), "--trace-sample", "0.05"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            *(str(ROOT / p) for p in BOOKINFO),
+            "--out",
+            str(out),
+            "-q",
+            "--duration",
+            "2s",
+            "--warmup",
+            "1s",
+            "--traces",
+            str(out / "traces.json"),
+            "--trace-sample",
+            "0.05",
+        ],
+    )
     assert res.exit_code == 0, res.output
     _compare("bookinfo/random-streams.txt", "".join(f"{n}\n" for n in names))
