@@ -29,8 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 BOOKINFO = [str(ROOT / "topologies" / "bookinfo")]
 RESILIENCE = [
-    str(ROOT / "topologies" / "bookinfo" / p)
-    for p in ("topology.yaml", "load.yaml", "platform/bookinfo.yaml")
+    str(ROOT / "topologies" / "bookinfo" / p) for p in ("topology.yaml", "load.yaml", "platform/bookinfo.yaml")
 ] + [str(ROOT / "benchmarks" / "bookinfo-resilience.yaml")]
 
 
@@ -41,8 +40,9 @@ def bookinfo_rate(paths: list[str], requests: int, rate: float = 100.0) -> tuple
     from meshsim.sim.simulation import Simulation
 
     duration = requests / rate
-    model, _ = load_and_compile(paths, [f"LoadProfile.spec.rate={rate}", f"LoadProfile.spec.duration={duration}s",
-                                        "LoadProfile.spec.warmup=1s"])
+    model, _ = load_and_compile(
+        paths, [f"LoadProfile.spec.rate={rate}", f"LoadProfile.spec.duration={duration}s", "LoadProfile.spec.warmup=1s"]
+    )
     t = time.process_time()
     rep = Simulation(model, seed=1).run()
     cpu = time.process_time() - t
@@ -108,15 +108,21 @@ def main() -> None:
         res, _ = bookinfo_rate(RESILIENCE, n)
         ratios.append(plain / res)
     ratios.sort()
-    print(f"bookinfo + resilience machinery (never triggered), 3 interleaved pairs: wall-time ratios "
-          f"{', '.join(f'{r:.2f}' for r in ratios)}; median {ratios[1]:.2f} (target <= 1.3)")
+    print(
+        f"bookinfo + resilience machinery (never triggered), 3 interleaved pairs: wall-time ratios "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}; median {ratios[1]:.2f} (target <= 1.3)"
+    )
     if args.quick:
         return
     for size in (args.requests // 10, args.requests):
-        out = subprocess.run([sys.executable, __file__, "--child", str(size)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(size)], capture_output=True, text=True, check=True
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"bookinfo {r['requests']:>8} requests: CPU {r['cpu_s']:7.1f} s (wall {r['wall_s']:7.1f} s, includes "
-              f"compile), peak RSS {r['peak_rss_mb']:6.1f} MB")
+        print(
+            f"bookinfo {r['requests']:>8} requests: CPU {r['cpu_s']:7.1f} s (wall {r['wall_s']:7.1f} s, includes "
+            f"compile), peak RSS {r['peak_rss_mb']:6.1f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,10 @@ def bench_analytic() -> None:
         t0 = time.perf_counter()
         p = plan([BOOKINFO], slos, over, rate=500, simulate=False)
         times.append(time.perf_counter() - t0)
-    print(f"analytic plan (Bookinfo, 500 req/s): {p.replicas}; best {min(times) * 1e3:.0f} ms, "
-          f"median {sorted(times)[2] * 1e3:.0f} ms over 5 runs (target < 1000 ms)")
+    print(
+        f"analytic plan (Bookinfo, 500 req/s): {p.replicas}; best {min(times) * 1e3:.0f} ms, "
+        f"median {sorted(times)[2] * 1e3:.0f} ms over 5 runs (target < 1000 ms)"
+    )
 
 
 def bench_sweep() -> None:
@@ -54,11 +56,15 @@ def bench_sweep() -> None:
     c2 = os.times()
     cpu_serial = (c1.user + c1.system) - (c0.user + c0.system)
     cpu_par = (c2.children_user + c2.children_system) - (c1.children_user + c1.children_system)
-    print(f"CPU seconds: serial {cpu_serial:.1f}, 2 processes {cpu_par:.1f} (the work is the same; a ratio above "
-          f"~0.55 with equal CPU means the cores were busy with other jobs)")
+    print(
+        f"CPU seconds: serial {cpu_serial:.1f}, 2 processes {cpu_par:.1f} (the work is the same; a ratio above "
+        f"~0.55 with equal CPU means the cores were busy with other jobs)"
+    )
     same = serial.to_frame().equals(par.to_frame())
-    print(f"16-point sweep: serial {t_serial:.1f} s, 2 processes {t_par:.1f} s, ratio {t_par / t_serial:.2f} "
-          f"(target <= 0.60); identical tables: {same}; load average after: {os.getloadavg()}")
+    print(
+        f"16-point sweep: serial {t_serial:.1f} s, 2 processes {t_par:.1f} s, ratio {t_par / t_serial:.2f} "
+        f"(target <= 0.60); identical tables: {same}; load average after: {os.getloadavg()}"
+    )
 
 
 if __name__ == "__main__":

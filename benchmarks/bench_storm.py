@@ -31,16 +31,20 @@ def one(paths: list[str], label: str) -> None:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     st = storm_result(model, reps)
     assert st is not None
-    print(f"{label}: verdict {st.verdict.verdict}, {wall:.2f}s wall, {cpu:.2f}s CPU per replication "
-          f"(entry requests {reps[0].entry_requests}, leaf queue at the end {st.verdict.end_queue.get('leaf.v1', 0):.0f})")
+    print(
+        f"{label}: verdict {st.verdict.verdict}, {wall:.2f}s wall, {cpu:.2f}s CPU per replication "
+        f"(entry requests {reps[0].entry_requests}, leaf queue at the end {st.verdict.end_queue.get('leaf.v1', 0):.0f})"
+    )
 
 
 def grid() -> None:
     trig = find_trigger([MESH])
     t0 = time.perf_counter()
     res = phase_diagram([MESH], trig, [1.5, 2.0], [1.0, 3.0], replications=4, workers=2)
-    print(f"2 x 2 phase grid, 4 replications/point, 2 processes: {time.perf_counter() - t0:.1f}s wall; "
-          f"P(not recovered) {[r['p_not_recovered'] for r in res.rows]}")
+    print(
+        f"2 x 2 phase grid, 4 replications/point, 2 processes: {time.perf_counter() - t0:.1f}s wall; "
+        f"P(not recovered) {[r['p_not_recovered'] for r in res.rows]}"
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ def _finite(x: float, value: object, what: str) -> float:
         raise ValueError(f"{what} must be a finite number, got {show(value)}")
     return x
 
+
 _DURATION_UNITS = {
     "ns": 1e-9,
     "us": 1e-6,

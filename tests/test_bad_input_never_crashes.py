@@ -34,12 +34,20 @@ EXAMPLES: list[list[str]] = [
     ["topologies/mm1"],
     ["topologies/mmc"],
     ["topologies/storm/mesh", "topologies/storm/mitigations/retry-budget.yaml"],
-    ["topologies/bookinfo/topology.yaml", "topologies/bookinfo/load.yaml", "topologies/bookinfo/platform",
-     "topologies/bookinfo-samples/destination-rule-all.yaml",
-     "topologies/bookinfo-samples/virtual-service-reviews-jason-v2-v3.yaml",
-     "topologies/bookinfo-samples/bookinfo-gateway.yaml"],
-    ["topologies/bookinfo/topology.yaml", "topologies/bookinfo/platform",
-     "topologies/bookinfo/destination-rule-all.yaml", "topologies/canary/canary.yaml"],
+    [
+        "topologies/bookinfo/topology.yaml",
+        "topologies/bookinfo/load.yaml",
+        "topologies/bookinfo/platform",
+        "topologies/bookinfo-samples/destination-rule-all.yaml",
+        "topologies/bookinfo-samples/virtual-service-reviews-jason-v2-v3.yaml",
+        "topologies/bookinfo-samples/bookinfo-gateway.yaml",
+    ],
+    [
+        "topologies/bookinfo/topology.yaml",
+        "topologies/bookinfo/platform",
+        "topologies/bookinfo/destination-rule-all.yaml",
+        "topologies/canary/canary.yaml",
+    ],
 ]
 """Input sets that validate cleanly as shipped (several files each, so documents interact)."""
 
@@ -59,16 +67,44 @@ FILES = [_expand(e) for e in EXAMPLES]
 TEXTS = {f: (ROOT / f).read_bytes() for files in FILES for f in files}
 
 HOSTILE: list[Any] = [
-    float("inf"), float("-inf"), float("nan"), -1, 0, -0.5, 1e12, 10**20, 2**31, "", None, [], {}, True,
-    "(", "garbage", "1 parsec", "-5s", "0s", "0.5ms", "100000000", "x" * 100_000, [[[[]]]],
-    {"dist": "uniform", "min": float("nan"), "max": 1}, {"dist": "exponential", "mean": float("inf")},
-    {"regex": "("}, {"unknownField": 1},
+    float("inf"),
+    float("-inf"),
+    float("nan"),
+    -1,
+    0,
+    -0.5,
+    1e12,
+    10**20,
+    2**31,
+    "",
+    None,
+    [],
+    {},
+    True,
+    "(",
+    "garbage",
+    "1 parsec",
+    "-5s",
+    "0s",
+    "0.5ms",
+    "100000000",
+    "x" * 100_000,
+    [[[[]]]],
+    {"dist": "uniform", "min": float("nan"), "max": 1},
+    {"dist": "exponential", "mean": float("inf")},
+    {"regex": "("},
+    {"unknownField": 1},
 ]
 
 TEXT_MUTATIONS = ["truncate", "nul", "duplicate-line", "alias-bomb", "deep", "byte", "empty", "tab", "append-doc"]
 
-WHOLE_CONFIG_MESSAGES = ("no MockServiceGraph topology found", "a second ", "holds no YAML document",
-                         "cannot tell the entry service", "directory holds no")
+WHOLE_CONFIG_MESSAGES = (
+    "no MockServiceGraph topology found",
+    "a second ",
+    "holds no YAML document",
+    "cannot tell the entry service",
+    "directory holds no",
+)
 """Errors about the input set as a whole, which name the files but no single field."""
 
 MAX_RSS_KB = 3 * 1024**2
@@ -126,7 +162,9 @@ def _structural(text: bytes, data: st.DataObject) -> bytes:
     elif op == "delete":
         del parent[last]
     elif op == "add" and isinstance(parent, dict):
-        parent[data.draw(st.sampled_from(["extra", "rate", "kind", "apiVersion", "spec"]))] = data.draw(st.sampled_from(HOSTILE))
+        parent[data.draw(st.sampled_from(["extra", "rate", "kind", "apiVersion", "spec"]))] = data.draw(
+            st.sampled_from(HOSTILE)
+        )
     elif op == "rename" and isinstance(parent, dict) and isinstance(parent.get(last), str):
         value = parent[last]
         parent[last] = value[:-1] if value else "x"
@@ -201,8 +239,14 @@ def _write(tmp: Path, files: dict[str, bytes]) -> dict[Path, bytes]:
 
 
 @pytest.mark.slow
-@settings(max_examples=1000, derandomize=True, deadline=None, database=None,
-          phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=1000,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(example=st.integers(0, len(EXAMPLES) - 1), data=st.data())
 def test_validate_answers_every_mutation_cleanly(example: int, data: st.DataObject) -> None:
     files = _mutated(example, data)
@@ -215,16 +259,35 @@ def test_validate_answers_every_mutation_cleanly(example: int, data: st.DataObje
 
 
 @pytest.mark.slow
-@settings(max_examples=40, derandomize=True, deadline=None, database=None,
-          phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=40,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(example=st.sampled_from(RUNNABLE), data=st.data())
 def test_run_answers_every_mutation_cleanly(example: int, data: st.DataObject) -> None:
     files = _mutated(example, data)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         written = _write(tmp, files)
-        args = ["run", *(str(tmp / p) for p in EXAMPLES[example]), "--out", str(tmp / "out"), "-q",
-                "--rps", "20", "--duration", "0.5s", "--warmup", "0s", "--set", "LoadProfile.spec.drain=1s"]
+        args = [
+            "run",
+            *(str(tmp / p) for p in EXAMPLES[example]),
+            "--out",
+            str(tmp / "out"),
+            "-q",
+            "--rps",
+            "20",
+            "--duration",
+            "0.5s",
+            "--warmup",
+            "0s",
+            "--set",
+            "LoadProfile.spec.drain=1s",
+        ]
         with _time_limit(60):
             result = runner.invoke(app, args)
         _check(result, tmp, written)

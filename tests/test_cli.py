@@ -83,16 +83,37 @@ def test_summary_matches_its_schema(tmp_path: Path) -> None:
     assert r.exit_code == 0
     s = Summary.model_validate_json((tmp_path / "o" / "summary.json").read_text())
     assert s.entry.requests > 0
-    assert {"upstream_rq_total", "upstream_rq_completed", "upstream_rq_2xx", "upstream_rq_5xx"} <= set(s.clusters[0].counters) if s.clusters else True
+    assert (
+        {"upstream_rq_total", "upstream_rq_completed", "upstream_rq_2xx", "upstream_rq_5xx"}
+        <= set(s.clusters[0].counters)
+        if s.clusters
+        else True
+    )
 
 
 def test_set_override_and_flag_precedence(tmp_path: Path) -> None:
-    r = runner.invoke(app, ["run", str(TOPOLOGIES / "mm1"), "--set", "LoadProfile.spec.rate=10", "--rps", "20",
-                            "--duration", "20s", "-q", "--out", str(tmp_path / "o")])
+    r = runner.invoke(
+        app,
+        [
+            "run",
+            str(TOPOLOGIES / "mm1"),
+            "--set",
+            "LoadProfile.spec.rate=10",
+            "--rps",
+            "20",
+            "--duration",
+            "20s",
+            "-q",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     s = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert s["run"]["rate_rps"] == 20.0  # the flag wins over --set
-    bad = runner.invoke(app, ["run", str(TOPOLOGIES / "mm1"), "--set", "Nope.spec.x=1", "-q", "--out", str(tmp_path / "p")])
+    bad = runner.invoke(
+        app, ["run", str(TOPOLOGIES / "mm1"), "--set", "Nope.spec.x=1", "-q", "--out", str(tmp_path / "p")]
+    )
     assert bad.exit_code == 2 and "--set" in bad.output
 
 

@@ -83,8 +83,12 @@ def test_units() -> None:
 def test_same_name_replaces_and_files_are_never_written(tmp_path: Path) -> None:
     from tests.conftest import SAMPLES, BOOKINFO
 
-    files = [BOOKINFO / "topology.yaml", BOOKINFO / "platform" / "bookinfo.yaml",
-             SAMPLES / "destination-rule-all.yaml", SAMPLES / "fault-injection-details-v1.yaml"]
+    files = [
+        BOOKINFO / "topology.yaml",
+        BOOKINFO / "platform" / "bookinfo.yaml",
+        SAMPLES / "destination-rule-all.yaml",
+        SAMPLES / "fault-injection-details-v1.yaml",
+    ]
     before = [p.read_bytes() for p in files]
     cfg = load([str(p) for p in files], ["DestinationRule/details.spec.host=details"])
     assert sum(d.obj.metadata.name == "details" for d in cfg.destination_rules) == 1
@@ -101,7 +105,9 @@ def test_versions_and_deployments_merge() -> None:
     assert [w.replicas for w in reviews.workloads] == [1, 1, 1]
     assert dict(reviews.workloads[1].labels)["version"] == "v2"
     assert reviews.port == 9080
-    assert [c.name for c in m.clusters if c.service == "reviews"][0] == "outbound|9080||reviews.default.svc.cluster.local"
+    assert [c.name for c in m.clusters if c.service == "reviews"][
+        0
+    ] == "outbound|9080||reviews.default.svc.cluster.local"
 
 
 def test_meshsettings_documents_merge_later_wins(tmp_path: Path) -> None:
@@ -109,11 +115,15 @@ def test_meshsettings_documents_merge_later_wins(tmp_path: Path) -> None:
     from tests.conftest import TOPOLOGIES
 
     a = tmp_path / "a.yaml"
-    a.write_text("apiVersion: meshsim.io/v1alpha1\nkind: MeshSettings\nmetadata: {name: a}\n"
-                 "spec: {maxRetriesDefault: envoy, networkLatency: 1ms}\n")
+    a.write_text(
+        "apiVersion: meshsim.io/v1alpha1\nkind: MeshSettings\nmetadata: {name: a}\n"
+        "spec: {maxRetriesDefault: envoy, networkLatency: 1ms}\n"
+    )
     b = tmp_path / "b.yaml"
-    b.write_text("apiVersion: meshsim.io/v1alpha1\nkind: MeshSettings\nmetadata: {name: b}\n"
-                 "spec: {networkLatency: 2ms, sidecar: {latency: {dist: constant, value: 1ms}}}\n")
+    b.write_text(
+        "apiVersion: meshsim.io/v1alpha1\nkind: MeshSettings\nmetadata: {name: b}\n"
+        "spec: {networkLatency: 2ms, sidecar: {latency: {dist: constant, value: 1ms}}}\n"
+    )
     cfg = load([str(TOPOLOGIES / "mm1"), str(a), str(b)])
     spec = cfg.mesh_settings.spec
     assert spec.maxRetriesDefault == "envoy"

@@ -30,15 +30,21 @@ def _estimates(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
 
 RUNS = [
     pytest.param([str(BOOKINFO)], ["LoadProfile.spec.duration=5s"], 1, id="bookinfo-5s"),
-    pytest.param([str(BOOKINFO)], ["LoadProfile.spec.duration=20s", "LoadProfile.spec.rate=600"], 1, id="bookinfo-20s-600rps"),
-    pytest.param([str(BOOKINFO)], ["LoadProfile.spec.duration=10s", "LoadProfile.spec.rate=300"], 3, id="bookinfo-3-replications"),
+    pytest.param(
+        [str(BOOKINFO)], ["LoadProfile.spec.duration=20s", "LoadProfile.spec.rate=600"], 1, id="bookinfo-20s-600rps"
+    ),
+    pytest.param(
+        [str(BOOKINFO)], ["LoadProfile.spec.duration=10s", "LoadProfile.spec.rate=300"], 3, id="bookinfo-3-replications"
+    ),
     pytest.param([str(TOPOLOGIES / "mm1" / "mm1.yaml")], ["LoadProfile.spec.duration=20s"], 2, id="mm1-2-replications"),
 ]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("paths", "overrides", "reps"), RUNS)
-def test_every_interval_contains_its_value_and_quantiles_have_width(paths: list[str], overrides: list[str], reps: int) -> None:
+def test_every_interval_contains_its_value_and_quantiles_have_width(
+    paths: list[str], overrides: list[str], reps: int
+) -> None:
     model, _ = load_and_compile(paths, overrides)
     doc = simulate(model, seed=4, replications=reps, workers=1).model_dump(mode="json")
     ests = _estimates(doc)

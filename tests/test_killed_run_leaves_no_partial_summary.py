@@ -33,8 +33,20 @@ SLOW_FSYNC = (
 
 
 def _run(out: Path) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-c", SLOW_FSYNC, "run", str(TOPOLOGIES / "mm1"), "--duration", "1s", "--warmup", "0s",
-            "--out", str(out), "-q"]
+    args = [
+        sys.executable,
+        "-c",
+        SLOW_FSYNC,
+        "run",
+        str(TOPOLOGIES / "mm1"),
+        "--duration",
+        "1s",
+        "--warmup",
+        "0s",
+        "--out",
+        str(out),
+        "-q",
+    ]
     return subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -76,7 +88,8 @@ def test_sigkill_at_random_moments(tmp_path: Path) -> None:
 def _digests(root: Path) -> dict[str, tuple[str, int]]:
     return {
         str(p): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -84,8 +97,24 @@ def test_no_input_file_bytes_or_mtime_change(tmp_path: Path) -> None:
     before = _digests(BOOKINFO)
     runner = CliRunner()
     assert runner.invoke(app, ["validate", str(BOOKINFO)]).exit_code == 0
-    r = runner.invoke(app, ["run", str(BOOKINFO), "--duration", "1s", "--warmup", "0s", "-q", "--out", str(tmp_path / "o"),
-                            "--set", "LoadProfile.spec.rate=20", "--set", "MockServiceGraph.services[name=reviews].numReplicas=2"])
+    r = runner.invoke(
+        app,
+        [
+            "run",
+            str(BOOKINFO),
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "-q",
+            "--out",
+            str(tmp_path / "o"),
+            "--set",
+            "LoadProfile.spec.rate=20",
+            "--set",
+            "MockServiceGraph.services[name=reviews].numReplicas=2",
+        ],
+    )
     assert r.exit_code == 0, r.output
     bad = runner.invoke(app, ["run", str(BOOKINFO), "--duration", "10 sec", "-q", "--out", str(tmp_path / "p")])
     assert bad.exit_code == 2

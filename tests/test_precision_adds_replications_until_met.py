@@ -39,7 +39,9 @@ def test_precision_stops_when_met_and_is_reproducible(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_precision_not_met_stops_at_the_maximum_and_says_so(tmp_path: Path) -> None:
-    res = runner.invoke(app, [*BASE, "--precision", "0.5%", "--max-replications", "6", "--workers", "2", "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app, [*BASE, "--precision", "0.5%", "--max-replications", "6", "--workers", "2", "--out", str(tmp_path / "o")]
+    )
     assert res.exit_code == 0, res.output
     run = json.loads((tmp_path / "o" / "summary.json").read_text())["run"]
     assert run["replications"] == 6 and run["precision_met"] is False and run["precision_achieved"] > 0.005
@@ -47,7 +49,22 @@ def test_precision_not_met_stops_at_the_maximum_and_says_so(tmp_path: Path) -> N
 
 
 def test_precision_on_too_short_replications_is_a_one_line_error(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["run", str(BOOKINFO), "--duration", "2s", "-q", "--precision", "5%", "--workers", "1", "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(BOOKINFO),
+            "--duration",
+            "2s",
+            "-q",
+            "--precision",
+            "5%",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 2
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "spec.duration" in lines[0] and ">= 1000" in lines[0], res.output

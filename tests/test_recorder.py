@@ -10,7 +10,11 @@ from meshsim.metrics.recorder import FLUSH, Tally, new_sketch
 
 
 def _state(sk):  # noqa: ANN001, ANN202
-    bins = {k: c for k, c in zip(range(sk._store.offset, sk._store.offset + len(sk._store.bins)), sk._store.bins, strict=True) if c}
+    bins = {
+        k: c
+        for k, c in zip(range(sk._store.offset, sk._store.offset + len(sk._store.bins)), sk._store.bins, strict=True)
+        if c
+    }
     return bins, sk._zero_count, sk._count, sk._sum, sk._min, sk._max, sk._negative_store.count
 
 

@@ -62,7 +62,9 @@ def test_jason_goes_to_v2_everyone_else_to_v3(bookinfo_inputs: list[str]) -> Non
 
     sim.load.headers = counting  # type: ignore[method-assign]
     rep = sim.run()
-    split = {k[2].split("|")[2]: v.requests for k, v in rep.edges.items() if k[0] == "productpage.v1" and k[1] == "reviews"}
+    split = {
+        k[2].split("|")[2]: v.requests for k, v in rep.edges.items() if k[0] == "productpage.v1" and k[1] == "reviews"
+    }
     assert split["v2"] == jason
     assert split["v3"] == rep.entry_requests - jason
     # the mix is 10% jason: Binomial check
@@ -80,4 +82,6 @@ def test_every_bookinfo_networking_file_loads_unmodified(bookinfo_inputs: list[s
     assert len(sums) == 16
     for digest, upstream in sums:
         assert hashlib.sha256(istio_copy(upstream).read_bytes()).hexdigest() == digest, upstream
-    assert {istio_copy(u).name for _, u in sums if u.startswith("networking/")} == {f.name for f in SAMPLES.glob("*.yaml")}
+    assert {istio_copy(u).name for _, u in sums if u.startswith("networking/")} == {
+        f.name for f in SAMPLES.glob("*.yaml")
+    }

@@ -122,7 +122,9 @@ def _route_retries(model: MeshModel, call: CallStep, target: str, overload_only:
     return best
 
 
-def edge_bounds(model: MeshModel, overload_only: bool = True, graph: nx.DiGraph | None = None) -> dict[tuple[str, str], EdgeBound]:
+def edge_bounds(
+    model: MeshModel, overload_only: bool = True, graph: nx.DiGraph | None = None
+) -> dict[tuple[str, str], EdgeBound]:
     """Per workload edge (``(source key, target key)``), its worst-case tries per layer."""
     g = graph if graph is not None else workload_graph(model)
     out: dict[tuple[str, str], EdgeBound] = {}
@@ -185,7 +187,9 @@ def _path_worst(model: MeshModel, overload_only: bool = True) -> dict[tuple[str,
     return best
 
 
-def worst_case_findings(model: MeshModel, threshold: float = DEFAULT_STATIC_THRESHOLD, source: str = "retries") -> list[Finding]:
+def worst_case_findings(
+    model: MeshModel, threshold: float = DEFAULT_STATIC_THRESHOLD, source: str = "retries"
+) -> list[Finding]:
     """One ``warning`` per call path whose worst-case attempts per entry request exceed
     ``threshold`` (layers multiply), naming each layer; ``info`` for the worst
     path otherwise. Counts only retries that fire on overload (module docstring)."""
@@ -213,7 +217,11 @@ def worst_case_findings(model: MeshModel, threshold: float = DEFAULT_STATIC_THRE
         )
     if not out and paths and paths[0][2] > 1:
         nodes, edges, prod = paths[0]
-        out.append(Finding("info", source, " -> ".join(nodes), f"worst-case retry multiplier {prod} attempts per entry request"))
+        out.append(
+            Finding(
+                "info", source, " -> ".join(nodes), f"worst-case retry multiplier {prod} attempts per entry request"
+            )
+        )
     return out
 
 
@@ -225,7 +233,9 @@ def _pool(rows: Iterable[tuple[int, int]]) -> float | None:
     return round(a / n, 6) if n else None
 
 
-def amplification_report(model: MeshModel, summary: Summary, threshold: float = DEFAULT_FLAG_THRESHOLD) -> AmplificationReport:
+def amplification_report(
+    model: MeshModel, summary: Summary, threshold: float = DEFAULT_FLAG_THRESHOLD
+) -> AmplificationReport:
     """Measured amplification of ``summary`` per workload -> service edge and per depth.
 
     ``sidecar`` = attempts / sidecar requests (summed over subsets), ``app`` = tries / app calls,
@@ -259,8 +269,15 @@ def amplification_report(model: MeshModel, summary: Summary, threshold: float = 
         pw = max((v for (a, t), v in pworst.items() if a == src and t.split(".")[0] == dst), default=wc)
         edges.append(
             EdgeAmplification(
-                source=src, destination=dst, depth=dep.get(src, -1), sidecar=sa, app=aa, total=total,
-                worst_case=float(wc), path_worst_case=float(pw), flagged=total is not None and total > threshold,
+                source=src,
+                destination=dst,
+                depth=dep.get(src, -1),
+                sidecar=sa,
+                app=aa,
+                total=total,
+                worst_case=float(wc),
+                path_worst_case=float(pw),
+                flagged=total is not None and total > threshold,
             )
         )
     by_depth: dict[int, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}

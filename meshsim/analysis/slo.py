@@ -161,12 +161,20 @@ def validate_against(slos: SLOSet, model: MeshModel) -> None:
     for it in slos.items:
         o = it.objective
         if o.entry is not None and o.entry != model.load.entry:
-            raise ConfigError(it.source, f"{it.loc}.entry", f"{o.entry!r} is not the entry service (the LoadProfile enters at {model.load.entry!r})")
+            raise ConfigError(
+                it.source,
+                f"{it.loc}.entry",
+                f"{o.entry!r} is not the entry service (the LoadProfile enters at {model.load.entry!r})",
+            )
         if o.edge is not None:
             if o.edge.source not in names and o.edge.source not in keys:
-                raise ConfigError(it.source, f"{it.loc}.edge.source", f"no service or workload {o.edge.source!r} in the mesh")
+                raise ConfigError(
+                    it.source, f"{it.loc}.edge.source", f"no service or workload {o.edge.source!r} in the mesh"
+                )
             if o.edge.destination not in names:
-                raise ConfigError(it.source, f"{it.loc}.edge.destination", f"no service {o.edge.destination!r} in the mesh")
+                raise ConfigError(
+                    it.source, f"{it.loc}.edge.destination", f"no service {o.edge.destination!r} in the mesh"
+                )
 
 
 def _edge_match(o: Objective, e_source: str, e_dest: str, e_subset: str) -> bool:
@@ -183,7 +191,9 @@ def _summary_metric(o: Objective, s: Summary, metric: str) -> tuple[float | None
             return s.entry.success_rate.value, s.entry.success_rate
         est = getattr(s.entry.latency_ms, metric.split(".")[1])
         return est.value, est
-    edges: list[EdgeResult] = [e for e in s.edges if _edge_match(o, e.source, e.destination, e.subset) and e.requests > 0]
+    edges: list[EdgeResult] = [
+        e for e in s.edges if _edge_match(o, e.source, e.destination, e.subset) and e.requests > 0
+    ]
     if not edges:
         return None, None
     req = sum(e.requests for e in edges)
@@ -215,7 +225,9 @@ def _metrics(o: Objective) -> list[tuple[str, Literal["max", "min"], float]]:
     return out
 
 
-def _decide(bound: str, limit: float, value: float | None, lo: float | None, hi: float | None, criterion: Criterion) -> bool:
+def _decide(
+    bound: str, limit: float, value: float | None, lo: float | None, hi: float | None, criterion: Criterion
+) -> bool:
     if value is None:
         return True
     if bound == "max":
@@ -255,8 +267,20 @@ def evaluate_summary(
                     lo, hi = min(lo, value / (1 + RELATIVE_ACCURACY)), max(hi, value / (1 - RELATIVE_ACCURACY))
             if metric == "amplification" and value is not None and lo is not None:
                 lo = max(1.0, lo)
-            out.append(Check(o.label, metric, bound, limit, value, lo, hi, per, _decide(bound, limit, value, lo, hi, criterion),
-                             "entry" if o.entry is not None else "edge"))
+            out.append(
+                Check(
+                    o.label,
+                    metric,
+                    bound,
+                    limit,
+                    value,
+                    lo,
+                    hi,
+                    per,
+                    _decide(bound, limit, value, lo, hi, criterion),
+                    "entry" if o.entry is not None else "edge",
+                )
+            )
     return out
 
 
@@ -270,7 +294,9 @@ def evaluate_analytic(slos: SLOSet, est: NetworkEstimate) -> list[Check]:
             if o.entry is not None:
                 value = est.success_rate if metric == "success_rate" else getattr(est, f"{metric.split('.')[1]}_ms")
             else:
-                edges = [e for e in est.edges if _edge_match(o, e.source, e.destination, e.subset) and e.requests_rps > 0]
+                edges = [
+                    e for e in est.edges if _edge_match(o, e.source, e.destination, e.subset) and e.requests_rps > 0
+                ]
                 if not edges:
                     value = None
                 elif metric == "amplification":
@@ -281,8 +307,17 @@ def evaluate_analytic(slos: SLOSet, est: NetworkEstimate) -> list[Check]:
                     value = max(getattr(e, f"{metric.split('.')[1]}_ms") for e in edges)
             if value is not None and math.isnan(value):
                 value = None
-            out.append(Check(o.label, metric, bound, limit, value, ok=_decide(bound, limit, value, None, None, "point"),
-                             target="entry" if o.entry is not None else "edge"))
+            out.append(
+                Check(
+                    o.label,
+                    metric,
+                    bound,
+                    limit,
+                    value,
+                    ok=_decide(bound, limit, value, None, None, "point"),
+                    target="entry" if o.entry is not None else "edge",
+                )
+            )
     return out
 
 

@@ -186,7 +186,14 @@ def classify(
         good = ok / win
         p99 = _q99(n, sk)
         healthy = good >= floor and p99 is not None and p99 <= p_max
-        windows.append(StormWindow(t_s=round(s * w, 6), goodput_rps=round(good, 4), p99_ms=None if p99 is None else round(p99, 3), healthy=healthy))
+        windows.append(
+            StormWindow(
+                t_s=round(s * w, 6),
+                goodput_rps=round(good, 4),
+                p99_ms=None if p99 is None else round(p99, 3),
+                healthy=healthy,
+            )
+        )
     last = windows[-1]
     if all(x.healthy for x in windows):
         verdict, rec_at, rec = "stable", None, None

@@ -13,7 +13,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from meshsim.errors import MeshsimError
 
-__all__ = ["console", "err_console", "user_errors", "progress_bar", "SetOption", "load_overrides", "PrecisionOption", "MaxReplicationsOption", "choose_replications"]
+__all__ = [
+    "console",
+    "err_console",
+    "user_errors",
+    "progress_bar",
+    "SetOption",
+    "load_overrides",
+    "PrecisionOption",
+    "MaxReplicationsOption",
+    "choose_replications",
+]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -97,8 +107,14 @@ def load_overrides(sets: list[str] | None, rps: float | None, duration: str | No
 
 
 def choose_replications(
-    paths: list[str], overrides: list[str], seed: int, precision: str | None, replications: int,
-    max_replications: int, workers: int | None, quiet: bool,
+    paths: list[str],
+    overrides: list[str],
+    seed: int,
+    precision: str | None,
+    replications: int,
+    max_replications: int,
+    workers: int | None,
+    quiet: bool,
 ) -> int:
     """``replications``, or with ``--precision`` the count the sequential procedure reaches on the
     baseline inputs (:func:`meshsim.experiments.replicate.replications_for_precision`); one line
@@ -109,9 +125,14 @@ def choose_replications(
 
     target = parse_precision(precision)
     with progress_bar("choosing replications", enabled=not quiet) as update:
-        prec = replications_for_precision(paths, overrides, seed, target, replications, max_replications, workers, update)
+        prec = replications_for_precision(
+            paths, overrides, seed, target, replications, max_replications, workers, update
+        )
     got = "n/a" if prec.achieved is None else f"{100 * prec.achieved:.1f}%"
     state = "met" if prec.met else "NOT met (raise --max-replications)"
-    err_console.print(f"--precision {precision}: {prec.replications} replications (entry p99 +/- {got} on the baseline, target {state})",
-                      style=None if prec.met else "yellow", highlight=False)
+    err_console.print(
+        f"--precision {precision}: {prec.replications} replications (entry p99 +/- {got} on the baseline, target {state})",
+        style=None if prec.met else "yellow",
+        highlight=False,
+    )
     return prec.replications

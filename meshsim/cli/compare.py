@@ -59,9 +59,13 @@ def compare_cmd(
     pred_dir: Annotated[Path, typer.Argument(help="Predicted run: a directory with summary.json (meshsim run --out).")],
     real_dir: Annotated[
         Path,
-        typer.Argument(help="Measured run: a directory with summary.json (meshsim real run --out) or run-*/summary.json."),
+        typer.Argument(
+            help="Measured run: a directory with summary.json (meshsim real run --out) or run-*/summary.json."
+        ),
     ],
-    out: Annotated[Path | None, typer.Option("--out", help="Where to write compare.json/.md/.png (default REAL_DIR).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write compare.json/.md/.png (default REAL_DIR).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table on stdout.")] = False,
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
 ) -> None:
@@ -98,7 +102,9 @@ def compare_cmd(
         con.print(rich_table(c))
         for n in c.notes:
             con.print(n, style="yellow")
-        con.print(f"{'PASS' if c.passed else 'FAIL'}: {len(c.failures)} row(s) outside tolerance -> {', '.join(map(str, paths))}")
+        con.print(
+            f"{'PASS' if c.passed else 'FAIL'}: {len(c.failures)} row(s) outside tolerance -> {', '.join(map(str, paths))}"
+        )
     raise typer.Exit(0 if c.passed else 1)
 
 

@@ -19,7 +19,12 @@ import_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-Out = Annotated[Path, typer.Option("--out", "-o", help="Directory to write topology.yaml, load.yaml (routing.yaml) and import-report.txt to.")]
+Out = Annotated[
+    Path,
+    typer.Option(
+        "--out", "-o", help="Directory to write topology.yaml, load.yaml (routing.yaml) and import-report.txt to."
+    ),
+]
 
 
 def _header(kind: str, files: list[str]) -> str:
@@ -36,11 +41,37 @@ def _print(inferred: list[str], missing: list[str], written: list[Path], problem
 
 @import_app.command("traces")
 def traces_cmd(
-    files: Annotated[list[Path], typer.Argument(help="Jaeger JSON (UI download or query API), Zipkin v2 JSON or OTLP/JSON files.", show_default=False)],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Jaeger JSON (UI download or query API), Zipkin v2 JSON or OTLP/JSON files.", show_default=False
+        ),
+    ],
     out: Out,
-    sampling: Annotated[float, typer.Option("--sampling", min=1e-6, max=1.0, help="Fraction of requests that were traced (Istio's default is 0.01); divides the arrival rate.")] = 1.0,
-    prometheus: Annotated[list[Path] | None, typer.Option("--prometheus", help="Istio metrics to cross-check the traces against (text exposition or query-API JSON).")] = None,
-    max_ks: Annotated[float, typer.Option("--max-ks", min=0.0, max=1.0, help="Largest Kolmogorov-Smirnov distance a parametric fit may have before the empirical distribution is used.")] = 0.05,
+    sampling: Annotated[
+        float,
+        typer.Option(
+            "--sampling",
+            min=1e-6,
+            max=1.0,
+            help="Fraction of requests that were traced (Istio's default is 0.01); divides the arrival rate.",
+        ),
+    ] = 1.0,
+    prometheus: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--prometheus", help="Istio metrics to cross-check the traces against (text exposition or query-API JSON)."
+        ),
+    ] = None,
+    max_ks: Annotated[
+        float,
+        typer.Option(
+            "--max-ks",
+            min=0.0,
+            max=1.0,
+            help="Largest Kolmogorov-Smirnov distance a parametric fit may have before the empirical distribution is used.",
+        ),
+    ] = 0.05,
 ) -> None:
     """Infer services, versions, the call graph, self times and the arrival rate from traces."""
     from meshsim.importers.emit import build_documents, write_outputs
@@ -66,10 +97,14 @@ def traces_cmd(
         if g.cyclic:
             problems.append(f"{g.cyclic} trace(s) whose span parents form a cycle skipped")
         if g.unowned_clients:
-            problems.append(f"{g.unowned_clients} CLIENT span(s) with no SERVER span above them (does the app "
-                            "propagate x-b3-*/traceparent headers?): their calls are not in the graph")
+            problems.append(
+                f"{g.unowned_clients} CLIENT span(s) with no SERVER span above them (does the app "
+                "propagate x-b3-*/traceparent headers?): their calls are not in the graph"
+            )
         if g.gateway_spans:
-            em_note = f"{g.gateway_spans} gateway span(s) walked through: the entry is the first sidecar behind the gateway"
+            em_note = (
+                f"{g.gateway_spans} gateway span(s) walked through: the entry is the first sidecar behind the gateway"
+            )
             problems.append(em_note)
         if g.no_hops:
             problems.append(f"{g.no_hops} trace(s) without CLIENT/SERVER spans skipped")
@@ -86,17 +121,33 @@ def traces_cmd(
             metrics = read_metrics(prometheus)
             problems.extend(metrics.problems)
             em.missing.extend(cross_check(g, metrics))
-        report = {"files": ", ".join(f"{i.path} ({i.fmt}, {i.traces} traces, {i.spans} spans)" for i in infos),
-                  "traces": g.traces, "traces with sidecar spans": g.proxy_traces}
+        report = {
+            "files": ", ".join(f"{i.path} ({i.fmt}, {i.traces} traces, {i.spans} spans)" for i in infos),
+            "traces": g.traces,
+            "traces with sidecar spans": g.proxy_traces,
+        }
         written = write_outputs(em, out, _header("traces", [str(f) for f in files]), report)
         _print(em.inferred, em.missing, written, problems)
 
 
 @import_app.command("prometheus")
 def prometheus_cmd(
-    files: Annotated[list[Path], typer.Argument(help="istio_requests_total / istio_request_duration_milliseconds: Prometheus text exposition or query-API JSON.", show_default=False)],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="istio_requests_total / istio_request_duration_milliseconds: Prometheus text exposition or query-API JSON.",
+            show_default=False,
+        ),
+    ],
     out: Out,
-    window: Annotated[float | None, typer.Option("--window", min=1e-6, help="Seconds the counters cover (text exposition of counters since start); query-API JSON of rate() needs none.")] = None,
+    window: Annotated[
+        float | None,
+        typer.Option(
+            "--window",
+            min=1e-6,
+            help="Seconds the counters cover (text exposition of counters since start); query-API JSON of rate() needs none.",
+        ),
+    ] = None,
 ) -> None:
     """Infer the call graph, call ratios, response codes and rates from Istio's standard metrics."""
     from meshsim.importers.emit import write_outputs
@@ -105,15 +156,25 @@ def prometheus_cmd(
     with user_errors():
         metrics = read_metrics(files, window)
         em = metrics_documents(metrics, name=files[0].stem)
-        written = write_outputs(em, out, _header("prometheus", [str(f) for f in files]), {"files": ", ".join(map(str, files))})
+        written = write_outputs(
+            em, out, _header("prometheus", [str(f) for f in files]), {"files": ", ".join(map(str, files))}
+        )
         _print(em.inferred, em.missing, written, metrics.problems)
 
 
 @import_app.command("k8s")
 def k8s_cmd(
-    files: Annotated[list[str], typer.Argument(help="Deployments and Services (kubectl get deploy,svc -o yaml|json, files or directories).", show_default=False)],
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            help="Deployments and Services (kubectl get deploy,svc -o yaml|json, files or directories).",
+            show_default=False,
+        ),
+    ],
     out: Out,
-    traces: Annotated[list[Path] | None, typer.Option("--traces", help="Traces to take the call graph and service times from.")] = None,
+    traces: Annotated[
+        list[Path] | None, typer.Option("--traces", help="Traces to take the call graph and service times from.")
+    ] = None,
 ) -> None:
     """A topology skeleton from Deployments and Services: one service per Service, versions from pod
     labels, replicas; the call graph and service times from --traces, else marked placeholders."""

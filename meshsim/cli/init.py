@@ -79,7 +79,9 @@ def _read(paths: list[str]) -> tuple[list[_Service], list[tuple[str, dict[str, A
             obj = model.model_validate(d)
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise ConfigError(f"{src.file} ({kind}, document {src.index})", format_loc(err["loc"]), err["msg"]) from None
+            raise ConfigError(
+                f"{src.file} ({kind}, document {src.index})", format_loc(err["loc"]), err["msg"]
+            ) from None
         if isinstance(obj, KubeService):
             spec = d.get("spec") or {}
             if spec.get("type") == "ExternalName" or not obj.spec.selector:
@@ -95,17 +97,24 @@ def _read(paths: list[str]) -> tuple[list[_Service], list[tuple[str, dict[str, A
         svc = _Service(ks.metadata.name, ns, port.port if port else None, port.name if port else None, file)
         for i, (_, dep) in enumerate(deployments):
             labels = dep.pod_labels
-            if (dep.metadata.namespace or "default") != (ns or "default") or not all(labels.get(k) == v for k, v in ks.spec.selector.items()):
+            if (dep.metadata.namespace or "default") != (ns or "default") or not all(
+                labels.get(k) == v for k, v in ks.spec.selector.items()
+            ):
                 continue
             picked.add(i)
-            svc.versions.append(_Version(labels.get("version") or dep.metadata.name, dep.metadata.name, dep.spec.replicas, labels))
+            svc.versions.append(
+                _Version(labels.get("version") or dep.metadata.name, dep.metadata.name, dep.spec.replicas, labels)
+            )
         out.append(svc)
-    orphans = [f"{file}: Deployment {dep.metadata.name}" for i, (file, dep) in enumerate(deployments) if i not in picked]
+    orphans = [
+        f"{file}: Deployment {dep.metadata.name}" for i, (file, dep) in enumerate(deployments) if i not in picked
+    ]
     return out, vss, orphans
 
 
-def _entry(services: list[_Service], vss: list[tuple[str, dict[str, Any]]], entry: str | None,
-           types: dict[str, str | None]) -> tuple[str, str, str]:
+def _entry(
+    services: list[_Service], vss: list[tuple[str, dict[str, Any]]], entry: str | None, types: dict[str, str | None]
+) -> tuple[str, str, str]:
     """(entry service, why it was chosen, the LoadProfile path)."""
     names = [s.name for s in services]
     gateway_routes: list[tuple[str, str]] = []  # (host, path) of gateway-bound VirtualService routes
@@ -148,10 +157,18 @@ def starter_files(paths: list[str], entry: str | None = None) -> tuple[str, str,
 
     services, vss, orphans = _read(paths)
     if not services:
-        raise ConfigError(", ".join(paths), "", "no Kubernetes Service with a pod selector found; `meshsim init` makes one "
-                          "MockServiceGraph service per Service (with the Deployments it selects)")
+        raise ConfigError(
+            ", ".join(paths),
+            "",
+            "no Kubernetes Service with a pod selector found; `meshsim init` makes one "
+            "MockServiceGraph service per Service (with the Deployments it selects)",
+        )
     docs, _, _ = load_documents(paths)
-    types = {str((d.get("metadata") or {}).get("name")): (d.get("spec") or {}).get("type") for _, d in docs if d.get("kind") == "Service"}
+    types = {
+        str((d.get("metadata") or {}).get("name")): (d.get("spec") or {}).get("type")
+        for _, d in docs
+        if d.get("kind") == "Service"
+    }
     entry_name, why, path = _entry(services, vss, entry, types)
     inputs = " ".join(paths)
     lines = [
@@ -194,21 +211,26 @@ def starter_files(paths: list[str], entry: str | None = None) -> tuple[str, str,
         else:
             lines.append(f"  numReplicas: 1  # PLACEHOLDER: no Deployment in {s.source} selects this Service's pods")
     topology = "\n".join(lines) + "\n"
-    load = "\n".join([
-        f"# Starter load written by `meshsim init {inputs}`: PLACEHOLDER values to replace with your traffic.",
-        "apiVersion: meshsim.io/v1alpha1",
-        "kind: LoadProfile",
-        "metadata:",
-        "  name: starter",
-        "spec:",
-        f"  entry: {entry_name}",
-        f"  path: {json.dumps(path)}  # PLACEHOLDER: the path clients request (VirtualService uri matches see it)",
-        "  # gateway: NAME  # send the load through an Istio Gateway (pass its file to meshsim too)",
-        "  arrival: poisson",
-        "  rate: 10  # PLACEHOLDER: requests/s entering the mesh",
-        "  duration: 30s",
-        "  warmup: 5s",
-    ]) + "\n"
+    load = (
+        "\n".join(
+            [
+                f"# Starter load written by `meshsim init {inputs}`: PLACEHOLDER values to replace with your traffic.",
+                "apiVersion: meshsim.io/v1alpha1",
+                "kind: LoadProfile",
+                "metadata:",
+                "  name: starter",
+                "spec:",
+                f"  entry: {entry_name}",
+                f"  path: {json.dumps(path)}  # PLACEHOLDER: the path clients request (VirtualService uri matches see it)",
+                "  # gateway: NAME  # send the load through an Istio Gateway (pass its file to meshsim too)",
+                "  arrival: poisson",
+                "  rate: 10  # PLACEHOLDER: requests/s entering the mesh",
+                "  duration: 30s",
+                "  warmup: 5s",
+            ]
+        )
+        + "\n"
+    )
     return topology, load, entry_name, orphans
 
 
@@ -224,11 +246,25 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def init_command(
-    files: Annotated[list[str], typer.Argument(help="Kubernetes manifests (files or directories): Deployments and Services, "
-                                               "e.g. Istio's samples/bookinfo/platform/kube/bookinfo.yaml.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write topology.yaml and load.yaml into.")] = Path("mesh"),
-    entry: Annotated[str | None, typer.Option("--entry", help="The Service load enters at (default: the host of a Gateway-bound "
-                                                         "VirtualService among FILES, else a LoadBalancer/NodePort Service, else the first Service).")] = None,
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            help="Kubernetes manifests (files or directories): Deployments and Services, "
+            "e.g. Istio's samples/bookinfo/platform/kube/bookinfo.yaml.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory to write topology.yaml and load.yaml into.")
+    ] = Path("mesh"),
+    entry: Annotated[
+        str | None,
+        typer.Option(
+            "--entry",
+            help="The Service load enters at (default: the host of a Gateway-bound "
+            "VirtualService among FILES, else a LoadBalancer/NodePort Service, else the first Service).",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace topology.yaml and load.yaml if they exist.")] = False,
 ) -> None:
     """Write a starter MockServiceGraph topology and LoadProfile from Deployments and Services.
@@ -243,7 +279,9 @@ def init_command(
         if not force:
             for p in targets:
                 if p.exists():
-                    raise ConfigError(str(p), "", "exists; `meshsim init` does not replace files (use --force, or another --out)")
+                    raise ConfigError(
+                        str(p), "", "exists; `meshsim init` does not replace files (use --force, or another --out)"
+                    )
         try:
             out.mkdir(parents=True, exist_ok=True)
             for p, text in targets.items():
@@ -251,8 +289,17 @@ def init_command(
         except OSError as exc:
             raise ConfigError(str(out), "", f"cannot write ({exc.strerror})") from None
     for o in orphans:
-        err_console.print(f"note: {o}: no Service selects its pods; left out of the topology", style="yellow", highlight=False, markup=False)
+        err_console.print(
+            f"note: {o}: no Service selects its pods; left out of the topology",
+            style="yellow",
+            highlight=False,
+            markup=False,
+        )
     n = topology.count("\n- name: ")
-    console.print(f"wrote {out / 'topology.yaml'} ({n} service(s), entry {entry_name}) and {out / 'load.yaml'}", highlight=False)
-    console.print(f"next: replace the PLACEHOLDERs (service times, calls), then `meshsim validate {out}` and `meshsim run {out}`",
-                  highlight=False)
+    console.print(
+        f"wrote {out / 'topology.yaml'} ({n} service(s), entry {entry_name}) and {out / 'load.yaml'}", highlight=False
+    )
+    console.print(
+        f"next: replace the PLACEHOLDERs (service times, calls), then `meshsim validate {out}` and `meshsim run {out}`",
+        highlight=False,
+    )

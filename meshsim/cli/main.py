@@ -48,7 +48,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """meshsim: a discrete-event simulator and capacity planner for Istio/Envoy service meshes."""
 
@@ -56,23 +58,64 @@ def _root(
 @app.command()
 def run(
     paths: Paths,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest>-s<seed>).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest>-s<seed>).")
+    ] = None,
     rps: Annotated[float | None, typer.Option("--rps", help="Override the load rate, requests/s.")] = None,
-    duration: Annotated[str | None, typer.Option("--duration", help="Override the measured window, e.g. 30s, 2m.")] = None,
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="Override the measured window, e.g. 30s, 2m.")
+    ] = None,
     warmup: Annotated[str | None, typer.Option("--warmup", help="Override the warm-up, e.g. 5s.")] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Root seed; the same seed gives a byte-identical summary.json.")] = 1,
-    replications: Annotated[int, typer.Option("--replications", "-r", min=1, help="Independent replications (run in parallel processes); they give the CIs.")] = 1,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes for replications (default: one per CPU).")] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Root seed; the same seed gives a byte-identical summary.json.")
+    ] = 1,
+    replications: Annotated[
+        int,
+        typer.Option(
+            "--replications",
+            "-r",
+            min=1,
+            help="Independent replications (run in parallel processes); they give the CIs.",
+        ),
+    ] = 1,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Processes for replications (default: one per CPU).")
+    ] = None,
     sets: Annotated[list[str] | None, SetOption] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables or progress bar.")] = False,
-    amplification_threshold: Annotated[float, typer.Option("--amplification-threshold", min=1.0, help="Flag edges whose attempts per app-level call exceed this (Envoy's default retry budget allows ~1.25).")] = 1.2,
-    prometheus: Annotated[Path | None, typer.Option("--prometheus", help="Also write Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) in Prometheus text format to FILE.")] = None,
-    traces: Annotated[Path | None, typer.Option("--traces", help="Also write sampled request traces as Jaeger JSON to FILE.")] = None,
-    trace_sample: Annotated[float, typer.Option("--trace-sample", min=0.0, max=1.0, help="Fraction of measured entry requests traced (with --traces).")] = 0.01,
+    amplification_threshold: Annotated[
+        float,
+        typer.Option(
+            "--amplification-threshold",
+            min=1.0,
+            help="Flag edges whose attempts per app-level call exceed this (Envoy's default retry budget allows ~1.25).",
+        ),
+    ] = 1.2,
+    prometheus: Annotated[
+        Path | None,
+        typer.Option(
+            "--prometheus",
+            help="Also write Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) in Prometheus text format to FILE.",
+        ),
+    ] = None,
+    traces: Annotated[
+        Path | None, typer.Option("--traces", help="Also write sampled request traces as Jaeger JSON to FILE.")
+    ] = None,
+    trace_sample: Annotated[
+        float,
+        typer.Option(
+            "--trace-sample", min=0.0, max=1.0, help="Fraction of measured entry requests traced (with --traces)."
+        ),
+    ] = 0.01,
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
     precision: Annotated[str | None, PrecisionOption] = None,
     max_replications: Annotated[int, MaxReplicationsOption] = 50,
-    force: Annotated[bool, typer.Option("--force", help="Run even when the pre-run estimate exceeds the limits policy's budget of simulated calls.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Run even when the pre-run estimate exceeds the limits policy's budget of simulated calls."
+        ),
+    ] = False,
 ) -> None:
     """Simulate the mesh and write summary.json, a latency CDF and a service graph.
 
@@ -95,18 +138,34 @@ def run(
             name = Path(paths[0].rstrip("/")).stem or "run"
             out = Path("results") / f"{name}-{model.digest[:8]}-s{seed}"
         t0 = time.perf_counter()
-        options = RunOptions(trace_sample=trace_sample if traces is not None else 0.0, istio_metrics=prometheus is not None)
+        options = RunOptions(
+            trace_sample=trace_sample if traces is not None else 0.0, istio_metrics=prometheus is not None
+        )
         target = parse_precision(precision) if precision is not None else None
         with progress_bar("simulating", enabled=not quiet) as update:
-            result = simulate_run(model, seed, replications, workers=workers, progress=update, inputs=list(paths),
-                                  findings=[str(f) for f in warnings], amplification_threshold=amplification_threshold,
-                                  precision=target, max_replications=max_replications, options=options)
+            result = simulate_run(
+                model,
+                seed,
+                replications,
+                workers=workers,
+                progress=update,
+                inputs=list(paths),
+                findings=[str(f) for f in warnings],
+                amplification_threshold=amplification_threshold,
+                precision=target,
+                max_replications=max_replications,
+                options=options,
+            )
         summary = result.summary
-        for line in summary.findings[len(warnings):]:  # found in the output (initial transient)
+        for line in summary.findings[len(warnings) :]:  # found in the output (initial transient)
             err_console.print(line, style="yellow", highlight=False, soft_wrap=True)
         if summary.run.precision_met is False:
-            err_console.print(f"warning: --precision {precision} not met after {summary.run.replications} replications "
-                              f"(entry p99 +/- {_pct(summary.run.precision_achieved)}); raise --max-replications", style="yellow", highlight=False)
+            err_console.print(
+                f"warning: --precision {precision} not met after {summary.run.replications} replications "
+                f"(entry p99 +/- {_pct(summary.run.precision_achieved)}); raise --max-replications",
+                style="yellow",
+                highlight=False,
+            )
         wall = time.perf_counter() - t0
         # every other output before write_outputs, whose summary.json comes last: its presence means the run finished
         extra: list[Path] = []
@@ -119,12 +178,18 @@ def run(
         atomic.write_text(
             out / "run.json",
             json.dumps(
-                {"command": ["meshsim", "run", *paths], "overrides": load_overrides(sets, rps, duration, warmup),
-                 "wall_time_s": round(wall, 3), "meshsim_version": __version__, "seed": seed,
-                 "replications": summary.run.replications, "config_digest": model.digest},
+                {
+                    "command": ["meshsim", "run", *paths],
+                    "overrides": load_overrides(sets, rps, duration, warmup),
+                    "wall_time_s": round(wall, 3),
+                    "meshsim_version": __version__,
+                    "seed": seed,
+                    "replications": summary.run.replications,
+                    "config_digest": model.digest,
+                },
                 indent=2,
             )
-            + "\n"
+            + "\n",
         )
         written = [*write_outputs(summary, out), *extra]
         if output is OutputFormat.json:  # the summary.json content, alone on stdout
@@ -133,8 +198,11 @@ def run(
             render_summary(summary, console)
             simulated = summary.run.warmup_s + summary.run.duration_s
             console.print(f"Wrote {', '.join(str(p) for p in written)}", highlight=False)
-            console.print(f"Simulated {simulated:g} s of mesh time x {summary.run.replications} replication(s) in {wall:.3g} s of wall-clock time "
-                          "(loading, compiling and writing outputs not counted)", highlight=False)
+            console.print(
+                f"Simulated {simulated:g} s of mesh time x {summary.run.replications} replication(s) in {wall:.3g} s of wall-clock time "
+                "(loading, compiling and writing outputs not counted)",
+                highlight=False,
+            )
 
 
 def _pct(x: float | None) -> str:
@@ -205,7 +273,9 @@ app.command("compare")(compare_cmd)
 try:  # the real-mesh commands exist only with the [real] extra installed
     from meshsim.cli.real import real_app
 
-    app.add_typer(real_app, name="real", help="Deploy the same compiled config to a real Envoy mesh on loopback and measure it.")
+    app.add_typer(
+        real_app, name="real", help="Deploy the same compiled config to a real Envoy mesh on loopback and measure it."
+    )
 except ImportError:  # pragma: no cover - depends on the installed extra
     pass
 

@@ -26,10 +26,12 @@ from meshsim.cli.output import OutputFormat, OutputOption, print_json
 
 __all__ = ["plan_command", "SloOption", "Paths"]
 
-Paths = Annotated[list[str], typer.Argument(help="YAML files or directories of the mesh (as for `meshsim run`).", show_default=False)]
-SloOption = typer.Option("--slo", help="File(s) with `kind: SLO` documents (default: SLO documents among PATHS). Repeatable.")
-
-
+Paths = Annotated[
+    list[str], typer.Argument(help="YAML files or directories of the mesh (as for `meshsim run`).", show_default=False)
+]
+SloOption = typer.Option(
+    "--slo", help="File(s) with `kind: SLO` documents (default: SLO documents among PATHS). Repeatable."
+)
 
 
 def _fmt(v: float | None, nd: int = 4) -> str:
@@ -40,18 +42,42 @@ def plan_command(
     paths: Paths,
     slo: Annotated[list[str] | None, SloOption] = None,
     rps: Annotated[float | None, typer.Option("--rps", help="Entry rate to plan for, requests/s.")] = None,
-    max_load_: Annotated[bool, typer.Option("--max-load", help="Find the highest entry rate the config, as given, sustains within its SLOs.")] = False,
-    analytic_only: Annotated[bool, typer.Option("--analytic-only", help="Only the analytic pre-screen (no simulation).")] = False,
-    duration: Annotated[str | None, typer.Option("--duration", help="Measured window per simulated point, e.g. 20s.")] = None,
+    max_load_: Annotated[
+        bool,
+        typer.Option("--max-load", help="Find the highest entry rate the config, as given, sustains within its SLOs."),
+    ] = False,
+    analytic_only: Annotated[
+        bool, typer.Option("--analytic-only", help="Only the analytic pre-screen (no simulation).")
+    ] = False,
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="Measured window per simulated point, e.g. 20s.")
+    ] = None,
     warmup: Annotated[str | None, typer.Option("--warmup", help="Warm-up per simulated point, e.g. 5s.")] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Root seed; every point uses it (common random numbers).")] = 1,
-    replications: Annotated[int, typer.Option("--replications", "-r", min=1, help="Replications per point (CIs, paired differences).")] = 4,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Root seed; every point uses it (common random numbers).")
+    ] = 1,
+    replications: Annotated[
+        int, typer.Option("--replications", "-r", min=1, help="Replications per point (CIs, paired differences).")
+    ] = 4,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes for replications.")] = None,
-    criterion: Annotated[str, typer.Option("--criterion", help="'ci': the 95% CI must lie within each SLO; 'point': the estimate decides.")] = "ci",
+    criterion: Annotated[
+        str,
+        typer.Option("--criterion", help="'ci': the 95% CI must lie within each SLO; 'point': the estimate decides."),
+    ] = "ci",
     vcpu_per_replica: Annotated[float, typer.Option("--vcpu-per-replica", min=0, help="vCPU of one pod (cost).")] = 1.0,
-    sidecar_vcpu: Annotated[float, typer.Option("--sidecar-vcpu-per-krps", min=0, help="Sidecar vCPU per 1000 req/s over a call's two proxies (reference: 0.2-0.5).")] = 0.35,
+    sidecar_vcpu: Annotated[
+        float,
+        typer.Option(
+            "--sidecar-vcpu-per-krps",
+            min=0,
+            help="Sidecar vCPU per 1000 req/s over a call's two proxies (reference: 0.2-0.5).",
+        ),
+    ] = 0.35,
     sets: Annotated[list[str] | None, SetOption] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-plan).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-plan)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the one-line answer.")] = False,
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
     precision: Annotated[str | None, PrecisionOption] = None,
@@ -76,11 +102,28 @@ def plan_command(
         crit = cast(Literal["ci", "point"], criterion)
         slos = load_slos(slo or paths)
         overrides = load_overrides(sets, None, duration, warmup)
-        replications = choose_replications(paths, [*overrides, *([f"LoadProfile.spec.rate={rps}"] if rps is not None else [])], seed,
-                                           None if analytic_only else precision, replications, max_replications, workers, quiet)
-        params = {"command": "max-load" if max_load_ else "plan", "overrides": overrides, "rps": rps, "seed": seed,
-                  "replications": replications, "criterion": criterion, "slo_digest": slos.digest,
-                  "vcpu_per_replica": vcpu_per_replica, "sidecar_vcpu_per_krps": sidecar_vcpu, "analytic_only": analytic_only}
+        replications = choose_replications(
+            paths,
+            [*overrides, *([f"LoadProfile.spec.rate={rps}"] if rps is not None else [])],
+            seed,
+            None if analytic_only else precision,
+            replications,
+            max_replications,
+            workers,
+            quiet,
+        )
+        params = {
+            "command": "max-load" if max_load_ else "plan",
+            "overrides": overrides,
+            "rps": rps,
+            "seed": seed,
+            "replications": replications,
+            "criterion": criterion,
+            "slo_digest": slos.digest,
+            "vcpu_per_replica": vcpu_per_replica,
+            "sidecar_vcpu_per_krps": sidecar_vcpu,
+            "analytic_only": analytic_only,
+        }
         digest = run_digest(paths, params)
         out = out or default_out_dir(paths, digest, seed, "max-load" if max_load_ else "plan")
         as_json = output is OutputFormat.json
@@ -91,30 +134,67 @@ def plan_command(
         if max_load_:
             if rps is not None:
                 overrides.append(f"LoadProfile.spec.rate={rps}")
-            ml = max_load(paths, slos, overrides, seed=seed, replications=replications, workers=workers,
-                          criterion=crit, progress=say)
+            ml = max_load(
+                paths,
+                slos,
+                overrides,
+                seed=seed,
+                replications=replications,
+                workers=workers,
+                criterion=crit,
+                progress=say,
+            )
             written = [out / "max_load.json", out / "trace.csv", out / "checks.csv"]
             atomic.write_text(written[0], json.dumps(ml.to_dict(), indent=2, default=str) + "\n")
             atomic.to_csv(ml.trace_frame(), written[1], index=False)
             atomic.to_csv(ml.checks_frame(), written[2], index=False)
-            write_provenance(out, ["meshsim", *sys.argv[1:]], paths, digest, params, written, time.perf_counter() - t0,
-                             {"config_digest": ml.digest, "point_digests": [t.digest for t in ml.trace if t.digest]})
+            write_provenance(
+                out,
+                ["meshsim", *sys.argv[1:]],
+                paths,
+                digest,
+                params,
+                written,
+                time.perf_counter() - t0,
+                {"config_digest": ml.digest, "point_digests": [t.digest for t in ml.trace if t.digest]},
+            )
             if as_json:
                 print_json({**ml.to_dict(), "out": str(out)})
             else:
-                console.print(f"max load: {_fmt(ml.rate)} req/s within the SLOs (fails at {_fmt(ml.failed_at)}; analytic {_fmt(ml.analytic_rate)}); wrote {out}")
+                console.print(
+                    f"max load: {_fmt(ml.rate)} req/s within the SLOs (fails at {_fmt(ml.failed_at)}; analytic {_fmt(ml.analytic_rate)}); wrote {out}"
+                )
             if ml.rate is None:
                 raise typer.Exit(1)
             return
-        p = plan(paths, slos, overrides, rate=rps, seed=seed, replications=replications, workers=workers,
-                 criterion=crit, vcpu_per_replica=vcpu_per_replica, sidecar_vcpu_per_krps=sidecar_vcpu,
-                 simulate=not analytic_only, progress=say)
+        p = plan(
+            paths,
+            slos,
+            overrides,
+            rate=rps,
+            seed=seed,
+            replications=replications,
+            workers=workers,
+            criterion=crit,
+            vcpu_per_replica=vcpu_per_replica,
+            sidecar_vcpu_per_krps=sidecar_vcpu,
+            simulate=not analytic_only,
+            progress=say,
+        )
         written = [out / "plan.json", out / "plan_trace.csv", out / "checks.csv"]
         atomic.write_text(written[0], json.dumps(p.to_dict(), indent=2, default=str) + "\n")
         atomic.to_csv(p.trace_frame(), written[1], index=False)
         atomic.to_csv(p.checks_frame(), written[2], index=False)
-        write_provenance(out, ["meshsim", *sys.argv[1:]], paths, digest, params, written, time.perf_counter() - t0,
-                         {"config_digest": p.digest, "point_digests": [t.digest for t in p.trace if t.digest]})
+        write_provenance(
+            out,
+            ["meshsim", *sys.argv[1:]],
+            paths,
+            digest,
+            params,
+            written,
+            time.perf_counter() - t0,
+            {"config_digest": p.digest, "point_digests": [t.digest for t in p.trace if t.digest]},
+        )
     if as_json:
         print_json({**p.to_dict(), "out": str(out)})
         if not p.feasible:
@@ -124,7 +204,10 @@ def plan_command(
         _render(p)
     summary = ", ".join(f"{k}={v}" for k, v in sorted(p.replicas.items()))
     cost = f"; {p.cost.total_vcpu:.2f} vCPU" if p.cost is not None else ""
-    console.print(f"plan at {_fmt(p.rate)} req/s: {summary}{cost} ({'feasible' if p.feasible else 'NOT feasible'}); wrote {out}", highlight=False)
+    console.print(
+        f"plan at {_fmt(p.rate)} req/s: {summary}{cost} ({'feasible' if p.feasible else 'NOT feasible'}); wrote {out}",
+        highlight=False,
+    )
     if not p.feasible:
         raise typer.Exit(1)
 
@@ -139,7 +222,12 @@ def _render(p: object) -> None:
         t.add_column(col)
     for k in sorted(p.replicas):
         u = p.utilization.get(k)
-        ut = "-" if u is None or u.value is None else f"{u.value:.3f}" + (f" [{u.ci_low:.3f}, {u.ci_high:.3f}]" if u.ci_low is not None and u.ci_high is not None else "")
+        ut = (
+            "-"
+            if u is None or u.value is None
+            else f"{u.value:.3f}"
+            + (f" [{u.ci_low:.3f}, {u.ci_high:.3f}]" if u.ci_low is not None and u.ci_high is not None else "")
+        )
         t.add_row(k, str(p.configured.get(k)), str(p.analytic.get(k)), str(p.replicas[k]), ut)
     console.print(t)
     c = Table(title="SLOs at the plan", title_justify="left")
@@ -147,23 +235,63 @@ def _render(p: object) -> None:
         c.add_column(col)
     for ch in p.checks:
         ci = f"[{_fmt(ch.ci_low)}, {_fmt(ch.ci_high)}]" if ch.ci_low is not None else "-"
-        c.add_row(ch.objective, ch.metric, f"{'<=' if ch.bound == 'max' else '>='} {ch.limit:g}", _fmt(ch.value), ci, "yes" if ch.ok else "NO")
+        c.add_row(
+            ch.objective,
+            ch.metric,
+            f"{'<=' if ch.bound == 'max' else '>='} {ch.limit:g}",
+            _fmt(ch.value),
+            ci,
+            "yes" if ch.ok else "NO",
+        )
     console.print(c)
     tr = Table(title="search trace", title_justify="left")
-    for col in ("#", "phase", "action", "replicas", "ok", "worst objective", "value", "paired diff vs reference [95% CI]"):
+    for col in (
+        "#",
+        "phase",
+        "action",
+        "replicas",
+        "ok",
+        "worst objective",
+        "value",
+        "paired diff vs reference [95% CI]",
+    ):
         tr.add_column(col)
     for s in p.trace:
         reps = " ".join(f"{k}={v}" for k, v in sorted(s.replicas.items()))
-        tr.add_row(str(s.step), s.phase, s.action, reps, "yes" if s.ok else "no", s.worst, _fmt(s.worst_value), str(s.paired or ""))
+        tr.add_row(
+            str(s.step),
+            s.phase,
+            s.action,
+            reps,
+            "yes" if s.ok else "no",
+            s.worst,
+            _fmt(s.worst_value),
+            str(s.paired or ""),
+        )
     if not fits(tr, console):  # compact: phase under the step, the worst objective over its value, one replica per line
         tr = Table(title="search trace", title_justify="left")
         for col in ("#", "action", "replicas", "ok", "worst objective\n= value", "paired diff vs\nreference [95% CI]"):
             tr.add_column(col, overflow="fold")
         for s in p.trace:
             reps = "\n".join(f"{k}={v}" for k, v in sorted(s.replicas.items()))
-            paired = "" if s.paired is None else f"{s.paired.mean:+.3g}" + (
-                f"\n[{s.paired.ci_low:+.3g}, {s.paired.ci_high:+.3g}]" if s.paired.ci_low is not None and s.paired.ci_high is not None else "")
-            tr.add_row(f"{s.step}\n{s.phase}", s.action, reps, "yes" if s.ok else "no", f"{s.worst}\n= {_fmt(s.worst_value)}", paired)
+            paired = (
+                ""
+                if s.paired is None
+                else f"{s.paired.mean:+.3g}"
+                + (
+                    f"\n[{s.paired.ci_low:+.3g}, {s.paired.ci_high:+.3g}]"
+                    if s.paired.ci_low is not None and s.paired.ci_high is not None
+                    else ""
+                )
+            )
+            tr.add_row(
+                f"{s.step}\n{s.phase}",
+                s.action,
+                reps,
+                "yes" if s.ok else "no",
+                f"{s.worst}\n= {_fmt(s.worst_value)}",
+                paired,
+            )
     console.print(tr)
     if p.cost is not None:
         console.print(

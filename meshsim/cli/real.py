@@ -33,7 +33,9 @@ def run(
     seed: int = typer.Option(1, "--seed", help="Seed for arrivals, service times and errors."),
     warmup: float | None = typer.Option(None, "--warmup", help="Warm-up, seconds (overrides the LoadProfile)."),
     envoy_concurrency: int = typer.Option(1, "--envoy-concurrency", min=1, help="Worker threads per Envoy."),
-    nice: int = typer.Option(0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."),
+    nice: int = typer.Option(
+        0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."
+    ),
     prometheus: Path | None = typer.Option(  # noqa: B008
         None,
         "--prometheus",
@@ -87,7 +89,9 @@ def calibrate_cmd(
     duration: float = typer.Option(8.0, "--duration", help="Measured window of each run, seconds."),
     seed: int = typer.Option(1, "--seed"),
     envoy_concurrency: int = typer.Option(1, "--envoy-concurrency", min=1),
-    nice: int = typer.Option(0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."),
+    nice: int = typer.Option(
+        0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."
+    ),
 ) -> None:
     """Measure this machine's per-traversal sidecar cost and app overhead; write a MeshSettings YAML.
 
@@ -100,9 +104,7 @@ def calibrate_cmd(
         if rps <= 0 or duration <= 0:
             raise MeshsimError("--rps and --duration must be > 0")
         wd = workdir or out.with_name(out.stem + "-runs")
-        res = calibrate(
-            out, wd, rate=rps, duration=duration, seed=seed, envoy_concurrency=envoy_concurrency, nice=nice
-        )
+        res = calibrate(out, wd, rate=rps, duration=duration, seed=seed, envoy_concurrency=envoy_concurrency, nice=nice)
     except RunFailed as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(130 if "interrupted" in str(exc) else 2) from None
@@ -129,7 +131,9 @@ def validate_cmd(
     warmup: float | None = typer.Option(None, "--warmup", help="Warm-up, seconds (both sides)."),
     seed: int = typer.Option(1, "--seed"),
     envoy_concurrency: int = typer.Option(1, "--envoy-concurrency", min=1),
-    nice: int = typer.Option(0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."),
+    nice: int = typer.Option(
+        0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."
+    ),
 ) -> None:
     """Predict (simulate), run for real `--runs` times, compare the median; exit 1 outside tolerance."""
     from rich.console import Console
@@ -168,7 +172,9 @@ def validate_cmd(
     con.print(rich_table(res, title=f"predicted vs measured (median of {runs} runs)"))
     for n in res.notes:
         con.print(n, style="yellow")
-    con.print(f"{'PASS' if res.passed else 'FAIL'}: {len(res.failures)} row(s) outside tolerance -> {out / 'compare.md'}")
+    con.print(
+        f"{'PASS' if res.passed else 'FAIL'}: {len(res.failures)} row(s) outside tolerance -> {out / 'compare.md'}"
+    )
     raise typer.Exit(0 if res.passed else 1)
 
 

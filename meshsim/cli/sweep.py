@@ -29,16 +29,34 @@ __all__ = ["sweep_command"]
 
 def sweep_command(
     paths: Paths,
-    factor: Annotated[list[str], typer.Option("--factor", "-f", help="A field and its values: Kind[/name].path=v1,v2,... (YAML values; commas inside [] or {} are kept). Repeatable; the grid is their product.")],
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Root seed, the same for every point (common random numbers).")] = 1,
+    factor: Annotated[
+        list[str],
+        typer.Option(
+            "--factor",
+            "-f",
+            help="A field and its values: Kind[/name].path=v1,v2,... (YAML values; commas inside [] or {} are kept). Repeatable; the grid is their product.",
+        ),
+    ],
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Root seed, the same for every point (common random numbers).")
+    ] = 1,
     replications: Annotated[int, typer.Option("--replications", "-r", min=1, help="Replications per point (CIs).")] = 2,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Local processes (default: one per CPU).")] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786.")] = None,
-    slo: Annotated[list[str] | None, typer.Option("--slo", help="SLO file(s): adds slo_ok and the violated objectives per point.")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Local processes (default: one per CPU).")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786.")
+    ] = None,
+    slo: Annotated[
+        list[str] | None, typer.Option("--slo", help="SLO file(s): adds slo_ok and the violated objectives per point.")
+    ] = None,
     duration: Annotated[str | None, typer.Option("--duration", help="Measured window per point, e.g. 20s.")] = None,
     warmup: Annotated[str | None, typer.Option("--warmup", help="Warm-up per point, e.g. 5s.")] = None,
     sets: Annotated[list[str] | None, SetOption] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-sweep).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-sweep)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table or progress bar.")] = False,
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
     precision: Annotated[str | None, PrecisionOption] = None,
@@ -55,25 +73,58 @@ def sweep_command(
     with user_errors():
         factors = [parse_factor(f) for f in factor]
         base = load_overrides(sets, None, duration, warmup)
-        replications = choose_replications(list(paths), base, seed, precision, replications, max_replications, workers, quiet)
-        params = {"command": "sweep", "factors": factor, "overrides": base, "seed": seed, "replications": replications, "slo": slo or []}
+        replications = choose_replications(
+            list(paths), base, seed, precision, replications, max_replications, workers, quiet
+        )
+        params = {
+            "command": "sweep",
+            "factors": factor,
+            "overrides": base,
+            "seed": seed,
+            "replications": replications,
+            "slo": slo or [],
+        }
         digest = run_digest(list(paths) + list(slo or []), params)
         out = out or default_out_dir(paths, digest, seed, "sweep")
         t0 = time.perf_counter()
         with progress_bar("sweeping", enabled=not quiet) as update:
-            res = sweep(paths, factors, base, seed=seed, replications=replications, workers=workers,
-                        scheduler=scheduler, slo_paths=slo or [], progress=update)
+            res = sweep(
+                paths,
+                factors,
+                base,
+                seed=seed,
+                replications=replications,
+                workers=workers,
+                scheduler=scheduler,
+                slo_paths=slo or [],
+                progress=update,
+            )
         out.mkdir(parents=True, exist_ok=True)
         written = [out / "sweep.csv", out / "sweep.parquet"]
         res.to_csv(written[0])
         res.to_parquet(written[1])
-        write_provenance(out, ["meshsim", *sys.argv[1:]], list(paths) + list(slo or []), digest, params, written,
-                         time.perf_counter() - t0, {"backend": res.backend, "point_digests": [r.get("config_digest") for r in res.rows]})
+        write_provenance(
+            out,
+            ["meshsim", *sys.argv[1:]],
+            list(paths) + list(slo or []),
+            digest,
+            params,
+            written,
+            time.perf_counter() - t0,
+            {"backend": res.backend, "point_digests": [r.get("config_digest") for r in res.rows]},
+        )
     if output is OutputFormat.json:  # sweep.csv's rows (factor columns typed as there), alone on stdout
         import json
 
-        print_json({"backend": res.backend, "seed": seed, "replications": replications, "out": str(out),
-                    "points": json.loads(res.to_frame().to_json(orient="records"))})
+        print_json(
+            {
+                "backend": res.backend,
+                "seed": seed,
+                "replications": replications,
+                "out": str(out),
+                "points": json.loads(res.to_frame().to_json(orient="records")),
+            }
+        )
         if res.rows and len(res.failed) == len(res.rows):
             raise typer.Exit(1)
         return
@@ -82,13 +133,28 @@ def sweep_command(
     if not quiet:
         df = res.to_frame()
         t = Table(title=f"sweep ({len(res.rows)} points, {res.backend}, {res.wall_s:.1f}s)", title_justify="left")
-        cols = ["point", *[f.path for f in factors], "status", "latency_p99_ms", "latency_p99_ms_ci_low", "latency_p99_ms_ci_high", "success_rate", "amplification", "max_utilization"]
+        cols = [
+            "point",
+            *[f.path for f in factors],
+            "status",
+            "latency_p99_ms",
+            "latency_p99_ms_ci_low",
+            "latency_p99_ms_ci_high",
+            "success_rate",
+            "amplification",
+            "max_utilization",
+        ]
         cols += [c for c in ("slo_ok",) if c in df.columns]
         cols = [c for c in cols if c in df.columns]
         for c in cols:
             t.add_column(c.replace("MockServiceGraph.", "").replace("_ms_ci_", " ci "))
+
         def cell(row: Any, c: str) -> str:
-            return "-" if c not in row or row[c] is None or row[c] != row[c] else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]))
+            return (
+                "-"
+                if c not in row or row[c] is None or row[c] != row[c]
+                else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]))
+            )
 
         for _, row in df.iterrows():
             t.add_row(*[cell(row, c) for c in cols])
@@ -98,17 +164,37 @@ def sweep_command(
             t = Table(title=f"sweep ({len(res.rows)} points, {res.backend}, {res.wall_s:.1f}s)", title_justify="left")
             short = [f.path.rsplit(".", 1)[-1] for f in factors]
             status = bool(res.failed)  # a status column only when some point failed
-            for c in ["#", *short, *(["status"] if status else []), "p99 ms\n[95% CI]", "success", "attempts\n/req", "max\nutil",
-                      *(["SLO ok"] if "slo_ok" in cols else [])]:
+            for c in [
+                "#",
+                *short,
+                *(["status"] if status else []),
+                "p99 ms\n[95% CI]",
+                "success",
+                "attempts\n/req",
+                "max\nutil",
+                *(["SLO ok"] if "slo_ok" in cols else []),
+            ]:
                 t.add_column(c, overflow="fold")
             for _, row in df.iterrows():
                 p99 = cell(row, "latency_p99_ms")
                 if "latency_p99_ms_ci_low" in row and row["latency_p99_ms_ci_low"] == row["latency_p99_ms_ci_low"]:
                     p99 += f"\n[{cell(row, 'latency_p99_ms_ci_low')}, {cell(row, 'latency_p99_ms_ci_high')}]"
-                t.add_row(cell(row, "point"), *[cell(row, f.path) for f in factors], *([cell(row, "status")] if status else []), p99, cell(row, "success_rate"),
-                          cell(row, "amplification"), cell(row, "max_utilization"), *([cell(row, "slo_ok")] if "slo_ok" in cols else []))
+                t.add_row(
+                    cell(row, "point"),
+                    *[cell(row, f.path) for f in factors],
+                    *([cell(row, "status")] if status else []),
+                    p99,
+                    cell(row, "success_rate"),
+                    cell(row, "amplification"),
+                    cell(row, "max_utilization"),
+                    *([cell(row, "slo_ok")] if "slo_ok" in cols else []),
+                )
             if factors:
-                console.print("factors: " + ", ".join(f"{n} = {f.path}" for n, f in zip(short, factors, strict=True)), highlight=False, markup=False)
+                console.print(
+                    "factors: " + ", ".join(f"{n} = {f.path}" for n, f in zip(short, factors, strict=True)),
+                    highlight=False,
+                    markup=False,
+                )
         console.print(t)
     console.print(f"{len(res.rows) - len(res.failed)}/{len(res.rows)} points ok; wrote {out}", highlight=False)
     if res.rows and len(res.failed) == len(res.rows):

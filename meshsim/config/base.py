@@ -134,9 +134,7 @@ def collect_notes(obj: Any, loc: tuple[str | int, ...] = ()) -> list[tuple[str, 
             notes.extend(collect_notes(getattr(obj, name), (*loc, key)))
         if isinstance(obj, LooseModel) and obj.model_extra:
             for key in sorted(obj.model_extra):
-                notes.append(
-                    (format_loc((*loc, key)), "unknown key; ignored (as isotope ignores it)")
-                )
+                notes.append((format_loc((*loc, key)), "unknown key; ignored (as isotope ignores it)"))
     elif isinstance(obj, list | tuple):
         for i, item in enumerate(obj):
             notes.extend(collect_notes(item, (*loc, i)))

@@ -173,8 +173,13 @@ def check_config(cfg: MeshConfig) -> list[Finding]:
     out: list[Finding] = []
     if _re2 is None:
         out.append(
-            Finding("warning", "meshsim", "", "the google-re2 binding is not installed: regexes are checked with "
-                    "Python's re, whose syntax differs from the RE2 that Envoy uses")
+            Finding(
+                "warning",
+                "meshsim",
+                "",
+                "the google-re2 binding is not installed: regexes are checked with "
+                "Python's re, whose syntax differs from the RE2 that Envoy uses",
+            )
         )
     out.extend(_cycle_findings(cfg))
     for doc in cfg.virtual_services:
@@ -187,14 +192,21 @@ def check_config(cfg: MeshConfig) -> list[Finding]:
     pods = _total_pods(cfg)
     if pods > MAX_TOTAL_PODS:
         src = str(cfg.topologies[0].source) if cfg.topologies else ""
-        out.append(Finding("error", src, "services", f"{pods} pods in total, more than the {MAX_TOTAL_PODS} meshsim simulates"))
+        out.append(
+            Finding("error", src, "services", f"{pods} pods in total, more than the {MAX_TOTAL_PODS} meshsim simulates")
+        )
     if not any(f.level == "error" for f in out):
         est = estimate_run(cfg)
         if est is not None and est.calls > MAX_SIMULATED_CALLS:
             where = str(cfg.load.source) if cfg.load is not None else "LoadProfile (defaults)"
             out.append(
-                Finding("warning", where, "spec", f"a run would simulate about {est.calls:.3g} calls, over the budget of "
-                        f"{MAX_SIMULATED_CALLS:.3g}; `meshsim run` refuses it without --force")
+                Finding(
+                    "warning",
+                    where,
+                    "spec",
+                    f"a run would simulate about {est.calls:.3g} calls, over the budget of "
+                    f"{MAX_SIMULATED_CALLS:.3g}; `meshsim run` refuses it without --force",
+                )
             )
     return out
 
@@ -208,9 +220,19 @@ def _parse_loc(loc: str) -> tuple[str | int, ...]:
 
 
 def _sources(cfg: MeshConfig) -> dict[str, Source]:
-    docs = [*cfg.topologies, *cfg.deployments, *cfg.kube_services, *cfg.virtual_services, *cfg.destination_rules,
-            *cfg.slos, *cfg.canaries, *cfg.gateways, *cfg.peer_authentications, *cfg.authorization_policies,
-            *(d for d in (cfg.load, cfg.settings, cfg.scenario) if d is not None)]
+    docs = [
+        *cfg.topologies,
+        *cfg.deployments,
+        *cfg.kube_services,
+        *cfg.virtual_services,
+        *cfg.destination_rules,
+        *cfg.slos,
+        *cfg.canaries,
+        *cfg.gateways,
+        *cfg.peer_authentications,
+        *cfg.authorization_policies,
+        *(d for d in (cfg.load, cfg.settings, cfg.scenario) if d is not None),
+    ]
     return {str(d.source): d.source for d in docs if d.source.lines}
 
 

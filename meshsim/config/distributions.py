@@ -151,7 +151,5 @@ class Empirical(StrictModel):
         return var / m**2
 
 
-DistSpec = Annotated[
-    Constant | Exponential | Lognormal | Uniform | Empirical, Field(discriminator="dist")
-]
+DistSpec = Annotated[Constant | Exponential | Lognormal | Uniform | Empirical, Field(discriminator="dist")]
 """Any service-time distribution, discriminated on ``dist``."""

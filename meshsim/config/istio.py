@@ -94,9 +94,7 @@ class HTTPMatchRequest(StrictModel):
     sourceNamespace: str | None = None
     statPrefix: str | None = None
 
-    __unmodelled__ = frozenset(
-        {"scheme", "authority", "gateways", "queryParams", "sourceNamespace", "statPrefix"}
-    )
+    __unmodelled__ = frozenset({"scheme", "authority", "gateways", "queryParams", "sourceNamespace", "statPrefix"})
 
 
 class Destination(StrictModel):
@@ -115,10 +113,22 @@ class HTTPRouteDestination(StrictModel):
 
 RETRY_ON_POLICIES = frozenset(
     {
-        "5xx", "gateway-error", "reset", "reset-before-request", "connect-failure", "retriable-4xx",
-        "refused-stream", "retriable-status-codes", "retriable-headers", "envoy-ratelimited",
+        "5xx",
+        "gateway-error",
+        "reset",
+        "reset-before-request",
+        "connect-failure",
+        "retriable-4xx",
+        "refused-stream",
+        "retriable-status-codes",
+        "retriable-headers",
+        "envoy-ratelimited",
         "http3-post-connect-failure",
-        "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
+        "cancelled",
+        "deadline-exceeded",
+        "internal",
+        "resource-exhausted",
+        "unavailable",
     }
 )
 """Istio's ``supportedRetryOnPolicies`` (``pkg/config/validation/agent/validation.go``): Envoy's
@@ -145,12 +155,16 @@ class HTTPRetry(StrictModel):
         for policy in value.split(","):
             if policy in RETRY_ON_POLICIES or (policy.isdigit() and int(policy) in _HTTP_CODES):
                 continue
-            raise ValueError(f"{show(policy)} is not a valid retryOn policy (Envoy's x-envoy-retry-on list or an HTTP status)")
+            raise ValueError(
+                f"{show(policy)} is not a valid retryOn policy (Envoy's x-envoy-retry-on list or an HTTP status)"
+            )
         return value
 
     @model_validator(mode="after")
     def _attempts_set(self) -> HTTPRetry:
-        if not self.attempts and (self.perTryTimeout is not None or self.retryOn or self.retryRemoteLocalities is not None):
+        if not self.attempts and (
+            self.perTryTimeout is not None or self.retryOn or self.retryRemoteLocalities is not None
+        ):
             raise ValueError(
                 "http retry policy configured when attempts are set to 0 (disabled); set attempts, as Istio requires"
             )
@@ -182,7 +196,9 @@ class _Delay(StrictModel):
     percent: int | None = Field(default=None, ge=0, le=100)
 
     __unmodelled__ = frozenset({"exponentialDelay"})
-    __unmodelled_why__: ClassVar[dict[str, str]] = {"exponentialDelay": "unsupported by Istio itself (dropped by istiod)"}
+    __unmodelled_why__: ClassVar[dict[str, str]] = {
+        "exponentialDelay": "unsupported by Istio itself (dropped by istiod)"
+    }
 
 
 class _Abort(StrictModel):
@@ -311,12 +327,7 @@ class OutlierDetection(StrictModel):
 
 
 class LoadBalancerSettings(StrictModel):
-    simple: (
-        Literal[
-            "UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"
-        ]
-        | None
-    ) = None
+    simple: Literal["UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"] | None = None
     consistentHash: dict[str, Any] | None = None
     localityLbSetting: dict[str, Any] | None = None
     warmupDurationSecs: NonNegDuration | None = None
@@ -355,8 +366,16 @@ class ClientTLSSettings(StrictModel):
     caCrl: str | None = None
 
     __unmodelled__ = frozenset(
-        {"clientCertificate", "privateKey", "caCertificates", "credentialName", "subjectAltNames", "sni",
-         "insecureSkipVerify", "caCrl"}
+        {
+            "clientCertificate",
+            "privateKey",
+            "caCertificates",
+            "credentialName",
+            "subjectAltNames",
+            "sni",
+            "insecureSkipVerify",
+            "caCrl",
+        }
     )
 
 

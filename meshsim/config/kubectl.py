@@ -20,9 +20,7 @@ from typing import Any
 
 __all__ = ["SERVER_METADATA", "LAST_APPLIED", "is_list", "normalise", "normalise_all"]
 
-SERVER_METADATA = frozenset(
-    {"managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink"}
-)
+SERVER_METADATA = frozenset({"managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink"})
 """``metadata`` keys set by the API server, never by the user."""
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"

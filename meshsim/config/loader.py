@@ -108,7 +108,11 @@ class Source:
         for path, origin in (self.overrides or {}).items():
             if tuple(loc[: len(path)]) == path:
                 return origin
-            if tuple(path[: len(loc)]) == tuple(loc) and path and re.search(rf"\b{re.escape(str(path[-1]))}\b", message):
+            if (
+                tuple(path[: len(loc)]) == tuple(loc)
+                and path
+                and re.search(rf"\b{re.escape(str(path[-1]))}\b", message)
+            ):
                 return origin
         return None
 
@@ -177,9 +181,7 @@ def _yaml_files(paths: list[str]) -> list[Path]:
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            found = sorted(
-                f for f in path.rglob("*") if f.suffix in (".yaml", ".yml", ".json") and f.is_file()
-            )
+            found = sorted(f for f in path.rglob("*") if f.suffix in (".yaml", ".yml", ".json") and f.is_file())
             if not found:
                 raise ConfigError(p, "", "directory holds no .yaml, .yml or .json file")
             files.extend(found)
@@ -293,9 +295,7 @@ def split_assignment(text: str) -> int:
     return -1
 
 
-def apply_override(
-    docs: list[tuple[Source, dict[str, Any]]], assignment: str
-) -> list[tuple[Source, dict[str, Any]]]:
+def apply_override(docs: list[tuple[Source, dict[str, Any]]], assignment: str) -> list[tuple[Source, dict[str, Any]]]:
     """Apply one ``--set`` assignment and return new documents (the input is not modified).
 
     Syntax: ``Kind[/name].field.path=value``; the path uses ``.key``, ``[index]`` and
@@ -427,12 +427,38 @@ _KNOWN_GROUPS = {
 
 _KUBE_KINDS = frozenset(
     {
-        "ConfigMap", "Secret", "ServiceAccount", "Namespace", "Pod", "ReplicaSet", "StatefulSet", "DaemonSet",
-        "Job", "CronJob", "Endpoints", "EndpointSlice", "Ingress", "IngressClass", "NetworkPolicy", "Role",
-        "RoleBinding", "ClusterRole", "ClusterRoleBinding", "HorizontalPodAutoscaler", "PodDisruptionBudget",
-        "PersistentVolume", "PersistentVolumeClaim", "StorageClass", "LimitRange", "ResourceQuota",
-        "PriorityClass", "CustomResourceDefinition", "MutatingWebhookConfiguration",
-        "ValidatingWebhookConfiguration", "ReplicationController", "List",
+        "ConfigMap",
+        "Secret",
+        "ServiceAccount",
+        "Namespace",
+        "Pod",
+        "ReplicaSet",
+        "StatefulSet",
+        "DaemonSet",
+        "Job",
+        "CronJob",
+        "Endpoints",
+        "EndpointSlice",
+        "Ingress",
+        "IngressClass",
+        "NetworkPolicy",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+        "StorageClass",
+        "LimitRange",
+        "ResourceQuota",
+        "PriorityClass",
+        "CustomResourceDefinition",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+        "ReplicationController",
+        "List",
     }
 )
 """Kubernetes kinds that do not change a simulation: skipped with an info note (others: a warning)."""
@@ -479,7 +505,9 @@ def _dispatch(src: Source, d: dict[str, Any]) -> tuple[str, type[BaseModel] | No
     if is_kube:
         if kind == "Deployment":
             if api != "apps/v1":
-                raise ConfigError(src.at(("apiVersion",)), "apiVersion", f"Deployment is served as apps/v1, not {show(api)}")
+                raise ConfigError(
+                    src.at(("apiVersion",)), "apiVersion", f"Deployment is served as apps/v1, not {show(api)}"
+                )
             return "deployment", Deployment, None
         if kind == "Service":
             if api != "v1":
@@ -492,8 +520,22 @@ def _dispatch(src: Source, d: dict[str, Any]) -> tuple[str, type[BaseModel] | No
 
 
 _UNION_TAGS = frozenset(
-    {"command", "group", "constant", "exponential", "lognormal", "uniform", "empirical", "CallSpec",
-     "str", "int", "float", "bool", "none", "Percent"}
+    {
+        "command",
+        "group",
+        "constant",
+        "exponential",
+        "lognormal",
+        "uniform",
+        "empirical",
+        "CallSpec",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "none",
+        "Percent",
+    }
 )
 """Names pydantic puts into an error's path for union members; they are not keys the user wrote."""
 
@@ -510,7 +552,9 @@ def _data_loc(data: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
             out.append(part)
             node = node[part]
         elif isinstance(part, str) and (
-            part in _UNION_TAGS or part.startswith(("function-", "list[", "dict[", "constrained-", "literal[")) or (out and out[-1] == part)
+            part in _UNION_TAGS
+            or part.startswith(("function-", "list[", "dict[", "constrained-", "literal["))
+            or (out and out[-1] == part)
         ):
             continue
         else:
@@ -560,7 +604,11 @@ def _scenario_apply_errors(src: Source, obj: Scenario, raw: dict[str, Any]) -> l
         doc = raw_events[i]["apply"] if i < len(raw_events) and isinstance(raw_events[i], dict) else ev.apply
         if doc.get("kind") not in ("VirtualService", "DestinationRule"):
             errors.append(
-                ConfigError(src.at((*prefix, "kind")), format_loc((*prefix, "kind")), "apply takes a VirtualService or DestinationRule document")
+                ConfigError(
+                    src.at((*prefix, "kind")),
+                    format_loc((*prefix, "kind")),
+                    "apply takes a VirtualService or DestinationRule document",
+                )
             )
             continue
         try:
@@ -636,7 +684,9 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
             getattr(cfg, _LIST_BUCKETS[bucket]).append(doc)
         elif bucket == "scenario":
             if cfg.scenario is not None:
-                raise ConfigError(str(doc.source), "", f"a second Scenario (the first is in {cfg.scenario.source.file}); give one")
+                raise ConfigError(
+                    str(doc.source), "", f"a second Scenario (the first is in {cfg.scenario.source.file}); give one"
+                )
             cfg.scenario = doc
         elif bucket == "load":
             if cfg.load is not None:
@@ -656,7 +706,9 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
                     obj = MeshSettings.model_validate(merged)
                 except ValidationError as exc:
                     raise _validation_error(doc.source, exc, merged) from None
-                cfg.notes.append(Finding("info", str(doc.source), "", f"merged over the MeshSettings in {cfg.settings.source.file}"))
+                cfg.notes.append(
+                    Finding("info", str(doc.source), "", f"merged over the MeshSettings in {cfg.settings.source.file}")
+                )
                 doc = Doc(doc.source, obj)
             cfg.settings = doc
     if not cfg.topologies:
@@ -665,7 +717,7 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
             "",
             "no MockServiceGraph topology found; meshsim needs one to know the services and their calls: "
             "`meshsim init FILE...` writes a starter from your Deployments and Services "
-            "(README: \"Starting from your own manifests\")",
+            '(README: "Starting from your own manifests")',
         )
     return cfg
 

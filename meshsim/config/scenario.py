@@ -205,7 +205,9 @@ class CanaryAnalysis(StrictModel):
         if self.stepWeights is not None:
             if self.stepWeight is not None:
                 raise ValueError("give stepWeight or stepWeights, not both")
-            if not self.stepWeights or any(b <= a for a, b in zip(self.stepWeights, self.stepWeights[1:], strict=False)):
+            if not self.stepWeights or any(
+                b <= a for a, b in zip(self.stepWeights, self.stepWeights[1:], strict=False)
+            ):
                 raise ValueError("stepWeights must be increasing")
             if not all(1 <= w <= 100 for w in self.stepWeights):
                 raise ValueError("stepWeights must be within 1..100")

@@ -111,8 +111,7 @@ Command = Annotated[
         _command_tag,
         custom_error_type="script_step",
         custom_error_message=(
-            "a script command is a map with exactly one key, 'sleep' or 'call' "
-            "(concurrent groups may not be nested)"
+            "a script command is a map with exactly one key, 'sleep' or 'call' (concurrent groups may not be nested)"
         ),
     ),
 ]

@@ -44,7 +44,9 @@ class _StrictLoader(yaml.SafeLoader):
         try:
             if self._depth > MAX_YAML_DEPTH:
                 mark = self.peek_event().start_mark
-                raise ConfigError(self._file, f"line {mark.line + 1}", f"YAML nested deeper than {MAX_YAML_DEPTH} levels")
+                raise ConfigError(
+                    self._file, f"line {mark.line + 1}", f"YAML nested deeper than {MAX_YAML_DEPTH} levels"
+                )
             return super().compose_node(parent, index)  # type: ignore[no-any-return]
         finally:
             self._depth -= 1
@@ -62,7 +64,9 @@ class _StrictLoader(yaml.SafeLoader):
             line = key_node.start_mark.line + 1
             if first is not None:
                 raise ConfigError(
-                    self._file, f"line {line}", f"duplicate key {show(key)} (first at line {first}); YAML would keep only the last"
+                    self._file,
+                    f"line {line}",
+                    f"duplicate key {show(key)} (first at line {first}); YAML would keep only the last",
                 )
             seen[key] = line
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
@@ -79,7 +83,9 @@ def _expanded_size(root: Node, file: str) -> None:
         if key in sizes:
             return sizes[key]
         if key in active:
-            raise ConfigError(file, f"line {node.start_mark.line + 1}", "recursive YAML alias (a node that contains itself)")
+            raise ConfigError(
+                file, f"line {node.start_mark.line + 1}", "recursive YAML alias (a node that contains itself)"
+            )
         active.add(key)
         total = 1
         if isinstance(node, SequenceNode):
@@ -132,7 +138,9 @@ def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ConfigError:
     mark = getattr(exc, "problem_mark", None)
     if isinstance(exc, yaml.reader.ReaderError):
         line = text.count("\n", 0, exc.position) + 1
-        return ConfigError(file, f"line {line}", f"invalid YAML: control character {show(chr(exc.character))} is not allowed")
+        return ConfigError(
+            file, f"line {line}", f"invalid YAML: control character {show(chr(exc.character))} is not allowed"
+        )
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     return ConfigError(file, where, f"invalid YAML: {problem}")
@@ -150,7 +158,9 @@ def read_yaml(data: bytes, file: str) -> Iterator[tuple[int, Any, Lines]]:
         :data:`~meshsim.config.limits.MAX_YAML_NODES` nodes.
     """
     if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(file, "", f"file is {len(data)} bytes, more than the {MAX_FILE_BYTES // 1024**2} MiB meshsim reads")
+        raise ConfigError(
+            file, "", f"file is {len(data)} bytes, more than the {MAX_FILE_BYTES // 1024**2} MiB meshsim reads"
+        )
     if b"\0" in data:
         line = data.count(b"\n", 0, data.index(b"\0")) + 1
         raise ConfigError(file, f"line {line}", "contains a NUL byte; YAML is text")

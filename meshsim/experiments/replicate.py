@@ -23,7 +23,17 @@ from meshsim.model.ir import MeshModel
 from meshsim.sim.options import RunOptions
 from meshsim.sim.simulation import Simulation
 
-__all__ = ["run_replications", "run_until_precise", "Precision", "record_precision", "replications_for_precision", "parse_precision", "default_workers", "DEFAULT_MAX_REPLICATIONS", "MIN_INITIAL"]
+__all__ = [
+    "run_replications",
+    "run_until_precise",
+    "Precision",
+    "record_precision",
+    "replications_for_precision",
+    "parse_precision",
+    "default_workers",
+    "DEFAULT_MAX_REPLICATIONS",
+    "MIN_INITIAL",
+]
 
 DEFAULT_MAX_REPLICATIONS = 50
 """``--max-replications`` default of the sequential procedure."""
@@ -95,6 +105,7 @@ def run_replications(
     if workers == 1:
         out = []
         for i in range(replications):
+
             def cb(frac: float, i: int = i) -> None:
                 if progress is not None:
                     progress((i + frac) / replications)
@@ -129,7 +140,9 @@ def parse_precision(text: str) -> float:
     try:
         v = float(t[:-1]) / 100.0 if t.endswith("%") else float(t)
     except ValueError:
-        raise ConfigError("--precision", "", f"expected a relative half-width such as 5% or 0.05, got {text!r}") from None
+        raise ConfigError(
+            "--precision", "", f"expected a relative half-width such as 5% or 0.05, got {text!r}"
+        ) from None
     if not 0.0 < v < 1.0:
         raise ConfigError("--precision", "", f"must be between 0% and 100% (exclusive), got {text!r}")
     return v
@@ -200,7 +213,8 @@ def run_until_precise(
     if p99 is not None and p99.ci_reason == "too_few_samples":
         need = min_per_section(0.99)
         raise ConfigError(
-            "LoadProfile", "spec.duration",
+            "LoadProfile",
+            "spec.duration",
             f"--precision: each replication needs >= {need} measured entry requests for a p99 interval; lengthen the duration or raise the rate",
         )
     while not (h is not None and h <= goal) and len(reps) < max_replications:
@@ -220,7 +234,9 @@ def run_until_precise(
 def record_precision(summary: Summary, prec: Precision) -> Summary:
     """``summary`` with ``run.precision_*`` set from ``prec`` (``run.replications`` is already the
     count the procedure stopped at)."""
-    run = summary.run.model_copy(update={"precision_target": prec.target, "precision_achieved": prec.achieved, "precision_met": prec.met})
+    run = summary.run.model_copy(
+        update={"precision_target": prec.target, "precision_achieved": prec.achieved, "precision_met": prec.met}
+    )
     return summary.model_copy(update={"run": run})
 
 

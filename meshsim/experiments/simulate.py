@@ -89,8 +89,9 @@ def simulate_run(
     The same ``seed`` and ``replications`` (and ``precision``) give the same :class:`Summary`, bit for bit.
     """
     if precision is not None:
-        reps, prec = run_until_precise(model, seed, precision, replications, max_replications, workers=workers,
-                                       progress=progress, options=options)
+        reps, prec = run_until_precise(
+            model, seed, precision, replications, max_replications, workers=workers, progress=progress, options=options
+        )
         summary = record_precision(summarize_run(model, reps, inputs, findings, amplification_threshold), prec)
         return SimulationRun(summary, tuple(reps))
     reps = run_replications(model, seed, replications, workers=workers, progress=progress, options=options)
@@ -112,5 +113,14 @@ def simulate(
 ) -> Summary:
     """The :class:`Summary` of :func:`simulate_run` (what ``summary.json`` holds)."""
     return simulate_run(
-        model, seed, replications, workers, progress, inputs, findings, amplification_threshold, precision, max_replications
+        model,
+        seed,
+        replications,
+        workers,
+        progress,
+        inputs,
+        findings,
+        amplification_threshold,
+        precision,
+        max_replications,
     ).summary

@@ -114,7 +114,6 @@ def run_point(
     """
     row: dict[str, Any] = {"point": index, "status": "ok", "error": ""}
     try:
-
         model, _ = load_and_compile(list(paths), [*base, *assignments])
         s = simulate(model, seed=seed, replications=replications, workers=1)
         row["config_digest"] = model.digest
@@ -124,10 +123,13 @@ def run_point(
         for q in ("mean", "p50", "p90", "p99"):
             row.update(_est(f"latency_{q}_ms", getattr(s.entry.latency_ms, q)))
         row["amplification"] = s.mesh.amplification
-        utils = [(x.utilization.value, f"{x.name}.{x.version}") for x in s.services if x.utilization is not None and x.utilization.value is not None]
+        utils = [
+            (x.utilization.value, f"{x.name}.{x.version}")
+            for x in s.services
+            if x.utilization is not None and x.utilization.value is not None
+        ]
         row["max_utilization"], row["bottleneck"] = max(utils) if utils else (None, "")
         if slo_paths:
-
             slos = load_slos(slo_paths)
             validate_against(slos, model)
             checks = evaluate_summary(slos, s, [], "point")
@@ -136,7 +138,9 @@ def run_point(
     except MeshsimError as exc:
         row.update(status="failed", error=str(exc))
     except Exception as exc:  # a failed point is reported, not fatal
-        row.update(status="failed", error=f"{type(exc).__name__}: {exc} ({traceback.extract_tb(exc.__traceback__)[-1].name})")
+        row.update(
+            status="failed", error=f"{type(exc).__name__}: {exc} ({traceback.extract_tb(exc.__traceback__)[-1].name})"
+        )
     return row
 
 
@@ -236,11 +240,13 @@ def sweep(
     """
     import time
 
-
     t0 = time.perf_counter()
     points = grid(factors)
     n = len(points)
-    args = [(i, list(paths), list(overrides), _assignments(factors, v), seed, replications, list(slo_paths)) for i, v in enumerate(points)]
+    args = [
+        (i, list(paths), list(overrides), _assignments(factors, v), seed, replications, list(slo_paths))
+        for i, v in enumerate(points)
+    ]
     results: list[dict[str, Any] | None] = [None] * n
     done = 0
 
@@ -253,7 +259,9 @@ def sweep(
             from distributed import Client
             from distributed import as_completed as dask_completed
         except ImportError:
-            raise ConfigError("--scheduler", scheduler, "dask.distributed is not installed (pip install 'meshsim[distributed]')") from None
+            raise ConfigError(
+                "--scheduler", scheduler, "dask.distributed is not installed (pip install 'meshsim[distributed]')"
+            ) from None
         try:
             client = Client(scheduler, timeout="10s")
         except OSError as exc:

@@ -118,8 +118,10 @@ def build_documents(g: Graph, name: str = "imported", sampling: float = 1.0, max
             if fit is not None:
                 out.fits[key] = fit
                 scores = ", ".join(f"{k} KS {d:.3f}" for k, d in sorted(fit.scores.items()))
-                out.inferred.append(f"{key}: self time from {fit.n} requests -> {fit.chosen} ({scores})"
-                                    + (f"; {fit.note}" if fit.note else ""))
+                out.inferred.append(
+                    f"{key}: self time from {fit.n} requests -> {fit.chosen} ({scores})"
+                    + (f"; {fit.note}" if fit.note else "")
+                )
             else:
                 out.missing.append(f"{key}: no request ran its script (all {vs.spans} failed); no self time")
             vdef: dict[str, Any] = {"replicas": len(vs.pods), "script": _script(key, vs, fit, out)}
@@ -128,11 +130,15 @@ def build_documents(g: Graph, name: str = "imported", sampling: float = 1.0, max
                 status, _ = vs.own_error_status.most_common(1)[0]
                 if status != 500 and 100 <= status <= 599:
                     vdef["errorStatus"] = status
-                out.inferred.append(f"{key}: {vs.own_errors} of {vs.spans} requests failed on their own "
-                                    f"(errorRate {vdef['errorRate']}, status {status})")
-            calls = ", ".join(f"{d}{'' if k == 0 else f'#{k + 1}'} {c.present / max(vs.scripted, 1):.0%}"
-                              + (f" (retried up to {c.max_retries}x)" if c.max_retries else "")
-                              for (d, k), c in sorted(vs.calls.items()))
+                out.inferred.append(
+                    f"{key}: {vs.own_errors} of {vs.spans} requests failed on their own "
+                    f"(errorRate {vdef['errorRate']}, status {status})"
+                )
+            calls = ", ".join(
+                f"{d}{'' if k == 0 else f'#{k + 1}'} {c.present / max(vs.scripted, 1):.0%}"
+                + (f" (retried up to {c.max_retries}x)" if c.max_retries else "")
+                for (d, k), c in sorted(vs.calls.items())
+            )
             out.inferred.append(f"{key}: {vs.spans} requests on {len(vs.pods)} pod(s); calls: {calls or 'none'}")
             per_version[v] = vdef
         if len(per_version) == 1 and vers[0] in ("latest", "v1"):
@@ -148,10 +154,14 @@ def build_documents(g: Graph, name: str = "imported", sampling: float = 1.0, max
     for (src, dst), e in sorted(g.edges.items()):
         codes = ", ".join(f"{c}: {n}" for c, n in sorted(e.statuses.items()))
         reached = ", ".join(f"{v}: {n}" for v, n in sorted(e.versions.items()))
-        out.inferred.append(f"edge {src} -> {dst}: {e.calls} sidecar requests, {e.errors} failed; "
-                            f"versions {{{reached}}}; status codes {{{codes}}}")
+        out.inferred.append(
+            f"edge {src} -> {dst}: {e.calls} sidecar requests, {e.errors} failed; "
+            f"versions {{{reached}}}; status codes {{{codes}}}"
+        )
     out.topology = {"apiVersion": "meshsim.io/v1alpha1", "kind": "MockServiceGraph", "services": services}
-    out.missing.append("concurrency (workers per pod) is not visible in traces: left unbounded; set it to model queueing")
+    out.missing.append(
+        "concurrency (workers per pod) is not visible in traces: left unbounded; set it to model queueing"
+    )
     out.missing.append("timeouts and request/response sizes are not visible in traces: meshsim's defaults apply")
     if entry is not None:
         window = (g.last_root - g.first_root) / 1e6
@@ -159,15 +169,24 @@ def build_documents(g: Graph, name: str = "imported", sampling: float = 1.0, max
         spec: dict[str, Any] = {"entry": entry, "arrival": "poisson"}
         if window > 0 and n > 1:
             spec["rate"] = round((n - 1) / window / sampling, 3)
-            out.inferred.append(f"load: {n} entry requests at {entry} over {window:.1f}s, sampling {sampling:g} "
-                                f"-> {spec['rate']} requests/s (Poisson)")
+            out.inferred.append(
+                f"load: {n} entry requests at {entry} over {window:.1f}s, sampling {sampling:g} "
+                f"-> {spec['rate']} requests/s (Poisson)"
+            )
         else:
-            out.missing.append("load: fewer than two entry requests; arrival rate not inferred (meshsim's default applies)")
+            out.missing.append(
+                "load: fewer than two entry requests; arrival rate not inferred (meshsim's default applies)"
+            )
         if g.entry_paths:
             spec["path"] = g.entry_paths.most_common(1)[0][0]
         spec["duration"] = "60s"
         spec["warmup"] = "5s"
-        out.load = {"apiVersion": "meshsim.io/v1alpha1", "kind": "LoadProfile", "metadata": {"name": name}, "spec": spec}
+        out.load = {
+            "apiVersion": "meshsim.io/v1alpha1",
+            "kind": "LoadProfile",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
     return out
 
 
@@ -193,11 +212,23 @@ def _weights(splits: dict[str, int]) -> dict[str, int]:
 
 def _routing(svc: str, splits: dict[str, int]) -> list[dict[str, Any]]:
     w = _weights(splits)
-    dr = {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": svc},
-          "spec": {"host": svc, "subsets": [{"name": v, "labels": {"version": v}} for v in sorted(w)]}}
-    vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": svc},
-          "spec": {"hosts": [svc], "http": [{"route": [
-              {"destination": {"host": svc, "subset": v}, "weight": w[v]} for v in sorted(w) if w[v] > 0]}]}}
+    dr = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": svc},
+        "spec": {"host": svc, "subsets": [{"name": v, "labels": {"version": v}} for v in sorted(w)]},
+    }
+    vs = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": svc},
+        "spec": {
+            "hosts": [svc],
+            "http": [
+                {"route": [{"destination": {"host": svc, "subset": v}, "weight": w[v]} for v in sorted(w) if w[v] > 0]}
+            ],
+        },
+    }
     return [dr, vs]
 
 
@@ -212,12 +243,13 @@ def write_outputs(em: Emitted, out: Path, header: str, report: dict[str, Any]) -
     out.mkdir(parents=True, exist_ok=True)
     written = []
     topo = out / "topology.yaml"
-    fits = "".join(f"#   {k}: {f.chosen}, KS " + ", ".join(f"{n} {d:.3f}" for n, d in sorted(f.scores.items())) + "\n"
-                   for k, f in sorted(em.fits.items()))
+    fits = "".join(
+        f"#   {k}: {f.chosen}, KS " + ", ".join(f"{n} {d:.3f}" for n, d in sorted(f.scores.items())) + "\n"
+        for k, f in sorted(em.fits.items())
+    )
     if fits:
         fits = "# Self-time fits (Kolmogorov-Smirnov distance, 0 = perfect):\n" + fits
-    _atomic(topo, header + fits
-            + yaml.safe_dump(em.topology, sort_keys=False, default_flow_style=None, width=120))
+    _atomic(topo, header + fits + yaml.safe_dump(em.topology, sort_keys=False, default_flow_style=None, width=120))
     written.append(topo)
     if em.load is not None:
         p = out / "load.yaml"
@@ -228,8 +260,12 @@ def write_outputs(em: Emitted, out: Path, header: str, report: dict[str, Any]) -
         stale.unlink()  # an earlier import's observed routing would otherwise be loaded with this one
     if em.routing:
         p = out / "routing.yaml"
-        _atomic(p, header + "# The split observed in the traces. Leave this file out to use your own routing.\n"
-                + yaml.safe_dump_all(em.routing, sort_keys=False))
+        _atomic(
+            p,
+            header
+            + "# The split observed in the traces. Leave this file out to use your own routing.\n"
+            + yaml.safe_dump_all(em.routing, sort_keys=False),
+        )
         written.append(p)
     rp = out / "import-report.txt"
     lines = [f"{k}: {v}" for k, v in report.items()]

@@ -71,11 +71,19 @@ def fit_self_times(samples: np.ndarray, max_ks: float = 0.05, quantiles: int = 2
     best = min(("lognormal", "gamma"), key=lambda k: scores[k])
     limit = max(max_ks, 1.36 / math.sqrt(n))
     if scores[best] > limit:
-        return Fit("empirical", empirical, n, scores, f"best parametric fit {best} has KS {scores[best]:.3f} > {limit:.3f}")
+        return Fit(
+            "empirical", empirical, n, scores, f"best parametric fit {best} has KS {scores[best]:.3f} > {limit:.3f}"
+        )
     if best == "lognormal" and shape > 0:
         mu, sigma = math.log(scale), float(shape)
         sleep = {"dist": "lognormal", "median": _fmt(math.exp(mu)), "p99": _fmt(math.exp(mu + Z99 * sigma))}
         if sleep["median"] == sleep["p99"]:
             return Fit("empirical", empirical, n, scores, "lognormal too narrow for µs resolution")
         return Fit("lognormal", sleep, n, scores)
-    return Fit("empirical", empirical, n, scores, "gamma fits best; meshsim's sleep has no gamma form, written as empirical quantiles")
+    return Fit(
+        "empirical",
+        empirical,
+        n,
+        scores,
+        "gamma fits best; meshsim's sleep has no gamma form, written as empirical quantiles",
+    )

@@ -271,7 +271,7 @@ class _Builder:
             cs.ignored += tries[-1].error and not s.error
             keyed.append((key, start, end))
         for i, (k1, s1, e1) in enumerate(keyed):
-            for k2, s2, e2 in keyed[i + 1:]:
+            for k2, s2, e2 in keyed[i + 1 :]:
                 pair = (min(k1, k2), max(k1, k2))
                 vs.both[pair] += 1
                 vs.before[(k1, k2)] += 1  # keyed is in start order (ties: span id, i.e. issue order)

@@ -41,7 +41,11 @@ def skeleton(paths: list[str], traces: list[Path]) -> Emitted:
             labels = dict(((spec.get("template") or {}).get("metadata") or {}).get("labels") or {})
             deployments.append((str(meta.get("name")), labels, int(spec.get("replicas", 1))))
     if not services:
-        raise ConfigError(", ".join(files) or ", ".join(paths), "", "no Kubernetes Service (v1) found; need Services (and Deployments)")
+        raise ConfigError(
+            ", ".join(files) or ", ".join(paths),
+            "",
+            "no Kubernetes Service (v1) found; need Services (and Deployments)",
+        )
     out = Emitted()
     if traces:
         from meshsim.importers.graph import build_graph
@@ -66,15 +70,25 @@ def skeleton(paths: list[str], traces: list[Path]) -> Emitted:
         return out
     topo: list[dict[str, Any]] = []
     for name, selector in sorted(services.items()):
-        vers = [(dn, lab, r) for dn, lab, r in deployments if selector and all(lab.get(k) == v for k, v in selector.items())]
+        vers = [
+            (dn, lab, r) for dn, lab, r in deployments if selector and all(lab.get(k) == v for k, v in selector.items())
+        ]
         names = ", ".join(f"{lab.get('version') or dn} ({r} replicas)" for dn, lab, r in vers) or "no Deployment"
         out.inferred.append(f"{name}: Service selecting {names}")
         topo.append({"name": name, "script": [{"sleep": "1ms"}]})
-        out.missing.append(f"{name}: PLACEHOLDER service time (sleep 1ms) and no calls; give --traces or edit topology.yaml")
+        out.missing.append(
+            f"{name}: PLACEHOLDER service time (sleep 1ms) and no calls; give --traces or edit topology.yaml"
+        )
     topo[0]["isEntrypoint"] = True
-    out.missing.append(f"entry: PLACEHOLDER {topo[0]['name']} (first Service by name); set isEntrypoint and the LoadProfile's entry")
+    out.missing.append(
+        f"entry: PLACEHOLDER {topo[0]['name']} (first Service by name); set isEntrypoint and the LoadProfile's entry"
+    )
     out.topology = {"apiVersion": "meshsim.io/v1alpha1", "kind": "MockServiceGraph", "services": topo}
-    out.load = {"apiVersion": "meshsim.io/v1alpha1", "kind": "LoadProfile", "metadata": {"name": "skeleton"},
-                "spec": {"entry": topo[0]["name"], "rate": 10, "duration": "60s", "warmup": "5s"}}
+    out.load = {
+        "apiVersion": "meshsim.io/v1alpha1",
+        "kind": "LoadProfile",
+        "metadata": {"name": "skeleton"},
+        "spec": {"entry": topo[0]["name"], "rate": 10, "duration": "60s", "warmup": "5s"},
+    }
     out.missing.append("load: PLACEHOLDER 10 requests/s")
     return out

@@ -135,7 +135,11 @@ def read_metrics(paths: list[Path], window: float | None = None) -> Metrics:
         if sum(len(v) for v in m.requests.values()) == before:
             m.problems.append(f"{p}: no {REQUESTS} series")
     if not any(m.requests.values()):
-        raise ConfigError(", ".join(map(str, paths)), REQUESTS, f"no Istio metrics found (need {REQUESTS}, optionally {DURATION}_bucket)")
+        raise ConfigError(
+            ", ".join(map(str, paths)),
+            REQUESTS,
+            f"no Istio metrics found (need {REQUESTS}, optionally {DURATION}_bucket)",
+        )
     if window:
         for rep in m.requests.values():
             for codes in rep.values():
@@ -211,8 +215,10 @@ def metrics_documents(m: Metrics, name: str = "imported") -> Emitted:
             m50 = max(med - sub, 0.1 * med)
             m99 = max(p99 - sub, m50 * 1.5)
             script.append({"sleep": {"dist": "lognormal", "median": f"{m50 * 1e3:.0f}us", "p99": f"{m99 * 1e3:.0f}us"}})
-            out.inferred.append(f"{svc}.{ver}: latency p50 {med:.2f} ms, p99 {p99:.2f} ms; self time approx. lognormal "
-                                f"median {m50:.2f} ms, p99 {m99:.2f} ms (calls subtracted as if sequential)")
+            out.inferred.append(
+                f"{svc}.{ver}: latency p50 {med:.2f} ms, p99 {p99:.2f} ms; self time approx. lognormal "
+                f"median {m50:.2f} ms, p99 {m99:.2f} ms (calls subtracted as if sequential)"
+            )
         else:
             out.missing.append(f"{svc}.{ver}: no {DURATION}_bucket series; service time left as a 1ms placeholder")
             script.append({"sleep": "1ms"})
@@ -222,19 +228,23 @@ def metrics_documents(m: Metrics, name: str = "imported") -> Emitted:
             if ratio < 0.995:
                 call["probability"] = max(1, round(ratio * 100))
             script.append({"call": call})
-            out.inferred.append(f"{svc}.{ver} -> {d}: {ratio:.3f} calls per request"
-                                + (" (more than one: repeated calls or app retries; written as one call)" if ratio > 1.005 else ""))
+            out.inferred.append(
+                f"{svc}.{ver} -> {d}: {ratio:.3f} calls per request"
+                + (" (more than one: repeated calls or app retries; written as one call)" if ratio > 1.005 else "")
+            )
         vdef: dict[str, Any] = {"script": script}
         err = errors[(svc, ver)] / n
         if err > 0 and not callees:
             vdef["errorRate"] = f"{100 * err:.4g}%"
             out.inferred.append(f"{svc}.{ver}: {100 * err:.3g}% 5xx (errorRate)")
         elif err > 0:
-            out.missing.append(f"{svc}.{ver}: {100 * err:.3g}% 5xx may be its callees' errors passed on; errorRate not set")
+            out.missing.append(
+                f"{svc}.{ver}: {100 * err:.3g}% 5xx may be its callees' errors passed on; errorRate not set"
+            )
         services.setdefault(svc, {"name": svc, "versions": {}})["versions"][ver] = vdef
     entry_svc = max(entry, key=lambda k: entry[k]) if entry else None
     if entry_svc is None:
-        out.missing.append("entry: no requests from outside the mesh (source_workload=\"unknown\"); no LoadProfile")
+        out.missing.append('entry: no requests from outside the mesh (source_workload="unknown"); no LoadProfile')
     else:
         services[entry_svc]["isEntrypoint"] = True
     for svc, vers in split.items():
@@ -242,7 +252,11 @@ def metrics_documents(m: Metrics, name: str = "imported") -> Emitted:
             out.routing.extend(_routing(svc, {v: round(x * 1e6) for v, x in vers.items()}))
             w = _weights({v: round(x * 1e6) for v, x in vers.items()})
             out.inferred.append(f"{svc}: split {', '.join(f'{v} {p}%' for v, p in sorted(w.items()))}")
-    out.topology = {"apiVersion": "meshsim.io/v1alpha1", "kind": "MockServiceGraph", "services": list(services.values())}
+    out.topology = {
+        "apiVersion": "meshsim.io/v1alpha1",
+        "kind": "MockServiceGraph",
+        "services": list(services.values()),
+    }
     out.missing.append("replicas and concurrency are not in these metrics: 1 pod per version, unbounded workers")
     if entry_svc is not None:
         spec: dict[str, Any] = {"entry": entry_svc, "arrival": "poisson", "duration": "60s", "warmup": "5s"}
@@ -251,7 +265,12 @@ def metrics_documents(m: Metrics, name: str = "imported") -> Emitted:
             out.inferred.append(f"load: {spec['rate']} requests/s at {entry_svc}")
         else:
             out.missing.append("load: counters without --window give no rate; meshsim's default applies")
-        out.load = {"apiVersion": "meshsim.io/v1alpha1", "kind": "LoadProfile", "metadata": {"name": name}, "spec": spec}
+        out.load = {
+            "apiVersion": "meshsim.io/v1alpha1",
+            "kind": "LoadProfile",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
     return out
 
 

@@ -133,8 +133,16 @@ def _dest(tags: dict[str, Any]) -> str | None:
     return peer.split(".")[0] if isinstance(peer, str) and peer else None
 
 
-def _make(span_id: str, parent: str, start: float, dur: float, kind: str | None, tags: dict[str, Any],
-          service: str | None, pod: str | None) -> RawSpan:
+def _make(
+    span_id: str,
+    parent: str,
+    start: float,
+    dur: float,
+    kind: str | None,
+    tags: dict[str, Any],
+    service: str | None,
+    pod: str | None,
+) -> RawSpan:
     ns = tags.get("istio.namespace") or tags.get("k8s.namespace.name")
     svc = tags.get("istio.canonical_service") or tags.get("service.name") or service or ""
     svc = str(svc)
@@ -142,17 +150,37 @@ def _make(span_id: str, parent: str, start: float, dur: float, kind: str | None,
         svc = svc[: -len(ns) - 1]
     version = str(tags.get("istio.canonical_revision") or tags.get("service.version") or "latest")
     node = tags.get("node_id")
-    pod_name = _pod_from_node_id(node) if isinstance(node, str) and node else (
-        tags.get("k8s.pod.name") or tags.get("hostname") or pod or svc)
+    pod_name = (
+        _pod_from_node_id(node)
+        if isinstance(node, str) and node
+        else (tags.get("k8s.pod.name") or tags.get("hostname") or pod or svc)
+    )
     status = _status(tags.get("http.status_code", tags.get("http.response.status_code")))
-    error = _truthy(tags.get("error")) or tags.get("otel.status_code") == "ERROR" or (
-        status is not None and (status >= 500 or status == 0))
+    error = (
+        _truthy(tags.get("error"))
+        or tags.get("otel.status_code") == "ERROR"
+        or (status is not None and (status >= 500 or status == 0))
+    )
     proxy = tags.get("component") == "proxy" or "upstream_cluster" in tags
     url = tags.get("http.url") or tags.get("url.full")
     dest = _dest(tags)
     gateway = (isinstance(node, str) and node.startswith("router~")) or svc == "istio-ingressgateway"
-    return RawSpan(span_id, parent, start, dur, kind, proxy, sys.intern(svc), sys.intern(version), sys.intern(str(pod_name)),
-                   status, error, sys.intern(dest) if dest else None, url if isinstance(url, str) else None, gateway)
+    return RawSpan(
+        span_id,
+        parent,
+        start,
+        dur,
+        kind,
+        proxy,
+        sys.intern(svc),
+        sys.intern(version),
+        sys.intern(str(pod_name)),
+        status,
+        error,
+        sys.intern(dest) if dest else None,
+        url if isinstance(url, str) else None,
+        gateway,
+    )
 
 
 def _jaeger_kv(kvs: Any) -> dict[Any, Any]:
@@ -181,12 +209,35 @@ def _jaeger_trace(tr: dict[str, Any]) -> list[RawSpan]:
         if kind is None and "component" not in tags and "istio.canonical_service" not in tags:
             # an application span without a kind: only its place in the tree matters
             pod = tags.get("node_id") or ptags.get("hostname") or pname or ""
-            out.append(RawSpan(str(sp.get("spanID")), parent, float(sp.get("startTime", 0)), float(sp.get("duration", 0)),
-                               None, False, str(pname or ""), "latest", str(pod), None, False, None))
+            out.append(
+                RawSpan(
+                    str(sp.get("spanID")),
+                    parent,
+                    float(sp.get("startTime", 0)),
+                    float(sp.get("duration", 0)),
+                    None,
+                    False,
+                    str(pname or ""),
+                    "latest",
+                    str(pod),
+                    None,
+                    False,
+                    None,
+                )
+            )
             continue
-        out.append(_make(str(sp.get("spanID")), parent, float(sp.get("startTime", 0)), float(sp.get("duration", 0)),
-                         kind.lower() if isinstance(kind, str) else None, {**ptags, **tags}, pname,
-                         ptags.get("hostname")))
+        out.append(
+            _make(
+                str(sp.get("spanID")),
+                parent,
+                float(sp.get("startTime", 0)),
+                float(sp.get("duration", 0)),
+                kind.lower() if isinstance(kind, str) else None,
+                {**ptags, **tags},
+                pname,
+                ptags.get("hostname"),
+            )
+        )
     return out
 
 
@@ -194,9 +245,16 @@ def _zipkin_span(sp: dict[str, Any]) -> tuple[str, RawSpan]:
     tags = dict(sp.get("tags") or {})
     le = sp.get("localEndpoint") or {}
     kind = sp.get("kind")
-    raw = _make(str(sp.get("id")), str(sp.get("parentId") or ""), float(sp.get("timestamp", 0)),
-                float(sp.get("duration", 0)), kind.lower() if isinstance(kind, str) else None, tags,
-                le.get("serviceName"), None)
+    raw = _make(
+        str(sp.get("id")),
+        str(sp.get("parentId") or ""),
+        float(sp.get("timestamp", 0)),
+        float(sp.get("duration", 0)),
+        kind.lower() if isinstance(kind, str) else None,
+        tags,
+        le.get("serviceName"),
+        None,
+    )
     return str(sp.get("traceId")), raw
 
 
@@ -222,10 +280,21 @@ def _otlp_resource(rs: dict[str, Any]) -> Iterator[tuple[str, RawSpan]]:
             start = int(sp.get("startTimeUnixNano") or 0)
             end = int(sp.get("endTimeUnixNano") or 0)
             raw_kind = sp.get("kind") or 0
-            kind = _OTLP_KIND.get(int(raw_kind)) if not isinstance(raw_kind, str) or raw_kind.isdigit() else (
-                raw_kind.removeprefix("SPAN_KIND_").lower())  # enum names: not OTLP/JSON, but some exporters write them
-            raw = _make(str(sp.get("spanId", "")).lower(), str(sp.get("parentSpanId") or "").lower(), start / 1e3,
-                        (end - start) / 1e3, kind, tags, rattrs.get("service.name"), None)
+            kind = (
+                _OTLP_KIND.get(int(raw_kind))
+                if not isinstance(raw_kind, str) or raw_kind.isdigit()
+                else (raw_kind.removeprefix("SPAN_KIND_").lower())
+            )  # enum names: not OTLP/JSON, but some exporters write them
+            raw = _make(
+                str(sp.get("spanId", "")).lower(),
+                str(sp.get("parentSpanId") or "").lower(),
+                start / 1e3,
+                (end - start) / 1e3,
+                kind,
+                tags,
+                rattrs.get("service.name"),
+                None,
+            )
             yield str(sp.get("traceId", "")).lower(), raw
 
 
@@ -287,8 +356,10 @@ def read_traces(path: Path, info: TraceFile) -> Iterator[list[RawSpan]]:
                 break
             except (ijson.JSONError, ValueError, TypeError, AttributeError) as exc:
                 where = f" at byte {f.tell()}" if not f.closed else ""
-                info.problems.append(f"{path}: stopped reading{where}: {str(exc).splitlines()[0][:120]} (truncated or malformed JSON); "
-                                     f"kept the {info.traces} trace(s) read before")
+                info.problems.append(
+                    f"{path}: stopped reading{where}: {str(exc).splitlines()[0][:120]} (truncated or malformed JSON); "
+                    f"kept the {info.traces} trace(s) read before"
+                )
                 break
             named = [s for s in spans if s.service]
             info.unnamed += len(spans) - len(named)

@@ -59,7 +59,9 @@ class Estimate(_M):
     ci_high: float | None = None
     ci_method: str | None = None
     ci_reason: str | None = None
-    ci_needs: int | None = Field(default=None, description="samples (requests) the interval would need when ci_reason is too_few_samples")
+    ci_needs: int | None = Field(
+        default=None, description="samples (requests) the interval would need when ci_reason is too_few_samples"
+    )
 
 
 class Latency(_M):
@@ -79,9 +81,13 @@ class RunInfo(_M):
     backend: str = Field(description="'simulation' or 'real'")
     seed: int
     replications: int
-    ci_method: str = Field(description="'sectioning_replications' (one section per replication), 'sectioning_batches' (one per time batch of a single run), or 'none' (a single real-mesh run)")
+    ci_method: str = Field(
+        description="'sectioning_replications' (one section per replication), 'sectioning_batches' (one per time batch of a single run), or 'none' (a single real-mesh run)"
+    )
     ci_level: float = 0.95
-    ci_sections: int | None = Field(default=None, description="sections behind every interval (replications, or time batches of a single run)")
+    ci_sections: int | None = Field(
+        default=None, description="sections behind every interval (replications, or time batches of a single run)"
+    )
     config_digest: str
     inputs: list[str]
     entry: str
@@ -90,10 +96,19 @@ class RunInfo(_M):
     users: int | None
     warmup_s: float
     duration_s: float
-    sketch_relative_accuracy: float = Field(description="DDSketch alpha: every reported quantile q' has |q' - q| <= alpha q, and no quantile CI is narrower")
-    warmup_suggested_s: float | None = Field(default=None, description="warm-up MSER (White 1997) suggests on the entry latency batch means, when longer than warmup_s (a warning in findings; the run still used warmup_s)")
-    precision_target: float | None = Field(default=None, description="--precision: target relative half-width of the entry p99 CI")
-    precision_achieved: float | None = Field(default=None, description="relative half-width of the entry p99 CI when the sequential procedure stopped")
+    sketch_relative_accuracy: float = Field(
+        description="DDSketch alpha: every reported quantile q' has |q' - q| <= alpha q, and no quantile CI is narrower"
+    )
+    warmup_suggested_s: float | None = Field(
+        default=None,
+        description="warm-up MSER (White 1997) suggests on the entry latency batch means, when longer than warmup_s (a warning in findings; the run still used warmup_s)",
+    )
+    precision_target: float | None = Field(
+        default=None, description="--precision: target relative half-width of the entry p99 CI"
+    )
+    precision_achieved: float | None = Field(
+        default=None, description="relative half-width of the entry p99 CI when the sequential procedure stopped"
+    )
     precision_met: bool | None = None
 
 
@@ -236,11 +251,21 @@ class SeriesPoint(_M):
     entry_p99_ms: float | None
     workloads: dict[str, WorkloadPoint]
     canary_weight_configured: float | None = None
-    canary_weight_observed: float | None = Field(default=None, description="percent of the service's requests the canary pods served")
-    ejected_hosts: float = Field(0.0, description="hosts ejected by outlier detection, summed over sidecars, at the interval's end")
-    queue: dict[str, float] = Field(default_factory=dict, description="requests waiting for a worker per workload at the interval's end")
-    edges: dict[str, AmplificationPoint] = Field(default_factory=dict, description="'source->destination': sidecar requests/s and upstream attempts per request")
-    calls: dict[str, AmplificationPoint] = Field(default_factory=dict, description="'source->destination': app-level calls/s and tries per call")
+    canary_weight_observed: float | None = Field(
+        default=None, description="percent of the service's requests the canary pods served"
+    )
+    ejected_hosts: float = Field(
+        0.0, description="hosts ejected by outlier detection, summed over sidecars, at the interval's end"
+    )
+    queue: dict[str, float] = Field(
+        default_factory=dict, description="requests waiting for a worker per workload at the interval's end"
+    )
+    edges: dict[str, AmplificationPoint] = Field(
+        default_factory=dict, description="'source->destination': sidecar requests/s and upstream attempts per request"
+    )
+    calls: dict[str, AmplificationPoint] = Field(
+        default_factory=dict, description="'source->destination': app-level calls/s and tries per call"
+    )
 
 
 class CanaryCheck(_M):
@@ -320,11 +345,22 @@ class StormVerdict(_M):
     end_goodput_rps: float
     baseline_p99_ms: float | None
     end_p99_ms: float | None
-    peak_queue: dict[str, float] = Field(default_factory=dict, description="largest requests waiting for a worker per workload, any interval after the trigger started")
-    end_queue: dict[str, float] = Field(default_factory=dict, description="requests waiting per workload at the end of the measured window")
-    end_amplification: dict[str, float] = Field(default_factory=dict, description="'src->dst' sidecar attempts per request over the last window")
-    baseline_amplification: dict[str, float] = Field(default_factory=dict, description="'src->dst' sidecar attempts per request before the trigger")
-    failed_requests: int = Field(0, description="entry requests that failed from the trigger's start to the end of the measured window")
+    peak_queue: dict[str, float] = Field(
+        default_factory=dict,
+        description="largest requests waiting for a worker per workload, any interval after the trigger started",
+    )
+    end_queue: dict[str, float] = Field(
+        default_factory=dict, description="requests waiting per workload at the end of the measured window"
+    )
+    end_amplification: dict[str, float] = Field(
+        default_factory=dict, description="'src->dst' sidecar attempts per request over the last window"
+    )
+    baseline_amplification: dict[str, float] = Field(
+        default_factory=dict, description="'src->dst' sidecar attempts per request before the trigger"
+    )
+    failed_requests: int = Field(
+        0, description="entry requests that failed from the trigger's start to the end of the measured window"
+    )
 
 
 class StormResult(_M):
@@ -360,7 +396,9 @@ class ScenarioResult(_M):
     events: list[ScenarioEventResult]
     pushes: list[PushResult]
     canary: CanaryResult | None = None
-    storm: StormResult | None = Field(default=None, description="metastability verdict when the scenario has a bounded trigger (meshsim.storm)")
+    storm: StormResult | None = Field(
+        default=None, description="metastability verdict when the scenario has a bounded trigger (meshsim.storm)"
+    )
 
 
 class EdgeAmplification(_M):
@@ -416,4 +454,6 @@ class Summary(_M):
     scenario: ScenarioResult | None = None
     findings: list[str] = Field(default_factory=list)
     proxies: list[ProxyResult] = Field(default_factory=list, description="CPU and worker queueing per proxy (issue #8)")
-    amplification: AmplificationReport | None = Field(default=None, description="retry amplification per edge and depth (meshsim.storm.amplification)")
+    amplification: AmplificationReport | None = Field(
+        default=None, description="retry amplification per edge and depth (meshsim.storm.amplification)"
+    )

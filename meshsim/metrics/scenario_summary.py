@@ -32,7 +32,9 @@ def wilson(k: int, n: int, z: float = 1.959963984540054) -> Estimate:
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return Estimate(value=round(p, 6), ci_low=round(max(0.0, centre - half), 6), ci_high=round(min(1.0, centre + half), 6))
+    return Estimate(
+        value=round(p, 6), ci_low=round(max(0.0, centre - half), 6), ci_high=round(min(1.0, centre + half), 6)
+    )
 
 
 def _r(x: float | None, nd: int = 4) -> float | None:
@@ -73,10 +75,20 @@ def series_points(model: MeshModel, raw: dict[str, Any]) -> list[SeriesPoint]:
                 canary_weight_observed=observed,
                 ejected_hosts=series.ejected.get(b, 0.0),
                 queue=series.queue.get(b, {}),
-                edges={f"{k[0]}->{k[1]}": AmplificationPoint(rps=round(v[0] / width, 4), amplification=round(v[1] / v[0], 6))
-                       for k, v in sorted(series.edges.get(b, {}).items()) if v[0]},
-                calls={f"{k[0]}->{k[1]}": AmplificationPoint(rps=round(v[0] / width, 4), amplification=round(v[1] / v[0], 6))
-                       for k, v in sorted(series.calls.get(b, {}).items()) if v[0]},
+                edges={
+                    f"{k[0]}->{k[1]}": AmplificationPoint(
+                        rps=round(v[0] / width, 4), amplification=round(v[1] / v[0], 6)
+                    )
+                    for k, v in sorted(series.edges.get(b, {}).items())
+                    if v[0]
+                },
+                calls={
+                    f"{k[0]}->{k[1]}": AmplificationPoint(
+                        rps=round(v[0] / width, 4), amplification=round(v[1] / v[0], 6)
+                    )
+                    for k, v in sorted(series.calls.get(b, {}).items())
+                    if v[0]
+                },
             )
         )
     return out
@@ -129,7 +141,10 @@ def scenario_result(model: MeshModel, reps: Sequence[RepResult]) -> ScenarioResu
             verdict=verdict,
             failed_checks=cr["failed"],
             weights=[(round(t, 6), float(w)) for t, w in cr["weights"]],
-            checks=[CanaryCheck(t_s=round(x["t"], 6), passed=x["passed"], reason=x["reason"], weight=float(x["weight"])) for x in cr["checks"]],
+            checks=[
+                CanaryCheck(t_s=round(x["t"], 6), passed=x["passed"], reason=x["reason"], weight=float(x["weight"]))
+                for x in cr["checks"]
+            ],
             rollout_requests=req,
             rollout_errors=err,
             rollout_slow=slow,
@@ -140,10 +155,19 @@ def scenario_result(model: MeshModel, reps: Sequence[RepResult]) -> ScenarioResu
     return ScenarioResult(
         interval_s=tl.series_interval,
         series=series_points(model, raw),
-        events=[ScenarioEventResult(t_s=round(e["t"], 6), action=e["action"], description=e["description"]) for e in raw["events"]],
+        events=[
+            ScenarioEventResult(t_s=round(e["t"], 6), action=e["action"], description=e["description"])
+            for e in raw["events"]
+        ],
         pushes=[
-            PushResult(t_s=round(p["t"], 6), version=p["version"], changes=p["changes"], first_applied_s=round(p["first_applied"], 6),
-                       last_applied_s=round(p["last_applied"], 6), proxies=p["proxies"])
+            PushResult(
+                t_s=round(p["t"], 6),
+                version=p["version"],
+                changes=p["changes"],
+                first_applied_s=round(p["first_applied"], 6),
+                last_applied_s=round(p["last_applied"], 6),
+                proxies=p["proxies"],
+            )
             for p in raw["pushes"]
         ],
         canary=canary,

@@ -88,7 +88,9 @@ def latency(tallies: Sequence[Tally]) -> Latency:
 def transient_finding(warmup: float, suggested: float) -> Finding:
     """The one-line warning for a warm-up MSER finds too short (the run itself is unchanged)."""
     return Finding(
-        "warning", "LoadProfile", "spec.warmup",
+        "warning",
+        "LoadProfile",
+        "spec.warmup",
         f"entry latency still drifts after the {warmup:g}s warm-up (MSER, White 1997, on the batch means); "
         f"try --warmup {math.ceil(suggested):g}s (this run kept {warmup:g}s)",
     )
@@ -127,7 +129,9 @@ def transient_warmup(tallies: Sequence[Tally], warmup: float, duration: float) -
     return round(warmup + d * duration / nb, 3)
 
 
-CDF_QUANTILES = tuple(round(q, 3) for q in [0.001, 0.01, 0.05] + [i / 20 for i in range(2, 19)] + [0.95, 0.975, 0.99, 0.995, 0.999])
+CDF_QUANTILES = tuple(
+    round(q, 3) for q in [0.001, 0.01, 0.05] + [i / 20 for i in range(2, 19)] + [0.95, 0.975, 0.99, 0.995, 0.999]
+)
 
 
 def cdf(tallies: Sequence[Tally]) -> list[tuple[float, float]]:
@@ -168,7 +172,9 @@ def summarize(
     window = load.duration
     first = reps[0]
     findings = list(findings)
-    suggested = transient_warmup([r.entry_latency for r in reps if r.entry_latency is not None], load.warmup, load.duration)
+    suggested = transient_warmup(
+        [r.entry_latency for r in reps if r.entry_latency is not None], load.warmup, load.duration
+    )
     if suggested is not None:
         findings.append(str(transient_finding(load.warmup, suggested)))
     run = RunInfo(
@@ -303,7 +309,10 @@ def summarize(
                 acc[k] = acc.get(k, 0.0) + val
         if "outlier_detection.ejections_active" in acc and cnt:
             acc["outlier_detection.ejections_active"] = round(acc["outlier_detection.ejections_active"] / cnt, 6)
-        named = {k.replace("outlier_detection_", "outlier_detection."): (int(v) if float(v).is_integer() else v) for k, v in acc.items()}
+        named = {
+            k.replace("outlier_detection_", "outlier_detection."): (int(v) if float(v).is_integer() else v)
+            for k, v in acc.items()
+        }
         cl.append(ClusterResult(proxy=pkey[0], cluster=pkey[1], counters=named))
     return Summary(
         proxies=_proxies(reps, window),
@@ -313,7 +322,9 @@ def summarize(
         calls=calls,
         services=services,
         clusters=cl,
-        mesh=MeshTotals(requests=tot_req, attempts=tot_att, amplification=_r(tot_att / tot_req, 6) if tot_req else None),
+        mesh=MeshTotals(
+            requests=tot_req, attempts=tot_att, amplification=_r(tot_att / tot_req, 6) if tot_req else None
+        ),
         scenario=scenario_result(model, reps),
         findings=list(findings),
     )

@@ -27,22 +27,46 @@ def security_findings(model: MeshModel) -> list[Finding]:
     default_cluster = {(c.service, c.subset): c for c in model.clusters}
     pols = model.authz
 
-    def check(src_name: str, principal: str, tls: int, dst: Workload, method: str, path: str, port: int,
-              headers: dict[str, str], loc: str) -> None:
+    def check(
+        src_name: str,
+        principal: str,
+        tls: int,
+        dst: Workload,
+        method: str,
+        path: str,
+        port: int,
+        headers: dict[str, str],
+        loc: str,
+    ) -> None:
         if tls < 0:
-            out.append(Finding("warning", "mTLS", loc, f"{src_name} -> {dst.key}: the server ({dst.mtls_mode}) refuses this "
-                               f"connection ({'plaintext' if dst.mtls_mode == 'STRICT' else 'mTLS'}); requests get 503 UC"))
+            out.append(
+                Finding(
+                    "warning",
+                    "mTLS",
+                    loc,
+                    f"{src_name} -> {dst.key}: the server ({dst.mtls_mode}) refuses this "
+                    f"connection ({'plaintext' if dst.mtls_mode == 'STRICT' else 'mTLS'}); requests get 503 UC",
+                )
+            )
             return
         deny = tuple(p for p in pols if p.action == "DENY" and dst.key in p.workloads)
         allow = tuple(p for p in pols if p.action == "ALLOW" and dst.key in p.workloads)
         if not deny and not allow:
             return
         ns = principal.split("/")[2] if principal.startswith("cluster.local/ns/") else ""
-        pol = authz_verdict(deny, allow, principal if tls == 1 else "", ns if tls == 1 else "", method, path, headers, port)
+        pol = authz_verdict(
+            deny, allow, principal if tls == 1 else "", ns if tls == 1 else "", method, path, headers, port
+        )
         if pol is not None:
             hdr = f" with headers {headers}" if headers else ""
-            out.append(Finding("warning", f"AuthorizationPolicy {pol}", loc,
-                               f"denies {src_name} -> {dst.key} ({method} {path}{hdr}): 403 at {dst.service}'s sidecar"))
+            out.append(
+                Finding(
+                    "warning",
+                    f"AuthorizationPolicy {pol}",
+                    loc,
+                    f"denies {src_name} -> {dst.key} ({method} {path}{hdr}): 403 at {dst.service}'s sidecar",
+                )
+            )
 
     for svc in model.services:
         for wl in svc.workloads:
@@ -51,8 +75,17 @@ def security_findings(model: MeshModel) -> list[Finding]:
                 c = default_cluster.get((dsvc.name, ""))
                 for dwl in dsvc.workloads:
                     tls = tls_state(c.tls_mode if c is not None else None, dwl.mtls_mode)
-                    check(wl.key, wl.principal, tls, dwl, st.method, st.path, st.port, dict(st.headers),
-                          f"{wl.key} calls {st.service}")
+                    check(
+                        wl.key,
+                        wl.principal,
+                        tls,
+                        dwl,
+                        st.method,
+                        st.path,
+                        st.port,
+                        dict(st.headers),
+                        f"{wl.key} calls {st.service}",
+                    )
     load = model.load
     entry = model.service(load.entry)
     for _, hdrs in load.header_mix:

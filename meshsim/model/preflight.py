@@ -27,7 +27,11 @@ def check_model(cfg: MeshConfig, model: MeshModel | None) -> list[Finding]:
             for idx, svc in enumerate(doc.obj.services):
                 if svc.name == entry.name:
                     src, loc = doc.source.at(("services", idx, "numReplicas")), f"services[{idx}].numReplicas"
-        out.append(Finding("error", src, loc, f"the entry service {entry.name} has no pods (0 replicas); load has nowhere to go"))
+        out.append(
+            Finding(
+                "error", src, loc, f"the entry service {entry.name} has no pods (0 replicas); load has nowhere to go"
+            )
+        )
     return out
 
 

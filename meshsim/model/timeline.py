@@ -30,7 +30,9 @@ class ControlPlaneIR:
     debounce_max: float = 10.0
     push_throttle: int = 100
     push_init: float = 0.02
-    propagation: Dist = field(default_factory=lambda: Dist("lognormal", (-5.298317366548036, 0.9897926014658166), 0.0081, 1.66))
+    propagation: Dist = field(
+        default_factory=lambda: Dist("lognormal", (-5.298317366548036, 0.9897926014658166), 0.0081, 1.66)
+    )
     endpoint_delay: float = 0.5
 
 
@@ -141,7 +143,9 @@ def _with_canary_weight(
     return out
 
 
-def _scale(docs: list[tuple[Source, dict[str, Any]]], service: str, version: str | None, replicas: int, where: str) -> list[tuple[Source, dict[str, Any]]]:
+def _scale(
+    docs: list[tuple[Source, dict[str, Any]]], service: str, version: str | None, replicas: int, where: str
+) -> list[tuple[Source, dict[str, Any]]]:
     out = copy.deepcopy(docs)
     for _, d in out:
         if d.get("kind") == "Deployment":
@@ -204,7 +208,9 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
     interval = 1.0
     if spec is not None:
         c = spec.controlPlane
-        cp = ControlPlaneIR(c.debounceAfter, c.debounceMax, c.pushThrottle, c.pushInit, to_dist(c.propagation), c.endpointDelay)
+        cp = ControlPlaneIR(
+            c.debounceAfter, c.debounceMax, c.pushThrottle, c.pushInit, to_dist(c.propagation), c.endpointDelay
+        )
         interval = spec.timeSeriesInterval
     stages = [list(cfg.raw)]
     events = _events(spec.events if spec else [], model, where, stages)
@@ -222,7 +228,9 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
     return Timeline(cp, interval, tuple(events), canary, factory)
 
 
-def _events(raw_events: list[Any], model: MeshModel, where: str, stages: list[list[tuple[Source, dict[str, Any]]]]) -> list[TimelineEvent]:
+def _events(
+    raw_events: list[Any], model: MeshModel, where: str, stages: list[list[tuple[Source, dict[str, Any]]]]
+) -> list[TimelineEvent]:
     """The Scenario's events in time order; ``apply`` and ``scale`` append a configuration stage to
     ``stages`` (the raw documents after the change) and refer to it by index.
 
@@ -239,8 +247,12 @@ def _events(raw_events: list[Any], model: MeshModel, where: str, stages: list[li
         if a == "apply":
             doc = ev.apply or {}
             if doc.get("kind") not in ("VirtualService", "DestinationRule"):
-                raise ConfigError(where, f"{loc}.apply.kind", "apply takes a VirtualService or DestinationRule document")
-            docs = [(s, d) for s, d in stages[-1] if not _same_object(d, doc)] + [(Source(where or "Scenario", i + 1), doc)]
+                raise ConfigError(
+                    where, f"{loc}.apply.kind", "apply takes a VirtualService or DestinationRule document"
+                )
+            docs = [(s, d) for s, d in stages[-1] if not _same_object(d, doc)] + [
+                (Source(where or "Scenario", i + 1), doc)
+            ]
             stages.append(docs)
             name = (doc.get("metadata") or {}).get("name")
             events.append(TimelineEvent(ev.at, "apply", f"apply {doc['kind']} {name}", stage=len(stages) - 1))
@@ -248,23 +260,60 @@ def _events(raw_events: list[Any], model: MeshModel, where: str, stages: list[li
             assert ev.scale is not None
             _workloads(model, ev.scale.service, ev.scale.version, where, f"{loc}.scale")
             stages.append(_scale(stages[-1], ev.scale.service, ev.scale.version, ev.scale.replicas, where))
-            events.append(TimelineEvent(ev.at, "scale", f"scale {ev.scale.service} {ev.scale.version or ''} to {ev.scale.replicas}".replace("  ", " "), stage=len(stages) - 1))
+            events.append(
+                TimelineEvent(
+                    ev.at,
+                    "scale",
+                    f"scale {ev.scale.service} {ev.scale.version or ''} to {ev.scale.replicas}".replace("  ", " "),
+                    stage=len(stages) - 1,
+                )
+            )
         elif a == "kill":
             assert ev.kill is not None
             if ev.kill.pod not in {e.id for e in model.endpoints}:
-                raise ConfigError(where, f"{loc}.kill.pod", f"no pod {ev.kill.pod!r} (pods are named <service>-<version>-<index>)")
+                raise ConfigError(
+                    where, f"{loc}.kill.pod", f"no pod {ev.kill.pod!r} (pods are named <service>-<version>-<index>)"
+                )
             events.append(TimelineEvent(ev.at, "kill", f"kill {ev.kill.pod}", pod=ev.kill.pod))
         elif a == "slow":
             assert ev.slow is not None
             wl = _workloads(model, ev.slow.service, ev.slow.version, where, f"{loc}.slow")
-            events.append(TimelineEvent(ev.at, "slow", f"slow {', '.join(wl)} x{ev.slow.factor:g}", workloads=wl, factor=ev.slow.factor, duration=ev.slow.duration))
+            events.append(
+                TimelineEvent(
+                    ev.at,
+                    "slow",
+                    f"slow {', '.join(wl)} x{ev.slow.factor:g}",
+                    workloads=wl,
+                    factor=ev.slow.factor,
+                    duration=ev.slow.duration,
+                )
+            )
         elif a == "errors":
             assert ev.errors is not None
             wl = _workloads(model, ev.errors.service, ev.errors.version, where, f"{loc}.errors")
-            events.append(TimelineEvent(ev.at, "errors", f"errors {', '.join(wl)} at {100 * ev.errors.rate:g}%", workloads=wl, rate=ev.errors.rate, status=ev.errors.status, duration=ev.errors.duration))
+            events.append(
+                TimelineEvent(
+                    ev.at,
+                    "errors",
+                    f"errors {', '.join(wl)} at {100 * ev.errors.rate:g}%",
+                    workloads=wl,
+                    rate=ev.errors.rate,
+                    status=ev.errors.status,
+                    duration=ev.errors.duration,
+                )
+            )
         else:
             assert ev.load is not None
-            events.append(TimelineEvent(ev.at, "load", f"load to {ev.load.rate:g} req/s", rate=ev.load.rate, duration=ev.load.duration, ramp=ev.load.ramp))
+            events.append(
+                TimelineEvent(
+                    ev.at,
+                    "load",
+                    f"load to {ev.load.rate:g} req/s",
+                    rate=ev.load.rate,
+                    duration=ev.load.duration,
+                    ramp=ev.load.ramp,
+                )
+            )
     return events
 
 
@@ -309,6 +358,8 @@ def _canary(cfg: MeshConfig, model: MeshModel) -> CanaryIR | None:
             interval=an.interval,
             threshold=an.threshold,
             weights=tuple(an.weights()),
-            metrics=tuple((m.name, m.thresholdRange.min, m.thresholdRange.max, m.interval or an.interval) for m in an.metrics),
+            metrics=tuple(
+                (m.name, m.thresholdRange.min, m.thresholdRange.max, m.interval or an.interval) for m in an.metrics
+            ),
         )
     return None

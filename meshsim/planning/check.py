@@ -53,11 +53,34 @@ class Comparison:
     regression: bool
 
     def as_row(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("metric", "baseline", "candidate", "diff", "ci_low", "ci_high", "tolerance", "relative", "significant", "regression")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "metric",
+                "baseline",
+                "candidate",
+                "diff",
+                "ci_low",
+                "ci_high",
+                "tolerance",
+                "relative",
+                "significant",
+                "regression",
+            )
+        }
 
 
-def _cmp(metric: str, b: float | None, c: float | None, per_b: Sequence[float | None], per_c: Sequence[float | None],
-         tol: float, relative: bool, higher_is_worse: bool, resolution: float = 0.0) -> Comparison:
+def _cmp(
+    metric: str,
+    b: float | None,
+    c: float | None,
+    per_b: Sequence[float | None],
+    per_c: Sequence[float | None],
+    tol: float,
+    relative: bool,
+    higher_is_worse: bool,
+    resolution: float = 0.0,
+) -> Comparison:
     """One comparison; the paired interval comes from :func:`meshsim.metrics.intervals.paired`
     (centred on ``c - b``, never narrower than +/- ``resolution``)."""
     pooled = c - b if b is not None and c is not None else None
@@ -100,15 +123,34 @@ def compare(
         pc = [getattr(s.entry.latency_ms, q).value for s in cand.per_rep]
         res = RELATIVE_ACCURACY * (abs(b) + abs(c)) if q != "mean" and b is not None and c is not None else 0.0
         out.append(_cmp(f"entry latency {q} (ms)", b, c, pb, pc, latency_tol, True, True, res))
-    out.append(_cmp("entry success rate", bs.entry.success_rate.value, cs.entry.success_rate.value,
-                    [s.entry.success_rate.value for s in base.per_rep], [s.entry.success_rate.value for s in cand.per_rep],
-                    success_tol, False, False))
+    out.append(
+        _cmp(
+            "entry success rate",
+            bs.entry.success_rate.value,
+            cs.entry.success_rate.value,
+            [s.entry.success_rate.value for s in base.per_rep],
+            [s.entry.success_rate.value for s in cand.per_rep],
+            success_tol,
+            False,
+            False,
+        )
+    )
     ab, ac = _edge_amp(bs), _edge_amp(cs)
     pab = [_edge_amp(s) for s in base.per_rep]
     pac = [_edge_amp(s) for s in cand.per_rep]
     for key in sorted(set(ab) | set(ac)):
-        out.append(_cmp(key, ab.get(key), ac.get(key), [d.get(key) for d in pab], [d.get(key) for d in pac],
-                        amplification_tol, False, True))
+        out.append(
+            _cmp(
+                key,
+                ab.get(key),
+                ac.get(key),
+                [d.get(key) for d in pab],
+                [d.get(key) for d in pac],
+                amplification_tol,
+                False,
+                True,
+            )
+        )
     for bc in base.checks:
         cc = cand.check(bc.key)
         if cc is None or bc.target == "entry":
@@ -116,11 +158,18 @@ def compare(
         if bc.metric == "success_rate":
             out.append(_cmp(f"SLO {bc.key}", bc.value, cc.value, bc.per_rep, cc.per_rep, success_tol, False, False))
         elif bc.metric == "amplification":
-            out.append(_cmp(f"SLO {bc.key}", bc.value, cc.value, bc.per_rep, cc.per_rep, amplification_tol, False, True))
+            out.append(
+                _cmp(f"SLO {bc.key}", bc.value, cc.value, bc.per_rep, cc.per_rep, amplification_tol, False, True)
+            )
         else:
-            q_res = (RELATIVE_ACCURACY * (abs(bc.value) + abs(cc.value))
-                     if bc.metric != "latency.mean" and bc.value is not None and cc.value is not None else 0.0)
-            out.append(_cmp(f"SLO {bc.key}", bc.value, cc.value, bc.per_rep, cc.per_rep, latency_tol, True, True, q_res))
+            q_res = (
+                RELATIVE_ACCURACY * (abs(bc.value) + abs(cc.value))
+                if bc.metric != "latency.mean" and bc.value is not None and cc.value is not None
+                else 0.0
+            )
+            out.append(
+                _cmp(f"SLO {bc.key}", bc.value, cc.value, bc.per_rep, cc.per_rep, latency_tol, True, True, q_res)
+            )
     return out
 
 
@@ -165,7 +214,10 @@ class CheckReport:
             "criterion": self.criterion,
             "baseline_digest": self.baseline.digest,
             "candidate_digest": self.candidate.digest,
-            "slo": {"baseline": [c.as_row() for c in self.baseline.checks], "candidate": [c.as_row() for c in self.candidate.checks]},
+            "slo": {
+                "baseline": [c.as_row() for c in self.baseline.checks],
+                "candidate": [c.as_row() for c in self.candidate.checks],
+            },
             "comparisons": [c.as_row() for c in self.comparisons],
             "notes": self.notes,
         }
@@ -179,7 +231,10 @@ class CheckReport:
             body = ""
             if not c.ok:
                 fails += 1
-                msg = html.escape(f"candidate {c.metric} = {_f(c.value)} (95% CI {_f(c.ci_low)}..{_f(c.ci_high)}) violates {c.limit:g}", quote=True)
+                msg = html.escape(
+                    f"candidate {c.metric} = {_f(c.value)} (95% CI {_f(c.ci_low)}..{_f(c.ci_high)}) violates {c.limit:g}",
+                    quote=True,
+                )
                 body = f'<failure message="{msg}" type="SLOViolation"/>'
             cases.append(f'  <testcase classname="meshsim.check.slo" name="{name}">{body}</testcase>')
         for r in self.comparisons:
@@ -187,11 +242,20 @@ class CheckReport:
             body = ""
             if r.regression:
                 fails += 1
-                msg = html.escape(f"{r.metric}: {_f(r.baseline)} -> {_f(r.candidate)}, paired diff {_f(r.diff)} [{_f(r.ci_low)}, {_f(r.ci_high)}] beyond tolerance {_tol(r)}", quote=True)
+                msg = html.escape(
+                    f"{r.metric}: {_f(r.baseline)} -> {_f(r.candidate)}, paired diff {_f(r.diff)} [{_f(r.ci_low)}, {_f(r.ci_high)}] beyond tolerance {_tol(r)}",
+                    quote=True,
+                )
                 body = f'<failure message="{msg}" type="Regression"/>'
             cases.append(f'  <testcase classname="meshsim.check.regression" name="{name}">{body}</testcase>')
         head = f'<testsuite name="meshsim-check" tests="{len(cases)}" failures="{fails}" errors="0">'
-        return '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n' + head + "\n" + "\n".join(cases) + "\n</testsuite>\n</testsuites>\n"
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n'
+            + head
+            + "\n"
+            + "\n".join(cases)
+            + "\n</testsuite>\n</testsuites>\n"
+        )
 
     def markdown(self) -> str:
         """A pull-request comment: verdict, SLO table, significant differences, provenance."""
@@ -200,22 +264,41 @@ class CheckReport:
             lines.append(f"**{len(self.slo_failures)} SLO violation(s)** in the candidate.")
         if self.regressions:
             lines.append(f"**{len(self.regressions)} significant regression(s)** beyond tolerance.")
-        lines += ["", "### SLOs", "", "| objective | metric | limit | baseline | candidate (95% CI) | ok |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "### SLOs",
+            "",
+            "| objective | metric | limit | baseline | candidate (95% CI) | ok |",
+            "|---|---|---|---|---|---|",
+        ]
         for c in self.candidate.checks:
             b = self.baseline.check(c.key)
             lim = f"{'≤' if c.bound == 'max' else '≥'} {c.limit:g}"
-            lines.append(f"| {c.objective} | {c.metric} | {lim} | {_f(b.value if b else None)} | {_f(c.value)} ({_f(c.ci_low)}–{_f(c.ci_high)}) | {'✅' if c.ok else '❌'} |")
-        lines += ["", "### Differences (candidate − baseline, paired over replications)", "",
-                  "| metric | baseline | candidate | diff [95% CI] | tolerance | |", "|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {c.objective} | {c.metric} | {lim} | {_f(b.value if b else None)} | {_f(c.value)} ({_f(c.ci_low)}–{_f(c.ci_high)}) | {'✅' if c.ok else '❌'} |"
+            )
+        lines += [
+            "",
+            "### Differences (candidate − baseline, paired over replications)",
+            "",
+            "| metric | baseline | candidate | diff [95% CI] | tolerance | |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in self.comparisons:
             if not (r.significant or r.regression):
                 continue
             flag = "❌ regression" if r.regression else "significant"
-            lines.append(f"| {r.metric} | {_f(r.baseline)} | {_f(r.candidate)} | {_f(r.diff)} [{_f(r.ci_low)}, {_f(r.ci_high)}] | {_tol(r)} | {flag} |")
+            lines.append(
+                f"| {r.metric} | {_f(r.baseline)} | {_f(r.candidate)} | {_f(r.diff)} [{_f(r.ci_low)}, {_f(r.ci_high)}] | {_tol(r)} | {flag} |"
+            )
         if not any(r.significant for r in self.comparisons):
             lines.append("| (no significant difference) | | | | | |")
-        lines += ["", f"<sub>seed {self.seed}, {self.replications} replications (common random numbers); "
-                  f"baseline {self.baseline.digest[:12]}, candidate {self.candidate.digest[:12]}</sub>", ""]
+        lines += [
+            "",
+            f"<sub>seed {self.seed}, {self.replications} replications (common random numbers); "
+            f"baseline {self.baseline.digest[:12]}, candidate {self.candidate.digest[:12]}</sub>",
+            "",
+        ]
         return "\n".join(lines)
 
 

@@ -59,7 +59,9 @@ class MaxLoad:
         }
 
     def _repr_html_(self) -> str:
-        return f"<p><b>max load</b>: {self.rate} req/s (fails at {self.failed_at})</p>" + str(self.trace_frame().to_html())
+        return f"<p><b>max load</b>: {self.rate} req/s (fails at {self.failed_at})</p>" + str(
+            self.trace_frame().to_html()
+        )
 
 
 def max_load(
@@ -92,6 +94,7 @@ def max_load(
     trace: list[TraceStep] = []
     analytic_rate: float | None = None
     try:
+
         def a_ok(r: float) -> bool:
             return all_ok(evaluate_analytic(slos, analyze(model, rate=r, samples=8000, seed=7)))
 
@@ -104,7 +107,9 @@ def max_load(
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if a_ok(mid) else (lo, mid)
         analytic_rate = lo if lo > 0 else None
-        trace.append(TraceStep(0, "analytic", {}, "bisection on the analytic model", True, "", None, rate=analytic_rate))
+        trace.append(
+            TraceStep(0, "analytic", {}, "bisection on the analytic model", True, "", None, rate=analytic_rate)
+        )
     except ValueError as exc:
         trace.append(TraceStep(0, "analytic", {}, f"analytic model skipped: {exc}", False, "", None))
     memo: dict[float, SimPoint] = {}
@@ -112,10 +117,16 @@ def max_load(
     def sim(r: float) -> SimPoint:
         r = round(r, 3)
         if r not in memo:
-            memo[r] = simulate_point(paths, [*overrides, f"LoadProfile.spec.rate={r}"], slos, seed, replications, workers, criterion)
+            memo[r] = simulate_point(
+                paths, [*overrides, f"LoadProfile.spec.rate={r}"], slos, seed, replications, workers, criterion
+            )
             pnt = memo[r]
             worst, wv = _worst(pnt.checks)
-            trace.append(TraceStep(len(trace), "simulation", {}, f"simulate {r:g} req/s", pnt.ok, worst, wv, digest=pnt.digest, rate=r))
+            trace.append(
+                TraceStep(
+                    len(trace), "simulation", {}, f"simulate {r:g} req/s", pnt.ok, worst, wv, digest=pnt.digest, rate=r
+                )
+            )
             say(f"{r:g} req/s: {'ok' if pnt.ok else 'violates ' + worst}")
         return memo[r]
 

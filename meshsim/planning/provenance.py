@@ -77,9 +77,7 @@ def write_provenance(
     doc = {
         "command": list(command),
         "digest": digest,
-        "inputs": [
-            {"path": str(f), "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} for f in _files(paths)
-        ],
+        "inputs": [{"path": str(f), "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} for f in _files(paths)],
         "params": params,
         "versions": versions(),
         "wall_time_s": round(wall_s, 3),

@@ -138,7 +138,11 @@ class Paired:
     n: int
 
     def __str__(self) -> str:
-        ci = f" [{self.ci_low:+.3g}, {self.ci_high:+.3g}]" if self.ci_low is not None and self.ci_high is not None else ""
+        ci = (
+            f" [{self.ci_low:+.3g}, {self.ci_high:+.3g}]"
+            if self.ci_low is not None and self.ci_high is not None
+            else ""
+        )
         return f"{self.metric} {self.mean:+.3g}{ci}"
 
 
@@ -150,7 +154,11 @@ def paired_difference(cand: Check, ref: Check) -> Paired | None:
         return None
     d = [a - b for a, b in pairs]
     pooled = cand.value - ref.value if cand.value is not None and ref.value is not None else sum(d) / len(d)
-    res = RELATIVE_ACCURACY * (abs(cand.value or 0.0) + abs(ref.value or 0.0)) if cand.metric.startswith("latency.p") else 0.0
+    res = (
+        RELATIVE_ACCURACY * (abs(cand.value or 0.0) + abs(ref.value or 0.0))
+        if cand.metric.startswith("latency.p")
+        else 0.0
+    )
     est = paired([b for _, b in pairs], [a for a, _ in pairs], pooled, res)
     return Paired(cand.key, est.value if est.value is not None else pooled, est.ci_low, est.ci_high, len(d))
 
@@ -176,7 +184,13 @@ class TraceStep:
         if self.rate is not None:
             row["rate_rps"] = self.rate
         row.update({f"replicas[{k}]": v for k, v in sorted(self.replicas.items())})
-        row.update({"worst": self.worst, "worst_value": self.worst_value, "paired_vs_reference": str(self.paired) if self.paired else ""})
+        row.update(
+            {
+                "worst": self.worst,
+                "worst_value": self.worst_value,
+                "paired_vs_reference": str(self.paired) if self.paired else "",
+            }
+        )
         return row
 
 
@@ -254,7 +268,11 @@ class Plan:
     @property
     def bottleneck(self) -> str | None:
         """The planned workload with the highest simulated (else analytic) utilisation."""
-        u = {k: (e.value if e is not None and e.value is not None else -1.0) for k, e in self.utilization.items() if k in self.replicas}
+        u = {
+            k: (e.value if e is not None and e.value is not None else -1.0)
+            for k, e in self.utilization.items()
+            if k in self.replicas
+        }
         if not u and self.analytic_estimate is not None:
             u = {w.key: w.utilization or 0.0 for w in self.analytic_estimate.workloads if w.key in self.replicas}
         return max(u, key=lambda k: u[k]) if u else None
@@ -264,15 +282,17 @@ class Plan:
         rows = []
         for k in sorted(self.replicas):
             u = self.utilization.get(k)
-            rows.append({
-                "workload": k,
-                "configured": self.configured.get(k),
-                "analytic_bound": self.analytic.get(k),
-                "plan": self.replicas[k],
-                "utilization": u.value if u is not None else None,
-                "utilization_ci_low": u.ci_low if u is not None else None,
-                "utilization_ci_high": u.ci_high if u is not None else None,
-            })
+            rows.append(
+                {
+                    "workload": k,
+                    "configured": self.configured.get(k),
+                    "analytic_bound": self.analytic.get(k),
+                    "plan": self.replicas[k],
+                    "utilization": u.value if u is not None else None,
+                    "utilization_ci_low": u.ci_low if u is not None else None,
+                    "utilization_ci_high": u.ci_high if u is not None else None,
+                }
+            )
         return _frame(rows).set_index("workload") if rows else _frame(rows)
 
     def checks_frame(self) -> Any:
@@ -308,10 +328,17 @@ class Plan:
     def _repr_html_(self) -> str:
         cost = f", cost {self.cost.total_vcpu:.2f} vCPU" if self.cost is not None else ""
         head = f"<p><b>plan</b> at {self.rate:g} req/s: {'feasible' if self.feasible else 'NOT feasible'}{cost}</p>"
-        return head + str(self.to_frame().to_html()) + str(self.checks_frame().to_html()) + str(self.trace_frame().to_html())
+        return (
+            head
+            + str(self.to_frame().to_html())
+            + str(self.checks_frame().to_html())
+            + str(self.trace_frame().to_html())
+        )
 
 
-def _analytic_checks(slos: SLOSet, model: MeshModel, x: dict[str, int], samples: int) -> tuple[NetworkEstimate, list[Check]]:
+def _analytic_checks(
+    slos: SLOSet, model: MeshModel, x: dict[str, int], samples: int
+) -> tuple[NetworkEstimate, list[Check]]:
     est = analyze(model, replicas=x, samples=samples, seed=7)
     return est, evaluate_analytic(slos, est)
 
@@ -342,7 +369,9 @@ def analytic_plan(
             break
     est, checks = _analytic_checks(slos, model, x, samples)
     worst, wv = _worst(checks)
-    trace.append(TraceStep(0, "analytic", dict(x), "stability bound (every utilisation < 1)", all_ok(checks), worst, wv))
+    trace.append(
+        TraceStep(0, "analytic", dict(x), "stability bound (every utilisation < 1)", all_ok(checks), worst, wv)
+    )
     score = violation(checks)
     for step in range(1, max_steps + 1):
         if all_ok(checks):
@@ -356,14 +385,18 @@ def analytic_plan(
             if best is None or cand < best:
                 best = cand
         if best is None or best[0] >= score - 1e-12:
-            trace.append(TraceStep(step, "analytic", dict(x), "no single extra replica reduces the excess", False, worst, wv))
+            trace.append(
+                TraceStep(step, "analytic", dict(x), "no single extra replica reduces the excess", False, worst, wv)
+            )
             return x, trace, False, est
         v = best[2]
         x[v] += 1
         est, checks = _analytic_checks(slos, model, x, samples)
         score = violation(checks)
         worst, wv = _worst(checks)
-        trace.append(TraceStep(step, "analytic", dict(x), f"+1 {v} (largest drop in SLO excess)", all_ok(checks), worst, wv))
+        trace.append(
+            TraceStep(step, "analytic", dict(x), f"+1 {v} (largest drop in SLO excess)", all_ok(checks), worst, wv)
+        )
     return x, trace, all_ok(checks), est
 
 
@@ -439,12 +472,31 @@ def plan(
         est_f = analyze(model, replicas=x_a) if est0 is not None else None
         checks = evaluate_analytic(slos, est_f) if est_f is not None else []
         return Plan(
-            dict(x_a), {k: configured[k] for k in planned}, dict(x_a), all_ok(checks), checks,
-            {}, None if est_f is None else _cost(
-                sum({**configured, **x_a}.values()), est_f.sidecar_attempts_rps, est_f.entry_rate_rps, vcpu_per_replica, sidecar_vcpu_per_krps
+            dict(x_a),
+            {k: configured[k] for k in planned},
+            dict(x_a),
+            all_ok(checks),
+            checks,
+            {},
+            None
+            if est_f is None
+            else _cost(
+                sum({**configured, **x_a}.values()),
+                est_f.sidecar_attempts_rps,
+                est_f.entry_rate_rps,
+                vcpu_per_replica,
+                sidecar_vcpu_per_krps,
             ),
-            [replica_override(model, k, v) for k, v in sorted(x_a.items())], trace, rate_v, seed, replications, criterion,
-            model.digest, est_f, notes, simulated=False,
+            [replica_override(model, k, v) for k, v in sorted(x_a.items())],
+            trace,
+            rate_v,
+            seed,
+            replications,
+            criterion,
+            model.digest,
+            est_f,
+            notes,
+            simulated=False,
         )
 
     memo: dict[tuple[tuple[str, int], ...], SimPoint] = {}
@@ -453,7 +505,13 @@ def plan(
         key = tuple(sorted(x.items()))
         if key not in memo:
             memo[key] = simulate_point(
-                paths, base + [replica_override(model, k, v) for k, v in key], slos, seed, replications, workers, criterion
+                paths,
+                base + [replica_override(model, k, v) for k, v in key],
+                slos,
+                seed,
+                replications,
+                workers,
+                criterion,
             )
         return memo[key]
 
@@ -494,9 +552,7 @@ def plan(
     else:
         notes.append(f"no plan met every SLO within {max_steps} simulated steps")
     pods = sum({**configured, **x}.values())
-    util_est = {
-        f"{s.name}.{s.version}": s.utilization for s in p.summary.services if f"{s.name}.{s.version}" in x
-    }
+    util_est = {f"{s.name}.{s.version}": s.utilization for s in p.summary.services if f"{s.name}.{s.version}" in x}
     return Plan(
         replicas=dict(x),
         configured={k: configured[k] for k in planned},

@@ -195,7 +195,9 @@ async def bring_up(
         _spawn_envoy(children, envoy, bfile, pid, cluster, opts)
     deadline = time.monotonic() + opts.ready_timeout
     admin = {pid: plan.admin_url(pid) for pid, _ in envoys}
-    await _wait_http([f"{u}/ready" for u in admin.values()] + [f"http://{ctl_host}:{ctl_port}/ready"], deadline, children)
+    await _wait_http(
+        [f"{u}/ready" for u in admin.values()] + [f"http://{ctl_host}:{ctl_port}/ready"], deadline, children
+    )
     live_s = await res.cp.wait_live([pid for pid, _ in envoys], max(0.5, deadline - time.monotonic()))
     startup = time.monotonic() - t_start
     return Mesh(plan, envoys, admin, ctl_host, ctl_port, env, run_dir, logs, stage_snaps, startup, live_s)

@@ -117,7 +117,9 @@ class CalibrationResult:
         return "\n".join(lines)
 
 
-def fit_traversal(target_p50: float, target_p99: float, k: int = 3, n: int = 200_000, seed: int = 0) -> tuple[float, float]:
+def fit_traversal(
+    target_p50: float, target_p99: float, k: int = 3, n: int = 200_000, seed: int = 0
+) -> tuple[float, float]:
     """Lognormal (median, p99) of ``T`` such that the sum of ``k`` iid draws has the given p50 and p99.
 
     Common random numbers + a 2-d root solve on (log median, sigma); falls back to a moment-matched
@@ -162,14 +164,20 @@ def calibrate(
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "config"
     cfg.mkdir(exist_ok=True)
-    (cfg / "one.yaml").write_text(_ONE + "---\n" + _LOAD.format(entry="echo", rate=rate, warmup=warmup, duration=duration))
+    (cfg / "one.yaml").write_text(
+        _ONE + "---\n" + _LOAD.format(entry="echo", rate=rate, warmup=warmup, duration=duration)
+    )
     (cfg / "chain.yaml").write_text(
         _CHAIN + "---\n" + _LOAD.format(entry="front", rate=rate, warmup=warmup, duration=duration)
     )
     quant: dict[str, dict[str, float]] = {}
     valid: dict[str, bool] = {}
     loadavg = list(os.getloadavg())
-    for name, file, direct in (("direct", "one.yaml", True), ("one", "one.yaml", False), ("chain", "chain.yaml", False)):
+    for name, file, direct in (
+        ("direct", "one.yaml", True),
+        ("one", "one.yaml", False),
+        ("chain", "chain.yaml", False),
+    ):
         model = compile_model(load([str(cfg / file)]))
         opts = RunOptions(
             out=workdir / name, seed=seed, envoy_concurrency=envoy_concurrency, direct_to_app=direct, nice=nice
@@ -217,7 +225,6 @@ def read_calibration(path: Path) -> dict[str, Any]:
         One line naming the file and field when it is missing or not a MeshSettings with that field.
     """
     import yaml
-
 
     if not path.is_file():
         raise MeshsimError(f"{path}: no such file")

@@ -34,7 +34,9 @@ def _write(path: Path, data: bytes, private: bool = False) -> None:
         f.write(data)
 
 
-def write_mesh_certs(model: MeshModel, cert_dir: Path, key_type: str = "rsa", pods: list[str] | None = None) -> list[str]:
+def write_mesh_certs(
+    model: MeshModel, cert_dir: Path, key_type: str = "rsa", pods: list[str] | None = None
+) -> list[str]:
     """Create a fresh root CA and a workload certificate for every pod of ``model`` (sidecars and
     gateway pods; or ``pods``) in
     ``cert_dir``; returns the SPIFFE URIs written, one per pod. ``key_type`` ``rsa`` (2048, Istio's
@@ -46,7 +48,12 @@ def write_mesh_certs(model: MeshModel, cert_dir: Path, key_type: str = "rsa", po
     now = _dt.datetime.now(_dt.UTC) - _dt.timedelta(minutes=5)
     until = now + _dt.timedelta(days=1)
     ca_key = _key(key_type)
-    ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, TRUST_DOMAIN), x509.NameAttribute(NameOID.COMMON_NAME, "meshsim root CA")])
+    ca_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, TRUST_DOMAIN),
+            x509.NameAttribute(NameOID.COMMON_NAME, "meshsim root CA"),
+        ]
+    )
     ca = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
@@ -56,9 +63,7 @@ def write_mesh_certs(model: MeshModel, cert_dir: Path, key_type: str = "rsa", po
         .not_valid_before(now)
         .not_valid_after(until)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
     cert_dir.mkdir(parents=True, exist_ok=True)
@@ -78,11 +83,10 @@ def write_mesh_certs(model: MeshModel, cert_dir: Path, key_type: str = "rsa", po
             .not_valid_after(until)
             .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), critical=True)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
             .add_extension(
-                x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True
-            )
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                critical=False,
             )
             .sign(ca_key, hashes.SHA256())
         )
@@ -90,7 +94,9 @@ def write_mesh_certs(model: MeshModel, cert_dir: Path, key_type: str = "rsa", po
         _write(Path(chain), cert.public_bytes(serialization.Encoding.PEM))
         _write(
             Path(keyf),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
             private=True,
         )
         uris.append(uri)

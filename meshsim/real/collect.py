@@ -43,7 +43,8 @@ def _cpu(out: Path, run: LoadRun, findings: list[str]) -> None:
     total_cpu = sum(v for v in cpu.values() if v is not None)
     if total_cpu > CPU_BUDGET_PERCENT:
         findings.append(f"warning: spawned processes used {total_cpu:.0f}% of one core (budget 120%)")
-    atomic.write_text(out / "cpu.json",
+    atomic.write_text(
+        out / "cpu.json",
         json.dumps(
             {
                 "percent_of_one_core": cpu,
@@ -53,7 +54,7 @@ def _cpu(out: Path, run: LoadRun, findings: list[str]) -> None:
                 "loadavg_1m": os.getloadavg()[0],
             },
             indent=1,
-        )
+        ),
     )
 
 
@@ -78,8 +79,14 @@ def _run_info(model: MeshModel, opts: RunOptions, inputs: list[str] | None) -> d
 
 
 async def collect(
-    model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resources, run: LoadRun, out: Path,
-    inputs: list[str] | None, findings: list[str],
+    model: MeshModel,
+    opts: RunOptions,
+    mesh: Mesh,
+    res: Resources,
+    run: LoadRun,
+    out: Path,
+    inputs: list[str] | None,
+    findings: list[str],
 ) -> Summary:
     """Write the run's raw files and ``summary.json`` into ``out``; return the Summary."""
     import aiohttp  # the [real] extra
@@ -91,7 +98,8 @@ async def collect(
     atomic.write_text(out / "envoy_stats.json", json.dumps({"before": run.before, "after": run.after}))
     cp = res.cp
     assert cp is not None
-    atomic.write_text(out / "control_plane.json",
+    atomic.write_text(
+        out / "control_plane.json",
         json.dumps(
             {
                 "startup_s": mesh.startup_s,
@@ -100,7 +108,7 @@ async def collect(
                 "nacks": [dataclasses.asdict(n) for n in cp.nacks],
             },
             indent=1,
-        )
+        ),
     )
     findings.append(
         f"info: {envoy_version()}; envoy --concurrency {opts.envoy_concurrency}; loopback mode"
@@ -122,11 +130,14 @@ async def collect(
         assert timeline is not None
         async with aiohttp.ClientSession() as sess, sess.get(f"{mesh.ctl}/series") as r:
             app_series = await r.json()
-        series = build_series(model, timeline.series_interval, run.load_res.get("requests_log", []), app_series, player.samples)
+        series = build_series(
+            model, timeline.series_interval, run.load_res.get("requests_log", []), app_series, player.samples
+        )
         pushes = player.push_records()
         scen = build_scenario_result(model, series, player.events, pushes, load.warmup, load.warmup + load.duration)
         summary = summary.model_copy(update={"scenario": scen})
-        atomic.write_text(out / "scenario.json",
+        atomic.write_text(
+            out / "scenario.json",
             json.dumps(
                 {
                     "t0_monotonic": player.t0,
@@ -136,7 +147,7 @@ async def collect(
                     "envoy_samples": player.samples,
                 },
                 indent=1,
-            )
+            ),
         )
     atomic.write_text(out / "summary.json", summary.model_dump_json(indent=1))  # last: means the run finished
     return summary

@@ -193,7 +193,6 @@ class ControlPlane:
     def _respond(self, st: _Stream, type_url: str, names: tuple[str, ...]) -> None:
         from envoy.service.discovery.v3 import discovery_pb2
 
-
         snap = self.snapshots.get(st.node)
         if snap is None:
             return

@@ -41,7 +41,16 @@ import numpy as np
 
 from meshsim.real.service import run_loop
 
-__all__ = ["schedule", "rate_changes", "schedule_varying", "LatencyHistogram", "run_load", "main", "MAX_LAG_P99", "RAW_CAP"]
+__all__ = [
+    "schedule",
+    "rate_changes",
+    "schedule_varying",
+    "LatencyHistogram",
+    "run_load",
+    "main",
+    "MAX_LAG_P99",
+    "RAW_CAP",
+]
 
 MAX_LAG_P99 = 0.002
 """A run is invalid when the p99 of send lag exceeds this (seconds): the generator could not keep up."""

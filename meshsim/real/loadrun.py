@@ -158,9 +158,10 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
         msg = line.decode().strip()
         if msg.startswith("t0 ") and timeline is not None and player is not None:
             t0_lg = float(msg.split()[1])
-            async with aiohttp.ClientSession() as sess, sess.post(
-                f"{mesh.ctl}/origin", json={"t0": t0_lg, "width": timeline.series_interval}
-            ) as r:
+            async with (
+                aiohttp.ClientSession() as sess,
+                sess.post(f"{mesh.ctl}/origin", json={"t0": t0_lg, "width": timeline.series_interval}) as r,
+            ):
                 await r.read()
             player.start(t0_lg)
         elif msg.startswith("warmup-done"):

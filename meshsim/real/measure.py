@@ -417,5 +417,3 @@ def _entry(model: MeshModel, load: dict[str, Any], duration: float) -> EntryResu
         status_codes={str(k): int(v) for k, v in statuses.items()},
     )
     return entry
-
-

@@ -61,15 +61,18 @@ STAT_FILTER = (
     r"|outlier_detection\.ejections_active)$"
 )
 """The admin ``/stats`` filter sampled at every interval boundary (a few counters per cluster; cheap)."""
-_STATS = ("upstream_rq_total", "upstream_rq_retry", "upstream_rq_pending_overflow", "outlier_detection.ejections_active")
+_STATS = (
+    "upstream_rq_total",
+    "upstream_rq_retry",
+    "upstream_rq_pending_overflow",
+    "outlier_detection.ejections_active",
+)
 
 
 def check_playable(timeline: Any) -> None:
     """Raise :class:`MeshsimError` (one line) when the timeline has something the real mesh cannot play."""
     if timeline.canary is not None:
-        raise MeshsimError(
-            f"CanaryPolicy {timeline.canary.name}: canary rollouts are not played on the real mesh yet"
-        )
+        raise MeshsimError(f"CanaryPolicy {timeline.canary.name}: canary rollouts are not played on the real mesh yet")
     for ev in timeline.events:
         if ev.action == "scale":
             raise MeshsimError(
@@ -169,14 +172,20 @@ class ScenarioPlayer:
                 self.events.append({"t": self.now(), "action": ev.action, "description": ev.description})
                 if ev.action == "apply":
                     self.stage = ev.stage
-                    later.append(asyncio.ensure_future(self._push_after(ev.at + cpl.debounce_after + cpl.push_init, [ev.description])))
+                    later.append(
+                        asyncio.ensure_future(
+                            self._push_after(ev.at + cpl.debounce_after + cpl.push_init, [ev.description])
+                        )
+                    )
                 elif ev.action == "kill":
                     assert ev.pod is not None
                     await self.post_event({"action": "kill", "pod": ev.pod})
                     self.dead.add(ev.pod)
                     later.append(
                         asyncio.ensure_future(
-                            self._push_after(ev.at + cpl.endpoint_delay + cpl.debounce_after + cpl.push_init, [ev.description])
+                            self._push_after(
+                                ev.at + cpl.endpoint_delay + cpl.debounce_after + cpl.push_init, [ev.description]
+                            )
                         )
                     )
                 elif ev.action in ("slow", "errors"):
@@ -362,7 +371,9 @@ def build_scenario_result(
     return ScenarioResult(
         interval_s=tl.series_interval,
         series=series_points(model, {"series": series}),
-        events=[ScenarioEventResult(t_s=round(e["t"], 6), action=e["action"], description=e["description"]) for e in events],
+        events=[
+            ScenarioEventResult(t_s=round(e["t"], 6), action=e["action"], description=e["description"]) for e in events
+        ],
         pushes=[
             PushResult(
                 t_s=round(p["t"], 6),

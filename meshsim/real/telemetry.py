@@ -111,8 +111,23 @@ def metrics_from_access_logs(
                 s_wl, s_ns, s_ver = src[:3] if src is not None else ("unknown", "unknown", "unknown")
                 peer = r.get("downstream_peer")
                 mtls = peer not in (None, "", "-")
-                labels = ("destination", s_wl, s_ns, s_ver, str(peer) if mtls else "unknown", me[0], me[1], me[2],
-                          svc.host, svc.name, me[3], "http", code, flags, "mutual_tls" if mtls else "none")
+                labels = (
+                    "destination",
+                    s_wl,
+                    s_ns,
+                    s_ver,
+                    str(peer) if mtls else "unknown",
+                    me[0],
+                    me[1],
+                    me[2],
+                    svc.host,
+                    svc.name,
+                    me[3],
+                    "http",
+                    code,
+                    flags,
+                    "mutual_tls" if mtls else "none",
+                )
             else:
                 c = clusters.get(cname)
                 if c is not None:
@@ -123,11 +138,41 @@ def metrics_from_access_logs(
                 dst = pods.get(dst_pod) if dst_pod is not None else None
                 if dst is not None:
                     up = r.get("upstream_peer")
-                    labels = ("source", me[0], me[1], me[2], me[3], dst[0], dst[1], dst[2], host, service,
-                              _or_unknown(up), "http", code, flags, "unknown")
+                    labels = (
+                        "source",
+                        me[0],
+                        me[1],
+                        me[2],
+                        me[3],
+                        dst[0],
+                        dst[1],
+                        dst[2],
+                        host,
+                        service,
+                        _or_unknown(up),
+                        "http",
+                        code,
+                        flags,
+                        "unknown",
+                    )
                 else:
-                    labels = ("source", me[0], me[1], me[2], me[3], "unknown", "unknown", "unknown", host, service,
-                              "unknown", "http", code, flags, "unknown")
+                    labels = (
+                        "source",
+                        me[0],
+                        me[1],
+                        me[2],
+                        me[3],
+                        "unknown",
+                        "unknown",
+                        "unknown",
+                        host,
+                        service,
+                        "unknown",
+                        "http",
+                        code,
+                        flags,
+                        "unknown",
+                    )
             m.add(labels, ms)
             n_ok += 1
         stats[f"{pod}.read"] = len(lines)

@@ -86,9 +86,7 @@ def validate(
         reals.append(
             run_real_sync(
                 model,
-                RunOptions(
-                    out=out / f"run-{i + 1}", seed=seed + i, envoy_concurrency=envoy_concurrency, nice=nice
-                ),
+                RunOptions(out=out / f"run-{i + 1}", seed=seed + i, envoy_concurrency=envoy_concurrency, nice=nice),
                 paths,
             )
         )
@@ -110,6 +108,6 @@ def validate(
             },
             indent=1,
         )
-        + "\n"
+        + "\n",
     )
     return c

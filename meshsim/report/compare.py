@@ -183,7 +183,9 @@ class Comparison(BaseModel):
 
 
 # --------------------------------------------------------------------------------------------- extract
-def _series_row(key: str, kind: Kind, pred: Metric | None, measured: list[float | None], weight: float, tol: Tolerances) -> Row:
+def _series_row(
+    key: str, kind: Kind, pred: Metric | None, measured: list[float | None], weight: float, tol: Tolerances
+) -> Row:
     """A per-interval or per-phase row: absolute pp error; tolerance from :class:`Tolerances` and the
     binomial noise of the difference (see the module docstring)."""
     pv = pred[1] if pred else None
@@ -257,8 +259,16 @@ def _storm_row(key: str, kind: Kind, pred: Metric | None, measured: list[float |
     elif mv is None and kind != "recovery":
         note = "not measured"
     return Row(
-        key=key, kind=kind, predicted=pv, measured=mv, measured_runs=list(measured), error=err,
-        error_unit=unit, tolerance=tol_s, passed=passed, note=note,
+        key=key,
+        kind=kind,
+        predicted=pv,
+        measured=mv,
+        measured_runs=list(measured),
+        error=err,
+        error_unit=unit,
+        tolerance=tol_s,
+        passed=passed,
+        note=note,
     )
 
 
@@ -408,7 +418,6 @@ def _fmt(v: float | None, kind: Kind) -> str:
     if v is None:
         return "–"
     if kind == "verdict":
-
         return VERDICTS[int(v)] if 0 <= int(v) < len(VERDICTS) else f"{v:g}"
     if kind in ("success", "split", *_SERIES_KINDS):
         return f"{v * 100:.2f} %"
@@ -503,8 +512,12 @@ def plot(c: Comparison, pred: Summary, reals: Sequence[Summary], path: Path) -> 
     xs = list(range(len(lat)))
     pv = [r.predicted or 0.0 for r in lat]
     mv = [r.measured or 0.0 for r in lat]
-    lo = [max(0.0, p - (r.predicted_ci[0] if r.predicted_ci[0] is not None else p)) for p, r in zip(pv, lat, strict=True)]
-    hi = [max(0.0, (r.predicted_ci[1] if r.predicted_ci[1] is not None else p) - p) for p, r in zip(pv, lat, strict=True)]
+    lo = [
+        max(0.0, p - (r.predicted_ci[0] if r.predicted_ci[0] is not None else p)) for p, r in zip(pv, lat, strict=True)
+    ]
+    hi = [
+        max(0.0, (r.predicted_ci[1] if r.predicted_ci[1] is not None else p) - p) for p, r in zip(pv, lat, strict=True)
+    ]
     ax1.bar([x - 0.2 for x in xs], pv, 0.4, yerr=[lo, hi], capsize=3, label="predicted (95 % CI)")
     ax1.bar([x + 0.2 for x in xs], mv, 0.4, label=f"measured (median of {c.runs})")
     ax1.set_xticks(xs, [r.key.split()[1] for r in lat])
@@ -556,7 +569,13 @@ def plot_series(pred: Summary, reals: Sequence[Summary], path: Path) -> None:
                     n = sum(p.workloads[x].rps for x in keys if x in p.workloads)
                     ys.append(100 * p.workloads[k].rps / n if n and k in p.workloads else float("nan"))
                 ax1.plot(ts, ys, ls, linewidth=lw, label=f"{label}: {k}")
-        ax2.plot(ts, [100 * p.entry_success_rate if p.entry_success_rate is not None else float("nan") for p in pts], ls, linewidth=lw, label=label)
+        ax2.plot(
+            ts,
+            [100 * p.entry_success_rate if p.entry_success_rate is not None else float("nan") for p in pts],
+            ls,
+            linewidth=lw,
+            label=label,
+        )
         amp = []
         for p in pts:
             req = sum(e.rps for e in p.edges.values())

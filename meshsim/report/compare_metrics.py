@@ -82,7 +82,12 @@ def metrics_of(s: Summary) -> dict[str, Metric]:
         acc[0] += e.requests
         acc[1] += e.attempts
     for (src, cluster), (req, att) in sorted(by_edge.items()):
-        out[f"amplification {src} -> {short_cluster(cluster)}"] = ("amplification", att / req if req else None, (None, None), req)
+        out[f"amplification {src} -> {short_cluster(cluster)}"] = (
+            "amplification",
+            att / req if req else None,
+            (None, None),
+            req,
+        )
     dest_req: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for e in s.edges:
         dest_req[e.destination][e.subset or "-"] += e.requests
@@ -123,7 +128,9 @@ def pod_shares(s: Summary) -> dict[str, tuple[float, float]]:
             continue
         for prefix, service in prefixes:
             if c.proxy.startswith(prefix) and c.proxy[len(prefix) :].isdigit():
-                per_service[service][c.proxy] = per_service[service].get(c.proxy, 0.0) + c.counters.get("upstream_rq_total", 0.0)
+                per_service[service][c.proxy] = per_service[service].get(c.proxy, 0.0) + c.counters.get(
+                    "upstream_rq_total", 0.0
+                )
                 break
     out: dict[str, tuple[float, float]] = {}
     for service, pods in sorted(per_service.items()):
@@ -235,7 +242,9 @@ def storm_metrics_of(s: Summary) -> dict[str, Metric]:
     return out
 
 
-def switch_time(s: Summary, service: str, workload: str, before: float, after: float, t_from: float = 0.0) -> float | None:
+def switch_time(
+    s: Summary, service: str, workload: str, before: float, after: float, t_from: float = 0.0
+) -> float | None:
     """Start of the first interval (at or after ``t_from``, within the measured window) from which the
     share of ``workload`` among ``service``'s requests stays on the ``after`` side of the midpoint
     between ``before`` and ``after`` to the end of the window; None when it never does."""

@@ -145,7 +145,10 @@ def _graph(summary: Summary) -> tuple[nx.DiGraph, dict[str, dict[str, Any]]]:
             gw_requests = sum(e.requests for e in summary.edges if e.source == gw)
             share = gw_requests / max(1, sum(e.requests for e in summary.edges if e.source in entry_sources))
             edges.setdefault((LOAD_NODE, gw), _Edge()).add(
-                summary.entry.requests * share / window, summary.entry.requests * share, summary.entry.success_rate.value)
+                summary.entry.requests * share / window,
+                summary.entry.requests * share,
+                summary.entry.success_rate.value,
+            )
     else:
         add(LOAD_NODE, summary.entry.service, "", summary.entry.requests, summary.entry.success_rate.value)
     g = nx.DiGraph()
@@ -209,25 +212,60 @@ def service_graph(summary: Summary) -> Figure:
             if d["idle"]:
                 face = "white"
             util = "unbounded" if u is None or math.isnan(u) else f"{100 * u:.0f}% busy"
-            label = f"{n}\n{d['replicas']} pod{'s' if d['replicas'] != 1 else ''}, " + ("no traffic" if d["idle"] else util)
+            label = f"{n}\n{d['replicas']} pod{'s' if d['replicas'] != 1 else ''}, " + (
+                "no traffic" if d["idle"] else util
+            )
         x, y = pos[n]
-        texts[n] = ax.text(x, y, label, ha="center", va="center", fontsize=8, zorder=3, gid=f"node:{n}",
-                           bbox={"boxstyle": "round,pad=0.5", "facecolor": face, "edgecolor": "black",
-                                 "linestyle": "--" if d.get("idle") else "-", "linewidth": 1.0})
+        texts[n] = ax.text(
+            x,
+            y,
+            label,
+            ha="center",
+            va="center",
+            fontsize=8,
+            zorder=3,
+            gid=f"node:{n}",
+            bbox={
+                "boxstyle": "round,pad=0.5",
+                "facecolor": face,
+                "edgecolor": "black",
+                "linestyle": "--" if d.get("idle") else "-",
+                "linewidth": 1.0,
+            },
+        )
     for u, v, d in g.edges(data=True):
         colour = edge_colour(d["success"])
         bend = 0.2 if g.has_edge(v, u) else 0.0
-        arrow = FancyArrowPatch(pos[u], pos[v], patchA=texts[u].get_bbox_patch(), patchB=texts[v].get_bbox_patch(),
-                                arrowstyle="-|>", mutation_scale=14, color=colour, linewidth=2.0 if colour == FAILURE_COLOUR else 1.3,
-                                connectionstyle=f"arc3,rad={bend}", zorder=4, gid=f"edge:{u}->{v}")
+        arrow = FancyArrowPatch(
+            pos[u],
+            pos[v],
+            patchA=texts[u].get_bbox_patch(),
+            patchB=texts[v].get_bbox_patch(),
+            arrowstyle="-|>",
+            mutation_scale=14,
+            color=colour,
+            linewidth=2.0 if colour == FAILURE_COLOUR else 1.3,
+            connectionstyle=f"arc3,rad={bend}",
+            zorder=4,
+            gid=f"edge:{u}->{v}",
+        )
         ax.add_patch(arrow)
         label = f"{d['rate']:.1f}/s"
         if d["success"] is not None and d["success"] < HEALTHY_MIN:
             label += f"\n{100 * d['success']:.1f}% ok"
         (x0, y0), (x1, y1) = pos[u], pos[v]
-        ax.text((x0 + x1) / 2 + bend * (y1 - y0) / 2, (y0 + y1) / 2 - bend * (x1 - x0) / 2, label, ha="center", va="center",
-                fontsize=7, color=colour, zorder=5, gid=f"edge-label:{u}->{v}",
-                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
+        ax.text(
+            (x0 + x1) / 2 + bend * (y1 - y0) / 2,
+            (y0 + y1) / 2 - bend * (x1 - x0) / 2,
+            label,
+            ha="center",
+            va="center",
+            fontsize=7,
+            color=colour,
+            zorder=5,
+            gid=f"edge-label:{u}->{v}",
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+        )
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
     ax.set_xlim(min(xs) - 0.7, max(xs) + 0.7)
@@ -289,12 +327,17 @@ def timeline(summary: Summary) -> Figure:
     for k in keys:
         rows = [p.workloads.get(k) for p in sc.series]
         axes["rps"].plot(ts, [r.rps if r else 0.0 for r in rows], label=k, linewidth=1)
-        axes["success"].plot(ts, [100 * r.success_rate if r and r.success_rate is not None else nan for r in rows], label=k, linewidth=1)
+        axes["success"].plot(
+            ts, [100 * r.success_rate if r and r.success_rate is not None else nan for r in rows], label=k, linewidth=1
+        )
         axes["p99"].plot(ts, [r.p99_ms if r and r.p99_ms is not None else nan for r in rows], label=k, linewidth=1)
     axes["rps"].plot(ts, [p.entry_rps for p in sc.series], label="entry", color="black", linewidth=1.5)
     axes["rps"].set_ylabel("requests/s")
     axes["success"].set_ylabel("success %")
-    lo = min((100 * r.success_rate for p in sc.series for r in p.workloads.values() if r.success_rate is not None), default=0.0)
+    lo = min(
+        (100 * r.success_rate for p in sc.series for r in p.workloads.values() if r.success_rate is not None),
+        default=0.0,
+    )
     bottom = max(0.0, lo - max(1.0, 0.05 * (100.0 - lo)))
     axes["success"].set_ylim(bottom, 100.0 + 0.03 * (100.0 - bottom))
     axes["p99"].set_ylabel("p99 ms")
@@ -302,10 +345,19 @@ def timeline(summary: Summary) -> Figure:
         axes["p99"].set_yscale("log")
     if "canary" in axes:
         ax = axes["canary"]
-        ax.plot(ts, [p.canary_weight_configured if p.canary_weight_configured is not None else nan for p in sc.series],
-                drawstyle="steps-post", label="canary weight configured")
-        ax.plot(ts, [p.canary_weight_observed if p.canary_weight_observed is not None else nan for p in sc.series],
-                marker=".", linestyle="none", label="canary weight observed")
+        ax.plot(
+            ts,
+            [p.canary_weight_configured if p.canary_weight_configured is not None else nan for p in sc.series],
+            drawstyle="steps-post",
+            label="canary weight configured",
+        )
+        ax.plot(
+            ts,
+            [p.canary_weight_observed if p.canary_weight_observed is not None else nan for p in sc.series],
+            marker=".",
+            linestyle="none",
+            label="canary weight observed",
+        )
         ax.set_ylabel("canary weight %")
         ax.set_ylim(-2, 102)
     if "ejected" in axes:
@@ -316,8 +368,16 @@ def timeline(summary: Summary) -> Figure:
         ax.set_ylim(-0.06 * top, top)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         if not any(x > 0 for x in ejected):
-            ax.text(0.5, 0.5, "no host ejected by outlier detection", transform=ax.transAxes, ha="center", va="center",
-                    fontsize=8, color="grey")
+            ax.text(
+                0.5,
+                0.5,
+                "no host ejected by outlier detection",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="grey",
+            )
         ax.legend(fontsize=7, loc="upper left")
     if "queue" in axes:
         for k in queues:
@@ -325,7 +385,9 @@ def timeline(summary: Summary) -> Figure:
         axes["queue"].set_ylabel("waiting requests")
     if "amplification" in axes:
         for k in amplified:
-            axes["amplification"].plot(ts, [p.edges[k].amplification if k in p.edges else nan for p in sc.series], label=k, linewidth=1)
+            axes["amplification"].plot(
+                ts, [p.edges[k].amplification if k in p.edges else nan for p in sc.series], label=k, linewidth=1
+            )
         axes["amplification"].set_ylabel("attempts/request")
     axes[panels[-1]].set_xlabel("time (s)")
     for a in axes.values():
@@ -357,7 +419,9 @@ def storm_phase(phase: dict[str, Any]) -> Figure:
     loads = sorted({p["load"] for p in pts}, key=lambda x: (x is None, x))
     mags = sorted({p["magnitude"] for p in pts})
     durs = sorted({p["duration_s"] for p in pts})
-    fig = Figure(figsize=(max(4.5, 1.0 + 0.9 * len(durs)) * len(loads), max(3.5, 1.2 + 0.6 * len(mags))), layout="constrained")
+    fig = Figure(
+        figsize=(max(4.5, 1.0 + 0.9 * len(durs)) * len(loads), max(3.5, 1.2 + 0.6 * len(mags))), layout="constrained"
+    )
     axes = fig.subplots(1, len(loads), squeeze=False)[0]
     cmap = colormaps["RdYlGn_r"]
     unit = phase["trigger"]["magnitude_unit"]
@@ -380,7 +444,11 @@ def storm_phase(phase: dict[str, Any]) -> Figure:
         ax.set_yticks(range(len(mags)), [f"{m:g}" for m in mags])
         ax.set_xlabel("trigger duration (s)")
         ax.set_ylabel(f"trigger magnitude ({unit})")
-        ax.set_title(("load " + (f"{ld:g} req/s" if ld is not None else "as configured")) + f", {phase['replications']} replications/cell", fontsize=9)
+        ax.set_title(
+            ("load " + (f"{ld:g} req/s" if ld is not None else "as configured"))
+            + f", {phase['replications']} replications/cell",
+            fontsize=9,
+        )
     if im is not None:
         fig.colorbar(im, ax=list(axes), label="P(not recovered)")
     return fig

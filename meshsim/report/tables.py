@@ -79,17 +79,20 @@ def _edge_tables(s: Summary) -> list[Table]:
     title = "Edges (client sidecar -> cluster)"
     rows = []
     for e in s.edges:
-        rows.append({
-            "source": e.source,
-            "destination": e.destination,
-            "subset": e.subset or "-",
-            "req/s": f"{e.requests / window:.1f}",
-            "attempts/req": (f"{e.amplification:.3f}" if e.amplification is not None else "-") + (" !" if f"{e.source}->{e.destination}" in flagged else ""),
-            "success": fmt_est(e.success_rate, pct=True, digits=2),
-            "p50 ms": fmt_est(e.latency_ms.p50, digits=2),
-            "p99 ms": fmt_est(e.latency_ms.p99, digits=2),
-            "flags": ", ".join(f"{k}:{v}" for k, v in e.response_flags.items()) or "-",
-        })
+        rows.append(
+            {
+                "source": e.source,
+                "destination": e.destination,
+                "subset": e.subset or "-",
+                "req/s": f"{e.requests / window:.1f}",
+                "attempts/req": (f"{e.amplification:.3f}" if e.amplification is not None else "-")
+                + (" !" if f"{e.source}->{e.destination}" in flagged else ""),
+                "success": fmt_est(e.success_rate, pct=True, digits=2),
+                "p50 ms": fmt_est(e.latency_ms.p50, digits=2),
+                "p99 ms": fmt_est(e.latency_ms.p99, digits=2),
+                "flags": ", ".join(f"{k}:{v}" for k, v in e.response_flags.items()) or "-",
+            }
+        )
     left = ("source", "destination", "subset", "flags", "edge")
     wide = Table(title=title)
     for col in rows[0]:
@@ -101,24 +104,33 @@ def _edge_tables(s: Summary) -> list[Table]:
         compact.add_column(col, justify="left" if col in left else "right", overflow="fold")
     for r in rows:
         edge = f"{r['source']}\n-> {r['destination']}" + (f" {r['subset']}" if r["subset"] != "-" else "")
-        compact.add_row(edge, r["req/s"], r["attempts/req"], _stack(r["success"]), _stack(r["p99 ms"]), r["flags"].replace(", ", "\n"))
+        compact.add_row(
+            edge,
+            r["req/s"],
+            r["attempts/req"],
+            _stack(r["success"]),
+            _stack(r["p99 ms"]),
+            r["flags"].replace(", ", "\n"),
+        )
     return [wide, compact]
 
 
 def _service_tables(s: Summary) -> list[Table]:
     rows = []
     for sv in s.services:
-        rows.append({
-            "service": sv.name,
-            "version": sv.version,
-            "replicas": str(sv.replicas),
-            "workers": str(sv.concurrency) if sv.concurrency is not None else "inf",
-            "req/s": f"{sv.arrival_rate_rps:.1f}",
-            "utilisation": fmt_est(sv.utilization, pct=True, digits=1),
-            "queue": f"{sv.mean_queue_length:.2f}",
-            "wait ms": f"{sv.mean_wait_ms:.2f}" if sv.mean_wait_ms is not None else "-",
-            "errors": f"{100 * sv.error_rate:.2f}%" if sv.error_rate is not None else "-",
-        })
+        rows.append(
+            {
+                "service": sv.name,
+                "version": sv.version,
+                "replicas": str(sv.replicas),
+                "workers": str(sv.concurrency) if sv.concurrency is not None else "inf",
+                "req/s": f"{sv.arrival_rate_rps:.1f}",
+                "utilisation": fmt_est(sv.utilization, pct=True, digits=1),
+                "queue": f"{sv.mean_queue_length:.2f}",
+                "wait ms": f"{sv.mean_wait_ms:.2f}" if sv.mean_wait_ms is not None else "-",
+                "errors": f"{100 * sv.error_rate:.2f}%" if sv.error_rate is not None else "-",
+            }
+        )
     wide = Table(title="Services")
     for col in rows[0] if rows else ("service",):
         wide.add_column(col, justify="left" if col in ("service", "version") else "right")
@@ -128,8 +140,15 @@ def _service_tables(s: Summary) -> list[Table]:
     for col in ("workload", "pods x\nworkers", "req/s", "utilisation", "queue", "wait\nms", "errors"):
         compact.add_column(col, justify="left" if col == "workload" else "right", overflow="fold")
     for r in rows:
-        compact.add_row(f"{r['service']} {r['version']}", f"{r['replicas']} x {r['workers']}", r["req/s"], _stack(r["utilisation"]),
-                        r["queue"], r["wait ms"], r["errors"])
+        compact.add_row(
+            f"{r['service']} {r['version']}",
+            f"{r['replicas']} x {r['workers']}",
+            r["req/s"],
+            _stack(r["utilisation"]),
+            r["queue"],
+            r["wait ms"],
+            r["errors"],
+        )
     return [wide, compact]
 
 
@@ -157,23 +176,37 @@ def render_summary(s: Summary, console: Console) -> None:
         pushes = s.scenario.pushes
         if pushes:
             lag = [p.last_applied_s - p.t_s for p in pushes]
-            console.print(f"control plane: {len(pushes)} push(es); last proxy applied {min(lag) * 1e3:.0f}-{max(lag) * 1e3:.0f} ms after the push started", highlight=False)
+            console.print(
+                f"control plane: {len(pushes)} push(es); last proxy applied {min(lag) * 1e3:.0f}-{max(lag) * 1e3:.0f} ms after the push started",
+                highlight=False,
+            )
         st = s.scenario.storm
         if st is not None:
             v = st.verdict
             what = v.verdict + (f" {v.recovery_s:g}s after the trigger ended" if v.recovery_s is not None else "")
-            console.print(f"[bold]storm: {what}[/bold] (trigger {st.trigger}; goodput {v.baseline_goodput_rps:g} -> {v.end_goodput_rps:g} req/s at the end)", highlight=False)
+            console.print(
+                f"[bold]storm: {what}[/bold] (trigger {st.trigger}; goodput {v.baseline_goodput_rps:g} -> {v.end_goodput_rps:g} req/s at the end)",
+                highlight=False,
+            )
             if s.run.replications > 1:
-                console.print(f"over {s.run.replications} replications: {st.outcomes}; P(metastable) {fmt_est(st.p_metastable, pct=True)}", highlight=False)
+                console.print(
+                    f"over {s.run.replications} replications: {st.outcomes}; P(metastable) {fmt_est(st.p_metastable, pct=True)}",
+                    highlight=False,
+                )
         c = s.scenario.canary
         if c is not None:
             console.print(f"[bold]canary {c.name}: {c.verdict}[/bold]")
             if s.run.replications > 1:
-                console.print(f"over {s.run.replications} replications: {c.outcomes}; P(promoted) {fmt_est(c.p_promoted, pct=True)}, P(rolled back) {fmt_est(c.p_rolled_back, pct=True)}", highlight=False)
+                console.print(
+                    f"over {s.run.replications} replications: {c.outcomes}; P(promoted) {fmt_est(c.p_promoted, pct=True)}, P(rolled back) {fmt_est(c.p_rolled_back, pct=True)}",
+                    highlight=False,
+                )
     if s.amplification is not None and s.amplification.flagged:
         amp = s.amplification
         worst = {f"{e.source}->{e.destination}": e for e in amp.edges}
         rows = ", ".join(f"{k} {worst[k].total:.2f} (worst case {worst[k].path_worst_case:g})" for k in amp.flagged)
         console.print(f"[yellow]! attempts per app call above {amp.threshold:g}: {rows}[/yellow]", highlight=False)
     if s.mesh.amplification is not None:
-        console.print(f"Mesh: {s.mesh.requests} sidecar requests, {s.mesh.attempts} upstream attempts, amplification {s.mesh.amplification:.3f}")
+        console.print(
+            f"Mesh: {s.mesh.requests} sidecar requests, {s.mesh.attempts} upstream attempts, amplification {s.mesh.amplification:.3f}"
+        )

@@ -52,7 +52,9 @@ class Collector:
                 # requests at the app = holding a worker + waiting for one (in_system == busy + queue)
                 "in_system": sum(lv.mean(now) for lv in ws.busy) + sum(lv.mean(now) for lv in ws.queue),
             }
-        self.eject_means = {(sc.id, name): cs.ejections.mean(now) for sc in self.proxies() for name, cs in _states(sc).items()}
+        self.eject_means = {
+            (sc.id, name): cs.ejections.mean(now) for sc in self.proxies() for name, cs in _states(sc).items()
+        }
 
     def result(self, replication: int, seed: int, in_flight: int, traces: list[Any]) -> RepResult:
         """The replication's statistics (``in_flight``: measured entry requests never answered)."""

@@ -112,8 +112,14 @@ class ControlPlane:
             )
         self.busy_until = max(finish_times, default=start)
         self.pushes.append(
-            {"t": now, "version": version, "changes": labels, "first_applied": min(finish_times, default=start),
-             "last_applied": self.busy_until, "proxies": len(finish_times)}
+            {
+                "t": now,
+                "version": version,
+                "changes": labels,
+                "first_applied": min(finish_times, default=start),
+                "last_applied": self.busy_until,
+                "proxies": len(finish_times),
+            }
         )
 
 

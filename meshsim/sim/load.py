@@ -29,8 +29,15 @@ class LoadSource:
     are sampled for tracing with probability ``trace_sample`` (their traces go to ``traces``).
     """
 
-    def __init__(self, ctx: SimContext, pods: Pods, gateways: list[GatewayProxy], trace_sample: float,
-                 u_trace: Uniform | None, on_window_end: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        ctx: SimContext,
+        pods: Pods,
+        gateways: list[GatewayProxy],
+        trace_sample: float,
+        u_trace: Uniform | None,
+        on_window_end: Callable[[], None],
+    ) -> None:
         self.ctx = ctx
         self.env = ctx.env
         self.pods = pods
@@ -40,7 +47,9 @@ class LoadSource:
         entry = model.service(load.entry)
         self.entry_pods = [pods.replicas[e.id] for e in entry.endpoints]
         # the load source's request as a call (authz and telemetry see its path, method and port)
-        self.entry_call = CallStep(entry.name, entry.host, entry.port, load.path, load.method, (), 0, 1.0, None, None, "fail", -1)
+        self.entry_call = CallStep(
+            entry.name, entry.host, entry.port, load.path, load.method, (), 0, 1.0, None, None, "fail", -1
+        )
         self.gateways = gateways
         self.gw_call = replace(self.entry_call, host="*")
         self.rate = load.rate or 1.0

@@ -55,8 +55,21 @@ class Recorder:
         self.batch_req = [0] * BATCHES
         self.batch_ok = [0] * BATCHES
 
-    def edge(self, proxy: Any, ctx: Ctx, service: str, cname: str, status: int, flag: str, attempts: int, t0: float,
-             now: float, retries: int, dst: Any, call: CallStep | None) -> None:
+    def edge(
+        self,
+        proxy: Any,
+        ctx: Ctx,
+        service: str,
+        cname: str,
+        status: int,
+        flag: str,
+        attempts: int,
+        t0: float,
+        now: float,
+        retries: int,
+        dst: Any,
+        call: CallStep | None,
+    ) -> None:
         """A request through ``proxy``'s router to ``service`` via cluster ``cname`` ended at ``now``
         with ``status``/``flag`` after ``attempts`` upstream tries (``retries`` of them retries);
         ``dst`` is the pod of the last attempt (None: no attempt). A gateway's edge leads to the
@@ -85,8 +98,9 @@ class Recorder:
         if series is not None:
             series.add_edge(now, proxy.src, service, attempts, retries)
 
-    def source_metric(self, proxy: Any, service: str, cname: str, status: int, flag: str, ms: float, dst: Any,
-                      call: CallStep | None) -> None:
+    def source_metric(
+        self, proxy: Any, service: str, cname: str, status: int, flag: str, ms: float, dst: Any, call: CallStep | None
+    ) -> None:
         """Istio's metrics, reporter=source, of one measured request (not recorded here)."""
 
     def server_metric(self, pod: Any, src: Any, principal: str, status: int, flag: str, ms: float) -> None:
@@ -97,8 +111,18 @@ class Recorder:
         per = self.denied.setdefault((src_key, service, cname), {})
         per[policy] = per.get(policy, 0) + 1
 
-    def served(self, pod: Any, src: Any, principal: str, status: int, measured: bool, t_in: float, t_arr: float,
-               t_start: float, now: float) -> None:
+    def served(
+        self,
+        pod: Any,
+        src: Any,
+        principal: str,
+        status: int,
+        measured: bool,
+        t_in: float,
+        t_arr: float,
+        t_start: float,
+        now: float,
+    ) -> None:
         """``pod`` answered a request with ``status`` at ``now``: it reached the pod's sidecar at
         ``t_in``, the app at ``t_arr`` and a worker at ``t_start`` (seconds). ``src`` is the calling
         proxy (None: the load source), ``principal`` its mTLS identity. Workload statistics count
@@ -118,7 +142,9 @@ class Recorder:
                 st.wait_sum += w
             st.residence_sum += now - t_arr
 
-    def call(self, src_key: str, service: str, ctx: Ctx, tries: int, timeouts: int, ok: bool, t0: float, now: float) -> None:
+    def call(
+        self, src_key: str, service: str, ctx: Ctx, tries: int, timeouts: int, ok: bool, t0: float, now: float
+    ) -> None:
         """An app-level call from workload ``src_key`` to ``service`` ended after ``tries`` tries."""
         series = self.series
         if series is not None:
@@ -166,8 +192,9 @@ class IstioRecorder(Recorder):
         self.src_hists: dict[tuple[Any, ...], list[float]] = {}
         self.dst_hists: dict[tuple[Any, ...], list[float]] = {}
 
-    def source_metric(self, proxy: Any, service: str, cname: str, status: int, flag: str, ms: float, dst: Any,
-                      call: CallStep | None) -> None:
+    def source_metric(
+        self, proxy: Any, service: str, cname: str, status: int, flag: str, ms: float, dst: Any, call: CallStep | None
+    ) -> None:
         mk = (proxy, dst, cname, status, flag)  # proxies and pods hash by identity
         h = self.src_hists.get(mk)
         if h is None:
@@ -177,8 +204,18 @@ class IstioRecorder(Recorder):
         h[1] += ms
         h[2 + bisect_left(DURATION_BUCKETS_MS, ms)] += 1
 
-    def served(self, pod: Any, src: Any, principal: str, status: int, measured: bool, t_in: float, t_arr: float,
-               t_start: float, now: float) -> None:
+    def served(
+        self,
+        pod: Any,
+        src: Any,
+        principal: str,
+        status: int,
+        measured: bool,
+        t_in: float,
+        t_arr: float,
+        t_start: float,
+        now: float,
+    ) -> None:
         super().served(pod, src, principal, status, measured, t_in, t_arr, t_start, now)
         if measured:
             self.server_metric(pod, src, principal, status, "-", (now - t_in) * 1e3)
@@ -193,19 +230,49 @@ class IstioRecorder(Recorder):
         h[2 + bisect_left(DURATION_BUCKETS_MS, ms)] += 1
 
 
-def source_labels(proxy: Any, service: str, cname: str, status: int, flag: str, dst: Workload | None,
-                  call: CallStep | None) -> tuple[str, ...]:
+def source_labels(
+    proxy: Any, service: str, cname: str, status: int, flag: str, dst: Workload | None, call: CallStep | None
+) -> tuple[str, ...]:
     """The Istio metric labels (:data:`~meshsim.telemetry.record.LABELS`) of one outcome reported by
     the client ``proxy`` (reporter=source); ``dst`` the workload of the last attempt's pod, if any."""
     c: Cluster | None = proxy.clusters.get(cname)
     host = c.host if c is not None else (call.host if call is not None else "")
     if dst is not None:
         tls = tls_state(c.tls_mode if c is not None else None, dst.mtls_mode)
-        return ("source", proxy.wl_name, proxy.namespace, proxy.version, spiffe(proxy.principal), dst.name or dst.key,
-                dst.namespace, dst.version, host, service, spiffe(dst.principal) if tls == 1 else "unknown", "http",
-                str(status), flag or "-", "unknown")
-    return ("source", proxy.wl_name, proxy.namespace, proxy.version, spiffe(proxy.principal), "unknown", "unknown",
-            "unknown", host or "unknown", service, "unknown", "http", str(status), flag or "-", "unknown")
+        return (
+            "source",
+            proxy.wl_name,
+            proxy.namespace,
+            proxy.version,
+            spiffe(proxy.principal),
+            dst.name or dst.key,
+            dst.namespace,
+            dst.version,
+            host,
+            service,
+            spiffe(dst.principal) if tls == 1 else "unknown",
+            "http",
+            str(status),
+            flag or "-",
+            "unknown",
+        )
+    return (
+        "source",
+        proxy.wl_name,
+        proxy.namespace,
+        proxy.version,
+        spiffe(proxy.principal),
+        "unknown",
+        "unknown",
+        "unknown",
+        host or "unknown",
+        service,
+        "unknown",
+        "http",
+        str(status),
+        flag or "-",
+        "unknown",
+    )
 
 
 def dest_labels(pod: Any, src: Any, principal: str, status: int, flag: str) -> tuple[str, ...]:
@@ -217,6 +284,20 @@ def dest_labels(pod: Any, src: Any, principal: str, status: int, flag: str) -> t
         s_wl, s_ns, s_ver = "unknown", "unknown", "unknown"
     else:
         s_wl, s_ns, s_ver = src.wl_name, src.namespace, src.version
-    return ("destination", s_wl, s_ns, s_ver, spiffe(principal) if principal else "unknown", pod.sidecar.wl_name,
-            wl.namespace, wl.version, pod.svc_host, wl.service, spiffe(wl.principal), "http", str(status), flag,
-            "mutual_tls" if principal else "none")
+    return (
+        "destination",
+        s_wl,
+        s_ns,
+        s_ver,
+        spiffe(principal) if principal else "unknown",
+        pod.sidecar.wl_name,
+        wl.namespace,
+        wl.version,
+        pod.svc_host,
+        wl.service,
+        spiffe(wl.principal),
+        "http",
+        str(status),
+        flag,
+        "mutual_tls" if principal else "none",
+    )

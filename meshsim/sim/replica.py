@@ -64,7 +64,14 @@ class Replica:
 
     # ------------------------------------------------------------------ inbound
     def serve(
-        self, ctx: Ctx, src: Proxy | None, call: CallStep, headers: dict[str, str], cname: str, principal: str, psid: int = 0
+        self,
+        ctx: Ctx,
+        src: Proxy | None,
+        call: CallStep,
+        headers: dict[str, str],
+        cname: str,
+        principal: str,
+        psid: int = 0,
     ) -> Gen:
         """Handle one request arriving at this pod's sidecar (inbound: authz, stats, inbound cluster)
         and its app; returns the HTTP status. ``src`` is the calling proxy (None: the load source,
@@ -142,8 +149,20 @@ class Replica:
         inb.end_stream(0, got, False)  # type: ignore[arg-type]
         self.sink.served(self, src, principal, status, ctx.measured, t_in, t_arr, t_start, now)
         if traced:
-            spans.served(sid, psid, app_sid, self.key, self.wl.service, self.id, t_in, t_arr, t_start, now,
-                         app_kind if self.wl.script else "none", status)
+            spans.served(
+                sid,
+                psid,
+                app_sid,
+                self.key,
+                self.wl.service,
+                self.id,
+                t_in,
+                t_arr,
+                t_start,
+                now,
+                app_kind if self.wl.script else "none",
+                status,
+            )
         return status
 
     def _authorize(self, principal: str, call: CallStep, headers: dict[str, str]) -> str | None:
@@ -153,8 +172,9 @@ class Replica:
         ns = principal.split("/")[2] if principal.startswith("cluster.local/ns/") else ""
         return authz_verdict(deny, allow, principal, ns, call.method, call.path, headers, call.port)
 
-    def _deny(self, ctx: Ctx, src: Proxy | None, call: CallStep, cname: str, principal: str, policy: str, sid: int,
-              psid: int) -> None:
+    def _deny(
+        self, ctx: Ctx, src: Proxy | None, call: CallStep, cname: str, principal: str, policy: str, sid: int, psid: int
+    ) -> None:
         """Envoy's RBAC filter at the server sidecar: 403 before the request reaches the app."""
         if ctx.measured:
             self.sink.server_metric(self, src, principal, 403, "-", 0.0)
@@ -268,7 +288,11 @@ def _app_retriable(step: CallStep, status: int) -> bool:
     if rp is None:
         return False
     on = rp.retry_on
-    return (status == APP_TIMEOUT and "timeout" in on) or (status >= 500 and "5xx" in on) or (400 <= status < 500 and "4xx" in on)
+    return (
+        (status == APP_TIMEOUT and "timeout" in on)
+        or (status >= 500 and "5xx" in on)
+        or (400 <= status < 500 and "4xx" in on)
+    )
 
 
 def flat_steps(script: tuple[Any, ...]) -> list[SleepStep | CallStep]:

@@ -13,8 +13,18 @@ if TYPE_CHECKING:
     from meshsim.sim.cluster import ClusterState, Pending
 
 __all__ = [
-    "APP_TIMEOUT", "BATCHES", "CANCELLED", "CONNECT_FAIL", "PER_TRY_TIMEOUT", "TLS_MISMATCH",
-    "Attempt", "Ctl", "Ctx", "is_success", "local_flag", "local_reply",
+    "APP_TIMEOUT",
+    "BATCHES",
+    "CANCELLED",
+    "CONNECT_FAIL",
+    "PER_TRY_TIMEOUT",
+    "TLS_MISMATCH",
+    "Attempt",
+    "Ctl",
+    "Ctx",
+    "is_success",
+    "local_flag",
+    "local_reply",
 ]
 
 BATCHES = 10
@@ -66,7 +76,18 @@ class Ctx:
 class Ctl:
     """Control block of one request through a client sidecar's router (timed mode)."""
 
-    __slots__ = ("cancelled", "done", "wait", "att", "pending", "cs", "holding_retry", "on_cancel_status", "route_timer", "cur_ev")
+    __slots__ = (
+        "cancelled",
+        "done",
+        "wait",
+        "att",
+        "pending",
+        "cs",
+        "holding_retry",
+        "on_cancel_status",
+        "route_timer",
+        "cur_ev",
+    )
 
     def __init__(self) -> None:
         self.cancelled = False

@@ -48,14 +48,23 @@ class Router:
     id: str
     u: Any
 
-    def wire(self, replica: Any, ctx: Ctx, cs: ClusterState, call: CallStep, headers: dict[str, str], asid: int = 0) -> Gen:
+    def wire(
+        self, replica: Any, ctx: Ctx, cs: ClusterState, call: CallStep, headers: dict[str, str], asid: int = 0
+    ) -> Gen:
         raise NotImplementedError
 
     def per_try_timeout(self, cs: ClusterState, att: Attempt, ctl: Ctl) -> None:
         raise NotImplementedError
 
     def route_request(
-        self, cs: ClusterState, route: Route, ctx: Ctx, call: CallStep, headers: dict[str, str], ctl: Ctl | None, sid: int = 0
+        self,
+        cs: ClusterState,
+        route: Route,
+        ctx: Ctx,
+        call: CallStep,
+        headers: dict[str, str],
+        ctl: Ctl | None,
+        sid: int = 0,
     ) -> Gen:
         """Attempts and retries of one request on cluster ``cs`` (the retry loop; the steps are the
         methods and functions below).
@@ -112,9 +121,30 @@ class Router:
                 if ctx.traced:
                     spans.attempt(asid, sid, k, self.id, ta, env.now, False, replica.id, status)
             else:
-                status = yield from self._timed_attempt(replica, ctx, cs, call, headers, asid, host, served, ctl, per_try)  # type: ignore[arg-type]
+                status = yield from self._timed_attempt(
+                    replica,
+                    ctx,
+                    cs,
+                    call,
+                    headers,
+                    asid,
+                    host,
+                    served,  # type: ignore[arg-type]
+                    ctl,
+                    per_try,
+                )
                 if ctx.traced:
-                    spans.attempt(asid, sid, k, self.id, ta, env.now, ctl.cancelled or status == PER_TRY_TIMEOUT, replica.id, status)
+                    spans.attempt(
+                        asid,
+                        sid,
+                        k,
+                        self.id,
+                        ta,
+                        env.now,
+                        ctl.cancelled or status == PER_TRY_TIMEOUT,
+                        replica.id,
+                        status,
+                    )
                 if ctl.cancelled:
                     return CANCELLED, "", k, retries, dst
             _count_attempt(cs, host, status)
@@ -166,8 +196,19 @@ class Router:
         ctx.spans.leaf(sid, "pending connection", self.id, tp, env.now)
         return served
 
-    def _timed_attempt(self, replica: Any, ctx: Ctx, cs: ClusterState, call: CallStep, headers: dict[str, str], asid: int,
-                       host: int, served: int, ctl: Ctl, per_try: float | None) -> Gen:
+    def _timed_attempt(
+        self,
+        replica: Any,
+        ctx: Ctx,
+        cs: ClusterState,
+        call: CallStep,
+        headers: dict[str, str],
+        asid: int,
+        host: int,
+        served: int,
+        ctl: Ctl,
+        per_try: float | None,
+    ) -> Gen:
         """Run one attempt inline, driving its generator by hand: every event it waits on passes
         through here (``Ctl.cur_ev``), so a per-try, route or app timer can interrupt exactly this
         wait; the abandoned attempt then goes on in a process of its own (its server keeps working)
@@ -249,7 +290,9 @@ def _count_attempt(cs: ClusterState, host: int, status: int) -> None:
             cs.report(host, 503)
 
 
-def _final_answer(cs: ClusterState, rp: RetryPolicy | None, status: int, k: int, retries_left: int) -> tuple[int, str] | None:
+def _final_answer(
+    cs: ClusterState, rp: RetryPolicy | None, status: int, k: int, retries_left: int
+) -> tuple[int, str] | None:
     """The retry decision after attempt ``k``: ``(status, flag)`` to answer with, or None to retry
     (reference §1.3: not retriable, retries exhausted ``URX``, retry breaker or budget full ``UO``)."""
     c = cs.c

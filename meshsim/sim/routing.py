@@ -9,6 +9,7 @@ from meshsim.model.rules.match import compile_request_match
 
 __all__ = ["RouteRT", "RouteTables", "pick_cluster", "select_route"]
 
+
 class RouteRT:
     """A route prepared for the simulator: compiled matchers, cumulative weights, and ``timed`` (a
     route or per-try timeout is set, so the router needs a control block)."""
@@ -30,8 +31,9 @@ class RouteRT:
         self.timed = route.timeout is not None or (rp is not None and rp.per_try_timeout is not None)
 
 
-def select_route(routes: list[RouteRT], path: str, method: str, headers: dict[str, str], port: int,
-                 labels: dict[str, str]) -> RouteRT | None:
+def select_route(
+    routes: list[RouteRT], path: str, method: str, headers: dict[str, str], port: int, labels: dict[str, str]
+) -> RouteRT | None:
     """The first route whose matches (any of them) accept the request; a route without matches
     accepts everything. None: no route (Envoy answers 404 ``NR``)."""
     for r in routes:

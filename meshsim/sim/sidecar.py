@@ -46,8 +46,17 @@ class Proxy(Router):
     by_cluster = False
     """Whether an edge's destination is its cluster's service rather than the call's (a gateway's)."""
 
-    def __init__(self, ctx: SimContext, proxy_id: str, src: str, labels: dict[str, str], wl_name: str,
-                 version: str, namespace: str, principal: str) -> None:
+    def __init__(
+        self,
+        ctx: SimContext,
+        proxy_id: str,
+        src: str,
+        labels: dict[str, str],
+        wl_name: str,
+        version: str,
+        namespace: str,
+        principal: str,
+    ) -> None:
         self.ctx = ctx
         self.env = ctx.env
         self.sink = ctx.sink
@@ -156,7 +165,20 @@ class Proxy(Router):
                 ctx.spans.leaf(sid, "fault delay", self.id, t0, env.now)
             if fault.abort_fraction > 0 and self.u() < fault.abort_fraction:
                 cname = rt.clusters[0] if len(rt.clusters) == 1 else pick_cluster(rt, self.u())
-                self.sink.edge(self, ctx, call.service, cname, fault.abort_status, "FI" if not flag else "DI,FI", 0, t0, env.now, 0, None, call)
+                self.sink.edge(
+                    self,
+                    ctx,
+                    call.service,
+                    cname,
+                    fault.abort_status,
+                    "FI" if not flag else "DI,FI",
+                    0,
+                    t0,
+                    env.now,
+                    0,
+                    None,
+                    call,
+                )
                 return fault.abort_status
         cname = rt.clusters[0] if len(rt.clusters) == 1 else pick_cluster(rt, self.u())
         cs = self.states.get(cname) or self.state(cname)
@@ -230,7 +252,9 @@ class Proxy(Router):
         interrupt_wait(ctl, PER_TRY_TIMEOUT)
 
     # ------------------------------------------------------------------ wire
-    def wire(self, replica: Any, ctx: Ctx, cs: ClusterState, call: CallStep, headers: dict[str, str], asid: int = 0) -> Gen:
+    def wire(
+        self, replica: Any, ctx: Ctx, cs: ClusterState, call: CallStep, headers: dict[str, str], asid: int = 0
+    ) -> Gen:
         """Client traversal + network + server traversal (one draw each), plus any wait for a busy
         worker in either proxy, then the server pod. mTLS decides the peer identity the server's
         authorization sees and adds crypto CPU; a TLS mismatch is refused (503 UC)."""
@@ -264,7 +288,9 @@ class Proxy(Router):
             return CONNECT_FAIL
         if tls < 0:
             return TLS_MISMATCH
-        status = yield from replica.serve(ctx, self, call, headers, cs.cluster.name, self.principal if tls else "", asid)
+        status = yield from replica.serve(
+            ctx, self, call, headers, cs.cluster.name, self.principal if tls else "", asid
+        )
         return status
 
 
@@ -272,8 +298,16 @@ class Sidecar(Proxy):
     """One pod's Envoy sidecar: its outbound router (client side) and its inbound cluster (server side)."""
 
     def __init__(self, ctx: SimContext, proxy_id: str, workload: Workload) -> None:
-        super().__init__(ctx, proxy_id, workload.key, dict(workload.labels), workload.workload_name, workload.version,
-                         workload.namespace, workload.principal)
+        super().__init__(
+            ctx,
+            proxy_id,
+            workload.key,
+            dict(workload.labels),
+            workload.workload_name,
+            workload.version,
+            workload.namespace,
+            workload.principal,
+        )
         self.inbound = ClusterState(
             ctx.env,
             ctx.model.inbound_cluster(workload.service),
@@ -293,7 +327,9 @@ class GatewayProxy(Proxy):
     tls), and its CPU model. Scenario pushes (CDS/EDS) do not reach it [simplification]."""
 
     def __init__(self, ctx: SimContext, proxy_id: str, gw: GatewayIR) -> None:
-        super().__init__(ctx, proxy_id, gw.workload, dict(gw.labels), gw.workload, "unknown", gw.namespace, gw.principal)
+        super().__init__(
+            ctx, proxy_id, gw.workload, dict(gw.labels), gw.workload, "unknown", gw.namespace, gw.principal
+        )
         self.routes = {"*": [RouteRT(r) for r in gw.virtual_host.routes]}
         self.cpu = ctx.new_cpu(proxy_id, gw.workload)
         self.by_cluster = True  # a gateway route may lead to any service

@@ -54,7 +54,11 @@ class Simulation:
     """
 
     def __init__(
-        self, model: MeshModel, seed: int, replication: int = 0, progress: Callable[[float], None] | None = None,
+        self,
+        model: MeshModel,
+        seed: int,
+        replication: int = 0,
+        progress: Callable[[float], None] | None = None,
         options: RunOptions = RunOptions(),
     ) -> None:
         self.model = model
@@ -74,7 +78,9 @@ class Simulation:
         if model.gateway is not None:
             self.gateways = [GatewayProxy(ctx, pid, model.gateway) for pid in model.gateway.proxies]
         self.collector = Collector(ctx, self.pods, self.proxies)
-        self.load = LoadSource(ctx, self.pods, self.gateways, options.trace_sample, u_trace, self.collector.close_window)
+        self.load = LoadSource(
+            ctx, self.pods, self.gateways, options.trace_sample, u_trace, self.collector.close_window
+        )
         self.timeline = model.timeline
         self.driver: ScenarioDriver | None = None
         self.canary: CanaryController | None = None
@@ -114,9 +120,16 @@ class Simulation:
             b = int(round(self.env.now / w)) - 1
             if self.canary is not None:
                 series.weight[b] = float(self.canary.configured)
-            series.queue[b] = {key: float(sum(len(r.queue) for r in reps)) for key, reps in self.pods.by_workload().items()}
+            series.queue[b] = {
+                key: float(sum(len(r.queue) for r in reps)) for key, reps in self.pods.by_workload().items()
+            }
             series.ejected[b] = float(
-                sum(sum(cs.ejected) for rep in self.pods.replicas.values() for cs in rep.sidecar.states.values() if cs.od is not None)
+                sum(
+                    sum(cs.ejected)
+                    for rep in self.pods.replicas.values()
+                    for cs in rep.sidecar.states.values()
+                    if cs.od is not None
+                )
             )
 
     def _start_timeline(self) -> None:

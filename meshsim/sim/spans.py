@@ -28,17 +28,34 @@ class Spans:
     def router(self, sid: int, psid: int, service: str, process: str, t0: float, t1: float, status: int) -> None:
         """A proxy's router span for one request to ``service`` (tiled by its attempts)."""
 
-    def attempt(self, asid: int, sid: int, k: int, process: str, t0: float, t1: float, cut: bool, host: str, status: int) -> None:
+    def attempt(
+        self, asid: int, sid: int, k: int, process: str, t0: float, t1: float, cut: bool, host: str, status: int
+    ) -> None:
         """Upstream attempt ``k``; ``cut`` when a timeout abandoned it (its children outlast it)."""
 
     def wire(self, sid: int, process: str, t0: float, t1: float, wait: float, mtls: bool) -> None:
         """Both proxies' traversals, worker waits (``wait`` seconds) and the network of one attempt."""
 
-    def inbound(self, sid: int, psid: int, service: str, process: str, t0: float, t1: float, status: int, **tags: Any) -> None:
+    def inbound(
+        self, sid: int, psid: int, service: str, process: str, t0: float, t1: float, status: int, **tags: Any
+    ) -> None:
         """A server sidecar's inbound span that ended without reaching the app (403, 503 overflow)."""
 
-    def served(self, sid: int, psid: int, app_sid: int, key: str, service: str, process: str, t_in: float,
-               t_arr: float, t_start: float, t_end: float, app_kind: str, status: int) -> None:
+    def served(
+        self,
+        sid: int,
+        psid: int,
+        app_sid: int,
+        key: str,
+        service: str,
+        process: str,
+        t_in: float,
+        t_arr: float,
+        t_start: float,
+        t_end: float,
+        app_kind: str,
+        status: int,
+    ) -> None:
         """A request the app served: inbound pool wait, queue for a worker, the ``app`` span, all inside ``inbound``."""
 
     def concurrent(self, sid: int, psid: int, process: str, t0: float, t1: float) -> None:
@@ -73,18 +90,45 @@ class TraceSpans(Spans):
     def router(self, sid: int, psid: int, service: str, process: str, t0: float, t1: float, status: int) -> None:
         self.trace.add(sid, psid, f"router {service}", process, t0, t1, "sequential", status=status)
 
-    def attempt(self, asid: int, sid: int, k: int, process: str, t0: float, t1: float, cut: bool, host: str, status: int) -> None:
-        self.trace.add(asid, sid, f"attempt {k}", process, t0, t1, "cut" if cut else "sequential", upstream_host=host, status=status)
+    def attempt(
+        self, asid: int, sid: int, k: int, process: str, t0: float, t1: float, cut: bool, host: str, status: int
+    ) -> None:
+        self.trace.add(
+            asid,
+            sid,
+            f"attempt {k}",
+            process,
+            t0,
+            t1,
+            "cut" if cut else "sequential",
+            upstream_host=host,
+            status=status,
+        )
 
     def wire(self, sid: int, process: str, t0: float, t1: float, wait: float, mtls: bool) -> None:
         tr = self.trace
         tr.add(tr.new_id(), sid, "proxies and network", process, t0, t1, proxy_wait_ms=wait * 1e3, mtls=mtls)
 
-    def inbound(self, sid: int, psid: int, service: str, process: str, t0: float, t1: float, status: int, **tags: Any) -> None:
+    def inbound(
+        self, sid: int, psid: int, service: str, process: str, t0: float, t1: float, status: int, **tags: Any
+    ) -> None:
         self.trace.add(sid, psid, f"inbound {service}", process, t0, t1, status=status, **tags)
 
-    def served(self, sid: int, psid: int, app_sid: int, key: str, service: str, process: str, t_in: float,
-               t_arr: float, t_start: float, t_end: float, app_kind: str, status: int) -> None:
+    def served(
+        self,
+        sid: int,
+        psid: int,
+        app_sid: int,
+        key: str,
+        service: str,
+        process: str,
+        t_in: float,
+        t_arr: float,
+        t_start: float,
+        t_end: float,
+        app_kind: str,
+        status: int,
+    ) -> None:
         tr = self.trace
         if t_arr > t_in:
             tr.add(tr.new_id(), sid, "inbound pool", process, t_in, t_arr)

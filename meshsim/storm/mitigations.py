@@ -73,7 +73,9 @@ def load_mitigations(path: str) -> list[Mitigation]:
             raise ConfigError(path, loc, "expected a mapping with name, files and/or set")
         unknown = set(m) - {"name", "files", "set", "description"}
         if unknown:
-            raise ConfigError(path, f"{loc}.{sorted(unknown)[0]}", "unknown field (expected name, files, set, description)")
+            raise ConfigError(
+                path, f"{loc}.{sorted(unknown)[0]}", "unknown field (expected name, files, set, description)"
+            )
         name = m.get("name")
         if not isinstance(name, str) or not name:
             raise ConfigError(path, f"{loc}.name", "a non-empty name is required")
@@ -123,7 +125,9 @@ class MitigationRow:
         return self.p_not_recovered is not None and self.p_not_recovered < 0.5
 
 
-def _normal(paths: Sequence[str], overrides: Sequence[str], seed: int, replications: int, workers: int | None) -> tuple[float | None, float | None, float | None]:
+def _normal(
+    paths: Sequence[str], overrides: Sequence[str], seed: int, replications: int, workers: int | None
+) -> tuple[float | None, float | None, float | None]:
 
     model, _ = load_and_compile(list(paths), list(overrides))
     reps = run_replications(model, seed, replications, workers=workers)
@@ -141,8 +145,11 @@ def _normal(paths: Sequence[str], overrides: Sequence[str], seed: int, replicati
     p99 = float(sk.get_quantile_value(0.99) or 0.0) if sk is not None and sk.count else None
     e_req = sum(e.requests for r in reps for e in r.edges.values())
     e_att = sum(e.attempts for r in reps for e in r.edges.values())
-    return (round((req - ok) / req, 6) if req else None, None if p99 is None else round(p99, 3),
-            round(e_att / e_req, 6) if e_req else None)
+    return (
+        round((req - ok) / req, 6) if req else None,
+        None if p99 is None else round(p99, 3),
+        round(e_att / e_req, 6) if e_req else None,
+    )
 
 
 def compare_mitigations(

@@ -128,11 +128,21 @@ class PhaseResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "trigger": {"kind": self.trigger.kind, "event_index": self.trigger.index, "at_s": self.trigger.at,
-                        "magnitude_unit": {"slow": "slowdown factor", "spike": "rate multiplier", "scale": "replicas removed"}[self.trigger.kind]},
+            "trigger": {
+                "kind": self.trigger.kind,
+                "event_index": self.trigger.index,
+                "at_s": self.trigger.at,
+                "magnitude_unit": {"slow": "slowdown factor", "spike": "rate multiplier", "scale": "replicas removed"}[
+                    self.trigger.kind
+                ],
+            },
             "seed": self.seed,
             "replications": self.replications,
-            "verdict": {"window_s": self.params.window_s, "goodput_tolerance": self.params.goodput_tolerance, "p99_factor": self.params.p99_factor},
+            "verdict": {
+                "window_s": self.params.window_s,
+                "goodput_tolerance": self.params.goodput_tolerance,
+                "p99_factor": self.params.p99_factor,
+            },
             "points": self.rows,
             "boundary": self.boundary,
             "wall_s": round(self.wall_s, 3),
@@ -167,7 +177,9 @@ def boundary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                     pl = probs[vals.index(lo)]
                     ph = probs[vals.index(hi)]
                     jump = None if pl is None or ph is None else round(ph - pl, 6)
-                out.append({"load": ld, "along": axis, other: o, "last_recovering": lo, "first_metastable": hi, "jump": jump})
+                out.append(
+                    {"load": ld, "along": axis, other: o, "last_recovering": lo, "first_metastable": hi, "jump": jump}
+                )
     return out
 
 

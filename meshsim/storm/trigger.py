@@ -71,38 +71,75 @@ def find_trigger(paths: Sequence[str], overrides: Sequence[str] = (), index: int
 
     cfg = load(list(paths), list(overrides))
     if cfg.scenario is None:
-        raise ConfigError(str(paths[0]) if paths else "PATHS", "Scenario", "storm needs a Scenario with a trigger event (slow, load spike, or scale down and back)")
+        raise ConfigError(
+            str(paths[0]) if paths else "PATHS",
+            "Scenario",
+            "storm needs a Scenario with a trigger event (slow, load spike, or scale down and back)",
+        )
     src = str(cfg.scenario.source)
     events = cfg.scenario.obj.spec.events
     load_rate = cfg.load_profile.spec.rate
     candidates = range(len(events)) if index is None else [index]
     if index is not None and not 0 <= index < len(events):
-        raise ConfigError(src, "spec.events", f"--trigger-event {index} is out of range (the Scenario has {len(events)} event(s))")
+        raise ConfigError(
+            src, "spec.events", f"--trigger-event {index} is out of range (the Scenario has {len(events)} event(s))"
+        )
     for i in candidates:
         ev = events[i]
         if ev.slow is not None and ev.slow.duration is not None:
             return TriggerSpec("slow", i, ev.at, ev.slow.factor, ev.slow.duration, src)
         if ev.load is not None and ev.load.duration is not None:
             if not load_rate:
-                raise ConfigError(src, f"spec.events[{i}].load", "a load spike trigger needs an open-loop LoadProfile rate")
+                raise ConfigError(
+                    src, f"spec.events[{i}].load", "a load spike trigger needs an open-loop LoadProfile rate"
+                )
             return TriggerSpec("spike", i, ev.at, ev.load.rate / load_rate, ev.load.duration, src, base_rate=load_rate)
         if ev.scale is not None:
             sc = ev.scale
-            later = [j for j, e in enumerate(events) if e.scale is not None and e.at > ev.at
-                     and e.scale.service == sc.service and e.scale.version == sc.version]
+            later = [
+                j
+                for j, e in enumerate(events)
+                if e.scale is not None
+                and e.at > ev.at
+                and e.scale.service == sc.service
+                and e.scale.version == sc.version
+            ]
             if not later:
                 if index is not None:
-                    raise ConfigError(src, f"spec.events[{i}].scale", "a scale trigger needs a later scale event of the same service/version that restores it")
+                    raise ConfigError(
+                        src,
+                        f"spec.events[{i}].scale",
+                        "a scale trigger needs a later scale event of the same service/version that restores it",
+                    )
                 continue
             j = min(later, key=lambda k: events[k].at)
             restored = events[j].scale.replicas  # type: ignore[union-attr]
-            return TriggerSpec("scale", i, ev.at, float(restored - sc.replicas), events[j].at - ev.at, src, restore_index=j, replicas=restored)
+            return TriggerSpec(
+                "scale",
+                i,
+                ev.at,
+                float(restored - sc.replicas),
+                events[j].at - ev.at,
+                src,
+                restore_index=j,
+                replicas=restored,
+            )
         if index is not None:
-            raise ConfigError(src, f"spec.events[{i}]", "not a trigger: use a slow event with duration, a load spike (rate + duration) or a scale down/up pair")
-    raise ConfigError(src, "spec.events", "no trigger event: add a slow event with duration, a load spike (rate + duration) or a scale down/up pair")
+            raise ConfigError(
+                src,
+                f"spec.events[{i}]",
+                "not a trigger: use a slow event with duration, a load spike (rate + duration) or a scale down/up pair",
+            )
+    raise ConfigError(
+        src,
+        "spec.events",
+        "no trigger event: add a slow event with duration, a load spike (rate + duration) or a scale down/up pair",
+    )
 
 
-def trigger_overrides(t: TriggerSpec, magnitude: float | None = None, duration: float | None = None, base_rate: float | None = None) -> list[str]:
+def trigger_overrides(
+    t: TriggerSpec, magnitude: float | None = None, duration: float | None = None, base_rate: float | None = None
+) -> list[str]:
     """``--set`` assignments that give the trigger ``magnitude`` and ``duration`` (None keeps the
     scenario's). ``base_rate`` is the LoadProfile rate in force (a spike multiplies it).
 
@@ -137,7 +174,9 @@ def trigger_overrides(t: TriggerSpec, magnitude: float | None = None, duration: 
         assert t.replicas is not None and t.restore_index is not None
         if magnitude is not None:
             if magnitude != int(magnitude) or magnitude > t.replicas:
-                raise ConfigError("--magnitude", f"{magnitude:g}", f"replicas removed must be a whole number from 0 to {t.replicas}")
+                raise ConfigError(
+                    "--magnitude", f"{magnitude:g}", f"replicas removed must be a whole number from 0 to {t.replicas}"
+                )
             out.append(f"{ev}.scale.replicas={t.replicas - int(magnitude)}")
         if duration is not None:
             out.append(f"Scenario.spec.events[{t.restore_index}].at={t.at + duration:g}s")

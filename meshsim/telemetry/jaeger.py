@@ -71,13 +71,16 @@ class PodInfo:
 
     __slots__ = ("service", "version", "namespace", "port", "gateway")
 
-    def __init__(self, service: str, version: str, namespace: str = "default", port: int | None = None,
-                 gateway: bool = False) -> None:
+    def __init__(
+        self, service: str, version: str, namespace: str = "default", port: int | None = None, gateway: bool = False
+    ) -> None:
         self.service, self.version, self.namespace, self.port = service, version, namespace, port
         self.gateway = gateway
 
 
-def pod_info(model: MeshModel | None, traces: Sequence[Trace] = ()) -> tuple[dict[str, PodInfo], dict[str, tuple[str, int | None]]]:
+def pod_info(
+    model: MeshModel | None, traces: Sequence[Trace] = ()
+) -> tuple[dict[str, PodInfo], dict[str, tuple[str, int | None]]]:
     """``({pod: PodInfo}, {service: (namespace, port)})`` from the model's endpoints, else (no model)
     from the spans themselves (``app <service>.<version>`` on a pod; Istio's fallback revision
     ``latest`` where a pod wrote no app span)."""
@@ -129,17 +132,29 @@ def _sidecar_tags(sp: Span, pods: dict[str, PodInfo], svcs: dict[str, tuple[str,
         return []
     status = sp.tags.get("status")
     code = status if isinstance(status, int) else 0
-    tags = [("component", "proxy"), ("span.kind", kind), ("upstream_cluster", cluster),
-            ("upstream_cluster.name", cluster), ("http.status_code", str(code))]
+    tags = [
+        ("component", "proxy"),
+        ("span.kind", kind),
+        ("upstream_cluster", cluster),
+        ("upstream_cluster.name", cluster),
+        ("http.status_code", str(code)),
+    ]
     info = pods.get(sp.process)
     if info is not None:
-        tags += [("istio.canonical_revision", info.version), ("istio.canonical_service", info.service),
-                 ("istio.namespace", info.namespace)]
+        tags += [
+            ("istio.canonical_revision", info.version),
+            ("istio.canonical_service", info.service),
+            ("istio.namespace", info.namespace),
+        ]
     return [_tag(k, v) for k, v in tags]
 
 
-def jaeger_trace(tr: Trace, replication: int = 0, model: MeshModel | None = None,
-                 pods: tuple[dict[str, PodInfo], dict[str, tuple[str, int | None]]] | None = None) -> dict[str, Any]:
+def jaeger_trace(
+    tr: Trace,
+    replication: int = 0,
+    model: MeshModel | None = None,
+    pods: tuple[dict[str, PodInfo], dict[str, tuple[str, int | None]]] | None = None,
+) -> dict[str, Any]:
     """One :class:`Trace` as a Jaeger trace object (``model`` or ``pods`` from :func:`pod_info`
     give the sidecar spans their service, revision and cluster tags)."""
     trace_id = f"{replication:016x}{tr.index + 1:016x}"
@@ -156,7 +171,9 @@ def jaeger_trace(tr: Trace, replication: int = 0, model: MeshModel | None = None
         tags += [_tag(k, v) for k, v in sorted(sp.tags.items())]
         tags += _sidecar_tags(sp, pod_map, svc_map)
         status = sp.tags.get("status")
-        if isinstance(status, int) and (status >= 500 or (status == 0 and sp.operation.startswith(("router ", "inbound ")))):
+        if isinstance(status, int) and (
+            status >= 500 or (status == 0 and sp.operation.startswith(("router ", "inbound ")))
+        ):
             tags.append(_tag("error", True))
         spans.append(
             {
@@ -188,7 +205,9 @@ def to_jaeger(traces_per_rep: Sequence[tuple[int, Sequence[Trace]]], model: Mesh
     return {"data": data, "total": len(data), "limit": 0, "offset": 0, "errors": None}
 
 
-def write_jaeger(traces_per_rep: Sequence[tuple[int, Sequence[Trace]]], path: Path, model: MeshModel | None = None) -> Path:
+def write_jaeger(
+    traces_per_rep: Sequence[tuple[int, Sequence[Trace]]], path: Path, model: MeshModel | None = None
+) -> Path:
     """Write the traces to ``path`` as Jaeger JSON (atomically: a temporary file, then a rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_text(path, json.dumps(to_jaeger(traces_per_rep, model), indent=1) + "\n")

@@ -43,7 +43,9 @@ class IstioCollector(Collector):
         self.metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
-        total = CounterMetricFamily("istio_requests_total", "Requests through Istio proxies (simulated by meshsim).", labels=LABELS)
+        total = CounterMetricFamily(
+            "istio_requests_total", "Requests through Istio proxies (simulated by meshsim).", labels=LABELS
+        )
         dur = HistogramMetricFamily(
             "istio_request_duration_milliseconds", "Request duration in ms (simulated by meshsim).", labels=LABELS
         )

@@ -18,8 +18,25 @@ from typing import Any
 __all__ = ["DURATION_BUCKETS_MS", "LABELS", "IstioMetrics", "spiffe", "Span", "Trace", "ProxyUsage", "Observations"]
 
 DURATION_BUCKETS_MS = (
-    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
-    60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
+    0.5,
+    1.0,
+    5.0,
+    10.0,
+    25.0,
+    50.0,
+    100.0,
+    250.0,
+    500.0,
+    1000.0,
+    2500.0,
+    5000.0,
+    10000.0,
+    30000.0,
+    60000.0,
+    300000.0,
+    600000.0,
+    1800000.0,
+    3600000.0,
 )
 """Upper bounds (ms, ``le``) of ``istio_request_duration_milliseconds``: Envoy's default histogram
 buckets (``source/common/stats/histogram_impl.cc`` ``supportedBuckets``), which Istio's stats use
@@ -119,8 +136,17 @@ class Trace:
         self.next_id += 1
         return self.next_id
 
-    def add(self, sid: int, parent: int, operation: str, process: str, start: float, end: float,
-            children: str = "none", **tags: Any) -> None:
+    def add(
+        self,
+        sid: int,
+        parent: int,
+        operation: str,
+        process: str,
+        start: float,
+        end: float,
+        children: str = "none",
+        **tags: Any,
+    ) -> None:
         self.spans.append(Span(sid, parent, operation, process, start, end, children, tags))
 
 

@@ -47,7 +47,10 @@ def jaeger_to_zipkin(doc: dict[str, Any]) -> list[dict[str, Any]]:
             if cluster.startswith("outbound|"):
                 _, port, _, host = cluster.split("|")
             else:
-                port, host = cluster.split("|")[1] if "|" in cluster else "", f"{tags.get('istio.canonical_service')}.{ns}.svc.cluster.local"
+                port, host = (
+                    cluster.split("|")[1] if "|" in cluster else "",
+                    f"{tags.get('istio.canonical_service')}.{ns}.svc.cluster.local",
+                )
             zs: dict[str, Any] = {
                 "traceId": tr["traceID"],
                 "id": sid,
@@ -56,8 +59,11 @@ def jaeger_to_zipkin(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 "timestamp": sp["startTime"],
                 "duration": max(sp["duration"], 1),
                 "localEndpoint": {"serviceName": str(procs[sp["processID"]]["serviceName"]).lower()},
-                "tags": {k: _str(v) for k, v in sorted(tags.items())
-                         if k not in ("meshsim.children", "status", "span.kind") and _str(v) != ""},
+                "tags": {
+                    k: _str(v)
+                    for k, v in sorted(tags.items())
+                    if k not in ("meshsim.children", "status", "span.kind") and _str(v) != ""
+                },
             }
             parent = parent_of(sid)
             if parent is not None:

@@ -63,7 +63,6 @@ def gateway_resources(model: MeshModel, pod: str, plan: PortPlan) -> dict[str, l
     }
     log_path = plan.access_log_path(pod)
     if log_path is not None:
-
         rc["request_headers_to_add"] = peer_header(pod)
     fault = {"name": FAULT_FILTER, "typed_config": typed("envoy.extensions.filters.http.fault.v3.HTTPFault")}
     hcm = {

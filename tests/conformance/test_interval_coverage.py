@@ -69,7 +69,12 @@ def mmc_truth(lam: float, c: int) -> dict[str, float]:
 def _model(topology: str, rate: float, duration: str):  # type: ignore[no-untyped-def]
     model, _ = load_and_compile(
         [str(TOPOLOGIES / topology)],
-        [f"LoadProfile.spec.rate={rate}", f"LoadProfile.spec.duration={duration}", "LoadProfile.spec.warmup=5s", *PURE_QUEUE],
+        [
+            f"LoadProfile.spec.rate={rate}",
+            f"LoadProfile.spec.duration={duration}",
+            "LoadProfile.spec.warmup=5s",
+            *PURE_QUEUE,
+        ],
     )
     return model
 
@@ -136,7 +141,11 @@ def test_ci_covers_the_closed_form(case: str, metric: str, request: pytest.Fixtu
     """The 95% CI of the entry latency's mean/p50/p90/p99 covers the closed form in 92-98% of 200 runs."""
     if (case, metric) in UNDERCOVERS:
         k = UNDERCOVERS[case, metric]
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"measured {k}/{RUNS}: runs too short for this queue (see UNDERCOVERS)"))
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True, reason=f"measured {k}/{RUNS}: runs too short for this queue (see UNDERCOVERS)"
+            )
+        )
     topology, rate, truth_key, duration, reps = CASES[case]
     _assert_calibrated(_coverage(topology, rate, duration, reps, truth_key)[metric])
 

@@ -50,8 +50,10 @@ def test_wait_matches_erlang_c(topology: str, lam: float, c: int, duration: str)
 @pytest.mark.conformance
 def test_littles_law_per_service(bookinfo_inputs: list[str]) -> None:
     """L = lambda W for every workload of Bookinfo at moderate load (time-average vs per-request)."""
-    model, _ = load_and_compile(bookinfo_inputs + [str(TOPOLOGIES / "bookinfo" / "virtual-service-reviews-90-10.yaml")],
-                                ["LoadProfile.spec.rate=300", "LoadProfile.spec.duration=60s"])
+    model, _ = load_and_compile(
+        bookinfo_inputs + [str(TOPOLOGIES / "bookinfo" / "virtual-service-reviews-90-10.yaml")],
+        ["LoadProfile.spec.rate=300", "LoadProfile.spec.duration=60s"],
+    )
     reps = run_replications(model, seed=3, replications=1, workers=1)
     r = reps[0]
     window = r.t_end - r.t_start

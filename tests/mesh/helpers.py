@@ -10,7 +10,9 @@ from meshsim.pipeline import load_and_compile, simulate
 HERE = Path(__file__).resolve().parent
 FIX = HERE / "fixtures"
 REPO = HERE.parents[1]
-BOOKINFO = [str(REPO / "topologies" / "bookinfo" / p) for p in ("topology.yaml", "platform", "destination-rule-all.yaml")]
+BOOKINFO = [
+    str(REPO / "topologies" / "bookinfo" / p) for p in ("topology.yaml", "platform", "destination-rule-all.yaml")
+]
 GATEWAY_YAML = str(REPO / "topologies" / "bookinfo-samples" / "bookinfo-gateway.yaml")
 """Istio's samples/bookinfo/networking/bookinfo-gateway.yaml, byte-identical."""
 SHORT = ["LoadProfile.spec.duration=10s", "LoadProfile.spec.warmup=2s"]

@@ -18,7 +18,9 @@ def test_gateway_file_is_istios_byte_identical() -> None:
 def test_bookinfo_through_its_gateway_has_the_gateway_hop() -> None:
     s = run([*BOOKINFO, GATEWAY_YAML, *fx("gateway-load.yaml")])
     gw = [e for e in s.edges if e.source == "istio-ingressgateway"]
-    assert [(e.destination, e.cluster) for e in gw] == [("productpage", "outbound|9080||productpage.default.svc.cluster.local")]
+    assert [(e.destination, e.cluster) for e in gw] == [
+        ("productpage", "outbound|9080||productpage.default.svc.cluster.local")
+    ]
     assert gw[0].requests == s.entry.requests > 900
     assert gw[0].status_codes == {"200": gw[0].requests}
     cl = [c for c in s.clusters if c.proxy == "istio-ingressgateway-0"]

@@ -19,8 +19,10 @@ def test_strict_mtls_handshake_shows_in_p50_without_keepalive_and_not_with_it() 
     nokeep = run(fx("chain.yaml", "mtls-costs.yaml", "strict.yaml", "no-keepalive.yaml"))
     plain_nokeep = run(fx("chain.yaml", "mtls-costs.yaml", "disable.yaml", "no-keepalive.yaml"))
     base = run(fx("chain.yaml", "mtls-costs.yaml", "disable.yaml"))
-    p50 = {k: s.entry.latency_ms.p50.value for k, s in
-           {"keep": keep, "nokeep": nokeep, "plain_nokeep": plain_nokeep, "base": base}.items()}
+    p50 = {
+        k: s.entry.latency_ms.p50.value
+        for k, s in {"keep": keep, "nokeep": nokeep, "plain_nokeep": plain_nokeep, "base": base}.items()
+    }
     assert all(v is not None for v in p50.values())
     # every front->back request opens a connection: TCP connect + mTLS handshake (+ a little worker wait for its crypto)
     assert math.isclose(p50["nokeep"] - p50["keep"], HANDSHAKE_MS + CONNECT_MS, abs_tol=0.25), p50  # type: ignore[operator]
@@ -57,8 +59,10 @@ def test_allow_policy_admits_only_matching_principals() -> None:
     e = next(e for e in s.edges if e.destination == "details")
     assert e.status_codes == {"200": e.requests}
     # productpage's own identity does not match once it is not an mTLS peer (DR tls DISABLE): denied
-    s = run([*BOOKINFO, str(fx("allow-productpage-only.yaml")[0])],
-            [*SHORT, "DestinationRule/details.spec.trafficPolicy.tls.mode=DISABLE"])
+    s = run(
+        [*BOOKINFO, str(fx("allow-productpage-only.yaml")[0])],
+        [*SHORT, "DestinationRule/details.spec.trafficPolicy.tls.mode=DISABLE"],
+    )
     e = next(e for e in s.edges if e.destination == "details")
     assert e.status_codes == {"403": e.requests}
     assert list(e.denied_by) == ["allow-policies:default/details-viewer"]

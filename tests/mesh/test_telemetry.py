@@ -37,16 +37,24 @@ def _flagger_success_rate(samples: list, workload: str) -> float:
 
 def test_prometheus_file_parses_and_flagger_success_rate_equals_summary(tmp_path: Path) -> None:
     prom = tmp_path / "metrics.prom"
-    res = runner.invoke(app, ["run", *BOOKINFO, LOAD, *_sets(ERRORS), "--out", str(tmp_path / "o"), "-q",
-                              "--prometheus", str(prom)])
+    res = runner.invoke(
+        app, ["run", *BOOKINFO, LOAD, *_sets(ERRORS), "--out", str(tmp_path / "o"), "-q", "--prometheus", str(prom)]
+    )
     assert res.exit_code == 0, res.output
     fams = {f.name: f for f in text_string_to_metric_families(prom.read_text())}
     assert set(fams) == {"istio_requests", "istio_request_duration_milliseconds"}
     assert fams["istio_requests"].type == "counter" and fams["istio_request_duration_milliseconds"].type == "histogram"
     totals = [s for s in fams["istio_requests"].samples if s.name == "istio_requests_total"]
     for s in totals:
-        for label in ("reporter", "source_workload", "destination_workload", "destination_version",
-                      "destination_service", "response_code", "response_flags"):
+        for label in (
+            "reporter",
+            "source_workload",
+            "destination_workload",
+            "destination_version",
+            "destination_service",
+            "response_code",
+            "response_flags",
+        ):
             assert label in s.labels
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     sr = summary["entry"]["success_rate"]["value"]
@@ -71,10 +79,30 @@ def test_prometheus_file_parses_and_flagger_success_rate_equals_summary(tmp_path
 
 def test_jaeger_traces_load_and_spans_add_up_to_latency(tmp_path: Path) -> None:
     out = tmp_path / "traces.json"
-    res = runner.invoke(app, ["run", *BOOKINFO, GATEWAY_YAML, *fx("gateway-load.yaml"),
-                              "--set", "LoadProfile.spec.rate=40", "--set", "LoadProfile.spec.duration=5s",
-                              "--set", "DestinationRule/reviews.spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection=1",
-                              "--set", ERRORS, "--out", str(tmp_path / "o"), "-q", "--traces", str(out), "--trace-sample", "1"])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            *BOOKINFO,
+            GATEWAY_YAML,
+            *fx("gateway-load.yaml"),
+            "--set",
+            "LoadProfile.spec.rate=40",
+            "--set",
+            "LoadProfile.spec.duration=5s",
+            "--set",
+            "DestinationRule/reviews.spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection=1",
+            "--set",
+            ERRORS,
+            "--out",
+            str(tmp_path / "o"),
+            "-q",
+            "--traces",
+            str(out),
+            "--trace-sample",
+            "1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     doc = json.loads(out.read_text())
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
@@ -86,7 +114,16 @@ def test_jaeger_traces_load_and_spans_add_up_to_latency(tmp_path: Path) -> None:
         children = defaultdict(list)
         roots = []
         for s in t["spans"]:
-            assert {"traceID", "spanID", "operationName", "references", "startTime", "duration", "tags", "processID"} <= set(s)
+            assert {
+                "traceID",
+                "spanID",
+                "operationName",
+                "references",
+                "startTime",
+                "duration",
+                "tags",
+                "processID",
+            } <= set(s)
             assert s["traceID"] == t["traceID"] and s["processID"] in t["processes"] and s["duration"] >= 0
             if s["references"]:
                 (ref,) = s["references"]
@@ -116,8 +153,22 @@ def test_jaeger_traces_load_and_spans_add_up_to_latency(tmp_path: Path) -> None:
 
 def test_tracing_does_not_change_results(tmp_path: Path) -> None:
     a = runner.invoke(app, ["run", *BOOKINFO, LOAD, *_sets(), "--out", str(tmp_path / "a"), "-q"])
-    b = runner.invoke(app, ["run", *BOOKINFO, LOAD, *_sets(), "--out", str(tmp_path / "b"), "-q",
-                            "--traces", str(tmp_path / "t.json"), "--trace-sample", "0.01"])
+    b = runner.invoke(
+        app,
+        [
+            "run",
+            *BOOKINFO,
+            LOAD,
+            *_sets(),
+            "--out",
+            str(tmp_path / "b"),
+            "-q",
+            "--traces",
+            str(tmp_path / "t.json"),
+            "--trace-sample",
+            "0.01",
+        ],
+    )
     assert a.exit_code == b.exit_code == 0
     sa = json.loads((tmp_path / "a" / "summary.json").read_text())
     sb = json.loads((tmp_path / "b" / "summary.json").read_text())

@@ -18,10 +18,20 @@ def write(tmp: Path, name: str, text: str) -> str:
     return str(p)
 
 
-def single_service(tmp: Path, rate: float, mean_ms: float, concurrency: int, replicas: int = 1,
-                   duration: str = "60s", warmup: str = "5s") -> str:
+def single_service(
+    tmp: Path,
+    rate: float,
+    mean_ms: float,
+    concurrency: int,
+    replicas: int = 1,
+    duration: str = "60s",
+    warmup: str = "5s",
+) -> str:
     """One service, exponential service time, Poisson arrivals: per replica an M/M/c queue."""
-    return write(tmp, "single.yaml", f"""
+    return write(
+        tmp,
+        "single.yaml",
+        f"""
         apiVersion: meshsim.io/v1alpha1
         kind: MockServiceGraph
         services:
@@ -35,7 +45,8 @@ def single_service(tmp: Path, rate: float, mean_ms: float, concurrency: int, rep
         kind: LoadProfile
         metadata: {{name: single}}
         spec: {{entry: server, arrival: poisson, rate: {rate}, duration: {duration}, warmup: {warmup}}}
-        """)
+        """,
+    )
 
 
 def slo(tmp: Path, body: str, name: str = "slo.yaml") -> str:

@@ -54,7 +54,9 @@ def test_single_service_is_erlang_c_per_replica(tmp_path, replicas: int, concurr
 
 def test_mm1_p99_from_monte_carlo_matches_closed_form(tmp_path) -> None:
     # M/M/1 response time is exponential with rate mu - lambda: p99 = ln(100) / (mu - lambda)
-    model, _ = load_and_compile([single_service(tmp_path, 50, 10, 1)], ["MeshSettings.spec.sidecar.latency={dist: constant, value: 0}"])
+    model, _ = load_and_compile(
+        [single_service(tmp_path, 50, 10, 1)], ["MeshSettings.spec.sidecar.latency={dist: constant, value: 0}"]
+    )
     est = analyze(model, samples=40000)
     want = 1e3 * math.log(100) / (100 - 50)
     assert est.p99_ms == pytest.approx(want, rel=0.05)
@@ -71,7 +73,10 @@ def test_unstable_is_reported_not_raised(tmp_path) -> None:
 def test_retry_amplification_closed_form(tmp_path) -> None:
     # callee fails 20% at random; the route retries 5xx 3 times: attempts per request = sum_{k<=3} 0.2^k,
     # final failure 0.2^4
-    path = write(tmp_path, "retry.yaml", """
+    path = write(
+        tmp_path,
+        "retry.yaml",
+        """
         apiVersion: meshsim.io/v1alpha1
         kind: MockServiceGraph
         services:
@@ -94,7 +99,8 @@ def test_retry_amplification_closed_form(tmp_path) -> None:
         kind: LoadProfile
         metadata: {name: retry}
         spec: {entry: front, rate: 200, duration: 20s, warmup: 1s}
-        """)
+        """,
+    )
     model, _ = load_and_compile([path])
     est = analyze(model)
     (edge,) = est.edges
@@ -133,7 +139,10 @@ def test_bookinfo_analytic_matches_simulation() -> None:
 
 
 def test_closed_loop_and_cycles_are_refused(tmp_path) -> None:
-    model, _ = load_and_compile([single_service(tmp_path, 50, 10, 1)], ["LoadProfile.spec.arrival=closed", "LoadProfile.spec.users=3", "LoadProfile.spec.rate=null"])
+    model, _ = load_and_compile(
+        [single_service(tmp_path, 50, 10, 1)],
+        ["LoadProfile.spec.arrival=closed", "LoadProfile.spec.users=3", "LoadProfile.spec.rate=null"],
+    )
     with pytest.raises(ValueError, match="open-loop"):
         analyze(model)
     with pytest.raises(ValueError, match="unknown workload"):

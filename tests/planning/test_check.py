@@ -33,10 +33,30 @@ def test_paired_comparison_rules() -> None:
 def test_check_flags_retry_amplification_and_exits_1(tmp_path) -> None:
     out = tmp_path / "chk"
     args = [
-        "check", "-b", str(BOOKINFO), "-c", str(BOOKINFO), "-c", str(CANDIDATE),
-        "--candidate-set", "MockServiceGraph.services[name=ratings].errorRate=3%",
-        "--slo", str(SLO), "--rps", "500", "--duration", "8s", "--warmup", "2s", "-r", "4", "--workers", "2",
-        "--out", str(out), "-q",
+        "check",
+        "-b",
+        str(BOOKINFO),
+        "-c",
+        str(BOOKINFO),
+        "-c",
+        str(CANDIDATE),
+        "--candidate-set",
+        "MockServiceGraph.services[name=ratings].errorRate=3%",
+        "--slo",
+        str(SLO),
+        "--rps",
+        "500",
+        "--duration",
+        "8s",
+        "--warmup",
+        "2s",
+        "-r",
+        "4",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        "-q",
     ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 1, res.output
@@ -57,8 +77,26 @@ def test_check_flags_retry_amplification_and_exits_1(tmp_path) -> None:
 
 def test_check_baseline_against_itself_exits_0(tmp_path) -> None:
     out = tmp_path / "same"
-    args = ["check", "-b", str(BOOKINFO), "-c", str(BOOKINFO), "--slo", str(SLO), "--duration", "4s", "--warmup", "1s",
-            "-r", "2", "--workers", "2", "--out", str(out), "-q"]
+    args = [
+        "check",
+        "-b",
+        str(BOOKINFO),
+        "-c",
+        str(BOOKINFO),
+        "--slo",
+        str(SLO),
+        "--duration",
+        "4s",
+        "--warmup",
+        "1s",
+        "-r",
+        "2",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        "-q",
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     doc = json.loads((out / "check.json").read_text())
@@ -67,8 +105,26 @@ def test_check_baseline_against_itself_exits_0(tmp_path) -> None:
 
 
 def test_check_bad_candidate_is_one_line_exit_2(tmp_path) -> None:
-    res = CliRunner().invoke(app, ["check", "-b", str(BOOKINFO), "-c", str(BOOKINFO), "--slo", str(SLO),
-                                   "--candidate-set", "MockServiceGraph.services[name=ratings].errorRate=300%",
-                                   "-r", "2", "--duration", "1s", "-q", "--out", str(tmp_path / "x")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "check",
+            "-b",
+            str(BOOKINFO),
+            "-c",
+            str(BOOKINFO),
+            "--slo",
+            str(SLO),
+            "--candidate-set",
+            "MockServiceGraph.services[name=ratings].errorRate=300%",
+            "-r",
+            "2",
+            "--duration",
+            "1s",
+            "-q",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
     assert res.exit_code == 2
     assert "errorRate" in res.output and "Traceback" not in res.output

@@ -64,8 +64,13 @@ def test_bookinfo_plan_is_confirmed_by_another_seed_and_minimal(tmp_path) -> Non
     confirm = simulate_point([str(BOOKINFO)], plan_sets, slos, seed=2, replications=3, workers=2, criterion="point")
     assert confirm.ok, confirm.checks
     fewer = simulate_point(
-        [str(BOOKINFO)], [*plan_sets, replica_override(model, bott, p.replicas[bott] - 1)], slos, seed=2,
-        replications=3, workers=2, criterion="point",
+        [str(BOOKINFO)],
+        [*plan_sets, replica_override(model, bott, p.replicas[bott] - 1)],
+        slos,
+        seed=2,
+        replications=3,
+        workers=2,
+        criterion="point",
     )
     assert not fewer.ok
     p99 = fewer.check("entry:productpage/latency.p99")

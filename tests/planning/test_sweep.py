@@ -43,6 +43,7 @@ def test_failed_point_is_reported_not_fatal() -> None:
 @pytest.mark.slow
 def test_sixteen_point_sweep_is_identical_on_local_processes_and_dask(tmp_path) -> None:
     import distributed  # the [test] extra installs dask[distributed]
+
     fs = [parse_factor(f) for f in FACTORS]
     assert len(grid(fs)) == 16
     local = sweep([str(BOOKINFO)], fs, BASE, seed=3, replications=2, workers=2)
@@ -60,8 +61,23 @@ def test_sixteen_point_sweep_is_identical_on_local_processes_and_dask(tmp_path) 
 
 def test_cli_sweep_writes_csv_parquet_provenance(tmp_path) -> None:
     out = tmp_path / "sw"
-    res = CliRunner().invoke(app, ["sweep", str(BOOKINFO), "-f", "LoadProfile.spec.rate=50,100", *sum((["--set", s] for s in BASE), []),
-                                   "-r", "1", "--workers", "1", "-q", "--out", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            str(BOOKINFO),
+            "-f",
+            "LoadProfile.spec.rate=50,100",
+            *sum((["--set", s] for s in BASE), []),
+            "-r",
+            "1",
+            "--workers",
+            "1",
+            "-q",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     df = pd.read_csv(out / "sweep.csv")
     assert list(df["LoadProfile.spec.rate"]) == [50, 100]

@@ -57,7 +57,9 @@ def test_bad_calibration_files_are_one_line(tmp_path: Path) -> None:
     f.write_text("apiVersion: meshsim.io/v1alpha1\nkind: LoadProfile\n")
     with pytest.raises(MeshsimError, match="exactly one MeshSettings"):
         read_calibration(f)
-    f.write_text("apiVersion: meshsim.io/v1alpha1\nkind: MeshSettings\nspec: {sidecar: {latency: {dist: lognormal, median: 2ms, p99: 1ms}}}\n")
+    f.write_text(
+        "apiVersion: meshsim.io/v1alpha1\nkind: MeshSettings\nspec: {sidecar: {latency: {dist: lognormal, median: 2ms, p99: 1ms}}}\n"
+    )
     with pytest.raises(MeshsimError) as exc:
         read_calibration(f)
     assert "\n" not in str(exc.value) and str(f) in str(exc.value)

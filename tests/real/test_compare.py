@@ -30,16 +30,30 @@ def _summary(
     reps: int = 1,
     backend: str = "simulation",
 ) -> Summary:
-    lat = {"mean": _est(p50), "p50": _est(p50, p50 * 0.98, p50 * 1.02), "p90": _est(p50 * 2), "p99": _est(p99), "p999": _est(p99 * 1.5)}
+    lat = {
+        "mean": _est(p50),
+        "p50": _est(p50, p50 * 0.98, p50 * 1.02),
+        "p90": _est(p50 * 2),
+        "p99": _est(p99),
+        "p999": _est(p99 * 1.5),
+    }
     none_lat = {k: _est(None) for k in ("mean", "p50", "p90", "p99", "p999")}
 
     def edge(src: str, dest: str, subset: str, req: int, att: int) -> dict[str, Any]:
         return {
-            "source": src, "destination": dest, "subset": subset,
+            "source": src,
+            "destination": dest,
+            "subset": subset,
             "cluster": f"outbound|8080|{subset}|{dest}.default.svc.cluster.local",
-            "requests": req, "attempts": att, "retries": att - req, "amplification": att / req,
-            "success_rate": _est(success), "latency_ms": none_lat, "latency_cdf_ms": [],
-            "response_flags": {}, "status_codes": {},
+            "requests": req,
+            "attempts": att,
+            "retries": att - req,
+            "amplification": att / req,
+            "success_rate": _est(success),
+            "latency_ms": none_lat,
+            "latency_cdf_ms": [],
+            "response_flags": {},
+            "status_codes": {},
         }
 
     leaf = int((v1 + v2) * leaf_att)
@@ -51,13 +65,29 @@ def _summary(
     return Summary.model_validate(
         {
             "run": {
-                "meshsim_version": "t", "backend": backend, "seed": 1, "replications": reps, "ci_method": "none",
-                "config_digest": "x", "inputs": [], "entry": "frontend", "arrival": "poisson", "rate_rps": 100.0,
-                "users": None, "warmup_s": 1.0, "duration_s": 10.0, "sketch_relative_accuracy": 0.01,
+                "meshsim_version": "t",
+                "backend": backend,
+                "seed": 1,
+                "replications": reps,
+                "ci_method": "none",
+                "config_digest": "x",
+                "inputs": [],
+                "entry": "frontend",
+                "arrival": "poisson",
+                "rate_rps": 100.0,
+                "users": None,
+                "warmup_s": 1.0,
+                "duration_s": 10.0,
+                "sketch_relative_accuracy": 0.01,
             },
             "entry": {
-                "service": "frontend", "requests": v1 + v2, "incomplete": 0, "throughput_rps": 100.0,
-                "success_rate": _est(success), "latency_ms": lat, "latency_cdf_ms": [(0.5, p50), (0.99, p99)],
+                "service": "frontend",
+                "requests": v1 + v2,
+                "incomplete": 0,
+                "throughput_rps": 100.0,
+                "success_rate": _est(success),
+                "latency_ms": lat,
+                "latency_cdf_ms": [(0.5, p50), (0.99, p99)],
                 "status_codes": {"200": v1 + v2},
             },
             "edges": edges,
@@ -70,7 +100,11 @@ def _summary(
                     "counters": {"upstream_rq_pending_overflow": overflow, "upstream_rq_total": float(v1)},
                 }
             ],
-            "mesh": {"requests": 2 * (v1 + v2), "attempts": v1 + v2 + leaf, "amplification": (v1 + v2 + leaf) / (2 * (v1 + v2))},
+            "mesh": {
+                "requests": 2 * (v1 + v2),
+                "attempts": v1 + v2 + leaf,
+                "amplification": (v1 + v2 + leaf) / (2 * (v1 + v2)),
+            },
         }
     )
 
@@ -147,7 +181,11 @@ def test_small_edges_do_not_gate_and_median_over_runs() -> None:
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "meshsim.cli.compare", *args],
-        cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -193,13 +231,28 @@ def test_split_tolerance_scales_with_the_binomial_standard_error() -> None:
 def _with_pods(s: Summary, counts: dict[str, int]) -> Summary:
     """``s`` plus leaf pods (versions fast/slow-2) whose inbound clusters saw ``counts`` requests."""
     services = [
-        {"name": "leaf", "version": v, "replicas": 1, "concurrency": 4, "arrival_rate_rps": 1.0, "utilization": None,
-         "mean_busy_workers": 0.0, "mean_queue_length": 0.0, "mean_in_system": 0.0, "mean_wait_ms": None,
-         "p_wait": None, "mean_residence_ms": None, "error_rate": None}
+        {
+            "name": "leaf",
+            "version": v,
+            "replicas": 1,
+            "concurrency": 4,
+            "arrival_rate_rps": 1.0,
+            "utilization": None,
+            "mean_busy_workers": 0.0,
+            "mean_queue_length": 0.0,
+            "mean_in_system": 0.0,
+            "mean_wait_ms": None,
+            "p_wait": None,
+            "mean_residence_ms": None,
+            "error_rate": None,
+        }
         for v in ("fast", "slow-2")
     ]
     clusters = [*s.model_dump()["clusters"]]
-    clusters += [{"proxy": pod, "cluster": "inbound|8080||", "counters": {"upstream_rq_total": float(n)}} for pod, n in counts.items()]
+    clusters += [
+        {"proxy": pod, "cluster": "inbound|8080||", "counters": {"upstream_rq_total": float(n)}}
+        for pod, n in counts.items()
+    ]
     return Summary.model_validate({**s.model_dump(), "services": services, "clusters": clusters})
 
 
@@ -209,7 +262,11 @@ def test_requests_per_pod_rows_come_from_inbound_clusters() -> None:
     pred = _with_pods(_summary(), {"leaf-fast-0": 3700, "leaf-fast-1": 3700, "leaf-slow-2-0": 2600})
     good = _with_pods(_summary(), {"leaf-fast-0": 3690, "leaf-fast-1": 3720, "leaf-slow-2-0": 2590})
     rows = {r.key: r for r in compare(pred, good).rows if r.key.startswith("requests leaf pod")}
-    assert set(rows) == {"requests leaf pod leaf-fast-0", "requests leaf pod leaf-fast-1", "requests leaf pod leaf-slow-2-0"}
+    assert set(rows) == {
+        "requests leaf pod leaf-fast-0",
+        "requests leaf pod leaf-fast-1",
+        "requests leaf pod leaf-slow-2-0",
+    }
     assert rows["requests leaf pod leaf-slow-2-0"].predicted == 0.26 and all(r.passed for r in rows.values())
     # a balancer that ignores the slow pod's load (1/3 each) fails: 26 % predicted vs 33.3 % measured
     even = _with_pods(_summary(), {"leaf-fast-0": 3333, "leaf-fast-1": 3333, "leaf-slow-2-0": 3334})

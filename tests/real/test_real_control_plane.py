@@ -30,7 +30,9 @@ def test_push_ack_nack(tmp_path: Path, real_deps: None, load_model) -> None:  # 
         cp = ControlPlane("127.78.0.1", 0)
         await cp.start()
         write_mesh_certs(model, tmp_path / "certs", key_type="ec", pods=[node])
-        plan = dataclasses.replace(plan_ports(model, prefix="127.78"), xds_port=cp.port, cert_dir=str(tmp_path / "certs"))
+        plan = dataclasses.replace(
+            plan_ports(model, prefix="127.78"), xds_port=cp.port, cert_dir=str(tmp_path / "certs")
+        )
         cp.set_snapshot(build_snapshot(model, node, plan))
         boot = tmp_path / "boot.json"
         boot.write_text(json.dumps(dynamic_bootstrap(model, node, plan)))

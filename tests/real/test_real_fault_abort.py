@@ -25,8 +25,24 @@ def test_fault_aborts_are_requests_without_attempts_on_both_backends(
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO), "MESHSIM_REAL_STATE": str(state_dir)}
     p = subprocess.run(
-        [sys.executable, "-m", "meshsim.cli.real", "run", str(scenario), "--out", str(out), "--duration", "6", "--warmup", "1"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=90,
+        [
+            sys.executable,
+            "-m",
+            "meshsim.cli.real",
+            "run",
+            str(scenario),
+            "--out",
+            str(out),
+            "--duration",
+            "6",
+            "--warmup",
+            "1",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     assert p.returncode == 0, p.stderr
     real = json.loads((out / "summary.json").read_text())

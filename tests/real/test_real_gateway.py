@@ -19,9 +19,25 @@ def test_gateway_run(tmp_path: Path, state_dir: Path, real_deps: None) -> None:
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(REPO), MESHSIM_REAL_STATE=str(state_dir))
     p = subprocess.run(
-        [sys.executable, "-m", "meshsim.cli.real", "run", str(REPO / "real" / "scenarios" / "gateway"),
-         "--out", str(out), "--duration", "4", "--warmup", "1"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "meshsim.cli.real",
+            "run",
+            str(REPO / "real" / "scenarios" / "gateway"),
+            "--out",
+            str(out),
+            "--duration",
+            "4",
+            "--warmup",
+            "1",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert p.returncode == 0, p.stderr
     s = json.loads((out / "summary.json").read_text())

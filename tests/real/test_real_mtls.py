@@ -27,7 +27,12 @@ def _run(state_dir: Path, out: Path, *variants: str) -> dict:  # type: ignore[ty
     args = [str(REPO / "real" / "scenarios" / "mtls"), *(str(VAR / v) for v in variants)]
     p = subprocess.run(
         [sys.executable, "-m", "meshsim.cli.real", "run", *args, "--out", str(out), "--duration", "5", "--warmup", "1"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert p.returncode == 0, p.stderr
     return json.loads((out / "summary.json").read_text())  # type: ignore[no-any-return]

@@ -25,9 +25,27 @@ def test_real_prometheus_matches_summary(tmp_path: Path, state_dir: Path, real_d
     out, prom = tmp_path / "out", tmp_path / "metrics.prom"
     env = dict(os.environ, PYTHONPATH=str(REPO), MESHSIM_REAL_STATE=str(state_dir))
     p = subprocess.run(
-        [sys.executable, "-m", "meshsim.cli.real", "run", str(REPO / "real" / "scenarios" / "chain-split-retry"),
-         "--out", str(out), "--duration", "5", "--warmup", "1", "--prometheus", str(prom)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=90, check=False,
+        [
+            sys.executable,
+            "-m",
+            "meshsim.cli.real",
+            "run",
+            str(REPO / "real" / "scenarios" / "chain-split-retry"),
+            "--out",
+            str(out),
+            "--duration",
+            "5",
+            "--warmup",
+            "1",
+            "--prometheus",
+            str(prom),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
     )
     assert p.returncode == 0, p.stderr
     s = json.loads((out / "summary.json").read_text())
@@ -39,7 +57,9 @@ def test_real_prometheus_matches_summary(tmp_path: Path, state_dir: Path, real_d
 
     # Flagger's request-success-rate for the entry workload (reporter=destination, non-5xx / all)
     # equals the load generator's success rate; both count the requests sent in the window
-    dest = [x for x in totals if x.labels["reporter"] == "destination" and x.labels["destination_workload"] == "frontend-v1"]
+    dest = [
+        x for x in totals if x.labels["reporter"] == "destination" and x.labels["destination_workload"] == "frontend-v1"
+    ]
     n = sum(x.value for x in dest)
     ok = sum(x.value for x in dest if not x.labels["response_code"].startswith("5"))
     entry_n = s["entry"]["requests"]
@@ -51,19 +71,28 @@ def test_real_prometheus_matches_summary(tmp_path: Path, state_dir: Path, real_d
     src: dict[tuple[str, str, str], float] = defaultdict(float)
     for x in totals:
         if x.labels["reporter"] == "source":
-            src[(x.labels["source_workload"], x.labels["destination_service_name"], x.labels["destination_version"])] += x.value
+            src[
+                (x.labels["source_workload"], x.labels["destination_service_name"], x.labels["destination_version"])
+            ] += x.value
     for e in s["edges"]:
-        got = sum(v for (w, d, ver), v in src.items()
-                  if w == e["source"].replace(".", "-") and d == e["destination"] and ver in (e["subset"] or ver, "unknown"))
+        got = sum(
+            v
+            for (w, d, ver), v in src.items()
+            if w == e["source"].replace(".", "-") and d == e["destination"] and ver in (e["subset"] or ver, "unknown")
+        )
         assert abs(got - e["requests"]) <= 0.01 * e["requests"] + 2, (e["source"], e["cluster"], got, e["requests"])
     # with access logs the real summary has per-edge latency (client sidecar's duration, retries inside)
     assert all(e["latency_ms"]["p50"]["value"] > 0 for e in s["edges"])
     # the 90/10 split shows in destination_version, retries hide inside source-side requests
-    v2 = src[("frontend-v1", "middle", "v2")] / (src[("frontend-v1", "middle", "v1")] + src[("frontend-v1", "middle", "v2")])
+    v2 = src[("frontend-v1", "middle", "v2")] / (
+        src[("frontend-v1", "middle", "v1")] + src[("frontend-v1", "middle", "v2")]
+    )
     assert 0.05 < v2 < 0.16
 
     # server side between sidecars: the peer is known (metadata-exchange header) and mTLS (auto mTLS)
-    leaf = [x for x in totals if x.labels["reporter"] == "destination" and x.labels["destination_service_name"] == "leaf"]
+    leaf = [
+        x for x in totals if x.labels["reporter"] == "destination" and x.labels["destination_service_name"] == "leaf"
+    ]
     assert {x.labels["source_workload"] for x in leaf} == {"middle-v1", "middle-v2"}
     assert {x.labels["connection_security_policy"] for x in leaf} == {"mutual_tls"}
     assert {x.labels["source_principal"] for x in leaf} == {"spiffe://cluster.local/ns/default/sa/default"}

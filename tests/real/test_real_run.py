@@ -48,7 +48,17 @@ def _env(state_dir: Path) -> dict[str, str]:
 def test_chain_run(tmp_path: Path, state_dir: Path, real_deps: None, scenarios_dir: Path) -> None:
     out = tmp_path / "out"
     p = _cli(
-        [str(scenarios_dir / "chain-split-retry"), "--out", str(out), "--duration", "4", "--warmup", "1", "--rps", "100"],
+        [
+            str(scenarios_dir / "chain-split-retry"),
+            "--out",
+            str(out),
+            "--duration",
+            "4",
+            "--warmup",
+            "1",
+            "--rps",
+            "100",
+        ],
         _env(state_dir),
     )
     _, stderr = p.communicate(timeout=60)
@@ -68,7 +78,9 @@ def test_chain_run(tmp_path: Path, state_dir: Path, real_deps: None, scenarios_d
     req = sum(x["requests"] for x in leaf)
     assert 1.1 < att / req < 1.45  # expected 1 + 0.2 + 0.04 = 1.24
     counters = {(c["proxy"], c["cluster"]): c["counters"] for c in s["clusters"]}
-    assert any(k[1].startswith("outbound|8080||leaf") and v.get("upstream_rq_retry", 0) > 0 for k, v in counters.items())
+    assert any(
+        k[1].startswith("outbound|8080||leaf") and v.get("upstream_rq_retry", 0) > 0 for k, v in counters.items()
+    )
     cp = json.loads((out / "control_plane.json").read_text())
     assert len(cp["acks"]) >= 4 * 5 and not cp["nacks"]
     assert not (state_dir / "children.json").exists()

@@ -35,12 +35,18 @@ def test_parse_cluster_stats_keeps_dotted_cluster_names() -> None:
         "stats": [
             {"name": "cluster.outbound|8080|v1|reviews.default.svc.cluster.local.upstream_rq_total", "value": 7},
             {"name": "cluster.outbound|8080|v1|reviews.default.svc.cluster.local.upstream_rq_retry", "value": 2},
-            {"name": "cluster.outbound|8080||leaf.default.svc.cluster.local.outlier_detection.ejections_active", "value": 1},
+            {
+                "name": "cluster.outbound|8080||leaf.default.svc.cluster.local.outlier_detection.ejections_active",
+                "value": 1,
+            },
             {"name": "server.uptime", "value": 3},
         ]
     }
     out = parse_cluster_stats(data)
-    assert out["outbound|8080|v1|reviews.default.svc.cluster.local"] == {"upstream_rq_total": 7.0, "upstream_rq_retry": 2.0}
+    assert out["outbound|8080|v1|reviews.default.svc.cluster.local"] == {
+        "upstream_rq_total": 7.0,
+        "upstream_rq_retry": 2.0,
+    }
     assert out["outbound|8080||leaf.default.svc.cluster.local"] == {"outlier_detection.ejections_active": 1.0}
 
 
@@ -91,18 +97,39 @@ def _scen_summary(shares: list[float], n: float = 600.0, success: float = 1.0) -
     return Summary.model_validate(
         {
             "run": {
-                "meshsim_version": "t", "backend": "x", "seed": 1, "replications": 1, "ci_method": "none",
-                "config_digest": "x", "inputs": [], "entry": "frontend", "arrival": "poisson", "rate_rps": 150.0,
-                "users": None, "warmup_s": 2.0, "duration_s": len(shares) - 2.0, "sketch_relative_accuracy": 0.01,
+                "meshsim_version": "t",
+                "backend": "x",
+                "seed": 1,
+                "replications": 1,
+                "ci_method": "none",
+                "config_digest": "x",
+                "inputs": [],
+                "entry": "frontend",
+                "arrival": "poisson",
+                "rate_rps": 150.0,
+                "users": None,
+                "warmup_s": 2.0,
+                "duration_s": len(shares) - 2.0,
+                "sketch_relative_accuracy": 0.01,
             },
             "entry": {
-                "service": "frontend", "requests": 1, "incomplete": 0, "throughput_rps": 1.0,
-                "success_rate": {"value": 1.0}, "latency_ms": lat, "latency_cdf_ms": [], "status_codes": {},
+                "service": "frontend",
+                "requests": 1,
+                "incomplete": 0,
+                "throughput_rps": 1.0,
+                "success_rate": {"value": 1.0},
+                "latency_ms": lat,
+                "latency_cdf_ms": [],
+                "status_codes": {},
             },
-            "edges": [], "calls": [], "services": [], "clusters": [],
+            "edges": [],
+            "calls": [],
+            "services": [],
+            "clusters": [],
             "mesh": {"requests": 0, "attempts": 0, "amplification": None},
             "scenario": {
-                "interval_s": 1.0, "series": series,
+                "interval_s": 1.0,
+                "series": series,
                 "events": [{"t_s": 6.0, "action": "apply", "description": "apply VirtualService reviews"}],
                 "pushes": [],
             },

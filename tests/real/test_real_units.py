@@ -159,6 +159,10 @@ def test_second_lock_is_refused(state_dir: Path) -> None:
 def test_response_flags_from_counters() -> None:
     from meshsim.real.measure import _flags_from_counters
 
-    d = {"upstream_rq_pending_overflow": 7.0, "upstream_rq_retry_overflow": 2.0, "upstream_rq_retry_limit_exceeded": 3.0}
+    d = {
+        "upstream_rq_pending_overflow": 7.0,
+        "upstream_rq_retry_overflow": 2.0,
+        "upstream_rq_retry_limit_exceeded": 3.0,
+    }
     assert _flags_from_counters(d) == {"UO": 9, "URX": 3}
     assert _flags_from_counters({"upstream_rq_total": 5.0}) == {}

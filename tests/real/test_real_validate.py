@@ -32,7 +32,9 @@ pytestmark = pytest.mark.real
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_chain_validates_within_tolerance(tmp_path: Path, state_dir: Path, real_deps: None, scenarios_dir: Path) -> None:
+def test_chain_validates_within_tolerance(
+    tmp_path: Path, state_dir: Path, real_deps: None, scenarios_dir: Path
+) -> None:
     from meshsim.real.validate import validate
 
     out = tmp_path / "v"
@@ -60,7 +62,9 @@ def test_chain_validates_within_tolerance(tmp_path: Path, state_dir: Path, real_
     pred = json.loads((out / "pred" / "summary.json").read_text())
 
     def _n(s: dict) -> int:
-        return sum(e["requests"] for e in s["edges"] if e["source"].startswith("frontend") and e["destination"] == "middle")
+        return sum(
+            e["requests"] for e in s["edges"] if e["source"].startswith("frontend") and e["destination"] == "middle"
+        )
 
     def _split_ok(r: object) -> bool:
         p = float(r.predicted)  # type: ignore[attr-defined]

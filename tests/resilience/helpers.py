@@ -31,7 +31,9 @@ def run(paths: list[str], overrides: list[str] | None = None, seed: int = 1, rep
 
 def edge(s: Summary, source: str, destination: str, subset: str = "") -> EdgeResult:
     hits = [e for e in s.edges if e.source == source and e.destination == destination and e.subset == subset]
-    assert len(hits) == 1, f"edge {source}->{destination}/{subset!r} not unique: {[(e.source, e.destination, e.subset) for e in s.edges]}"
+    assert len(hits) == 1, (
+        f"edge {source}->{destination}/{subset!r} not unique: {[(e.source, e.destination, e.subset) for e in s.edges]}"
+    )
     return hits[0]
 
 

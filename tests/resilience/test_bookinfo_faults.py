@@ -70,7 +70,11 @@ def test_ratings_abort_jason() -> None:
     assert r.requests == 2 * n
     assert r.response_flags == {"FI": r.requests} and r.status_codes == {"500": r.requests}
     assert r.attempts == 0 and r.retries == 0
-    assert not [c for c in s.clusters if c.proxy.startswith("reviews-v2") and "ratings" in c.cluster and c.counters.get("upstream_rq_total")]
+    assert not [
+        c
+        for c in s.clusters
+        if c.proxy.startswith("reviews-v2") and "ratings" in c.cluster and c.counters.get("upstream_rq_total")
+    ]
     pr = edge(s, "productpage.v1", "reviews", "v2")
     assert pr.requests == 2 * n and pr.retries == 0
 

@@ -12,7 +12,9 @@ from meshsim.sim.sampling import Uniform
 from .helpers import counters, edge, fx, run
 
 
-def _state(max_ejection_percent: int = 100, base: float = 30.0, max_time: float = 300.0) -> tuple[simpy.Environment, ClusterState]:
+def _state(
+    max_ejection_percent: int = 100, base: float = 30.0, max_time: float = 300.0
+) -> tuple[simpy.Environment, ClusterState]:
     od = OutlierDetectionPolicy(
         consecutive_5xx=5,
         enforcing_consecutive_5xx=100,
@@ -24,11 +26,21 @@ def _state(max_ejection_percent: int = 100, base: float = 30.0, max_time: float 
         max_ejection_percent=max_ejection_percent,
     )
     cluster = Cluster(
-        name="outbound|8080||s.default.svc.cluster.local", direction="outbound", service="s",
-        host="s.default.svc.cluster.local", port=8080, subset="", endpoints=("s-0", "s-1", "s-2"),
-        lb_policy="ROUND_ROBIN", circuit_breakers=CircuitBreakers(), outlier_detection=od,
-        protocol="HTTP1", max_requests_per_connection=None, max_concurrent_streams=1024,
-        connect_timeout=10.0, healthy_panic_threshold=0.0,
+        name="outbound|8080||s.default.svc.cluster.local",
+        direction="outbound",
+        service="s",
+        host="s.default.svc.cluster.local",
+        port=8080,
+        subset="",
+        endpoints=("s-0", "s-1", "s-2"),
+        lb_policy="ROUND_ROBIN",
+        circuit_breakers=CircuitBreakers(),
+        outlier_detection=od,
+        protocol="HTTP1",
+        max_requests_per_connection=None,
+        max_concurrent_streams=1024,
+        connect_timeout=10.0,
+        healthy_panic_threshold=0.0,
     )
     env = simpy.Environment()
     return env, ClusterState(env, cluster, Uniform(np.random.default_rng(5)))
@@ -100,7 +112,7 @@ def test_ejection_multiplier_decays_one_step_per_healthy_tick_and_caps() -> None
     env, cs = _state()
     _at(env, 3.0)
     _errors(cs, 0, 5)  # m=1, back at t=40
-    _at(env, 50.001)   # healthy tick at t=50: m=0
+    _at(env, 50.001)  # healthy tick at t=50: m=0
     _errors(cs, 0, 5)  # m=1 again: 30 s
     _at(env, 89.999)
     assert _ejected(cs, 0)
@@ -162,8 +174,10 @@ def test_end_to_end_bad_replica_ejections() -> None:
     (back at 110 s), then 90 s: exactly 3 enforced ejections in [0, 120 s). Istio's default policy
     does not retry 503, so the bad replica causes exactly 5 failed requests per ejection (it answers
     instantly, so no request is in flight at ejection), and it is ejected nearly all the time."""
-    s = run(fx("od-one-bad.yaml", "mesh-zero.yaml", "merge-window-zero.yaml", "load-open.yaml"),
-            ["LoadProfile.spec.rate=100", "LoadProfile.spec.duration=120s"])
+    s = run(
+        fx("od-one-bad.yaml", "mesh-zero.yaml", "merge-window-zero.yaml", "load-open.yaml"),
+        ["LoadProfile.spec.rate=100", "LoadProfile.spec.duration=120s"],
+    )
     c = counters(s, "front-v1-0", "outbound|8080||server.")
     assert c["outlier_detection.ejections_enforced_total"] == 3
     e = edge(s, "front.v1", "server")
@@ -176,7 +190,10 @@ def test_reejection_waits_for_envoys_update_merge_window() -> None:
     the un-ejection tick, inside the window of that host-set update, so the LB keeps the bad replica
     until the window ends and it serves about 1 s x 100 req/s / 3 more 503s per re-ejection. The
     first ejection (no recent update) is immediate: 5. The real mesh showed this (real/README.md)."""
-    s = run(fx("od-one-bad.yaml", "mesh-zero.yaml", "load-open.yaml"), ["LoadProfile.spec.rate=100", "LoadProfile.spec.duration=120s"])
+    s = run(
+        fx("od-one-bad.yaml", "mesh-zero.yaml", "load-open.yaml"),
+        ["LoadProfile.spec.rate=100", "LoadProfile.spec.duration=120s"],
+    )
     c = counters(s, "front-v1-0", "outbound|8080||server.")
     assert c["outlier_detection.ejections_enforced_total"] == 3
     n503 = edge(s, "front.v1", "server").status_codes.get("503", 0)

@@ -59,7 +59,9 @@ def test_5xx_retry_envoy_raw_max_retries_overflows() -> None:
     n = e.requests
     failed = n - round(e.success_rate.value * n)
     c = counters(s, "front-v1-0", SERVER)
-    print(f"envoy max_retries=3: failure {failed / n:.4f}, amplification {e.attempts / n:.4f}, overflow {c['upstream_rq_retry_overflow']}")
+    print(
+        f"envoy max_retries=3: failure {failed / n:.4f}, amplification {e.attempts / n:.4f}, overflow {c['upstream_rq_retry_overflow']}"
+    )
     assert c["upstream_rq_retry_overflow"] > 0
     assert e.response_flags.get("UO", 0) == c["upstream_rq_retry_overflow"]
     # failure well above the unlimited closed form: lower binomial bound > 2 x 0.008
@@ -102,7 +104,9 @@ def test_istio_default_policy_retries_503_when_not_excluded() -> None:
 
 
 def _dead_replica_run(extra: list[str]) -> tuple:
-    model, _ = load_and_compile(fx("front-server-ok.yaml", "mesh-zero.yaml", "load-open.yaml", *extra), ["LoadProfile.spec.duration=10s"])
+    model, _ = load_and_compile(
+        fx("front-server-ok.yaml", "mesh-zero.yaml", "load-open.yaml", *extra), ["LoadProfile.spec.duration=10s"]
+    )
     sim = Simulation(model, seed=3)
     sim.replicas["server-v1-1"].alive = False  # still listed in EDS (known), refuses connections
     s = summarize(model, [sim.run()])

@@ -21,7 +21,12 @@ def _run(files: list[str], sets: list[str], replications: int = 1, seed: int = 1
 def test_healthy_canary_promotes_after_interval_times_max_over_step_in_every_replication() -> None:
     """Flagger: minimum time to promote = interval x maxWeight/stepWeight (10 s x 50/10 = 50 s after
     the start at 5 s); a healthy canary reaches it in every replication, stepping 10..50 then 100."""
-    s = _run(["base.yaml", "canary.yaml"], ["LoadProfile.spec.rate=200", "LoadProfile.spec.duration=60s"], replications=4, workers=2)
+    s = _run(
+        ["base.yaml", "canary.yaml"],
+        ["LoadProfile.spec.rate=200", "LoadProfile.spec.duration=60s"],
+        replications=4,
+        workers=2,
+    )
     c = s.scenario.canary
     assert c.outcomes == {"promoted": 4, "rolled_back": 0, "in_progress": 0}
     assert c.at_s == 55.0 and c.failed_checks == 0
@@ -55,7 +60,11 @@ def test_false_rollback_probability_at_low_traffic_matches_the_binomial() -> Non
     p = 0.005
     want = sum(comb(40, k) * 0.5**40 * (1.0 if k == 0 else 1 - (1 - p) ** k) for k in range(41))
     n = 300
-    s = _run(["base.yaml", "single-check.yaml", "instant-control-plane.yaml"], [f"{BAD}={p}", "LoadProfile.spec.duration=16s"], replications=n)
+    s = _run(
+        ["base.yaml", "single-check.yaml", "instant-control-plane.yaml"],
+        [f"{BAD}={p}", "LoadProfile.spec.duration=16s"],
+        replications=n,
+    )
     c = s.scenario.canary
     assert c.outcomes["in_progress"] == 0
     k = c.outcomes["rolled_back"]
@@ -67,7 +76,10 @@ def test_false_rollback_probability_at_low_traffic_matches_the_binomial() -> Non
 def test_canary_without_traffic_halts_then_rolls_back() -> None:
     """No requests reach the canary: Flagger's 'Halt advancement no values found' keeps the weight
     (no advance) and counts as a failed check, so the rollout rolls back after threshold intervals."""
-    s = _run(["base.yaml", "canary.yaml"], ["LoadProfile.spec.rate=0.001", "LoadProfile.spec.duration=40s", "LoadProfile.spec.drain=0s"])
+    s = _run(
+        ["base.yaml", "canary.yaml"],
+        ["LoadProfile.spec.rate=0.001", "LoadProfile.spec.duration=40s", "LoadProfile.spec.drain=0s"],
+    )
     c = s.scenario.canary
     assert [w for _, w in c.weights] == [10, 0]
     assert [ch.reason for ch in c.checks] == ["no values found for request-success-rate"] * 3

@@ -76,9 +76,11 @@ def test_amplification_per_layer_matches_closed_form(chain) -> None:
     assert by[("front.v1", "mid")].app == pytest.approx(app.tries / app.calls, abs=1e-6)
     assert by[("front.v1", "mid")].sidecar == pytest.approx(mid.attempts / mid.requests, abs=1e-6)
     assert by[("front.v1", "mid")].depth == 0 and by[("mid.v1", "leaf")].depth == 1
-    print(f"per layer: leaf {leaf.attempts / leaf.requests:.4f} vs {expected_tries(P, 2):.4f}; "
-          f"front sidecar {mid.attempts / mid.requests:.4f} vs {expected_tries(q, 1):.4f}; "
-          f"app {app.tries / app.calls:.4f} vs {expected_tries(q2, 1):.4f}")
+    print(
+        f"per layer: leaf {leaf.attempts / leaf.requests:.4f} vs {expected_tries(P, 2):.4f}; "
+        f"front sidecar {mid.attempts / mid.requests:.4f} vs {expected_tries(q, 1):.4f}; "
+        f"app {app.tries / app.calls:.4f} vs {expected_tries(q2, 1):.4f}"
+    )
 
 
 def test_amplification_multiplies_across_layers(chain) -> None:
@@ -98,7 +100,9 @@ def test_amplification_multiplies_across_layers(chain) -> None:
     product = expected_tries(P, 2) * expected_tries(P**3, 1) * expected_tries(P**6, 1)
     assert mean == pytest.approx(product, rel=1e-12)
     _z(leaf.attempts, n, mean, var, "leaf attempts per entry request")
-    print(f"leaf attempts per entry request {leaf.attempts / n:.4f}, product of layers {product:.4f} (sd of mean {math.sqrt(var / n):.4f})")
+    print(
+        f"leaf attempts per entry request {leaf.attempts / n:.4f}, product of layers {product:.4f} (sd of mean {math.sqrt(var / n):.4f})"
+    )
 
 
 def test_static_worst_case_multiplier() -> None:
@@ -110,9 +114,12 @@ def test_static_worst_case_multiplier() -> None:
     found = worst_case_findings(model)
     assert len(found) == 1 and found[0].level == "warning"
     assert "12 attempts at leaf" in found[0].message and "app 2 x sidecar 2" in found[0].message
-    one_layer, _ = load_and_compile([str(FIX / "chain-errors.yaml")], [
-        "VirtualService/mid.spec.http[0].retries={attempts: 0}",  # Istio rejects retryOn with attempts 0
-        "MockServiceGraph.services[name=front].script[0].call.retries.attempts=0",
-    ])
+    one_layer, _ = load_and_compile(
+        [str(FIX / "chain-errors.yaml")],
+        [
+            "VirtualService/mid.spec.http[0].retries={attempts: 0}",  # Istio rejects retryOn with attempts 0
+            "MockServiceGraph.services[name=front].script[0].call.retries.attempts=0",
+        ],
+    )
     assert worst_paths(one_layer)[0][2] == 3
     assert [f.level for f in worst_case_findings(one_layer)] == ["info"]

@@ -37,21 +37,36 @@ def test_run_flags_amplified_edges(tmp_path: Path) -> None:
 def test_storm_phase_outputs(tmp_path: Path) -> None:
     """A 2 x 2 grid at 20 req/s (no storm at this load), 2 replications per point."""
     out = tmp_path / "phase"
-    r = runner.invoke(app, ["storm", MESH, "-m", "1.5,2", "-d", "1s,2s", "-r", "2", "--workers", "1", "--out", str(out), *CHEAP])
+    r = runner.invoke(
+        app, ["storm", MESH, "-m", "1.5,2", "-d", "1s,2s", "-r", "2", "--workers", "1", "--out", str(out), *CHEAP]
+    )
     assert r.exit_code == 0, r.output
     data = json.loads((out / "phase.json").read_text())
-    assert [(p["magnitude"], p["duration_s"]) for p in data["points"]] == [(1.5, 1.0), (1.5, 2.0), (2.0, 1.0), (2.0, 2.0)]
+    assert [(p["magnitude"], p["duration_s"]) for p in data["points"]] == [
+        (1.5, 1.0),
+        (1.5, 2.0),
+        (2.0, 1.0),
+        (2.0, 2.0),
+    ]
     assert all(p["stable"] + p["recovered"] + p["metastable"] + p["undetermined"] == 2 for p in data["points"])
     assert data["trigger"]["magnitude_unit"] == "slowdown factor"
-    assert (out / "phase.png").stat().st_size > 1000 and (out / "phase.csv").exists() and (out / "provenance.json").exists()
+    assert (
+        (out / "phase.png").stat().st_size > 1000
+        and (out / "phase.csv").exists()
+        and (out / "provenance.json").exists()
+    )
 
 
 def test_storm_mitigations_outputs(tmp_path: Path) -> None:
     mit = tmp_path / "m.yaml"
-    mit.write_text(f"mitigations:\n- name: as-is\n- name: budget\n  files: [{REPO / 'topologies/storm/mitigations/retry-budget.yaml'}]\n"
-                   "- name: no-retries\n  set: ['VirtualService/leaf.spec.http[0].retries={attempts: 0}', 'VirtualService/mid.spec.http[0].retries={attempts: 0}']\n")
+    mit.write_text(
+        f"mitigations:\n- name: as-is\n- name: budget\n  files: [{REPO / 'topologies/storm/mitigations/retry-budget.yaml'}]\n"
+        "- name: no-retries\n  set: ['VirtualService/leaf.spec.http[0].retries={attempts: 0}', 'VirtualService/mid.spec.http[0].retries={attempts: 0}']\n"
+    )
     out = tmp_path / "mit"
-    r = runner.invoke(app, ["storm", MESH, "--mitigations", str(mit), "-r", "2", "--workers", "1", "--out", str(out), *CHEAP])
+    r = runner.invoke(
+        app, ["storm", MESH, "--mitigations", str(mit), "-r", "2", "--workers", "1", "--out", str(out), *CHEAP]
+    )
     assert r.exit_code == 0, r.output
     rows = json.loads((out / "mitigations.json").read_text())["mitigations"]
     assert [x["name"] for x in rows] == ["as-is", "budget", "no-retries"]

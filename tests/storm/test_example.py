@@ -32,7 +32,9 @@ def test_example_is_metastable_as_configured() -> None:
         assert v.end_amplification["mid.v1->leaf"] > 2.5 and v.end_amplification["front.v1->mid"] > 2.5
         assert v.baseline_amplification["mid.v1->leaf"] < 1.05
         assert v.end_goodput_rps < 0.1 * v.baseline_goodput_rps
-    print(f"as configured: {pt.outcomes}, P(not recovered) {pt.p_not_recovered} [{pt.ci_low}, {pt.ci_high}], {pt.wall_s:.1f}s")
+    print(
+        f"as configured: {pt.outcomes}, P(not recovered) {pt.p_not_recovered} [{pt.ci_low}, {pt.ci_high}], {pt.wall_s:.1f}s"
+    )
 
 
 def test_retry_budget_makes_it_recover() -> None:

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from meshsim.units import parse_bytes, parse_duration, parse_percentage
 
 UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-parts = st.lists(st.tuples(st.integers(min_value=0, max_value=10_000), st.sampled_from(sorted(UNITS))), min_size=1, max_size=4)
+parts = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=10_000), st.sampled_from(sorted(UNITS))), min_size=1, max_size=4
+)
 
 
 @given(parts, st.sampled_from(["", "-", "+"]))
@@ -47,7 +49,9 @@ def test_duration_examples_and_rejections() -> None:
 
 @given(st.integers(min_value=0, max_value=10**6), st.sampled_from(["", "B", "KB", "KiB", "k", "MB", "MiB", "GB"]))
 def test_bytes_binary_units(n: int, unit: str) -> None:
-    scale = {"": 1, "b": 1, "kb": 1024, "kib": 1024, "k": 1024, "mb": 1024**2, "mib": 1024**2, "gb": 1024**3}[unit.lower()]
+    scale = {"": 1, "b": 1, "kb": 1024, "kib": 1024, "k": 1024, "mb": 1024**2, "mib": 1024**2, "gb": 1024**3}[
+        unit.lower()
+    ]
     assert parse_bytes(f"{n} {unit}".strip() if unit else str(n)) == n * scale
 
 

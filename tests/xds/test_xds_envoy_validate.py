@@ -76,9 +76,15 @@ def test_access_log_variant_validates_and_marks_reporters(load_model, tmp_path: 
             assert set(reporters.values()) == {"source"}
         else:
             assert reporters == {"virtualInbound": "destination", "virtualOutbound": "source"}
-        (rc,) = [r for r in snap.resources["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"]
-                 if not r["name"].startswith("inbound|")]
+        (rc,) = [
+            r
+            for r in snap.resources["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"]
+            if not r["name"].startswith("inbound|")
+        ]
         assert rc["request_headers_to_add"][0]["header"] == {"key": "x-envoy-peer-metadata-id", "value": pid}
     # off by default: the golden files' form
     plain = build_all(model, _with_certs(model, tmp_path))[gw]
-    assert "request_headers_to_add" not in plain.resources["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"][0]
+    assert (
+        "request_headers_to_add"
+        not in plain.resources["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"][0]
+    )

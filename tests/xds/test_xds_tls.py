@@ -81,7 +81,10 @@ def test_mixed_cluster_uses_transport_socket_matches() -> None:
     assert "transport_socket" not in c
     assert [m["name"] for m in c["transport_socket_matches"]] == ["tlsMode-istio", "tlsMode-disabled"]
     cla = next(x for x in snap.resources[TYPE_ENDPOINT] if x["cluster_name"] == c["name"])
-    tags = [e["metadata"]["filter_metadata"]["envoy.transport_socket_match"]["tlsMode"] for e in cla["endpoints"][0]["lb_endpoints"]]
+    tags = [
+        e["metadata"]["filter_metadata"]["envoy.transport_socket_match"]["tlsMode"]
+        for e in cla["endpoints"][0]["lb_endpoints"]
+    ]
     assert tags == ["istio", "disabled"]
 
 

@@ -92,7 +92,12 @@ class NetworkEstimate:
         import pandas as pd
 
         df = pd.DataFrame([{**asdict(w), "workload": w.key} for w in self.workloads]).set_index("workload")
-        df.attrs.update({k: getattr(self, k) for k in ("entry", "entry_rate_rps", "stable", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "success_rate")})
+        df.attrs.update(
+            {
+                k: getattr(self, k)
+                for k in ("entry", "entry_rate_rps", "stable", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "success_rate")
+            }
+        )
         return df
 
     def _repr_html_(self) -> str:

@@ -29,7 +29,9 @@ from meshsim.model.rules.retry import retriable_status
 
 def select_route(vh: VirtualHost, call: CallStep, headers: dict[str, str], labels: dict[str, str]) -> Route | None:
     for r in vh.routes:
-        if not r.matches or any(request_matches(m, call.path, call.method, headers, call.port, labels) for m in r.matches):
+        if not r.matches or any(
+            request_matches(m, call.path, call.method, headers, call.port, labels) for m in r.matches
+        ):
             return r
     return None
 
@@ -185,7 +187,11 @@ class Network:
                     cp.attempts[t.cluster] = 0.0
                     continue
                 q = statuses_mix([(share, self.states[(k, h)].fail) for k, share in t.workloads])
-                qr = sum(v for s, v in q.items() if rp is not None and retriable_status(rp.retry_on, rp.retriable_status_codes, s))
+                qr = sum(
+                    v
+                    for s, v in q.items()
+                    if rp is not None and retriable_status(rp.retry_on, rp.retriable_status_codes, s)
+                )
                 tries = sum(qr**k for k in range(n + 1))
                 cp.attempts[t.cluster] = tries
                 final: dict[int, float] = {}
@@ -207,7 +213,9 @@ class Network:
         """Arrival rate per state and ``[requests, attempts, failures]`` per second per edge."""
         lam: dict[tuple[str, int], float] = {}
         edges: dict[tuple[str, str, str], list[float]] = {}
-        entry_wls = [w.key for w in self.model.service(self.model.load.entry).workloads if self.replicas.get(w.key, 0) > 0]
+        entry_wls = [
+            w.key for w in self.model.service(self.model.load.entry).workloads if self.replicas.get(w.key, 0) > 0
+        ]
         tot = sum(self.replicas[k] for k in entry_wls)
         order = self.topo_order()
         for h, (weight, _) in enumerate(self.mix):
@@ -231,7 +239,11 @@ class Network:
                             e = edges.setdefault((wkey, cp.step.service, ""), [0.0, 0.0, 0.0])
                             e[0] += tries
                             e[2] += tries
-                        a = cp.route.fault.abort_fraction if cp.route is not None and cp.route.fault is not None else 0.0
+                        a = (
+                            cp.route.fault.abort_fraction
+                            if cp.route is not None and cp.route.fault is not None
+                            else 0.0
+                        )
                         for t in cp.targets:
                             e = edges.setdefault((wkey, cp.step.service, t.cluster), [0.0, 0.0, 0.0])
                             req = tries * t.weight
@@ -244,9 +256,24 @@ class Network:
                                 rp = cp.route.retry_policy  # type: ignore[union-attr]
                                 n = rp.num_retries if rp is not None else 0
                                 q = statuses_mix([(sh, self.states[(k, h)].fail) for k, sh in t.workloads])
-                                qr = sum(v for s, v in q.items() if rp is not None and retriable_status(rp.retry_on, rp.retriable_status_codes, s))
-                                f5 = sum(v * (qr**n if (rp is not None and retriable_status(rp.retry_on, rp.retriable_status_codes, s)) else cp.attempts[t.cluster])
-                                         for s, v in q.items() if s >= 500)
+                                qr = sum(
+                                    v
+                                    for s, v in q.items()
+                                    if rp is not None and retriable_status(rp.retry_on, rp.retriable_status_codes, s)
+                                )
+                                f5 = sum(
+                                    v
+                                    * (
+                                        qr**n
+                                        if (
+                                            rp is not None
+                                            and retriable_status(rp.retry_on, rp.retriable_status_codes, s)
+                                        )
+                                        else cp.attempts[t.cluster]
+                                    )
+                                    for s, v in q.items()
+                                    if s >= 500
+                                )
                                 fails += (1 - a) * f5
                             else:
                                 fails += 1 - a
@@ -288,8 +315,10 @@ class Network:
                     script = script + (max_moments(ms) if conc else ms[0])
                 xs[h] = Moments.mix([(1 - wl.error_rate, script)])
             total = sum(lam.get((wkey, h), 0.0) for h in hs)
-            hold = Moments.mix([(lam.get((wkey, h), 0.0) / total, xs[h]) for h in hs]) if total > 0 else (
-                xs[hs[0]] if hs else ZERO
+            hold = (
+                Moments.mix([(lam.get((wkey, h), 0.0) / total, xs[h]) for h in hs])
+                if total > 0
+                else (xs[hs[0]] if hs else ZERO)
             )
             self.hold[wkey] = hold
             r = self.replicas.get(wkey, 0)
@@ -309,7 +338,16 @@ class Network:
                     self.stable = False
                     pw, wq = 1.0, math.inf
                 else:
-                    ca2 = 0.0 if (self.model.load.arrival == "constant" and wl.service == entry_svc and r == 1 and len(hs) == 1) else 1.0
+                    ca2 = (
+                        0.0
+                        if (
+                            self.model.load.arrival == "constant"
+                            and wl.service == entry_svc
+                            and r == 1
+                            and len(hs) == 1
+                        )
+                        else 1.0
+                    )
                     pw = erlang_c(arr, 1 / hold.m1, servers)
                     wq = mgc_mean_wait(arr, hold.m1, hold.scv, servers, ca2)
             self.wait[wkey] = (pw, wq)
@@ -346,7 +384,11 @@ class Network:
                 continue
             att = Moments.mix([(sh, self.hop + self.resp[(k, h)]) for k, sh in t.workloads])
             q = statuses_mix([(sh, self.states[(k, h)].fail) for k, sh in t.workloads])
-            qr = sum(v for s, v in q.items() if rp is not None and retriable_status(rp.retry_on, rp.retriable_status_codes, s))
+            qr = sum(
+                v
+                for s, v in q.items()
+                if rp is not None and retriable_status(rp.retry_on, rp.retriable_status_codes, s)
+            )
             ceilings = backoff_ceilings(rp.backoff_base, rp.backoff_max, n) if rp is not None else []
             ks = []
             for k, p in enumerate(geometric_tries(qr, n + 1), start=1):

@@ -52,8 +52,6 @@ def mmc_mean_response(lam: float, mu: float, c: int) -> float:
     return mmc_mean_wait(lam, mu, c) + 1.0 / mu
 
 
-
-
 # ----------------------------------------------------------------------------------------------------
 # M/G/c approximations and the mesh-wide (Jackson-style) network model
 # ----------------------------------------------------------------------------------------------------

@@ -108,11 +108,17 @@ class Sampler:
         f = cp.route.fault
         if f is not None and f.delay_fraction > 0:
             t[rng.random(n) < f.delay_fraction] += f.delay
-        aborted = rng.random(n) < f.abort_fraction if f is not None and f.abort_fraction > 0 else np.zeros(n, dtype=bool)
+        aborted = (
+            rng.random(n) < f.abort_fraction if f is not None and f.abort_fraction > 0 else np.zeros(n, dtype=bool)
+        )
         if f is not None:
             status[aborted] = f.abort_status
         weights = np.array([x.weight for x in cp.targets])
-        pick = rng.choice(len(cp.targets), size=n, p=weights / weights.sum()) if len(cp.targets) > 1 else np.zeros(n, dtype=int)
+        pick = (
+            rng.choice(len(cp.targets), size=n, p=weights / weights.sum())
+            if len(cp.targets) > 1
+            else np.zeros(n, dtype=int)
+        )
         for ti, target in enumerate(cp.targets):
             sel = np.nonzero((pick == ti) & ~aborted)[0]
             if sel.size:

@@ -88,11 +88,7 @@ def analyze(
     entry_wls = [w.key for w in model.service(model.load.entry).workloads if reps.get(w.key, 0) > 0]
     tot_r = sum(reps[k] for k in entry_wls)
     entry_proxy = net.proxy + Moments(model.settings.network_latency, model.settings.network_latency**2)
-    parts = [
-        (weight * reps[k] / tot_r, net.resp[(k, h)])
-        for h, (weight, _) in enumerate(net.mix)
-        for k in entry_wls
-    ]
+    parts = [(weight * reps[k] / tot_r, net.resp[(k, h)]) for h, (weight, _) in enumerate(net.mix) for k in entry_wls]
     mean_s = (entry_proxy + Moments.mix(parts)).m1 if net.stable else math.inf
     succ = 1.0 - sum(
         weight * reps[k] / tot_r * sum(v for s, v in net.states[(k, h)].fail.items() if s >= 500)

@@ -16,7 +16,13 @@ from meshsim.model.ir import UINT32_MAX, CircuitBreakers, Cluster, Endpoint, Out
 def merge_policy(top: TrafficPolicy | None, sub: TrafficPolicy | None, port: int) -> dict[str, Any]:
     """Istio ``MergeTrafficPolicy``: subset fields replace top-level ones block by block; then the
     port-level settings for ``port`` replace blocks of the result."""
-    out: dict[str, Any] = {"loadBalancer": None, "connectionPool": None, "outlierDetection": None, "retryBudget": None, "tls": None}
+    out: dict[str, Any] = {
+        "loadBalancer": None,
+        "connectionPool": None,
+        "outlierDetection": None,
+        "retryBudget": None,
+        "tls": None,
+    }
     for pol in (top, sub):
         if pol is None:
             continue
@@ -129,7 +135,8 @@ def collect_destination_rules(ctx: Ctx, cfg: MeshConfig, infos: dict[str, SvcInf
         if target.sdef.name in drs:
             _, first_dr, first_subsets = drs[target.sdef.name]
             ctx.warn(
-                str(d.source), "spec.host",
+                str(d.source),
+                "spec.host",
                 f"a second DestinationRule for {target.host}; its subsets are merged into "
                 f"{first_dr.metadata.name}'s and its trafficPolicy is ignored (Istio keeps the first)",
             )
@@ -176,6 +183,11 @@ def build_clusters(
                 scname = f"outbound|{svc.port}|{sname}|{svc.host}"
                 out.outbound.append(build_cluster(scname, "outbound", info, sname, eps, spol, max_retries_default))
                 out.names[(svc.name, sname)] = scname
-        ipol = {"connectionPool": pol.get("connectionPool"), "loadBalancer": None, "outlierDetection": None, "retryBudget": None}
+        ipol = {
+            "connectionPool": pol.get("connectionPool"),
+            "loadBalancer": None,
+            "outlierDetection": None,
+            "retryBudget": None,
+        }
         out.inbound.append(build_cluster(f"inbound|{svc.port}||", "inbound", info, "", (), ipol, UINT32_MAX))
     return out

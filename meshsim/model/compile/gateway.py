@@ -38,15 +38,27 @@ def build_gateway(
                 continue
             full = gname if "/" in gname else f"{vns}/{gname}"
             if full not in gws:
-                ctx.warn(str(d.source), f"spec.gateways[{gi}]", f"no Gateway {gname!r} in the input; this binding is unused")
+                ctx.warn(
+                    str(d.source), f"spec.gateways[{gi}]", f"no Gateway {gname!r} in the input; this binding is unused"
+                )
     if lp.gateway is None:
         for name in gws:
-            ctx.info(str(gws[name].source), "", "Gateway is loaded but the LoadProfile does not enter through it (set LoadProfile spec.gateway)")
+            ctx.info(
+                str(gws[name].source),
+                "",
+                "Gateway is loaded but the LoadProfile does not enter through it (set LoadProfile spec.gateway)",
+            )
         return None
-    want = lp.gateway if "/" in lp.gateway else f"{(cfg.load.obj.metadata.namespace if cfg.load and cfg.load.obj.metadata else None) or 'default'}/{lp.gateway}"
+    want = (
+        lp.gateway
+        if "/" in lp.gateway
+        else f"{(cfg.load.obj.metadata.namespace if cfg.load and cfg.load.obj.metadata else None) or 'default'}/{lp.gateway}"
+    )
     gdoc = gws.get(want)
     if gdoc is None:
-        ctx.error(lsrc, "spec.gateway", f"no Gateway {lp.gateway!r} in the input (known: {', '.join(sorted(gws)) or 'none'})")
+        ctx.error(
+            lsrc, "spec.gateway", f"no Gateway {lp.gateway!r} in the input (known: {', '.join(sorted(gws)) or 'none'})"
+        )
         return None
     gw = gdoc.obj
     routes: list[Route] = []
@@ -77,7 +89,9 @@ def build_gateway(
         ctx.error(lsrc, "spec.gatewayReplicas", "the gateway has 0 pods")
         return None
     domains = tuple(sorted({h for s in gw.spec.servers for h in s.hosts})) or ("*",)
-    vh = VirtualHost(f"{want}:gateway", "*", gw.spec.servers[0].port.number if gw.spec.servers else 80, domains, tuple(routes))
+    vh = VirtualHost(
+        f"{want}:gateway", "*", gw.spec.servers[0].port.number if gw.spec.servers else 80, domains, tuple(routes)
+    )
     return GatewayIR(
         name=want,
         workload=workload,

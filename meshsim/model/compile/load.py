@@ -21,16 +21,14 @@ def load_spec(ctx: Ctx, cfg: MeshConfig, infos: dict[str, SvcInfo]) -> LoadSpec 
         if len(marked) == 1:
             entry = marked[0]
         else:
-            called = {
-                c.service
-                for i in infos.values()
-                for c in iter_calls(i.sdef, i.defaults)
-            }
+            called = {c.service for i in infos.values() for c in iter_calls(i.sdef, i.defaults)}
             roots = [n for n in infos if n not in called]
             if len(roots) == 1:
                 entry = roots[0]
             else:
-                ctx.error(src, "spec.entry", "cannot tell the entry service; set LoadProfile spec.entry or isEntrypoint")
+                ctx.error(
+                    src, "spec.entry", "cannot tell the entry service; set LoadProfile spec.entry or isEntrypoint"
+                )
                 return None
     target = resolve_host(entry, infos, "default")
     if target is None:

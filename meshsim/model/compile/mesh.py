@@ -37,8 +37,11 @@ def _default_retry(cfg: MeshConfig) -> RetryPolicy:
 
 
 def _report_empty_subsets(
-    ctx: Ctx, empty: list[tuple[str, str, str, str]], names: dict[tuple[str, str], str],
-    vhosts: list[VirtualHost], gateway: GatewayIR | None,
+    ctx: Ctx,
+    empty: list[tuple[str, str, str, str]],
+    names: dict[tuple[str, str], str],
+    vhosts: list[VirtualHost],
+    gateway: GatewayIR | None,
 ) -> None:
     """A subset selecting no pod is a warning when a route uses it (503 UH), else a note."""
     routed = {wc.cluster for vh in vhosts for r in vh.routes for wc in r.clusters}
@@ -85,9 +88,15 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
         proxies=tuple(proxies),
         load=load,
         settings=MeshSettingsIR(
-            sidecar, settings.networkLatency, max_retries_default, settings.connectLatency,
-            mtls_handshake_latency=mtls.handshakeLatency, mtls_handshake_cpu=mtls.handshakeCpu,
-            mtls_request_cpu=mtls.requestCpu, proxy_workers=proxy.workers, proxy_cpu_per_request=proxy.cpuPerRequest,
+            sidecar,
+            settings.networkLatency,
+            max_retries_default,
+            settings.connectLatency,
+            mtls_handshake_latency=mtls.handshakeLatency,
+            mtls_handshake_cpu=mtls.handshakeCpu,
+            mtls_request_cpu=mtls.requestCpu,
+            proxy_workers=proxy.workers,
+            proxy_cpu_per_request=proxy.cpuPerRequest,
             update_merge_window=settings.updateMergeWindow,
         ),
         gateway=gateway,
@@ -105,7 +114,11 @@ def _check_reachability(ctx: Ctx, model: MeshModel, svcs: dict[str, Service], in
     for name in svcs:
         if name not in reach:
             info = infos[name]
-            ctx.warn(str(info.doc.source), f"services[{info.index}]", f"{name} is not reachable from the entry {model.load.entry}; it gets no load")
+            ctx.warn(
+                str(info.doc.source),
+                f"services[{info.index}]",
+                f"{name} is not reachable from the entry {model.load.entry}; it gets no load",
+            )
     for c in model.clusters:
         if c.direction == "outbound" and not c.endpoints and c.subset == "":
             ctx.warn("", c.name, "cluster has no endpoints (0 replicas): calls get 503 UH")

@@ -54,9 +54,7 @@ def _matcher(m: StringMatch, ignore_case: bool = False) -> StringMatcher:
 
 def _route_match(m: HTTPMatchRequest) -> RouteMatch:
     headers = [HeaderMatcher(k.lower(), _matcher(v)) for k, v in sorted(m.headers.items())]
-    headers += [
-        HeaderMatcher(k.lower(), _matcher(v), invert=True) for k, v in sorted(m.withoutHeaders.items())
-    ]
+    headers += [HeaderMatcher(k.lower(), _matcher(v), invert=True) for k, v in sorted(m.withoutHeaders.items())]
     return RouteMatch(
         uri=_matcher(m.uri, m.ignoreUriCase) if m.uri else None,
         method=_matcher(m.method) if m.method else None,
@@ -80,7 +78,9 @@ def http_routes(
     for i, http in enumerate(vs.spec.http):
         hloc = f"spec.http[{i}]"
         if not http.route:
-            ctx.warn(src, hloc, "route has no destinations (redirect/directResponse/delegate are not modelled); skipped")
+            ctx.warn(
+                src, hloc, "route has no destinations (redirect/directResponse/delegate are not modelled); skipped"
+            )
             continue
         wcs: list[WeightedCluster] = []
         for j, rd in enumerate(http.route):
@@ -91,7 +91,9 @@ def http_routes(
                 continue
             subset = rd.destination.subset or ""
             if (dest.sdef.name, subset) not in cluster_names:
-                ctx.error(src, f"{dloc}.subset", f"unknown subset {subset!r} of {dest.host} (no DestinationRule defines it)")
+                ctx.error(
+                    src, f"{dloc}.subset", f"unknown subset {subset!r} of {dest.host} (no DestinationRule defines it)"
+                )
                 continue
             if rd.destination.port is not None and rd.destination.port.number != dest.port:
                 ctx.warn(src, f"{dloc}.port.number", f"{dest.sdef.name} serves port {dest.port}; using it")
@@ -140,7 +142,11 @@ def bind_virtual_services(
                 continue
             if target.sdef.name in vs_by_service:
                 other = vs_by_service[target.sdef.name][1].metadata.name
-                ctx.warn(str(d.source), f"spec.hosts[{hi}]", f"{target.host} already has VirtualService {other}; Istio uses one, this one is ignored")
+                ctx.warn(
+                    str(d.source),
+                    f"spec.hosts[{hi}]",
+                    f"{target.host} already has VirtualService {other}; Istio uses one, this one is ignored",
+                )
                 continue
             vs_by_service[target.sdef.name] = (d, vs)
     return gw_vs, vs_by_service
@@ -159,12 +165,26 @@ def build_virtual_hosts(
     cluster with the mesh default retry policy and no timeout."""
     vhosts: list[VirtualHost] = []
     for svc in services:
-        domains = (svc.name, f"{svc.name}.{svc.namespace}", svc.host, f"{svc.name}:{svc.port}", f"{svc.host}:{svc.port}")
+        domains = (
+            svc.name,
+            f"{svc.name}.{svc.namespace}",
+            svc.host,
+            f"{svc.name}:{svc.port}",
+            f"{svc.host}:{svc.port}",
+        )
         vs_entry = vs_by_service.get(svc.name)
         routes: list[Route] = []
         if vs_entry is None:
             routes.append(
-                Route("default", (), (WeightedCluster(cluster_names[(svc.name, "")], 100),), None, default_retry, None, "default")
+                Route(
+                    "default",
+                    (),
+                    (WeightedCluster(cluster_names[(svc.name, "")], 100),),
+                    None,
+                    default_retry,
+                    None,
+                    "default",
+                )
             )
         else:
             d, vs = vs_entry

@@ -48,7 +48,9 @@ def authz_policies(ctx: Ctx, cfg: MeshConfig, services: list[Service]) -> tuple[
     root namespace without selector = mesh-wide). CUSTOM is not modelled (a warning); AUDIT is ignored."""
     out: list[AuthzPolicy] = []
     header_rx = re.compile(r"^request\.headers\[([^\]]+)\]$")
-    for d in sorted(cfg.authorization_policies, key=lambda x: (x.obj.metadata.namespace or "default", x.obj.metadata.name)):
+    for d in sorted(
+        cfg.authorization_policies, key=lambda x: (x.obj.metadata.namespace or "default", x.obj.metadata.name)
+    ):
         ap = d.obj
         src = str(d.source)
         ns = ap.metadata.namespace or "default"
@@ -72,7 +74,11 @@ def authz_policies(ctx: Ctx, cfg: MeshConfig, services: list[Service]) -> tuple[
             for j, c in enumerate(r.when or []):
                 m = header_rx.match(c.key)
                 if m is None and c.key not in ("source.principal", "source.namespace", "destination.port"):
-                    ctx.warn(src, f"spec.rules[{i}].when[{j}].key", f"condition key {c.key!r} is not modelled; the policy is ignored")
+                    ctx.warn(
+                        src,
+                        f"spec.rules[{i}].when[{j}].key",
+                        f"condition key {c.key!r} is not modelled; the policy is ignored",
+                    )
                     ok = False
                 conds.append(
                     AuthzCondition(

@@ -50,9 +50,7 @@ def compile_script(
             return None
         retries = None
         if call.retries is not None and call.retries.attempts > 0:
-            retries = AppRetryPolicy(
-                call.retries.attempts, frozenset(call.retries.retryOn), call.retries.backoff
-            )
+            retries = AppRetryPolicy(call.retries.attempts, frozenset(call.retries.retryOn), call.retries.backoff)
         prob = call.probability
         return CallStep(
             service=target.sdef.name,

@@ -47,7 +47,9 @@ def field_match(values: tuple[str, ...] | None, nots: tuple[str, ...] | None, va
 
 def source_matches(s: AuthzSource, principal: str, namespace: str) -> bool:
     """``from[].source``: principal and namespace fields (both empty over plaintext)."""
-    return field_match(s.principals, s.not_principals, principal) and field_match(s.namespaces, s.not_namespaces, namespace)
+    return field_match(s.principals, s.not_principals, principal) and field_match(
+        s.namespaces, s.not_namespaces, namespace
+    )
 
 
 def operation_matches(o: AuthzOperation, method: str, path: str, port: int) -> bool:
@@ -74,7 +76,9 @@ def condition_matches(c: AuthzCondition, principal: str, namespace: str, headers
     return field_match(c.values, c.not_values, value)
 
 
-def rule_matches(r: AuthzRule, principal: str, namespace: str, method: str, path: str, headers: dict[str, str], port: int) -> bool:
+def rule_matches(
+    r: AuthzRule, principal: str, namespace: str, method: str, path: str, headers: dict[str, str], port: int
+) -> bool:
     """A rule matches when a source (empty = any), an operation (empty = any) and every condition match."""
     if r.sources and not any(source_matches(s, principal, namespace) for s in r.sources):
         return False
@@ -83,7 +87,9 @@ def rule_matches(r: AuthzRule, principal: str, namespace: str, method: str, path
     return all(condition_matches(c, principal, namespace, headers, port) for c in r.conditions)
 
 
-def policy_matches(p: AuthzPolicy, principal: str, namespace: str, method: str, path: str, headers: dict[str, str], port: int) -> bool:
+def policy_matches(
+    p: AuthzPolicy, principal: str, namespace: str, method: str, path: str, headers: dict[str, str], port: int
+) -> bool:
     """A policy matches when any of its rules does (no rules: it matches nothing)."""
     return any(rule_matches(r, principal, namespace, method, path, headers, port) for r in p.rules)
 

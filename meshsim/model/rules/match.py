@@ -34,7 +34,14 @@ except ImportError:  # pragma: no cover - the binding is a dependency; a platfor
 
     _regex = re
 
-__all__ = ["RequestMatch", "compile_request_match", "compile_string_match", "ignores_case", "request_matches", "string_matches"]
+__all__ = [
+    "RequestMatch",
+    "compile_request_match",
+    "compile_string_match",
+    "ignores_case",
+    "request_matches",
+    "string_matches",
+]
 
 RequestMatch = Callable[[str, str, dict[str, str], int, dict[str, str]], bool]
 """``ok(path, method, headers, port, source_labels)``: whether a request matches."""
@@ -74,8 +81,9 @@ def compile_string_match(m: StringMatcher) -> Callable[[str], bool]:
     return lambda s: rx.fullmatch(s) is not None
 
 
-def request_matches(m: RouteMatch, path: str, method: str, headers: dict[str, str], port: int,
-                    labels: dict[str, str]) -> bool:
+def request_matches(
+    m: RouteMatch, path: str, method: str, headers: dict[str, str], port: int, labels: dict[str, str]
+) -> bool:
     """Whether a request (``path``, ``method``, ``headers``, destination ``port``, the client pod's
     ``labels``) matches the ``HTTPMatchRequest`` ``m``. A header matcher with ``invert`` (Istio
     ``withoutHeaders``) holds when the header is absent or does not match."""

@@ -84,10 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         commits = sorted({src["commit"] for _, src in cases()})
         _out("# Istio sources of the conformance cases\n")
-        _out(f"istio/istio commit(s): {', '.join(commits)}. Regenerate with `refresh_sources.py <checkout> --markdown`.\n")
+        _out(
+            f"istio/istio commit(s): {', '.join(commits)}. Regenerate with `refresh_sources.py <checkout> --markdown`.\n"
+        )
         _out("Each case's input and expectations are written in this repository's own YAML; the expected Envoy fields")
         _out("are facts read from the Istio test or istiod code path named below (file, test or function, commit),")
-        _out("never meshsim's output. Envoy's defaults the comparison relies on are cited in test_istio_conformance.py.\n")
+        _out(
+            "never meshsim's output. Envoy's defaults the comparison relies on are cited in test_istio_conformance.py.\n"
+        )
     for path in sorted(by_file):
         text = read(args.istio, rev, path)
         cited = defaultdict(list)

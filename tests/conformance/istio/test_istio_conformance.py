@@ -156,8 +156,10 @@ def _shape(v: Any, path: str) -> Any:
         return {k: x for k, x in v.items() if k != "case_sensitive"}
     if path == "outlier_detection" and isinstance(v, dict):
         v = dict(v)
-        for count, enforcing in (("consecutive_5xx", "enforcing_consecutive_5xx"),
-                                 ("consecutive_gateway_failure", "enforcing_consecutive_gateway_failure")):
+        for count, enforcing in (
+            ("consecutive_5xx", "enforcing_consecutive_5xx"),
+            ("consecutive_gateway_failure", "enforcing_consecutive_gateway_failure"),
+        ):
             if _scalar(v.get(enforcing, ENVOY_DEFAULTS[f"outlier_detection.{enforcing}"])) == 0:
                 v.pop(count, None)
                 v[enforcing] = 0
@@ -433,37 +435,61 @@ def test_unset_field_equals_envoy_default() -> None:
 def test_differences_and_extra_fields_are_reported() -> None:
     assert _diff({"exact": "a"}, {"exact": "b"}, "match.headers.string_match")
     # a field meshsim sets that istiod does not, with no default to excuse it, is a difference
-    assert _diff({"name": "x", "present_match": True}, {"name": "x", "present_match": True, "invert_match": True},
-                 "match.headers")
+    assert _diff(
+        {"name": "x", "present_match": True},
+        {"name": "x", "present_match": True, "invert_match": True},
+        "match.headers",
+    )
     assert _diff({"name": "x"}, {"name": "x", "safe_regex": {"regex": "*"}}, "match.headers")
 
 
 def test_equivalent_spellings() -> None:
     pct = "typed_per_filter_config.fault.delay.percentage"
-    assert _diff({"numerator": 30, "denominator": "HUNDRED"}, {"numerator": 300000, "denominator": "MILLION"}, pct) == []
+    assert (
+        _diff({"numerator": 30, "denominator": "HUNDRED"}, {"numerator": 300000, "denominator": "MILLION"}, pct) == []
+    )
     assert _diff({"numerator": 30}, {"numerator": 31, "denominator": "HUNDRED"}, pct)
     assert _diff("0.25s", "0.250s", "route.timeout") == []
     assert _diff({"retry_on": "a,b"}, {"retry_on": "b,a"}, "route.retry_policy") == []
-    assert _diff({"base_interval": "0.01s"}, {"base_interval": "0.01s", "max_interval": "0.1s"},
-                 "route.retry_policy.retry_back_off") == []
-    assert _diff({"base_interval": "0.01s"}, {"base_interval": "0.01s", "max_interval": "0.2s"},
-                 "route.retry_policy.retry_back_off")
+    assert (
+        _diff(
+            {"base_interval": "0.01s"},
+            {"base_interval": "0.01s", "max_interval": "0.1s"},
+            "route.retry_policy.retry_back_off",
+        )
+        == []
+    )
+    assert _diff(
+        {"base_interval": "0.01s"},
+        {"base_interval": "0.01s", "max_interval": "0.2s"},
+        "route.retry_policy.retry_back_off",
+    )
     one = {"weighted_clusters": {"clusters": [{"name": "c", "weight": 100}]}}
     assert _diff({"cluster": "c"}, one, "route") == []
 
 
 def test_outlier_threshold_without_enforcement_is_ignored() -> None:
     od = "outlier_detection"
-    assert _diff({"consecutive_5xx": 0, "enforcing_consecutive_5xx": 0}, {"consecutive_5xx": 5, "enforcing_consecutive_5xx": 0}, od) == []
+    assert (
+        _diff(
+            {"consecutive_5xx": 0, "enforcing_consecutive_5xx": 0},
+            {"consecutive_5xx": 5, "enforcing_consecutive_5xx": 0},
+            od,
+        )
+        == []
+    )
     assert _diff({"consecutive_5xx": 7}, {"consecutive_5xx": 5}, od)
 
 
 def test_virtual_host_selection() -> None:
-    rc = {"ignore_port_in_host_matching": True, "virtual_hosts": [
-        {"name": "a", "domains": ["a.ns.svc.cluster.local", "a"]},
-        {"name": "wild", "domains": ["*.ns.svc.cluster.local"]},
-        {"name": "any", "domains": ["*"]},
-    ]}
+    rc = {
+        "ignore_port_in_host_matching": True,
+        "virtual_hosts": [
+            {"name": "a", "domains": ["a.ns.svc.cluster.local", "a"]},
+            {"name": "wild", "domains": ["*.ns.svc.cluster.local"]},
+            {"name": "any", "domains": ["*"]},
+        ],
+    }
     assert _select_virtual_host(rc, "a:8080") == "a"
     assert _select_virtual_host(rc, "A.ns.svc.cluster.local") == "a"
     assert _select_virtual_host(rc, "b.ns.svc.cluster.local") == "wild"

@@ -85,7 +85,7 @@ def test_a_file_of_cyclic_traces(tmp_path: Path) -> None:
 
 def test_prometheus_without_istio_metrics(tmp_path: Path) -> None:
     p = tmp_path / "node.prom"
-    p.write_text("# TYPE up gauge\nup{job=\"node\"} 1\n")
+    p.write_text('# TYPE up gauge\nup{job="node"} 1\n')
     _fails(["import", "prometheus", str(p), "--out", str(tmp_path / "o")], str(p), "istio_requests_total")
 
 
@@ -129,5 +129,7 @@ def test_imported_topology_validates_and_sampling_scales_the_rate(tmp_path: Path
     assert res.exit_code == 0, res.output
     # with the user's own Istio objects instead of the observed routing
     (tmp_path / "o" / "routing.yaml").unlink()
-    res = runner.invoke(app, ["validate", str(tmp_path / "o"), str(BOOKINFO / "platform"), str(BOOKINFO / "destination-rule-all.yaml")])
+    res = runner.invoke(
+        app, ["validate", str(tmp_path / "o"), str(BOOKINFO / "platform"), str(BOOKINFO / "destination-rule-all.yaml")]
+    )
     assert res.exit_code == 0, res.output

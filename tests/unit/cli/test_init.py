@@ -71,7 +71,9 @@ def test_starter_validates_and_runs(tmp_path: Path) -> None:
         _init(*files, "--out", str(out))
         cfg = load([str(out)])
         assert len(cfg.topologies) == 1 and cfg.load is not None
-        res = runner.invoke(app, ["run", str(out), "--duration", "2s", "--warmup", "1s", "-q", "--out", str(tmp_path / f"{name}-run")])
+        res = runner.invoke(
+            app, ["run", str(out), "--duration", "2s", "--warmup", "1s", "-q", "--out", str(tmp_path / f"{name}-run")]
+        )
         assert res.exit_code == 0, res.output
         # with the manifests too, the Deployments match the starter's versions (no pods left over)
         res = runner.invoke(app, ["validate", str(out), *files])
@@ -115,8 +117,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     msg = _init(str(HTTPBIN), "--entry", "nope", "--out", str(tmp_path / "b"), code=2)
     assert "--entry" in msg and "httpbin" in msg
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: -1}\n"
-                   "---\napiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {selector: {app: x}}\n")
+    bad.write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: -1}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {selector: {app: x}}\n"
+    )
     msg = _init(str(bad), "--out", str(tmp_path / "c"), code=2)
     assert "bad.yaml" in msg and "spec.replicas" in msg and "Traceback" not in msg
     assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
@@ -133,10 +137,13 @@ def test_missing_topology_error_points_to_init_and_the_readme() -> None:
 
 def test_deployment_without_a_service_is_named_and_left_out(tmp_path: Path) -> None:
     k8s = tmp_path / "k8s.yaml"
-    k8s.write_text(HTTPBIN.read_text() + "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: sleep, namespace: default}\n"
-                   "spec:\n  replicas: 2\n  template: {metadata: {labels: {app: sleep}}}\n"
-                   "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: httpbin-v2, namespace: default}\n"
-                   "spec:\n  replicas: 2\n  template: {metadata: {labels: {app: httpbin, version: v2}}}\n")
+    k8s.write_text(
+        HTTPBIN.read_text()
+        + "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: sleep, namespace: default}\n"
+        "spec:\n  replicas: 2\n  template: {metadata: {labels: {app: sleep}}}\n"
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: httpbin-v2, namespace: default}\n"
+        "spec:\n  replicas: 2\n  template: {metadata: {labels: {app: httpbin, version: v2}}}\n"
+    )
     res = runner.invoke(app, ["init", str(k8s), "--out", str(tmp_path / "mesh")])
     assert res.exit_code == 0, res.output
     assert "Deployment sleep: no Service selects its pods" in res.stderr

@@ -28,7 +28,9 @@ def test_run_json_is_the_summary(tmp_path: Path) -> None:
 
 
 def test_run_table_says_its_time_is_wall_clock_for_the_simulation(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["run", str(TOPO / "bookinfo"), "--duration", "2s", "--warmup", "1s", "--out", str(tmp_path / "r")])
+    res = runner.invoke(
+        app, ["run", str(TOPO / "bookinfo"), "--duration", "2s", "--warmup", "1s", "--out", str(tmp_path / "r")]
+    )
     assert res.exit_code == 0, res.output
     text = " ".join(res.stdout.split())
     assert "Simulated 3 s of mesh time x 1 replication(s) in" in text
@@ -54,16 +56,47 @@ def test_plan_prints_tables_or_json_not_a_dict_repr(tmp_path: Path) -> None:
 
 
 def test_sweep_json_has_one_record_per_point(tmp_path: Path) -> None:
-    d = _json(["sweep", str(TOPO / "mm1"), "--factor", "LoadProfile.spec.rate=20,40", "--duration", "2s", "-r", "1",
-               "--workers", "1", "--out", str(tmp_path / "s")])
+    d = _json(
+        [
+            "sweep",
+            str(TOPO / "mm1"),
+            "--factor",
+            "LoadProfile.spec.rate=20,40",
+            "--duration",
+            "2s",
+            "-r",
+            "1",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "s"),
+        ]
+    )
     assert [p["LoadProfile.spec.rate"] for p in d["points"]] == [20, 40]
     assert all(p["status"] == "ok" for p in d["points"])
 
 
 def test_check_json_is_check_json(tmp_path: Path) -> None:
     mmc = str(TOPO / "mmc")
-    d = _json(["check", "-b", mmc, "-c", mmc, "--slo", str(TOPO / "slo" / "mmc.yaml"), "--duration", "2s", "-r", "2",
-               "--workers", "1", "--out", str(tmp_path / "c")])
+    d = _json(
+        [
+            "check",
+            "-b",
+            mmc,
+            "-c",
+            mmc,
+            "--slo",
+            str(TOPO / "slo" / "mmc.yaml"),
+            "--duration",
+            "2s",
+            "-r",
+            "2",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "c"),
+        ]
+    )
     on_disk = json.loads((tmp_path / "c" / "check.json").read_text())
     assert d["passed"] == on_disk["passed"] and d["comparisons"] == on_disk["comparisons"]
 
@@ -72,13 +105,30 @@ def test_compare_json_is_compare_json(tmp_path: Path) -> None:
     for name in ("a", "b"):
         res = runner.invoke(app, ["run", str(TOPO / "mm1"), "--duration", "2s", "-q", "--out", str(tmp_path / name)])
         assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c"), "--output", "json"])
+    res = runner.invoke(
+        app, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c"), "--output", "json"]
+    )
     assert res.exit_code in (0, 1), res.output
     assert json.loads(res.stdout) == json.loads((tmp_path / "c" / "compare.json").read_text())
 
 
 def test_storm_json_is_phase_json(tmp_path: Path) -> None:
-    d = _json(["storm", str(TOPO / "storm" / "mesh"), "-m", "2", "-d", "1s", "-r", "1", "--workers", "1", "--out", str(tmp_path / "p")])
+    d = _json(
+        [
+            "storm",
+            str(TOPO / "storm" / "mesh"),
+            "-m",
+            "2",
+            "-d",
+            "1s",
+            "-r",
+            "1",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "p"),
+        ]
+    )
     on_disk = json.loads((tmp_path / "p" / "phase.json").read_text())
     assert d["points"] == on_disk["points"] and len(d["points"]) == 1
 
@@ -96,19 +146,66 @@ def _fits(text: str, width: int = 80) -> None:
 
 def test_plan_sweep_check_and_storm_tables_fit_80_columns(tmp_path: Path, monkeypatch) -> None:
     _narrow(monkeypatch)
-    res = runner.invoke(app, ["plan", str(TOPO / "mmc"), "--slo", str(TOPO / "slo" / "mmc.yaml"), "--duration", "2s", "-r", "2",
-                              "--workers", "1", "--out", str(tmp_path / "p")])
+    res = runner.invoke(
+        app,
+        [
+            "plan",
+            str(TOPO / "mmc"),
+            "--slo",
+            str(TOPO / "slo" / "mmc.yaml"),
+            "--duration",
+            "2s",
+            "-r",
+            "2",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "p"),
+        ],
+    )
     assert res.exit_code in (0, 1), res.output
     _fits(res.stdout)
     assert "search trace" in res.stdout
     factor = "MockServiceGraph.services[name=server].errorRate"
-    res = runner.invoke(app, ["sweep", str(TOPO / "mm1"), "--factor", "LoadProfile.spec.rate=20,40", "--factor", f"{factor}=0,0.1",
-                              "--duration", "2s", "-r", "2", "--workers", "1", "--out", str(tmp_path / "s")])
+    res = runner.invoke(
+        app,
+        [
+            "sweep",
+            str(TOPO / "mm1"),
+            "--factor",
+            "LoadProfile.spec.rate=20,40",
+            "--factor",
+            f"{factor}=0,0.1",
+            "--duration",
+            "2s",
+            "-r",
+            "2",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "s"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     _fits(res.stdout)
     assert f"errorRate = {factor}" in " ".join(res.stdout.split())  # the full path, wrapped but whole
-    res = runner.invoke(app, ["storm", str(TOPO / "storm" / "mesh"), "-m", "2", "-d", "1s", "-r", "1", "--workers", "1",
-                              "--out", str(tmp_path / "st")])
+    res = runner.invoke(
+        app,
+        [
+            "storm",
+            str(TOPO / "storm" / "mesh"),
+            "-m",
+            "2",
+            "-d",
+            "1s",
+            "-r",
+            "1",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "st"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     _fits(res.stdout)
     assert "P(not recovered)" in res.stdout

@@ -15,7 +15,10 @@ runner = CliRunner()
 
 def _run_and_validate(tmp_path: Path, text: str) -> tuple[list[str], list[str]]:
     f = tmp_path / "t.yaml"
-    f.write_text(text + "---\napiVersion: meshsim.io/v1alpha1\nkind: LoadProfile\nspec: {rate: 5, duration: 1s, warmup: 0s, drain: 1s}\n")
+    f.write_text(
+        text
+        + "---\napiVersion: meshsim.io/v1alpha1\nkind: LoadProfile\nspec: {rate: 5, duration: 1s, warmup: 0s, drain: 1s}\n"
+    )
     v = runner.invoke(app, ["validate", str(f)])
     r = runner.invoke(app, ["run", str(f), "--out", str(tmp_path / "o"), "-q"])
     for res in (v, r):
@@ -34,8 +37,9 @@ def test_self_call_is_an_error_naming_it(tmp_path: Path) -> None:
 
 def test_call_cycle_is_an_error_naming_the_cycle(tmp_path: Path) -> None:
     v, _ = _run_and_validate(
-        tmp_path, "services:\n- name: x\n  isEntrypoint: true\n  script: [{call: a}]\n- name: a\n  script: [{call: b}]\n"
-        "- name: b\n  script: [{call: {service: a, probability: 10}}]\n"
+        tmp_path,
+        "services:\n- name: x\n  isEntrypoint: true\n  script: [{call: a}]\n- name: a\n  script: [{call: b}]\n"
+        "- name: b\n  script: [{call: {service: a, probability: 10}}]\n",
     )
     assert len(v) == 1 and "(a -> b -> a)" in v[0]
 
@@ -63,7 +67,7 @@ def test_invalid_regex_is_an_error_with_its_line(tmp_path: Path) -> None:
         tmp_path,
         "services:\n- name: a\n  isEntrypoint: true\n  script: [{call: b}]\n- name: b\n"
         "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: b}\n"
-        "spec:\n  hosts: [b]\n  http:\n  - match:\n    - uri: {regex: \"(\"}\n    - headers: {x: {regex: \"(?=a)b\"}}\n"
+        'spec:\n  hosts: [b]\n  http:\n  - match:\n    - uri: {regex: "("}\n    - headers: {x: {regex: "(?=a)b"}}\n'
         "    route:\n    - destination: {host: b}\n",
     )
     assert len(v) == 2

@@ -10,15 +10,23 @@ from meshsim.config.istio import DestinationRule, HTTPRetry, Percent, VirtualSer
 
 def _dr(policy: dict) -> DestinationRule:
     return DestinationRule.model_validate(
-        {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": "r"},
-         "spec": {"host": "r", "trafficPolicy": policy}}
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "metadata": {"name": "r"},
+            "spec": {"host": "r", "trafficPolicy": policy},
+        }
     )
 
 
 def _vs(route: dict) -> VirtualService:
     return VirtualService.model_validate(
-        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "r"},
-         "spec": {"hosts": ["r"], "http": [{"route": [{"destination": {"host": "r"}}], **route}]}}
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": "r"},
+            "spec": {"hosts": ["r"], "http": [{"route": [{"destination": {"host": "r"}}], **route}]},
+        }
     )
 
 
@@ -49,9 +57,13 @@ def test_destination_rule_values_istio_rejects(policy: dict) -> None:
 
 
 def test_destination_rule_values_istio_accepts() -> None:
-    dr = _dr({"connectionPool": {"tcp": {"maxConnections": 0, "idleTimeout": "0s", "connectTimeout": "1ms"}},
-              "outlierDetection": {"interval": "1s", "consecutive5xxErrors": 0, "maxEjectionPercent": 100},
-              "retryBudget": {"percent": 20.5, "minRetryConcurrency": 3}})
+    dr = _dr(
+        {
+            "connectionPool": {"tcp": {"maxConnections": 0, "idleTimeout": "0s", "connectTimeout": "1ms"}},
+            "outlierDetection": {"interval": "1s", "consecutive5xxErrors": 0, "maxEjectionPercent": 100},
+            "retryBudget": {"percent": 20.5, "minRetryConcurrency": 3},
+        }
+    )
     assert dr.spec.trafficPolicy is not None and dr.spec.trafficPolicy.outlierDetection is not None
     assert dr.spec.trafficPolicy.outlierDetection.interval == 1.0
 
@@ -74,15 +86,22 @@ def test_retry_policies_istio_rejects(retry: dict, message: str) -> None:
 
 
 def test_retry_policies_istio_accepts() -> None:
-    r = HTTPRetry.model_validate({"attempts": 3, "retryOn": "gateway-error,connect-failure,503,unavailable", "perTryTimeout": "2s"})
+    r = HTTPRetry.model_validate(
+        {"attempts": 3, "retryOn": "gateway-error,connect-failure,503,unavailable", "perTryTimeout": "2s"}
+    )
     assert r.attempts == 3 and r.perTryTimeout == 2.0
     assert HTTPRetry.model_validate({"attempts": 0}).attempts == 0
 
 
 @pytest.mark.parametrize(
     "route",
-    [{"timeout": "0s"}, {"timeout": "0.1ms"}, {"fault": {"delay": {"fixedDelay": "0s", "percentage": {"value": 5}}}},
-     {"fault": {"abort": {"httpStatus": 503, "percentage": {"value": 0.00001}}}}, {"mirrorPercent": 101}],
+    [
+        {"timeout": "0s"},
+        {"timeout": "0.1ms"},
+        {"fault": {"delay": {"fixedDelay": "0s", "percentage": {"value": 5}}}},
+        {"fault": {"abort": {"httpStatus": 503, "percentage": {"value": 0.00001}}}},
+        {"mirrorPercent": 101},
+    ],
 )
 def test_routes_istio_rejects(route: dict) -> None:
     with pytest.raises(ValidationError):

@@ -21,8 +21,15 @@ SERVER_FIELDS = {
     "resourceVersion": "123456",
     "generation": 3,
     "creationTimestamp": "2026-01-01T00:00:00Z",
-    "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update", "apiVersion": "v1",
-                       "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {}}}],
+    "managedFields": [
+        {
+            "manager": "kubectl-client-side-apply",
+            "operation": "Update",
+            "apiVersion": "v1",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:metadata": {}},
+        }
+    ],
 }
 
 
@@ -33,8 +40,11 @@ def _as_exported(doc: dict[str, Any]) -> dict[str, Any]:
     meta.setdefault("namespace", "default")
     meta.update(SERVER_FIELDS)
     meta.setdefault("annotations", {})[LAST_APPLIED] = json.dumps(doc)
-    out["status"] = {"observedGeneration": 3, "conditions": [{"type": "Available", "status": "True"}]} \
-        if doc["kind"] == "Deployment" else {}
+    out["status"] = (
+        {"observedGeneration": 3, "conditions": [{"type": "Available", "status": "True"}]}
+        if doc["kind"] == "Deployment"
+        else {}
+    )
     if doc["kind"] == "Service":
         out["status"] = {"loadBalancer": {}}
     if doc["apiVersion"].startswith("networking.istio.io"):
@@ -48,17 +58,28 @@ def _kube_list(paths: list[Path]) -> dict[str, Any]:
 
 
 def test_normalise_unwraps_lists_and_drops_server_fields_without_touching_the_input() -> None:
-    vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-          "metadata": {"name": "r", "annotations": {"keep": "me"}}, "spec": {"hosts": ["r"]}}
+    vs = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "r", "annotations": {"keep": "me"}},
+        "spec": {"hosts": ["r"]},
+    }
     exported = _as_exported(vs)
     exported["metadata"]["annotations"]["keep"] = "me"
     before = json.dumps(exported, sort_keys=True)
-    lst = {"apiVersion": "v1", "kind": "List", "items": [exported, {"apiVersion": "v1", "kind": "List", "items": [exported]}]}
+    lst = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [exported, {"apiVersion": "v1", "kind": "List", "items": [exported]}],
+    }
     out = normalise(lst)
     assert len(out) == 2
-    assert out[0] == {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-                      "metadata": {"name": "r", "namespace": "default", "annotations": {"keep": "me"}},
-                      "spec": {"hosts": ["r"]}}
+    assert out[0] == {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "r", "namespace": "default", "annotations": {"keep": "me"}},
+        "spec": {"hosts": ["r"]},
+    }
     assert json.dumps(exported, sort_keys=True) == before  # nothing the user wrote is modified
     # an isotope topology (no apiVersion/kind) passes through unchanged, "status" and all
     iso = {"services": [{"name": "a"}], "status": "x"}
@@ -93,5 +114,7 @@ def test_validate_accepts_a_directory_of_kubectl_json_files(tmp_path: Path) -> N
     export.mkdir()
     for i, d in enumerate(_kube_list([BOOKINFO / "destination-rule-all.yaml"])["items"]):
         (export / f"dr-{i}.json").write_text(json.dumps(d, indent=4))
-    res = CliRunner().invoke(app, ["validate", str(BOOKINFO / "topology.yaml"), str(BOOKINFO / "platform"), str(export)])
+    res = CliRunner().invoke(
+        app, ["validate", str(BOOKINFO / "topology.yaml"), str(BOOKINFO / "platform"), str(export)]
+    )
     assert res.exit_code == 0, res.output

@@ -46,10 +46,16 @@ def _load_doc(spec: str) -> str:
         (TOPO + _load_doc("{duration: .nan}"), "spec.duration"),
         (TOPO + _load_doc("{duration: 1e12}"), "spec.duration"),
         (TOPO + _load_doc("{headers: [{weight: .inf}]}"), "spec.headers[0].weight"),
-        (TOPO + _load_doc("{arrival: closed, users: 10, thinkTime: {dist: exponential, mean: .nan}}"), "spec.thinkTime.mean"),
+        (
+            TOPO + _load_doc("{arrival: closed, users: 10, thinkTime: {dist: exponential, mean: .nan}}"),
+            "spec.thinkTime.mean",
+        ),
         (TOPO.replace("sleep: 1ms", "sleep: {dist: exponential, mean: .nan}"), "services[2].script[0].sleep.mean"),
         (TOPO.replace("sleep: 1ms", "sleep: {dist: uniform, min: .nan, max: 1ms}"), "services[2].script[0].sleep.min"),
-        (TOPO.replace("sleep: 1ms", "sleep: {dist: lognormal, median: 1ms, p99: .inf}"), "services[2].script[0].sleep.p99"),
+        (
+            TOPO.replace("sleep: 1ms", "sleep: {dist: lognormal, median: 1ms, p99: .inf}"),
+            "services[2].script[0].sleep.p99",
+        ),
         (TOPO.replace("sleep: 1ms", "sleep: .inf"), "services[2].script[0].sleep.value"),
         (TOPO.replace("- name: c\n", "- name: c\n  responseSize: .inf\n"), "services[2].responseSize"),
         (TOPO.replace("- name: c\n", "- name: c\n  responseSize: 1e30\n"), "services[2].responseSize"),

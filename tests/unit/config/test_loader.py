@@ -72,7 +72,9 @@ spec:
     assert len(errs) == 4, r.output
     assert "more error" not in r.output
     by_field = {e.split(": ")[2]: e for e in errs}
-    assert by_field["spec.trafficPolicy.connectionPool.tcp.maxConnections"].startswith(f"error: {f}:14 (DestinationRule a)")
+    assert by_field["spec.trafficPolicy.connectionPool.tcp.maxConnections"].startswith(
+        f"error: {f}:14 (DestinationRule a)"
+    )
     assert f"{f}:15 " in by_field["spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests"]
     assert "at least 1ms" in by_field["spec.trafficPolicy.outlierDetection.interval"]
     assert f"{f}:17 " in by_field["spec.trafficPolicy.outlierDetection.interval"]
@@ -90,8 +92,11 @@ def test_errors_across_documents_are_all_reported(tmp_path: Path) -> None:
 
 
 def test_unknown_kind_in_a_known_group_is_an_error(tmp_path: Path) -> None:
-    for api, kind in (("networking.istio.io/v1", "VirtualServce"), ("security.istio.io/v1", "PeerAuth"),
-                      ("meshsim.io/v1alpha1", "LoadProfil")):
+    for api, kind in (
+        ("networking.istio.io/v1", "VirtualServce"),
+        ("security.istio.io/v1", "PeerAuth"),
+        ("meshsim.io/v1alpha1", "LoadProfil"),
+    ):
         f = _file(tmp_path, TOPO + f"---\napiVersion: {api}\nkind: {kind}\nmetadata: {{name: x}}\n")
         r = runner.invoke(app, ["validate", str(f)])
         assert r.exit_code == 2, r.output
@@ -125,8 +130,11 @@ def test_a_mistyped_load_profile_no_longer_runs_at_the_default_rate(tmp_path: Pa
 
 
 def test_unknown_kind_elsewhere_is_a_warning_that_run_prints(tmp_path: Path) -> None:
-    f = _file(tmp_path, TOPO + LOAD + "---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n"
-              "---\napiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: d}\n")
+    f = _file(
+        tmp_path,
+        TOPO + LOAD + "---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n"
+        "---\napiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: d}\n",
+    )
     r = runner.invoke(app, ["run", str(f), "--out", str(tmp_path / "o"), "-q"])
     assert r.exit_code == 0, r.output
     assert "warning:" in r.output and "unknown kind 'Widget'" in r.output
@@ -179,7 +187,10 @@ spec:
     assert r.exit_code == 2
     errs = _errors(r)
     assert len(errs) == 2, r.output
-    assert f"{f}:22 (Scenario s): spec.events[0].apply.spec.http[0].route[0].weight: Input should be a valid integer" in errs[0]
+    assert (
+        f"{f}:22 (Scenario s): spec.events[0].apply.spec.http[0].route[0].weight: Input should be a valid integer"
+        in errs[0]
+    )
     assert "spec.events[1].apply.kind" in errs[1] and "VirtualService or DestinationRule" in errs[1]
     assert "after the scenario" not in r.output
 

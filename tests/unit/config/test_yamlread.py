@@ -35,7 +35,7 @@ def test_duplicate_key_is_an_error_with_both_lines() -> None:
 
 
 def test_merge_keys_may_be_overridden_explicitly() -> None:
-    (_, data, _), = _read("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  y: 3\n")
+    ((_, data, _),) = _read("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  y: 3\n")
     assert data["d"] == {"x": 1, "y": 3}
 
 
@@ -51,7 +51,7 @@ def test_billion_laughs_is_refused_quickly() -> None:
 
 
 def test_a_few_aliases_are_fine() -> None:
-    (_, data, _), = _read("d: &d {sleep: 1ms}\nservices:\n- {name: a, script: [*d]}\n- {name: b, script: [*d]}\n")
+    ((_, data, _),) = _read("d: &d {sleep: 1ms}\nservices:\n- {name: a, script: [*d]}\n- {name: b, script: [*d]}\n")
     assert data["services"][1]["script"] == [{"sleep": "1ms"}]
 
 

@@ -43,7 +43,12 @@ def otlp_doc(spans: list[dict[str, Any]], old_names: bool = False) -> dict[str, 
         }
         by_service.setdefault(s["localEndpoint"]["serviceName"], []).append(o)
     key, scope = ("instrumentationLibrarySpans", "instrumentationLibrary") if old_names else ("scopeSpans", "scope")
-    return {"resourceSpans": [
-        {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": name}}]},
-         key: [{scope: {"name": "envoy"}, "spans": sp}]}
-        for name, sp in by_service.items()]}
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": name}}]},
+                key: [{scope: {"name": "envoy"}, "spans": sp}],
+            }
+            for name, sp in by_service.items()
+        ]
+    }

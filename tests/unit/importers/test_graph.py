@@ -10,10 +10,31 @@ from meshsim.importers.traces import RawSpan
 _ids = itertools.count(1)
 
 
-def sp(kind: str, service: str, start: float, dur: float, parent: str = "", status: int = 200,
-       dest: str | None = None, version: str = "v1", pod: str | None = None) -> RawSpan:
-    return RawSpan(f"{next(_ids):016x}", parent, start, dur, kind, True, service, version, pod or f"{service}-0",
-                   status, status >= 500 or status == 0, dest)
+def sp(
+    kind: str,
+    service: str,
+    start: float,
+    dur: float,
+    parent: str = "",
+    status: int = 200,
+    dest: str | None = None,
+    version: str = "v1",
+    pod: str | None = None,
+) -> RawSpan:
+    return RawSpan(
+        f"{next(_ids):016x}",
+        parent,
+        start,
+        dur,
+        kind,
+        True,
+        service,
+        version,
+        pod or f"{service}-0",
+        status,
+        status >= 500 or status == 0,
+        dest,
+    )
 
 
 def hop(caller: RawSpan, dest: str, start: float, dur: float, status: int = 200, served: bool = True) -> list[RawSpan]:

@@ -51,5 +51,7 @@ def test_with_traces_the_graph_and_times_come_from_them_and_replicas_from_the_de
     out = tmp_path / "o"
     res = runner.invoke(app, ["import", "k8s", PLATFORM, "--traces", str(FIXTURE), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["run", str(out), PLATFORM, "--duration", "2s", "--warmup", "1s", "--quiet", "--out", str(tmp_path / "r")])
+    res = runner.invoke(
+        app, ["run", str(out), PLATFORM, "--duration", "2s", "--warmup", "1s", "--quiet", "--out", str(tmp_path / "r")]
+    )
     assert res.exit_code == 0, res.output

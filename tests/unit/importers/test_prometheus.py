@@ -25,8 +25,26 @@ runner = CliRunner()
 def prom(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Bookinfo's Istio metrics as meshsim writes them (50 requests/s for 4 s)."""
     d = tmp_path_factory.mktemp("prom")
-    res = runner.invoke(app, ["run", str(BOOKINFO), "--rps", "50", "--duration", "4s", "--warmup", "1s", "--seed", "5",
-                              "--quiet", "--prometheus", str(d / "bookinfo.prom"), "--out", str(d / "run")])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(BOOKINFO),
+            "--rps",
+            "50",
+            "--duration",
+            "4s",
+            "--warmup",
+            "1s",
+            "--seed",
+            "5",
+            "--quiet",
+            "--prometheus",
+            str(d / "bookinfo.prom"),
+            "--out",
+            str(d / "run"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     return d / "bookinfo.prom"
 
@@ -80,8 +98,12 @@ def test_cross_check_with_traces_warns_only_when_they_disagree(prom: Path, tmp_p
         lines.append(ln)
     doubled.write_text("\n".join(lines) + "\n")
     warnings = cross_check(g, read_metrics([doubled], window=4.0))
-    assert warnings == ["cross-check: productpage -> details: 1.000 calls per request in the traces, 2.000 in the metrics"]
-    res = runner.invoke(app, ["import", "traces", str(FIXTURE), "--prometheus", str(doubled), "--out", str(tmp_path / "o")])
+    assert warnings == [
+        "cross-check: productpage -> details: 1.000 calls per request in the traces, 2.000 in the metrics"
+    ]
+    res = runner.invoke(
+        app, ["import", "traces", str(FIXTURE), "--prometheus", str(doubled), "--out", str(tmp_path / "o")]
+    )
     assert res.exit_code == 0 and "cross-check: productpage -> details" in res.output
 
 
@@ -89,5 +111,7 @@ def test_imported_metrics_topology_runs(prom: Path, tmp_path: Path) -> None:
     out = tmp_path / "o"
     res = runner.invoke(app, ["import", "prometheus", str(prom), "--window", "4", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["run", str(out), "--duration", "2s", "--warmup", "1s", "--quiet", "--out", str(tmp_path / "r")])
+    res = runner.invoke(
+        app, ["run", str(out), "--duration", "2s", "--warmup", "1s", "--quiet", "--out", str(tmp_path / "r")]
+    )
     assert res.exit_code == 0, res.output

@@ -53,7 +53,9 @@ def _agree(name: str, a: dict[str, Any], b: dict[str, Any], misses: list[tuple[s
     if any(x["ci_low"] is None or x["ci_high"] is None for x in (a, b)):
         assert not name.startswith("entry"), (name, a, b)
         return
-    misses.append((f"{name}: {b['value']:.3f} vs {a['value']:.3f}", abs(a["value"] - b["value"]), math.hypot(_half(a), _half(b))))
+    misses.append(
+        (f"{name}: {b['value']:.3f} vs {a['value']:.3f}", abs(a["value"] - b["value"]), math.hypot(_half(a), _half(b)))
+    )
 
 
 def _agree_p(name: str, k1: int, n1: int, k2: int, n2: int, misses: list[tuple[str, float, float]]) -> None:
@@ -62,18 +64,58 @@ def _agree_p(name: str, k1: int, n1: int, k2: int, n2: int, misses: list[tuple[s
     misses.append((f"{name}: {k2 / n2:.4f} vs {k1 / n1:.4f}", abs(k1 / n1 - k2 / n2), math.hypot(h1, h2)))
 
 
-def _round_trip(tmp_path: Path, inputs: list[str], duration: str, rps: str) -> tuple[dict[str, Any], dict[str, Any], Path]:
+def _round_trip(
+    tmp_path: Path, inputs: list[str], duration: str, rps: str
+) -> tuple[dict[str, Any], dict[str, Any], Path]:
     traces = tmp_path / "traces.json"
-    _run(["run", *inputs, "--rps", rps, "--duration", duration, "--warmup", "2s", "--seed", "11", "--quiet",
-          "--traces", str(traces), "--trace-sample", "1", "--out", str(tmp_path / "traced")])
+    _run(
+        [
+            "run",
+            *inputs,
+            "--rps",
+            rps,
+            "--duration",
+            duration,
+            "--warmup",
+            "2s",
+            "--seed",
+            "11",
+            "--quiet",
+            "--traces",
+            str(traces),
+            "--trace-sample",
+            "1",
+            "--out",
+            str(tmp_path / "traced"),
+        ]
+    )
     _run(["import", "traces", str(traces), "--out", str(tmp_path / "imported")])
     # both models compared over 5 replications, so every quantile interval has its sections (the traced run is a
     # single replication: replications overlap in time and would multiply the imported rate)
     for model_in, seed, out in ((inputs, "13", "first"), ([str(tmp_path / "imported")], "12", "second")):
         # 1,200 requests a replication: enough for the entry p99's interval (10 / (1 - 0.99) per section)
         compare_s = f"{max(6.0, 1200 / float(rps)):g}s"
-        _run(["run", *model_in, "--rps", rps, "--duration", compare_s, "--warmup", "2s", "--seed", seed, "-r", "5",
-              "--workers", "1", "--quiet", "--out", str(tmp_path / out)])
+        _run(
+            [
+                "run",
+                *model_in,
+                "--rps",
+                rps,
+                "--duration",
+                compare_s,
+                "--warmup",
+                "2s",
+                "--seed",
+                seed,
+                "-r",
+                "5",
+                "--workers",
+                "1",
+                "--quiet",
+                "--out",
+                str(tmp_path / out),
+            ]
+        )
     first = json.loads((tmp_path / "first" / "summary.json").read_text())
     second = json.loads((tmp_path / "second" / "summary.json").read_text())
     return first, second, tmp_path / "imported"
@@ -98,11 +140,23 @@ def _compare(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
         for q in ("p50", "p99"):
             _agree(f"{name} {q}", a["latency_ms"][q], b["latency_ms"][q], misses)
         _agree_p(f"{name} share", a["requests"], tot1[key[:2]], b["requests"], tot2[key[:2]], misses)
-        _agree_p(f"{name} success rate", round(a["success_rate"]["value"] * a["requests"]), a["requests"],
-                 round(b["success_rate"]["value"] * b["requests"]), b["requests"], misses)
+        _agree_p(
+            f"{name} success rate",
+            round(a["success_rate"]["value"] * a["requests"]),
+            a["requests"],
+            round(b["success_rate"]["value"] * b["requests"]),
+            b["requests"],
+            misses,
+        )
     n1, n2 = first["entry"]["requests"], second["entry"]["requests"]
-    _agree_p("entry success rate", round(first["entry"]["success_rate"]["value"] * n1), n1,
-             round(second["entry"]["success_rate"]["value"] * n2), n2, misses)
+    _agree_p(
+        "entry success rate",
+        round(first["entry"]["success_rate"]["value"] * n1),
+        n1,
+        round(second["entry"]["success_rate"]["value"] * n2),
+        n2,
+        misses,
+    )
     scale = NormalDist().inv_cdf(1 - 0.025 / len(misses)) / NormalDist().inv_cdf(0.975)
     return [f"{name} (tolerance {tol * scale:.4f})" for name, diff, tol in misses if diff > tol * scale + 1e-12]
 

@@ -17,8 +17,16 @@ def _graph(path: Path) -> tuple[Graph, TraceFile]:
 
 def _shape(g: Graph) -> dict[str, object]:
     return {
-        "versions": {k: (v.spans, v.scripted, sorted(v.pods), {c: s.present for c, s in v.calls.items()},
-                         sorted(round(x * 1e6) for x in v.self_times)) for k, v in g.versions.items()},
+        "versions": {
+            k: (
+                v.spans,
+                v.scripted,
+                sorted(v.pods),
+                {c: s.present for c, s in v.calls.items()},
+                sorted(round(x * 1e6) for x in v.self_times),
+            )
+            for k, v in g.versions.items()
+        },
         "edges": {k: (e.calls, dict(e.versions)) for k, e in g.edges.items()},
         "entry": dict(g.entry),
     }
@@ -34,7 +42,9 @@ def test_meshsim_jaeger_has_the_sidecar_tags_envoy_writes() -> None:
                 assert tags["upstream_cluster"] == "inbound|9080||" and tags["component"] == "proxy"
             elif tags.get("span.kind") == "client":
                 clients += 1
-                assert tags["upstream_cluster"].startswith("outbound|9080||") and tags["upstream_cluster"].endswith(".default.svc.cluster.local")
+                assert tags["upstream_cluster"].startswith("outbound|9080||") and tags["upstream_cluster"].endswith(
+                    ".default.svc.cluster.local"
+                )
             if "span.kind" in tags:
                 assert tags["istio.canonical_service"] and tags["istio.canonical_revision"].startswith("v")
                 assert tags["http.status_code"] == "200"
@@ -44,7 +54,13 @@ def test_meshsim_jaeger_has_the_sidecar_tags_envoy_writes() -> None:
 def test_jaeger_reader_reads_services_versions_pods_and_the_call_graph() -> None:
     g, info = _graph(FIXTURE)
     assert (info.fmt, info.traces, info.spans, info.problems) == ("jaeger", 15, 301, [])
-    assert set(g.versions) == {("productpage", "v1"), ("details", "v1"), ("reviews", "v1"), ("reviews", "v2"), ("ratings", "v1")}
+    assert set(g.versions) == {
+        ("productpage", "v1"),
+        ("details", "v1"),
+        ("reviews", "v1"),
+        ("reviews", "v2"),
+        ("ratings", "v1"),
+    }
     assert g.versions[("reviews", "v2")].pods == {"reviews-v2-0"}
     assert g.edges[("productpage", "reviews")].versions == {"v1": 13, "v2": 2}
     assert g.entry == {"productpage": 15} and g.proxy_traces == 15
@@ -91,21 +107,32 @@ def test_zipkin_lower_cased_names_and_istio_node_ids(tmp_path: Path) -> None:
 
 def test_app_instrumented_otel_traces_without_sidecars(tmp_path: Path) -> None:
     def span(sid: str, parent: str, kind: int, t0: int, t1: int, status: int = 0) -> dict[str, object]:
-        return {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": sid, "parentSpanId": parent, "name": "GET",
-                "kind": kind, "startTimeUnixNano": str(t0 * 1000), "endTimeUnixNano": t1 * 1000,
-                "attributes": [{"key": "http.response.status_code", "value": {"intValue": "500" if status else "200"}}],
-                "status": {"code": status}}
+        return {
+            "traceId": "0af7651916cd43dd8448eb211c80319c",
+            "spanId": sid,
+            "parentSpanId": parent,
+            "name": "GET",
+            "kind": kind,
+            "startTimeUnixNano": str(t0 * 1000),
+            "endTimeUnixNano": t1 * 1000,
+            "attributes": [{"key": "http.response.status_code", "value": {"intValue": "500" if status else "200"}}],
+            "status": {"code": status},
+        }
 
     def res(name: str, version: str, spans: list[dict[str, object]]) -> dict[str, object]:
-        attrs = [{"key": "service.name", "value": {"stringValue": name}},
-                 {"key": "service.version", "value": {"stringValue": version}},
-                 {"key": "k8s.pod.name", "value": {"stringValue": f"{name}-abc"}}]
+        attrs = [
+            {"key": "service.name", "value": {"stringValue": name}},
+            {"key": "service.version", "value": {"stringValue": version}},
+            {"key": "k8s.pod.name", "value": {"stringValue": f"{name}-abc"}},
+        ]
         return {"resource": {"attributes": attrs}, "scopeSpans": [{"scope": {}, "spans": spans}]}
 
-    doc = {"resourceSpans": [
-        res("web", "1.2", [span("a" * 16, "", 2, 0, 10_000), span("b" * 16, "a" * 16, 3, 2_000, 6_000)]),
-        res("api", "2.0", [span("c" * 16, "b" * 16, 2, 2_500, 5_500)]),
-    ]}
+    doc = {
+        "resourceSpans": [
+            res("web", "1.2", [span("a" * 16, "", 2, 0, 10_000), span("b" * 16, "a" * 16, 3, 2_000, 6_000)]),
+            res("api", "2.0", [span("c" * 16, "b" * 16, 2, 2_500, 5_500)]),
+        ]
+    }
     p = tmp_path / "otel.json"
     p.write_text(json.dumps(doc))
     assert detect_format(p) == "otlp"

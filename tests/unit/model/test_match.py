@@ -64,8 +64,12 @@ def test_without_headers_holds_when_the_header_is_absent_or_different() -> None:
 
 
 def test_all_conditions_must_hold() -> None:
-    m = RouteMatch(uri=StringMatcher("prefix", "/r"), method=StringMatcher("exact", "GET"), port=9080,
-                   source_labels=(("app", "productpage"),))
+    m = RouteMatch(
+        uri=StringMatcher("prefix", "/r"),
+        method=StringMatcher("exact", "GET"),
+        port=9080,
+        source_labels=(("app", "productpage"),),
+    )
     ok = ("/reviews", "GET", {}, 9080, {"app": "productpage", "version": "v1"})
     assert request_matches(m, *ok)
     assert not request_matches(m, "/x", *ok[1:])
@@ -77,8 +81,15 @@ def test_all_conditions_must_hold() -> None:
 def test_the_simulator_routes_a_regex_uri_case_sensitively_under_ignore_uri_case() -> None:
     """The router picks the first route whose match holds: /API/v1 misses the regex route
     (ignoreUriCase has no effect on it) and falls through to the catch-all."""
-    regex = Route("api", (RouteMatch(uri=StringMatcher("regex", "/api/.*", True)),), (WeightedCluster("api", 1),),
-                  None, None, None, "vs/http[0]")
+    regex = Route(
+        "api",
+        (RouteMatch(uri=StringMatcher("regex", "/api/.*", True)),),
+        (WeightedCluster("api", 1),),
+        None,
+        None,
+        None,
+        "vs/http[0]",
+    )
     rest = Route("rest", (), (WeightedCluster("rest", 1),), None, None, None, "vs/http[1]")
     table = [RouteRT(regex), RouteRT(rest)]
     assert select_route(table, "/api/v1", "GET", {}, 80, {}).route.name == "api"  # type: ignore[union-attr]
@@ -125,9 +136,14 @@ def test_exact_is_an_escaped_regex_and_implies_prefix(v: str, s: str, ic: bool) 
         assert string_matches(StringMatcher("prefix", v, ic), s)
 
 
-@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), matchers(), st.booleans()), max_size=3), texts, texts,
-       st.dictionaries(st.sampled_from(["a", "b"]), texts, max_size=2))
-def test_compiled_request_match_agrees_with_the_rule(hs: list[tuple[str, StringMatcher, bool]], uri: str, path: str,
-                                                     headers: dict[str, str]) -> None:
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b"]), matchers(), st.booleans()), max_size=3),
+    texts,
+    texts,
+    st.dictionaries(st.sampled_from(["a", "b"]), texts, max_size=2),
+)
+def test_compiled_request_match_agrees_with_the_rule(
+    hs: list[tuple[str, StringMatcher, bool]], uri: str, path: str, headers: dict[str, str]
+) -> None:
     m = RouteMatch(uri=StringMatcher("prefix", uri), headers=tuple(HeaderMatcher(n, x, inv) for n, x, inv in hs))
     assert compile_request_match(m)(path, "GET", headers, 80, {}) == request_matches(m, path, "GET", headers, 80, {})

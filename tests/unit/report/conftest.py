@@ -48,5 +48,12 @@ def storm() -> Summary:
 @pytest.fixture(scope="session")
 def canary() -> Summary:
     """The README's canary example: Flagger's analysis promotes reviews v2."""
-    return _run([str(TOPO / "bookinfo" / "topology.yaml"), str(TOPO / "bookinfo" / "platform"),
-                 str(TOPO / "bookinfo" / "destination-rule-all.yaml"), str(TOPO / "canary")], [])
+    return _run(
+        [
+            str(TOPO / "bookinfo" / "topology.yaml"),
+            str(TOPO / "bookinfo" / "platform"),
+            str(TOPO / "bookinfo" / "destination-rule-all.yaml"),
+            str(TOPO / "canary"),
+        ],
+        [],
+    )

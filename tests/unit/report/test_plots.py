@@ -50,8 +50,11 @@ def _nodes(fig: Figure) -> dict[str, Text]:
 
 
 def _arrows(fig: Figure) -> dict[str, FancyArrowPatch]:
-    return {p.get_gid().removeprefix("edge:"): p for p in fig.axes[0].patches
-            if isinstance(p, FancyArrowPatch) and (p.get_gid() or "").startswith("edge:")}
+    return {
+        p.get_gid().removeprefix("edge:"): p
+        for p in fig.axes[0].patches
+        if isinstance(p, FancyArrowPatch) and (p.get_gid() or "").startswith("edge:")
+    }
 
 
 def test_edge_colour_thresholds() -> None:
@@ -116,8 +119,13 @@ def test_service_graph_has_no_phantom_node(bookinfo: Summary, bookinfo_gateway: 
     workloads = {f"{s.name}.{s.version}" for s in bookinfo.services}
     fig, _ = _render(service_graph, bookinfo)
     assert set(_nodes(fig)) == workloads | {LOAD_NODE}
-    assert set(_arrows(fig)) == {f"{LOAD_NODE}->productpage.v1", "productpage.v1->details.v1", "productpage.v1->reviews.v1",
-                                 "productpage.v1->reviews.v2", "reviews.v2->ratings.v1"}
+    assert set(_arrows(fig)) == {
+        f"{LOAD_NODE}->productpage.v1",
+        "productpage.v1->details.v1",
+        "productpage.v1->reviews.v1",
+        "productpage.v1->reviews.v2",
+        "reviews.v2->ratings.v1",
+    }
     # reviews v3 has a pod but no traffic under the 90/10 split: drawn, marked, and not connected
     assert "no traffic" in _nodes(fig)["reviews.v3"].get_text()
     # through the gateway the load generator feeds the gateway, and only the gateway feeds productpage
@@ -183,8 +191,10 @@ def test_latency_cdf_renders_without_warnings(which: str, request: pytest.Fixtur
 
 
 def test_storm_phase_draws_the_boundary_between_cells_either_side_of_one_half() -> None:
-    pts = [{"load": None, "magnitude": m, "duration_s": d, "p_not_recovered": p}
-           for (m, d, p) in [(1.5, 1.0, 0.0), (1.5, 2.0, 0.2), (2.0, 1.0, 0.0), (2.0, 2.0, 1.0)]]
+    pts = [
+        {"load": None, "magnitude": m, "duration_s": d, "p_not_recovered": p}
+        for (m, d, p) in [(1.5, 1.0, 0.0), (1.5, 2.0, 0.2), (2.0, 1.0, 0.0), (2.0, 2.0, 1.0)]
+    ]
     phase = {"points": pts, "replications": 6, "trigger": {"magnitude_unit": "slowdown factor"}}
     fig, _ = _render(plots.storm_phase, phase)  # type: ignore[arg-type]
     ax = fig.axes[0]

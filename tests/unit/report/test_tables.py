@@ -26,7 +26,11 @@ def test_tables_fit_the_terminal_without_truncation(which: str, width: int, requ
     assert "…" not in text
     assert max(len(line) for line in text.splitlines()) <= width
     # every name is printed whole, on one line
-    names = {e.source for e in summary.edges} | {e.destination for e in summary.edges} | {sv.name for sv in summary.services}
+    names = (
+        {e.source for e in summary.edges}
+        | {e.destination for e in summary.edges}
+        | {sv.name for sv in summary.services}
+    )
     for name in names:
         assert name in text, name
 

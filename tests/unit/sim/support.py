@@ -45,25 +45,70 @@ def call_back(timeout: float | None = None, path: str = "/", index: int = 0) -> 
 
 
 def retry(n: int, on: str = "5xx", per_try: float | None = None, base: float = 0.0) -> RetryPolicy:
-    return RetryPolicy(num_retries=n, retry_on=frozenset(on.split(",")), retriable_status_codes=frozenset(),
-                       per_try_timeout=per_try, backoff_base=base, backoff_max=10 * base, previous_hosts=False,
-                       host_selection_retry_max_attempts=0)
+    return RetryPolicy(
+        num_retries=n,
+        retry_on=frozenset(on.split(",")),
+        retriable_status_codes=frozenset(),
+        per_try_timeout=per_try,
+        backoff_base=base,
+        backoff_max=10 * base,
+        previous_hosts=False,
+        host_selection_retry_max_attempts=0,
+    )
 
 
-def workload(service: str, script: tuple[Any, ...] = (), replicas: int = 1, concurrency: int | None = None,
-             error_rate: float = 0.0, error_mode: str = "random") -> Workload:
-    return Workload(service, "v1", (("app", service), ("version", "v1")), replicas, concurrency, script, error_rate,
-                    503, error_mode, 0, None)  # type: ignore[arg-type]
+def workload(
+    service: str,
+    script: tuple[Any, ...] = (),
+    replicas: int = 1,
+    concurrency: int | None = None,
+    error_rate: float = 0.0,
+    error_mode: str = "random",
+) -> Workload:
+    return Workload(
+        service,
+        "v1",
+        (("app", service), ("version", "v1")),
+        replicas,
+        concurrency,
+        script,
+        error_rate,
+        503,
+        error_mode,
+        0,
+        None,
+    )  # type: ignore[arg-type]
 
 
-def _cluster(name: str, direction: str, service: str, host: str, endpoints: tuple[str, ...],
-             cb: CircuitBreakers | None = None) -> Cluster:
-    return Cluster(name, direction, service, host, 8080, "", endpoints, "ROUND_ROBIN", cb or CircuitBreakers(), None,  # type: ignore[arg-type]
-                   "HTTP1", None, 2**31, 10.0, 0.0)
+def _cluster(
+    name: str, direction: str, service: str, host: str, endpoints: tuple[str, ...], cb: CircuitBreakers | None = None
+) -> Cluster:
+    return Cluster(
+        name,
+        direction,
+        service,
+        host,
+        8080,
+        "",
+        endpoints,
+        "ROUND_ROBIN",
+        cb or CircuitBreakers(),
+        None,  # type: ignore[arg-type]
+        "HTTP1",
+        None,
+        2**31,
+        10.0,
+        0.0,
+    )
 
 
-def model(back: Workload | None = None, front_script: tuple[Any, ...] | None = None, route: Route | None = None,
-          cb: CircuitBreakers | None = None, proxy_workers: int = 0) -> MeshModel:
+def model(
+    back: Workload | None = None,
+    front_script: tuple[Any, ...] | None = None,
+    route: Route | None = None,
+    cb: CircuitBreakers | None = None,
+    proxy_workers: int = 0,
+) -> MeshModel:
     """front (one pod, calls back once) -> back; ``route`` replaces the default catch-all route."""
     back = back or workload("back", (SleepStep(constant(0.010), 0),))
     front = workload("front", front_script if front_script is not None else (call_back(),))
@@ -79,7 +124,9 @@ def model(back: Workload | None = None, front_script: tuple[Any, ...] | None = N
         clusters=(_cluster(BACK_CLUSTER, "outbound", "back", BACK_HOST, back_eps, cb),),
         inbound_clusters=tuple(_cluster(f"inbound|8080||{s.name}", "inbound", s.name, s.host, ()) for s in services),
         virtual_hosts=(VirtualHost(f"{BACK_HOST}:8080", BACK_HOST, 8080, (BACK_HOST,), (route,)),),
-        proxies=tuple(Proxy(e.id, s.name, "v1", e.labels, f"inbound|8080||{s.name}") for s in services for e in s.endpoints),
+        proxies=tuple(
+            Proxy(e.id, s.name, "v1", e.labels, f"inbound|8080||{s.name}") for s in services for e in s.endpoints
+        ),
         load=LoadSpec("front", "/", "GET", "poisson", 10.0, None, None, 10.0, 0.0, 1.0, ((1.0, ()),)),
         settings=MeshSettingsIR(ZERO, 0.0, 3, proxy_workers=proxy_workers),
     )
@@ -90,8 +137,9 @@ def context(m: MeshModel, seed: int = 1) -> SimContext:
     return SimContext(m, Streams(seed), Recorder(None))
 
 
-def route_with(policy: RetryPolicy | None = None, timeout: float | None = None,
-               matches: tuple[RouteMatch, ...] = ()) -> Route:
+def route_with(
+    policy: RetryPolicy | None = None, timeout: float | None = None, matches: tuple[RouteMatch, ...] = ()
+) -> Route:
     return Route("r", matches, (WeightedCluster(BACK_CLUSTER, 100),), timeout, policy, None, "vs/http[0]")
 
 

@@ -21,14 +21,27 @@ ONE_SLOW_POD = str(ROOT / "tests" / "fixtures" / "valid" / "least-request-one-sl
 
 def _cluster(n: int = 3, max_requests: int = 2**32 - 1, max_pending: int = 2**32 - 1) -> Cluster:
     cb = CircuitBreakers(
-        max_connections=2**32 - 1, max_pending_requests=max_pending, max_requests=max_requests,
-        max_retries=2**32 - 1, retry_budget=None,
+        max_connections=2**32 - 1,
+        max_pending_requests=max_pending,
+        max_requests=max_requests,
+        max_retries=2**32 - 1,
+        retry_budget=None,
     )
     return Cluster(
-        name="outbound|8080||b.default.svc.cluster.local", direction="outbound", service="b",
-        host="b.default.svc.cluster.local", port=8080, subset="", endpoints=tuple(f"b-{i}" for i in range(n)),
-        lb_policy="LEAST_REQUEST", circuit_breakers=cb, outlier_detection=None, protocol="HTTP11",
-        max_requests_per_connection=None, max_concurrent_streams=2**31 - 1, connect_timeout=10.0,
+        name="outbound|8080||b.default.svc.cluster.local",
+        direction="outbound",
+        service="b",
+        host="b.default.svc.cluster.local",
+        port=8080,
+        subset="",
+        endpoints=tuple(f"b-{i}" for i in range(n)),
+        lb_policy="LEAST_REQUEST",
+        circuit_breakers=cb,
+        outlier_detection=None,
+        protocol="HTTP11",
+        max_requests_per_connection=None,
+        max_concurrent_streams=2**31 - 1,
+        connect_timeout=10.0,
         healthy_panic_threshold=50.0,
     )
 
@@ -106,7 +119,11 @@ def _p2c_slow_share(lam: float, mus: list[float], workers: int, cap: int) -> flo
             if n[i] > 0:
                 down = list(n)
                 down[i] -= 1
-                rows.append(idx), cols.append(np.ravel_multi_index(down, shape)), vals.append(min(n[i], workers) * mus[i])
+                (
+                    rows.append(idx),
+                    cols.append(np.ravel_multi_index(down, shape)),
+                    vals.append(min(n[i], workers) * mus[i]),
+                )
     q = sp.csr_matrix((vals, (rows, cols)), shape=(size, size))
     q = q - sp.diags(np.asarray(q.sum(axis=1)).ravel())
     a = q.T.tolil()
@@ -119,7 +136,8 @@ def _p2c_slow_share(lam: float, mus: list[float], workers: int, cap: int) -> flo
 
 def _slow_share(policy: str, seed: int) -> float:
     model, _ = load_and_compile(
-        [ONE_SLOW_POD], ["LoadProfile.spec.duration=60s", f"DestinationRule/backend.spec.trafficPolicy.loadBalancer.simple={policy}"]
+        [ONE_SLOW_POD],
+        ["LoadProfile.spec.duration=60s", f"DestinationRule/backend.spec.trafficPolicy.loadBalancer.simple={policy}"],
     )
     s = simulate(model, seed=seed, workers=1)
     rate = {v.version: v.arrival_rate_rps for v in s.services if v.name == "backend"}
@@ -146,10 +164,20 @@ def _od_cluster(n: int, max_ejection_percent: int, panic: float = 0.0, policy: s
 
     od = OutlierDetectionPolicy(5, 100, 5, 0, 10.0, 30.0, 300.0, max_ejection_percent)
     return Cluster(
-        name="outbound|8080||s.default.svc.cluster.local", direction="outbound", service="s",
-        host="s.default.svc.cluster.local", port=8080, subset="", endpoints=tuple(f"s-{i}" for i in range(n)),
-        lb_policy=policy, circuit_breakers=CircuitBreakers(), outlier_detection=od, protocol="HTTP1",
-        max_requests_per_connection=None, max_concurrent_streams=1024, connect_timeout=10.0,
+        name="outbound|8080||s.default.svc.cluster.local",
+        direction="outbound",
+        service="s",
+        host="s.default.svc.cluster.local",
+        port=8080,
+        subset="",
+        endpoints=tuple(f"s-{i}" for i in range(n)),
+        lb_policy=policy,
+        circuit_breakers=CircuitBreakers(),
+        outlier_detection=od,
+        protocol="HTTP1",
+        max_requests_per_connection=None,
+        max_concurrent_streams=1024,
+        connect_timeout=10.0,
         healthy_panic_threshold=panic,
     )
 

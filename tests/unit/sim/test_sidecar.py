@@ -28,7 +28,9 @@ def _setup(route: Any, statuses: list[int], delay: float) -> tuple[SimContext, S
     return ctx, front, pod
 
 
-def _send(ctx: SimContext, sc: Sidecar, measured: bool = True, spans: Any = NO_SPANS, path: str = "/") -> dict[str, Any]:
+def _send(
+    ctx: SimContext, sc: Sidecar, measured: bool = True, spans: Any = NO_SPANS, path: str = "/"
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     rctx = Ctx({}, measured, 0, spans, spans is not NO_SPANS)
 
@@ -107,5 +109,8 @@ def test_a_traced_request_gets_one_span_per_attempt_under_its_router_span() -> N
     tr = Trace(0)
     _send(ctx, sc, spans=TraceSpans(tr))
     attempts = [s for s in tr.spans if s.operation.startswith("attempt")]
-    assert [(s.operation, s.parent, s.tags["status"]) for s in attempts] == [("attempt 1", 1, 503), ("attempt 2", 1, 200)]
+    assert [(s.operation, s.parent, s.tags["status"]) for s in attempts] == [
+        ("attempt 1", 1, 503),
+        ("attempt 2", 1, 200),
+    ]
     assert attempts[0].end == pytest.approx(attempts[1].start)  # the attempts tile the router span

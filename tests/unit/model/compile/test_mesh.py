@@ -27,7 +27,9 @@ spec:
 
 
 def test_first_error_names_file_and_field() -> None:
-    with pytest.raises(CompileError, match=r"in-1\.yaml.*spec\.http\[0\]\.route\[0\]\.destination\.subset.*unknown subset 'nope'"):
+    with pytest.raises(
+        CompileError, match=r"in-1\.yaml.*spec\.http\[0\]\.route\[0\]\.destination\.subset.*unknown subset 'nope'"
+    ):
         compile_checked(config(CHAIN, BAD_VS))
 
 

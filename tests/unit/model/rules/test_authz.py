@@ -24,8 +24,13 @@ def test_unset_field_matches_anything_and_not_values_exclude(v: str) -> None:
     assert not field_match(None, (v,), v) or v.startswith("*") or v.endswith("*")
 
 
-def _pol(name: str, action: str, principals: tuple[str, ...] | None = None, methods: tuple[str, ...] | None = None) -> AuthzPolicy:
-    rule = AuthzRule((AuthzSource(principals=principals),) if principals else (), (AuthzOperation(methods=methods),) if methods else ())
+def _pol(
+    name: str, action: str, principals: tuple[str, ...] | None = None, methods: tuple[str, ...] | None = None
+) -> AuthzPolicy:
+    rule = AuthzRule(
+        (AuthzSource(principals=principals),) if principals else (),
+        (AuthzOperation(methods=methods),) if methods else (),
+    )
     return AuthzPolicy(name, action, ("w.v1",), (rule,))  # type: ignore[arg-type]
 
 

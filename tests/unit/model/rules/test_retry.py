@@ -45,12 +45,18 @@ def test_no_block_keeps_default_and_zero_attempts_removes_policy() -> None:
     assert convert_retry_policy(None, d) is d
     assert convert_retry_policy(HTTPRetry(attempts=0), d) is None
     rp = convert_retry_policy(HTTPRetry(attempts=4), d)
-    assert rp is not None and rp.retry_on == ISTIO_DEFAULT_RETRY_ON and (rp.backoff_base, rp.backoff_max) == (0.025, 0.25)
+    assert (
+        rp is not None and rp.retry_on == ISTIO_DEFAULT_RETRY_ON and (rp.backoff_base, rp.backoff_max) == (0.025, 0.25)
+    )
 
 
 def test_unknown_token_names_the_field() -> None:
-    with pytest.raises(CompileError, match=r"vs\.yaml: spec\.http\[0\]\.retries\.retryOn: unknown retryOn policy 'bogus'"):
-        convert_retry_policy(HTTPRetry(attempts=1, retryOn="5xx,bogus"), default_retry_policy(), "vs.yaml", "spec.http[0].retries")
+    with pytest.raises(
+        CompileError, match=r"vs\.yaml: spec\.http\[0\]\.retries\.retryOn: unknown retryOn policy 'bogus'"
+    ):
+        convert_retry_policy(
+            HTTPRetry(attempts=1, retryOn="5xx,bogus"), default_retry_policy(), "vs.yaml", "spec.http[0].retries"
+        )
     assert parse_retry_on("5xx,,bogus") == "bogus"
 
 
