@@ -1,5 +1,5 @@
 # ruff: noqa: T201
-"""Planning benchmarks (issue #7); not a test. Run: ``python benchmarks/bench_planning.py``.
+"""Planning benchmarks; not a test. Run: ``python benchmarks/bench_planning.py``.
 
 1. Analytic pre-screen: time of an analytic-only Bookinfo plan (500 req/s, reviews pods with one
    worker, p99 < 150 ms), including load + compile. Target: < 1 s.

@@ -1,5 +1,5 @@
 # ruff: noqa: T201
-"""Storm benchmarks (issue #6); not a test. Run: ``python benchmarks/bench_storm.py``.
+"""Storm benchmarks; not a test. Run: ``python benchmarks/bench_storm.py``.
 
 Wall and CPU time of one replication of ``topologies/storm`` (50 s simulated) when it ends
 metastable (as configured: the leaf's queue and 9x amplification grow for 30 s) and when it recovers

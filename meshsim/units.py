@@ -9,7 +9,7 @@ Formats accepted (the ones isotope and Istio users already write):
 - Duration: a Go ``time.ParseDuration`` string (``"250ms"``, ``"1.5s"``, ``"1m30s"``, ``"100us"``),
   as isotope parses ``sleep`` and Istio parses ``timeout``; a bare number means seconds.
 - ByteSize: an int of bytes or a docker ``go-units`` RAM string (``"1 KB"`` = 1024, ``"16KiB"``),
-  binary units as isotope does (prior-art §3.1).
+  binary units as isotope does (isotope's Go parser, istio/tools ``isotope/convert/pkg/graph``).
 - Percentage: a number in [0, 1] or a string ending in ``%`` (``"5%"``), as isotope's ``errorRate``.
 """
 

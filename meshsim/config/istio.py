@@ -138,7 +138,7 @@ _HTTP_CODES = frozenset(int(c) for c in HTTPStatus)
 
 
 class HTTPRetry(StrictModel):
-    """``attempts`` retries after the first try; see reference §1.1 for every default."""
+    """``attempts`` retries after the first try; Istio's defaults are those of pilot/pkg/networking/core/route/retry/retry.go ``DefaultPolicy``."""
 
     attempts: Int32 | None = None
     perTryTimeout: IstioDuration | None = None
@@ -453,7 +453,7 @@ class GatewaySpec(StrictModel):
 class Gateway(StrictModel):
     """``networking.istio.io`` ``Gateway``: the ingress gateway Envoy that load enters through when
     the LoadProfile names it (``spec.gateway``); VirtualServices bound to it by ``gateways:`` give its
-    routes (reference §6: gateway and mesh routes are separate)."""
+    routes (Istio: a VirtualService's ``gateways`` decide whether it binds to gateways or to the mesh's sidecars, https://istio.io/latest/docs/reference/config/networking/virtual-service/#VirtualService)."""
 
     apiVersion: str
     kind: Literal["Gateway"]

@@ -93,7 +93,7 @@ class SidecarSettings(StrictModel):
     """Cost of one Envoy traversal (request and response through one proxy), in seconds.
 
     Default: lognormal with median 0.45 ms and p99 0.8 ms, measured for one Envoy traversal on
-    loopback on this project's machines (issue #4 notes; reference §9.2 gives 0.3-1.4 ms p90 per
+    loopback on this project's machines (Istio's performance page, https://istio.io/latest/docs/ops/deployment/performance-and-scalability/, gives 0.3-1.4 ms p90 per
     proxy in production). Replace it with ``meshsim real calibrate`` output for your machine.
     """
 
@@ -101,7 +101,7 @@ class SidecarSettings(StrictModel):
 
 
 class MTLSSettings(StrictModel):
-    """Cost of Istio mTLS between proxies (reference §3.3: "new connections between sidecars pay TCP
+    """Cost of Istio mTLS between proxies (Envoy's connection pooling, https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/upstream/connection_pooling: "new connections between sidecars pay TCP
     plus an mTLS handshake"; the reference gives no figures, so every default is UNVERIFIED and a
     parameter to calibrate).
 
@@ -124,8 +124,8 @@ class MTLSSettings(StrictModel):
 
 class ProxyResources(StrictModel):
     """CPU capacity of each Envoy (sidecar or gateway): ``workers`` threads (Istio's default
-    ``concurrency`` 2 for a 2-CPU sidecar limit, reference §9.2 and §11) and ``cpuPerRequest`` vCPU
-    seconds per request per proxy hop (reference §9.2: 0.1-0.25 ms; default 0.15 ms). A request holds
+    ``concurrency`` 2 for a 2-CPU sidecar limit, Istio's performance page, https://istio.io/latest/docs/ops/deployment/performance-and-scalability/, and Istio's injection template) and ``cpuPerRequest`` vCPU
+    seconds per request per proxy hop (Istio's performance page, https://istio.io/latest/docs/ops/deployment/performance-and-scalability/: 0.1-0.25 ms; default 0.15 ms). A request holds
     a worker for its CPU time, so a proxy saturates at ``workers / cpuPerRequest`` requests/s and
     requests queue inside it beyond that. The CPU time is part of the traversal latency
     (``sidecar.latency``), so only the wait for a busy worker adds latency. ``workers: 0`` turns the
@@ -234,7 +234,7 @@ class SLOSpec(StrictModel):
 
 
 class SLO(StrictModel):
-    """``kind: SLO``: what ``meshsim plan`` and ``meshsim check`` hold a config to (issue #7)."""
+    """``kind: SLO``: what ``meshsim plan`` and ``meshsim check`` hold a config to."""
 
     apiVersion: Literal["meshsim.io/v1alpha1"]
     kind: Literal["SLO"]

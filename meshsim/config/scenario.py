@@ -17,7 +17,7 @@ Scenario example::
       - {at: 60s, errors: {service: ratings, rate: 50%, duration: 10s}}
       - {at: 90s, load: {rate: 300, ramp: 20s}}          # or a spike: {rate: 500, duration: 5s}
 
-CanaryPolicy follows Flagger's ``analysis`` block (prior-art §5): every ``interval`` the controller
+CanaryPolicy follows Flagger's ``analysis`` block (https://docs.flagger.app/usage/how-it-works): every ``interval`` the controller
 checks the canary's metrics over their window; all pass: the weight rises by ``stepWeight`` (or the
 next of ``stepWeights``) up to ``maxWeight``, then promotion; a failed check (a metric out of range, or
 no data: Flagger's "Halt advancement no values found") keeps the weight and counts towards
@@ -57,7 +57,7 @@ def _default_propagation() -> Lognormal:
 
 
 class ControlPlaneSpec(StrictModel):
-    """istiod's push pipeline (reference §8.1).
+    """istiod's push pipeline (istiod's debounced pushes: pilot/pkg/xds/discovery.go, ``PILOT_DEBOUNCE_AFTER``/``PILOT_DEBOUNCE_MAX``).
 
     - ``debounceAfter`` / ``debounceMax``: ``PILOT_DEBOUNCE_AFTER`` (100 ms quiet) and
       ``PILOT_DEBOUNCE_MAX`` (10 s), endpoint changes debounced too (``PILOT_ENABLE_EDS_DEBOUNCE``).

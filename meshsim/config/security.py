@@ -4,7 +4,7 @@ Field names are Istio's own (``istio/api`` ``security/v1beta1/peer_authenticatio
 ``authorization_policy.proto``). Every field of the API is accepted so users' files load unmodified;
 fields meshsim does not model are declared ``__unmodelled__`` and listed in a warning.
 
-Semantics (applied in :mod:`meshsim.model.compile` and the simulator's server sidecar, reference §9.1
+Semantics (applied in :mod:`meshsim.model.compile` and the simulator's server sidecar, https://istio.io/latest/docs/ops/deployment/architecture/
 "B sidecar INBOUND: mTLS termination -> authn/authz"):
 
 - PeerAuthentication: the workload-selector policy in the workload's namespace wins over the

@@ -1,6 +1,6 @@
 """isotope's ``MockServiceGraph`` topology, exactly as isotope's Go code parses it, plus meshsim's extensions.
 
-Stock isotope files load unchanged (prior-art §3.1): ``defaults`` (``default`` accepted as an alias),
+Stock isotope files load unchanged (isotope's Go parser, istio/tools ``isotope/convert/pkg/graph``): ``defaults`` (``default`` accepted as an alias),
 ``services`` with ``numReplicas``, ``errorRate``, ``responseSize``, ``script`` of sequential steps and one
 level of concurrent groups, ``sleep`` and ``call`` (short and long form, ``size`` or ``payloadSize``,
 ``probability``). Unknown keys are kept and listed in a warning, where isotope ignores them silently.

@@ -156,10 +156,10 @@ class EdgeResult(_M):
 
 class ProxyResult(_M):
     """One Envoy (sidecar or gateway pod) over the measured window, summed over replications
-    (issue #8): ``requests`` traversals through it; ``vcpu`` mean vCPU used (requests, mTLS crypto
-    and handshakes; MeshSettings ``proxy`` and ``mtls``); ``utilization`` = vcpu / ``workers``;
-    ``p_wait`` the fraction of traversals that found every worker busy and ``mean_wait_ms`` their
-    mean wait (queueing inside the proxy)."""
+    : ``requests`` traversals through it; ``vcpu`` mean vCPU used (requests, mTLS crypto
+     and handshakes; MeshSettings ``proxy`` and ``mtls``); ``utilization`` = vcpu / ``workers``;
+     ``p_wait`` the fraction of traversals that found every worker busy and ``mean_wait_ms`` their
+     mean wait (queueing inside the proxy)."""
 
     proxy: str
     workload: str
@@ -453,7 +453,7 @@ class Summary(_M):
     mesh: MeshTotals
     scenario: ScenarioResult | None = None
     findings: list[str] = Field(default_factory=list)
-    proxies: list[ProxyResult] = Field(default_factory=list, description="CPU and worker queueing per proxy (issue #8)")
+    proxies: list[ProxyResult] = Field(default_factory=list, description="CPU and worker queueing per proxy")
     amplification: AmplificationReport | None = Field(
         default=None, description="retry amplification per edge and depth (meshsim.storm.amplification)"
     )

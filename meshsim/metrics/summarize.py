@@ -331,7 +331,7 @@ def summarize(
 
 
 def _proxies(reps: Sequence[RepResult], window: float) -> list[ProxyResult]:
-    """Per-proxy CPU and worker queueing (issue #8), summed over replications; ``vcpu`` is the mean
+    """Per-proxy CPU and worker queueing, summed over replications; ``vcpu`` is the mean
     over replications of CPU seconds / measured window."""
     acc: dict[str, list[float]] = {}
     meta: dict[str, tuple[str, int]] = {}

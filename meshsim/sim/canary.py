@@ -14,7 +14,7 @@ __all__ = ["CanaryController"]
 
 
 class CanaryController:
-    """Flagger's analysis loop (prior-art §5): advance, halt, promote or roll back every interval."""
+    """Flagger's analysis loop (https://docs.flagger.app/usage/how-it-works): advance, halt, promote or roll back every interval."""
 
     def __init__(self, ctx: SimContext, canary: CanaryIR, driver: ScenarioDriver, series: Series) -> None:
         self.env = ctx.env

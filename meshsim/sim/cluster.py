@@ -1,7 +1,7 @@
 """One Envoy cluster as seen by one sidecar: load balancer, connection pools, circuit breakers,
 outlier detection and the cluster's Envoy counters.
 
-Everything here is per client sidecar per cluster (reference §0 rule 1): nothing is shared across
+Everything here is per client sidecar per cluster (Envoy keeps this state per Envoy instance): nothing is shared across
 sidecars. Simplification, stated: Envoy keeps one LB instance and one connection pool per *worker
 thread*; meshsim keeps one per sidecar (circuit-breaker counters and host ``rq_active`` are shared by
 workers in Envoy too, so breakers are exact; RR rotation and the "zero connections" exception are
@@ -9,7 +9,7 @@ per-sidecar rather than per-worker).
 
 Sources: Envoy ``least_request_lb.cc`` (P2C), ``conn_pool_base.cc`` (pending queue, overflow),
 ``outlier_detection_impl.cc`` (consecutive errors, ejection, ticks), ``resource_manager_impl.h``
-(retry budget). See reference §3, §4, §5.
+(retry budget).
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ class ClusterState:
         # LB state
         self.policy = cluster.lb_policy
         self.active = [0] * n  # rq_active per host
-        self.rr_next = int(uniform() * n) if n else 0  # random start index [UNVERIFIED, reference §12.2]
+        self.rr_next = int(uniform() * n) if n else 0  # random start index [UNVERIFIED]
         # pools (HTTP/1.1: one request per connection); idle holds served-counts of idle connections
         self.idle: list[list[int]] = [[] for _ in range(n)]
         self.cx_host = [0] * n
@@ -200,7 +200,7 @@ class ClusterState:
         """Pick a host index, or -1 when no healthy host is left (503 UH).
 
         ``tried`` (the ``previous_hosts`` predicate): a pick that hits a tried host is redone up to
-        ``max_repicks`` times; the last pick stands even if tried (reference §1.5).
+        ``max_repicks`` times; the last pick stands even if tried (the previous_hosts retry predicate, source/extensions/retry/host/previous_hosts).
         """
         hosts = self.healthy
         if not hosts:
@@ -238,7 +238,7 @@ class ClusterState:
 
     # ---------------------------------------------------------------- connection pool
     def new_stream(self, host: int) -> int | Pending:
-        """Ask the host's pool for a stream (reference §3.2).
+        """Ask the host's pool for a stream (source/common/conn_pool/conn_pool_base.cc ``newStreamImpl``).
 
         Returns the connection's served-count (a ready stream), :data:`OVERFLOW` (503 UO, counted as
         ``upstream_rq_pending_overflow``), or a :class:`Pending` whose event fires with the

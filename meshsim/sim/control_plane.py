@@ -1,4 +1,4 @@
-"""istiod's push pipeline (reference §8.1): a change reaches istiod (config at once; endpoint changes
+"""istiod's push pipeline (istiod's debounced pushes: pilot/pkg/xds/discovery.go, ``PILOT_DEBOUNCE_AFTER``/``PILOT_DEBOUNCE_MAX``): a change reaches istiod (config at once; endpoint changes
 after the Kubernetes EndpointSlice delay), is debounced (``debounceAfter`` quiet, at most
 ``debounceMax``), then pushed: after ``pushInit``, proxies are pushed in a fixed order with at most
 ``pushThrottle`` at once, each applying its update ``propagation`` seconds after its push starts. Only

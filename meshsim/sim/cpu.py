@@ -8,7 +8,7 @@ __all__ = ["ProxyCPU"]
 
 
 class ProxyCPU:
-    """The worker threads of one Envoy (reference §9.2: "worker count (2) bounds per-proxy
+    """The worker threads of one Envoy (Istio's performance page, https://istio.io/latest/docs/ops/deployment/performance-and-scalability/: "worker count (2) bounds per-proxy
     parallelism"; §11). Each traversal holds the earliest-free worker for its CPU time (FCFS over
     workers, exact for requests reserved in time order). The CPU time is part of the drawn traversal
     latency, so only the wait for a busy worker adds to it. Reservations are made when a request is

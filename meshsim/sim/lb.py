@@ -1,4 +1,4 @@
-"""Envoy's load-balancing choices as pure functions (reference §5.2).
+"""Envoy's load-balancing choices as pure functions (source/extensions/load_balancing_policies/: least_request, round_robin, random).
 
 Each takes the healthy host indices and the uniform draws it needs, and returns a host index, so the
 algorithms can be unit-tested without a simulation.

@@ -1,4 +1,4 @@
-"""Envoy's router filter (reference §1.3, §1.4): upstream attempts, retries with backoff, and how a
+"""Envoy's router filter (source/common/router/router.cc and retry_state_impl.cc): upstream attempts, retries with backoff, and how a
 timer (route, per-try or app timeout) gives up on an attempt in flight.
 
 Every call runs inline in its caller's process. With a timer the router drives the upstream
@@ -294,7 +294,7 @@ def _final_answer(
     cs: ClusterState, rp: RetryPolicy | None, status: int, k: int, retries_left: int
 ) -> tuple[int, str] | None:
     """The retry decision after attempt ``k``: ``(status, flag)`` to answer with, or None to retry
-    (reference §1.3: not retriable, retries exhausted ``URX``, retry breaker or budget full ``UO``)."""
+    (source/common/router/retry_state_impl.cc: not retriable, retries exhausted ``URX``, retry breaker or budget full ``UO``)."""
     c = cs.c
     if rp is None or not retriable(rp.retry_on, rp.retriable_status_codes, status):
         if status >= 0:
@@ -315,7 +315,7 @@ def _final_answer(
 
 def _release_retry(cs: ClusterState, ctl: Ctl | None, holding: bool) -> bool:
     """Release the active retry this request holds (Envoy releases it at the next retry decision
-    or when the request ends, reference §1.6); returns the new ``holding`` (False)."""
+    or when the request ends, source/common/router/retry_state_impl.cc); returns the new ``holding`` (False)."""
     if holding and (ctl is None or ctl.holding_retry):
         cs.active_retries -= 1
         if ctl is not None:

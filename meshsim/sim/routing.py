@@ -46,7 +46,7 @@ def select_route(
 
 
 def pick_cluster(rt: RouteRT, u: float) -> str:
-    """Envoy ``pickClusterIndex``: ``r mod total`` against cumulative weights (reference §6), with
+    """Envoy ``pickClusterIndex``: ``r mod total`` against cumulative weights (source/common/router/config_impl.cc), with
     ``u`` uniform on [0, 1) standing for the random ``r``."""
     v = int(u * rt.total)
     for i, c in enumerate(rt.cum):

@@ -2,7 +2,7 @@
 connection) and its two kinds, :class:`Sidecar` (a pod's proxy, with an inbound cluster) and
 :class:`GatewayProxy` (an ingress gateway pod's Envoy with the gateway's own routes).
 
-Data path of one call from app A to service B (reference §9.1)::
+Data path of one call from app A to service B (https://istio.io/latest/docs/ops/deployment/architecture/)::
 
     A app --call--> A sidecar: route match (VS, first match wins) -> fault (delay DI, abort FI)
         -> weighted cluster pick (once per request) -> router (:mod:`meshsim.sim.router`): route
@@ -102,7 +102,7 @@ class Proxy(Router):
 
     def _handshake(self, cs: ClusterState, endpoint: str) -> float:
         """A new connection to ``endpoint``: with mTLS, the handshake latency plus any wait for a
-        worker of either proxy to do the handshake crypto (MeshSettings ``mtls``; reference §3.3)."""
+        worker of either proxy to do the handshake crypto (MeshSettings ``mtls``; Envoy's connection pooling)."""
         rep = self.ctx.pods.get(endpoint)
         if rep is None or tls_state(cs.cluster.tls_mode, rep.wl.mtls_mode) != 1:
             return 0.0
@@ -113,7 +113,7 @@ class Proxy(Router):
 
     def apply_config(self, model: MeshModel, version: int) -> None:
         """CDS/RDS push: new routes take effect for new requests; a cluster whose policy changed is
-        rebuilt (breaker and outlier state restart, counters carry on) [UNVERIFIED, reference §12.3]."""
+        rebuilt (breaker and outlier state restart, counters carry on) [UNVERIFIED]."""
         self.routes = self.ctx.mesh.routes_of(model)
         self.clusters = self.ctx.mesh.clusters_of(model)
         self.config_version = version

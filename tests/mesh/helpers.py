@@ -1,4 +1,4 @@
-"""Shared helpers for the issue #8 tests (gateway, mTLS, authorization, proxy CPU, telemetry)."""
+"""Shared helpers for the mesh tests (gateway, mTLS, authorization, proxy CPU, telemetry)."""
 
 from __future__ import annotations
 

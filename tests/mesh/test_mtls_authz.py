@@ -1,4 +1,4 @@
-"""mTLS (PeerAuthentication, DR tls.mode), AuthorizationPolicy and proxy CPU (issue #8)."""
+"""mTLS (PeerAuthentication, DR tls.mode), AuthorizationPolicy and proxy CPU."""
 
 from __future__ import annotations
 

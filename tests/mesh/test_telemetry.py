@@ -1,4 +1,4 @@
-"""Telemetry out: Istio's Prometheus metrics and Jaeger traces from `meshsim run` (issue #8)."""
+"""Telemetry out: Istio's Prometheus metrics and Jaeger traces from `meshsim run`."""
 
 from __future__ import annotations
 

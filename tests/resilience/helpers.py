@@ -1,4 +1,4 @@
-"""Shared helpers for the resilience acceptance tests (issue #3)."""
+"""Shared helpers for the resilience acceptance tests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retry backoff and per-try timeouts (issue #3; reference §1.2, §1.3, §1.4, §2)."""
+"""Retry backoff and per-try timeouts (reference §1.2, §1.3, §1.4, §2)."""
 
 from __future__ import annotations
 

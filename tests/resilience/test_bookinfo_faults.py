@@ -1,4 +1,4 @@
-"""Bookinfo's fault-injection task with Istio's own sample files (issue #3; reference §7, §2, §1.1)."""
+"""Bookinfo's fault-injection task with Istio's own sample files (reference §7, §2, §1.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Circuit breaking: Istio's circuit-breaking task (issue #3; reference §3.1, §3.2, §1.2, §1.6)."""
+"""Circuit breaking: Istio's circuit-breaking task (reference §3.1, §3.2, §1.2, §1.6)."""
 
 from __future__ import annotations
 

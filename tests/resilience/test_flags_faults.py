@@ -1,4 +1,4 @@
-"""Response flags and fault injection (issue #3; reference §1.3, §2, §3.2, §5.5, §6, §7)."""
+"""Response flags and fault injection (reference §1.3, §2, §3.2, §5.5, §6, §7)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Retries: closed forms for 5xx retries, the max_retries breaker, Istio's default policy and
-connect failures (issue #3; reference §1.1, §1.2, §1.3, §1.6, §11)."""
+connect failures (reference §1.1, §1.2, §1.3, §1.6, §11)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Progressive delivery with Flagger's semantics (issue #5; prior-art §5)."""
+"""Progressive delivery with Flagger's semantics (prior-art §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The control plane and endpoint changes during a run (issue #5; reference §8, §10)."""
+"""The control plane and endpoint changes during a run (reference §8, §10)."""
 
 from __future__ import annotations
 

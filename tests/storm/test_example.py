@@ -1,5 +1,5 @@
 """The shipped example topologies/storm: metastable as configured, stable with a retry budget, and a
-sharp boundary in trigger duration (issue #6 acceptance; Huang et al. OSDI'22 knife edge)."""
+sharp boundary in trigger duration (Huang et al. OSDI'22 knife edge)."""
 
 from __future__ import annotations
 
