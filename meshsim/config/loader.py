@@ -308,7 +308,8 @@ def apply_override(docs: list[tuple[Source, dict[str, Any]]], assignment: str) -
     Raises
     ------
     ConfigError
-        (source ``--set``) when the assignment is malformed or selects nothing.
+        (source ``--set``) when the assignment is malformed or selects nothing; naming the document's file,
+        with the flag in the message, when the path does not fit the document it selects.
     """
     split_at = split_assignment(assignment)
     if split_at < 0:
@@ -348,17 +349,17 @@ def apply_override(docs: list[tuple[Source, dict[str, Any]]], assignment: str) -
             loc = format_loc([p if not isinstance(p, tuple) else f"{p[0]}={p[1]}" for p in parts[: i + 1]])
             if isinstance(part, tuple):
                 if not isinstance(node, list):
-                    raise ConfigError("--set", f"{head}.{loc}", "not a list")
+                    raise ConfigError(str(src), f"{head}.{loc}", f"not a list ({label})")
                 hits = [e for e in node if isinstance(e, dict) and str(e.get(part[0])) == part[1]]
                 if not hits:
-                    raise ConfigError("--set", f"{head}.{loc}", "no list element matches")
+                    raise ConfigError(str(src), f"{head}.{loc}", f"no list element matches ({label})")
                 if last:
-                    raise ConfigError("--set", f"{head}.{loc}", "cannot replace a whole selected element")
+                    raise ConfigError(str(src), f"{head}.{loc}", f"cannot replace a whole selected element ({label})")
                 concrete.append(next(j for j, e in enumerate(node) if e is hits[0]))
                 node = hits[0]
             elif isinstance(part, int):
                 if not isinstance(node, list) or part >= len(node):
-                    raise ConfigError("--set", f"{head}.{loc}", "index out of range")
+                    raise ConfigError(str(src), f"{head}.{loc}", f"index out of range ({label})")
                 concrete.append(part)
                 if last:
                     node[part] = value
@@ -366,7 +367,7 @@ def apply_override(docs: list[tuple[Source, dict[str, Any]]], assignment: str) -
                     node = node[part]
             else:
                 if not isinstance(node, dict):
-                    raise ConfigError("--set", f"{head}.{loc}", "not a mapping")
+                    raise ConfigError(str(src), f"{head}.{loc}", f"not a mapping ({label})")
                 concrete.append(part)
                 if last:
                     node[part] = value
