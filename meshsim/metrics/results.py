@@ -133,15 +133,25 @@ class EdgeResult(_M):
     ``requests`` are requests the caller's sidecar received from its app (app-level retries each
     count); ``attempts`` are upstream tries (sidecar retries included); ``amplification`` =
     attempts / requests.
+
+    One accounting on both backends: a local reply of the client sidecar is a request with no attempt, as
+    Istio's ``istio_requests_total`` (reporter=source) counts it: a fault-filter abort (flag ``FI``), no healthy
+    host (``UH``), a pool or breaker overflow (``UO``). A request with no route (``NR``) has no cluster: the
+    simulator reports it on an edge with an empty ``cluster``. An AuthorizationPolicy denial is an attempt the
+    server sidecar answered 403 (``denied_by``). On the real mesh requests are ``upstream_rq_total -
+    upstream_rq_retry + upstream_rq_pending_overflow + upstream_cx_none_healthy`` of the cluster plus the
+    fault aborts its callers saw.
     """
 
     source: str
     destination: str
     subset: str
     cluster: str
-    requests: int
-    attempts: int
-    retries: int
+    requests: int = Field(
+        description="requests the caller's app sent through its sidecar to this cluster, local replies (FI, UH, UO) included"
+    )
+    attempts: int = Field(description="upstream attempts (Envoy's upstream_rq_total), sidecar retries included")
+    retries: int = Field(description="sidecar retries (Envoy's upstream_rq_retry)")
     amplification: float | None
     success_rate: Estimate
     latency_ms: Latency

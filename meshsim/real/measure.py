@@ -227,7 +227,11 @@ def _cluster_counters(
     for pid, src_name, names in envoys:
         deltas = cluster_deltas(before.get(pid, {}), after.get(pid, {}), names)
         for cname, d in deltas.items():
-            if d.get("upstream_rq_total", 0) <= 0 and not d.get("upstream_rq_pending_overflow"):
+            if (
+                d.get("upstream_rq_total", 0) <= 0
+                and not d.get("upstream_rq_pending_overflow")
+                and not d.get("upstream_cx_none_healthy")
+            ):
                 continue
             clusters_out.append(ClusterResult(proxy=pid, cluster=cname, counters=d))
             if cname.startswith("outbound|"):
@@ -273,13 +277,21 @@ def _edges(
         # a request refused by the pending/requests breaker never reaches a connection pool stream, so
         # Envoy does not count it in upstream_rq_total (conn_pool_base.cc counts at attach); it is still a
         # request the app made
-        requests = attempts - retries + int(d.get("upstream_rq_pending_overflow", 0))
+        # likewise a request that found no healthy host: Envoy answers 503 UH without an attempt and does not
+        # retry it (router.cc sendNoHealthyHostResponse), counted in upstream_cx_none_healthy
+        requests = (
+            attempts
+            - retries
+            + int(d.get("upstream_rq_pending_overflow", 0))
+            + int(d.get("upstream_cx_none_healthy", 0))
+        )
         wls = {ep_wl[e] for e in c.endpoints}
         sibling = [k for k in per_edge if k[0] == src and cluster_by_name[k[1]].service == c.service]
         sib_req = sum(
             per_edge[k].get("upstream_rq_total", 0)
             - per_edge[k].get("upstream_rq_retry", 0)
             + per_edge[k].get("upstream_rq_pending_overflow", 0)
+            + per_edge[k].get("upstream_cx_none_healthy", 0)
             for k in sibling
         )
         # a fault-filter abort (FI) is a request the app made with no upstream attempt, as the simulator counts
