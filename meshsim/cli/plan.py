@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 import typer
 from rich.table import Table
@@ -91,7 +91,7 @@ def plan_command(
     """
     from meshsim.analysis.slo import load_slos
     from meshsim.planning.max_load import max_load
-    from meshsim.planning.provenance import default_out_dir, run_digest, write_provenance
+    from meshsim.planning.provenance import default_out_dir, run_digest
     from meshsim.planning.search import plan
 
     with user_errors():
@@ -144,20 +144,7 @@ def plan_command(
                 criterion=crit,
                 progress=say,
             )
-            written = [out / "max_load.json", out / "trace.csv", out / "checks.csv"]
-            atomic.write_text(written[0], json.dumps(ml.to_dict(), indent=2, default=str) + "\n")
-            atomic.to_csv(ml.trace_frame(), written[1], index=False)
-            atomic.to_csv(ml.checks_frame(), written[2], index=False)
-            write_provenance(
-                out,
-                ["meshsim", *sys.argv[1:]],
-                paths,
-                digest,
-                params,
-                written,
-                time.perf_counter() - t0,
-                {"config_digest": ml.digest, "point_digests": [t.digest for t in ml.trace if t.digest]},
-            )
+            _write_result(ml, out, ("max_load.json", "trace.csv", "checks.csv"), paths, digest, params, t0)
             if as_json:
                 print_json({**ml.to_dict(), "out": str(out)})
             else:
@@ -181,20 +168,7 @@ def plan_command(
             simulate=not analytic_only,
             progress=say,
         )
-        written = [out / "plan.json", out / "plan_trace.csv", out / "checks.csv"]
-        atomic.write_text(written[0], json.dumps(p.to_dict(), indent=2, default=str) + "\n")
-        atomic.to_csv(p.trace_frame(), written[1], index=False)
-        atomic.to_csv(p.checks_frame(), written[2], index=False)
-        write_provenance(
-            out,
-            ["meshsim", *sys.argv[1:]],
-            paths,
-            digest,
-            params,
-            written,
-            time.perf_counter() - t0,
-            {"config_digest": p.digest, "point_digests": [t.digest for t in p.trace if t.digest]},
-        )
+        _write_result(p, out, ("plan.json", "plan_trace.csv", "checks.csv"), paths, digest, params, t0)
     if as_json:
         print_json({**p.to_dict(), "out": str(out)})
         if not p.feasible:
@@ -301,3 +275,26 @@ def _render(p: object) -> None:
         )
     for n in p.notes:
         console.print(f"note: {n}", style="yellow", highlight=False)
+
+
+def _write_result(
+    result: Any, out: Path, names: tuple[str, str, str], paths: list[str], digest: str, params: Any, t0: float
+) -> None:
+    """Write a plan or max-load ``result`` (its JSON, trace and checks tables, atomically) and the run's
+    ``provenance.json`` into ``out``; ``names`` are the three file names."""
+    from meshsim.planning.provenance import write_provenance
+
+    written = [out / n for n in names]
+    atomic.write_text(written[0], json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    atomic.to_csv(result.trace_frame(), written[1], index=False)
+    atomic.to_csv(result.checks_frame(), written[2], index=False)
+    write_provenance(
+        out,
+        ["meshsim", *sys.argv[1:]],
+        paths,
+        digest,
+        params,
+        written,
+        time.perf_counter() - t0,
+        {"config_digest": result.digest, "point_digests": [t.digest for t in result.trace if t.digest]},
+    )
