@@ -48,12 +48,15 @@ def test_fault_aborts_are_requests_without_attempts_on_both_backends(
     real = json.loads((out / "summary.json").read_text())
     (edge,) = real["edges"]
     (call,) = real["calls"]
-    # every call the app made is one edge request, the aborted ones included
-    assert edge["requests"] == call["calls"] > 400
+    # every call the app made is one edge request, the aborted ones included; Envoy's counters and the app's own
+    # count are read at slightly different instants, so a request or two in flight at the window's edges may be
+    # counted by one side only
+    assert call["calls"] > 400
+    assert abs(edge["requests"] - call["calls"]) <= 3, (edge["requests"], call["calls"])
     n_fi = edge["response_flags"]["FI"]
     assert abs(n_fi / edge["requests"] - 0.25) < 4 * (0.25 * 0.75 / edge["requests"]) ** 0.5
     # aborted requests have no attempt; the others are tried up to 3 times against backend's 5 % errors
-    assert edge["attempts"] - edge["retries"] == edge["requests"] - n_fi
+    assert abs((edge["attempts"] - edge["retries"]) - (edge["requests"] - n_fi)) <= 3
 
     model, _ = load_and_compile([str(scenario)], ["LoadProfile.spec.duration=30s"])
     sim = simulate(model, seed=3, workers=1)
