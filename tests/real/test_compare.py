@@ -228,6 +228,23 @@ def test_split_tolerance_scales_with_the_binomial_standard_error() -> None:
     assert big.tolerance == "±1 pp" and big.passed
 
 
+def test_amplification_tolerance_scales_with_its_standard_error() -> None:
+    """600 requests at 1.24 attempts each: the geometric variance (0.24 x 1.24 per request) gives a relative SE
+    of 2.5 % for the difference of two such samples, so a correct prediction 3.3 % off passes (the 3 % widens to
+    3 SE = 7.6 %) while a 17 % miss (two retries taken for one, say) fails; over 10,000 requests 3 % stands."""
+    pred = _summary(v1=540, v2=60, leaf_att=1.24)
+    r = _row(compare(pred, _summary(v1=540, v2=60, leaf_att=1.20)), "amplification middle.v1 -> leaf")
+    se = math.sqrt(0.24 * 1.24 * (1 / 600 + 1 / 600)) / 1.24
+    assert abs(r.error - (1.24 - 1.20) / 1.20) < 1e-9
+    assert r.tolerance == f"±{3 * se * 100:.1f} %" and r.passed and "widened" in r.note
+    miss = _row(compare(pred, _summary(v1=540, v2=60, leaf_att=1.50)), "amplification middle.v1 -> leaf")
+    assert miss.passed is False
+    big = _row(compare(_summary(), _summary()), "amplification middle.v1 -> leaf")
+    assert big.tolerance == "±3 %" and big.passed
+    none = _row(compare(_summary(leaf_att=1.0), _summary(leaf_att=1.0)), "amplification middle.v1 -> leaf")
+    assert none.tolerance == "±3 %"  # no retries, no noise term
+
+
 def _with_pods(s: Summary, counts: dict[str, int]) -> Summary:
     """``s`` plus leaf pods (versions fast/slow-2) whose inbound clusters saw ``counts`` requests."""
     services = [

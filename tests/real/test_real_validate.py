@@ -7,12 +7,14 @@ Poisson 150 req/s for 40 s after a 2 s warm-up, one real run, 8 simulated replic
 
 What is asserted, and why:
 
-- **always**: success rate (±0.5 pp), retry amplification per edge and mesh (±3 %) and the subset split
-  (±1 pp). They do not depend on the load generator keeping time or on how fast this machine is, so a
+- **always**: success rate (±0.5 pp), retry amplification per edge and mesh (±3 %, widened to 3 SE on an
+  edge too small to test 3 %) and the subset split (±1 pp). They do not depend on the load generator keeping time or on how fast this machine is, so a
   miss is a translation or semantics bug. 40 s is chosen for statistical power: ~6000 requests make the
   binomial standard error of the 10 % split 0.39 pp (plus 0.14 pp from the prediction), so the 1 pp
   tolerance is ~2.4 standard errors (a ~1-2 % chance of a false failure); success (0.16 pp SE vs 0.5)
-  and amplification (~0.01 SE vs 0.037) have more margin.
+  and amplification on the 90 % edge (0.6 % SE vs 3 %) have more margin. The 10 % edge middle.v2 -> leaf
+  carries ~600 requests, whose amplification has a 1.9 % SE against the prediction: a fixed 3 % failed a
+  correct run by chance (1.237 predicted, 1.199 measured), so compare widens it to 3 SE (5.7 %).
 - **reported, not asserted**: entry p50/p90/p99. The committed calibration folds every host effect into
   one per-traversal delay fitted to a 3-hop chain; it does not carry over between machine states, and on a
   quiet machine this scenario's p50 is over-predicted by ~25-30 % (real/README.md, "Requests per pod ...":
