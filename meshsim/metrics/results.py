@@ -20,6 +20,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "Estimate",
     "Latency",
+    "ContainerCPU",
+    "NodeCPU",
     "RunInfo",
     "EntryResult",
     "EdgeResult",
@@ -180,6 +182,41 @@ class ProxyResult(_M):
     utilization: float | None
     p_wait: float | None
     mean_wait_ms: float | None
+
+
+class ContainerCPU(_M):
+    """One container's CPU over the measured window, named as the kernel's cgroup accounting names it
+    (``cpuacct.usage``; ``cpu.stat``: ``nr_periods``, ``nr_throttled``, ``throttled_time``; see
+    https://docs.kernel.org/scheduler/sched-bwc.html). ``container`` is ``istio-proxy`` for the sidecar (the
+    name Istio's injector gives it) or the app container's name. ``cpu_cores`` is the mean CPU used (CPU
+    seconds per second), ``request_cores``/``limit_cores`` the Kubernetes ``resources.requests.cpu``/
+    ``limits.cpu`` (null when unset), ``utilization_of_request``/``_of_limit`` = cpu_cores / those.
+    ``cpu_cores`` is the mean over replications; ``nr_periods``, ``nr_throttled`` and ``throttled_time_s``
+    (seconds) are summed over replications, like Envoy's counters."""
+
+    pod: str
+    container: str
+    node: str | None
+    request_cores: float | None
+    limit_cores: float | None
+    cpu_cores: float
+    utilization_of_request: float | None
+    utilization_of_limit: float | None
+    nr_periods: int
+    nr_throttled: int
+    throttled_time_s: float
+
+
+class NodeCPU(_M):
+    """One node: ``cores`` its capacity (``status.capacity.cpu``), ``cpu_cores`` the mean CPU its containers
+    used, ``utilization`` = cpu_cores / cores, ``mean_runqueue_wait_ms`` the mean time a runnable thread
+    waited for a core (null when not measured). Means over replications."""
+
+    node: str
+    cores: float
+    cpu_cores: float
+    utilization: float
+    mean_runqueue_wait_ms: float | None
 
 
 class CallResult(_M):
@@ -464,6 +501,10 @@ class Summary(_M):
     scenario: ScenarioResult | None = None
     findings: list[str] = Field(default_factory=list)
     proxies: list[ProxyResult] = Field(default_factory=list, description="CPU and worker queueing per proxy")
+    containers: list[ContainerCPU] = Field(
+        default_factory=list, description="CPU and CFS throttling per container (empty when the CPU model is off)"
+    )
+    nodes: list[NodeCPU] = Field(default_factory=list, description="CPU per node (empty when the CPU model is off)")
     amplification: AmplificationReport | None = Field(
         default=None, description="retry amplification per edge and depth (meshsim.storm.amplification)"
     )
