@@ -18,6 +18,8 @@ from typing import Any, Literal
 __all__ = [
     "UINT32_MAX",
     "Dist",
+    "ContainerCPUSpec",
+    "NodeIR",
     "SleepStep",
     "AppRetryPolicy",
     "CallStep",
@@ -123,6 +125,25 @@ Step = SleepStep | CallStep | ConcurrentStep
 
 
 @dataclass(frozen=True)
+class ContainerCPUSpec:
+    """A container's Kubernetes CPU resources, in cores (``resources.requests.cpu`` / ``limits.cpu``;
+    ``100m`` = 0.1). None = not set. A limit is a CFS quota of ``limit x period`` CPU seconds per period
+    (https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/); a request weights the
+    container's share of a contended node (``cpu.shares`` = request x 1024)."""
+
+    request_cores: float | None = None
+    limit_cores: float | None = None
+
+
+@dataclass(frozen=True)
+class NodeIR:
+    """A node: ``cores`` = its ``status.capacity.cpu``."""
+
+    name: str
+    cores: float
+
+
+@dataclass(frozen=True)
 class Workload:
     """One version of a service: its pods' behaviour.
 
@@ -149,6 +170,12 @@ class Workload:
     """The pods' ``serviceAccountName`` (Kubernetes default ``default``): the mTLS identity."""
     mtls_mode: Literal["STRICT", "PERMISSIVE", "DISABLE"] = "PERMISSIVE"
     """What its server sidecar accepts, from PeerAuthentication (none = PERMISSIVE, Istio's default)."""
+    app_cpu: ContainerCPUSpec = ContainerCPUSpec()
+    """The app container's CPU resources (the Deployment's first container)."""
+    proxy_cpu: ContainerCPUSpec = ContainerCPUSpec()
+    """The ``istio-proxy`` container's (annotations ``sidecar.istio.io/proxyCPU``/``proxyCPULimit``)."""
+    nodes: tuple[str, ...] = ()
+    """The node each replica runs on, by replica index; empty when the CPU model is off."""
 
     @property
     def workload_name(self) -> str:
@@ -492,6 +519,8 @@ class MeshModel:
     """The ingress gateway load enters through (LoadProfile ``gateway``), or None (straight to a pod)."""
     authz: tuple[AuthzPolicy, ...] = ()
     """Every ALLOW/DENY AuthorizationPolicy with the workloads it selects (order: namespace, name)."""
+    nodes: tuple[NodeIR, ...] = ()
+    """The nodes pods are placed on; empty = the CPU model is off (every container has unlimited CPU of its own)."""
 
     def service(self, name: str) -> Service:
         for s in self.services:
