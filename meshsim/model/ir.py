@@ -21,6 +21,7 @@ __all__ = [
     "ContainerCPUSpec",
     "NodeIR",
     "SleepStep",
+    "CpuStep",
     "AppRetryPolicy",
     "CallStep",
     "ConcurrentStep",
@@ -76,6 +77,16 @@ class Dist:
 @dataclass(frozen=True)
 class SleepStep:
     """Hold the worker for a duration drawn from ``dist`` (isotope ``sleep``)."""
+
+    dist: Dist
+    index: int
+
+
+@dataclass(frozen=True)
+class CpuStep:
+    """Burn CPU for a duration drawn from ``dist`` (seconds of CPU time; a meshsim extension of the isotope
+    script, ``cpu: {dist...}``, which stock isotope ignores): unlike ``sleep``, which waits, it needs a core
+    and counts against the container's CPU limit."""
 
     dist: Dist
     index: int
