@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch
 from matplotlib.ticker import MaxNLocator
 
-from meshsim.metrics.results import Summary
+from meshsim.metrics.results import ScenarioResult, Summary
 
 __all__ = ["edge_colour", "latency_cdf", "service_graph", "storm_phase", "timeline"]
 
@@ -182,24 +182,10 @@ def _layout(g: nx.DiGraph) -> dict[str, tuple[float, float]]:
     return pos
 
 
-def service_graph(summary: Summary) -> Figure:
-    """The call graph of workloads, one box per workload (``name.version``), plus the load generator and
-    any gateway the load enters through.
-
-    Edges carry requests/s (an edge without a subset is split over the destination's versions in
-    proportion to what they received from unsubsetted edges) and are coloured by success rate (:func:`edge_colour`); nodes
-    are coloured by utilisation (busy workers / capacity; grey when concurrency is unbounded). A
-    workload that received nothing is drawn dashed in the last row. Node label texts carry
-    ``gid="node:<name>"`` and their box is the text's bbox patch, so a label always fits its box.
-    """
-    g, nodes = _graph(summary)
-    pos = _layout(g)
-    widest = max(Counter(y for _, y in pos.values()).values())
-    rows = len({y for _, y in pos.values()})
-    fig = Figure(figsize=(max(8.0, 2.0 * widest + 2.5), max(4.5, 1.5 * rows + 2.0)), layout="constrained")
-    ax = fig.add_subplot()
-    cmap = colormaps["RdYlGn_r"]
-    norm = Normalize(0, 1)
+def _draw_nodes(
+    ax: Any, nodes: dict[str, dict[str, Any]], pos: dict[str, tuple[float, float]], cmap: Any, norm: Normalize
+) -> dict[str, Any]:
+    """One labelled box per node of :func:`service_graph`; returns the text artists by node."""
     texts = {}
     for n, d in nodes.items():
         if d["kind"] == "load":
@@ -233,6 +219,11 @@ def service_graph(summary: Summary) -> Figure:
                 "linewidth": 1.0,
             },
         )
+    return texts
+
+
+def _draw_edges(ax: Any, g: nx.DiGraph, pos: dict[str, tuple[float, float]], texts: dict[str, Any]) -> None:
+    """The arrows of :func:`service_graph`, coloured by success, with their requests/s labels."""
     for u, v, d in g.edges(data=True):
         colour = edge_colour(d["success"])
         bend = 0.2 if g.has_edge(v, u) else 0.0
@@ -266,12 +257,10 @@ def service_graph(summary: Summary) -> Figure:
             gid=f"edge-label:{u}->{v}",
             bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
         )
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
-    ax.set_xlim(min(xs) - 0.7, max(xs) + 0.7)
-    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
-    ax.axis("off")
-    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="utilisation (busy workers / capacity)", shrink=0.8)
+
+
+def _legend(fig: Figure, nodes: dict[str, dict[str, Any]], cmap: Any, norm: Normalize) -> None:
+    """The legend of :func:`service_graph`: node kinds and the success colours of edges."""
     handles: list[Artist] = [
         Patch(facecolor=LOAD_COLOUR, edgecolor="black", label="load generator (outside the mesh)"),
         Patch(facecolor=UNBOUNDED_COLOUR, edgecolor="black", label="workload, concurrency unbounded"),
@@ -286,9 +275,103 @@ def service_graph(summary: Summary) -> Figure:
         Line2D([], [], color=FAILURE_COLOUR, linewidth=2.0, label=f"success < {100 * DEGRADED_MIN:g}%"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=7, frameon=False)
+
+
+def service_graph(summary: Summary) -> Figure:
+    """The call graph of workloads, one box per workload (``name.version``), plus the load generator and
+    any gateway the load enters through.
+
+    Edges carry requests/s (an edge without a subset is split over the destination's versions in
+    proportion to what they received from unsubsetted edges) and are coloured by success rate (:func:`edge_colour`); nodes
+    are coloured by utilisation (busy workers / capacity; grey when concurrency is unbounded). A
+    workload that received nothing is drawn dashed in the last row. Node label texts carry
+    ``gid="node:<name>"`` and their box is the text's bbox patch, so a label always fits its box.
+    """
+    g, nodes = _graph(summary)
+    pos = _layout(g)
+    widest = max(Counter(y for _, y in pos.values()).values())
+    rows = len({y for _, y in pos.values()})
+    fig = Figure(figsize=(max(8.0, 2.0 * widest + 2.5), max(4.5, 1.5 * rows + 2.0)), layout="constrained")
+    ax = fig.add_subplot()
+    cmap = colormaps["RdYlGn_r"]
+    norm = Normalize(0, 1)
+    texts = _draw_nodes(ax, nodes, pos, cmap, norm)
+    _draw_edges(ax, g, pos, texts)
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    ax.set_xlim(min(xs) - 0.7, max(xs) + 0.7)
+    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+    ax.axis("off")
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="utilisation (busy workers / capacity)", shrink=0.8)
+    _legend(fig, nodes, cmap, norm)
     kind = "simulated" if summary.run.backend == "simulation" else "measured"
     ax.set_title(f"Service graph ({kind}): requests/s and success per edge, utilisation per workload", fontsize=10)
     return fig
+
+
+def _workload_panels(axes: dict[str, Any], sc: ScenarioResult, ts: list[float], keys: list[str]) -> None:
+    """The requests/s, success % and p99 panels of :func:`timeline`, one line per workload."""
+    nan = float("nan")
+    for k in keys:
+        rows = [p.workloads.get(k) for p in sc.series]
+        axes["rps"].plot(ts, [r.rps if r else 0.0 for r in rows], label=k, linewidth=1)
+        axes["success"].plot(
+            ts, [100 * r.success_rate if r and r.success_rate is not None else nan for r in rows], label=k, linewidth=1
+        )
+        axes["p99"].plot(ts, [r.p99_ms if r and r.p99_ms is not None else nan for r in rows], label=k, linewidth=1)
+    axes["rps"].plot(ts, [p.entry_rps for p in sc.series], label="entry", color="black", linewidth=1.5)
+    axes["rps"].set_ylabel("requests/s")
+    axes["success"].set_ylabel("success %")
+    lo = min(
+        (100 * r.success_rate for p in sc.series for r in p.workloads.values() if r.success_rate is not None),
+        default=0.0,
+    )
+    bottom = max(0.0, lo - max(1.0, 0.05 * (100.0 - lo)))
+    axes["success"].set_ylim(bottom, 100.0 + 0.03 * (100.0 - bottom))
+    axes["p99"].set_ylabel("p99 ms")
+    if any(r.p99_ms for p in sc.series for r in p.workloads.values()):
+        axes["p99"].set_yscale("log")
+
+
+def _canary_panel(ax: Any, sc: ScenarioResult, ts: list[float]) -> None:
+    """The canary weight panel of :func:`timeline`: configured (steps) and observed (dots), %."""
+    nan = float("nan")
+    ax.plot(
+        ts,
+        [p.canary_weight_configured if p.canary_weight_configured is not None else nan for p in sc.series],
+        drawstyle="steps-post",
+        label="canary weight configured",
+    )
+    ax.plot(
+        ts,
+        [p.canary_weight_observed if p.canary_weight_observed is not None else nan for p in sc.series],
+        marker=".",
+        linestyle="none",
+        label="canary weight observed",
+    )
+    ax.set_ylabel("canary weight %")
+    ax.set_ylim(-2, 102)
+
+
+def _ejected_panel(ax: Any, ts: list[float], ejected: list[float]) -> None:
+    """The ejected-hosts panel of :func:`timeline` (a count on its own axis, with a note when it stays 0)."""
+    ax.plot(ts, ejected, color="grey", linewidth=1.2, drawstyle="steps-post", label="ejected hosts")
+    ax.set_ylabel("ejected hosts")
+    top = max(1.0, max(ejected, default=0.0)) * 1.1
+    ax.set_ylim(-0.06 * top, top)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if not any(x > 0 for x in ejected):
+        ax.text(
+            0.5,
+            0.5,
+            "no host ejected by outlier detection",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="grey",
+        )
+    ax.legend(fontsize=7, loc="upper left")
 
 
 def timeline(summary: Summary) -> Figure:
@@ -324,61 +407,11 @@ def timeline(summary: Summary) -> Figure:
         panels.append("amplification")
     fig = Figure(figsize=(10, 1.2 + 2.1 * len(panels)), layout="constrained")
     axes = dict(zip(panels, fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0], strict=True))
-    for k in keys:
-        rows = [p.workloads.get(k) for p in sc.series]
-        axes["rps"].plot(ts, [r.rps if r else 0.0 for r in rows], label=k, linewidth=1)
-        axes["success"].plot(
-            ts, [100 * r.success_rate if r and r.success_rate is not None else nan for r in rows], label=k, linewidth=1
-        )
-        axes["p99"].plot(ts, [r.p99_ms if r and r.p99_ms is not None else nan for r in rows], label=k, linewidth=1)
-    axes["rps"].plot(ts, [p.entry_rps for p in sc.series], label="entry", color="black", linewidth=1.5)
-    axes["rps"].set_ylabel("requests/s")
-    axes["success"].set_ylabel("success %")
-    lo = min(
-        (100 * r.success_rate for p in sc.series for r in p.workloads.values() if r.success_rate is not None),
-        default=0.0,
-    )
-    bottom = max(0.0, lo - max(1.0, 0.05 * (100.0 - lo)))
-    axes["success"].set_ylim(bottom, 100.0 + 0.03 * (100.0 - bottom))
-    axes["p99"].set_ylabel("p99 ms")
-    if any(r.p99_ms for p in sc.series for r in p.workloads.values()):
-        axes["p99"].set_yscale("log")
+    _workload_panels(axes, sc, ts, keys)
     if "canary" in axes:
-        ax = axes["canary"]
-        ax.plot(
-            ts,
-            [p.canary_weight_configured if p.canary_weight_configured is not None else nan for p in sc.series],
-            drawstyle="steps-post",
-            label="canary weight configured",
-        )
-        ax.plot(
-            ts,
-            [p.canary_weight_observed if p.canary_weight_observed is not None else nan for p in sc.series],
-            marker=".",
-            linestyle="none",
-            label="canary weight observed",
-        )
-        ax.set_ylabel("canary weight %")
-        ax.set_ylim(-2, 102)
+        _canary_panel(axes["canary"], sc, ts)
     if "ejected" in axes:
-        ax = axes["ejected"]
-        ax.plot(ts, ejected, color="grey", linewidth=1.2, drawstyle="steps-post", label="ejected hosts")
-        ax.set_ylabel("ejected hosts")
-        top = max(1.0, max(ejected, default=0.0)) * 1.1
-        ax.set_ylim(-0.06 * top, top)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        if not any(x > 0 for x in ejected):
-            ax.text(
-                0.5,
-                0.5,
-                "no host ejected by outlier detection",
-                transform=ax.transAxes,
-                ha="center",
-                va="center",
-                fontsize=8,
-                color="grey",
-            )
-        ax.legend(fontsize=7, loc="upper left")
+        _ejected_panel(axes["ejected"], ts, ejected)
     if "queue" in axes:
         for k in queues:
             axes["queue"].plot(ts, [p.queue.get(k, 0.0) for p in sc.series], label=k, linewidth=1)
