@@ -3,7 +3,7 @@ then simulated bisection), with the trace of every point tried."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from meshsim.analysis.slo import (
 )
 from meshsim.model.analytic import analyze
 from meshsim.model.build import load_and_compile
+from meshsim.model.ir import MeshModel
 from meshsim.planning.search import Progress, SimPoint, TraceStep, _frame, _worst, simulate_point
 
 __all__ = ["MaxLoad", "max_load"]
@@ -64,6 +65,58 @@ class MaxLoad:
         )
 
 
+def _analytic_rate(model: MeshModel, slos: SLOSet, r0: float, trace: list[TraceStep]) -> float | None:
+    """The analytic model's highest SLO-meeting rate (requests/s; doubling from ``r0``, then bisection to 1 %),
+    or None when the model cannot be solved; the step is appended to ``trace``."""
+    try:
+
+        def a_ok(r: float) -> bool:
+            return all_ok(evaluate_analytic(slos, analyze(model, rate=r, samples=8000, seed=7)))
+
+        lo, hi = 0.0, r0
+        while a_ok(hi) and hi < r0 * 1e4:
+            lo, hi = hi, hi * 2
+        for _ in range(40):
+            if hi - lo <= 0.01 * hi:
+                break
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if a_ok(mid) else (lo, mid)
+        rate = lo if lo > 0 else None
+        trace.append(TraceStep(0, "analytic", {}, "bisection on the analytic model", True, "", None, rate=rate))
+        return rate
+    except ValueError as exc:
+        trace.append(TraceStep(0, "analytic", {}, f"analytic model skipped: {exc}", False, "", None))
+        return None
+
+
+def _walk_and_bisect(
+    ok: Callable[[float], bool], start: float, max_points: int, rel_tol: float, points: Callable[[], int]
+) -> tuple[float | None, float | None]:
+    """From ``start``, 10 % steps up while ``ok`` (down while not) until the verdict changes, then bisection
+    until ``(bad - good) <= rel_tol x good`` or ``points()`` reaches ``max_points``: (good, bad) rates."""
+    good: float | None = None
+    bad: float | None = None
+    r = start
+    for _ in range(max_points):
+        if ok(r):
+            good = r
+            if bad is not None:
+                break
+            r *= 1.1
+        else:
+            bad = r
+            if good is not None:
+                break
+            r /= 1.1
+    while good is not None and bad is not None and (bad - good) > rel_tol * good and points() < max_points:
+        mid = (good + bad) / 2
+        if ok(mid):
+            good = mid
+        else:
+            bad = mid
+    return good, bad
+
+
 def max_load(
     paths: Sequence[str],
     slos: SLOSet,
@@ -92,26 +145,7 @@ def max_load(
     validate_against(slos, model)
     r0 = model.load.rate or 100.0
     trace: list[TraceStep] = []
-    analytic_rate: float | None = None
-    try:
-
-        def a_ok(r: float) -> bool:
-            return all_ok(evaluate_analytic(slos, analyze(model, rate=r, samples=8000, seed=7)))
-
-        lo, hi = 0.0, r0
-        while a_ok(hi) and hi < r0 * 1e4:
-            lo, hi = hi, hi * 2
-        for _ in range(40):
-            if hi - lo <= 0.01 * hi:
-                break
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if a_ok(mid) else (lo, mid)
-        analytic_rate = lo if lo > 0 else None
-        trace.append(
-            TraceStep(0, "analytic", {}, "bisection on the analytic model", True, "", None, rate=analytic_rate)
-        )
-    except ValueError as exc:
-        trace.append(TraceStep(0, "analytic", {}, f"analytic model skipped: {exc}", False, "", None))
+    analytic_rate = _analytic_rate(model, slos, r0, trace)
     memo: dict[float, SimPoint] = {}
 
     def sim(r: float) -> SimPoint:
@@ -130,26 +164,6 @@ def max_load(
             say(f"{r:g} req/s: {'ok' if pnt.ok else 'violates ' + worst}")
         return memo[r]
 
-    start = analytic_rate or r0
-    good: float | None = None
-    bad: float | None = None
-    r = start
-    for _ in range(max_points):
-        if sim(r).ok:
-            good = r
-            if bad is not None:
-                break
-            r *= 1.1
-        else:
-            bad = r
-            if good is not None:
-                break
-            r /= 1.1
-    while good is not None and bad is not None and (bad - good) > rel_tol * good and len(memo) < max_points:
-        mid = (good + bad) / 2
-        if sim(mid).ok:
-            good = mid
-        else:
-            bad = mid
+    good, bad = _walk_and_bisect(lambda r: sim(r).ok, analytic_rate or r0, max_points, rel_tol, lambda: len(memo))
     checks = memo[round(good, 3)].checks if good is not None else []
     return MaxLoad(good, bad, analytic_rate, checks, trace, seed, replications, model.digest)
