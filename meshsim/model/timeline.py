@@ -228,6 +228,78 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
     return Timeline(cp, interval, tuple(events), canary, factory)
 
 
+def _config_event(
+    i: int, ev: Any, model: MeshModel, where: str, loc: str, stages: list[list[tuple[Source, dict[str, Any]]]]
+) -> TimelineEvent:
+    """An ``apply`` or ``scale`` event; appends its configuration stage to ``stages``."""
+    a = ev.action
+    if a == "apply":
+        doc = ev.apply or {}
+        if doc.get("kind") not in ("VirtualService", "DestinationRule"):
+            raise ConfigError(where, f"{loc}.apply.kind", "apply takes a VirtualService or DestinationRule document")
+        docs = [(s, d) for s, d in stages[-1] if not _same_object(d, doc)] + [(Source(where or "Scenario", i + 1), doc)]
+        stages.append(docs)
+        name = (doc.get("metadata") or {}).get("name")
+        return TimelineEvent(ev.at, "apply", f"apply {doc['kind']} {name}", stage=len(stages) - 1)
+    else:
+        assert ev.scale is not None
+        _workloads(model, ev.scale.service, ev.scale.version, where, f"{loc}.scale")
+        stages.append(_scale(stages[-1], ev.scale.service, ev.scale.version, ev.scale.replicas, where))
+        return TimelineEvent(
+            ev.at,
+            "scale",
+            f"scale {ev.scale.service} {ev.scale.version or ''} to {ev.scale.replicas}".replace("  ", " "),
+            stage=len(stages) - 1,
+        )
+
+
+def _pod_or_load_event(ev: Any, model: MeshModel, where: str, loc: str) -> TimelineEvent:
+    """A ``kill``, ``slow``, ``errors`` or ``load`` event."""
+    a = ev.action
+    if a == "kill":
+        assert ev.kill is not None
+        if ev.kill.pod not in {e.id for e in model.endpoints}:
+            raise ConfigError(
+                where, f"{loc}.kill.pod", f"no pod {ev.kill.pod!r} (pods are named <service>-<version>-<index>)"
+            )
+        return TimelineEvent(ev.at, "kill", f"kill {ev.kill.pod}", pod=ev.kill.pod)
+    elif a == "slow":
+        assert ev.slow is not None
+        wl = _workloads(model, ev.slow.service, ev.slow.version, where, f"{loc}.slow")
+        return TimelineEvent(
+            ev.at,
+            "slow",
+            f"slow {', '.join(wl)} x{ev.slow.factor:g}",
+            workloads=wl,
+            factor=ev.slow.factor,
+            duration=ev.slow.duration,
+        )
+
+    elif a == "errors":
+        assert ev.errors is not None
+        wl = _workloads(model, ev.errors.service, ev.errors.version, where, f"{loc}.errors")
+        return TimelineEvent(
+            ev.at,
+            "errors",
+            f"errors {', '.join(wl)} at {100 * ev.errors.rate:g}%",
+            workloads=wl,
+            rate=ev.errors.rate,
+            status=ev.errors.status,
+            duration=ev.errors.duration,
+        )
+
+    else:
+        assert ev.load is not None
+        return TimelineEvent(
+            ev.at,
+            "load",
+            f"load to {ev.load.rate:g} req/s",
+            rate=ev.load.rate,
+            duration=ev.load.duration,
+            ramp=ev.load.ramp,
+        )
+
+
 def _events(
     raw_events: list[Any], model: MeshModel, where: str, stages: list[list[tuple[Source, dict[str, Any]]]]
 ) -> list[TimelineEvent]:
@@ -243,77 +315,10 @@ def _events(
     events: list[TimelineEvent] = []
     for i, ev in enumerate(sorted(raw_events, key=lambda e: e.at)):
         loc = f"spec.events[{i}]"
-        a = ev.action
-        if a == "apply":
-            doc = ev.apply or {}
-            if doc.get("kind") not in ("VirtualService", "DestinationRule"):
-                raise ConfigError(
-                    where, f"{loc}.apply.kind", "apply takes a VirtualService or DestinationRule document"
-                )
-            docs = [(s, d) for s, d in stages[-1] if not _same_object(d, doc)] + [
-                (Source(where or "Scenario", i + 1), doc)
-            ]
-            stages.append(docs)
-            name = (doc.get("metadata") or {}).get("name")
-            events.append(TimelineEvent(ev.at, "apply", f"apply {doc['kind']} {name}", stage=len(stages) - 1))
-        elif a == "scale":
-            assert ev.scale is not None
-            _workloads(model, ev.scale.service, ev.scale.version, where, f"{loc}.scale")
-            stages.append(_scale(stages[-1], ev.scale.service, ev.scale.version, ev.scale.replicas, where))
-            events.append(
-                TimelineEvent(
-                    ev.at,
-                    "scale",
-                    f"scale {ev.scale.service} {ev.scale.version or ''} to {ev.scale.replicas}".replace("  ", " "),
-                    stage=len(stages) - 1,
-                )
-            )
-        elif a == "kill":
-            assert ev.kill is not None
-            if ev.kill.pod not in {e.id for e in model.endpoints}:
-                raise ConfigError(
-                    where, f"{loc}.kill.pod", f"no pod {ev.kill.pod!r} (pods are named <service>-<version>-<index>)"
-                )
-            events.append(TimelineEvent(ev.at, "kill", f"kill {ev.kill.pod}", pod=ev.kill.pod))
-        elif a == "slow":
-            assert ev.slow is not None
-            wl = _workloads(model, ev.slow.service, ev.slow.version, where, f"{loc}.slow")
-            events.append(
-                TimelineEvent(
-                    ev.at,
-                    "slow",
-                    f"slow {', '.join(wl)} x{ev.slow.factor:g}",
-                    workloads=wl,
-                    factor=ev.slow.factor,
-                    duration=ev.slow.duration,
-                )
-            )
-        elif a == "errors":
-            assert ev.errors is not None
-            wl = _workloads(model, ev.errors.service, ev.errors.version, where, f"{loc}.errors")
-            events.append(
-                TimelineEvent(
-                    ev.at,
-                    "errors",
-                    f"errors {', '.join(wl)} at {100 * ev.errors.rate:g}%",
-                    workloads=wl,
-                    rate=ev.errors.rate,
-                    status=ev.errors.status,
-                    duration=ev.errors.duration,
-                )
-            )
+        if ev.action in ("apply", "scale"):
+            events.append(_config_event(i, ev, model, where, loc, stages))
         else:
-            assert ev.load is not None
-            events.append(
-                TimelineEvent(
-                    ev.at,
-                    "load",
-                    f"load to {ev.load.rate:g} req/s",
-                    rate=ev.load.rate,
-                    duration=ev.load.duration,
-                    ramp=ev.load.ramp,
-                )
-            )
+            events.append(_pod_or_load_event(ev, model, where, loc))
     return events
 
 
