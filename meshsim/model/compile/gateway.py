@@ -3,11 +3,53 @@ route table (istiod ``pilot/pkg/networking/core/gateway.go``)."""
 
 from __future__ import annotations
 
-from meshsim.config.istio import VirtualService
+from meshsim.config.istio import Gateway, VirtualService
 from meshsim.config.loader import Doc, MeshConfig
 from meshsim.model.compile.context import Ctx, SvcInfo, service_account
 from meshsim.model.compile.routes import http_routes
 from meshsim.model.ir import GatewayIR, RetryPolicy, Route, VirtualHost
+
+
+def _gateways_by_name(ctx: Ctx, cfg: MeshConfig, bound: list[tuple[Doc, VirtualService]]) -> dict[str, Doc]:
+    """The input's Gateways by ``namespace/name``; warns for each VirtualService binding to a Gateway that is not
+    in the input."""
+    gws = {}
+    for d in cfg.gateways:
+        g = d.obj
+        ns = g.metadata.namespace or "default"
+        gws[f"{ns}/{g.metadata.name}"] = d
+    for d, vs in bound:
+        vns = vs.metadata.namespace or "default"
+        for gi, gname in enumerate(vs.spec.gateways or []):
+            if gname == "mesh":
+                continue
+            full = gname if "/" in gname else f"{vns}/{gname}"
+            if full not in gws:
+                ctx.warn(
+                    str(d.source), f"spec.gateways[{gi}]", f"no Gateway {gname!r} in the input; this binding is unused"
+                )
+    return gws
+
+
+def _gateway_pods(cfg: MeshConfig, gw: Gateway, replicas: int | None) -> tuple[str, dict[str, str], str, int | None]:
+    """(workload, pod labels, service account, replicas) of the gateway: the first Deployment whose pod labels
+    match the Gateway ``selector``, else Istio's ``istio-ingressgateway`` defaults; ``replicas`` (LoadProfile
+    ``gatewayReplicas``) wins over the Deployment's."""
+    workload = "istio-ingressgateway"
+    labels = dict(gw.spec.selector)
+    sa = "istio-ingressgateway-service-account"
+    for dep in cfg.deployments:
+        pl = dep.obj.pod_labels
+        if gw.spec.selector and all(pl.get(k) == v for k, v in gw.spec.selector.items()):
+            workload = dep.obj.metadata.name
+            labels = pl
+            if replicas is None:
+                replicas = dep.obj.spec.replicas
+            acct = service_account(cfg, dep)
+            if acct != "default":
+                sa = acct
+            break
+    return workload, labels, sa, replicas
 
 
 def build_gateway(
@@ -26,21 +68,7 @@ def build_gateway(
     a Deployment whose pod labels match the Gateway ``selector``, else 1."""
     lp = cfg.load_profile.spec
     lsrc = str(cfg.load.source) if cfg.load else "LoadProfile"
-    gws = {}
-    for d in cfg.gateways:
-        g = d.obj
-        ns = g.metadata.namespace or "default"
-        gws[f"{ns}/{g.metadata.name}"] = d
-    for d, vs in bound:
-        vns = vs.metadata.namespace or "default"
-        for gi, gname in enumerate(vs.spec.gateways or []):
-            if gname == "mesh":
-                continue
-            full = gname if "/" in gname else f"{vns}/{gname}"
-            if full not in gws:
-                ctx.warn(
-                    str(d.source), f"spec.gateways[{gi}]", f"no Gateway {gname!r} in the input; this binding is unused"
-                )
+    gws = _gateways_by_name(ctx, cfg, bound)
     if lp.gateway is None:
         for name in gws:
             ctx.info(
@@ -69,21 +97,7 @@ def build_gateway(
             routes.extend(http_routes(ctx, d, vs, infos, cluster_names, default_retry))
     if not routes:
         ctx.warn(str(gdoc.source), "", "no VirtualService bound to this Gateway has a route: every request gets 404 NR")
-    replicas = lp.gatewayReplicas
-    workload = "istio-ingressgateway"
-    labels = dict(gw.spec.selector)
-    sa = "istio-ingressgateway-service-account"
-    for dep in cfg.deployments:
-        pl = dep.obj.pod_labels
-        if gw.spec.selector and all(pl.get(k) == v for k, v in gw.spec.selector.items()):
-            workload = dep.obj.metadata.name
-            labels = pl
-            if replicas is None:
-                replicas = dep.obj.spec.replicas
-            acct = service_account(cfg, dep)
-            if acct != "default":
-                sa = acct
-            break
+    workload, labels, sa, replicas = _gateway_pods(cfg, gw, lp.gatewayReplicas)
     n = replicas if replicas is not None else 1
     if n < 1:
         ctx.error(lsrc, "spec.gatewayReplicas", "the gateway has 0 pods")
