@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from meshsim.config.base import collect_notes
+from meshsim.config.hpa import HorizontalPodAutoscaler
 from meshsim.config.istio import DestinationRule, Gateway, VirtualService
 from meshsim.config.kube import Deployment, KubeService
 from meshsim.config.kubectl import is_list, normalise
@@ -156,6 +157,7 @@ class MeshConfig:
     gateways: list[Doc] = field(default_factory=list)
     peer_authentications: list[Doc] = field(default_factory=list)
     authorization_policies: list[Doc] = field(default_factory=list)
+    autoscalers: list[Doc] = field(default_factory=list)
     raw: list[tuple[Source, dict[str, Any]]] = field(default_factory=list, repr=False)
     notes: list[Finding] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
@@ -388,6 +390,7 @@ _LIST_BUCKETS = {
     "gateway": "gateways",
     "peerauthn": "peer_authentications",
     "authz": "authorization_policies",
+    "hpa": "autoscalers",
 }
 """Dispatch buckets that collect any number of documents, and the MeshConfig list each goes to."""
 
@@ -447,7 +450,6 @@ _KUBE_KINDS = frozenset(
         "RoleBinding",
         "ClusterRole",
         "ClusterRoleBinding",
-        "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
         "PersistentVolume",
         "PersistentVolumeClaim",
@@ -514,6 +516,14 @@ def _dispatch(src: Source, d: dict[str, Any]) -> tuple[str, type[BaseModel] | No
             if api != "v1":
                 raise ConfigError(src.at(("apiVersion",)), "apiVersion", f"Service is served as v1, not {show(api)}")
             return "kservice", KubeService, None
+        if kind == "HorizontalPodAutoscaler":
+            if api not in ("autoscaling/v2", "autoscaling/v1"):
+                raise ConfigError(
+                    src.at(("apiVersion",)),
+                    "apiVersion",
+                    f"HorizontalPodAutoscaler is read as autoscaling/v2 (or v1), not {show(api)}",
+                )
+            return "hpa", HorizontalPodAutoscaler, None
         if kind in _KUBE_KINDS:
             return "", None, Finding("info", where, "", f"Kubernetes {kind} does not affect the simulation; skipped")
         return "", None, Finding("warning", where, "", f"unknown Kubernetes kind {show(kind)} ({api}); skipped")

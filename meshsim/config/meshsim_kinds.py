@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from meshsim.config.base import NonNegDuration, Percentage, StrictModel
+from meshsim.config.base import Duration, NonNegDuration, Percentage, StrictModel
 from meshsim.config.distributions import DistSpec, Lognormal
 from meshsim.config.istio import HTTPRetry, ObjectMeta
 from meshsim.config.limits import MAX_REPLICAS, MAX_USERS, MAX_WEIGHT, Rate
@@ -135,6 +135,23 @@ class ProxyResources(StrictModel):
     cpuPerRequest: NonNegDuration = 0.15e-3
 
 
+class AutoscalingSettings(StrictModel):
+    """How HorizontalPodAutoscalers run: ``syncPeriod`` kube-controller-manager's
+    ``--horizontal-pod-autoscaler-sync-period`` (15 s), ``tolerance`` its ``--horizontal-pod-autoscaler-tolerance``
+    (0.1; ``pkg/controller/podautoscaler/config/v1alpha1/defaults.go``), ``downscaleStabilization`` its
+    ``--horizontal-pod-autoscaler-downscale-stabilization`` (5 min); ``metricWindow`` the window a pod's request
+    rate is averaged over (30 s [UNVERIFIED]: an adapter's ``rate(...[30s])``; metrics-server reports CPU over a
+    similar window); ``podStartup`` the time from a scale-up decision until the new pod is Ready (scheduling,
+    image pull, container start, readiness probe; 10 s [UNVERIFIED]: a cached image and a probe every 10 s). A
+    Ready pod then reaches the sidecars through the control plane's EndpointSlice delay and push."""
+
+    syncPeriod: Duration = Field(default=15.0, ge=1.0)
+    tolerance: float = Field(default=0.1, ge=0, le=1)
+    downscaleStabilization: NonNegDuration = 300.0
+    metricWindow: Duration = Field(default=30.0, ge=1.0)
+    podStartup: NonNegDuration = 10.0
+
+
 class MeshSettingsSpec(StrictModel):
     """Mesh-wide knobs, named after Istio's MeshConfig fields and pilot flags where one exists.
 
@@ -166,6 +183,7 @@ class MeshSettingsSpec(StrictModel):
     updateMergeWindow: NonNegDuration = 1.0
     mtls: MTLSSettings = Field(default_factory=MTLSSettings)
     proxy: ProxyResources = Field(default_factory=ProxyResources)
+    autoscaling: AutoscalingSettings = Field(default_factory=AutoscalingSettings)
 
 
 class MeshSettings(StrictModel):

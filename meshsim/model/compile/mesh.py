@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from meshsim.config.loader import MeshConfig
 from meshsim.errors import Finding
+from meshsim.model.compile.autoscaling import build_autoscalers
 from meshsim.model.compile.clusters import build_clusters, collect_destination_rules
 from meshsim.model.compile.context import Ctx, SvcInfo
 from meshsim.model.compile.gateway import build_gateway
@@ -75,6 +76,7 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
     gateway = build_gateway(ctx, cfg, gw_vs, infos, cs.names, default_retry)
     _report_empty_subsets(ctx, cs.empty_subsets, cs.names, vhosts, gateway)
     load = load_spec(ctx, cfg, infos)
+    autoscalers = build_autoscalers(ctx, cfg, services)
     sidecar = to_dist(settings.sidecar.latency)
     if load is None or any(f.level == "error" for f in ctx.findings):
         return None, ctx.findings
@@ -101,6 +103,7 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
         ),
         gateway=gateway,
         authz=authz,
+        autoscalers=autoscalers,
         digest=cfg.digest,
         notes=tuple(str(f) for f in ctx.findings),
     )

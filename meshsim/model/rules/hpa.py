@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from meshsim.model.ir import Behavior, ScalingPolicy, ScalingRules
+
 __all__ = [
     "SYNC_PERIOD_S",
     "TOLERANCE",
@@ -319,28 +321,9 @@ def object_average_value_replicas(
 
 
 # --------------------------------------------------------------------------------------------- behavior
-@dataclass(frozen=True)
-class ScalingPolicy:
-    """``HPAScalingPolicy``: change by ``value`` pods or percent within ``period_s`` seconds."""
-
-    type: Literal["Pods", "Percent"]
-    value: int
-    period_s: float
-
-
-@dataclass(frozen=True)
-class ScalingRules:
-    """``HPAScalingRules`` after defaulting: ``stabilization_s`` the stabilisation window, ``select`` the
-    policy choice (``Max`` = the largest change, ``Min`` the smallest, ``Disabled`` no scaling this way)."""
-
-    stabilization_s: float
-    policies: tuple[ScalingPolicy, ...]
-    select: Literal["Max", "Min", "Disabled"] = "Max"
-
-
 def default_scale_up() -> ScalingRules:
     """``GenerateHPAScaleUpRules`` defaults: no stabilisation; max(4 pods, 100 %) per 15 s."""
-    return ScalingRules(0.0, (ScalingPolicy("Pods", 4, 15.0), ScalingPolicy("Percent", 100, 15.0)), "Max")
+    return Behavior().scale_up
 
 
 def default_scale_down(window_s: float = DOWNSCALE_STABILIZATION_S) -> ScalingRules:
@@ -348,15 +331,6 @@ def default_scale_down(window_s: float = DOWNSCALE_STABILIZATION_S) -> ScalingRu
     ``--horizontal-pod-autoscaler-downscale-stabilization``, ``maybeInitScaleDownStabilizationWindow``);
     100 % per 15 s."""
     return ScalingRules(window_s, (ScalingPolicy("Percent", 100, 15.0),), "Max")
-
-
-@dataclass(frozen=True)
-class Behavior:
-    """``spec.behavior`` with every field defaulted. An HPA **without** ``behavior`` is not this: it takes
-    the legacy path (``behavior=None`` in :func:`reconcile`)."""
-
-    scale_up: ScalingRules = field(default_factory=default_scale_up)
-    scale_down: ScalingRules = field(default_factory=default_scale_down)
 
 
 @dataclass
