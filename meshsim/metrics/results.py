@@ -21,6 +21,8 @@ __all__ = [
     "Estimate",
     "Latency",
     "ContainerCPU",
+    "HPADecision",
+    "HPAMetricValue",
     "NodeCPU",
     "RunInfo",
     "EntryResult",
@@ -435,6 +437,32 @@ class StormResult(_M):
     mean_recovery_s: float | None = None
 
 
+class HPAMetricValue(_M):
+    """One HPA metric at one sync: ``value`` what the controller saw (requests/s; per pod for a ``Pods`` metric or
+    an ``AverageValue`` target), ``target`` its target, ``error`` why it had no value (the controller's
+    ``FailedGetPodsMetric``-style condition), if so."""
+
+    metric: str
+    value: float | None
+    target: float
+    error: str | None = None
+
+
+class HPADecision(_M):
+    """One reconcile of a HorizontalPodAutoscaler (replication 0): at ``t_s``, ``current`` replicas
+    (``spec.replicas``), ``ready`` of them Ready, ``recommendation`` the largest metric's proposal (null when
+    every metric failed), ``desired`` after stabilisation and rate limits."""
+
+    t_s: float
+    hpa: str
+    workload: str
+    current: int
+    recommendation: int | None
+    desired: int
+    ready: int
+    metrics: list[HPAMetricValue]
+
+
 class ScenarioResult(_M):
     """What changed over time (replication 0) and how the mesh responded."""
 
@@ -445,6 +473,9 @@ class ScenarioResult(_M):
     canary: CanaryResult | None = None
     storm: StormResult | None = Field(
         default=None, description="metastability verdict when the scenario has a bounded trigger (meshsim.storm)"
+    )
+    autoscaling: list[HPADecision] = Field(
+        default_factory=list, description="every HorizontalPodAutoscaler reconcile (sync period apart)"
     )
 
 

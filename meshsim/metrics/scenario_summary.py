@@ -11,6 +11,8 @@ from meshsim.metrics.results import (
     CanaryCheck,
     CanaryResult,
     Estimate,
+    HPADecision,
+    HPAMetricValue,
     PushResult,
     ScenarioEventResult,
     ScenarioResult,
@@ -171,6 +173,19 @@ def scenario_result(model: MeshModel, reps: Sequence[RepResult]) -> ScenarioResu
             for p in raw["pushes"]
         ],
         canary=canary,
+        autoscaling=[
+            HPADecision(
+                t_s=round(d["t"], 6),
+                hpa=d["hpa"],
+                workload=d["workload"],
+                current=d["current"],
+                recommendation=d["recommendation"],
+                desired=d["desired"],
+                ready=d["ready"],
+                metrics=[HPAMetricValue(**m) for m in d["metrics"]],
+            )
+            for d in raw.get("autoscaling", [])
+        ],
     )
 
 

@@ -95,15 +95,21 @@ class ModelFactory:
     def __init__(self, stages: list[list[tuple[Source, dict[str, Any]]]], canary: CanaryIR | None) -> None:
         self.stages = stages
         self.canary = canary
-        self._cache: dict[tuple[int, int | None], MeshModel] = {}
+        self._cache: dict[tuple[int, int | None, tuple[tuple[str, str, int], ...]], MeshModel] = {}
 
-    def model(self, stage: int, weight: int | None = None) -> MeshModel:
-        key = (stage, weight)
+    def model(
+        self, stage: int, weight: int | None = None, replicas: tuple[tuple[str, str, int], ...] = ()
+    ) -> MeshModel:
+        """The model of ``stage`` with canary ``weight`` and ``replicas`` = ``(service, version, n)`` set by an
+        autoscaler (applied as a Deployment's ``spec.replicas`` edit, like a Scenario ``scale`` event)."""
+        key = (stage, weight, replicas)
         m = self._cache.get(key)
         if m is None:
             docs = self.stages[stage]
             if weight is not None and self.canary is not None:
                 docs = _with_canary_weight(docs, self.canary, weight)
+            for service, version, n in replicas:
+                docs = _scale(docs, service, version, n, "HorizontalPodAutoscaler")
             cfg = validate_docs(docs)
             m = compile_model(cfg)
             self._cache[key] = m
@@ -192,7 +198,7 @@ def _workloads(model: MeshModel, service: str, version: str | None, where: str, 
 
 
 def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
-    """Resolve the config's Scenario and CanaryPolicy (None when it has neither).
+    """Resolve the config's Scenario, CanaryPolicy and HorizontalPodAutoscalers (None when it has none).
 
     Raises
     ------
@@ -200,7 +206,7 @@ def compile_timeline(cfg: MeshConfig, model: MeshModel) -> Timeline | None:
         On an event naming an unknown service, version or pod, an ``apply`` document that does not
         validate, or a CanaryPolicy whose subsets do not exist.
     """
-    if cfg.scenario is None and not cfg.canaries:
+    if cfg.scenario is None and not cfg.canaries and not model.autoscalers:
         return None
     spec = cfg.scenario.obj.spec if cfg.scenario is not None else None
     where = str(cfg.scenario.source) if cfg.scenario is not None else ""

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from meshsim.metrics.results import Estimate, Summary
+from meshsim.metrics.results import Estimate, HPADecision, Summary
 
 __all__ = ["entry_path", "fits", "fmt_est", "render_summary"]
 
@@ -160,6 +160,21 @@ def entry_path(s: Summary) -> str:
     return f"{', '.join(gateways)} -> {s.entry.service}" if gateways else s.entry.service
 
 
+def autoscaling_lines(decisions: list[HPADecision]) -> list[str]:
+    """One line per HorizontalPodAutoscaler (replication 0): its replica range over the run and each change,
+    ``HPA default/reviews (reviews.v3): 1 -> 3 at 75s, 3 -> 1 at 450s; 1-3 pods``."""
+    by: dict[str, list[HPADecision]] = {}
+    for d in decisions:
+        by.setdefault(f"{d.hpa} ({d.workload})", []).append(d)
+    out = []
+    for name, ds in by.items():
+        changes = [f"{d.current} -> {d.desired} at {d.t_s:g}s" for d in ds if d.desired != d.current]
+        sizes = [n for d in ds for n in (d.current, d.desired)]
+        what = ", ".join(changes[:6]) + (f", ... ({len(changes)} changes)" if len(changes) > 6 else "")
+        out.append(f"HPA {name}: {what or 'no change'}; {min(sizes)}-{max(sizes)} pods")
+    return out
+
+
 def render_summary(s: Summary, console: Console) -> None:
     """Print entry, edge and service tables.
 
@@ -180,6 +195,8 @@ def render_summary(s: Summary, console: Console) -> None:
                 f"control plane: {len(pushes)} push(es); last proxy applied {min(lag) * 1e3:.0f}-{max(lag) * 1e3:.0f} ms after the push started",
                 highlight=False,
             )
+        for line in autoscaling_lines(s.scenario.autoscaling):
+            console.print(line, highlight=False)
         st = s.scenario.storm
         if st is not None:
             v = st.verdict

@@ -28,10 +28,14 @@ class ScenarioDriver:
         self.cp = cp
         self.stage = 0
         self.weight: int | None = None
+        self.replicas: dict[tuple[str, str], int] = {}
+        """Replica counts set by HorizontalPodAutoscalers, by (service, version), on top of every stage."""
         self.applied: list[dict[str, Any]] = []
 
     def current_model(self) -> MeshModel:
-        return self.tl.factory.model(self.stage, self.weight)
+        return self.tl.factory.model(
+            self.stage, self.weight, tuple((s, v, n) for (s, v), n in sorted(self.replicas.items()))
+        )
 
     def run(self) -> Gen:
         for ev in self.tl.events:

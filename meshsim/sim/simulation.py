@@ -18,6 +18,7 @@ from typing import Any
 from meshsim.metrics.series import Series
 from meshsim.metrics.tally import RepResult
 from meshsim.model.ir import MeshModel
+from meshsim.sim.autoscaler import Autoscaler
 from meshsim.sim.canary import CanaryController
 from meshsim.sim.collect import Collector
 from meshsim.sim.context import SimContext
@@ -85,6 +86,7 @@ class Simulation:
         self.driver: ScenarioDriver | None = None
         self.canary: CanaryController | None = None
         self.control_plane: ControlPlane | None = None
+        self.autoscalers: list[Autoscaler] = []
 
     @property
     def replicas(self) -> dict[str, Replica]:
@@ -139,6 +141,10 @@ class Simulation:
         self.control_plane = ControlPlane(self.ctx, tl, self.pods, self.load)
         self.driver = ScenarioDriver(self.ctx, tl, self.control_plane, self.pods, self.load)
         env.process(self.driver.run())
+        for hpa in self.model.autoscalers:
+            a = Autoscaler(self.ctx, hpa, self.driver, self.control_plane, self.pods)
+            self.autoscalers.append(a)
+            env.process(a.run())
         if tl.canary is not None:
             assert self.series is not None
             self.canary = CanaryController(self.ctx, tl.canary, self.driver, self.series)
@@ -172,6 +178,7 @@ class Simulation:
             "series": self.series,
             "events": self.driver.applied,
             "pushes": self.control_plane.pushes,
+            "autoscaling": [d for a in self.autoscalers for d in a.decisions],
             "canary": None
             if c is None
             else {"outcome": c.outcome, "at": c.at, "failed": c.failed, "weights": c.weights, "checks": c.checks},

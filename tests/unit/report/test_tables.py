@@ -58,3 +58,24 @@ def test_entry_header_names_the_gateway(bookinfo: Summary, bookinfo_gateway: Sum
     assert entry_path(bookinfo_gateway) == "istio-ingressgateway -> productpage"
     assert "Entry: istio-ingressgateway -> productpage (" in _text(bookinfo_gateway, 200)
     assert "Entry: productpage (" in _text(bookinfo, 200)
+
+
+def test_autoscaling_lines_list_each_change() -> None:
+    from meshsim.metrics.results import HPADecision
+    from meshsim.report.tables import autoscaling_lines
+
+    def d(t: float, cur: int, des: int) -> HPADecision:
+        return HPADecision(
+            t_s=t,
+            hpa="default/web",
+            workload="web.v1",
+            current=cur,
+            recommendation=des,
+            desired=des,
+            ready=cur,
+            metrics=[],
+        )
+
+    lines = autoscaling_lines([d(0, 1, 1), d(15, 1, 3), d(30, 3, 3), d(45, 3, 2)])
+    assert lines == ["HPA default/web (web.v1): 1 -> 3 at 15s, 3 -> 2 at 45s; 1-3 pods"]
+    assert autoscaling_lines([d(0, 2, 2)]) == ["HPA default/web (web.v1): no change; 2-2 pods"]

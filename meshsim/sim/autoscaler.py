@@ -1,0 +1,187 @@
+"""HorizontalPodAutoscalers in the simulator: every sync period, read each pod's metric, reconcile with
+kube-controller-manager's arithmetic (:mod:`meshsim.model.rules.hpa`), and scale the target Deployment.
+
+A pod's metric is its inbound request rate (requests/s through its sidecar's inbound cluster,
+``upstream_rq_total``) over the last ``metric_window_s``: a pod Ready for less than that has no sample
+(the controller's *missing* pods) and a pod not yet Ready is *unready*. A scale-up creates the new pods at
+once; each becomes Ready ``startup_s`` later and only then is published to the control plane, which adds the
+EndpointSlice delay, the debounce and the push before sidecars route to it. A scale-down removes pods from
+the endpoints at once (they drain, as on a Scenario ``scale``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from meshsim.model.ir import HPAIR, HPAMetricIR
+from meshsim.model.rules.hpa import (
+    HPAHistory,
+    NoMetrics,
+    PodSample,
+    Proposal,
+    object_average_value_replicas,
+    object_value_replicas,
+    plain_metric_replicas,
+    reconcile,
+)
+from meshsim.sim.context import SimContext
+from meshsim.sim.control_plane import ControlPlane
+from meshsim.sim.kernel import Gen
+from meshsim.sim.pods import Pods
+from meshsim.sim.scenario import ScenarioDriver
+
+__all__ = ["Autoscaler"]
+
+
+class Autoscaler:
+    """One HPA. ``decisions`` lists every sync: time, current and desired replicas, Ready pods, and each
+    metric's value (requests/s; per pod for ``Pods``/``AverageValue``) and target."""
+
+    def __init__(self, ctx: SimContext, hpa: HPAIR, driver: ScenarioDriver, cp: ControlPlane, pods: Pods) -> None:
+        self.ctx = ctx
+        self.env = ctx.env
+        self.hpa = hpa
+        self.driver = driver
+        self.cp = cp
+        self.pods = pods
+        self.history = HPAHistory()
+        self.current = next(w.replicas for s in ctx.model.services for w in s.workloads if w.key == hpa.workload)
+        self.ready_at: dict[str, float] = {self._pod(i): 0.0 for i in range(self.current)}
+        self.snapshots: deque[tuple[float, dict[str, int]]] = deque()
+        self.decisions: list[dict[str, Any]] = []
+
+    def _pod(self, i: int) -> str:
+        return f"{self.hpa.service}-{self.hpa.version}-{i}"
+
+    def run(self) -> Gen:
+        """The sync loop: a reconcile at t = 0 and every ``sync_s`` after (the controller re-queues each HPA one
+        sync period after its last reconcile)."""
+        while True:
+            self._sync()
+            yield self.env.timeout(self.hpa.sync_s)
+
+    # ------------------------------------------------------------------ metrics
+    def _counts(self) -> dict[str, int]:
+        return {pid: rep.sidecar.inbound.c.upstream_rq_total for pid, rep in self.pods.replicas.items()}
+
+    def _base(self, now: float) -> tuple[float, dict[str, int]] | None:
+        """The newest snapshot at least one metric window old (None before the first full window)."""
+        cutoff = now - self.hpa.metric_window_s + 1e-9
+        while len(self.snapshots) > 1 and self.snapshots[1][0] <= cutoff:
+            self.snapshots.popleft()
+        if self.snapshots and self.snapshots[0][0] <= cutoff:
+            return self.snapshots[0]
+        return None
+
+    def _samples(
+        self, now: float, counts: dict[str, int], base: tuple[float, dict[str, int]] | None
+    ) -> list[PodSample]:
+        out = []
+        for i in range(self.current):
+            pid = self._pod(i)
+            ready = self.ready_at.get(pid, now)
+            if ready > now:
+                out.append(PodSample(pid, "unready"))
+            elif base is None or ready > base[0] or pid not in base[1]:
+                out.append(PodSample(pid, "missing"))
+            else:
+                rate = (counts[pid] - base[1][pid]) / (now - base[0])
+                out.append(PodSample(pid, "ready", int(rate * 1000)))
+        return out
+
+    def _service_rate(self, service: str, counts: dict[str, int], base: tuple[float, dict[str, int]] | None) -> int:
+        if base is None:
+            raise NoMetrics(f"no {service} request rate yet (less than one metric window)")
+        now = self.env.now
+        total = sum(
+            counts[pid] - base[1].get(pid, 0) for pid, rep in self.pods.replicas.items() if rep.wl.service == service
+        )
+        return int(total / (now - base[0]) * 1000)
+
+    def _proposal(
+        self, m: HPAMetricIR, samples: list[PodSample], counts: dict[str, int], base: Any, up: float, down: float
+    ) -> Proposal:
+        if m.source == "Pods":
+            return plain_metric_replicas(self.current, samples, m.target, up, down)
+        if m.source == "Object":
+            usage = self._service_rate(m.name, counts, base)
+            if m.target_type == "Value":
+                ready = sum(1 for s in samples if s.state != "unready")
+                return object_value_replicas(self.current, usage, m.target, ready, up, down)
+            return object_average_value_replicas(self.current, usage, m.target, up, down)
+        raise NoMetrics("container CPU is not observed by this simulation (the CPU model is off)")
+
+    # ------------------------------------------------------------------ reconcile
+    def _sync(self) -> None:
+        now = self.env.now
+        hpa = self.hpa
+        counts = self._counts()
+        self.snapshots.append((now, counts))
+        base = self._base(now)
+        samples = self._samples(now, counts, base)
+        b = hpa.behavior
+        up, down = (b.scale_up.tolerance, b.scale_down.tolerance) if b is not None else (hpa.tolerance, hpa.tolerance)
+        proposals: list[int | None] = []
+        shown: list[dict[str, Any]] = []
+        for m in hpa.metrics:
+            try:
+                p = self._proposal(m, samples, counts, base, up, down)
+                proposals.append(p.replicas)
+                shown.append({"metric": m.name, "value": p.average / 1000, "target": m.target / 1000})
+            except NoMetrics as exc:
+                proposals.append(None)
+                shown.append({"metric": m.name, "value": None, "target": m.target / 1000, "error": str(exc)})
+        desired = reconcile(
+            self.history,
+            now=now,
+            current=self.current,
+            min_replicas=hpa.min_replicas,
+            max_replicas=hpa.max_replicas,
+            proposals=proposals,
+            behavior=b,
+            downscale_window_s=hpa.downscale_window_s,
+        )
+        self.decisions.append(
+            {
+                "t": now,
+                "hpa": f"{hpa.namespace}/{hpa.name}",
+                "workload": hpa.workload,
+                "current": self.current,
+                "recommendation": max((p for p in proposals if p is not None), default=None),
+                "desired": desired,
+                "ready": sum(1 for s in samples if s.state != "unready"),
+                "metrics": shown,
+            }
+        )
+        if desired != self.current:
+            self._scale(desired)
+
+    def _scale(self, desired: int) -> None:
+        hpa = self.hpa
+        now = self.env.now
+        label = f"HPA {hpa.name}: {hpa.workload} {self.current} -> {desired}"
+        before = self.current
+        self.current = desired
+        self.driver.replicas[(hpa.service, hpa.version)] = desired
+        self.pods.scale_to(self.driver.current_model())
+        if desired > before:
+            for i in range(before, desired):
+                self.ready_at[self._pod(i)] = now + hpa.startup_s
+            self.env.process(self._publish_later(hpa.startup_s, label))
+        else:
+            for i in range(desired, before):
+                self.ready_at.pop(self._pod(i), None)
+            self._publish(label)
+
+    def _publish_later(self, delay: float, label: str) -> Gen:
+        yield self.env.timeout(delay)
+        self._publish(label + " (Ready)")
+
+    def _publish(self, label: str) -> None:
+        """Tell the control plane the current model and the pods that are Ready (starting ones held back)."""
+        now = self.env.now
+        starting = {p for p, t in self.ready_at.items() if t > now}
+        model = self.driver.current_model()
+        self.cp.config_changed(model, label)
+        self.cp.endpoints_changed(model, frozenset(self.pods.live - starting), label)
