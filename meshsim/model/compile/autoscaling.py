@@ -130,7 +130,11 @@ def _metric(ctx: Ctx, src: str, loc: str, m: MetricSpec, wl: Workload, service_n
             return HPAMetricIR("Resource", "cpu", r.target.type, r.target.amount())
         ctx.error(src, f"{loc}.resource.target.type", "a Resource metric takes a Utilization or AverageValue target")
         return None
-    what = f"a Resource {m.resource.name!r} metric" if m.resource is not None else f"{'an' if t[0] in 'AEIOU' else 'a'} {t} metric"
+    what = (
+        f"a Resource {m.resource.name!r} metric"
+        if m.resource is not None
+        else f"{'an' if t[0] in 'AEIOU' else 'a'} {t} metric"
+    )
     ctx.error(src, f"{loc}.type", f"meshsim cannot observe {what} (it observes request rates and CPU)")
     return None
 
