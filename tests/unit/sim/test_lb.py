@@ -70,7 +70,7 @@ def test_ring_lookup_takes_the_first_entry_at_or_after_the_hash() -> None:
 def test_ring_keys_spread_by_arc_length() -> None:
     """A host's share of uniform keys is the total length of the arcs ending at its entries."""
     ring = lb.RingHashTable(HOSTS)
-    starts = [ring.hashes[-1] - U64] + ring.hashes[:-1]
+    starts = [ring.hashes[-1] - U64, *ring.hashes[:-1]]
     share = np.zeros(5)
     for start, end, owner in zip(starts, ring.hashes, ring.owners, strict=True):
         share[owner] += (end - start) / U64
