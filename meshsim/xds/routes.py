@@ -10,12 +10,20 @@ Follows istiod's ``pilot/pkg/networking/core/route/route.go`` (``BuildHTTPRoutes
 - matches with ``sourceLabels`` that do not select this proxy are dropped for it (istiod's
   ``sourceMatchHTTP``); a route whose matches are all dropped is not sent to this proxy;
 - one destination becomes ``cluster``, several ``weighted_clusters`` (no ``total_weight``);
-- ``timeout`` is written always, ``0s`` (disabled) when the VirtualService sets none;
+- ``timeout`` is written always, ``0s`` (disabled) when the VirtualService sets none, and
+  ``max_grpc_timeout`` with it (istiod ``setTimeout``);
 - ``retry_policy`` exactly from :class:`~meshsim.model.ir.RetryPolicy`; absent when ``attempts: 0``;
+- ``hash_policy`` from the destinations' consistent hash (``ConsistentHashToHashPolicy``);
+- header matchers as ``present_match`` or ``string_match``, with ``invert_match`` and
+  ``treat_missing_header_as_empty`` for ``withoutHeaders`` (``TranslateRouteMatch``);
+- the route is named ``<http name>.<match name>`` when the match has a name (``TranslateRoute``);
+- virtual-host domains without ports, ``ignore_port_in_host_matching`` on the route configuration, the
+  bare service name only for callers in the service's namespace (``generateVirtualHostDomains``,
+  ``buildSidecarOutboundHTTPRouteConfig``);
 - fault injection as ``typed_per_filter_config`` of ``envoy.filters.http.fault``.
 
-The inbound route (server side) is istiod's ``BuildDefaultHTTPInboundRoute``: timeout 0 and
-2 retries on ``reset-before-request`` [1.24+].
+The inbound route (server side) is istiod's ``BuildDefaultHTTPInboundRoute``: timeout 0 and, except
+on gRPC ports, 2 retries on ``reset-before-request`` [1.24+].
 
 Deviation (loopback mode): all virtual hosts go into one route configuration ``outbound`` served by
 the 15001 listener (Istio makes one per port, ``"8080"``, behind per-port listeners); ``RouteMatch.port``

@@ -117,7 +117,9 @@ def convert_retry_policy(
       ``backoff`` (base, seconds; max = 10x base) and ``retryIgnorePreviousHosts`` apply. On a
       consistent-hash route the predicate is on only when ``retryIgnorePreviousHosts: true``.
 
-    ``builtin`` None: :func:`default_retry_policy` (Istio 1.24+, no 503).
+    ``builtin`` None: :func:`default_retry_policy` (Istio 1.24+, no 503). A mesh default is passed
+    converted, so on a consistent-hash route it loses the predicate even when it set
+    ``retryIgnorePreviousHosts: true`` (istiod would keep it then).
 
     Raises
     ------

@@ -175,3 +175,11 @@ def test_request_hash_keys() -> None:
     a, b = lb.xxhash64("ann"), lb.xxhash64("10.0.0.1")
     rotl = ((a << 1) | (a >> 63)) & (U64 - 1)
     assert lb.request_hash([header, HashPolicy("source_ip")], {"x-user": "ann"}, "10.0.0.1") == rotl ^ b
+
+
+def test_passthrough_cluster_picks_uniformly() -> None:
+    """CLUSTER_PROVIDED (PASSTHROUGH): the simulator stands a uniform pick in for kube-proxy's."""
+    cs = _state(_cluster("CLUSTER_PROVIDED"))
+    counts = np.bincount([cs.pick(None, 0) for _ in range(5_000)], minlength=5)
+    lo, hi = stats.binom.interval(0.9999, 5_000, 0.2)
+    assert all(lo <= c <= hi for c in counts)
