@@ -184,8 +184,8 @@ class MaglevTable:
 
     def choose(self, h: int, attempt: int = 0) -> int:
         """The index (into the ``keys``) of the host for request hash ``h``. ``attempt`` > 0 (a
-        host-selection retry) rehashes ``h`` with the attempt number, as Envoy's ``MaglevTable::chooseHost``
-        mutates the hash to reach another host (its exact mixing function is not reproduced)."""
+        host-selection retry) first flips the hash as Envoy's ``OriginalMaglevTable::chooseHost`` does,
+        ``h ^ (2^64 - attempt)``, to reach another slot."""
         if attempt:
-            h = xxhash64(f"{h}_{attempt}")
+            h ^= (1 << 64) - attempt
         return self.table[h % len(self.table)]

@@ -13,8 +13,8 @@ translates it to ``RouteMatch.case_sensitive = !ignoreUriCase`` whatever the pat
 ``RouteMatch.case_sensitive``), as it ignores ``StringMatcher.ignore_case`` for ``safe_regex``
 (``envoy/type/matcher/v3/string.proto``).
 
-Headers follow Envoy's ``HeaderUtility::HeaderDataBaseImpl::matchesHeaders``
-(``source/common/http/header_utility.cc``): an absent header fails every matcher, inverted or not,
+Headers follow Envoy's ``HeaderUtility::matchHeaders`` (``source/common/http/header_utility.cc``;
+``HeaderDataBaseImpl::matchesHeaders`` in later releases): an absent header fails every matcher, inverted or not,
 except a ``present_match`` (absent: not present; inverted: the route is taken), unless the matcher sets
 ``treat_missing_header_as_empty``, when the absent header is matched as the empty string and the result
 inverted as usual. istiod writes Istio ``headers: {h: {}}`` (and ``regex: "*"``) as ``present_match``,
@@ -92,7 +92,7 @@ def compile_string_match(m: StringMatcher) -> Callable[[str], bool]:
 
 def header_matches(h: HeaderMatcher, value: str | None) -> bool:
     """Whether the request header ``h.name`` with ``value`` (None: absent) satisfies ``h`` (the module's
-    header rule: Envoy ``HeaderDataBaseImpl::matchesHeaders``)."""
+    header rule: Envoy ``HeaderUtility::matchHeaders``)."""
     if value is None:
         if not h.treat_missing_as_empty:
             return h.matcher is None and h.invert

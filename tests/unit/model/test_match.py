@@ -68,7 +68,7 @@ def test_without_headers_holds_when_the_header_is_absent_or_different() -> None:
 
 
 def test_absent_header_fails_an_inverted_string_match_unless_treated_as_empty() -> None:
-    """Envoy HeaderDataBaseImpl::matchesHeaders: an absent header fails any string matcher, inverted
+    """Envoy HeaderUtility::matchHeaders (header_utility.cc): an absent header fails any string matcher, inverted
     or not, without treat_missing_header_as_empty; with it, "" is matched (and then inverted)."""
     plain = HeaderMatcher("x", StringMatcher("exact", "a"), invert=True)
     assert not header_matches(plain, None)

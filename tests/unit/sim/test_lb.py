@@ -183,3 +183,12 @@ def test_passthrough_cluster_picks_uniformly() -> None:
     counts = np.bincount([cs.pick(None, 0) for _ in range(5_000)], minlength=5)
     lo, hi = stats.binom.interval(0.9999, 5_000, 0.2)
     assert all(lo <= c <= hi for c in counts)
+
+
+def test_host_selection_retries_move_along_the_ring_and_flip_the_maglev_hash() -> None:
+    """ring_hash_lb.cc: attempt n takes the entry n places further; maglev_lb.cc: hash ^ (2^64 - n)."""
+    ring = lb.RingHashTable(HOSTS, 16)
+    i = bisect.bisect_left(ring.hashes, 12345) % len(ring.hashes)
+    assert ring.choose(12345, 2) == ring.owners[(i + 2) % len(ring.owners)]
+    m = lb.MaglevTable(HOSTS, 251)
+    assert m.choose(12345, 1) == m.table[(12345 ^ (U64 - 1)) % 251]
