@@ -167,8 +167,8 @@ class ClusterState:
         self.policy = cluster.lb_policy
         self.active = [0] * n  # rq_active per host
         self.rr_next = int(uniform() * n) if n else 0  # random start index [UNVERIFIED]
-        self._hash_hosts: tuple[int, ...] | None = None  # the host set the hash table was built over
-        self._hash_table: lb.RingHashTable | lb.MaglevTable | None = None
+        # consistent-hash tables by the host set they were built over (at most the healthy and the panic set)
+        self._hash_tables: dict[tuple[int, ...], lb.RingHashTable | lb.MaglevTable] = {}
         # pools (HTTP/1.1: one request per connection); idle holds served-counts of idle connections
         self.idle: list[list[int]] = [[] for _ in range(n)]
         self.cx_host = [0] * n
@@ -247,15 +247,17 @@ class ClusterState:
         set changes (Envoy rebuilds it on each host-set update, ``ThreadAwareLoadBalancerBase::refresh``);
         without a key, a random 64-bit hash (``ThreadAwareLoadBalancerBase::LoadBalancerImpl::chooseHost``)."""
         key = tuple(hosts)
-        table = self._hash_table
-        if table is None or self._hash_hosts != key:
+        table = self._hash_tables.get(key)
+        if table is None:
             ids = [self.ids[i] for i in hosts]
             c = self.cluster
             if self.policy == "MAGLEV":
                 table = lb.MaglevTable(ids, c.maglev_table_size or lb.DEFAULT_MAGLEV_TABLE_SIZE)
             else:
                 table = lb.RingHashTable(ids, c.ring_hash_min_ring_size or lb.DEFAULT_MIN_RING_SIZE)
-            self._hash_table, self._hash_hosts = table, key
+            if len(self._hash_tables) >= 2:  # the healthy set's and the panic (all hosts) one, as Envoy keeps
+                self._hash_tables.clear()
+            self._hash_tables[key] = table
         h = hash_key if hash_key is not None else int(self.u() * 2.0**64)
         return hosts[table.choose(h, attempt)]
 
