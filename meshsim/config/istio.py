@@ -39,6 +39,7 @@ __all__ = [
     "VirtualService",
     "ConnectionPoolSettings",
     "OutlierDetection",
+    "ConsistentHashLB",
     "LoadBalancerSettings",
     "RetryBudget",
     "TrafficPolicy",
@@ -61,7 +62,9 @@ class ObjectMeta(OpenModel):
 
 
 class StringMatch(StrictModel):
-    """Exactly one of ``exact``, ``prefix``, ``regex`` (RE2; Python ``re`` full match here)."""
+    """At most one of ``exact``, ``prefix``, ``regex`` (RE2, matched against the whole string). None
+    of them (``{}``) is a presence match, as the oneof left unset is in Istio's API; istiod also reads
+    ``regex: "*"`` as presence (``route.go`` ``canBeConvertedToPresentMatch``)."""
 
     exact: str | None = None
     prefix: str | None = None
@@ -69,9 +72,15 @@ class StringMatch(StrictModel):
 
     @model_validator(mode="after")
     def _one(self) -> StringMatch:
-        if sum(x is not None for x in (self.exact, self.prefix, self.regex)) != 1:
-            raise ValueError("a string match sets exactly one of exact, prefix, regex")
+        if sum(x is not None for x in (self.exact, self.prefix, self.regex)) > 1:
+            raise ValueError("a string match sets at most one of exact, prefix, regex")
         return self
+
+    @property
+    def is_presence(self) -> bool:
+        """Whether istiod translates this match to Envoy's ``present_match``: no match type set, or
+        ``regex: "*"`` (not RE2; Istio's catch-all)."""
+        return self.exact is None and self.prefix is None and self.regex in (None, "*")
 
 
 class PortSelector(StrictModel):
@@ -95,6 +104,28 @@ class HTTPMatchRequest(StrictModel):
     statPrefix: str | None = None
 
     __unmodelled__ = frozenset({"scheme", "authority", "gateways", "queryParams", "sourceNamespace", "statPrefix"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _catch_all(cls, data: Any) -> Any:
+        """A header (or query parameter) ``regex: "*"`` is istiod's presence match, not an RE2 regex
+        (``route.go`` ``canBeConvertedToPresentMatch``): it is read as ``{}``. A ``uri`` regex ``"*"``
+        stays a regex (istiod writes it to ``safe_regex``, which Envoy rejects)."""
+
+        def star(sm: Any) -> bool:
+            return isinstance(sm, dict) and sm.get("regex") == "*" and len(sm) == 1
+
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name in ("headers", "withoutHeaders", "queryParams"):
+            table = out.get(name)
+            if isinstance(table, dict) and any(star(sm) for sm in table.values()):
+                out[name] = {k: {} if star(sm) else sm for k, sm in table.items()}
+        for name in ("method", "authority", "scheme"):
+            if star(out.get(name)):
+                out[name] = {}
+        return out
 
 
 class Destination(StrictModel):
@@ -274,7 +305,12 @@ class _TCPSettings(StrictModel):
     maxConnectionDuration: IstioDuration | None = None
     idleTimeout: IstioIdleTimeout | None = None
 
-    __unmodelled__ = frozenset({"tcpKeepalive", "maxConnectionDuration", "idleTimeout"})
+    __unmodelled__ = frozenset({"tcpKeepalive", "maxConnectionDuration", "idleTimeout", "connectTimeout"})
+    __unmodelled_why__: ClassVar[dict[str, str]] = {
+        "connectTimeout": "written to Envoy (connect_timeout); the simulator's connects never time out (not modelled)",
+        "idleTimeout": "written to Envoy (common_http_protocol_options.idle_timeout, when http.idleTimeout is unset); "
+        "the simulator does not close idle connections (not modelled)",
+    }
 
 
 class _HTTPSettings(StrictModel):
@@ -293,7 +329,13 @@ class _HTTPSettings(StrictModel):
             raise ValueError("use client protocol must not be true when H2UpgradePolicy is UPGRADE")
         return self
 
-    __unmodelled__ = frozenset({"idleTimeout", "useClientProtocol"})
+    __unmodelled__ = frozenset({"idleTimeout", "useClientProtocol", "maxConcurrentStreams"})
+    __unmodelled_why__: ClassVar[dict[str, str]] = {
+        "maxConcurrentStreams": "written to Envoy (http2_protocol_options.max_concurrent_streams); the simulator's "
+        "HTTP/2 pools do not limit streams per connection (not modelled)",
+        "idleTimeout": "written to Envoy (common_http_protocol_options.idle_timeout); the simulator does not "
+        "close idle connections (not modelled)",
+    }
 
 
 class ConnectionPoolSettings(StrictModel):
@@ -326,14 +368,82 @@ class OutlierDetection(StrictModel):
         return self
 
 
+class _HTTPCookie(StrictModel):
+    """``ConsistentHashLB.HTTPCookie``: the cookie to hash on (``name`` required, istiod's validation)."""
+
+    name: str = Field(min_length=1)
+    path: str | None = None
+    ttl: NonNegDuration | None = None
+    attributes: list[dict[str, Any]] | None = None
+
+    __unmodelled__ = frozenset({"attributes"})
+    __unmodelled_why__: ClassVar[dict[str, str]] = {
+        "attributes": "cookie attributes only shape the Set-Cookie Envoy generates; not modelled"
+    }
+
+
+class _RingHash(StrictModel):
+    minimumRingSize: Annotated[int, Field(ge=0)] | None = None
+
+
+class _Maglev(StrictModel):
+    """Maglev's lookup table: a prime below 5000011 (istiod ``validateLoadBalancer``)."""
+
+    tableSize: Annotated[int, Field(gt=0, lt=5000011)]
+
+    @field_validator("tableSize")
+    @classmethod
+    def _prime(cls, value: int) -> int:
+        if value < 2 or any(value % d == 0 for d in range(2, int(value**0.5) + 1)):
+            raise ValueError(f"tableSize must be a prime number for maglev, got {value}")
+        return value
+
+
+class ConsistentHashLB(StrictModel):
+    """``LoadBalancerSettings.ConsistentHashLB`` (``destination_rule.proto``): one hash key
+    (``httpHeaderName``, ``httpCookie``, ``useSourceIp``, ``httpQueryParameterName``) and one algorithm
+    (``ringHash``, ``maglev``, or the deprecated ``minimumRingSize``: a ring)."""
+
+    httpHeaderName: str | None = None
+    httpCookie: _HTTPCookie | None = None
+    useSourceIp: bool | None = None
+    httpQueryParameterName: str | None = None
+    ringHash: _RingHash | None = None
+    maglev: _Maglev | None = None
+    minimumRingSize: Annotated[int, Field(ge=0)] | None = None
+
+    __unmodelled__ = frozenset({"httpQueryParameterName"})
+    __unmodelled_why__: ClassVar[dict[str, str]] = {
+        "httpQueryParameterName": "requests carry no query parameters in meshsim: emitted to Envoy, the simulator "
+        "hashes no key (a random host per request)"
+    }
+
+    @model_validator(mode="after")
+    def _oneofs(self) -> ConsistentHashLB:
+        keys = [self.httpHeaderName, self.httpCookie, self.useSourceIp, self.httpQueryParameterName]
+        if sum(k is not None for k in keys) > 1:
+            raise ValueError("set only one hash key of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName")
+        if self.ringHash is not None and self.maglev is not None:
+            raise ValueError("set only one of ringHash and maglev")
+        if self.minimumRingSize and (self.ringHash is not None or self.maglev is not None):
+            raise ValueError("only one of MinimumRingSize or Maglev/Ringhash can be specified")
+        return self
+
+
 class LoadBalancerSettings(StrictModel):
     simple: Literal["UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"] | None = None
-    consistentHash: dict[str, Any] | None = None
+    consistentHash: ConsistentHashLB | None = None
     localityLbSetting: dict[str, Any] | None = None
     warmupDurationSecs: NonNegDuration | None = None
     warmup: dict[str, Any] | None = None
 
-    __unmodelled__ = frozenset({"consistentHash", "localityLbSetting", "warmupDurationSecs", "warmup"})
+    __unmodelled__ = frozenset({"localityLbSetting", "warmupDurationSecs", "warmup"})
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> LoadBalancerSettings:
+        if self.simple is not None and self.consistentHash is not None:
+            raise ValueError("set only one of simple and consistentHash (a oneof in Istio's API)")
+        return self
 
 
 class RetryBudget(StrictModel):

@@ -31,6 +31,7 @@ __all__ = [
     "Service",
     "StringMatcher",
     "HeaderMatcher",
+    "HashPolicy",
     "RouteMatch",
     "RetryPolicy",
     "FaultPolicy",
@@ -60,7 +61,7 @@ __all__ = [
 UINT32_MAX = 4294967295
 """Istio's value for every circuit-breaker threshold it sets (``getDefaultCircuitBreakerThresholds``)."""
 
-LbPolicy = Literal["LEAST_REQUEST", "ROUND_ROBIN", "RANDOM"]
+LbPolicy = Literal["LEAST_REQUEST", "ROUND_ROBIN", "RANDOM", "RING_HASH", "MAGLEV", "CLUSTER_PROVIDED"]
 Protocol = Literal["HTTP1", "HTTP2"]
 
 
@@ -244,11 +245,29 @@ class StringMatcher:
 
 @dataclass(frozen=True)
 class HeaderMatcher:
-    """Envoy ``HeaderMatcher``: ``invert`` for Istio ``withoutHeaders``."""
+    """Envoy ``HeaderMatcher``: ``matcher`` None is ``present_match`` (the header is present, any value);
+    ``invert`` for Istio ``withoutHeaders``; ``treat_missing_as_empty`` matches an absent header as the
+    empty string (``treat_missing_header_as_empty``, which istiod sets on ``withoutHeaders`` string matches)."""
 
     name: str
-    matcher: StringMatcher
+    matcher: StringMatcher | None
     invert: bool = False
+    treat_missing_as_empty: bool = False
+
+
+@dataclass(frozen=True)
+class HashPolicy:
+    """One Envoy ``RouteAction.hash_policy`` entry, as istiod writes it from a DestinationRule
+    ``loadBalancer.consistentHash`` (``route.go`` ``ConsistentHashToHashPolicy``).
+
+    ``kind``: ``header`` (``name`` the header), ``cookie`` (``name``, ``cookie_ttl`` seconds or None,
+    ``cookie_path``), ``source_ip`` (the downstream address), ``query_parameter`` (``name``).
+    """
+
+    kind: Literal["header", "cookie", "source_ip", "query_parameter"]
+    name: str = ""
+    cookie_ttl: float | None = None
+    cookie_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -260,6 +279,8 @@ class RouteMatch:
     headers: tuple[HeaderMatcher, ...] = ()
     port: int | None = None
     source_labels: tuple[tuple[str, str], ...] = ()
+    name: str = ""
+    """The match's ``name``: istiod names the Envoy route ``<http name>.<match name>``."""
 
 
 @dataclass(frozen=True)
@@ -313,6 +334,8 @@ class Route:
     retry_policy: RetryPolicy | None
     fault: FaultPolicy | None
     source: str
+    hash_policy: tuple[HashPolicy, ...] = ()
+    """Consistent-hash keys of the destinations (empty: the cluster's LB picks without a key)."""
 
 
 @dataclass(frozen=True)
@@ -380,6 +403,15 @@ class Cluster:
     tls_mode: Literal["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"] | None = None
     """DestinationRule ``trafficPolicy.tls.mode``; None = Istio auto mTLS (mTLS unless the server's
     PeerAuthentication is DISABLE)."""
+    discovery: Literal["EDS", "ORIGINAL_DST"] = "EDS"
+    """``ORIGINAL_DST`` for ``loadBalancer.simple: PASSTHROUGH`` (with ``lb_policy`` ``CLUSTER_PROVIDED``)."""
+    ring_hash_min_ring_size: int | None = None
+    """``ring_hash_lb_config.minimum_ring_size`` for ``RING_HASH`` (Istio writes 1024 unless set)."""
+    maglev_table_size: int | None = None
+    """``maglev_lb_config.table_size`` for ``MAGLEV``; None = Envoy's 65537."""
+    idle_timeout: float | None = None
+    """Upstream connection idle timeout, seconds (``connectionPool.http.idleTimeout``, else
+    ``tcp.idleTimeout``); None = unset (Envoy's default, 1 h)."""
 
 
 @dataclass(frozen=True)

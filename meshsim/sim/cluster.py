@@ -167,6 +167,8 @@ class ClusterState:
         self.policy = cluster.lb_policy
         self.active = [0] * n  # rq_active per host
         self.rr_next = int(uniform() * n) if n else 0  # random start index [UNVERIFIED]
+        # consistent-hash tables by the host set they were built over (at most the healthy and the panic set)
+        self._hash_tables: dict[tuple[int, ...], lb.RingHashTable | lb.MaglevTable] = {}
         # pools (HTTP/1.1: one request per connection); idle holds served-counts of idle connections
         self.idle: list[list[int]] = [[] for _ in range(n)]
         self.cx_host = [0] * n
@@ -196,11 +198,13 @@ class ClusterState:
             env.process(self._od_ticks())
 
     # ---------------------------------------------------------------- load balancing
-    def pick(self, tried: set[int] | None, max_repicks: int) -> int:
+    def pick(self, tried: set[int] | None, max_repicks: int, hash_key: int | None = None) -> int:
         """Pick a host index, or -1 when no healthy host is left (503 UH).
 
         ``tried`` (the ``previous_hosts`` predicate): a pick that hits a tried host is redone up to
         ``max_repicks`` times; the last pick stands even if tried (the previous_hosts retry predicate, source/extensions/retry/host/previous_hosts).
+        ``hash_key``: the request's hash (:func:`meshsim.sim.lb.request_hash` of the route's ``hash_policy``)
+        for a ``RING_HASH`` / ``MAGLEV`` cluster; None there = a random hash, as Envoy draws one.
         """
         hosts = self.healthy
         if not hosts:
@@ -210,12 +214,12 @@ class ClusterState:
                 return -1
         elif self.panic > 0 and len(hosts) < len(self.eds) and self._in_panic(len(hosts), len(self.eds)):
             hosts = self.eds  # panic mode: balance over all hosts
-        h = self._pick_once(hosts)
+        h = self._pick_once(hosts, hash_key)
         if tried:
-            for _ in range(max_repicks):
+            for attempt in range(1, max_repicks + 1):
                 if h not in tried:
                     break
-                h = self._pick_once(hosts)
+                h = self._pick_once(hosts, hash_key, attempt)
         return h
 
     def _in_panic(self, healthy: int, total: int) -> bool:
@@ -226,15 +230,36 @@ class ClusterState:
         pct = 100.0 * healthy / total
         return min(100.0, OVERPROVISIONING_FACTOR * pct) < 100.0 and pct < self.panic
 
-    def _pick_once(self, hosts: list[int]) -> int:
+    def _pick_once(self, hosts: list[int], hash_key: int | None = None, attempt: int = 0) -> int:
         if len(hosts) == 1:
             return hosts[0]
+        if self.policy == "RING_HASH" or self.policy == "MAGLEV":
+            return self._hash_pick(hosts, hash_key, attempt)
         if self.policy == "LEAST_REQUEST":
             return lb.p2c(hosts, self.active, self.u(), self.u())
         if self.policy == "ROUND_ROBIN":
             h, self.rr_next = lb.round_robin(hosts, self.rr_next)
             return h
         return lb.random_pick(hosts, self.u())
+
+    def _hash_pick(self, hosts: list[int], hash_key: int | None, attempt: int) -> int:
+        """RING_HASH / MAGLEV: look ``hash_key`` up in the table of the current host set, built when that
+        set changes (Envoy rebuilds it on each host-set update, ``ThreadAwareLoadBalancerBase::refresh``);
+        without a key, a random 64-bit hash (``ThreadAwareLoadBalancerBase::LoadBalancerImpl::chooseHost``)."""
+        key = tuple(hosts)
+        table = self._hash_tables.get(key)
+        if table is None:
+            ids = [self.ids[i] for i in hosts]
+            c = self.cluster
+            if self.policy == "MAGLEV":
+                table = lb.MaglevTable(ids, c.maglev_table_size or lb.DEFAULT_MAGLEV_TABLE_SIZE)
+            else:
+                table = lb.RingHashTable(ids, c.ring_hash_min_ring_size or lb.DEFAULT_MIN_RING_SIZE)
+            if len(self._hash_tables) >= 2:  # the healthy set's and the panic (all hosts) one, as Envoy keeps
+                self._hash_tables.clear()
+            self._hash_tables[key] = table
+        h = hash_key if hash_key is not None else int(self.u() * 2.0**64)
+        return hosts[table.choose(h, attempt)]
 
     # ---------------------------------------------------------------- connection pool
     def new_stream(self, host: int) -> int | Pending:

@@ -1,7 +1,8 @@
 """CDS: :class:`~meshsim.model.ir.Cluster` -> ``envoy.config.cluster.v3.Cluster`` (JSON dict).
 
 Mirrors what istiod writes (``pilot/pkg/networking/core/cluster_builder.go``,
-``cluster_traffic_policy.go``): EDS clusters over ADS for outbound, circuit
+``cluster_traffic_policy.go``): EDS clusters over ADS for outbound (``ORIGINAL_DST`` for
+``PASSTHROUGH``), ``ring_hash_lb_config`` / ``maglev_lb_config`` for consistent hashing, circuit
 breakers always written (2^32-1 unless a DestinationRule set them), the LB policy, outlier detection
 only when configured, the panic threshold, connect timeout, upstream protocol and
 ``max_requests_per_connection`` in ``HttpProtocolOptions``.
@@ -42,7 +43,10 @@ def _thresholds(c: Cluster) -> dict[str, Any]:
 
 
 def _protocol_options(c: Cluster, force_http1: bool) -> dict[str, Any]:
-    common: dict[str, Any] = {"idle_timeout": duration(UPSTREAM_IDLE_TIMEOUT)}
+    """``HttpProtocolOptions``: the idle timeout (the DestinationRule's, istiod ``applyConnectionPool``,
+    else Envoy's 1 h default written out), ``max_requests_per_connection`` and the upstream protocol."""
+    idle = c.idle_timeout if c.idle_timeout is not None else UPSTREAM_IDLE_TIMEOUT
+    common: dict[str, Any] = {"idle_timeout": duration(idle)}
     if c.max_requests_per_connection is not None:
         common["max_requests_per_connection"] = c.max_requests_per_connection
     if c.protocol == "HTTP2" and not force_http1:
@@ -79,7 +83,9 @@ def cluster_resource(c: Cluster, app_address: tuple[str, int] | None = None) -> 
     Inbound clusters need ``app_address`` (the app's ``(ip, port)``) and become ``type: STATIC``.
     """
     out: dict[str, Any] = {"name": c.name}
-    if c.direction == "outbound":
+    if c.direction == "outbound" and c.discovery == "ORIGINAL_DST":
+        out["type"] = "ORIGINAL_DST"  # PASSTHROUGH (istiod applyLoadBalancer): no EDS, no load assignment
+    elif c.direction == "outbound":
         out["type"] = "EDS"
         out["eds_cluster_config"] = {"eds_config": ads_source(), "service_name": c.name}
     else:
@@ -102,6 +108,10 @@ def cluster_resource(c: Cluster, app_address: tuple[str, int] | None = None) -> 
         }
     out["connect_timeout"] = duration(c.connect_timeout)
     out["lb_policy"] = c.lb_policy
+    if c.lb_policy == "RING_HASH" and c.ring_hash_min_ring_size is not None:
+        out["ring_hash_lb_config"] = {"minimum_ring_size": str(c.ring_hash_min_ring_size)}
+    elif c.lb_policy == "MAGLEV" and c.maglev_table_size is not None:
+        out["maglev_lb_config"] = {"table_size": str(c.maglev_table_size)}
     out["circuit_breakers"] = _thresholds(c)
     out["common_lb_config"] = {"healthy_panic_threshold": {"value": c.healthy_panic_threshold}}
     od = _outlier(c)

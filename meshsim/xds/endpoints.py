@@ -21,7 +21,7 @@ __all__ = ["build_endpoints"]
 
 
 def build_endpoints(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dict[str, Any]]:
-    """EDS for ``proxy_id``: one ``ClusterLoadAssignment`` per outbound cluster, sorted by name.
+    """EDS for ``proxy_id``: one ``ClusterLoadAssignment`` per outbound EDS cluster, sorted by name.
 
     The content does not depend on the proxy (no locality yet); ``proxy_id`` is kept so the signature
     matches the other builders. A cluster with no endpoints gets an empty assignment (calls give 503
@@ -32,6 +32,8 @@ def build_endpoints(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dic
     ports = {s.name: s.port for s in model.services}
     out = []
     for c in model.clusters:
+        if c.discovery != "EDS":  # an ORIGINAL_DST cluster (PASSTHROUGH) has no assignment
+            continue
         mtls = endpoint_mtls(model, c)
         mixed = len(set(mtls.values())) > 1
         lb_endpoints = []

@@ -119,7 +119,8 @@ def build_listeners(model: MeshModel, proxy_id: str, plan: PortPlan) -> list[dic
         _hcm(
             f"inbound_{svc.port}",
             [_router()],
-            {"route_config": inbound_route_config(proxy.inbound_cluster, svc.port)},
+            # meshsim's HTTP2 ports are gRPC ones (type: grpc, or a port named grpc*/http2*)
+            {"route_config": inbound_route_config(proxy.inbound_cluster, svc.port, grpc=svc.protocol == "HTTP2")},
             plan.access_log_path(proxy_id),
             "destination",
         ),

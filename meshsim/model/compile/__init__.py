@@ -9,7 +9,10 @@ both read its output. Istio's defaults are applied here and nowhere else:
   ``retry.ConvertPolicy`` (``pilot/pkg/networking/core/route/retry/retry.go``);
 - circuit breakers: 2^32-1 for every threshold Istio writes, DestinationRule values > 0 override
   (``pilot/pkg/networking/core/cluster_traffic_policy.go``);
-- LB: LEAST_REQUEST unless the DestinationRule says otherwise;
+- traffic policy: top level, subset and port-level blocks merge as istiod's ``MergeSubsetTrafficPolicy``
+  (``pilot/pkg/networking/util/util.go``; a port-level entry replaces every block);
+- LB: LEAST_REQUEST unless the DestinationRule says otherwise (consistent hashing: RING_HASH or
+  MAGLEV clusters and the routes' ``hash_policy``);
 - outlier detection: only with an ``outlierDetection`` block, Envoy defaults for unset fields, panic
   threshold = ``minHealthPercent`` (default 0).
 

@@ -33,7 +33,9 @@ def _default_retry(cfg: MeshConfig) -> RetryPolicy:
     if settings.defaultHttpRetryPolicy is None:
         return base_default
     src = str(cfg.settings.source) if cfg.settings else "MeshSettings"
-    converted = convert_retry_policy(settings.defaultHttpRetryPolicy, base_default, src, "spec.defaultHttpRetryPolicy")
+    converted = convert_retry_policy(
+        settings.defaultHttpRetryPolicy, base_default, src, "spec.defaultHttpRetryPolicy", builtin=base_default
+    )
     return converted  # type: ignore[return-value]
 
 
@@ -72,7 +74,10 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
     drs = collect_destination_rules(ctx, cfg, infos)
     cs = build_clusters(services, infos, drs, max_retries_default)
     gw_vs, vs_by_service = bind_virtual_services(ctx, cfg, infos)
-    vhosts = build_virtual_hosts(ctx, services, vs_by_service, infos, cs.names, default_retry)
+    builtin_retry = default_retry_policy(settings.excludeUnsafe503FromDefaultRetry)
+    vhosts = build_virtual_hosts(
+        ctx, services, vs_by_service, infos, cs.names, default_retry, cs.policies, builtin_retry
+    )
     gateway = build_gateway(ctx, cfg, gw_vs, infos, cs.names, default_retry)
     _report_empty_subsets(ctx, cs.empty_subsets, cs.names, vhosts, gateway)
     load = load_spec(ctx, cfg, infos)

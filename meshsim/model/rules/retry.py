@@ -7,6 +7,8 @@ Sources: istiod ``pilot/pkg/networking/core/route/retry/retry.go`` (``DefaultPol
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from meshsim.config.istio import HTTPRetry
 from meshsim.model.errors import CompileError
 from meshsim.model.ir import RetryPolicy
@@ -95,16 +97,29 @@ def parse_retry_on(value: str) -> tuple[frozenset[str], frozenset[int]] | str:
 
 
 def convert_retry_policy(
-    retry: HTTPRetry | None, default: RetryPolicy, source: str = "", loc: str = ""
+    retry: HTTPRetry | None,
+    default: RetryPolicy | None,
+    source: str = "",
+    loc: str = "",
+    *,
+    builtin: RetryPolicy | None = None,
+    consistent_hash: bool = False,
 ) -> RetryPolicy | None:
-    """istiod's ``ConvertPolicy``: VirtualService ``retries`` to Envoy ``retry_policy``.
+    """istiod's ``ConvertPolicy(in, hashPolicy)``: VirtualService ``retries`` to Envoy ``retry_policy``.
 
-    - no ``retries`` block: the default policy;
+    - no ``retries`` block: ``default``, the mesh's default route policy (None: ``attempts: 0`` there);
+      on a consistent-hash route without the ``previous_hosts`` predicate (``DefaultConsistentHashPolicy``);
     - ``attempts`` 0 or unset: no retry policy at all (proto3 cannot tell unset from 0);
-    - otherwise the default with ``num_retries = attempts``; ``retryOn`` (if set) replaces the tokens,
-      bare integers become ``retriable_status_codes`` and add ``retriable-status-codes``;
-      ``perTryTimeout`` (seconds), ``backoff`` (base, seconds; max = 10x base) and
-      ``retryIgnorePreviousHosts`` apply.
+    - otherwise ``builtin`` (Istio's own ``DefaultPolicy``, :func:`default_retry_policy`; never the
+      mesh's ``defaultHttpRetryPolicy``: ``newRetryPolicy`` starts from the built-in values) with
+      ``num_retries = attempts``; ``retryOn`` (if set) replaces the tokens, bare integers become
+      ``retriable_status_codes`` and add ``retriable-status-codes``; ``perTryTimeout`` (seconds),
+      ``backoff`` (base, seconds; max = 10x base) and ``retryIgnorePreviousHosts`` apply. On a
+      consistent-hash route the predicate is on only when ``retryIgnorePreviousHosts: true``.
+
+    ``builtin`` None: :func:`default_retry_policy` (Istio 1.24+, no 503). A mesh default is passed
+    converted, so on a consistent-hash route it loses the predicate even when it set
+    ``retryIgnorePreviousHosts: true`` (istiod would keep it then).
 
     Raises
     ------
@@ -113,26 +128,33 @@ def convert_retry_policy(
         ``source`` and ``loc``.retryOn.
     """
     if retry is None:
+        if default is not None and consistent_hash and default.previous_hosts:
+            return replace(default, previous_hosts=False)
         return default
     if not retry.attempts:
         return None
-    retry_on = default.retry_on
-    codes = default.retriable_status_codes
+    base_policy = builtin if builtin is not None else default_retry_policy()
+    retry_on = base_policy.retry_on
+    codes = base_policy.retriable_status_codes
     if retry.retryOn:
         parsed = parse_retry_on(retry.retryOn)
         if isinstance(parsed, str):
             raise CompileError(source, f"{loc}.retryOn", f"unknown retryOn policy {parsed!r}")
         retry_on, codes = parsed
-    base = retry.backoff if retry.backoff else default.backoff_base
+    base = retry.backoff if retry.backoff else base_policy.backoff_base
+    if consistent_hash:
+        previous_hosts = retry.retryIgnorePreviousHosts is True
+    else:
+        previous_hosts = retry.retryIgnorePreviousHosts is not False
     return RetryPolicy(
         num_retries=retry.attempts,
         retry_on=retry_on,
         retriable_status_codes=codes,
         per_try_timeout=retry.perTryTimeout or None,
         backoff_base=base,
-        backoff_max=10 * base if retry.backoff else default.backoff_max,
-        previous_hosts=retry.retryIgnorePreviousHosts is not False,
-        host_selection_retry_max_attempts=default.host_selection_retry_max_attempts,
+        backoff_max=10 * base if retry.backoff else base_policy.backoff_max,
+        previous_hosts=previous_hosts,
+        host_selection_retry_max_attempts=base_policy.host_selection_retry_max_attempts,
     )
 
 

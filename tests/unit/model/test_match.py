@@ -12,6 +12,7 @@ from meshsim.model.ir import HeaderMatcher, Route, RouteMatch, StringMatcher, We
 from meshsim.model.rules.match import (
     compile_request_match,
     compile_string_match,
+    header_matches,
     ignores_case,
     request_matches,
     string_matches,
@@ -57,10 +58,38 @@ def test_regex_must_match_the_whole_string() -> None:
 
 
 def test_without_headers_holds_when_the_header_is_absent_or_different() -> None:
-    m = RouteMatch(headers=(HeaderMatcher("end-user", StringMatcher("exact", "jason"), invert=True),))
-    assert request_matches(m, "/", "GET", {}, 80, {})
-    assert request_matches(m, "/", "GET", {"end-user": "kim"}, 80, {})
-    assert not request_matches(m, "/", "GET", {"end-user": "jason"}, 80, {})
+    """istiod's withoutHeaders string match: inverted, absent header treated as empty."""
+    h = HeaderMatcher("end-user", StringMatcher("exact", "jason"), invert=True, treat_missing_as_empty=True)
+    m = RouteMatch(headers=(h,))
+    for ok in (request_matches, lambda m, *a: compile_request_match(m)(*a)):
+        assert ok(m, "/", "GET", {}, 80, {})
+        assert ok(m, "/", "GET", {"end-user": "kim"}, 80, {})
+        assert not ok(m, "/", "GET", {"end-user": "jason"}, 80, {})
+
+
+def test_absent_header_fails_an_inverted_string_match_unless_treated_as_empty() -> None:
+    """Envoy HeaderUtility::matchHeaders (header_utility.cc): an absent header fails any string matcher, inverted
+    or not, without treat_missing_header_as_empty; with it, "" is matched (and then inverted)."""
+    plain = HeaderMatcher("x", StringMatcher("exact", "a"), invert=True)
+    assert not header_matches(plain, None)
+    assert header_matches(plain, "b") and not header_matches(plain, "a")
+    empty_hit = HeaderMatcher("x", StringMatcher("regex", ".*"), invert=True, treat_missing_as_empty=True)
+    assert not header_matches(empty_hit, None)  # "" matches .*, inverted: the route is skipped
+    assert not header_matches(HeaderMatcher("x", StringMatcher("exact", "")), None)
+    assert header_matches(HeaderMatcher("x", StringMatcher("exact", ""), treat_missing_as_empty=True), None)
+
+
+def test_presence_match() -> None:
+    """present_match (matcher None): any value, even empty; inverted (withoutHeaders {}): absent only."""
+    present = HeaderMatcher("x", None)
+    absent = HeaderMatcher("x", None, invert=True)
+    for value, want in ((None, False), ("", True), ("v", True)):
+        assert header_matches(present, value) is want
+        assert header_matches(absent, value) is (not want)
+        m = RouteMatch(headers=(present,))
+        assert compile_request_match(m)("/", "GET", {} if value is None else {"x": value}, 80, {}) is want
+        m = RouteMatch(headers=(absent,))
+        assert compile_request_match(m)("/", "GET", {} if value is None else {"x": value}, 80, {}) is (not want)
 
 
 def test_all_conditions_must_hold() -> None:

@@ -90,3 +90,33 @@ def test_retriable_reset_is_envoys_would_retry_from_reset(on: set[str], connect_
     any_reset = bool(on & {"5xx", "gateway-error", "reset"})
     before_request = bool(on & {"connect-failure", "reset-before-request"})
     assert retriable_reset(frozenset(on), connect_failure) is (any_reset or (connect_failure and before_request))
+
+
+def test_a_retries_block_starts_from_the_builtin_policy_not_the_mesh_default() -> None:
+    """istiod ConvertPolicy: newRetryPolicy (built-in), never MeshConfig.defaultHttpRetryPolicy."""
+    mesh = convert_retry_policy(HTTPRetry(attempts=5, retryOn="5xx"), default_retry_policy())
+    assert mesh is not None and mesh.retry_on == {"5xx"}
+    rp = convert_retry_policy(HTTPRetry(attempts=3), mesh, builtin=default_retry_policy())
+    assert rp is not None and (rp.num_retries, rp.retry_on) == (3, ISTIO_DEFAULT_RETRY_ON)
+    assert rp.retriable_status_codes == frozenset()
+    # the <=1.23 built-in default retries 503; a block without retryOn keeps it
+    old = convert_retry_policy(HTTPRetry(attempts=3), mesh, builtin=default_retry_policy(False))
+    assert old is not None and old.retriable_status_codes == {503}
+
+
+def test_a_mesh_default_with_zero_attempts_disables_only_routes_without_a_block() -> None:
+    assert convert_retry_policy(None, None) is None
+    rp = convert_retry_policy(HTTPRetry(attempts=2, retryOn="gateway-error"), None)
+    assert rp is not None and (rp.num_retries, rp.retry_on) == (2, {"gateway-error"}) and rp.previous_hosts
+
+
+def test_consistent_hash_routes_drop_the_previous_hosts_predicate() -> None:
+    """DefaultConsistentHashPolicy / newRetryPolicy(hashPolicy=true): no predicate unless
+    retryIgnorePreviousHosts is true; host selection attempts stay 5."""
+    d = default_retry_policy()
+    no_block = convert_retry_policy(None, d, consistent_hash=True)
+    assert no_block is not None and not no_block.previous_hosts and no_block.host_selection_retry_max_attempts == 5
+    block = convert_retry_policy(HTTPRetry(attempts=2), d, consistent_hash=True)
+    assert block is not None and not block.previous_hosts
+    asked = convert_retry_policy(HTTPRetry(attempts=2, retryIgnorePreviousHosts=True), d, consistent_hash=True)
+    assert asked is not None and asked.previous_hosts
