@@ -61,3 +61,29 @@ def test_least_request_beats_round_robin_with_one_slow_replica() -> None:
     lr = _one_slow("LEAST_REQUEST")
     rr = _one_slow("ROUND_ROBIN")
     assert lr < 0.8 * rr, (lr, rr)
+
+
+def test_consistent_hash_sends_each_user_to_one_pod() -> None:
+    """RING_HASH on x-user with three users over four pods: every user's requests land on one pod (so at most
+    three pods get traffic); without the hash policy (LEAST_REQUEST) all four do."""
+    from meshsim.sim.simulation import Simulation
+
+    fixture = str(ROOT / "tests" / "fixtures" / "valid" / "consistent-hash.yaml")
+
+    def per_pod(sets: list[str]) -> dict[str, int]:
+        model, _ = load_and_compile([fixture], sets)
+        sim = Simulation(model, seed=5)
+        sim.run()
+        return {
+            pid: rep.sidecar.inbound.c.upstream_rq_total
+            for pid, rep in sim.pods.replicas.items()
+            if rep.wl.service == "backend"
+        }
+
+    hashed = per_pod([])
+    assert sum(hashed.values()) > 1500 and 1 <= sum(n > 0 for n in hashed.values()) <= 3
+    # each pod that got traffic got one user's third (or two thirds): never a split of one user
+    total = sum(hashed.values())
+    assert all(n == 0 or min(abs(n / total - k / 3) for k in (1, 2, 3)) < 0.05 for n in hashed.values())
+    spread = per_pod(["DestinationRule/backend.spec.trafficPolicy.loadBalancer={simple: LEAST_REQUEST}"])
+    assert all(n > 0 for n in spread.values())

@@ -20,6 +20,7 @@ from meshsim.model.rules.backoff import backoff_ceiling_ms
 from meshsim.model.rules.retry import retriable_reset, retriable_status
 from meshsim.sim.cluster import OVERFLOW, ClusterState, Pending
 from meshsim.sim.kernel import Gen, detached, start_now, succeed_later
+from meshsim.sim.lb import request_hash
 from meshsim.sim.request import (
     CANCELLED,
     CONNECT_FAIL,
@@ -91,8 +92,9 @@ class Router:
         retries = 0
         dst: Any = None
         holding = False  # an active retry (max_retries / budget) is held from backoff to next decision
+        hkey = request_hash(route.hash_policy, headers, self.id) if route.hash_policy else None
         while True:
-            host = cs.pick(tried, repicks)
+            host = cs.pick(tried, repicks, hkey)
             if host < 0:
                 _release_retry(cs, ctl, holding)
                 return 503, "UH", k, retries, None

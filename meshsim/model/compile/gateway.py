@@ -6,7 +6,7 @@ from __future__ import annotations
 from meshsim.config.istio import Gateway, VirtualService
 from meshsim.config.loader import Doc, MeshConfig
 from meshsim.model.compile.context import Ctx, SvcInfo, service_account
-from meshsim.model.compile.routes import http_routes
+from meshsim.model.compile.routes import Policies, http_routes
 from meshsim.model.ir import GatewayIR, RetryPolicy, Route, VirtualHost
 
 
@@ -59,13 +59,17 @@ def build_gateway(
     infos: dict[str, SvcInfo],
     cluster_names: dict[tuple[str, str], str],
     default_retry: RetryPolicy,
+    policies: Policies | None = None,
+    builtin_retry: RetryPolicy | None = None,
 ) -> GatewayIR | None:
     """The ingress gateway the LoadProfile names (``spec.gateway``), with routes from the
     VirtualServices bound to it only (a gateway-bound VS never reaches sidecars, and a VS without
     ``gateways`` never reaches the gateway: Istio's ``mesh`` gateway semantics). Routes of several
     bound VirtualServices are concatenated in input order (Istio merges them per host; the load's
     Host is assumed to match every bound VS's ``hosts``). Pods: LoadProfile ``gatewayReplicas``, else
-    a Deployment whose pod labels match the Gateway ``selector``, else 1."""
+    a Deployment whose pod labels match the Gateway ``selector``, else 1. ``policies`` (the DestinationRules'
+    traffic policies, for consistent-hash routes) and ``builtin_retry`` (Istio's built-in retry policy, which a
+    VirtualService's ``retries`` starts from) are as for the sidecars' routes."""
     lp = cfg.load_profile.spec
     lsrc = str(cfg.load.source) if cfg.load else "LoadProfile"
     gws = _gateways_by_name(ctx, cfg, bound)
@@ -94,7 +98,7 @@ def build_gateway(
         vns = vs.metadata.namespace or "default"
         names = {g if "/" in g else f"{vns}/{g}" for g in (vs.spec.gateways or []) if g != "mesh"}
         if want in names:
-            routes.extend(http_routes(ctx, d, vs, infos, cluster_names, default_retry))
+            routes.extend(http_routes(ctx, d, vs, infos, cluster_names, default_retry, policies, builtin_retry))
     if not routes:
         ctx.warn(str(gdoc.source), "", "no VirtualService bound to this Gateway has a route: every request gets 404 NR")
     workload, labels, sa, replicas = _gateway_pods(cfg, gw, lp.gatewayReplicas)

@@ -78,7 +78,7 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
     vhosts = build_virtual_hosts(
         ctx, services, vs_by_service, infos, cs.names, default_retry, cs.policies, builtin_retry
     )
-    gateway = build_gateway(ctx, cfg, gw_vs, infos, cs.names, default_retry)
+    gateway = build_gateway(ctx, cfg, gw_vs, infos, cs.names, default_retry, cs.policies, builtin_retry)
     _report_empty_subsets(ctx, cs.empty_subsets, cs.names, vhosts, gateway)
     load = load_spec(ctx, cfg, infos)
     autoscalers = build_autoscalers(ctx, cfg, services)
