@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import signal
 
+from meshsim.errors import MeshsimError
 from meshsim.metrics.results import Summary
 from meshsim.model.ir import MeshModel
 from meshsim.real.bringup import Resources, bring_up
@@ -71,6 +72,12 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
     require_real_deps()
     envoy = envoy_path()
     model = _with_overrides(model, opts)
+    passthrough = sorted(c.name for c in model.clusters if c.discovery == "ORIGINAL_DST")
+    if passthrough:
+        raise MeshsimError(
+            f"loadBalancer.simple: PASSTHROUGH on {', '.join(passthrough)}: Envoy would connect to the caller's "
+            "original destination, which the loopback mesh does not have; use another loadBalancer for real runs"
+        )
     plan = plan_ports(model, prefix=opts.address_prefix)
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
