@@ -22,7 +22,7 @@ from meshsim.sim.request import APP_TIMEOUT, CANCELLED, Ctl, Ctx
 from meshsim.sim.sampling import Uniform, sampler
 from meshsim.sim.sidecar import Proxy, Sidecar
 
-__all__ = ["Replica", "flat_steps"]
+__all__ = ["Replica", "app_call_ok", "flat_steps"]
 
 
 class Replica:
@@ -225,7 +225,7 @@ class Replica:
 
     def call(self, step: CallStep, ctx: Ctx, psid: int = 0) -> Gen:
         """One app-level call (probability, app timeout, app retries) through this pod's sidecar.
-        Returns True when the call succeeded (a 2xx/3xx). Traced: a ``call`` span whose children
+        Returns True when the call succeeded: a 2xx answer (:func:`app_call_ok`). Traced: a ``call`` span whose children
         (one ``router`` span per try, ``app backoff``) tile it."""
         if step.probability < 1.0 and self.u() >= step.probability:
             if ctx.measured:
@@ -265,7 +265,7 @@ class Replica:
                     timeouts += 1
             if traced:
                 sidecar.router_span(ctx, rsid, sid, step, tt, status)
-            if 0 < status < 400:
+            if app_call_ok(status):
                 ok = True
                 break
             if i == tries - 1 or not _app_retriable(step, status):
@@ -279,6 +279,17 @@ class Replica:
             spans.call(sid, psid, step.service, self.id, t0, env.now, n, ok)
         self.sink.call(self.key, step.service, ctx, n, timeouts, ok, t0, env.now)
         return ok
+
+
+def app_call_ok(status: int) -> bool:
+    """Whether an app call's answer ``status`` is a success: 2xx only, in both backends.
+
+    Bookinfo's apps accept only a 200 (productpage's ``getProductDetails``/``getProductReviews``,
+    samples/bookinfo/src/productpage/productpage.py: ``res.status_code == 200``; reviews compares to
+    ``Response.Status.OK``), so a 3xx (an injected ``abort`` of 302, or a redirect the app does not
+    follow) fails the call, and the script's ``onError`` applies. A 3xx is never retried by the app
+    (``retryOn`` names only ``5xx``, ``4xx`` and ``timeout``)."""
+    return 200 <= status < 300
 
 
 def _app_retriable(step: CallStep, status: int) -> bool:
