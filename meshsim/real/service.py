@@ -23,7 +23,8 @@ to save CPU. Per pod:
 Scenario events arrive on the control endpoint: ``POST /event`` with ``slow`` (multiply
 every sleep of the named workloads' pods by ``factor``; 1 restores), ``errors`` (set the error rate, and
 optionally the status; ``rate: null`` restores the workload's own) or ``kill`` (the pod's app stops
-listening and drops every open connection, so its sidecar sees connections refused/reset), as the
+listening, resets the requests it is serving and drops every open connection, so its sidecar sees
+connections refused/reset), as the
 simulator's :class:`~meshsim.sim.scenario.ScenarioDriver` does to its replicas.
 
 Time series: after ``POST /origin`` (``t0`` on the shared monotonic clock, bucket ``width``), each
@@ -237,6 +238,7 @@ class App:
         self.dead = False
         self.waiting = 0
         self.series: SeriesRec | None = None
+        self.inflight: dict[asyncio.Task[Any], Any] = {}  # handler task -> its connection's transport
 
     async def start(self) -> None:
         import aiohttp
@@ -255,9 +257,17 @@ class App:
         await self.site.start()
 
     async def kill(self) -> None:
-        """The pod dies: stop listening (new connections refused); requests on open connections are
-        answered by closing the connection (see :meth:`handle`)."""
+        """The pod dies: the requests it is serving are reset (their connections aborted, their handlers
+        cancelled, so the app makes no further step or call), it stops listening (new connections refused),
+        and requests that still arrive on open connections are answered by closing the connection (see
+        :meth:`handle`). Its sidecar then answers the caller 503 ``UC`` for each reset request (the
+        simulator's client sidecar sees the reset itself: the real backend's server sidecar survives the app)."""
         self.dead = True
+        for task, transport in list(self.inflight.items()):
+            if transport is not None:
+                transport.abort()
+            task.cancel()
+        self.inflight.clear()
         if self.site is not None:
             await self.site.stop()
             self.site = None
@@ -269,12 +279,22 @@ class App:
             await self.runner.cleanup()
 
     async def handle(self, request: Any) -> Any:
-        from aiohttp import web
-
         if self.dead:
             if request.transport is not None:
                 request.transport.abort()
             raise ConnectionResetError("pod killed")
+        task = asyncio.current_task()
+        assert task is not None
+        self.inflight[task] = request.transport
+        try:
+            return await self._serve(request)
+        finally:
+            self.inflight.pop(task, None)
+
+    async def _serve(self, request: Any) -> Any:
+        """One request: a worker, the error draw, the script; returns the response."""
+        from aiohttp import web
+
         await request.read()
         t0 = time.monotonic()
         if self.workers is not None:

@@ -17,8 +17,8 @@ from meshsim.model.rules.authz import authz_verdict
 from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import OVERFLOW, Pending
 from meshsim.sim.context import SimContext
-from meshsim.sim.kernel import Gen
-from meshsim.sim.request import APP_TIMEOUT, CANCELLED, Ctl, Ctx
+from meshsim.sim.kernel import Gen, detached, interrupt_wait, start_now
+from meshsim.sim.request import APP_TIMEOUT, CANCELLED, UPSTREAM_RESET, Ctl, Ctx
 from meshsim.sim.sampling import Uniform, sampler
 from meshsim.sim.sidecar import Proxy, Sidecar
 
@@ -61,6 +61,12 @@ class Replica:
         self.authz = (deny, allow) if deny or allow else None
         self.tls_auto = tls_state(None, wl.mtls_mode)  # what auto mTLS gives a client of this pod
         self.svc_host = model.service(wl.service).host
+        # a pod a Scenario kills serves through _serve_until_killed, which can reset its requests in flight;
+        # every other pod keeps the inline serve (no extra frame per resumed event)
+        tl = model.timeline
+        self.inflight: set[_Serving] = set()
+        if tl is not None and any(ev.action == "kill" and ev.pod == endpoint_id for ev in tl.events):
+            self.serve = self._serve_until_killed  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ inbound
     def serve(
@@ -124,6 +130,9 @@ class Replica:
             app_kind = "none"  # failed before its script: no child spans
         else:
             for step in self.wl.script:
+                if not self.alive:
+                    status = 503  # the pod died meanwhile: its app runs no further step
+                    break
                 if type(step) is SleepStep:
                     ts = env.now
                     yield env.timeout(self.samplers[step.index]() * self.slow)
@@ -147,6 +156,8 @@ class Replica:
             self.busy -= 1
             self.lv_busy.set(now, self.busy)
         inb.end_stream(0, got, False)  # type: ignore[arg-type]
+        if not self.alive:
+            return status  # a dead pod's proxy reports nothing (its caller saw the reset at the kill)
         self.sink.served(self, src, principal, status, ctx.measured, t_in, t_arr, t_start, now)
         if traced:
             spans.served(
@@ -164,6 +175,55 @@ class Replica:
                 status,
             )
         return status
+
+    def _serve_until_killed(
+        self,
+        ctx: Ctx,
+        src: Proxy | None,
+        call: CallStep,
+        headers: dict[str, str],
+        cname: str,
+        principal: str,
+        psid: int = 0,
+    ) -> Gen:
+        """:meth:`serve` for a pod a Scenario kills: drives it by hand (as the router drives a timed
+        attempt) so that :meth:`reset_inflight` can end it at once. A reset request returns
+        :data:`~meshsim.sim.request.UPSTREAM_RESET` to a calling proxy (503 ``UC`` there) and 503 to the
+        load source (its connection is reset); the abandoned work carries on detached, its app stops
+        at its next step and its calls in flight finish upstream (a reset does not stop the callee)."""
+        tok = _Serving()
+        self.inflight.add(tok)
+        g = Replica.serve(self, ctx, src, call, headers, cname, principal, psid)
+        val: Any = None
+        exc: BaseException | None = None
+        while True:
+            try:
+                ev = g.send(val) if exc is None else g.throw(exc)
+            except StopIteration as stop:
+                self.inflight.discard(tok)
+                return stop.value
+            tok.cur_ev = ev
+            try:
+                val = yield ev
+                exc = None
+            except simpy.Interrupt as intr:
+                tok.cur_ev = None
+                if intr.cause[0] is not tok:  # type: ignore[index]
+                    val, exc = None, intr  # for a router inside this request: pass it down
+                    continue
+                self.inflight.discard(tok)
+                start_now(self.env, detached(g, ev))
+                return UPSTREAM_RESET if src is not None else 503
+            tok.cur_ev = None
+
+    def reset_inflight(self) -> int:
+        """The pod died: reset every request it is serving (Envoy's client sees the connection reset,
+        ``upstream_rq_rx_reset``, 503 ``UC``). Returns how many. A pod no Scenario kills has none to reset."""
+        toks = list(self.inflight)
+        self.inflight.clear()
+        for tok in toks:
+            interrupt_wait(tok, UPSTREAM_RESET)
+        return len(toks)
 
     def _authorize(self, principal: str, call: CallStep, headers: dict[str, str]) -> str | None:
         """The AuthorizationPolicy that denies this request, or None (Istio order: DENY, then ALLOW)."""
@@ -279,6 +339,15 @@ class Replica:
             spans.call(sid, psid, step.service, self.id, t0, env.now, n, ok)
         self.sink.call(self.key, step.service, ctx, n, timeouts, ok, t0, env.now)
         return ok
+
+
+class _Serving:
+    """A request a killable pod is serving: the event it waits on (what :func:`interrupt_wait` needs)."""
+
+    __slots__ = ("cur_ev",)
+
+    def __init__(self) -> None:
+        self.cur_ev: simpy.Event | None = None
 
 
 def app_call_ok(status: int) -> bool:

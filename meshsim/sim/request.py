@@ -19,6 +19,7 @@ __all__ = [
     "CONNECT_FAIL",
     "PER_TRY_TIMEOUT",
     "TLS_MISMATCH",
+    "UPSTREAM_RESET",
     "Attempt",
     "Ctl",
     "Ctx",
@@ -38,6 +39,11 @@ APP_TIMEOUT = -4
 TLS_MISMATCH = -5
 """The server sidecar closed the connection: plaintext to a STRICT workload, or mTLS to a DISABLE one
 (Envoy: 503 ``UC``, upstream connection termination)."""
+UPSTREAM_RESET = -6
+"""The upstream connection was reset after the request was sent: its pod died with the request in
+flight (Envoy: 503 ``UC``, ``upstream_rq_rx_reset``; retried only under ``reset``, ``5xx`` or
+``gateway-error``, never under ``reset-before-request``, source/common/router/retry_state_impl.cc
+``wouldRetryFromReset``)."""
 
 
 def is_success(status: int) -> bool:
@@ -52,8 +58,8 @@ def local_reply(status: int) -> int:
 
 
 def local_flag(status: int) -> str:
-    """Envoy's response flag for a local failure: ``UC`` (TLS mismatch), ``UT`` (timeout), ``UF`` (connect)."""
-    if status == TLS_MISMATCH:
+    """Envoy's response flag for a local failure: ``UC`` (TLS mismatch, reset), ``UT`` (timeout), ``UF`` (connect)."""
+    if status in (TLS_MISMATCH, UPSTREAM_RESET):
         return "UC"
     return "UT" if status == PER_TRY_TIMEOUT else "UF"
 

@@ -25,6 +25,7 @@ from meshsim.sim.request import (
     CONNECT_FAIL,
     PER_TRY_TIMEOUT,
     TLS_MISMATCH,
+    UPSTREAM_RESET,
     Attempt,
     Ctl,
     Ctx,
@@ -284,7 +285,7 @@ def _count_attempt(cs: ClusterState, host: int, status: int) -> None:
     elif status == PER_TRY_TIMEOUT:
         if cs.od is not None:
             cs.report(host, 504)
-    elif status == TLS_MISMATCH:
+    elif status in (TLS_MISMATCH, UPSTREAM_RESET):
         c.upstream_rq_rx_reset += 1
         if cs.od is not None:
             cs.report(host, 503)
