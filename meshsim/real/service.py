@@ -17,8 +17,9 @@ to save CPU. Per pod:
   its members together and ends when all have ended;
 - a failed call (non-2xx, timeout or connection error after app retries) with ``on_error: fail`` aborts
   the script and the app answers 500 (isotope); ``ignore`` continues;
-- outbound headers: the call's own headers plus the incoming ones named in ``forward_headers``
-  (None = all incoming headers except hop-by-hop, Host/Content-* and ``x-envoy-*``).
+- outbound headers: the call's own headers plus those of the request the app serves that
+  :func:`~meshsim.sim.request.forwarded_headers` copies (``forward_headers``; None = all incoming headers
+  except hop-by-hop, Host/Content-* and ``x-envoy-*``): the one rule of both backends.
 
 Scenario events arrive on the control endpoint: ``POST /event`` with ``slow`` (multiply
 every sleep of the named workloads' pods by ``factor``; 1 restores), ``errors`` (set the error rate, and
@@ -57,25 +58,10 @@ import numpy as np
 from meshsim.model.ir import CallStep, ConcurrentStep, MeshModel, SleepStep, Step, Workload
 from meshsim.model.rules.app_retry import app_tries
 from meshsim.model.rules.dist import draw
+from meshsim.sim.request import forwarded_headers
 
 __all__ = ["draw", "ErrorInjector", "App", "forwarded_headers", "main"]
 
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-        "content-type",
-    }
-)
 SAMPLE_CAP = 200_000
 """Most per-sleep samples kept per pod (memory bound)."""
 
@@ -107,23 +93,6 @@ class ErrorInjector:
                 return True
             return False
         return bool(self.rng.random() < self.rate)
-
-
-def forwarded_headers(incoming: Any, names: tuple[str, ...] | None) -> dict[str, str]:
-    """Headers an app copies from its incoming request to each outbound call."""
-    out: dict[str, str] = {}
-    if names is None:
-        for k, v in incoming.items():
-            lk = k.lower()
-            if lk in HOP_BY_HOP or lk.startswith("x-envoy-") or lk.startswith(":"):
-                continue
-            out[lk] = v
-    else:
-        for n in names:
-            v = incoming.get(n)
-            if v is not None:
-                out[n] = v
-    return out
 
 
 @dataclass

@@ -18,7 +18,7 @@ from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import OVERFLOW, Pending
 from meshsim.sim.context import SimContext
 from meshsim.sim.kernel import Gen, detached, interrupt_wait, start_now
-from meshsim.sim.request import APP_TIMEOUT, CANCELLED, UPSTREAM_RESET, Ctl, Ctx
+from meshsim.sim.request import APP_TIMEOUT, CANCELLED, UPSTREAM_RESET, Ctl, Ctx, forwarded_headers
 from meshsim.sim.sampling import Uniform, sampler
 from meshsim.sim.sidecar import Proxy, Sidecar
 
@@ -139,12 +139,12 @@ class Replica:
                     if traced:
                         spans.leaf(app_sid, "sleep", self.id, ts, env.now)
                 elif type(step) is CallStep:
-                    ok = yield from self.call(step, ctx, app_sid)
+                    ok = yield from self.call(step, ctx, app_sid, headers)
                     if not ok and step.on_error == "fail":
                         status = 500
                         break
                 else:
-                    ok = yield from self._concurrent(step, ctx, app_sid)  # type: ignore[arg-type]
+                    ok = yield from self._concurrent(step, ctx, app_sid, headers)  # type: ignore[arg-type]
                     if not ok:
                         status = 500
                         break
@@ -253,7 +253,7 @@ class Replica:
             return False
         return self.u() < self.err_rate
 
-    def _concurrent(self, step: ConcurrentStep, ctx: Ctx, psid: int = 0) -> Gen:
+    def _concurrent(self, step: ConcurrentStep, ctx: Ctx, psid: int = 0, incoming: dict[str, str] | None = None) -> Gen:
         env = self.env
         t0 = env.now
         sid = ctx.spans.new_id()
@@ -268,23 +268,25 @@ class Replica:
                 done.succeed()
 
         for s in step.steps:
-            env.process(self._one(s, ctx, sid)).callbacks.append(finish)
+            env.process(self._one(s, ctx, sid, incoming)).callbacks.append(finish)
         if state[0]:
             yield done
         ctx.spans.concurrent(sid, psid, self.id, t0, env.now)
         return state[1]
 
-    def _one(self, s: SleepStep | CallStep, ctx: Ctx, psid: int = 0) -> Gen:
+    def _one(self, s: SleepStep | CallStep, ctx: Ctx, psid: int = 0, incoming: dict[str, str] | None = None) -> Gen:
         if type(s) is SleepStep:
             ts = self.env.now
             yield self.env.timeout(self.samplers[s.index]() * self.slow)
             ctx.spans.leaf(psid, "sleep", self.id, ts, self.env.now)
             return True
-        ok = yield from self.call(s, ctx, psid)  # type: ignore[arg-type]
+        ok = yield from self.call(s, ctx, psid, incoming)  # type: ignore[arg-type]
         return ok or s.on_error == "ignore"  # type: ignore[union-attr]
 
-    def call(self, step: CallStep, ctx: Ctx, psid: int = 0) -> Gen:
-        """One app-level call (probability, app timeout, app retries) through this pod's sidecar.
+    def call(self, step: CallStep, ctx: Ctx, psid: int = 0, incoming: dict[str, str] | None = None) -> Gen:
+        """One app-level call (probability, app timeout, app retries) through this pod's sidecar, with the
+        headers of the request the app serves (``incoming``; None: the entry request's) that
+        :func:`~meshsim.sim.request.forwarded_headers` copies, plus the call's own.
         Returns True when the call succeeded: a 2xx answer (:func:`app_call_ok`). Traced: a ``call`` span whose children
         (one ``router`` span per try, ``app backoff``) tile it."""
         if step.probability < 1.0 and self.u() >= step.probability:
@@ -296,10 +298,9 @@ class Replica:
         spans = ctx.spans
         traced = ctx.traced
         sid = spans.new_id() if traced else 0
-        headers = ctx.headers
-        fwd = self.wl.forward_headers
-        if fwd is not None:
-            headers = {k: v for k, v in headers.items() if k in fwd}
+        headers = ctx.headers if incoming is None else incoming
+        if headers:
+            headers = forwarded_headers(headers, self.wl.forward_headers)
         if step.headers:
             headers = {**headers, **dict(step.headers)}
         sidecar = self.sidecar

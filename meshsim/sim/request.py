@@ -3,6 +3,7 @@ outcome codes that are not HTTP statuses."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import simpy
@@ -23,6 +24,8 @@ __all__ = [
     "Attempt",
     "Ctl",
     "Ctx",
+    "HOP_BY_HOP",
+    "forwarded_headers",
     "is_success",
     "local_flag",
     "local_reply",
@@ -46,6 +49,52 @@ flight (Envoy: 503 ``UC``, ``upstream_rq_rx_reset``; retried only under ``reset`
 ``wouldRetryFromReset``)."""
 
 
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-type",
+    }
+)
+"""Headers an app never copies to its own calls: hop-by-hop (RFC 9110 section 7.6.1), ``Host`` and the
+body's ``Content-*`` (the call sets its own)."""
+
+
+def forwarded_headers(incoming: Mapping[str, str], names: tuple[str, ...] | None) -> dict[str, str]:
+    """The headers an app copies from the request it is serving (``incoming``) to each call it makes,
+    the rule both backends follow (the simulator's app and the real one): ``names`` (``forwardHeaders``)
+    lists them; None copies every incoming header except :data:`HOP_BY_HOP`, ``x-envoy-*`` (Envoy's own,
+    which it sets again or strips) and pseudo-headers. Names come out lower-case.
+
+    This is what Bookinfo's apps do: productpage forwards its *incoming* ``x-request-id``, ``x-b3-*``,
+    ``x-ot-span-context`` headers and ``user`` cookie (``getForwardHeaders``,
+    samples/bookinfo/src/productpage/productpage.py), and Istio requires apps to propagate the incoming
+    trace headers (https://istio.io/latest/docs/tasks/observability/distributed-tracing/overview/). So a
+    header an app adds to its call reaches the next hop's routing only if that hop forwards it."""
+    out: dict[str, str] = {}
+    if names is None:
+        for k, v in incoming.items():
+            lk = k.lower()
+            if lk in HOP_BY_HOP or lk.startswith("x-envoy-") or lk.startswith(":"):
+                continue
+            out[lk] = v
+    else:
+        for n in names:
+            got = incoming.get(n)
+            if got is not None:
+                out[n] = got
+    return out
+
+
 def is_success(status: int) -> bool:
     """A request succeeded when its status is below 500: the rule of Istio's and Flagger's
     success-rate queries (``response_code !~ "5.*"``)."""
@@ -65,7 +114,8 @@ def local_flag(status: int) -> str:
 
 
 class Ctx:
-    """One entry request, carried through every call it causes: the entry headers, whether it is in
+    """One entry request, carried through every call it causes: the entry headers (what the entry pod's
+    app receives; each app forwards the headers of the request *it* serves, :func:`forwarded_headers`), whether it is in
     the measured window, its batch (for batch means) and ``spans``, its trace recorder (the shared
     no-op :data:`~meshsim.sim.spans.NO_SPANS` when it is not sampled; ``traced`` says which)."""
 
