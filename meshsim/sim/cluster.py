@@ -307,8 +307,7 @@ class ClusterState:
             self._open(host)
             return self._attach(host, 0)
         if self.pending >= self.max_pending:
-            if not can_open:
-                self.c.upstream_cx_overflow += 1
+            # newStreamImpl fails a pending overflow before tryCreateNewConnections: no upstream_cx_overflow
             self.c.upstream_rq_pending_overflow += 1
             return OVERFLOW
         self.pending += 1

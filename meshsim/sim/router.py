@@ -29,7 +29,6 @@ from meshsim.sim.request import (
     Attempt,
     Ctl,
     Ctx,
-    is_success,
     local_flag,
     local_reply,
 )
@@ -108,6 +107,8 @@ class Router:
                     return CANCELLED, "", k, retries, dst
             if served == OVERFLOW:
                 _release_retry(cs, ctl, holding)
+                if retries:
+                    cs.c.upstream_rq_retry_success += 1  # an Overflow reset is NoRetry (wouldRetryFromReset)
                 return 503, "UO", k, retries, None
             k += 1
             dst = replica = self.ctx.pods[cs.ids[host]]
@@ -298,9 +299,11 @@ def _final_answer(
     (source/common/router/retry_state_impl.cc: not retriable, retries exhausted ``URX``, retry breaker or budget full ``UO``)."""
     c = cs.c
     if rp is None or not retriable(rp.retry_on, rp.retriable_status_codes, status):
+        if k > 1:
+            # RetryStateImpl::shouldRetry: a NoRetry decision after a retry counts as a retry success,
+            # whatever the status (a 404 or a non-retriable reset too)
+            c.upstream_rq_retry_success += 1
         if status >= 0:
-            if k > 1 and is_success(status):
-                c.upstream_rq_retry_success += 1
             return status, ""
         return local_reply(status), local_flag(status)
     if retries_left <= 0:

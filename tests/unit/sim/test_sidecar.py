@@ -114,3 +114,23 @@ def test_a_traced_request_gets_one_span_per_attempt_under_its_router_span() -> N
         ("attempt 2", 1, 200),
     ]
     assert attempts[0].end == pytest.approx(attempts[1].start)  # the attempts tile the router span
+
+
+def test_retry_success_counts_a_final_answer_that_is_not_retriable_whatever_its_status() -> None:
+    """Envoy ``RetryStateImpl::shouldRetry`` counts ``upstream_rq_retry_success`` when a retried request's answer
+    is not retried again: a 500 after a retried 503 (``retryOn: 503``) counts, though it is a failure."""
+    from dataclasses import replace
+
+    policy = replace(retry(2, on="retriable-status-codes"), retriable_status_codes=frozenset({503}))
+    ctx, sc, _ = _setup(route_with(policy), [503, 500], delay=0.010)
+    out = _send(ctx, sc)
+    assert out["status"] == 500
+    c = sc.states[BACK_CLUSTER].c
+    assert (c.upstream_rq_retry, c.upstream_rq_retry_success, c.upstream_rq_retry_limit_exceeded) == (1, 1, 0)
+
+
+def test_retries_exhausted_are_not_a_retry_success() -> None:
+    ctx, sc, _ = _setup(route_with(retry(1)), [503, 503], delay=0.010)
+    assert _send(ctx, sc)["status"] == 503
+    c = sc.states[BACK_CLUSTER].c
+    assert (c.upstream_rq_retry, c.upstream_rq_retry_success, c.upstream_rq_retry_limit_exceeded) == (1, 0, 1)
