@@ -50,6 +50,7 @@ COUNTERS = (
     "upstream_rq_retry_success",
     "upstream_rq_retry_limit_exceeded",
     "upstream_rq_retry_overflow",
+    "retry_or_shadow_abandoned",
     "upstream_rq_pending_total",
     "upstream_rq_pending_overflow",
     "upstream_rq_timeout",
@@ -79,6 +80,7 @@ class Counters:
     upstream_rq_retry_success: int
     upstream_rq_retry_limit_exceeded: int
     upstream_rq_retry_overflow: int
+    retry_or_shadow_abandoned: int
     upstream_rq_pending_total: int
     upstream_rq_pending_overflow: int
     upstream_rq_timeout: int

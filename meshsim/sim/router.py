@@ -33,7 +33,13 @@ from meshsim.sim.request import (
     local_reply,
 )
 
-__all__ = ["Router", "retriable"]
+__all__ = ["RETRY_BUFFER_LIMIT", "Router", "retriable"]
+
+RETRY_BUFFER_LIMIT = 1024 * 1024
+"""Bytes of request body the router buffers for retries: the listener's ``per_connection_buffer_limit_bytes``,
+Envoy's default 1 MiB (api/envoy/config/listener/v3/listener.proto; Istio sets none on sidecars). A larger body
+makes the router give up retries for that request (``Filter::decodeData``, source/common/router/router.cc:
+``retry_or_shadow_abandoned``)."""
 
 _CUT = -1000
 """What :meth:`Router._wait_pending` returns when the request was cancelled while it waited."""
@@ -87,6 +93,12 @@ class Router:
         last = -1
         repicks = rp.host_selection_retry_max_attempts if rp is not None else 0
         per_try = _per_try(route, rp)
+        if rp is not None and call.request_size > RETRY_BUFFER_LIMIT:
+            # the body does not fit the retry buffer: Envoy gives up retrying this request (the per-try
+            # timeout stays)
+            cs.c.retry_or_shadow_abandoned += 1
+            rp = None
+            retries_left = 0
         k = 0
         retries = 0
         dst: Any = None
