@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +56,23 @@ def test_kill_aborts_the_request_in_flight_at_once() -> None:
     assert outcome == "ServerDisconnectedError"
     assert elapsed < 1.5  # at the kill (0.3 s), not when the 2 s sleep would have ended
     assert responses == {}  # the app answered nothing
+
+
+@pytest.mark.real
+def test_a_killed_pods_requests_in_flight_fail_on_both_backends(
+    tmp_path: Path, state_dir: Path, real_deps: None, scenarios_dir: Path
+) -> None:
+    """real/scenarios/kill-inflight: server-v1-1 dies at 10 s with requests of 2 s in flight on it. On both
+    backends each fails (client answers 500), and only those: the calls sent to the dead pod before EDS drops it
+    fail to connect and are retried on the other pod. Counts, not latency (1 to 10 in flight at 5 requests/s)."""
+    from meshsim.pipeline import load_and_compile, simulate
+    from meshsim.real.options import RunOptions
+    from meshsim.real.runner import run_real_sync
+
+    model, _ = load_and_compile([str(scenarios_dir / "kill-inflight")], [])
+    real = run_real_sync(model, RunOptions(out=tmp_path / "out"))
+    sim = simulate(model, seed=1, workers=1)
+    for s in (real, sim):
+        failed = s.entry.status_codes.get("500", 0)
+        assert 1 <= failed <= 10, s.entry.status_codes
+        assert s.entry.status_codes.get("200", 0) + failed == s.entry.requests
