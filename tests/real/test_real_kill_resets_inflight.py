@@ -72,7 +72,9 @@ def test_a_killed_pods_requests_in_flight_fail_on_both_backends(
     model, _ = load_and_compile([str(scenarios_dir / "kill-inflight")], [])
     real = run_real_sync(model, RunOptions(out=tmp_path / "out"))
     sim = simulate(model, seed=1, workers=1)
-    for s in (real, sim):
+    # the real backend kills only the app: its surviving sidecar also fails the ~0.65 s of calls (~2) sent to the pod
+    # before EDS drops it, which the simulator's dead pod refuses at connect (retried on the other pod)
+    for s, most in ((real, 15), (sim, 10)):
         failed = s.entry.status_codes.get("500", 0)
-        assert 1 <= failed <= 10, s.entry.status_codes
+        assert 1 <= failed <= most, s.entry.status_codes
         assert s.entry.status_codes.get("200", 0) + failed == s.entry.requests
