@@ -17,13 +17,15 @@ to save CPU. Per pod:
   its members together and ends when all have ended;
 - a failed call (non-2xx, timeout or connection error after app retries) with ``on_error: fail`` aborts
   the script and the app answers 500 (isotope); ``ignore`` continues;
-- outbound headers: the call's own headers plus the incoming ones named in ``forward_headers``
-  (None = all incoming headers except hop-by-hop, Host/Content-* and ``x-envoy-*``).
+- outbound headers: the call's own headers plus those of the request the app serves that
+  :func:`~meshsim.sim.request.forwarded_headers` copies (``forward_headers``; None = all incoming headers
+  except hop-by-hop, Host/Content-* and ``x-envoy-*``): the one rule of both backends.
 
 Scenario events arrive on the control endpoint: ``POST /event`` with ``slow`` (multiply
 every sleep of the named workloads' pods by ``factor``; 1 restores), ``errors`` (set the error rate, and
 optionally the status; ``rate: null`` restores the workload's own) or ``kill`` (the pod's app stops
-listening and drops every open connection, so its sidecar sees connections refused/reset), as the
+listening, resets the requests it is serving and drops every open connection, so its sidecar sees
+connections refused/reset), as the
 simulator's :class:`~meshsim.sim.scenario.ScenarioDriver` does to its replicas.
 
 Time series: after ``POST /origin`` (``t0`` on the shared monotonic clock, bucket ``width``), each
@@ -56,25 +58,10 @@ import numpy as np
 from meshsim.model.ir import CallStep, ConcurrentStep, MeshModel, SleepStep, Step, Workload
 from meshsim.model.rules.app_retry import app_tries
 from meshsim.model.rules.dist import draw
+from meshsim.sim.request import forwarded_headers
 
 __all__ = ["draw", "ErrorInjector", "App", "forwarded_headers", "main"]
 
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-        "content-type",
-    }
-)
 SAMPLE_CAP = 200_000
 """Most per-sleep samples kept per pod (memory bound)."""
 
@@ -106,23 +93,6 @@ class ErrorInjector:
                 return True
             return False
         return bool(self.rng.random() < self.rate)
-
-
-def forwarded_headers(incoming: Any, names: tuple[str, ...] | None) -> dict[str, str]:
-    """Headers an app copies from its incoming request to each outbound call."""
-    out: dict[str, str] = {}
-    if names is None:
-        for k, v in incoming.items():
-            lk = k.lower()
-            if lk in HOP_BY_HOP or lk.startswith("x-envoy-") or lk.startswith(":"):
-                continue
-            out[lk] = v
-    else:
-        for n in names:
-            v = incoming.get(n)
-            if v is not None:
-                out[n] = v
-    return out
 
 
 @dataclass
@@ -237,6 +207,7 @@ class App:
         self.dead = False
         self.waiting = 0
         self.series: SeriesRec | None = None
+        self.inflight: dict[asyncio.Task[Any], Any] = {}  # handler task -> its connection's transport
 
     async def start(self) -> None:
         import aiohttp
@@ -255,9 +226,17 @@ class App:
         await self.site.start()
 
     async def kill(self) -> None:
-        """The pod dies: stop listening (new connections refused); requests on open connections are
-        answered by closing the connection (see :meth:`handle`)."""
+        """The pod dies: the requests it is serving are reset (their connections aborted, their handlers
+        cancelled, so the app makes no further step or call), it stops listening (new connections refused),
+        and requests that still arrive on open connections are answered by closing the connection (see
+        :meth:`handle`). Its sidecar then answers the caller 503 ``UC`` for each reset request (the
+        simulator's client sidecar sees the reset itself: the real backend's server sidecar survives the app)."""
         self.dead = True
+        for task, transport in list(self.inflight.items()):
+            if transport is not None:
+                transport.abort()
+            task.cancel()
+        self.inflight.clear()
         if self.site is not None:
             await self.site.stop()
             self.site = None
@@ -269,12 +248,22 @@ class App:
             await self.runner.cleanup()
 
     async def handle(self, request: Any) -> Any:
-        from aiohttp import web
-
         if self.dead:
             if request.transport is not None:
                 request.transport.abort()
             raise ConnectionResetError("pod killed")
+        task = asyncio.current_task()
+        assert task is not None
+        self.inflight[task] = request.transport
+        try:
+            return await self._serve(request)
+        finally:
+            self.inflight.pop(task, None)
+
+    async def _serve(self, request: Any) -> Any:
+        """One request: a worker, the error draw, the script; returns the response."""
+        from aiohttp import web
+
         await request.read()
         t0 = time.monotonic()
         if self.workers is not None:
@@ -384,11 +373,15 @@ class App:
         return False
 
     async def _attempt(self, step: CallStep, headers: dict[str, str], data: bytes | None) -> str:
-        """``ok``, ``5xx``, ``4xx``, ``timeout`` or ``error`` (connection failure)."""
+        """``ok`` (2xx, the simulator's ``app_call_ok``), ``3xx``, ``4xx``, ``5xx``, ``timeout`` or ``error``
+        (connection failure or reset)."""
         url = self.outbound + step.path
 
         async def go() -> int:
-            async with self.session.request(step.method, url, headers=headers, data=data) as resp:
+            # the answer is the call's outcome: a 3xx is not followed (the simulator has no redirects)
+            async with self.session.request(
+                step.method, url, headers=headers, data=data, allow_redirects=False
+            ) as resp:
                 body = await resp.read()
                 who = resp.headers.get("x-meshsim-workload", "")
                 if not who and body == FAULT_ABORT_BODY:
@@ -406,6 +399,8 @@ class App:
             return "error"
         if 200 <= status < 300:
             return "ok"
+        if status < 400:
+            return "3xx"  # a failed call no ``retryOn`` class names (Bookinfo's apps accept only a 200)
         return "5xx" if status >= 500 else "4xx"
 
 

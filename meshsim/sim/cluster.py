@@ -26,7 +26,15 @@ from meshsim.sim import lb
 if TYPE_CHECKING:
     import simpy
 
-__all__ = ["COUNTERS", "Counters", "Pending", "ClusterState", "OVERFLOW", "OVERPROVISIONING_FACTOR"]
+__all__ = [
+    "COUNTERS",
+    "Counters",
+    "H2_PEER_MAX_CONCURRENT_STREAMS",
+    "Pending",
+    "ClusterState",
+    "OVERFLOW",
+    "OVERPROVISIONING_FACTOR",
+]
 
 OVERPROVISIONING_FACTOR = 1.4
 """Envoy's default ``ClusterLoadAssignment.policy.overprovisioning_factor`` (140 %,
@@ -42,6 +50,7 @@ COUNTERS = (
     "upstream_rq_retry_success",
     "upstream_rq_retry_limit_exceeded",
     "upstream_rq_retry_overflow",
+    "retry_or_shadow_abandoned",
     "upstream_rq_pending_total",
     "upstream_rq_pending_overflow",
     "upstream_rq_timeout",
@@ -71,6 +80,7 @@ class Counters:
     upstream_rq_retry_success: int
     upstream_rq_retry_limit_exceeded: int
     upstream_rq_retry_overflow: int
+    retry_or_shadow_abandoned: int
     upstream_rq_pending_total: int
     upstream_rq_pending_overflow: int
     upstream_rq_timeout: int
@@ -92,6 +102,12 @@ class Counters:
         return {n: getattr(self, n) for n in COUNTERS}
 
 
+H2_PEER_MAX_CONCURRENT_STREAMS = 1024
+"""The server sidecar's HTTP/2 ``SETTINGS_MAX_CONCURRENT_STREAMS``: Envoy's HTTP connection manager default
+(1024 since Envoy 1.36, api/envoy/config/core/v3/protocol.proto ``Http2ProtocolOptions``); Istio sets no HCM
+``max_concurrent_streams`` on sidecars. A client's streams per connection are the lower of this and its
+cluster's ``max_concurrent_streams``."""
+
 OVERFLOW = -100
 """Result of :meth:`ClusterState.new_stream` when a breaker overflows (503 UO)."""
 
@@ -105,6 +121,27 @@ class Pending:
         self.event = event
         self.host = host
         self.cancelled = False
+
+
+class _H2Conn:
+    """One HTTP/2 connection of a host pool: its streams in flight, the streams it may still start
+    (``max_requests_per_connection``; None = unlimited), its concurrent-stream limit and its state
+    (``connecting``, ``ready``, ``draining``: takes no new stream, closes when its last one ends)."""
+
+    __slots__ = ("active", "cid", "host", "limit", "remaining", "state")
+
+    def __init__(self, cid: int, host: int, limit: int, remaining: int | None) -> None:
+        self.cid = cid
+        self.host = host
+        self.limit = limit
+        self.remaining = remaining
+        self.active = 0
+        self.state = "connecting"
+
+    def capacity(self) -> int:
+        """Streams it can take now (Envoy ``ActiveClient::currentUnusedCapacity``)."""
+        free = self.limit - self.active
+        return free if self.remaining is None else min(free, self.remaining)
 
 
 class ClusterState:
@@ -163,6 +200,13 @@ class ClusterState:
         self.instant = connect_latency <= 0 and connect_hook is None
         self.connecting = [0] * n
         self.h2 = cluster.protocol == "HTTP2"
+        # HTTP/2 pools (Envoy's multiplexing pool, source/common/http/http2/conn_pool.cc): per host, its
+        # connections; ``h2_connecting_cap`` is Envoy's ``connecting_stream_capacity_`` per host
+        self.h2_limit = min(cluster.max_concurrent_streams, H2_PEER_MAX_CONCURRENT_STREAMS)
+        self.h2_conns: list[list[_H2Conn]] = [[] for _ in range(n)]
+        self.h2_by_id: dict[int, _H2Conn] = {}
+        self.h2_next = 0
+        self.h2_connecting_cap = [0] * n
         # LB state
         self.policy = cluster.lb_policy
         self.active = [0] * n  # rq_active per host
@@ -275,7 +319,7 @@ class ClusterState:
         connection is ready at once and the request attaches immediately.
         """
         if self.h2:
-            return self._attach(host, 0)
+            return self._h2_new_stream(host)
         idle = self.idle[host]
         if idle:
             return self._attach(host, idle.pop())
@@ -290,8 +334,7 @@ class ClusterState:
             self._open(host)
             return self._attach(host, 0)
         if self.pending >= self.max_pending:
-            if not can_open:
-                self.c.upstream_cx_overflow += 1
+            # newStreamImpl fails a pending overflow before tryCreateNewConnections: no upstream_cx_overflow
             self.c.upstream_rq_pending_overflow += 1
             return OVERFLOW
         self.pending += 1
@@ -373,10 +416,12 @@ class ClusterState:
             self.pending -= 1
 
     def end_stream(self, host: int, served: int, reset: bool) -> None:
-        """Release a stream: ``reset`` (timeout, abandonment) closes its HTTP/1.1 connection."""
+        """Release a stream: ``reset`` (timeout, abandonment) closes its HTTP/1.1 connection; an HTTP/2
+        stream reset leaves its connection open (RST_STREAM)."""
         self.rq_active -= 1
         self.active[host] -= 1
         if self.h2:
+            self._h2_end(host, served)
             return
         served += 1
         drain = self.draining[host] > 0
@@ -404,6 +449,151 @@ class ClusterState:
             p.event.succeed(self._attach(host, served))
         else:
             self.idle[host].append(served)
+
+    # ---------------------------------------------------------------- HTTP/2 pool
+    def _h2_new_stream(self, host: int) -> int | Pending:
+        """Envoy ``ConnPoolImplBase::newStreamImpl`` (source/common/conn_pool/conn_pool_base.cc) for a
+        multiplexing pool: a stream on the first ready connection with spare capacity (``max_requests``
+        checked, ``upstream_rq_pending_overflow``); else the pending check (``max_pending_requests``,
+        ``upstream_rq_pending_overflow``), then the request waits in the pending queue while
+        ``tryCreateNewConnections`` opens connections within ``max_connections`` (``upstream_cx_overflow``;
+        a pool with no connection may always open one). A connection carries up to ``max_concurrent_streams``
+        streams at once (:data:`H2_PEER_MAX_CONCURRENT_STREAMS` at most) and ``max_requests_per_connection``
+        in its life (then it drains, ``upstream_cx_max_requests``). With instant connections
+        (``connect_latency`` 0 and no handshake) a new connection takes the stream at once, as on HTTP/1.1.
+        Returns the connection's id (>= 0), :data:`OVERFLOW` or a :class:`Pending`."""
+        for conn in self.h2_conns[host]:
+            if conn.state == "ready" and conn.capacity() > 0:
+                return self._h2_attach(conn)
+        can_open = self.cx < self.max_connections or self.cx_host[host] == 0
+        latency: float | None = None
+        if can_open and self.pending_q_empty(host):
+            if self.instant:
+                latency = 0.0
+            elif self.pending < self.max_pending:
+                latency = self._h2_connect_time(host)  # asked once: the hook may charge handshake CPU
+            if latency is not None and latency <= 0:
+                if self.cx >= self.max_connections:
+                    self.c.upstream_cx_overflow += 1  # counted before the zero-connection exception
+                conn = self._h2_open(host)
+                conn.state = "ready"
+                return self._h2_attach(conn)
+        if self.pending >= self.max_pending:
+            self.c.upstream_rq_pending_overflow += 1
+            return OVERFLOW
+        self.pending += 1
+        self.c.upstream_rq_pending_total += 1
+        p = Pending(self.env.event(), host)
+        self.pending_q[host].append(p)
+        self._h2_try_connect(host, latency)
+        return p
+
+    def pending_q_empty(self, host: int) -> bool:
+        """Whether no live request waits in ``host``'s pending queue."""
+        return not any(not p.cancelled for p in self.pending_q[host])
+
+    def _h2_connect_time(self, host: int) -> float:
+        """Seconds to establish a new connection to ``host``: TCP plus the hook's handshake."""
+        if self.instant:
+            return 0.0
+        extra = self.connect_hook(self, self.ids[host]) if self.connect_hook is not None else 0.0
+        return self.connect_latency + extra
+
+    def _h2_open(self, host: int) -> _H2Conn:
+        self._open(host)
+        conn = _H2Conn(self.h2_next, host, self.h2_limit, self.max_rpc)
+        self.h2_next += 1
+        self.h2_conns[host].append(conn)
+        self.h2_by_id[conn.cid] = conn
+        return conn
+
+    def _h2_try_connect(self, host: int, latency: float | None = None) -> None:
+        """Envoy ``tryCreateNewConnections`` (at most 3 at once): open a connection while the pool's live
+        pending requests exceed the stream capacity of its connections being established."""
+        for _ in range(3):
+            live = sum(1 for p in self.pending_q[host] if not p.cancelled)
+            if live <= self.h2_connecting_cap[host]:
+                return
+            if self.cx >= self.max_connections:
+                self.c.upstream_cx_overflow += 1
+                if self.cx_host[host] != 0:
+                    return
+            conn = self._h2_open(host)
+            cap = conn.capacity()
+            self.h2_connecting_cap[host] += cap
+            t = self._h2_connect_time(host) if latency is None else latency
+            latency = None  # measured for the first connection only
+            if t <= 0:
+                self._h2_connected(conn, cap)
+            else:
+                self.env.timeout(t).callbacks.append(lambda _e, c=conn, k=cap: self._h2_connected(c, k))  # type: ignore[misc]
+
+    def _h2_connected(self, conn: _H2Conn, cap: int) -> None:
+        """A connection is ready (Envoy ``onUpstreamReady``): it takes the oldest pending requests up to
+        its capacity (``max_requests`` checked for each)."""
+        host = conn.host
+        self.h2_connecting_cap[host] -= cap
+        if conn.state == "connecting":
+            conn.state = "ready"
+        self._h2_serve_pending(conn)
+        if conn.state == "draining" and conn.active == 0:
+            self._h2_close(conn)
+
+    def _h2_serve_pending(self, conn: _H2Conn) -> None:
+        q = self.pending_q[conn.host]
+        while q and conn.state == "ready" and conn.capacity() > 0:
+            p = q.popleft()
+            if p.cancelled:
+                continue
+            self.pending -= 1
+            p.event.succeed(self._h2_attach(conn))
+
+    def _h2_attach(self, conn: _H2Conn) -> int:
+        """A stream on ``conn`` (Envoy ``attachStreamToClient``): the ``max_requests`` breaker first; the
+        connection drains once it has started ``max_requests_per_connection`` streams."""
+        if self._attach(conn.host, 0) == OVERFLOW:
+            return OVERFLOW
+        conn.active += 1
+        if conn.remaining is not None:
+            conn.remaining -= 1
+            if conn.remaining == 0:
+                self.c.upstream_cx_max_requests += 1
+                conn.state = "draining"
+        return conn.cid
+
+    def _h2_end(self, host: int, cid: int) -> None:
+        """A stream ended (Envoy ``onStreamClosed``): a draining connection closes with its last stream;
+        a ready one takes pending requests."""
+        conn = self.h2_by_id.get(cid)
+        if conn is None:
+            return
+        conn.active -= 1
+        if conn.state == "draining":
+            if conn.active == 0:
+                self._h2_close(conn)
+        elif conn.state == "ready":
+            self._h2_serve_pending(conn)
+
+    def _h2_close(self, conn: _H2Conn) -> None:
+        """The connection closes; the pool opens another if requests are still pending (Envoy
+        ``onConnectionEvent``)."""
+        host = conn.host
+        del self.h2_by_id[conn.cid]
+        self.h2_conns[host].remove(conn)
+        self.cx -= 1
+        self.cx_host[host] -= 1
+        if not self.pending_q_empty(host):
+            self._h2_try_connect(host)
+
+    def _h2_drain_host(self, host: int) -> None:
+        """Drain ``host``'s connections (ejection, EDS removal): idle ones close now, busy ones take no new
+        stream and close with their last one; connections still being established are left alone."""
+        for conn in list(self.h2_conns[host]):
+            if conn.state == "connecting":
+                continue
+            conn.state = "draining"
+            if conn.active == 0:
+                self._h2_close(conn)
 
     # ---------------------------------------------------------------- retry breaker
     def retry_allowed(self) -> bool:
@@ -465,6 +655,8 @@ class ClusterState:
         self.c.outlier_detection_ejections_enforced_total += 1
         # Envoy drains the host's pools (ClusterManagerImpl onHostHealthFailure -> drainOrCloseConnPools with
         # DrainExistingConnections): idle connections close now, busy ones when their stream ends
+        if self.h2:
+            self._h2_drain_host(host)
         closed = len(self.idle[host])
         self.idle[host].clear()
         self.cx -= closed
@@ -523,6 +715,8 @@ class ClusterState:
                 self.draining.append(0)
                 self.pending_q.append(deque())
                 self.connecting.append(0)
+                self.h2_conns.append([])
+                self.h2_connecting_cap.append(0)
                 self.alive.append(True)
                 if self.od is not None:
                     self.c5.append(0)
@@ -534,6 +728,8 @@ class ClusterState:
         for i, h in enumerate(self.ids):
             keep = h in want
             if self.alive[i] and not keep:
+                if self.h2:
+                    self._h2_drain_host(i)
                 closed = len(self.idle[i])
                 self.idle[i].clear()
                 self.cx -= closed

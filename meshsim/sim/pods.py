@@ -49,10 +49,12 @@ class Pods:
         return self.live
 
     def kill(self, pod: str) -> frozenset[str]:
-        """The pod stops answering (connections to it fail) and leaves the live set, which is returned."""
+        """The pod stops answering (connections to it fail), the requests it was serving are reset
+        (:meth:`~meshsim.sim.replica.Replica.reset_inflight`), and it leaves the live set, which is returned."""
         rep = self.replicas.get(pod)
         if rep is not None:
             rep.alive = False
+            rep.reset_inflight()
         self.live = frozenset(p for p in self.live if p != pod)
         return self.live
 

@@ -17,12 +17,12 @@ from meshsim.model.rules.authz import authz_verdict
 from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import OVERFLOW, Pending
 from meshsim.sim.context import SimContext
-from meshsim.sim.kernel import Gen
-from meshsim.sim.request import APP_TIMEOUT, CANCELLED, Ctl, Ctx
+from meshsim.sim.kernel import Gen, detached, interrupt_wait, start_now
+from meshsim.sim.request import APP_TIMEOUT, CANCELLED, UPSTREAM_RESET, Ctl, Ctx, forwarded_headers
 from meshsim.sim.sampling import Uniform, sampler
 from meshsim.sim.sidecar import Proxy, Sidecar
 
-__all__ = ["Replica", "flat_steps"]
+__all__ = ["Replica", "app_call_ok", "flat_steps"]
 
 
 class Replica:
@@ -61,6 +61,12 @@ class Replica:
         self.authz = (deny, allow) if deny or allow else None
         self.tls_auto = tls_state(None, wl.mtls_mode)  # what auto mTLS gives a client of this pod
         self.svc_host = model.service(wl.service).host
+        # a pod a Scenario kills serves through _serve_until_killed, which can reset its requests in flight;
+        # every other pod keeps the inline serve (no extra frame per resumed event)
+        tl = model.timeline
+        self.inflight: set[_Serving] = set()
+        if tl is not None and any(ev.action == "kill" and ev.pod == endpoint_id for ev in tl.events):
+            self.serve = self._serve_until_killed  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ inbound
     def serve(
@@ -124,18 +130,21 @@ class Replica:
             app_kind = "none"  # failed before its script: no child spans
         else:
             for step in self.wl.script:
+                if not self.alive:
+                    status = 503  # the pod died meanwhile: its app runs no further step
+                    break
                 if type(step) is SleepStep:
                     ts = env.now
                     yield env.timeout(self.samplers[step.index]() * self.slow)
                     if traced:
                         spans.leaf(app_sid, "sleep", self.id, ts, env.now)
                 elif type(step) is CallStep:
-                    ok = yield from self.call(step, ctx, app_sid)
+                    ok = yield from self.call(step, ctx, app_sid, headers)
                     if not ok and step.on_error == "fail":
                         status = 500
                         break
                 else:
-                    ok = yield from self._concurrent(step, ctx, app_sid)  # type: ignore[arg-type]
+                    ok = yield from self._concurrent(step, ctx, app_sid, headers)  # type: ignore[arg-type]
                     if not ok:
                         status = 500
                         break
@@ -147,6 +156,8 @@ class Replica:
             self.busy -= 1
             self.lv_busy.set(now, self.busy)
         inb.end_stream(0, got, False)  # type: ignore[arg-type]
+        if not self.alive:
+            return status  # a dead pod's proxy reports nothing (its caller saw the reset at the kill)
         self.sink.served(self, src, principal, status, ctx.measured, t_in, t_arr, t_start, now)
         if traced:
             spans.served(
@@ -164,6 +175,55 @@ class Replica:
                 status,
             )
         return status
+
+    def _serve_until_killed(
+        self,
+        ctx: Ctx,
+        src: Proxy | None,
+        call: CallStep,
+        headers: dict[str, str],
+        cname: str,
+        principal: str,
+        psid: int = 0,
+    ) -> Gen:
+        """:meth:`serve` for a pod a Scenario kills: drives it by hand (as the router drives a timed
+        attempt) so that :meth:`reset_inflight` can end it at once. A reset request returns
+        :data:`~meshsim.sim.request.UPSTREAM_RESET` to a calling proxy (503 ``UC`` there) and 503 to the
+        load source (its connection is reset); the abandoned work carries on detached, its app stops
+        at its next step and its calls in flight finish upstream (a reset does not stop the callee)."""
+        tok = _Serving()
+        self.inflight.add(tok)
+        g = Replica.serve(self, ctx, src, call, headers, cname, principal, psid)
+        val: Any = None
+        exc: BaseException | None = None
+        while True:
+            try:
+                ev = g.send(val) if exc is None else g.throw(exc)
+            except StopIteration as stop:
+                self.inflight.discard(tok)
+                return stop.value
+            tok.cur_ev = ev
+            try:
+                val = yield ev
+                exc = None
+            except simpy.Interrupt as intr:
+                tok.cur_ev = None
+                if intr.cause[0] is not tok:  # type: ignore[index]
+                    val, exc = None, intr  # for a router inside this request: pass it down
+                    continue
+                self.inflight.discard(tok)
+                start_now(self.env, detached(g, ev))
+                return UPSTREAM_RESET if src is not None else 503
+            tok.cur_ev = None
+
+    def reset_inflight(self) -> int:
+        """The pod died: reset every request it is serving (Envoy's client sees the connection reset,
+        ``upstream_rq_rx_reset``, 503 ``UC``). Returns how many. A pod no Scenario kills has none to reset."""
+        toks = list(self.inflight)
+        self.inflight.clear()
+        for tok in toks:
+            interrupt_wait(tok, UPSTREAM_RESET)
+        return len(toks)
 
     def _authorize(self, principal: str, call: CallStep, headers: dict[str, str]) -> str | None:
         """The AuthorizationPolicy that denies this request, or None (Istio order: DENY, then ALLOW)."""
@@ -193,7 +253,7 @@ class Replica:
             return False
         return self.u() < self.err_rate
 
-    def _concurrent(self, step: ConcurrentStep, ctx: Ctx, psid: int = 0) -> Gen:
+    def _concurrent(self, step: ConcurrentStep, ctx: Ctx, psid: int = 0, incoming: dict[str, str] | None = None) -> Gen:
         env = self.env
         t0 = env.now
         sid = ctx.spans.new_id()
@@ -208,24 +268,26 @@ class Replica:
                 done.succeed()
 
         for s in step.steps:
-            env.process(self._one(s, ctx, sid)).callbacks.append(finish)
+            env.process(self._one(s, ctx, sid, incoming)).callbacks.append(finish)
         if state[0]:
             yield done
         ctx.spans.concurrent(sid, psid, self.id, t0, env.now)
         return state[1]
 
-    def _one(self, s: SleepStep | CallStep, ctx: Ctx, psid: int = 0) -> Gen:
+    def _one(self, s: SleepStep | CallStep, ctx: Ctx, psid: int = 0, incoming: dict[str, str] | None = None) -> Gen:
         if type(s) is SleepStep:
             ts = self.env.now
             yield self.env.timeout(self.samplers[s.index]() * self.slow)
             ctx.spans.leaf(psid, "sleep", self.id, ts, self.env.now)
             return True
-        ok = yield from self.call(s, ctx, psid)  # type: ignore[arg-type]
+        ok = yield from self.call(s, ctx, psid, incoming)  # type: ignore[arg-type]
         return ok or s.on_error == "ignore"  # type: ignore[union-attr]
 
-    def call(self, step: CallStep, ctx: Ctx, psid: int = 0) -> Gen:
-        """One app-level call (probability, app timeout, app retries) through this pod's sidecar.
-        Returns True when the call succeeded (a 2xx/3xx). Traced: a ``call`` span whose children
+    def call(self, step: CallStep, ctx: Ctx, psid: int = 0, incoming: dict[str, str] | None = None) -> Gen:
+        """One app-level call (probability, app timeout, app retries) through this pod's sidecar, with the
+        headers of the request the app serves (``incoming``; None: the entry request's) that
+        :func:`~meshsim.sim.request.forwarded_headers` copies, plus the call's own.
+        Returns True when the call succeeded: a 2xx answer (:func:`app_call_ok`). Traced: a ``call`` span whose children
         (one ``router`` span per try, ``app backoff``) tile it."""
         if step.probability < 1.0 and self.u() >= step.probability:
             if ctx.measured:
@@ -236,10 +298,9 @@ class Replica:
         spans = ctx.spans
         traced = ctx.traced
         sid = spans.new_id() if traced else 0
-        headers = ctx.headers
-        fwd = self.wl.forward_headers
-        if fwd is not None:
-            headers = {k: v for k, v in headers.items() if k in fwd}
+        headers = ctx.headers if incoming is None else incoming
+        if headers:
+            headers = forwarded_headers(headers, self.wl.forward_headers)
         if step.headers:
             headers = {**headers, **dict(step.headers)}
         sidecar = self.sidecar
@@ -265,7 +326,7 @@ class Replica:
                     timeouts += 1
             if traced:
                 sidecar.router_span(ctx, rsid, sid, step, tt, status)
-            if 0 < status < 400:
+            if app_call_ok(status):
                 ok = True
                 break
             if i == tries - 1 or not _app_retriable(step, status):
@@ -279,6 +340,26 @@ class Replica:
             spans.call(sid, psid, step.service, self.id, t0, env.now, n, ok)
         self.sink.call(self.key, step.service, ctx, n, timeouts, ok, t0, env.now)
         return ok
+
+
+class _Serving:
+    """A request a killable pod is serving: the event it waits on (what :func:`interrupt_wait` needs)."""
+
+    __slots__ = ("cur_ev",)
+
+    def __init__(self) -> None:
+        self.cur_ev: simpy.Event | None = None
+
+
+def app_call_ok(status: int) -> bool:
+    """Whether an app call's answer ``status`` is a success: 2xx only, in both backends.
+
+    Bookinfo's apps accept only a 200 (productpage's ``getProductDetails``/``getProductReviews``,
+    samples/bookinfo/src/productpage/productpage.py: ``res.status_code == 200``; reviews compares to
+    ``Response.Status.OK``), so a 3xx (an injected ``abort`` of 302, or a redirect the app does not
+    follow) fails the call, and the script's ``onError`` applies. A 3xx is never retried by the app
+    (``retryOn`` names only ``5xx``, ``4xx`` and ``timeout``)."""
+    return 200 <= status < 300
 
 
 def _app_retriable(step: CallStep, status: int) -> bool:

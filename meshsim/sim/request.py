@@ -3,6 +3,7 @@ outcome codes that are not HTTP statuses."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import simpy
@@ -19,9 +20,12 @@ __all__ = [
     "CONNECT_FAIL",
     "PER_TRY_TIMEOUT",
     "TLS_MISMATCH",
+    "UPSTREAM_RESET",
     "Attempt",
     "Ctl",
     "Ctx",
+    "HOP_BY_HOP",
+    "forwarded_headers",
     "is_success",
     "local_flag",
     "local_reply",
@@ -38,6 +42,57 @@ APP_TIMEOUT = -4
 TLS_MISMATCH = -5
 """The server sidecar closed the connection: plaintext to a STRICT workload, or mTLS to a DISABLE one
 (Envoy: 503 ``UC``, upstream connection termination)."""
+UPSTREAM_RESET = -6
+"""The upstream connection was reset after the request was sent: its pod died with the request in
+flight (Envoy: 503 ``UC``, ``upstream_rq_rx_reset``; retried only under ``reset``, ``5xx`` or
+``gateway-error``, never under ``reset-before-request``, source/common/router/retry_state_impl.cc
+``wouldRetryFromReset``)."""
+
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-type",
+    }
+)
+"""Headers an app never copies to its own calls: hop-by-hop (RFC 9110 section 7.6.1), ``Host`` and the
+body's ``Content-*`` (the call sets its own)."""
+
+
+def forwarded_headers(incoming: Mapping[str, str], names: tuple[str, ...] | None) -> dict[str, str]:
+    """The headers an app copies from the request it is serving (``incoming``) to each call it makes,
+    the rule both backends follow (the simulator's app and the real one): ``names`` (``forwardHeaders``)
+    lists them; None copies every incoming header except :data:`HOP_BY_HOP`, ``x-envoy-*`` (Envoy's own,
+    which it sets again or strips) and pseudo-headers. Names come out lower-case.
+
+    This is what Bookinfo's apps do: productpage forwards its *incoming* ``x-request-id``, ``x-b3-*``,
+    ``x-ot-span-context`` headers and ``user`` cookie (``getForwardHeaders``,
+    samples/bookinfo/src/productpage/productpage.py), and Istio requires apps to propagate the incoming
+    trace headers (https://istio.io/latest/docs/tasks/observability/distributed-tracing/overview/). So a
+    header an app adds to its call reaches the next hop's routing only if that hop forwards it."""
+    out: dict[str, str] = {}
+    if names is None:
+        for k, v in incoming.items():
+            lk = k.lower()
+            if lk in HOP_BY_HOP or lk.startswith("x-envoy-") or lk.startswith(":"):
+                continue
+            out[lk] = v
+    else:
+        for n in names:
+            got = incoming.get(n)
+            if got is not None:
+                out[n] = got
+    return out
 
 
 def is_success(status: int) -> bool:
@@ -52,14 +107,15 @@ def local_reply(status: int) -> int:
 
 
 def local_flag(status: int) -> str:
-    """Envoy's response flag for a local failure: ``UC`` (TLS mismatch), ``UT`` (timeout), ``UF`` (connect)."""
-    if status == TLS_MISMATCH:
+    """Envoy's response flag for a local failure: ``UC`` (TLS mismatch, reset), ``UT`` (timeout), ``UF`` (connect)."""
+    if status in (TLS_MISMATCH, UPSTREAM_RESET):
         return "UC"
     return "UT" if status == PER_TRY_TIMEOUT else "UF"
 
 
 class Ctx:
-    """One entry request, carried through every call it causes: the entry headers, whether it is in
+    """One entry request, carried through every call it causes: the entry headers (what the entry pod's
+    app receives; each app forwards the headers of the request *it* serves, :func:`forwarded_headers`), whether it is in
     the measured window, its batch (for batch means) and ``spans``, its trace recorder (the shared
     no-op :data:`~meshsim.sim.spans.NO_SPANS` when it is not sampled; ``traced`` says which)."""
 

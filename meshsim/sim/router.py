@@ -26,15 +26,21 @@ from meshsim.sim.request import (
     CONNECT_FAIL,
     PER_TRY_TIMEOUT,
     TLS_MISMATCH,
+    UPSTREAM_RESET,
     Attempt,
     Ctl,
     Ctx,
-    is_success,
     local_flag,
     local_reply,
 )
 
-__all__ = ["Router", "retriable"]
+__all__ = ["RETRY_BUFFER_LIMIT", "Router", "retriable"]
+
+RETRY_BUFFER_LIMIT = 1024 * 1024
+"""Bytes of request body the router buffers for retries: the listener's ``per_connection_buffer_limit_bytes``,
+Envoy's default 1 MiB (api/envoy/config/listener/v3/listener.proto; Istio sets none on sidecars). A larger body
+makes the router give up retries for that request (``Filter::decodeData``, source/common/router/router.cc:
+``retry_or_shadow_abandoned``)."""
 
 _CUT = -1000
 """What :meth:`Router._wait_pending` returns when the request was cancelled while it waited."""
@@ -88,6 +94,12 @@ class Router:
         last = -1
         repicks = rp.host_selection_retry_max_attempts if rp is not None else 0
         per_try = _per_try(route, rp)
+        if rp is not None and call.request_size > RETRY_BUFFER_LIMIT:
+            # the body does not fit the retry buffer: Envoy gives up retrying this request (the per-try
+            # timeout stays)
+            cs.c.retry_or_shadow_abandoned += 1
+            rp = None
+            retries_left = 0
         k = 0
         retries = 0
         dst: Any = None
@@ -109,6 +121,8 @@ class Router:
                     return CANCELLED, "", k, retries, dst
             if served == OVERFLOW:
                 _release_retry(cs, ctl, holding)
+                if retries:
+                    cs.c.upstream_rq_retry_success += 1  # an Overflow reset is NoRetry (wouldRetryFromReset)
                 return 503, "UO", k, retries, None
             k += 1
             dst = replica = self.ctx.pods[cs.ids[host]]
@@ -286,7 +300,7 @@ def _count_attempt(cs: ClusterState, host: int, status: int) -> None:
     elif status == PER_TRY_TIMEOUT:
         if cs.od is not None:
             cs.report(host, 504)
-    elif status == TLS_MISMATCH:
+    elif status in (TLS_MISMATCH, UPSTREAM_RESET):
         c.upstream_rq_rx_reset += 1
         if cs.od is not None:
             cs.report(host, 503)
@@ -299,9 +313,11 @@ def _final_answer(
     (source/common/router/retry_state_impl.cc: not retriable, retries exhausted ``URX``, retry breaker or budget full ``UO``)."""
     c = cs.c
     if rp is None or not retriable(rp.retry_on, rp.retriable_status_codes, status):
+        if k > 1:
+            # RetryStateImpl::shouldRetry: a NoRetry decision after a retry counts as a retry success,
+            # whatever the status (a 404 or a non-retriable reset too)
+            c.upstream_rq_retry_success += 1
         if status >= 0:
-            if k > 1 and is_success(status):
-                c.upstream_rq_retry_success += 1
             return status, ""
         return local_reply(status), local_flag(status)
     if retries_left <= 0:

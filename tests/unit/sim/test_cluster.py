@@ -301,3 +301,13 @@ def test_connection_overflow_is_counted_when_a_pool_opens_its_only_connection_an
     assert cs.cx == 2 and cs.c.upstream_cx_overflow == 1
     env.run(until=0.01)
     assert first.event.value != OVERFLOW and second.event.value != OVERFLOW
+
+
+def test_a_pending_overflow_counts_no_connection_overflow() -> None:
+    """``ConnPoolImplBase::newStreamImpl`` fails a request at ``max_pending_requests`` before it would try to open a
+    connection, so only ``upstream_rq_pending_overflow`` counts, even at the ``max_connections`` limit."""
+    cb = CircuitBreakers(max_connections=1, max_pending_requests=1)
+    _, cs = _state(replace_cb(_cluster(1), cb), connect_latency=0.001)
+    assert isinstance(cs.new_stream(0), Pending)
+    assert cs.new_stream(0) == OVERFLOW
+    assert (cs.c.upstream_rq_pending_overflow, cs.c.upstream_cx_overflow) == (1, 0)

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from meshsim.model.ir import AppRetryPolicy, SleepStep
+from meshsim.model.ir import AppRetryPolicy, FaultPolicy, Route, SleepStep, WeightedCluster
 from meshsim.sim.spans import NO_SPANS
 from meshsim.sim.pods import Pods
 from meshsim.sim.request import Ctx
 
-from .support import call_back, constant, context, model, workload
+from .support import BACK_CLUSTER, call_back, constant, context, model, workload
 
 
 def _pods(**kw: Any) -> tuple[Any, Pods]:
@@ -101,3 +101,25 @@ def test_a_call_made_with_probability_zero_is_skipped() -> None:
     out = _call(ctx, pods, replace(call_back(), probability=0.0))
     assert out == {"ok": True, "t": 0.0}
     assert ctx.sink.calls[("front.v1", "back")].skipped == 1 and ctx.sink.edges == {}
+
+
+@pytest.mark.parametrize(("abort", "ok", "front_status"), [(302, False, 500), (204, True, 200), (404, False, 500)])
+def test_only_a_2xx_answer_is_a_successful_call(abort: int, ok: bool, front_status: int) -> None:
+    """Bookinfo's convention (productpage accepts only a 200), as the real app: an injected 302 fails
+    front's call (its script answers 500) and is not retried by the app, even with ``retryOn: 4xx,5xx``."""
+    fault = FaultPolicy(0.0, 0.0, 1.0, abort)
+    route = Route("r", (), (WeightedCluster(BACK_CLUSTER, 100),), None, None, fault, "vs/http[0]")
+    step = replace(call_back(), retries=AppRetryPolicy(2, frozenset({"4xx", "5xx"}), 0.0))
+    ctx, pods = _pods(route=route, front_script=(step,))
+    out = _call(ctx, pods, step)
+    assert out["ok"] is ok
+    cst = ctx.sink.calls[("front.v1", "back")]
+    assert cst.tries == (3 if abort == 404 else 1)
+    status: list[int] = []
+
+    def req():  # type: ignore[no-untyped-def]
+        status.append((yield from pods.replicas["front-v1-0"].serve(_rctx(), None, call_back(), {}, "", "")))
+
+    ctx.env.process(req())
+    ctx.env.run()
+    assert status == [front_status]

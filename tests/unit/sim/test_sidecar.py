@@ -114,3 +114,43 @@ def test_a_traced_request_gets_one_span_per_attempt_under_its_router_span() -> N
         ("attempt 2", 1, 200),
     ]
     assert attempts[0].end == pytest.approx(attempts[1].start)  # the attempts tile the router span
+
+
+def test_retry_success_counts_a_final_answer_that_is_not_retriable_whatever_its_status() -> None:
+    """Envoy ``RetryStateImpl::shouldRetry`` counts ``upstream_rq_retry_success`` when a retried request's answer
+    is not retried again: a 500 after a retried 503 (``retryOn: 503``) counts, though it is a failure."""
+    from dataclasses import replace
+
+    policy = replace(retry(2, on="retriable-status-codes"), retriable_status_codes=frozenset({503}))
+    ctx, sc, _ = _setup(route_with(policy), [503, 500], delay=0.010)
+    out = _send(ctx, sc)
+    assert out["status"] == 500
+    c = sc.states[BACK_CLUSTER].c
+    assert (c.upstream_rq_retry, c.upstream_rq_retry_success, c.upstream_rq_retry_limit_exceeded) == (1, 1, 0)
+
+
+def test_retries_exhausted_are_not_a_retry_success() -> None:
+    ctx, sc, _ = _setup(route_with(retry(1)), [503, 503], delay=0.010)
+    assert _send(ctx, sc)["status"] == 503
+    c = sc.states[BACK_CLUSTER].c
+    assert (c.upstream_rq_retry, c.upstream_rq_retry_success, c.upstream_rq_retry_limit_exceeded) == (1, 0, 1)
+
+
+@pytest.mark.parametrize(("size", "retried"), [(1024 * 1024, True), (1024 * 1024 + 1, False)])
+def test_a_body_over_the_buffer_limit_is_not_retried(size: int, retried: bool) -> None:
+    """Envoy buffers at most ``per_connection_buffer_limit_bytes`` (1 MiB) of a request body for retries; a larger
+    body gives up retries for that request (``retry_or_shadow_abandoned``) and its 503 is answered."""
+    from dataclasses import replace
+
+    ctx, sc, _ = _setup(route_with(retry(2)), [503, 200], delay=0.010)
+    out: dict[str, Any] = {}
+
+    def proc():  # type: ignore[no-untyped-def]
+        call = replace(call_back(), request_size=size)
+        out["status"] = yield from sc.outbound(call, Ctx({}, True, 0, NO_SPANS), {}, None, 0)
+
+    ctx.env.process(proc())
+    ctx.env.run()
+    c = sc.states[BACK_CLUSTER].c
+    assert out["status"] == (200 if retried else 503)
+    assert (c.upstream_rq_retry, c.retry_or_shadow_abandoned) == ((1, 0) if retried else (0, 1))
