@@ -61,6 +61,7 @@ COUNTERS = (
     "upstream_rq_503",
     "upstream_rq_retry",
     "upstream_rq_retry_success",
+    "retry_or_shadow_abandoned",
     "upstream_rq_retry_overflow",
     "upstream_rq_retry_limit_exceeded",
     "upstream_rq_retry_backoff_exponential",

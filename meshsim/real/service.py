@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from meshsim.model.ir import CallStep, ConcurrentStep, MeshModel, SleepStep, Step, Workload
-from meshsim.model.rules.app_retry import app_tries
+from meshsim.model.rules.app_retry import app_outcome, app_tries
 from meshsim.model.rules.dist import draw
 from meshsim.sim.request import forwarded_headers
 
@@ -373,7 +373,7 @@ class App:
         return False
 
     async def _attempt(self, step: CallStep, headers: dict[str, str], data: bytes | None) -> str:
-        """``ok`` (2xx, the simulator's ``app_call_ok``), ``3xx``, ``4xx``, ``5xx``, ``timeout`` or ``error``
+        """``ok`` (2xx, :func:`~meshsim.model.rules.app_retry.app_call_ok`), ``3xx``, ``4xx``, ``5xx``, ``timeout`` or ``error``
         (connection failure or reset)."""
         url = self.outbound + step.path
 
@@ -397,11 +397,7 @@ class App:
             return "timeout"
         except Exception:  # noqa: BLE001 - any client error is a failed call, as in isotope
             return "error"
-        if 200 <= status < 300:
-            return "ok"
-        if status < 400:
-            return "3xx"  # a failed call no ``retryOn`` class names (Bookinfo's apps accept only a 200)
-        return "5xx" if status >= 500 else "4xx"
+        return app_outcome(status)  # a 3xx is a failed call no ``retryOn`` class names
 
 
 async def _serve(spec: dict[str, Any]) -> None:

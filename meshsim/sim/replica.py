@@ -13,6 +13,7 @@ import simpy
 from meshsim.metrics.recorder import Level
 from meshsim.metrics.tally import WorkloadStats
 from meshsim.model.ir import CallStep, ConcurrentStep, SleepStep, Workload
+from meshsim.model.rules.app_retry import app_call_ok
 from meshsim.model.rules.authz import authz_verdict
 from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import OVERFLOW, Pending
@@ -22,7 +23,7 @@ from meshsim.sim.request import APP_TIMEOUT, CANCELLED, UPSTREAM_RESET, Ctl, Ctx
 from meshsim.sim.sampling import Uniform, sampler
 from meshsim.sim.sidecar import Proxy, Sidecar
 
-__all__ = ["Replica", "app_call_ok", "flat_steps"]
+__all__ = ["Replica", "flat_steps"]
 
 
 class Replica:
@@ -349,17 +350,6 @@ class _Serving:
 
     def __init__(self) -> None:
         self.cur_ev: simpy.Event | None = None
-
-
-def app_call_ok(status: int) -> bool:
-    """Whether an app call's answer ``status`` is a success: 2xx only, in both backends.
-
-    Bookinfo's apps accept only a 200 (productpage's ``getProductDetails``/``getProductReviews``,
-    samples/bookinfo/src/productpage/productpage.py: ``res.status_code == 200``; reviews compares to
-    ``Response.Status.OK``), so a 3xx (an injected ``abort`` of 302, or a redirect the app does not
-    follow) fails the call, and the script's ``onError`` applies. A 3xx is never retried by the app
-    (``retryOn`` names only ``5xx``, ``4xx`` and ``timeout``)."""
-    return 200 <= status < 300
 
 
 def _app_retriable(step: CallStep, status: int) -> bool:

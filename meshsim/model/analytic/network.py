@@ -21,7 +21,7 @@ from meshsim.model.ir import (
     VirtualHost,
     Workload,
 )
-from meshsim.model.rules.app_retry import app_retriable
+from meshsim.model.rules.app_retry import app_call_ok, app_retriable
 from meshsim.model.rules.backoff import backoff_ceilings
 from meshsim.model.rules.match import request_matches
 from meshsim.model.rules.retry import retriable_status
@@ -52,7 +52,7 @@ class CallPlan:
     targets: list[Target]
     # filled by the outcome pass
     tries: float = 1.0  # expected app tries per call made
-    fail: float = 0.0  # P(call made fails), app's view (status >= 400)
+    fail: float = 0.0  # P(call made fails), app's view (not a 2xx, app_call_ok)
     attempts: dict[str, float] = field(default_factory=dict)  # cluster -> expected upstream attempts per router request
     try_status: dict[int, float] = field(default_factory=dict)  # per app try: status -> probability (failures)
 
@@ -203,8 +203,10 @@ class Network:
         cp.try_status = per_try
         ar = cp.step.retries
         n_tries = 1 + (ar.attempts if ar is not None else 0)
-        r = sum(v for s, v in per_try.items() if s >= 400 and ar is not None and app_retriable(ar.retry_on, s))
-        nr = sum(v for s, v in per_try.items() if s >= 400) - r
+        r = sum(
+            v for s, v in per_try.items() if not app_call_ok(s) and ar is not None and app_retriable(ar.retry_on, s)
+        )
+        nr = sum(v for s, v in per_try.items() if not app_call_ok(s)) - r
         cp.tries = sum(r**k for k in range(n_tries))
         cp.fail = nr * cp.tries + r**n_tries
 
@@ -364,7 +366,11 @@ class Network:
         t_try = self._try_moments(h, cp)
         ar = cp.step.retries
         n_tries = 1 + (ar.attempts if ar is not None else 0)
-        r = sum(v for s, v in cp.try_status.items() if s >= 400 and ar is not None and app_retriable(ar.retry_on, s))
+        r = sum(
+            v
+            for s, v in cp.try_status.items()
+            if not app_call_ok(s) and ar is not None and app_retriable(ar.retry_on, s)
+        )
         b = ar.backoff if ar is not None else 0.0
         bm = Moments(b, b * b)
         parts = [(p, t_try.times(k) + bm.times(k - 1)) for k, p in enumerate(geometric_tries(r, n_tries), start=1)]

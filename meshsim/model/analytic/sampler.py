@@ -8,7 +8,7 @@ from meshsim.model.analytic.network import CallPlan, Network, State, Target
 from meshsim.model.ir import (
     SleepStep,
 )
-from meshsim.model.rules.app_retry import app_retriable_mask
+from meshsim.model.rules.app_retry import app_call_ok_mask, app_retriable_mask
 from meshsim.model.rules.backoff import backoff_ceilings
 from meshsim.model.rules.dist import draws
 from meshsim.model.rules.retry import retriable_status
@@ -88,7 +88,7 @@ class Sampler:
                 times[active] += ar.backoff
             t, status = self.try_(st, cp, active.size)
             times[active] += t
-            bad = status >= 400
+            bad = ~app_call_ok_mask(status)
             failed[active] = bad
             if ar is None or k == n_tries - 1:
                 break

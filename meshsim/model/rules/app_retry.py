@@ -12,21 +12,37 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["app_outcome", "app_retriable", "app_retriable_mask", "app_tries"]
+__all__ = ["app_call_ok", "app_call_ok_mask", "app_outcome", "app_retriable", "app_retriable_mask", "app_tries"]
 
-Outcome = Literal["ok", "5xx", "4xx", "timeout"]
+Outcome = Literal["ok", "3xx", "5xx", "4xx", "timeout"]
+
+
+def app_call_ok(status: int) -> bool:
+    """Whether an app call's answer ``status`` is a success: 2xx only, in both backends.
+
+    Bookinfo's apps accept only a 200 (productpage's ``getProductDetails``/``getProductReviews``,
+    samples/bookinfo/src/productpage/productpage.py: ``res.status_code == 200``; reviews compares to
+    ``Response.Status.OK``), so a 3xx (an injected ``abort`` of 302, or a redirect the app does not
+    follow) fails the call, and the script's ``onError`` applies. A 3xx is never retried by the app
+    (``retryOn`` names only ``5xx``, ``4xx`` and ``timeout``)."""
+    return 200 <= status < 300
+
+
+def app_call_ok_mask(status: np.ndarray) -> np.ndarray:
+    """:func:`app_call_ok` over an array of HTTP statuses (bool array)."""
+    return (status >= 200) & (status < 300)
 
 
 def app_outcome(status: int, timed_out: bool = False) -> Outcome:
     """The outcome class of one try: ``timeout`` when the app's deadline fired, else by HTTP status
-    (``ok`` below 400)."""
+    (``ok`` for a 2xx, :func:`app_call_ok`; a 3xx or a 1xx is ``3xx``, a failure no ``retryOn`` names)."""
     if timed_out:
         return "timeout"
     if status >= 500:
         return "5xx"
     if status >= 400:
         return "4xx"
-    return "ok"
+    return "ok" if app_call_ok(status) else "3xx"
 
 
 def app_retriable(on: frozenset[str], status: int, timed_out: bool = False) -> bool:

@@ -29,3 +29,22 @@ def test_mask_agrees_with_scalar(on: frozenset[str], statuses: list[int]) -> Non
 
 def test_tries() -> None:
     assert app_tries(0) == 1 and app_tries(3) == 4
+
+
+def test_only_a_2xx_is_a_successful_call_and_a_3xx_is_never_retried() -> None:
+    import numpy as np
+
+    from meshsim.model.rules.app_retry import app_call_ok, app_call_ok_mask, app_outcome, app_retriable
+
+    assert [app_call_ok(s) for s in (199, 200, 204, 299, 302, 404, 503)] == [
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert app_outcome(302) == "3xx" and app_outcome(200) == "ok" and app_outcome(404) == "4xx"
+    assert not app_retriable(frozenset({"5xx", "4xx", "timeout"}), 302)
+    assert app_call_ok_mask(np.array([200, 302, 500])).tolist() == [True, False, False]
