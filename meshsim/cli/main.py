@@ -210,46 +210,6 @@ def _pct(x: float | None) -> str:
 
 
 @app.command()
-def validate(
-    paths: Paths,
-    sets: Annotated[list[str] | None, SetOption] = None,
-) -> None:
-    """Check configs statically, in the spirit of `istioctl analyze`.
-
-    Errors (unknown hosts or subsets, weights summing to 0, calls to undefined services, invalid
-    fields) exit with code 2; warnings (unreachable services, subsets selecting no pods, fields meshsim
-    does not model yet, retries that multiply to more than 3 attempts per request along a call path,
-    edges of the topology an AuthorizationPolicy denies, connections a PeerAuthentication refuses)
-    are printed and exit 0.
-    """
-    from meshsim.analysis.amplification import worst_case_findings
-    from meshsim.config.checks import with_lines
-    from meshsim.config.loader import load
-    from meshsim.model.compile import compile_with_findings, security_findings
-    from meshsim.model.preflight import check_model
-    from meshsim.model.timeline import compile_timeline
-
-    with user_errors():
-        cfg = load(paths, list(sets or []))
-        model, findings = compile_with_findings(cfg)
-        findings = with_lines(cfg, [*findings, *check_model(cfg, model)])  # entry without pods; YAML lines
-        if model is not None and not any(f.level == "error" for f in findings):
-            compile_timeline(cfg, model)  # every stage of a Scenario/CanaryPolicy, as run compiles them
-        if model is not None:  # layered retries multiply (a warning above 3 attempts per request)
-            findings = [*findings, *worst_case_findings(model)]
-        if model is not None:  # edges AuthorizationPolicies deny, connections PeerAuthentication refuses
-            findings = [*findings, *security_findings(model)]
-    errors = [f for f in findings if f.level == "error"]
-    for f in findings:
-        style = {"error": "red", "warning": "yellow", "info": "dim"}[f.level]
-        console.print(str(f), style=style, highlight=False, soft_wrap=True)
-    n_warn = sum(f.level == "warning" for f in findings)
-    console.print(f"{len(errors)} error(s), {n_warn} warning(s)")
-    if errors:
-        raise typer.Exit(2)
-
-
-@app.command()
 def schema() -> None:
     """Print the JSON Schema of summary.json."""
     from meshsim.metrics.results import Summary
@@ -282,6 +242,10 @@ except ImportError:  # pragma: no cover - depends on the installed extra
 from meshsim.cli.storm import storm_command  # noqa: E402
 
 app.command("storm")(storm_command)
+
+from meshsim.cli.validate import validate_command  # noqa: E402  (istioctl analyze's conventions)
+
+app.command("validate")(validate_command)
 
 from meshsim.cli.init import init_command  # noqa: E402  (a starter topology from Kubernetes manifests)
 
