@@ -122,6 +122,7 @@ def run(
     Prints entry latency percentiles with 95% confidence intervals, per-edge traffic (split across
     subsets, retries, response flags) and per-service utilisation.
     """
+    from meshsim.config.checks import analysis_message
     from meshsim.experiments.replicate import parse_precision
     from meshsim.pipeline import load_and_compile, simulate_run, write_outputs
     from meshsim.report.tables import render_summary
@@ -130,10 +131,13 @@ def run(
     from meshsim.telemetry.prometheus import write_prometheus
 
     with user_errors():
-        model, findings = load_and_compile(paths, load_overrides(sets, rps, duration, warmup), force=force)
+        origins: dict[tuple[str, str, str], str] = {}
+        model, findings = load_and_compile(
+            paths, load_overrides(sets, rps, duration, warmup), force=force, origins=origins
+        )
         warnings = [f for f in findings if f.level != "info"]
-        for f in warnings:
-            err_console.print(str(f), style="yellow", highlight=False, soft_wrap=True)
+        for f in warnings:  # as `meshsim validate` prints them
+            err_console.print(str(analysis_message(f, origins)), style="yellow", highlight=False, soft_wrap=True)
         if out is None:
             name = Path(paths[0].rstrip("/")).stem or "run"
             out = Path("results") / f"{name}-{model.digest[:8]}-s{seed}"

@@ -46,6 +46,7 @@ __all__ = [
     "CHECKS",
     "LEVELS",
     "check_of",
+    "reported",
     "AnalysisMessage",
     "analysis_message",
     "namespaces",
@@ -692,6 +693,15 @@ def check_of(f: Finding) -> Check:
     return _FALLBACK[f.level]
 
 
+def reported(f: Finding) -> Finding:
+    """``f`` at the level of its check (:func:`check_of`); a warning reported as an error loses its
+    "; ignored" (nothing is ignored: the input is refused)."""
+    c = check_of(f)
+    if c.level == f.level:
+        return f
+    return Finding(c.level, f.source, f.loc, f.message.removesuffix("; ignored"))
+
+
 @dataclass(frozen=True)
 class AnalysisMessage:
     """A finding as istioctl analyze reports one: ``code``, ``level`` (``Error``/``Warning``/``Info``),
@@ -761,6 +771,7 @@ def analysis_message(f: Finding, ns: dict[tuple[str, str, str], str] | None = No
     """``f`` with its code and level (:func:`check_of`), its origin and its reference split out of
     its source (``file:LINE (Kind name)``)."""
     c = check_of(f)
+    f = reported(f)
     origin, reference = "", f.source
     m = _SOURCE.match(f.source)
     if m is not None and "/" not in m["file"] and "." not in m["file"]:  # "LoadProfile (default)": no file

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from meshsim.config.checks import check_of, located, namespaces, with_lines
+from meshsim.config.checks import located, namespaces, reported, with_lines
 from meshsim.config.loader import load
 from meshsim.errors import ConfigError, ConfigErrors, Finding
 from meshsim.model.checks import model_findings, refine
@@ -45,7 +45,7 @@ def load_and_compile(
         origins.update(namespaces(cfg))
     with located(cfg):  # the compiler's errors with their YAML line
         model, findings = compile_checked(cfg)
-        raised = [ConfigError(f.source, f.loc, f.message) for f in findings if check_of(f).level == "error"]
+        raised = [ConfigError(r.source, r.loc, r.message) for r in map(reported, findings) if r.level == "error"]
         if raised:
             raise ConfigErrors(raised)
         before_run(cfg, model, force)
