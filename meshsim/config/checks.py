@@ -319,6 +319,9 @@ class Check:
     """Also takes findings raised at a lower level (a compiler warning this check reports as an error)."""
 
     def matches(self, f: Finding) -> bool:
+        """Whether ``f`` is of this kind; a check without patterns (the fallback of its level) matches none."""
+        if not self.message and not self.loc:
+            return False
         return bool(re.search(self.message, f.message)) and bool(re.search(self.loc, f.loc))
 
 
@@ -662,8 +665,9 @@ CHECKS: tuple[Check, ...] = (
         "MSH0307",
         "info",
         "KubernetesKindSkipped",
-        "Kubernetes kinds that do not affect the simulation (ConfigMap, ServiceAccount names are read from the "
-        "Deployments' serviceAccountName, ...) are skipped; one summary line.",
+        "Kubernetes kinds that do not affect the simulation (ConfigMap, Secret, ...) are skipped, in one summary "
+        "line; ServiceAccounts silently (their names, the mTLS identities, come from the Deployments' "
+        "serviceAccountName).",
         "Nothing.",
         message=r"does not affect the simulation",
     ),
@@ -775,7 +779,7 @@ def analysis_message(f: Finding, ns: dict[tuple[str, str, str], str] | None = No
     origin, reference = "", f.source
     m = _SOURCE.match(f.source)
     if m is not None and "/" not in m["file"] and "." not in m["file"]:  # "LoadProfile (default)": no file
-        origin, reference = f.source, ""
+        origin, reference = m["file"], ""
     elif m is not None:
         reference = m["file"] + (f":{m['line']}" if m["line"] else "")
         what = m["what"]
