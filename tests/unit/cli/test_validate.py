@@ -83,7 +83,7 @@ def test_each_error_has_its_code_origin_and_field(fixture: str, code: str, field
 
 
 def test_origin_is_kind_name_namespace_with_file_and_line() -> None:
-    rc, msgs = _validate(str(INVALID / "unknown-subset.yaml"))
+    _, msgs = _validate(str(INVALID / "unknown-subset.yaml"))
     (err,) = [m for m in msgs if m[0] == "Error"]
     assert re.fullmatch(rf"VirtualService b\.default {re.escape(str(INVALID))}/unknown-subset\.yaml:\d+", err[2])
 
@@ -177,20 +177,20 @@ def test_a_split_of_the_entry_service_is_a_warning_naming_the_fixes(tmp_path: Pa
 
 
 def test_a_route_of_the_entry_to_its_only_version_is_not_flagged() -> None:
-    rc, msgs = _validate(str(BOOKINFO), str(ROOT / "topologies" / "bookinfo-samples" / "virtual-service-all-v1.yaml"))
+    _, msgs = _validate(str(BOOKINFO), str(ROOT / "topologies" / "bookinfo-samples" / "virtual-service-all-v1.yaml"))
     assert "MSH0210" not in _codes(msgs)  # productpage has one version: the rule changes nothing
 
 
 def test_a_set_value_a_deployment_shadows_says_which_wins() -> None:
     """The README's example: on Bookinfo, reviews' replicas come from its three Deployments."""
-    rc, msgs = _validate(str(BOOKINFO), "--set", "MockServiceGraph.services[name=reviews].numReplicas=3")
+    _, msgs = _validate(str(BOOKINFO), "--set", "MockServiceGraph.services[name=reviews].numReplicas=3")
     (w,) = [m for m in msgs if m[1] == "MSH0211"]
     assert w[0] == "Warning" and "services[2].numReplicas" in w[3]
     assert "--set MockServiceGraph.services[name=reviews].numReplicas=3 is shadowed by" in w[3]
     assert all(f"Deployment reviews-{v} spec.replicas (1" in w[3] for v in ("v1", "v2", "v3"))
-    rc, msgs = _validate(str(BOOKINFO), "--set", "MockServiceGraph.services[name=details].numReplicas=3")
+    _, msgs = _validate(str(BOOKINFO), "--set", "MockServiceGraph.services[name=details].numReplicas=3")
     assert "MSH0211" in _codes(msgs)
-    rc, msgs = _validate(str(ROOT / "topologies" / "mm1"), "--set", "MockServiceGraph.services[0].numReplicas=3")
+    _, msgs = _validate(str(ROOT / "topologies" / "mm1"), "--set", "MockServiceGraph.services[0].numReplicas=3")
     assert "MSH0211" not in _codes(msgs)  # no Deployment: the value is used
 
 
