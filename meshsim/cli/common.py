@@ -19,6 +19,11 @@ __all__ = [
     "user_errors",
     "progress_bar",
     "SetOption",
+    "DurationOption",
+    "WarmupOption",
+    "RpsOption",
+    "SeedOption",
+    "seconds",
     "load_overrides",
     "PrecisionOption",
     "MaxReplicationsOption",
@@ -33,6 +38,34 @@ SetOption = typer.Option(
     help="Override a field before validation: Kind[/name].path=value, e.g. "
     "LoadProfile.spec.rate=500 or MockServiceGraph.services[name=reviews].numReplicas=3. Repeatable.",
 )
+
+DurationOption = typer.Option("--duration", help="Override the measured window, e.g. 30s, 2m.")
+WarmupOption = typer.Option("--warmup", help="Override the warm-up, e.g. 5s.")
+RpsOption = typer.Option("--rps", help="Override the load rate, requests/s.")
+SeedOption = typer.Option(
+    "--seed", min=0, help="Root seed; the same seed gives the same draws (a byte-identical summary.json)."
+)
+"""Options every command that runs a mesh (``run``, ``real run``, ``real validate``) shares: one type and
+one spelling each (durations as ``30s``/``2m``, Go-style, as the LoadProfile writes them)."""
+
+
+def seconds(value: str | None, flag: str) -> float | None:
+    """``value`` of ``flag`` (``"30s"``) in seconds, for the commands that need a number.
+
+    Raises
+    ------
+    MeshsimError
+        ``--duration: expected a duration such as ... (from --duration)`` on a bad value.
+    """
+    from meshsim.units import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise MeshsimError(f"{flag}: {exc} (from {flag})") from None
+
 
 PrecisionOption = typer.Option(
     "--precision",

@@ -11,9 +11,13 @@ import typer
 
 from meshsim import __version__, atomic
 from meshsim.cli.common import (
+    DurationOption,
     MaxReplicationsOption,
     PrecisionOption,
+    RpsOption,
+    SeedOption,
     SetOption,
+    WarmupOption,
     console,
     err_console,
     load_overrides,
@@ -61,14 +65,10 @@ def run(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest>-s<seed>).")
     ] = None,
-    rps: Annotated[float | None, typer.Option("--rps", help="Override the load rate, requests/s.")] = None,
-    duration: Annotated[
-        str | None, typer.Option("--duration", help="Override the measured window, e.g. 30s, 2m.")
-    ] = None,
-    warmup: Annotated[str | None, typer.Option("--warmup", help="Override the warm-up, e.g. 5s.")] = None,
-    seed: Annotated[
-        int, typer.Option("--seed", min=0, help="Root seed; the same seed gives a byte-identical summary.json.")
-    ] = 1,
+    rps: Annotated[float | None, RpsOption] = None,
+    duration: Annotated[str | None, DurationOption] = None,
+    warmup: Annotated[str | None, WarmupOption] = None,
+    seed: Annotated[int, SeedOption] = 1,
     replications: Annotated[
         int,
         typer.Option(
