@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from meshsim.cli.common import SetOption, console
+from meshsim.cli.common import SetOption, console, user_errors
 from meshsim.errors import ConfigError, ConfigErrors, Finding
 
 __all__ = ["validate_command", "MessageFormat", "Threshold", "collect_findings"]
@@ -122,10 +122,8 @@ def validate_command(
     if not paths:
         console.print("error: give one or more YAML files or directories", style="red", highlight=False)
         raise typer.Exit(2)
-    try:
+    with user_errors():  # input errors are messages; anything else meshsim raises is one line, exit 2
         findings, ns = collect_findings(paths, list(sets or []))
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
     messages = [analysis_message(f, ns) for f in findings]
     shown_from = LEVELS.index(output_threshold.value.lower())  # type: ignore[arg-type]
     fail_from = LEVELS.index(failure_threshold.value.lower())  # type: ignore[arg-type]
