@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from meshsim.errors import MeshsimError
+from meshsim.errors import Finding, MeshsimError
 
 __all__ = [
     "console",
@@ -25,6 +26,7 @@ __all__ = [
     "SeedOption",
     "seconds",
     "load_overrides",
+    "shadowed_sets",
     "PrecisionOption",
     "MaxReplicationsOption",
     "choose_replications",
@@ -36,7 +38,8 @@ err_console = Console(stderr=True)
 SetOption = typer.Option(
     "--set",
     help="Override a field before validation: Kind[/name].path=value, e.g. "
-    "LoadProfile.spec.rate=500 or MockServiceGraph.services[name=reviews].numReplicas=3. Repeatable.",
+    "LoadProfile.spec.rate=500 or Deployment/reviews-v1.spec.replicas=3 (a topology's numReplicas counts only "
+    "for versions without a Deployment). Repeatable.",
 )
 
 DurationOption = typer.Option("--duration", help="Override the measured window, e.g. 30s, 2m.")
@@ -136,6 +139,26 @@ def load_overrides(sets: list[str] | None, rps: float | None, duration: str | No
         out.append(Override(f"LoadProfile.spec.duration={duration}", "--duration"))
     if warmup is not None:
         out.append(Override(f"LoadProfile.spec.warmup={warmup}", "--warmup"))
+    return out
+
+
+def shadowed_sets(sets: list[str] | None, rps: float | None, duration: str | None, warmup: str | None) -> list[Finding]:
+    """A warning (``OverrideShadowed``) for each ``--set`` of a LoadProfile field that a flag also sets:
+    the flag wins (:func:`load_overrides`), so the ``--set`` changes nothing."""
+    flags = {"rate": ("--rps", rps), "duration": ("--duration", duration), "warmup": ("--warmup", warmup)}
+    out = []
+    for a in sets or []:
+        m = re.fullmatch(r"LoadProfile(?:/[^.]+)?\.spec\.(rate|duration|warmup)=(.*)", a)
+        if m is not None and flags[m[1]][1] is not None:
+            flag, value = flags[m[1]]
+            out.append(
+                Finding(
+                    "warning",
+                    "--set",
+                    f"LoadProfile.spec.{m[1]}",
+                    f"--set {a} is shadowed by {flag} {value} (a flag beats --set); drop one of them",
+                )
+            )
     return out
 
 

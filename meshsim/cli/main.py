@@ -22,6 +22,7 @@ from meshsim.cli.common import (
     err_console,
     load_overrides,
     progress_bar,
+    shadowed_sets,
     user_errors,
 )
 from meshsim.cli.output import OutputFormat, OutputOption, print_json
@@ -135,7 +136,7 @@ def run(
         model, findings = load_and_compile(
             paths, load_overrides(sets, rps, duration, warmup), force=force, origins=origins
         )
-        warnings = [f for f in findings if f.level != "info"]
+        warnings = [*shadowed_sets(sets, rps, duration, warmup), *(f for f in findings if f.level != "info")]
         for f in warnings:  # as `meshsim validate` prints them
             err_console.print(str(analysis_message(f, origins)), style="yellow", highlight=False, soft_wrap=True)
         if out is None:

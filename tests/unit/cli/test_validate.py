@@ -217,3 +217,17 @@ def test_check_of_never_lowers_an_error_and_falls_back_by_level() -> None:
     msg = "host 'x' is not a service of the topology; ignored"
     assert check_of(Finding("warning", "f", "spec.hosts[0]", msg)).code == "MSH0102"
     assert check_of(Finding("warning", "f", "spec.host", msg)).code == "MSH0201"
+
+
+def test_run_says_when_a_flag_shadows_a_set(tmp_path: Path) -> None:
+    args = ["run", str(BOOKINFO), "-q", "--duration", "1s", "--out", str(tmp_path / "o")]
+    r = runner.invoke(app, [*args, "--set", "LoadProfile.spec.rate=500", "--rps", "50"])
+    assert r.exit_code == 0
+    assert (
+        "Warning [MSH0211] (--set) LoadProfile.spec.rate: --set LoadProfile.spec.rate=500 is shadowed by --rps 50"
+        in r.output
+    )
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["run"]["rate_rps"] == 50  # the flag won
+    r = runner.invoke(app, [*args, "--set", "LoadProfile.spec.rate=50"])
+    assert "MSH0211" not in r.output
