@@ -523,8 +523,9 @@ CHECKS: tuple[Check, ...] = (
         "MSH0211",
         "warning",
         "OverrideShadowed",
-        "A `--set` value is shadowed by another input that takes precedence (e.g. a Deployment's replicas over "
-        "the topology's `numReplicas`), so it changes nothing.",
+        "A `--set` value is shadowed by another input that takes precedence (a Deployment's replicas over the "
+        "topology's `numReplicas`; `--rps`, `--duration` or `--warmup` over a `--set` of the same field), so it "
+        "changes nothing.",
         "Set the value that wins (the message names it), e.g. `--set Deployment/NAME.spec.replicas=3`.",
         message=r"is shadowed by",
     ),
