@@ -111,7 +111,9 @@ MAX_RSS_KB = 3 * 1024**2
 """Peak resident memory of the test process, KB (Linux ``ru_maxrss``): 3 GiB, far above what any
 case needs (the suite runs in a few hundred MB) and far below what an alias bomb or 10^8 pods take."""
 
-FIELD_OR_LINE = re.compile(r"(\.yaml:\d+ |line \d+|\.yaml[^:]*: [\w\[\]\.=/-]+: )")
+FIELD_OR_LINE = re.compile(r"(\.yaml:\d+[ )]|line \d+|\.yaml[^:]*: [\w\[\]\.=/-]+: |\.yaml\) [\w\[\]\.=/-]+: )")
+"""A field path or a line: ``file.yaml:12 (Kind name)`` (run's errors), ``(Kind name.ns file.yaml:12)``
+or ``(Kind name.ns file.yaml) field:`` (validate's messages, in istioctl analyze's form)."""
 
 
 class _Hang(Exception):
@@ -217,7 +219,7 @@ def _check(result: Any, tmp: Path, written: dict[Path, bytes]) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code in (0, 1, 2), result.output
     if result.exit_code == 2:
-        errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+        errors = [ln for ln in result.output.splitlines() if ln.startswith(("error:", "Error ["))]
         assert errors, result.output
         for line in errors:
             assert str(tmp) in line, line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from meshsim.errors import MeshsimError
+from meshsim.errors import Finding, MeshsimError
 
 __all__ = [
     "console",
@@ -19,7 +20,13 @@ __all__ = [
     "user_errors",
     "progress_bar",
     "SetOption",
+    "DurationOption",
+    "WarmupOption",
+    "RpsOption",
+    "SeedOption",
+    "seconds",
     "load_overrides",
+    "shadowed_sets",
     "PrecisionOption",
     "MaxReplicationsOption",
     "choose_replications",
@@ -31,8 +38,37 @@ err_console = Console(stderr=True)
 SetOption = typer.Option(
     "--set",
     help="Override a field before validation: Kind[/name].path=value, e.g. "
-    "LoadProfile.spec.rate=500 or MockServiceGraph.services[name=reviews].numReplicas=3. Repeatable.",
+    "LoadProfile.spec.rate=500 or Deployment/reviews-v1.spec.replicas=3 (a topology's numReplicas counts only "
+    "for versions without a Deployment). Repeatable.",
 )
+
+DurationOption = typer.Option("--duration", help="Override the measured window, e.g. 30s, 2m.")
+WarmupOption = typer.Option("--warmup", help="Override the warm-up, e.g. 5s.")
+RpsOption = typer.Option("--rps", help="Override the load rate, requests/s.")
+SeedOption = typer.Option(
+    "--seed", min=0, help="Root seed; the same seed gives the same draws (a byte-identical summary.json)."
+)
+"""Options every command that runs a mesh (``run``, ``real run``, ``real validate``) shares: one type and
+one spelling each (durations as ``30s``/``2m``, Go-style, as the LoadProfile writes them)."""
+
+
+def seconds(value: str | None, flag: str) -> float | None:
+    """``value`` of ``flag`` (``"30s"``) in seconds, for the commands that need a number.
+
+    Raises
+    ------
+    MeshsimError
+        ``--duration: expected a duration such as ... (from --duration)`` on a bad value.
+    """
+    from meshsim.units import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise MeshsimError(f"{flag}: {exc} (from {flag})") from None
+
 
 PrecisionOption = typer.Option(
     "--precision",
@@ -103,6 +139,26 @@ def load_overrides(sets: list[str] | None, rps: float | None, duration: str | No
         out.append(Override(f"LoadProfile.spec.duration={duration}", "--duration"))
     if warmup is not None:
         out.append(Override(f"LoadProfile.spec.warmup={warmup}", "--warmup"))
+    return out
+
+
+def shadowed_sets(sets: list[str] | None, rps: float | None, duration: str | None, warmup: str | None) -> list[Finding]:
+    """A warning (``OverrideShadowed``) for each ``--set`` of a LoadProfile field that a flag also sets:
+    the flag wins (:func:`load_overrides`), so the ``--set`` changes nothing."""
+    flags = {"rate": ("--rps", rps), "duration": ("--duration", duration), "warmup": ("--warmup", warmup)}
+    out = []
+    for a in sets or []:
+        m = re.fullmatch(r"LoadProfile(?:/[^.]+)?\.spec\.(rate|duration|warmup)=(.*)", a)
+        if m is not None and flags[m[1]][1] is not None:
+            flag, value = flags[m[1]]
+            out.append(
+                Finding(
+                    "warning",
+                    "--set",
+                    f"LoadProfile.spec.{m[1]}",
+                    f"--set {a} is shadowed by {flag} {value} (a flag beats --set); drop one of them",
+                )
+            )
     return out
 
 

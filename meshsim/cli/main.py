@@ -11,13 +11,18 @@ import typer
 
 from meshsim import __version__, atomic
 from meshsim.cli.common import (
+    DurationOption,
     MaxReplicationsOption,
     PrecisionOption,
+    RpsOption,
+    SeedOption,
     SetOption,
+    WarmupOption,
     console,
     err_console,
     load_overrides,
     progress_bar,
+    shadowed_sets,
     user_errors,
 )
 from meshsim.cli.output import OutputFormat, OutputOption, print_json
@@ -61,14 +66,10 @@ def run(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest>-s<seed>).")
     ] = None,
-    rps: Annotated[float | None, typer.Option("--rps", help="Override the load rate, requests/s.")] = None,
-    duration: Annotated[
-        str | None, typer.Option("--duration", help="Override the measured window, e.g. 30s, 2m.")
-    ] = None,
-    warmup: Annotated[str | None, typer.Option("--warmup", help="Override the warm-up, e.g. 5s.")] = None,
-    seed: Annotated[
-        int, typer.Option("--seed", min=0, help="Root seed; the same seed gives a byte-identical summary.json.")
-    ] = 1,
+    rps: Annotated[float | None, RpsOption] = None,
+    duration: Annotated[str | None, DurationOption] = None,
+    warmup: Annotated[str | None, WarmupOption] = None,
+    seed: Annotated[int, SeedOption] = 1,
     replications: Annotated[
         int,
         typer.Option(
@@ -122,6 +123,7 @@ def run(
     Prints entry latency percentiles with 95% confidence intervals, per-edge traffic (split across
     subsets, retries, response flags) and per-service utilisation.
     """
+    from meshsim.config.checks import analysis_message
     from meshsim.experiments.replicate import parse_precision
     from meshsim.pipeline import load_and_compile, simulate_run, write_outputs
     from meshsim.report.tables import render_summary
@@ -130,10 +132,13 @@ def run(
     from meshsim.telemetry.prometheus import write_prometheus
 
     with user_errors():
-        model, findings = load_and_compile(paths, load_overrides(sets, rps, duration, warmup), force=force)
-        warnings = [f for f in findings if f.level != "info"]
-        for f in warnings:
-            err_console.print(str(f), style="yellow", highlight=False, soft_wrap=True)
+        origins: dict[tuple[str, str, str], str] = {}
+        model, findings = load_and_compile(
+            paths, load_overrides(sets, rps, duration, warmup), force=force, origins=origins
+        )
+        warnings = [*shadowed_sets(sets, rps, duration, warmup), *(f for f in findings if f.level != "info")]
+        for f in warnings:  # as `meshsim validate` prints them
+            err_console.print(str(analysis_message(f, origins)), style="yellow", highlight=False, soft_wrap=True)
         if out is None:
             name = Path(paths[0].rstrip("/")).stem or "run"
             out = Path("results") / f"{name}-{model.digest[:8]}-s{seed}"
@@ -210,46 +215,6 @@ def _pct(x: float | None) -> str:
 
 
 @app.command()
-def validate(
-    paths: Paths,
-    sets: Annotated[list[str] | None, SetOption] = None,
-) -> None:
-    """Check configs statically, in the spirit of `istioctl analyze`.
-
-    Errors (unknown hosts or subsets, weights summing to 0, calls to undefined services, invalid
-    fields) exit with code 2; warnings (unreachable services, subsets selecting no pods, fields meshsim
-    does not model yet, retries that multiply to more than 3 attempts per request along a call path,
-    edges of the topology an AuthorizationPolicy denies, connections a PeerAuthentication refuses)
-    are printed and exit 0.
-    """
-    from meshsim.analysis.amplification import worst_case_findings
-    from meshsim.config.checks import with_lines
-    from meshsim.config.loader import load
-    from meshsim.model.compile import compile_with_findings, security_findings
-    from meshsim.model.preflight import check_model
-    from meshsim.model.timeline import compile_timeline
-
-    with user_errors():
-        cfg = load(paths, list(sets or []))
-        model, findings = compile_with_findings(cfg)
-        findings = with_lines(cfg, [*findings, *check_model(cfg, model)])  # entry without pods; YAML lines
-        if model is not None and not any(f.level == "error" for f in findings):
-            compile_timeline(cfg, model)  # every stage of a Scenario/CanaryPolicy, as run compiles them
-        if model is not None:  # layered retries multiply (a warning above 3 attempts per request)
-            findings = [*findings, *worst_case_findings(model)]
-        if model is not None:  # edges AuthorizationPolicies deny, connections PeerAuthentication refuses
-            findings = [*findings, *security_findings(model)]
-    errors = [f for f in findings if f.level == "error"]
-    for f in findings:
-        style = {"error": "red", "warning": "yellow", "info": "dim"}[f.level]
-        console.print(str(f), style=style, highlight=False, soft_wrap=True)
-    n_warn = sum(f.level == "warning" for f in findings)
-    console.print(f"{len(errors)} error(s), {n_warn} warning(s)")
-    if errors:
-        raise typer.Exit(2)
-
-
-@app.command()
 def schema() -> None:
     """Print the JSON Schema of summary.json."""
     from meshsim.metrics.results import Summary
@@ -282,6 +247,10 @@ except ImportError:  # pragma: no cover - depends on the installed extra
 from meshsim.cli.storm import storm_command  # noqa: E402
 
 app.command("storm")(storm_command)
+
+from meshsim.cli.validate import validate_command  # noqa: E402  (istioctl analyze's conventions)
+
+app.command("validate")(validate_command)
 
 from meshsim.cli.init import init_command  # noqa: E402  (a starter topology from Kubernetes manifests)
 

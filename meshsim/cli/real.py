@@ -7,9 +7,19 @@ failures print one line and exit 2; an interrupted run exits 130 after stopping 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from meshsim.cli.common import (
+    DurationOption,
+    RpsOption,
+    SeedOption,
+    SetOption,
+    WarmupOption,
+    load_overrides,
+    seconds,
+)
 from meshsim.errors import MeshsimError
 
 __all__ = ["real_app"]
@@ -24,51 +34,65 @@ def _root() -> None:
 
 @real_app.command("run")
 def run(
-    paths: list[Path] = typer.Argument(..., help="Topology, Istio YAML and LoadProfile files or directories."),  # noqa: B008
-    out: Path = typer.Option(..., "--out", help="Directory for summary.json and the raw measurements."),  # noqa: B008
-    duration: float | None = typer.Option(
-        None, "--duration", help="Measured window, seconds (overrides the LoadProfile)."
-    ),
-    rps: float | None = typer.Option(None, "--rps", help="Open-loop rate, requests/s (overrides the LoadProfile)."),
-    seed: int = typer.Option(1, "--seed", help="Seed for arrivals, service times and errors."),
-    warmup: float | None = typer.Option(None, "--warmup", help="Warm-up, seconds (overrides the LoadProfile)."),
-    envoy_concurrency: int = typer.Option(1, "--envoy-concurrency", min=1, help="Worker threads per Envoy."),
-    nice: int = typer.Option(
-        0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."
-    ),
-    prometheus: Path | None = typer.Option(  # noqa: B008
-        None,
-        "--prometheus",
-        help="Also write Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) "
-        "of the measured window to this file, Prometheus text format, from per-request Envoy access logs.",
-    ),
+    paths: Annotated[list[str], typer.Argument(help="Topology, Istio YAML and LoadProfile files or directories.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Directory for summary.json and the raw measurements (default: results/<name>-<digest8>-s<seed>-real).",
+        ),
+    ] = None,
+    duration: Annotated[str | None, DurationOption] = None,
+    rps: Annotated[float | None, RpsOption] = None,
+    seed: Annotated[int, SeedOption] = 1,
+    warmup: Annotated[str | None, WarmupOption] = None,
+    sets: Annotated[list[str] | None, SetOption] = None,
+    envoy_concurrency: Annotated[int, typer.Option("--envoy-concurrency", min=1, help="Worker threads per Envoy.")] = 1,
+    nice: Annotated[
+        int, typer.Option("--nice", help="Priority of the mesh processes (negative needs root; see real/README.md).")
+    ] = 0,
+    prometheus: Annotated[
+        Path | None,
+        typer.Option(
+            "--prometheus",
+            help="Also write Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) "
+            "of the measured window to this file, Prometheus text format, from per-request Envoy access logs.",
+        ),
+    ] = None,
 ) -> None:
-    """Start control plane, Envoys and apps; apply the load; write OUT/summary.json; stop everything."""
+    """Start control plane, Envoys and apps; apply the load; write OUT/summary.json; stop everything.
+
+    --duration, --warmup, --rps and --set are the same options as `meshsim run`'s: they edit the
+    LoadProfile (and any document) before validation, so a bad value is named with its flag.
+    """
     from meshsim.pipeline import load_and_compile
     from meshsim.real.runner import RunFailed, RunOptions, run_real_sync
 
     try:
-        if duration is not None and duration <= 0:
-            raise MeshsimError("--duration must be > 0")
         if rps is not None and rps <= 0:
-            raise MeshsimError("--rps must be > 0")
-        model, _ = load_and_compile([str(p) for p in paths])  # with its Scenario timeline, if any
+            raise MeshsimError("--rps must be > 0 (from --rps)")
+        model, _ = load_and_compile(paths, load_overrides(sets, rps, duration, warmup))  # with its Scenario timeline
+        if out is None:
+            name = Path(paths[0].rstrip("/")).stem or "run"
+            out = Path("results") / f"{name}-{model.digest[:8]}-s{seed}-real"
         opts = RunOptions(
             out=out,
-            duration=duration,
-            rps=rps,
-            warmup=warmup,
+            duration=None,  # the overrides are in the model's LoadProfile
+            rps=None,
+            warmup=None,
             seed=seed,
             envoy_concurrency=envoy_concurrency,
             nice=nice,
             prometheus=prometheus,
         )
-        summary = run_real_sync(model, opts, [str(p) for p in paths])
+        summary = run_real_sync(model, opts, paths)
     except RunFailed as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(130 if "interrupted" in str(exc) else 2) from None
     except MeshsimError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        for line in str(exc).splitlines():
+            typer.echo(f"error: {line}", err=True)
         raise typer.Exit(2) from None
     e = summary.entry
     lat = e.latency_ms
@@ -86,7 +110,7 @@ def calibrate_cmd(
     out: Path = typer.Option(Path("calibration.yaml"), "--out", help="The MeshSettings file to write."),  # noqa: B008
     workdir: Path | None = typer.Option(None, "--workdir", help="Raw runs (default: <out stem>-runs/ next to --out)."),  # noqa: B008
     rps: float = typer.Option(100.0, "--rps", help="Open-loop rate of each calibration run, requests/s."),
-    duration: float = typer.Option(8.0, "--duration", help="Measured window of each run, seconds."),
+    duration: str = typer.Option("8s", "--duration", help="Measured window of each run, e.g. 8s."),
     seed: int = typer.Option(1, "--seed"),
     envoy_concurrency: int = typer.Option(1, "--envoy-concurrency", min=1),
     nice: int = typer.Option(
@@ -101,10 +125,11 @@ def calibrate_cmd(
     from meshsim.real.runner import RunFailed
 
     try:
-        if rps <= 0 or duration <= 0:
+        window = seconds(duration, "--duration") or 0.0
+        if rps <= 0 or window <= 0:
             raise MeshsimError("--rps and --duration must be > 0")
         wd = workdir or out.with_name(out.stem + "-runs")
-        res = calibrate(out, wd, rate=rps, duration=duration, seed=seed, envoy_concurrency=envoy_concurrency, nice=nice)
+        res = calibrate(out, wd, rate=rps, duration=window, seed=seed, envoy_concurrency=envoy_concurrency, nice=nice)
     except RunFailed as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(130 if "interrupted" in str(exc) else 2) from None
@@ -126,10 +151,10 @@ def validate_cmd(
     runs: int = typer.Option(3, "--runs", min=1, help="Real runs; the median of each metric is compared."),
     calibration: Path | None = typer.Option(None, "--calibration", help="A MeshSettings file from `real calibrate`."),  # noqa: B008
     replications: int = typer.Option(8, "--replications", "-r", min=2, help="Simulated replications (CIs)."),
-    duration: float | None = typer.Option(None, "--duration", help="Measured window, seconds (both sides)."),
-    rps: float | None = typer.Option(None, "--rps", help="Open-loop rate, requests/s (both sides)."),
-    warmup: float | None = typer.Option(None, "--warmup", help="Warm-up, seconds (both sides)."),
-    seed: int = typer.Option(1, "--seed"),
+    duration: Annotated[str | None, DurationOption] = None,
+    rps: Annotated[float | None, RpsOption] = None,
+    warmup: Annotated[str | None, WarmupOption] = None,
+    seed: Annotated[int, SeedOption] = 1,
     envoy_concurrency: int = typer.Option(1, "--envoy-concurrency", min=1),
     nice: int = typer.Option(
         0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."
@@ -143,19 +168,22 @@ def validate_cmd(
 
     con = Console()
     try:
-        if duration is not None and duration <= 0:
-            raise MeshsimError("--duration must be > 0")
+        window, warm = seconds(duration, "--duration"), seconds(warmup, "--warmup")
+        if window is not None and window <= 0:
+            raise MeshsimError("--duration must be > 0 (from --duration)")
+        if warm is not None and warm < 0:
+            raise MeshsimError("--warmup must be >= 0 (from --warmup)")
         if rps is not None and rps <= 0:
-            raise MeshsimError("--rps must be > 0")
+            raise MeshsimError("--rps must be > 0 (from --rps)")
         res = validate(
             [str(p) for p in paths],
             out,
             runs=runs,
             calibration=calibration,
             replications=replications,
-            duration=duration,
+            duration=window,
             rps=rps,
-            warmup=warmup,
+            warmup=warm,
             seed=seed,
             envoy_concurrency=envoy_concurrency,
             nice=nice,

@@ -530,6 +530,22 @@ def _dispatch(src: Source, d: dict[str, Any]) -> tuple[str, type[BaseModel] | No
     return "", None, Finding("warning", where, "", f"unknown kind {show(kind)} with apiVersion {show(api)}; skipped")
 
 
+_SILENT_KUBE_KINDS = frozenset({"ServiceAccount"})
+"""Skipped without a note: a ServiceAccount's only part in the mesh is its name, the mTLS identity,
+which meshsim reads from the Deployments' ``serviceAccountName``."""
+
+
+def _skipped_kube_note(skipped: dict[str, list[Source]]) -> Finding | None:
+    """One info line for every Kubernetes document that does not affect the simulation (ConfigMaps,
+    Secrets, ...), instead of one per document; none for :data:`_SILENT_KUBE_KINDS`."""
+    shown = {k: v for k, v in skipped.items() if k not in _SILENT_KUBE_KINDS}
+    if not shown:
+        return None
+    files = sorted({s.file for v in shown.values() for s in v})
+    kinds = ", ".join(f"{k} ({len(v)})" if len(v) > 1 else k for k, v in sorted(shown.items()))
+    return Finding("info", ", ".join(files), "", f"Kubernetes {kinds} does not affect the simulation; skipped")
+
+
 _UNION_TAGS = frozenset(
     {
         "command",
@@ -653,6 +669,7 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
     keyed: dict[tuple[str, str, str], tuple[str, Doc]] = {}
     order: list[tuple[str, str, str]] = []
     errors: list[ConfigError] = []
+    skipped_kube: dict[str, list[Source]] = {}
     for src, d in docs:
         kind = str(d.get("kind") or "MockServiceGraph")
         raw_meta = d.get("metadata")
@@ -665,7 +682,10 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
             errors.append(exc)
             continue
         if model is None:
-            cfg.notes.append(note or Finding("info", str(src), "", "skipped"))
+            if kind in _KUBE_KINDS and bucket == "" and note is not None and note.level == "info":
+                skipped_kube.setdefault(kind, []).append(src)  # one summary line below
+            else:
+                cfg.notes.append(note or Finding("info", str(src), "", "skipped"))
             continue
         try:
             obj = model.model_validate(d)
@@ -689,6 +709,9 @@ def validate_docs(docs: list[tuple[Source, dict[str, Any]]]) -> MeshConfig:
         keyed[key] = (bucket, Doc(src, obj))
     if errors:
         raise ConfigErrors(errors)
+    note = _skipped_kube_note(skipped_kube)
+    if note is not None:
+        cfg.notes.append(note)
     for key in order:
         bucket, doc = keyed[key]
         if bucket in _LIST_BUCKETS:

@@ -73,7 +73,7 @@ def test_validate_names_the_denied_edges() -> None:
     assert result.exit_code == 0, result.output
     lines = [ln for ln in result.output.splitlines() if "denies" in ln]
     assert len(lines) == 2, result.output
-    assert all("default/deny-reviews" in ln and "-> ratings.v1" in ln for ln in lines)
+    assert all("(AuthorizationPolicy deny-reviews.default)" in ln and "-> ratings.v1" in ln for ln in lines)
     assert {ln.split("denies ")[1].split(" ->")[0] for ln in lines} == {"reviews.v2", "reviews.v3"}
 
 

@@ -18,6 +18,8 @@ from tests.mesh.helpers import BOOKINFO, GATEWAY_YAML, SHORT, fx
 runner = CliRunner()
 LOAD = str(Path(BOOKINFO[0]).parent / "load.yaml")
 ERRORS = "MockServiceGraph.services[name=details].errorRate=0.1"
+FAIL_WITH_DETAILS = "MockServiceGraph.services[name=productpage].script[1].call.onError=fail"
+"""Bookinfo's productpage renders without details (onError: ignore); here it fails with it."""
 
 
 def _sets(*extra: str) -> list[str]:
@@ -38,7 +40,18 @@ def _flagger_success_rate(samples: list, workload: str) -> float:
 def test_prometheus_file_parses_and_flagger_success_rate_equals_summary(tmp_path: Path) -> None:
     prom = tmp_path / "metrics.prom"
     res = runner.invoke(
-        app, ["run", *BOOKINFO, LOAD, *_sets(ERRORS), "--out", str(tmp_path / "o"), "-q", "--prometheus", str(prom)]
+        app,
+        [
+            "run",
+            *BOOKINFO,
+            LOAD,
+            *_sets(ERRORS, FAIL_WITH_DETAILS),
+            "--out",
+            str(tmp_path / "o"),
+            "-q",
+            "--prometheus",
+            str(prom),
+        ],
     )
     assert res.exit_code == 0, res.output
     fams = {f.name: f for f in text_string_to_metric_families(prom.read_text())}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,20 @@ def _run_and_validate(tmp_path: Path, text: str) -> tuple[list[str], list[str]]:
         assert res.exit_code == 2, res.output
         assert "Traceback" not in res.output
     assert not (tmp_path / "o").exists()
-    pick = lambda res: [ln for ln in res.output.splitlines() if ln.startswith("error:")]  # noqa: E731
-    return pick(v), pick(r)
+    # validate: "Error [CODE] (Kind name.ns FILE:LINE) field: message"; run: "error: FILE:LINE (Kind name): field: message"
+    errors = [ln for ln in v.output.splitlines() if ln.startswith("Error [")]
+    return [_as_run_line(ln) for ln in errors], [ln for ln in r.output.splitlines() if ln.startswith("error:")]
+
+
+_MSG = re.compile(r"^Error \[MSH\d{4}\] \((?:(?P<kind>\w+)(?: (?P<name>[^ ]+)\.\w+)? )?(?P<ref>[^ ]+)\) (?P<rest>.*)$")
+
+
+def _as_run_line(line: str) -> str:
+    """A validate message in run's one-line error form, to compare the two."""
+    m = _MSG.match(line)
+    assert m is not None, line
+    what = f"{m['kind']} {m['name']}" if m["name"] else f"{m['kind']}, document 1"
+    return f"error: {m['ref']} ({what}): {m['rest']}"
 
 
 def test_self_call_is_an_error_naming_it(tmp_path: Path) -> None:
@@ -112,5 +125,6 @@ def test_compiler_errors_get_their_yaml_line(tmp_path: Path) -> None:
     for cmd in (["validate", str(f)], ["run", str(f), "-q", "--out", str(tmp_path / "o")]):
         r = runner.invoke(app, cmd)
         assert r.exit_code == 2
-        errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
+        errors = [ln for ln in r.output.splitlines() if ln.startswith(("error:", "Error ["))]
+        errors = [_as_run_line(e) if e.startswith("Error [") else e for e in errors]
         assert len(errors) == 1 and f"{f}:14 (VirtualService b): spec.http[0].route[0].destination.subset" in errors[0]

@@ -43,7 +43,7 @@ def _file(tmp_path: Path, text: str, name: str = "t.yaml") -> Path:
 
 def _errors(result) -> list[str]:  # type: ignore[no-untyped-def]
     assert "Traceback" not in result.output
-    return [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    return [ln for ln in result.output.splitlines() if ln.startswith(("error:", "Error ["))]
 
 
 def test_validate_lists_every_error_each_with_its_line(tmp_path: Path) -> None:
@@ -71,14 +71,14 @@ spec:
     errs = _errors(r)
     assert len(errs) == 4, r.output
     assert "more error" not in r.output
-    by_field = {e.split(": ")[2]: e for e in errs}
+    by_field = {e.split(") ", 1)[1].split(": ")[0]: e for e in errs}
     assert by_field["spec.trafficPolicy.connectionPool.tcp.maxConnections"].startswith(
-        f"error: {f}:14 (DestinationRule a)"
+        f"Error [MSH0106] (DestinationRule a.default {f}:14)"
     )
-    assert f"{f}:15 " in by_field["spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests"]
+    assert f"{f}:15)" in by_field["spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests"]
     assert "at least 1ms" in by_field["spec.trafficPolicy.outlierDetection.interval"]
-    assert f"{f}:17 " in by_field["spec.trafficPolicy.outlierDetection.interval"]
-    assert f"{f}:18 " in by_field["spec.trafficPolicy.outlierDetection.consecutive5xxErrors"]
+    assert f"{f}:17)" in by_field["spec.trafficPolicy.outlierDetection.interval"]
+    assert f"{f}:18)" in by_field["spec.trafficPolicy.outlierDetection.consecutive5xxErrors"]
 
 
 def test_errors_across_documents_are_all_reported(tmp_path: Path) -> None:
@@ -137,16 +137,22 @@ def test_unknown_kind_elsewhere_is_a_warning_that_run_prints(tmp_path: Path) -> 
     )
     r = runner.invoke(app, ["run", str(f), "--out", str(tmp_path / "o"), "-q"])
     assert r.exit_code == 0, r.output
-    assert "warning:" in r.output and "unknown kind 'Widget'" in r.output
+    assert "Warning [MSH0218]" in r.output and "unknown kind 'Widget'" in r.output
     assert "unknown Kubernetes kind 'Deploymnet'" in r.output
     cfg = load([str(f)])
     assert {n.level for n in cfg.notes if "Widget" in n.message or "Deploymnet" in n.message} == {"warning"}
 
 
 def test_ordinary_kubernetes_kinds_are_skipped_quietly(tmp_path: Path) -> None:
-    f = _file(tmp_path, TOPO + "---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: sa}\n")
+    """A ServiceAccount says nothing (its name, the mTLS identity, is read from the Deployments'
+    serviceAccountName); other kinds that do not affect the simulation get one summary line."""
+    sa = "---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: %s}\n"
+    cm = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\n"
+    f = _file(tmp_path, TOPO + "".join(sa % n for n in "abcd") + cm % "x" + cm % "y")
     cfg = load([str(f)])
-    assert [n.level for n in cfg.notes if "ServiceAccount" in n.message] == ["info"]
+    assert not [n for n in cfg.notes if "ServiceAccount" in n.message]
+    (note,) = [n for n in cfg.notes if "ConfigMap" in n.message]
+    assert note.level == "info" and note.message == "Kubernetes ConfigMap (2) does not affect the simulation; skipped"
 
 
 def test_empty_file_is_an_error_naming_it(tmp_path: Path) -> None:
@@ -188,7 +194,7 @@ spec:
     errs = _errors(r)
     assert len(errs) == 2, r.output
     assert (
-        f"{f}:22 (Scenario s): spec.events[0].apply.spec.http[0].route[0].weight: Input should be a valid integer"
+        f"(Scenario s.default {f}:22) spec.events[0].apply.spec.http[0].route[0].weight: Input should be a valid integer"
         in errs[0]
     )
     assert "spec.events[1].apply.kind" in errs[1] and "VirtualService or DestinationRule" in errs[1]
