@@ -431,6 +431,34 @@ CHECKS: tuple[Check, ...] = (
         "Simulate fewer replicas (a part of the mesh, or fewer replicas per version).",
         message=r"pods in total, more than",
     ),
+    Check(
+        "MSH0113",
+        "error",
+        "ScaleTargetNotFound",
+        "A HorizontalPodAutoscaler's `scaleTargetRef` is not a Deployment of the mesh (Kubernetes reports "
+        "FailedGetScale and never scales).",
+        "Name the Deployment (its `metadata.name`, or `<service>-<version>` for a topology without Deployments).",
+        message=r"^no Deployment .* in namespace|^meshsim scales Deployments, not",
+    ),
+    Check(
+        "MSH0114",
+        "error",
+        "MetricNotObservable",
+        "A HorizontalPodAutoscaler metric meshsim cannot observe: an External or ContainerResource metric, a "
+        "Pods metric that is not a request rate, an Object that is not a Service, or CPU on pods without CPU requests.",
+        "Scale on a request-rate Pods metric or a Service's request rate, or give every container a CPU request.",
+        message=r"^meshsim cannot observe|^meshsim observes|^a CPU metric needs CPU requests|takes a Utilization or AverageValue",
+        loc=r"^spec\.metrics\[",
+    ),
+    Check(
+        "MSH0115",
+        "error",
+        "AmbiguousScaleTarget",
+        "Two HorizontalPodAutoscalers scale the same Deployment (Kubernetes sets AmbiguousSelector and scales "
+        "with neither).",
+        "Keep one HorizontalPodAutoscaler per Deployment.",
+        message=r"is already scaled by HorizontalPodAutoscaler",
+    ),
     # warnings: it can be simulated, but probably not as the user intends
     Check(
         "MSH0201",
