@@ -305,11 +305,9 @@ class _TCPSettings(StrictModel):
     maxConnectionDuration: IstioDuration | None = None
     idleTimeout: IstioIdleTimeout | None = None
 
-    __unmodelled__ = frozenset({"tcpKeepalive", "maxConnectionDuration", "idleTimeout", "connectTimeout"})
+    __unmodelled__ = frozenset({"tcpKeepalive", "maxConnectionDuration", "connectTimeout"})
     __unmodelled_why__: ClassVar[dict[str, str]] = {
         "connectTimeout": "written to Envoy (connect_timeout); the simulator's connects never time out (not modelled)",
-        "idleTimeout": "written to Envoy (common_http_protocol_options.idle_timeout, when http.idleTimeout is unset); "
-        "the simulator does not close idle connections (not modelled)",
     }
 
 
@@ -329,13 +327,7 @@ class _HTTPSettings(StrictModel):
             raise ValueError("use client protocol must not be true when H2UpgradePolicy is UPGRADE")
         return self
 
-    __unmodelled__ = frozenset({"idleTimeout", "useClientProtocol", "maxConcurrentStreams"})
-    __unmodelled_why__: ClassVar[dict[str, str]] = {
-        "maxConcurrentStreams": "written to Envoy (http2_protocol_options.max_concurrent_streams); the simulator's "
-        "HTTP/2 pools do not limit streams per connection (not modelled)",
-        "idleTimeout": "written to Envoy (common_http_protocol_options.idle_timeout); the simulator does not "
-        "close idle connections (not modelled)",
-    }
+    __unmodelled__ = frozenset({"useClientProtocol"})
 
 
 class ConnectionPoolSettings(StrictModel):

@@ -61,10 +61,15 @@ COUNTERS = (
     "upstream_cx_connect_fail",
     "upstream_cx_destroy_with_active_rq",
     "upstream_cx_max_requests",
+    "upstream_cx_idle_timeout",
     "outlier_detection_ejections_enforced_total",
     "outlier_detection_ejections_overflow",
 )
 """Envoy cluster stats kept (``.`` in Envoy's names is ``_`` here; summary.json restores the dots)."""
+
+ENVOY_IDLE_TIMEOUT = 3600.0
+"""Envoy's default upstream connection idle timeout, seconds (``HttpProtocolOptions.idle_timeout``: 1 h when
+unset, ``api/envoy/config/core/v3/protocol.proto``); Istio's ``idleTimeout: 0s`` disables it."""
 
 
 class Counters:
@@ -91,6 +96,7 @@ class Counters:
     upstream_cx_connect_fail: int
     upstream_cx_destroy_with_active_rq: int
     upstream_cx_max_requests: int
+    upstream_cx_idle_timeout: int
     outlier_detection_ejections_enforced_total: int
     outlier_detection_ejections_overflow: int
 
@@ -128,7 +134,7 @@ class _H2Conn:
     (``max_requests_per_connection``; None = unlimited), its concurrent-stream limit and its state
     (``connecting``, ``ready``, ``draining``: takes no new stream, closes when its last one ends)."""
 
-    __slots__ = ("active", "cid", "host", "limit", "remaining", "state")
+    __slots__ = ("active", "cid", "host", "idle_since", "limit", "remaining", "state")
 
     def __init__(self, cid: int, host: int, limit: int, remaining: int | None) -> None:
         self.cid = cid
@@ -137,6 +143,7 @@ class _H2Conn:
         self.remaining = remaining
         self.active = 0
         self.state = "connecting"
+        self.idle_since = 0.0  # when its last stream ended (meaningful while ready with no stream)
 
     def capacity(self) -> int:
         """Streams it can take now (Envoy ``ActiveClient::currentUnusedCapacity``)."""
@@ -213,8 +220,12 @@ class ClusterState:
         self.rr_next = int(uniform() * n) if n else 0  # random start index [UNVERIFIED]
         # consistent-hash tables by the host set they were built over (at most the healthy and the panic set)
         self._hash_tables: dict[tuple[int, ...], lb.RingHashTable | lb.MaglevTable] = {}
-        # pools (HTTP/1.1: one request per connection); idle holds served-counts of idle connections
+        # pools (HTTP/1.1: one request per connection); idle holds served-counts of idle connections, newest
+        # last (Envoy reuses the most recently used one), idle_since when each became idle
         self.idle: list[list[int]] = [[] for _ in range(n)]
+        self.idle_since: list[list[float]] = [[] for _ in range(n)]
+        t = cluster.idle_timeout
+        self.idle_timeout: float | None = ENVOY_IDLE_TIMEOUT if t is None else (t or None)
         self.cx_host = [0] * n
         # busy connections of a drained host (ejected: DrainExistingConnections) that close when a stream ends;
         # HTTP/1.1 carries one stream per connection, so the next streams to end on that host hold them
@@ -322,6 +333,11 @@ class ClusterState:
             return self._h2_new_stream(host)
         idle = self.idle[host]
         if idle:
+            since = self.idle_since[host]
+            if self.idle_timeout is not None and since[0] <= self.env.now - self.idle_timeout:
+                self._expire_idle(host)
+        if idle:
+            self.idle_since[host].pop()
             return self._attach(host, idle.pop())
         can_open = self.cx_host[host] == 0 or self.cx < self.max_connections
         extra = None
@@ -388,7 +404,35 @@ class ClusterState:
             self.pending -= 1
             p.event.succeed(self._attach(host, 0))
         else:
-            self.idle[host].append(0)
+            self._idle_push(host, 0)
+
+    def _idle_push(self, host: int, served: int) -> None:
+        self.idle[host].append(served)
+        self.idle_since[host].append(self.env.now)
+
+    def _idle_close_all(self, host: int) -> int:
+        """Close every idle connection of ``host``; returns how many."""
+        closed = len(self.idle[host])
+        self.idle[host].clear()
+        self.idle_since[host].clear()
+        return closed
+
+    def _expire_idle(self, host: int) -> None:
+        """Envoy's connection idle timeout (``common_http_protocol_options.idle_timeout``; Istio's
+        ``connectionPool.http.idleTimeout``, default 1 h): an HTTP/1.1 connection idle for that long has
+        closed (``upstream_cx_idle_timeout``). Applied when the pool is next asked for a stream, which is the
+        first moment the closed connection would have mattered."""
+        assert self.idle_timeout is not None
+        limit = self.env.now - self.idle_timeout
+        since = self.idle_since[host]
+        k = 0
+        while k < len(since) and since[k] <= limit:
+            k += 1
+        del since[:k]
+        del self.idle[host][:k]
+        self.cx -= k
+        self.cx_host[host] -= k
+        self.c.upstream_cx_idle_timeout += k
 
     def _attach(self, host: int, served: int) -> int:
         """Attach a stream to a connection, checking ``max_requests`` (overflow keeps the connection idle).
@@ -400,7 +444,7 @@ class ClusterState:
         if self.rq_active >= self.max_requests:
             self.c.upstream_rq_pending_overflow += 1
             if not self.h2:
-                self.idle[host].append(served)
+                self._idle_push(host, served)
             return OVERFLOW
         self.rq_active += 1
         self.active[host] += 1
@@ -448,7 +492,7 @@ class ClusterState:
             self.pending -= 1
             p.event.succeed(self._attach(host, served))
         else:
-            self.idle[host].append(served)
+            self._idle_push(host, served)
 
     # ---------------------------------------------------------------- HTTP/2 pool
     def _h2_new_stream(self, host: int) -> int | Pending:
@@ -462,6 +506,13 @@ class ClusterState:
         in its life (then it drains, ``upstream_cx_max_requests``). With instant connections
         (``connect_latency`` 0 and no handshake) a new connection takes the stream at once, as on HTTP/1.1.
         Returns the connection's id (>= 0), :data:`OVERFLOW` or a :class:`Pending`."""
+        if self.idle_timeout is not None:
+            limit = self.env.now - self.idle_timeout
+            for conn in [
+                c for c in self.h2_conns[host] if c.state == "ready" and c.active == 0 and c.idle_since <= limit
+            ]:
+                self.c.upstream_cx_idle_timeout += 1
+                self._h2_close(conn)
         for conn in self.h2_conns[host]:
             if conn.state == "ready" and conn.capacity() > 0:
                 return self._h2_attach(conn)
@@ -536,6 +587,8 @@ class ClusterState:
         if conn.state == "connecting":
             conn.state = "ready"
         self._h2_serve_pending(conn)
+        if conn.active == 0:
+            conn.idle_since = self.env.now
         if conn.state == "draining" and conn.active == 0:
             self._h2_close(conn)
 
@@ -573,6 +626,8 @@ class ClusterState:
                 self._h2_close(conn)
         elif conn.state == "ready":
             self._h2_serve_pending(conn)
+            if conn.active == 0:
+                conn.idle_since = self.env.now
 
     def _h2_close(self, conn: _H2Conn) -> None:
         """The connection closes; the pool opens another if requests are still pending (Envoy
@@ -657,8 +712,7 @@ class ClusterState:
         # DrainExistingConnections): idle connections close now, busy ones when their stream ends
         if self.h2:
             self._h2_drain_host(host)
-        closed = len(self.idle[host])
-        self.idle[host].clear()
+        closed = self._idle_close_all(host)
         self.cx -= closed
         self.cx_host[host] -= closed
         self.draining[host] = self.cx_host[host] - self.connecting[host]
@@ -711,6 +765,7 @@ class ClusterState:
                 self.ids.append(h)
                 self.active.append(0)
                 self.idle.append([])
+                self.idle_since.append([])
                 self.cx_host.append(0)
                 self.draining.append(0)
                 self.pending_q.append(deque())
@@ -730,8 +785,7 @@ class ClusterState:
             if self.alive[i] and not keep:
                 if self.h2:
                     self._h2_drain_host(i)
-                closed = len(self.idle[i])
-                self.idle[i].clear()
+                closed = self._idle_close_all(i)
                 self.cx -= closed
                 self.cx_host[i] -= closed
                 if self.od is not None:

@@ -311,3 +311,59 @@ def test_a_pending_overflow_counts_no_connection_overflow() -> None:
     assert isinstance(cs.new_stream(0), Pending)
     assert cs.new_stream(0) == OVERFLOW
     assert (cs.c.upstream_rq_pending_overflow, cs.c.upstream_cx_overflow) == (1, 0)
+
+
+def _at(env: simpy.Environment, t: float) -> None:
+    env.run(until=t)
+
+
+def test_idle_connections_close_after_the_idle_timeout() -> None:
+    """Envoy's connection idle timeout: an HTTP/1.1 connection idle for ``idle_timeout`` is closed
+    (``upstream_cx_idle_timeout``), so the next request opens a new one; within it the connection is reused.
+    ``0`` disables the timeout; unset is Envoy's 1 h."""
+    from dataclasses import replace
+
+    env, cs = _state(replace(_cluster(1), idle_timeout=0.05))
+    s = cs.new_stream(0)
+    assert s == 0 and cs.c.upstream_cx_total == 1
+    cs.end_stream(0, s, reset=False)
+    _at(env, 0.04)
+    s = cs.new_stream(0)  # idle 40 ms < 50 ms: reused
+    assert cs.c.upstream_cx_total == 1 and cs.c.upstream_cx_idle_timeout == 0
+    cs.end_stream(0, s, reset=False)
+    _at(env, 0.1)  # idle 60 ms: closed
+    s = cs.new_stream(0)
+    assert cs.c.upstream_cx_total == 2 and cs.c.upstream_cx_idle_timeout == 1 and cs.cx == 1
+    cs.end_stream(0, s, reset=False)
+    for timeout, closes in ((0.0, 0), (None, 0)):
+        env, cs = _state(replace(_cluster(1), idle_timeout=timeout))
+        s = cs.new_stream(0)
+        cs.end_stream(0, s, reset=False)
+        _at(env, 3000.0)
+        cs.new_stream(0)
+        assert cs.c.upstream_cx_idle_timeout == closes and cs.c.upstream_cx_total == 1
+    env, cs = _state(_cluster(1))  # unset: Envoy's 1 h
+    s = cs.new_stream(0)
+    cs.end_stream(0, s, reset=False)
+    _at(env, 3600.0)
+    cs.new_stream(0)
+    assert cs.c.upstream_cx_idle_timeout == 1
+
+
+def test_idle_http2_connections_close_after_the_idle_timeout() -> None:
+    from dataclasses import replace
+
+    env, cs = _state(replace(_cluster(1), idle_timeout=0.05, protocol="HTTP2"))
+    a = cs.new_stream(0)
+    b = cs.new_stream(0)  # multiplexed on the same connection
+    assert cs.c.upstream_cx_total == 1
+    cs.end_stream(0, a, reset=False)
+    _at(env, 0.06)
+    cs.new_stream(0)  # the connection still carries b: not idle
+    assert cs.c.upstream_cx_idle_timeout == 0 and cs.c.upstream_cx_total == 1
+    cs.end_stream(0, b, reset=False)
+    _at(env, 0.2)
+    cs.end_stream(0, a, reset=False)  # the stream opened at 0.06 ends: idle from 0.2
+    _at(env, 0.3)
+    cs.new_stream(0)
+    assert cs.c.upstream_cx_idle_timeout == 1 and cs.c.upstream_cx_total == 2
