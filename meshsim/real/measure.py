@@ -75,6 +75,7 @@ COUNTERS = (
     "upstream_cx_overflow",
     "upstream_cx_connect_fail",
     "upstream_cx_max_requests",
+    "upstream_cx_idle_timeout",
     "upstream_cx_destroy_local_with_active_rq",
     "upstream_rq_maintenance_mode",
     "upstream_cx_none_healthy",
