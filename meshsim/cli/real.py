@@ -7,6 +7,7 @@ failures print one line and exit 2; an interrupted run exits 130 after stopping 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -42,6 +43,12 @@ def run(
         help="Also write Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) "
         "of the measured window to this file, Prometheus text format, from per-request Envoy access logs.",
     ),
+    traces: Path | None = typer.Option(  # noqa: B008
+        None,
+        "--traces",
+        help="Also write the Envoys' own Zipkin spans (100 % sampled, warm-up and drain included) to this file, "
+        "Zipkin v2 JSON, from a collector served on loopback; import it with 'meshsim import traces'.",
+    ),
 ) -> None:
     """Start control plane, Envoys and apps; apply the load; write OUT/summary.json; stop everything."""
     from meshsim.pipeline import load_and_compile
@@ -63,7 +70,10 @@ def run(
             nice=nice,
             prometheus=prometheus,
         )
-        summary = run_real_sync(model, opts, [str(p) for p in paths])
+        if traces is None:
+            summary = run_real_sync(model, opts, [str(p) for p in paths])
+        else:
+            summary = _run_traced(model, opts, [str(p) for p in paths], traces)
     except RunFailed as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(130 if "interrupted" in str(exc) else 2) from None
@@ -79,6 +89,26 @@ def run(
     for f in summary.findings:
         if f.startswith("warning"):
             typer.echo(f)
+
+
+def _run_traced(model: Any, opts: Any, inputs: list[str], traces: Path) -> Any:
+    """The run with every Envoy's Zipkin tracer pointed at a loopback collector writing ``traces``."""
+    from meshsim.real.control_plane import ZIPKIN_TRACING
+    from meshsim.real.runner import run_real_sync
+    from meshsim.real.telemetry import ZipkinCollector, zipkin_tags
+    from meshsim.xds.tracing import ZipkinTarget
+
+    if not traces.parent.is_dir():
+        raise MeshsimError(f"--traces {traces}: no such directory {traces.parent}")
+    collector = ZipkinCollector(traces)
+    token = ZIPKIN_TRACING.set(ZipkinTarget(collector.address, collector.port, zipkin_tags(model)))
+    try:
+        summary = run_real_sync(model, opts, inputs)
+    finally:
+        ZIPKIN_TRACING.reset(token)
+        collector.close()
+    typer.echo(f"{collector.spans} spans in {collector.batches} batches -> {traces}")
+    return summary
 
 
 @real_app.command("calibrate")
