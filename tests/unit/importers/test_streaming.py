@@ -4,6 +4,7 @@ and memory that does not grow with the number of spans."""
 from __future__ import annotations
 
 import gc
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -95,3 +96,29 @@ def test_peak_memory_does_not_grow_with_the_number_of_spans(tmp_path: Path, fmt:
     # everything held is per service version (counters, a bounded self-time reservoir) or the
     # bounded buffer; holding the spans would make the large peak ~10x the small one
     assert peak_large < 1.5 * peak_small, (peak_small, peak_large)
+
+
+def test_otlp_lines_pretty_printed_and_truncated_files(tmp_path: Path) -> None:
+    lines = tmp_path / "lines.json"
+    write_many(lines, 300, "otlp")
+    docs = [json.loads(x) for x in lines.read_text().splitlines()]
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text("\n".join(json.dumps(d, indent=2) for d in docs))
+    mixed = tmp_path / "mixed.json"  # one request per line, then pretty-printed ones
+    mixed.write_text(
+        "\n".join(json.dumps(d) for d in docs[:10]) + "\n" + "\n".join(json.dumps(d, indent=1) for d in docs[10:])
+    )
+    graphs = []
+    for p in (lines, pretty, mixed):
+        info = TraceFile(str(p))
+        g = build_graph(read_traces(p, info))
+        assert not info.problems and info.spans >= 300
+        graphs.append(({k: v.spans for k, v in g.versions.items()}, g.edges, info.traces, info.spans))
+    assert graphs[0] == graphs[1] == graphs[2]
+    cut = tmp_path / "cut.json"
+    text = lines.read_text()
+    cut.write_text(text[: len(text) - 200])
+    info = TraceFile(str(cut))
+    list(read_traces(cut, info))
+    assert len(info.problems) == 1 and "truncated or malformed JSON" in info.problems[0]
+    assert 0 < info.traces <= graphs[0][2]
