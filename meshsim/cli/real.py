@@ -7,7 +7,7 @@ failures print one line and exit 2; an interrupted run exits 130 after stopping 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -60,6 +60,22 @@ def run(
             "of the measured window to this file, Prometheus text format, from per-request Envoy access logs.",
         ),
     ] = None,
+    traces: Annotated[
+        Path | None,
+        typer.Option(
+            "--traces",
+            help="Also write the Envoys' own Zipkin spans (100 % sampled, warm-up and drain included) to this file, "
+            "Zipkin v2 JSON, from a collector served on loopback; import it with 'meshsim import traces'.",
+        ),
+    ] = None,
+    address_prefix: Annotated[
+        str,
+        typer.Option(
+            "--address-prefix",
+            help="The first two octets of the loopback addresses the mesh's pods get (127.X); "
+            "two real runs at once need different prefixes.",
+        ),
+    ] = "127.77",
 ) -> None:
     """Start control plane, Envoys and apps; apply the load; write OUT/summary.json; stop everything.
 
@@ -72,6 +88,9 @@ def run(
     try:
         if rps is not None and rps <= 0:
             raise MeshsimError("--rps must be > 0 (from --rps)")
+        octets = address_prefix.split(".")
+        if len(octets) != 2 or octets[0] != "127" or not octets[1].isdigit() or int(octets[1]) > 254:
+            raise MeshsimError(f"--address-prefix must be 127.N with N in 0..254, not {address_prefix!r}")
         model, _ = load_and_compile(paths, load_overrides(sets, rps, duration, warmup))  # with its Scenario timeline
         if out is None:
             name = Path(paths[0].rstrip("/")).stem or "run"
@@ -85,8 +104,12 @@ def run(
             envoy_concurrency=envoy_concurrency,
             nice=nice,
             prometheus=prometheus,
+            address_prefix=address_prefix,
         )
-        summary = run_real_sync(model, opts, paths)
+        if traces is None:
+            summary = run_real_sync(model, opts, paths)
+        else:
+            summary = _run_traced(model, opts, paths, traces)
     except RunFailed as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(130 if "interrupted" in str(exc) else 2) from None
@@ -103,6 +126,26 @@ def run(
     for f in summary.findings:
         if f.startswith("warning"):
             typer.echo(f)
+
+
+def _run_traced(model: Any, opts: Any, inputs: list[str], traces: Path) -> Any:
+    """The run with every Envoy's Zipkin tracer pointed at a loopback collector writing ``traces``."""
+    from meshsim.real.control_plane import ZIPKIN_TRACING
+    from meshsim.real.runner import run_real_sync
+    from meshsim.real.telemetry import ZipkinCollector, zipkin_tags
+    from meshsim.xds.tracing import ZipkinTarget
+
+    if not traces.parent.is_dir():
+        raise MeshsimError(f"--traces {traces}: no such directory {traces.parent}")
+    collector = ZipkinCollector(traces)
+    token = ZIPKIN_TRACING.set(ZipkinTarget(collector.address, collector.port, zipkin_tags(model)))
+    try:
+        summary = run_real_sync(model, opts, inputs)
+    finally:
+        ZIPKIN_TRACING.reset(token)
+        collector.close()
+    typer.echo(f"{collector.spans} spans in {collector.batches} batches -> {traces}")
+    return summary
 
 
 @real_app.command("calibrate")

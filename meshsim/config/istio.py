@@ -288,7 +288,7 @@ class VirtualServiceSpec(StrictModel):
     tcp: list[dict[str, Any]] | None = None
     exportTo: list[str] | None = None
 
-    __unmodelled__ = frozenset({"tls", "tcp", "exportTo"})
+    __unmodelled__ = frozenset({"tls", "tcp"})
 
 
 class VirtualService(StrictModel):
@@ -515,7 +515,7 @@ class DestinationRuleSpec(StrictModel):
     exportTo: list[str] | None = None
     workloadSelector: dict[str, Any] | None = None
 
-    __unmodelled__ = frozenset({"exportTo", "workloadSelector"})
+    __unmodelled__ = frozenset({"workloadSelector"})
 
 
 class DestinationRule(StrictModel):

@@ -30,12 +30,14 @@ above them; the arrival rate is their count over the
 time between the first and the last, divided by the sampling fraction.
 
 Self-time samples are kept in a reservoir of ``reservoir`` per service version (Vitter's algorithm
-R, drawn from a named stream of :class:`meshsim.sim.rng.Streams`), so memory grows with services,
-not spans.
+R, drawn from a named stream of :class:`meshsim.sim.rng.Streams`; 8 bytes a sample), so memory
+grows with services, not spans: every other aggregate is a counter per service version, call site
+or edge.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -76,7 +78,8 @@ class VersionStats:
     both: Counter[tuple[tuple[str, int], tuple[str, int]]] = field(default_factory=Counter)
     overlap: Counter[tuple[tuple[str, int], tuple[str, int]]] = field(default_factory=Counter)
     before: Counter[tuple[tuple[str, int], tuple[str, int]]] = field(default_factory=Counter)
-    self_times: list[float] = field(default_factory=list)
+    self_times: array[float] = field(default_factory=lambda: array("d"))
+    """The reservoir of self times (seconds), 8 bytes a sample, at most ``reservoir`` of them."""
     seen: int = 0
 
 

@@ -21,14 +21,21 @@ Envoy's tags first (``istio.canonical_service``, ``istio.canonical_revision``, `
 ``upstream_cluster``, ``component: proxy``; Envoy ``source/common/tracing/common_values.h``, Istio
 ``pilot/pkg/networking/core/tracing.go``), then OpenTelemetry's (``service.name``,
 ``service.version``, ``k8s.pod.name``, ``k8s.namespace.name``). Jaeger files and Zipkin
-``ListOfTraces`` are read one trace at a time (memory is one trace); flat Zipkin and OTLP files mix
-traces, so their spans are held in compact tuples grouped by trace id until the end of the file.
+``ListOfTraces`` are read one trace at a time (memory is one trace). Flat Zipkin and OTLP files mix
+traces, so their spans go through a bounded buffer grouped by trace id (:class:`TraceBuffer`): a trace is
+handed on once ``window`` spans of the file have passed without one of its own (and the oldest
+trace at once when the buffer holds ``4 * window`` spans), so memory is the buffer, not the file.
+A trace whose spans lie further apart than that is read in parts, counted in ``TraceFile.split``.
+OTLP is read one line (one export request, as a collector's file exporter writes them) or, for a
+document spread over lines, one ``resourceSpans`` element at a time.
 A truncated file yields what was read before the break and records the problem in ``problems``.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +45,7 @@ import ijson
 
 from meshsim.errors import ConfigError
 
-__all__ = ["RawSpan", "TraceFile", "detect_format", "read_traces"]
+__all__ = ["DEFAULT_WINDOW", "RawSpan", "TraceBuffer", "TraceFile", "detect_format", "read_traces"]
 
 _OTLP_KIND = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 
@@ -76,7 +83,74 @@ class TraceFile:
     traces: int = 0
     spans: int = 0
     unnamed: int = 0
+    split: int = 0
+    """Traces of a flat file whose spans lay more than the buffer's window apart, read in parts."""
     problems: list[str] = field(default_factory=list)
+
+
+DEFAULT_WINDOW = 10_000
+"""Spans of a flat file after which a trace with no new span is complete (see :class:`TraceBuffer`)."""
+
+
+class TraceBuffer:
+    """Group a stream of ``(trace id, span)`` into traces with bounded memory.
+
+    A trace is released (in the order traces first appeared) once ``window`` spans have been added
+    since its last span; the oldest open trace is released early while more than ``4 * window``
+    spans are held. A span of a trace already released starts a new part of it (``split`` counts
+    such traces, once each; the ids of the last ``REMEMBERED`` released traces are remembered for
+    this, so a part that comes later still is not noticed). Memory: at most ``4 * window`` spans plus
+    one long trace, and ``REMEMBERED`` trace ids.
+    """
+
+    REMEMBERED = 1024
+
+    def __init__(self, window: int = DEFAULT_WINDOW) -> None:
+        if window < 1:
+            raise ValueError("window must be >= 1 span")
+        self.window = window
+        self.open: OrderedDict[str, tuple[int, list[RawSpan]]] = OrderedDict()
+        self.held = 0
+        self.added = 0
+        self.split = 0
+        self._released: deque[str] = deque()
+        self._released_set: set[str] = set()
+        self._split_ids: set[str] = set()
+
+    def add(self, trace_id: str, span: RawSpan) -> Iterator[list[RawSpan]]:
+        """Add one span; yield the traces this completes."""
+        self.added += 1
+        entry = self.open.get(trace_id)
+        if entry is None:
+            if trace_id in self._released_set and trace_id not in self._split_ids:
+                self._split_ids.add(trace_id)
+                self.split += 1
+            entry = (self.added, [])
+            self.open[trace_id] = entry
+        entry[1].append(span)
+        self.open[trace_id] = (self.added, entry[1])  # same position: insertion order is first appearance
+        self.held += 1
+        while self.open:
+            tid, (last, _) = next(iter(self.open.items()))
+            if last > self.added - self.window and self.held <= 4 * self.window:
+                break
+            yield self._release(tid)
+
+    def _release(self, tid: str) -> list[RawSpan]:
+        _, spans = self.open.pop(tid)
+        self.held -= len(spans)
+        self._released.append(tid)
+        self._released_set.add(tid)
+        if len(self._released) > self.REMEMBERED:
+            old = self._released.popleft()
+            self._released_set.discard(old)
+            self._split_ids.discard(old)
+        return spans
+
+    def flush(self) -> Iterator[list[RawSpan]]:
+        """Yield every open trace (at the end of the file)."""
+        while self.open:
+            yield self._release(next(iter(self.open)))
 
 
 def detect_format(path: Path) -> str:
@@ -298,7 +372,7 @@ def _otlp_resource(rs: dict[str, Any]) -> Iterator[tuple[str, RawSpan]]:
             yield str(sp.get("traceId", "")).lower(), raw
 
 
-def _iter_raw(f: IO[bytes], fmt: str, info: TraceFile) -> Iterator[list[RawSpan]]:
+def _iter_raw(f: IO[bytes], fmt: str, info: TraceFile, buf: TraceBuffer) -> Iterator[list[RawSpan]]:
     if fmt == "jaeger":
         f.seek(0)
         first = f.read(65536).lstrip()[:1]
@@ -314,7 +388,6 @@ def _iter_raw(f: IO[bytes], fmt: str, info: TraceFile) -> Iterator[list[RawSpan]
                 if isinstance(tr, dict):
                     yield _jaeger_trace(tr)
         return
-    groups: dict[str, list[RawSpan]] = {}
     if fmt == "zipkin":
         for item in ijson.items(f, "item", use_float=True):
             if isinstance(item, list):  # ListOfTraces: one trace per element
@@ -324,17 +397,48 @@ def _iter_raw(f: IO[bytes], fmt: str, info: TraceFile) -> Iterator[list[RawSpan]
                 yield _jaeger_trace(item)
             elif isinstance(item, dict):
                 tid, raw = _zipkin_span(item)
-                groups.setdefault(tid, []).append(raw)
+                yield from buf.add(tid, raw)
     else:
-        for rs in ijson.items(f, "resourceSpans.item", use_float=True, multiple_values=True):
+        for rs in _otlp_resources(f):
             if isinstance(rs, dict):
                 for tid, raw in _otlp_resource(rs):
-                    groups.setdefault(tid, []).append(raw)
-    yield from groups.values()
+                    yield from buf.add(tid, raw)
+    yield from buf.flush()
 
 
-def read_traces(path: Path, info: TraceFile) -> Iterator[list[RawSpan]]:
+_MAX_LINE = 16 << 20
+"""Longest line (bytes) parsed whole; a longer one, and a document spread over lines, is streamed."""
+
+
+def _otlp_resources(f: IO[bytes]) -> Iterator[Any]:
+    """The ``resourceSpans`` elements of an OTLP/JSON file, in order. A collector's file exporter writes
+    one export request per line: each line of up to :data:`_MAX_LINE` bytes is parsed whole (the C
+    ``json`` parser, several times faster than event streaming); from the first line that is longer or
+    not a complete document (pretty-printed JSON) on, the rest is streamed with ``ijson``."""
+    while True:
+        start = f.tell()
+        line = f.readline(_MAX_LINE)
+        if not line:
+            return
+        if not line.strip():
+            continue
+        if len(line) < _MAX_LINE or line.endswith(b"\n"):
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict):
+                yield from doc.get("resourceSpans") or []
+                continue
+        f.seek(start)
+        yield from ijson.items(f, "resourceSpans.item", use_float=True, multiple_values=True)
+        return
+
+
+def read_traces(path: Path, info: TraceFile, window: int = DEFAULT_WINDOW) -> Iterator[list[RawSpan]]:
     """Yield the spans of ``path`` one trace at a time, counting into ``info``.
+
+    ``window`` (spans) bounds the buffer of flat Zipkin and OTLP files (:class:`TraceBuffer`).
 
     Spans without a service name are dropped and counted (``info.unnamed``). A file that breaks off
     (truncated JSON) yields what came before and adds one line to ``info.problems``.
@@ -347,8 +451,10 @@ def read_traces(path: Path, info: TraceFile) -> Iterator[list[RawSpan]]:
     if not path.is_file():
         raise ConfigError(str(path), "", "no such file")
     info.fmt = detect_format(path)
+    buf = TraceBuffer(window)
+    broke = ""
     with path.open("rb") as f:
-        it = _iter_raw(f, info.fmt, info)
+        it = _iter_raw(f, info.fmt, info, buf)
         while True:
             try:
                 spans = next(it)
@@ -356,11 +462,11 @@ def read_traces(path: Path, info: TraceFile) -> Iterator[list[RawSpan]]:
                 break
             except (ijson.JSONError, ValueError, TypeError, AttributeError) as exc:
                 where = f" at byte {f.tell()}" if not f.closed else ""
-                info.problems.append(
-                    f"{path}: stopped reading{where}: {str(exc).splitlines()[0][:120]} (truncated or malformed JSON); "
-                    f"kept the {info.traces} trace(s) read before"
+                broke = (
+                    f"{path}: stopped reading{where}: {str(exc).splitlines()[0][:120]} (truncated or malformed JSON)"
                 )
-                break
+                it = buf.flush()  # the traces still open when the file broke off
+                continue
             named = [s for s in spans if s.service]
             info.unnamed += len(spans) - len(named)
             if not named:
@@ -368,3 +474,6 @@ def read_traces(path: Path, info: TraceFile) -> Iterator[list[RawSpan]]:
             info.traces += 1
             info.spans += len(named)
             yield named
+    info.split = buf.split
+    if broke:
+        info.problems.append(f"{broke}; kept the {info.traces} trace(s) read before")

@@ -141,7 +141,9 @@ class EdgeResult(_M):
     One accounting on both backends: a local reply of the client sidecar is a request with no attempt, as
     Istio's ``istio_requests_total`` (reporter=source) counts it: a fault-filter abort (flag ``FI``), no healthy
     host (``UH``), a pool or breaker overflow (``UO``). A request with no route (``NR``) has no cluster: the
-    simulator reports it on an edge with an empty ``cluster``. An AuthorizationPolicy denial is an attempt the
+    simulator reports it on an edge with an empty ``cluster``, the real mesh likewise from the client sidecar's
+    ``http.<stat_prefix>.no_route`` counter (``destination`` empty when the workload calls more than one service
+    whose routes can miss). An AuthorizationPolicy denial is an attempt the
     server sidecar answered 403 (``denied_by``). On the real mesh requests are ``upstream_rq_total -
     upstream_rq_retry + upstream_rq_pending_overflow + upstream_cx_none_healthy`` of the cluster plus the
     fault aborts its callers saw.

@@ -19,8 +19,10 @@ Protocol (Envoy docs ``api-docs/xds_protocol.rst``, "ACK/NACK and resource type 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import itertools
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +30,13 @@ from meshsim.errors import MeshsimError
 from meshsim.real.protos import to_any
 from meshsim.xds.common import TYPE_ENDPOINT, TYPE_ORDER, TYPE_ROUTE
 from meshsim.xds.snapshot import Snapshot, resource_name
+from meshsim.xds.tracing import ZIPKIN_PROTO_MODULE, ZipkinTarget, with_zipkin_tracing
 
-__all__ = ["ControlPlane", "AckRecord", "NackRecord", "ConfigNotLive"]
+__all__ = ["ControlPlane", "AckRecord", "NackRecord", "ConfigNotLive", "ZIPKIN_TRACING"]
+
+ZIPKIN_TRACING: ContextVar[ZipkinTarget | None] = ContextVar("meshsim_zipkin_tracing", default=None)
+"""Where every Envoy of a control plane created in this context sends Zipkin spans (None: no tracing);
+``meshsim real run --traces`` sets it around the run."""
 
 
 class ConfigNotLive(MeshsimError):
@@ -94,6 +101,8 @@ class ControlPlane:
         self._changed = asyncio.Condition()
         self._nonce = itertools.count(1)
         self._server: Any = None
+        self.tracing = ZIPKIN_TRACING.get()
+        """Zipkin tracing added to every snapshot served (:mod:`meshsim.xds.tracing`), or None."""
 
     # ---- public API -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -133,7 +142,9 @@ class ControlPlane:
         MeshsimError
             A resource does not parse as its type (a translation bug or a missing proto import).
         """
-
+        if self.tracing is not None:
+            importlib.import_module(ZIPKIN_PROTO_MODULE)  # registers ZipkinConfig for the HCM's typed_config
+            snap = with_zipkin_tracing(snap, self.tracing)
         packed: dict[str, dict[str, Any]] = {}
         for t in TYPE_ORDER:
             by: dict[str, Any] = {}

@@ -194,7 +194,7 @@ def build_summary(
     """
     duration = float(run["duration_s"])
     clusters_out, per_edge = _cluster_counters(model, before, after)
-    edges = _edges(model, load, apps, per_edge, edge_ms)
+    edges = _edges(model, load, apps, per_edge, edge_ms) + _no_route_edges(model, before, after, findings)
     tot_req = sum(e.requests for e in edges)
     tot_att = sum(e.attempts for e in edges)
     return Summary(
@@ -341,6 +341,68 @@ def _edges(
             )
         )
 
+    return edges
+
+
+def _no_route_destination(model: MeshModel, service: str, version: str) -> str:
+    """The service a workload's no-route (NR) replies were for: of the services its script calls, the one
+    whose virtual host has no route matching every request (a route without ``matches``); ``""`` when
+    that is not exactly one (Envoy's ``no_route`` counter does not name the host)."""
+    from meshsim.model.rules.script import calls_of
+
+    wl = next((w for s in model.services if s.name == service for w in s.workloads if w.version == version), None)
+    if wl is None:
+        return ""
+    hosts = {vh.host: vh for vh in model.virtual_hosts}
+    svc_host = {s.name: s.host for s in model.services}
+    can_miss = sorted(
+        {
+            c.service
+            for c in calls_of(wl.script)
+            if (vh := hosts.get(svc_host.get(c.service, ""))) is None or not any(not r.matches for r in vh.routes)
+        }
+    )
+    return can_miss[0] if len(can_miss) == 1 else ""
+
+
+def _no_route_edges(
+    model: MeshModel, before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], findings: list[str]
+) -> list[EdgeResult]:
+    """Requests a client sidecar answered 404 NR (no route matched), one edge per (source, destination) with
+    an empty ``cluster`` as the simulator reports them: ``requests`` = the window's delta of the outbound
+    HTTP connection manager's ``http.<stat_prefix>.no_route`` (Envoy ``source/common/router/router.cc``
+    ``no_route_``, docs ``configuration/http/http_conn_man/stats``), no attempt. The destination is
+    :func:`_no_route_destination`; when it cannot be told the edge's ``destination`` is empty and a finding
+    says so."""
+    acc: dict[tuple[str, str], int] = defaultdict(int)
+    for p in model.proxies:
+        a, b = after.get(p.id, {}), before.get(p.id, {})
+        n = sum(
+            int(v - b.get(k, 0.0)) for k, v in a.items() if k.startswith("http.outbound_") and k.endswith(".no_route")
+        )
+        if n > 0:
+            acc[(f"{p.service}.{p.version}", _no_route_destination(model, p.service, p.version))] += n
+    edges = []
+    for (src, dest), n in sorted(acc.items()):
+        if not dest:
+            findings.append(f"{n} request(s) of {src} got 404 NR for a service that cannot be told apart")
+        edges.append(
+            EdgeResult(
+                source=src,
+                destination=dest,
+                subset="",
+                cluster="",
+                requests=n,
+                attempts=0,
+                retries=0,
+                amplification=0.0,
+                success_rate=_est(1.0),  # a 404 is not a 5xx (meshsim.sim.request.is_success)
+                latency_ms=_latency(None, None),
+                latency_cdf_ms=[],
+                response_flags={"NR": n},
+                status_codes={"404": n},  # Envoy answers NR with 404
+            )
+        )
     return edges
 
 

@@ -19,11 +19,19 @@ so they are exactly the simulator's (``meshsim.sim.observe`` ``source_labels``/`
 Durations are Envoy's first-request-byte to last-response-byte time (µs in the log, ms in the
 histogram, Istio's ``istio_request_duration_milliseconds``). Only requests that started inside the
 measured window ``[t0, t1)`` (epoch seconds) are counted.
+
+:class:`ZipkinCollector` is the other half of ``meshsim real run --traces``: a Zipkin v2 HTTP intake
+(``POST /api/v2/spans``, ``openzipkin/zipkin-api`` ``zipkin2-api.yaml``) on loopback that the Envoys'
+own tracer (:mod:`meshsim.xds.tracing`) sends its span batches to, written out as one ``ListOfSpans``.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +39,7 @@ from meshsim.model.ir import MeshModel
 from meshsim.telemetry.record import IstioMetrics, spiffe
 from meshsim.xds.ports import PortPlan
 
-__all__ = ["metrics_from_access_logs"]
+__all__ = ["ZipkinCollector", "metrics_from_access_logs", "zipkin_tags"]
 
 
 def _pods(model: MeshModel) -> dict[str, tuple[str, str, str, str]]:
@@ -179,3 +187,110 @@ def metrics_from_access_logs(
         stats[f"{pod}.counted"] = n_ok
         stats[f"{pod}.bad"] = n_bad
     return m, stats, edge_ms
+
+
+def zipkin_tags(model: MeshModel) -> dict[str, dict[str, str]]:
+    """Istio's span tags of every pod's Envoy (``{pod id: {tag: value}}``): ``istio.canonical_service``,
+    ``istio.canonical_revision`` and ``istio.namespace`` (Istio takes them from the pod's
+    ``service.istio.io/canonical-*`` labels, defaulting to ``app`` and ``version``); a gateway pod is
+    ``istio-ingressgateway``, Istio's name for its ingress gateway."""
+    out = {
+        pid: {"istio.canonical_service": w, "istio.canonical_revision": v, "istio.namespace": ns}
+        for pid, (w, ns, v, _) in _pods(model).items()
+    }
+    for p in model.proxies:
+        out[p.id]["istio.canonical_service"] = p.service
+    if model.gateway is not None:
+        for g in model.gateway.proxies:
+            out[g]["istio.canonical_service"] = "istio-ingressgateway"
+            out[g]["istio.canonical_revision"] = "latest"
+    return out
+
+
+class ZipkinCollector:
+    """A Zipkin v2 span intake on ``address`` (loopback; port 0 picks a free one, see :attr:`port`) that
+    appends every POSTed batch (a JSON array of spans, optionally gzip-encoded) to ``path``.
+
+    The file is written as a temporary sibling and moved into place by :meth:`close`, so ``path``
+    is either absent or a complete JSON ``ListOfSpans``. Spans are not held in memory. A body that
+    is not a JSON array gets 400 and is counted in :attr:`rejected`.
+
+    Raises
+    ------
+    ValueError
+        If ``address`` is not a loopback address.
+    """
+
+    def __init__(self, path: Path, address: str = "127.0.0.1", port: int = 0) -> None:
+        if not address.startswith("127."):
+            raise ValueError(f"collector address {address} is not loopback")
+        self.path = Path(path)
+        self.spans = 0
+        self.batches = 0
+        self.rejected = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
+        self._f = self._tmp.open("w", encoding="utf-8")
+        self._f.write("[")
+        self._lock = threading.Lock()
+        collector = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: Envoy's collector cluster reuses its connections
+
+            def _body(self) -> bytes:
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    parts: list[bytes] = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return b"".join(parts)
+                        parts.append(self.rfile.read(size))
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self._body()
+                if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
+                    body = gzip.decompress(body)
+                ok = self.path.split("?")[0] == "/api/v2/spans" and collector._add(body)
+                self.send_response(202 if ok else 400)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+                return
+
+        self._server = ThreadingHTTPServer((address, port), _Handler)
+        self.address = address
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, name="zipkin-collector", daemon=True)
+        self._thread.start()
+
+    def _add(self, body: bytes) -> bool:
+        try:
+            spans = json.loads(body)
+        except ValueError:
+            spans = None
+        if not isinstance(spans, list):
+            with self._lock:
+                self.rejected += 1
+            return False
+        with self._lock:
+            for sp in spans:
+                self._f.write(("," if self.spans else "") + json.dumps(sp, separators=(",", ":")))
+                self.spans += 1
+            self.batches += 1
+        return True
+
+    def close(self) -> None:
+        """Stop serving and move the complete file into place (idempotent)."""
+        if self._f.closed:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            self._f.write("]\n")
+            self._f.close()
+        os.replace(self._tmp, self.path)

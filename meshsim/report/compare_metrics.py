@@ -120,9 +120,14 @@ def pod_shares(s: Summary) -> dict[str, tuple[float, float]]:
     """``requests <service> pod <pod>``: each pod's share of its service's requests, from the ``upstream_rq_total``
     of the pod sidecar's inbound cluster (what the pod's Envoy passed to its app, retries included), for services
     with more than one pod. The value is ``(share, service requests)``. Pods are matched to services by their
-    endpoint ids (``<service>-<version>-<index>``), which both backends take from the compiled model."""
+    endpoint ids (``<service>-<version>-<index>``), which both backends take from the compiled model. Every
+    replica of ``services`` has a row: a pod with no inbound counters (a backend leaves idle clusters out)
+    received 0 requests."""
     prefixes = sorted({f"{sv.name}-{sv.version}-": sv.name for sv in s.services}.items(), key=lambda kv: -len(kv[0]))
     per_service: dict[str, dict[str, float]] = defaultdict(dict)
+    for sv in s.services:
+        for i in range(sv.replicas):
+            per_service[sv.name].setdefault(f"{sv.name}-{sv.version}-{i}", 0.0)
     for c in s.clusters:
         if not c.cluster.startswith("inbound|"):
             continue

@@ -9,7 +9,7 @@ from typing import Any
 
 from meshsim.config.istio import ConsistentHashLB, DestinationRule, LoadBalancerSettings, TrafficPolicy
 from meshsim.config.loader import Doc, MeshConfig
-from meshsim.model.compile.context import Ctx, SvcInfo, first, resolve_host
+from meshsim.model.compile.context import Ctx, SvcInfo, first, resolve_host, visible_to_callers
 from meshsim.model.ir import (
     UINT32_MAX,
     CircuitBreakers,
@@ -239,6 +239,9 @@ def collect_destination_rules(ctx: Ctx, cfg: MeshConfig, infos: dict[str, SvcInf
         target = resolve_host(dr.spec.host, infos, dr.metadata.namespace or "default")
         if target is None:
             ctx.warn(str(d.source), "spec.host", f"host {dr.spec.host!r} is not a service of the topology; ignored")
+            continue
+        ns = dr.metadata.namespace or "default"
+        if not visible_to_callers(ctx, str(d.source), "spec.", "DestinationRule", dr.spec.exportTo, ns, target, infos):
             continue
         subsets = {s.name: s for s in dr.spec.subsets}
         if target.sdef.name in drs:

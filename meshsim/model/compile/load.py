@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from meshsim.config.loader import MeshConfig
 from meshsim.config.topology import CallCmd, CallSpec, Defaults, ServiceDef
-from meshsim.model.compile.context import Ctx, SvcInfo, resolve_host
+from meshsim.model.compile.context import Ctx, SvcInfo, resolve_host, short
 from meshsim.model.ir import LoadSpec
 from meshsim.model.rules.dist import to_dist
 
@@ -30,7 +30,9 @@ def load_spec(ctx: Ctx, cfg: MeshConfig, infos: dict[str, SvcInfo]) -> LoadSpec 
                     src, "spec.entry", "cannot tell the entry service; set LoadProfile spec.entry or isEntrypoint"
                 )
                 return None
-    target = resolve_host(entry, infos, "default")
+    # the entry names a topology service: a short name means that service's own namespace
+    named = infos.get(short(entry))
+    target = resolve_host(entry, infos, named.namespace if named else "default")
     if target is None:
         ctx.error(src, "spec.entry", f"entry {entry!r} is not a service of the topology")
         return None

@@ -15,7 +15,7 @@ from meshsim.config.istio import (
 )
 from meshsim.config.loader import Doc, MeshConfig
 from meshsim.model.compile.clusters import destination_hash, hash_policy, service_hash
-from meshsim.model.compile.context import Ctx, SvcInfo, resolve_host
+from meshsim.model.compile.context import Ctx, SvcInfo, resolve_host, visible_to_callers
 from meshsim.model.ir import (
     FaultPolicy,
     HashPolicy,
@@ -201,6 +201,11 @@ def bind_virtual_services(
             target = resolve_host(h, infos, vs.metadata.namespace or "default")
             if target is None:
                 ctx.warn(str(d.source), f"spec.hosts[{hi}]", f"host {h!r} is not a service of the topology; ignored")
+                continue
+            ns = vs.metadata.namespace or "default"
+            if not visible_to_callers(
+                ctx, str(d.source), "spec.", "VirtualService", vs.spec.exportTo, ns, target, infos
+            ):
                 continue
             if target.sdef.name in vs_by_service:
                 other = vs_by_service[target.sdef.name][1].metadata.name

@@ -52,3 +52,57 @@ def otlp_doc(spans: list[dict[str, Any]], old_names: bool = False) -> dict[str, 
             for name, sp in by_service.items()
         ]
     }
+
+
+def write_many(path: Path, n_spans: int, fmt: str = "zipkin", interleave: int = 1, lite: bool = False) -> int:
+    """Write at least ``n_spans`` Bookinfo spans (the fixture's traces repeated with fresh trace and
+    span ids, 50 ms apart) to ``path`` without holding them: a flat Zipkin ``ListOfSpans`` or OTLP/JSON
+    (one ``ExportTraceServiceRequest`` per line, a resource per service per batch, as a collector's file
+    exporter writes). ``interleave`` traces are written mixed, span by span (Zipkin only); ``lite``
+    keeps only the tags the graph needs (service, revision, status, proxy marker). Returns the number
+    of traces written."""
+    base = zipkin_spans()
+    if lite:
+        keep = ("component", "http.status_code", "istio.canonical_revision", "istio.canonical_service")
+        base = [{**s, "tags": {k: v for k, v in s["tags"].items() if k in keep}} for s in base]
+    traces: dict[str, list[dict[str, Any]]] = {}
+    for s in base:
+        traces.setdefault(s["traceId"], []).append(s)
+    shapes = list(traces.values())
+    t0 = min(s["timestamp"] for s in base)
+    n = 0
+    written = 0
+
+    def copy(k: int, trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        shift = k * 50_000 - (trace[0]["timestamp"] - t0)
+        out = []
+        for s in trace:
+            c = dict(s)
+            c["traceId"] = f"{k + 1:032x}"
+            c["id"] = f"{k:08x}{s['id'][-8:]}"
+            if "parentId" in s:
+                c["parentId"] = f"{k:08x}{s['parentId'][-8:]}"
+            c["timestamp"] = s["timestamp"] + shift
+            out.append(c)
+        return out
+
+    with path.open("w") as f:
+        if fmt == "zipkin":
+            f.write("[")
+        while written < n_spans:
+            batch = [copy(n + i, shapes[(n + i) % len(shapes)]) for i in range(interleave)]
+            n += interleave
+            if fmt == "zipkin":
+                mixed = [s for group in zip(*batch, strict=False) for s in group] + [
+                    s for tr in batch for s in tr[min(len(t) for t in batch) :]
+                ]
+                for s in mixed:
+                    f.write(("," if written else "") + json.dumps(s))
+                    written += 1
+            else:
+                spans = [s for tr in batch for s in tr]
+                f.write(json.dumps(otlp_doc(spans)) + "\n")
+                written += len(spans)
+        if fmt == "zipkin":
+            f.write("]")
+    return n

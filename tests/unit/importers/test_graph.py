@@ -59,7 +59,7 @@ def test_concurrent_and_sequential_calls_probability_and_self_time() -> None:
     assert vs.overlap[(("b", 0), ("d", 0))] == 0
     # self time: 10 ms minus the union of [1, 4] and [2, 5] ms (4 ms), minus d's 2 ms when present
     assert sorted(round(x * 1e6) for x in vs.self_times) == [4000] * 4 + [6000] * 6
-    assert g.versions[("b", "v1")].self_times == [0.0028] * 10  # a leaf: its whole SERVER span
+    assert list(g.versions[("b", "v1")].self_times) == [0.0028] * 10  # a leaf: its whole SERVER span
 
 
 def test_a_repeated_call_after_a_failure_is_an_app_retry_and_errors_are_own_or_passed_on() -> None:

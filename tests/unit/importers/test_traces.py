@@ -138,7 +138,7 @@ def test_app_instrumented_otel_traces_without_sidecars(tmp_path: Path) -> None:
     assert detect_format(p) == "otlp"
     g, _ = _graph(p)
     assert g.entry == {"web": 1} and g.edges[("web", "api")].versions == {"2.0": 1}
-    assert g.versions[("web", "1.2")].self_times == [0.006]  # 10 ms minus the 4 ms call
+    assert list(g.versions[("web", "1.2")].self_times) == [0.006]  # 10 ms minus the 4 ms call
     assert g.versions[("api", "2.0")].pods == {"api-abc"}
 
 
