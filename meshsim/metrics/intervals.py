@@ -23,6 +23,8 @@ Rules shared by every estimate:
 - a **proportion** (success rate, utilisation) is never narrower than the Wilson score interval of
   the pooled count (Wilson 1927), the interval the data would give if every sample were independent
   (so 0 errors out of n does not give a zero-width interval);
+- a **difference of proportions** (:func:`paired`) is never narrower than Newcombe's hybrid score
+  interval of the two pooled counts (:func:`newcombe`);
 - fewer than 2 sections: ``null`` with ``ci_reason = "too_few_sections"``.
 
 :func:`mser` detects an initial transient (MSER, White 1997) and :func:`relative_half_width` is what
@@ -47,12 +49,14 @@ __all__ = [
     "interval",
     "min_per_section",
     "mser",
+    "newcombe",
     "fraction_at_most",
     "paired",
     "quantile_interval",
     "relative_half_width",
     "t_half_width",
     "wilson",
+    "wilson_estimate",
 ]
 
 LEVEL = 0.95
@@ -88,13 +92,21 @@ def t_half_width(sections: Sequence[float], centre: float, level: float = LEVEL)
 
 
 def wilson(successes: float, n: float, level: float = LEVEL) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (Wilson, JASA 22, 1927); ``n`` > 0."""
-    z = float(sps.norm.ppf(0.5 + level / 2))
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    """Wilson score interval ``(low, high)`` of a binomial proportion (Wilson, JASA 22, 1927), from
+    scipy's ``binomtest(k, n).proportion_ci(method="wilson")``; ``successes`` is rounded to the
+    nearest count. Raises ValueError unless ``n`` >= 1 and 0 <= successes <= n."""
+    k, m = int(round(successes)), int(round(n))
+    ci = sps.binomtest(k, m).proportion_ci(confidence_level=level, method="wilson")
+    return max(0.0, float(ci.low)), min(1.0, float(ci.high))
+
+
+def wilson_estimate(k: int, n: int, level: float = LEVEL, nd: int = 6) -> Estimate:
+    """The Estimate of a proportion ``k / n`` of independent trials (e.g. replications whose outcome
+    is a category) with its :func:`wilson` interval; all null when ``n`` = 0."""
+    if n <= 0:
+        return Estimate(value=None, ci_reason="no_data")
+    lo, hi = wilson(k, n, level)
+    return Estimate(value=_r(k / n, nd), ci_low=_r(lo, nd), ci_high=_r(hi, nd), ci_method="wilson")
 
 
 def interval(
@@ -229,12 +241,28 @@ def quantile_interval(
     return Estimate(value=_r(value, nd), ci_low=_r(max(0.0, lo), nd), ci_high=_r(hi, nd), ci_method="sectioning")
 
 
+def newcombe(k_base: float, n_base: float, k_cand: float, n_cand: float, level: float = LEVEL) -> tuple[float, float]:
+    """Hybrid score interval ``(low, high)`` of the difference of two proportions
+    ``k_cand / n_cand - k_base / n_base`` (Newcombe, "Interval estimation for the difference between
+    independent proportions", Statistics in Medicine 17(8), 1998, method 10): with ``(l, u)`` each
+    proportion's :func:`wilson` interval and ``d`` the difference,
+    ``[d - sqrt((p_c - l_c)^2 + (u_b - p_b)^2), d + sqrt((u_c - p_c)^2 + (p_b - l_b)^2)]``.
+    Never zero-width (0 of n against 0 of n included). Raises ValueError unless both ``n`` >= 1."""
+    pb, pc = k_base / n_base, k_cand / n_cand
+    lb, ub = wilson(k_base, n_base, level)
+    lc, uc = wilson(k_cand, n_cand, level)
+    d = pc - pb
+    return d - math.hypot(pc - lc, ub - pb), d + math.hypot(uc - pc, pb - lb)
+
+
 def paired(
     base: Sequence[float | None],
     cand: Sequence[float | None],
     pooled_diff: float | None = None,
     resolution: float = 0.0,
     nd: int = 6,
+    *,
+    proportions: tuple[float, int, float, int] | None = None,
 ) -> Estimate:
     """Paired difference candidate - baseline over replications (common random numbers).
 
@@ -242,12 +270,35 @@ def paired(
     the per-replication differences; the interval is the sectioning interval of those differences
     (:func:`interval` with ``kind="difference"``), never narrower than +/- ``resolution`` (for
     quantiles: alpha x (|baseline| + |candidate|), what two sketches can resolve).
+
+    For a difference of proportions pass ``proportions = (p_base, n_base, p_cand, n_cand)`` (pooled
+    proportions and their sample counts): the interval is then never narrower than :func:`newcombe`'s
+    hybrid score interval, so replications that all agree (0 errors in both runs) do not give a
+    zero-width interval. Newcombe's independent-samples method is the one that applies: the runs share
+    random numbers, but the requests of the two runs are not matched one to one (a config change moves
+    retries, routing and timing), so the 2x2 table the paired-data version needs (Newcombe, Statistics
+    in Medicine 17(22), 1998) does not exist. Common random numbers correlate the two proportions
+    positively, which only narrows the true interval, so this floor errs on the wide side.
     """
     d = [c - b for b, c in zip(base, cand, strict=False) if b is not None and c is not None]
     if not d:
         return Estimate(value=_r(pooled_diff, nd), ci_reason="no_data" if pooled_diff is None else "too_few_sections")
     centre = pooled_diff if pooled_diff is not None else sum(d) / len(d)
-    return interval(centre, d, kind="difference", relative_accuracy=resolution, nd=nd, method="paired_sectioning")
+    est = interval(centre, d, kind="difference", relative_accuracy=resolution, nd=nd, method="paired_sectioning")
+    if proportions is None or est.ci_low is None or est.ci_high is None:
+        return est
+    pb, nb, pc, nc = proportions
+    if nb < 1 or nc < 1:
+        return est
+    lo, hi = newcombe(pb * nb, nb, pc * nc, nc)
+    if lo < est.ci_low or hi > est.ci_high:
+        return Estimate(
+            value=est.value,
+            ci_low=_r(min(est.ci_low, lo), nd),
+            ci_high=_r(max(est.ci_high, hi), nd),
+            ci_method=est.ci_method,
+        )
+    return est
 
 
 def relative_half_width(e: Estimate) -> float | None:

@@ -16,10 +16,12 @@ from meshsim.metrics.intervals import (
     interval,
     min_per_section,
     mser,
+    newcombe,
     paired,
     quantile_interval,
     relative_half_width,
     wilson,
+    wilson_estimate,
 )
 
 ALPHA = 0.01
@@ -147,3 +149,58 @@ def test_parse_precision(text: str, want: float) -> None:
 def test_parse_precision_rejects(text: str) -> None:
     with pytest.raises(ConfigError, match="--precision"):
         parse_precision(text)
+
+
+def test_wilson_is_the_closed_form_score_interval() -> None:
+    """Wilson (1927): centre (p + z^2/2n) / (1 + z^2/n), half z sqrt(p(1-p)/n + z^2/4n^2) / (1 + z^2/n)."""
+    k, n = 7, 40
+    z = stats.norm.ppf(0.975)
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    lo, hi = wilson(k, n)
+    assert lo == pytest.approx(centre - half, abs=1e-12) and hi == pytest.approx(centre + half, abs=1e-12)
+
+
+def test_wilson_estimate_carries_the_method_and_says_no_data_for_zero_trials() -> None:
+    e = wilson_estimate(3, 4)
+    assert e.value == 0.75 and e.ci_method == "wilson"
+    assert e.ci_low is not None and e.ci_high is not None and e.ci_low < 0.75 < e.ci_high
+    none = wilson_estimate(0, 0)
+    assert none.value is None and none.ci_low is None and none.ci_reason == "no_data"
+
+
+@pytest.mark.parametrize(
+    ("k_b", "n_b", "k_c", "n_c", "want"),
+    [
+        # Newcombe (1998), Table II, method 10: examples (a) 56/70 - 48/80 and (h) 0/10 - 0/20;
+        # meshsim's difference is candidate - baseline, so the baseline is the second proportion.
+        (48, 80, 56, 70, (0.0524, 0.3339)),
+        (0, 20, 0, 10, (-0.1611, 0.2775)),
+    ],
+)
+def test_newcombe_reproduces_the_published_examples(
+    k_b: int, n_b: int, k_c: int, n_c: int, want: tuple[float, float]
+) -> None:
+    lo, hi = newcombe(k_b, n_b, k_c, n_c)
+    assert lo == pytest.approx(want[0], abs=1e-4) and hi == pytest.approx(want[1], abs=1e-4)
+
+
+def test_paired_difference_of_proportions_that_all_agree_is_not_zero_width() -> None:
+    """Both runs error-free in every replication: the paired spread is 0, Newcombe's interval is not."""
+    e = paired([1.0] * 4, [1.0] * 4, 0.0, proportions=(1.0, 4000, 1.0, 4000))
+    assert e.ci_low is not None and e.ci_high is not None
+    assert e.ci_low < 0.0 < e.ci_high
+    lo, hi = newcombe(4000, 4000, 4000, 4000)
+    assert e.ci_low == pytest.approx(lo, abs=1e-6) and e.ci_high == pytest.approx(hi, abs=1e-6)
+    bare = paired([1.0] * 4, [1.0] * 4, 0.0)  # without counts: the sectioning interval alone
+    assert bare.ci_low == bare.ci_high == 0.0
+
+
+def test_paired_difference_keeps_the_wider_paired_interval() -> None:
+    """A paired spread wider than Newcombe's interval is kept (the floor never narrows)."""
+    base, cand = [0.90, 0.99, 0.92, 0.97], [0.99, 0.90, 0.97, 0.92]
+    e = paired(base, cand, 0.0, proportions=(0.945, 100000, 0.945, 100000))
+    plain = paired(base, cand, 0.0)
+    assert (e.ci_low, e.ci_high) == (plain.ci_low, plain.ci_high)
