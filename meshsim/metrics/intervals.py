@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Literal
 
 from ddsketch import DDSketch
@@ -54,6 +55,7 @@ __all__ = [
     "paired",
     "quantile_interval",
     "relative_half_width",
+    "section_bounds",
     "t_half_width",
     "wilson",
     "wilson_estimate",
@@ -91,6 +93,55 @@ def t_half_width(sections: Sequence[float], centre: float, level: float = LEVEL)
     return float(sps.t.ppf(0.5 + level / 2, b - 1)) * math.sqrt(s2 / b)
 
 
+def section_bounds(
+    sections: Sequence[float], centre: float, level: float = LEVEL, *, serial: bool = False, skew: bool = True
+) -> tuple[float, float]:
+    """Distances ``(below, above)`` of the interval's ends from ``centre``: the interval is
+    ``[centre - below, centre + above]``.
+
+    Independent sections (replications): the sectioning t-interval, ``below = above =``
+    :func:`t_half_width` (Law, *Simulation Modeling and Analysis*, 5th ed., 2015, section 9.4.1).
+
+    ``serial=True`` (consecutive time batches of one run) adds the two corrections of the Skart
+    batch-means procedure (Tafazzoli & Wilson, "Skart: a skewness- and autoregression-adjusted
+    batch-means procedure for simulation analysis", IIE Transactions 43(2), 2011, section 3):
+
+    - *autoregression*: the variance is inflated by ``A = (1 + r) / (1 - r)``, with ``r`` the lag-1
+      correlation of the sections around ``centre`` clamped to [0, 0.9] (the variance of the mean
+      of an AR(1) series; batches of a short run are correlated when they are not much longer than
+      the system's relaxation time);
+    - *skewness*: with ``B`` the sections' sample skewness and ``beta = B / (6 sqrt(b))``, the
+      t quantile ``z`` is replaced by Willink's ``G(z) = ((1 + 6 beta (z - beta))^(1/3) - 1) /
+      (2 beta)`` ("A confidence interval and test for the mean of an asymmetric distribution",
+      Communications in Statistics - Theory and Methods 34(4), 2005), which widens the interval on
+      the side of the skew: ``below = G(t) h``, ``above = -G(-t) h`` with ``h = S sqrt(A / b)``
+      (``skew=False`` keeps the t quantile).
+
+    Raises ValueError with fewer than 2 sections.
+    """
+    b = len(sections)
+    if b < 2:
+        raise ValueError("sectioning needs at least 2 sections")
+    d = [x - centre for x in sections]
+    ss = sum(x * x for x in d)
+    t = float(sps.t.ppf(0.5 + level / 2, b - 1))
+    if not serial or ss <= 0 or b < 3:
+        h = t * math.sqrt(ss / (b - 1) / b)
+        return h, h
+    r = min(0.9, max(0.0, sum(x * y for x, y in pairwise(d)) / ss))
+    s = math.sqrt(ss / (b - 1))
+    h = s * math.sqrt((1 + r) / (1 - r) / b)
+    beta = b / ((b - 1) * (b - 2)) * sum(x**3 for x in d) / s**3 / (6 * math.sqrt(b)) if skew else 0.0
+
+    def g(z: float) -> float:
+        if abs(beta) < 1e-12:
+            return z
+        v = 1 + 6 * beta * (z - beta)
+        return (math.copysign(abs(v) ** (1 / 3), v) - 1) / (2 * beta)
+
+    return g(t) * h, -g(-t) * h
+
+
 def wilson(successes: float, n: float, level: float = LEVEL) -> tuple[float, float]:
     """Wilson score interval ``(low, high)`` of a binomial proportion (Wilson, JASA 22, 1927), from
     scipy's ``binomtest(k, n).proportion_ci(method="wilson")``; ``successes`` is rounded to the
@@ -122,6 +173,7 @@ def interval(
     level: float = LEVEL,
     nd: int = 4,
     method: str = "sectioning",
+    serial: bool = False,
 ) -> Estimate:
     """The :class:`Estimate` of one metric, by sectioning (module docstring for the rules).
 
@@ -142,6 +194,9 @@ def interval(
         (pass ``alpha x (|baseline| + |candidate|)`` as an absolute there).
     nonnegative:
         Clamp the lower bound at 0 (latencies).
+    serial:
+        The sections are consecutive time batches of one run (not independent replications): the
+        interval gets :func:`section_bounds`' autoregression and skewness corrections.
 
     Raises
     ------
@@ -165,8 +220,8 @@ def interval(
     if len(vals) < 2 or len(vals) < b:
         reason = "too_few_sections" if len(vals) < 2 else "too_few_samples"
         return Estimate(value=_r(pooled, nd), ci_method=method, ci_reason=reason, ci_needs=need)
-    half = t_half_width([float(x) for x in vals], float(pooled), level)
-    lo, hi = pooled - half, pooled + half
+    below, above = section_bounds([float(x) for x in vals], float(pooled), level, serial=serial)
+    lo, hi = pooled - below, pooled + above
     if kind == "quantile" and relative_accuracy > 0:
         lo = min(lo, pooled / (1 + relative_accuracy))
         hi = max(hi, pooled / (1 - relative_accuracy))
@@ -206,19 +261,27 @@ def quantile_interval(
     *,
     level: float = LEVEL,
     nd: int = 4,
+    serial: bool = False,
 ) -> Estimate:
     """The Estimate of quantile ``q`` from a pooled sketch and one sketch per section.
 
     Sectioning on the probability scale, then inverted: with ``x`` the pooled quantile, each
-    section gives ``p_i`` = its fraction of values <= ``x``; ``h = t_{b-1} S_p / sqrt(b)`` with
-    ``S_p`` their spread around the pooled fraction (:func:`t_half_width`), and the interval is
-    ``[F^-1(q - h), F^-1(q + h)]`` of the pooled sketch (the CI of F(x) inverted, as in
-    Heidelberger & Lewis, "Quantile estimation in dependent sequences", Operations Research 32(1),
-    1984; sectioning as in Nakayama 2014). Section *fractions* are means of indicators, whose
-    t-interval stays calibrated for tail quantiles at section sizes where the spread of section
-    *quantiles* is skewed and undercovers (measured: M/M/1 at rho 0.7, p99 with 1200 requests per
-    section, 85% coverage on the quantile scale, 92% on this one). Never narrower than the sketch's
-    own error (module docstring); null when a section holds fewer than :func:`min_per_section`.
+    section gives ``p_i`` = its fraction of values <= ``x``; :func:`section_bounds` of the ``p_i``
+    around the pooled fraction give an interval ``[P - below, P + above]`` for F(x), and the
+    quantile's interval is ``[F^-1(q - above), F^-1(q + below)]`` of the pooled sketch (the CI of
+    F(x) inverted, as in Heidelberger & Lewis, "Quantile estimation in dependent sequences",
+    Operations Research 32(1), 1984; sectioning as in Nakayama 2014). Section *fractions* are means
+    of indicators, whose t-interval stays calibrated for tail quantiles at section sizes where the
+    spread of section *quantiles* is skewed and undercovers (measured: M/M/1 at rho 0.7, p99 with
+    1200 requests per section, 85% coverage on the quantile scale, 92% on this one).
+
+    ``serial=True`` (time batches of one run): the fractions get :func:`section_bounds`'
+    autoregression correction but not its skewness one (measured on 800 M/M/1 and M/M/c runs of
+    the coverage test's length: the skewness step lowers p99 coverage from 94% to 92% on M/M/1,
+    the autoregression step raises M/M/c p90 from 94% to 95% and p99 from 86% to 87%).
+
+    Never narrower than the sketch's own error (module docstring); null when a section holds fewer
+    than :func:`min_per_section`.
     """
     counts = [int(sk.count) if sk is not None else 0 for sk in sections]
     if merged is None or merged.count == 0:
@@ -232,9 +295,9 @@ def quantile_interval(
     if min(counts) < m:
         return Estimate(value=_r(value, nd), ci_method="sectioning", ci_reason="too_few_samples", ci_needs=need)
     fr = [fraction_at_most(sk, value) for sk in sections if sk is not None]
-    h = t_half_width(fr, fraction_at_most(merged, value), level)
-    lo = float(merged.get_quantile_value(max(0.0, q - h)) or 0.0)
-    hi = float(merged.get_quantile_value(min(1.0, q + h)) or 0.0)
+    below, above = section_bounds(fr, fraction_at_most(merged, value), level, serial=serial, skew=False)
+    lo = float(merged.get_quantile_value(max(0.0, q - above)) or 0.0)
+    hi = float(merged.get_quantile_value(min(1.0, q + below)) or 0.0)
     if relative_accuracy > 0:
         lo = min(lo, value / (1 + relative_accuracy))
         hi = max(hi, value / (1 - relative_accuracy))

@@ -50,10 +50,9 @@ def estimate(
 ) -> Estimate:
     """The :class:`Estimate` of a proportion (success rate, utilisation): ``pooled`` with the
     sectioning interval of the section values ``per`` (:func:`meshsim.metrics.intervals.interval`,
-    ``kind="proportion"``; Wilson floor from ``pooled_n`` samples). ``multi`` is kept for callers
-    and does not change the rule."""
-    del multi
-    return interval(pooled, list(per), kind="proportion", pooled_n=pooled_n, nd=nd)
+    ``kind="proportion"``; Wilson floor from ``pooled_n`` samples). ``multi``: the sections are
+    replications; else they are time batches of one run (``serial``, :func:`meshsim.metrics.intervals.section_bounds`)."""
+    return interval(pooled, list(per), kind="proportion", pooled_n=pooled_n, nd=nd, serial=not multi)
 
 
 def latency(tallies: Sequence[Tally]) -> Latency:
@@ -79,9 +78,9 @@ def latency(tallies: Sequence[Tally]) -> Latency:
         sketches = list(tallies[0].sketches) if tallies else []
     counts = [int(sk.count) if sk is not None else 0 for sk in sketches]
     per_mean = [sk.sum / sk.count if sk is not None and sk.count else None for sk in sketches]
-    out["mean"] = interval(mean_pooled, per_mean, counts, kind="mean", nonnegative=True)
+    out["mean"] = interval(mean_pooled, per_mean, counts, kind="mean", nonnegative=True, serial=not multi)
     for name, q in QUANTILES:
-        out[name] = quantile_interval(merged_all if n_all else None, sketches, q, RELATIVE_ACCURACY)
+        out[name] = quantile_interval(merged_all if n_all else None, sketches, q, RELATIVE_ACCURACY, serial=not multi)
     return Latency(**out)
 
 

@@ -20,6 +20,8 @@ from meshsim.metrics.intervals import (
     paired,
     quantile_interval,
     relative_half_width,
+    section_bounds,
+    t_half_width,
     wilson,
     wilson_estimate,
 )
@@ -204,3 +206,36 @@ def test_paired_difference_keeps_the_wider_paired_interval() -> None:
     e = paired(base, cand, 0.0, proportions=(0.945, 100000, 0.945, 100000))
     plain = paired(base, cand, 0.0)
     assert (e.ci_low, e.ci_high) == (plain.ci_low, plain.ci_high)
+
+
+def test_section_bounds_of_replications_is_the_symmetric_t_interval() -> None:
+    secs = [9.0, 11.0, 10.5, 9.5, 12.0]
+    below, above = section_bounds(secs, 10.4)
+    assert below == above == pytest.approx(t_half_width(secs, 10.4), rel=1e-12)
+
+
+def test_serial_sections_without_correlation_or_skew_keep_the_t_interval() -> None:
+    """Alternating batches: lag-1 correlation negative (clamped to 0), skewness 0."""
+    secs = [1.0, -1.0] * 5
+    below, above = section_bounds(secs, 0.0, serial=True)
+    assert below == pytest.approx(t_half_width(secs, 0.0), rel=1e-12)
+    assert above == pytest.approx(below, rel=1e-12)
+
+
+def test_serial_sections_with_lag1_correlation_are_widened_by_the_ar1_factor() -> None:
+    """Symmetric (skewness 0) but positively correlated batches: half-width x sqrt((1 + r) / (1 - r))."""
+    secs = [-2.0, -1.0, 1.0, 2.0, 2.0, 1.0, -1.0, -2.0]
+    r = 10.0 / 20.0  # lag-1 products 2 - 1 + 2 + 4 + 2 - 1 + 2 over the sum of squares 20
+    below, above = section_bounds(secs, 0.0, serial=True)
+    want = t_half_width(secs, 0.0) * math.sqrt((1 + r) / (1 - r))
+    assert below == pytest.approx(want, rel=1e-12) and above == pytest.approx(want, rel=1e-12)
+
+
+def test_serial_sections_skewed_right_widen_the_upper_side() -> None:
+    """Willink's G: right-skewed batch means (one long busy period) extend the interval upwards."""
+    secs = [1.0, 1.2, 0.9, 1.1, 5.0, 1.0, 0.8, 1.2, 1.1, 0.9]
+    c = sum(secs) / len(secs)
+    below, above = section_bounds(secs, c, serial=True, skew=True)
+    plain_below, plain_above = section_bounds(secs, c, serial=True, skew=False)
+    assert plain_below == pytest.approx(plain_above)
+    assert above > plain_above and below < plain_below
