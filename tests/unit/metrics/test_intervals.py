@@ -215,7 +215,7 @@ def test_section_bounds_of_replications_is_the_symmetric_t_interval() -> None:
 
 
 def test_serial_sections_without_correlation_or_skew_keep_the_t_interval() -> None:
-    """Alternating batches: lag-1 correlation negative (clamped to 0), skewness 0."""
+    """Alternating batches: lag-1 correlation -0.9 (-1.16 after the bias correction, clamped to 0), skewness 0."""
     secs = [1.0, -1.0] * 5
     below, above = section_bounds(secs, 0.0, serial=True)
     assert below == pytest.approx(t_half_width(secs, 0.0), rel=1e-12)
@@ -223,9 +223,11 @@ def test_serial_sections_without_correlation_or_skew_keep_the_t_interval() -> No
 
 
 def test_serial_sections_with_lag1_correlation_are_widened_by_the_ar1_factor() -> None:
-    """Symmetric (skewness 0) but positively correlated batches: half-width x sqrt((1 + r) / (1 - r))."""
+    """Symmetric (skewness 0) but positively correlated batches: half-width x sqrt((1 + r) / (1 - r)),
+    r the lag-1 correlation with Marriott & Pope's bias correction r1 + (1 + 4 r1) / b."""
     secs = [-2.0, -1.0, 1.0, 2.0, 2.0, 1.0, -1.0, -2.0]
-    r = 10.0 / 20.0  # lag-1 products 2 - 1 + 2 + 4 + 2 - 1 + 2 over the sum of squares 20
+    r1 = 10.0 / 20.0  # lag-1 products 2 - 1 + 2 + 4 + 2 - 1 + 2 over the sum of squares 20
+    r = r1 + (1 + 4 * r1) / 8
     below, above = section_bounds(secs, 0.0, serial=True)
     want = t_half_width(secs, 0.0) * math.sqrt((1 + r) / (1 - r))
     assert below == pytest.approx(want, rel=1e-12) and above == pytest.approx(want, rel=1e-12)
