@@ -11,6 +11,9 @@ of ``b`` section estimates (one per replication, or one per time batch of a sing
 
 Centred on the pooled value, the interval always contains its own value (a t-interval around the mean
 of section quantiles does not: for tail quantiles that mean is biased low, Nakayama 2014 section 3).
+Replications are independent sections; the time batches of one run are not, and their interval gets
+the autoregression and skewness corrections of the Skart batch-means procedure
+(:func:`section_bounds`), so it may be asymmetric around the value.
 
 Rules shared by every estimate:
 
