@@ -59,6 +59,7 @@ __all__ = [
     "quantile_interval",
     "relative_half_width",
     "section_bounds",
+    "subsection_skewness",
     "t_half_width",
     "wilson",
     "wilson_estimate",
@@ -97,13 +98,21 @@ def t_half_width(sections: Sequence[float], centre: float, level: float = LEVEL)
 
 
 def section_bounds(
-    sections: Sequence[float], centre: float, level: float = LEVEL, *, serial: bool = False, skew: bool = True
+    sections: Sequence[float],
+    centre: float,
+    level: float = LEVEL,
+    *,
+    serial: bool = False,
+    skew: bool = True,
+    skewness: float | None = None,
 ) -> tuple[float, float]:
     """Distances ``(below, above)`` of the interval's ends from ``centre``: the interval is
     ``[centre - below, centre + above]``.
 
     Independent sections (replications): the sectioning t-interval, ``below = above =``
-    :func:`t_half_width` (Law, *Simulation Modeling and Analysis*, 5th ed., 2015, section 9.4.1).
+    :func:`t_half_width` (Law, *Simulation Modeling and Analysis*, 5th ed., 2015, section 9.4.1);
+    with ``skewness`` (the skewness of one section's estimate, measured on finer data, see
+    :func:`subsection_skewness`) Willink's skewness correction below uses it.
 
     ``serial=True`` (consecutive time batches of one run) adds the two corrections of the Skart
     batch-means procedure (Tafazzoli & Wilson, "Skart: a skewness- and autoregression-adjusted
@@ -130,14 +139,17 @@ def section_bounds(
     d = [x - centre for x in sections]
     ss = sum(x * x for x in d)
     t = float(sps.t.ppf(0.5 + level / 2, b - 1))
-    if not serial or ss <= 0 or b < 3:
-        h = t * math.sqrt(ss / (b - 1) / b)
-        return h, h
-    r1 = sum(x * y for x, y in pairwise(d)) / ss
-    r = min(0.9, max(0.0, r1 + (1 + 4 * r1) / b))
+    if ss <= 0:
+        return 0.0, 0.0
     s = math.sqrt(ss / (b - 1))
-    h = s * math.sqrt((1 + r) / (1 - r) / b)
-    beta = b / ((b - 1) * (b - 2)) * sum(x**3 for x in d) / s**3 / (6 * math.sqrt(b)) if skew else 0.0
+    a, gamma = 1.0, skewness or 0.0
+    if serial and b >= 3:
+        r1 = sum(x * y for x, y in pairwise(d)) / ss
+        r = min(0.9, max(0.0, r1 + (1 + 4 * r1) / b))
+        a = (1 + r) / (1 - r)
+        gamma = b / ((b - 1) * (b - 2)) * sum(x**3 for x in d) / s**3 if skew else 0.0
+    h = s * math.sqrt(a / b)
+    beta = gamma / (6 * math.sqrt(b))
 
     def g(z: float) -> float:
         if abs(beta) < 1e-12:
@@ -146,6 +158,33 @@ def section_bounds(
         return (math.copysign(abs(v) ** (1 / 3), v) - 1) / (2 * beta)
 
     return g(t) * h, -g(-t) * h
+
+
+def subsection_skewness(groups: Sequence[Sequence[float]]) -> float | None:
+    """Skewness of one section's estimate, from the estimates of its sub-sections.
+
+    ``groups[i]`` holds the sub-section estimates of section i (the time batches of replication i).
+    Their deviations from their own section's mean are pooled, ``g = mean(dev^3) / s^3`` with
+    ``s^2 = sum(dev^2) / (N - R)`` (N values in R groups), and the result is ``g / sqrt(m)`` with
+    ``m = N / R``: the skewness of a mean of m independent sub-sections (the third cumulant of a sum
+    grows as m, the cube of its standard deviation as m^(3/2)). With 5 replications of 10 batches this
+    rests on 50 values where the 5 replication estimates themselves give a skewness too noisy to
+    correct with. Positive correlation between batches leaves the section estimate more skewed than
+    this, so the correction errs small. None with fewer than 3 values or no spread.
+    """
+    dev: list[float] = []
+    for grp in groups:
+        if grp:
+            mu = sum(grp) / len(grp)
+            dev += [x - mu for x in grp]
+    n_groups = sum(1 for grp in groups if grp)
+    if len(dev) < 3 or len(dev) <= n_groups:
+        return None
+    s2 = sum(x * x for x in dev) / (len(dev) - n_groups)
+    if s2 <= 0:
+        return None
+    g = sum(x**3 for x in dev) / len(dev) / s2**1.5
+    return g / math.sqrt(len(dev) / n_groups)
 
 
 def wilson(successes: float, n: float, level: float = LEVEL) -> tuple[float, float]:
@@ -180,6 +219,7 @@ def interval(
     nd: int = 4,
     method: str = "sectioning",
     serial: bool = False,
+    skewness: float | None = None,
 ) -> Estimate:
     """The :class:`Estimate` of one metric, by sectioning (module docstring for the rules).
 
@@ -203,6 +243,9 @@ def interval(
     serial:
         The sections are consecutive time batches of one run (not independent replications): the
         interval gets :func:`section_bounds`' autoregression and skewness corrections.
+    skewness:
+        For independent sections: the skewness of one section's estimate measured on finer data
+        (:func:`subsection_skewness`), for :func:`section_bounds`' skewness correction.
 
     Raises
     ------
@@ -226,7 +269,7 @@ def interval(
     if len(vals) < 2 or len(vals) < b:
         reason = "too_few_sections" if len(vals) < 2 else "too_few_samples"
         return Estimate(value=_r(pooled, nd), ci_method=method, ci_reason=reason, ci_needs=need)
-    below, above = section_bounds([float(x) for x in vals], float(pooled), level, serial=serial)
+    below, above = section_bounds([float(x) for x in vals], float(pooled), level, serial=serial, skewness=skewness)
     lo, hi = pooled - below, pooled + above
     if kind == "quantile" and relative_accuracy > 0:
         lo = min(lo, pooled / (1 + relative_accuracy))
@@ -268,6 +311,7 @@ def quantile_interval(
     level: float = LEVEL,
     nd: int = 4,
     serial: bool = False,
+    subsections: Sequence[Sequence[DDSketch | None]] | None = None,
 ) -> Estimate:
     """The Estimate of quantile ``q`` from a pooled sketch and one sketch per section.
 
@@ -282,7 +326,9 @@ def quantile_interval(
     1200 requests per section, 85% coverage on the quantile scale, 92% on this one).
 
     ``serial=True`` (time batches of one run): the fractions get :func:`section_bounds`'
-    autoregression and skewness corrections, as batch means do.
+    autoregression and skewness corrections, as batch means do. Independent sections with
+    ``subsections`` (each replication's batch sketches): the skewness correction with
+    :func:`subsection_skewness` of the batches' fractions.
 
     Never narrower than the sketch's own error (module docstring); null when a section holds fewer
     than :func:`min_per_section`.
@@ -299,7 +345,12 @@ def quantile_interval(
     if min(counts) < m:
         return Estimate(value=_r(value, nd), ci_method="sectioning", ci_reason="too_few_samples", ci_needs=need)
     fr = [fraction_at_most(sk, value) for sk in sections if sk is not None]
-    below, above = section_bounds(fr, fraction_at_most(merged, value), level, serial=serial)
+    gamma = None
+    if subsections is not None and not serial:
+        gamma = subsection_skewness(
+            [[fraction_at_most(sk, value) for sk in grp if sk is not None and sk.count] for grp in subsections]
+        )
+    below, above = section_bounds(fr, fraction_at_most(merged, value), level, serial=serial, skewness=gamma)
     lo = float(merged.get_quantile_value(max(0.0, q - above)) or 0.0)
     hi = float(merged.get_quantile_value(min(1.0, q + below)) or 0.0)
     if relative_accuracy > 0:

@@ -15,7 +15,7 @@ from ddsketch import DDSketch
 
 from meshsim import __version__
 from meshsim.errors import Finding
-from meshsim.metrics.intervals import interval, mser, quantile_interval, t_half_width
+from meshsim.metrics.intervals import interval, mser, quantile_interval, subsection_skewness, t_half_width
 from meshsim.metrics.recorder import RELATIVE_ACCURACY, Tally
 from meshsim.metrics.results import (
     CallResult,
@@ -78,9 +78,19 @@ def latency(tallies: Sequence[Tally]) -> Latency:
         sketches = list(tallies[0].sketches) if tallies else []
     counts = [int(sk.count) if sk is not None else 0 for sk in sketches]
     per_mean = [sk.sum / sk.count if sk is not None and sk.count else None for sk in sketches]
-    out["mean"] = interval(mean_pooled, per_mean, counts, kind="mean", nonnegative=True, serial=not multi)
+    batches = [t.sketches for t in tallies] if multi else None
+    gamma = (
+        subsection_skewness([[sk.sum / sk.count for sk in grp if sk is not None and sk.count] for grp in batches])
+        if batches is not None
+        else None
+    )
+    out["mean"] = interval(
+        mean_pooled, per_mean, counts, kind="mean", nonnegative=True, serial=not multi, skewness=gamma
+    )
     for name, q in QUANTILES:
-        out[name] = quantile_interval(merged_all if n_all else None, sketches, q, RELATIVE_ACCURACY, serial=not multi)
+        out[name] = quantile_interval(
+            merged_all if n_all else None, sketches, q, RELATIVE_ACCURACY, serial=not multi, subsections=batches
+        )
     return Latency(**out)
 
 

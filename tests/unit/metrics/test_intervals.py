@@ -21,6 +21,7 @@ from meshsim.metrics.intervals import (
     quantile_interval,
     relative_half_width,
     section_bounds,
+    subsection_skewness,
     t_half_width,
     wilson,
     wilson_estimate,
@@ -241,3 +242,21 @@ def test_serial_sections_skewed_right_widen_the_upper_side() -> None:
     plain_below, plain_above = section_bounds(secs, c, serial=True, skew=False)
     assert plain_below == pytest.approx(plain_above)
     assert above > plain_above and below < plain_below
+
+
+def test_subsection_skewness_is_the_pooled_batch_skewness_over_sqrt_m() -> None:
+    """Deviations from each group's mean pooled: g = mean(dev^3) / s^3, s^2 = sum(dev^2) / (N - R); / sqrt(N / R)."""
+    groups = [[0.0, 0.0, 3.0], [1.0, 1.0, 4.0]]  # each group's deviations: -1, -1, +2
+    dev = [-1.0, -1.0, 2.0] * 2
+    s2 = sum(x * x for x in dev) / (6 - 2)
+    g = sum(x**3 for x in dev) / 6 / s2**1.5
+    assert subsection_skewness(groups) == pytest.approx(g / math.sqrt(3), rel=1e-12)
+    assert subsection_skewness([[1.0, 1.0], [2.0, 2.0]]) is None  # no spread
+
+
+def test_independent_sections_with_a_skewness_widen_on_its_side() -> None:
+    secs = [9.0, 11.0, 10.5, 9.5, 12.0]
+    t_below, t_above = section_bounds(secs, 10.4)
+    below, above = section_bounds(secs, 10.4, skewness=1.0)
+    assert above > t_above and below < t_below
+    assert section_bounds(secs, 10.4, skewness=0.0) == pytest.approx((t_below, t_above))
