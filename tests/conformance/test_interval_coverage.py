@@ -122,11 +122,12 @@ CASES = {
 # - p99 of M/M/4 at rho 0.8: the requests beyond p99 arrive in congestion episodes of ~40-50 requests
 #   (the exceedance count of a 5 s replication has mean 16 and standard deviation 26, a dispersion index
 #   of ~40; 64 and 55 at 20 s), so a 1,300-1,600-request section holds about one independent tail event
-#   and no interval built from 5-10 such sections is calibrated: single runs 88%, 5 replications
-#   90% (83-88% without the skewness correction, and still ~91% with 20 s replications). A withholding rule based on that dispersion, estimated
-#   from the sections, keeps exactly the runs whose sections happen to agree, and those cover far less
-#   (p99 with >= 5 effective tail events per section: 19% of the kept runs), so there is none; a count
-#   rule would need ~100,000 requests per section.
+#   and no interval built from 5-10 such sections is calibrated: single runs 88%, 5 replications 90%
+#   (83-88% without the skewness correction; still ~91% with 20 s replications). A withholding rule based
+#   on that dispersion, estimated from the sections, keeps exactly the runs whose sections happen to
+#   agree, and those cover far less (5 replications, p99 with >= 5 effective tail events per section: 19%
+#   of the kept runs), so there is none; a rule on counts alone would need sections many times longer
+#   than these, which this test cannot afford.
 # - p90 of single M/M/4 runs: 94.6% true coverage with the Skart corrections (plain t-interval: 92-94%);
 #   these seeds give 180, a sample below the band rather than a method far from it.
 # (Mean and p90 of the 5 replications of M/M/4 missed as well, at 183 each, with the plain t-interval: the
