@@ -75,7 +75,8 @@ class Check:
 
     ``metric`` is ``latency.p99`` (ms), ``success_rate`` (fraction) or ``amplification``; ``bound``
     ``max`` or ``min``; ``value`` the point estimate (None: no traffic, the check holds vacuously);
-    ``ci_low``/``ci_high`` its 95% CI (None when unknown); ``per_rep`` one value per replication.
+    ``ci_low``/``ci_high`` its 95% CI (None when unknown); ``per_rep`` one value per replication;
+    ``requests`` the sample count of ``value`` (a proportion's denominator).
     """
 
     objective: str
@@ -88,6 +89,8 @@ class Check:
     per_rep: tuple[float | None, ...] = field(default=(), compare=False)
     ok: bool = True
     target: Literal["entry", "edge"] = "entry"
+    requests: int | None = field(default=None, compare=False)
+    """Requests behind ``value`` (entry requests, or the matched edges' requests); None when unknown."""
 
     @property
     def key(self) -> str:
@@ -279,9 +282,17 @@ def evaluate_summary(
                     per,
                     _decide(bound, limit, value, lo, hi, criterion),
                     "entry" if o.entry is not None else "edge",
+                    _requests(o, pooled),
                 )
             )
     return out
+
+
+def _requests(o: Objective, s: Summary) -> int:
+    """Requests behind objective ``o``'s metrics in ``s``: the entry's, or the matched edges'."""
+    if o.entry is not None:
+        return s.entry.requests
+    return sum(e.requests for e in s.edges if _edge_match(o, e.source, e.destination, e.subset))
 
 
 def evaluate_analytic(slos: SLOSet, est: NetworkEstimate) -> list[Check]:

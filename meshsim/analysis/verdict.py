@@ -34,9 +34,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from meshsim.metrics.intervals import wilson_estimate
 from meshsim.metrics.recorder import new_sketch
 from meshsim.metrics.results import Estimate, StormResult, StormVerdict, StormWindow
-from meshsim.metrics.scenario_summary import wilson
 
 __all__ = ["VerdictParams", "Trigger", "trigger_of", "classify", "storm_result", "VERDICTS"]
 
@@ -247,8 +247,8 @@ def storm_result(model: Any, reps: Sequence[Any], params: VerdictParams = Verdic
         windows=windows0,
         replications=verdicts,
         outcomes=outcomes,
-        p_stable=wilson(outcomes["stable"], n) if n else Estimate(value=None),
-        p_recovered=wilson(outcomes["recovered"], n) if n else Estimate(value=None),
-        p_metastable=wilson(outcomes["metastable"], n) if n else Estimate(value=None),
+        p_stable=wilson_estimate(outcomes["stable"], n) if n else Estimate(value=None),
+        p_recovered=wilson_estimate(outcomes["recovered"], n) if n else Estimate(value=None),
+        p_metastable=wilson_estimate(outcomes["metastable"], n) if n else Estimate(value=None),
         mean_recovery_s=round(sum(rec) / len(rec), 4) if rec else None,
     )

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
+from meshsim.metrics.intervals import wilson_estimate
 from meshsim.metrics.results import (
     AmplificationPoint,
     CanaryCheck,
     CanaryResult,
-    Estimate,
     HPADecision,
     HPAMetricValue,
     PushResult,
@@ -23,20 +22,7 @@ from meshsim.metrics.tally import RepResult
 from meshsim.model.ir import MeshModel
 from meshsim.units import format_duration
 
-__all__ = ["wilson", "series_points", "scenario_result"]
-
-
-def wilson(k: int, n: int, z: float = 1.959963984540054) -> Estimate:
-    """Proportion ``k/n`` with its Wilson score 95% interval (Wilson 1927)."""
-    if n == 0:
-        return Estimate(value=None)
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return Estimate(
-        value=round(p, 6), ci_low=round(max(0.0, centre - half), 6), ci_high=round(min(1.0, centre + half), 6)
-    )
+__all__ = ["series_points", "scenario_result"]
 
 
 def _r(x: float | None, nd: int = 4) -> float | None:
@@ -151,8 +137,8 @@ def scenario_result(model: MeshModel, reps: Sequence[RepResult]) -> ScenarioResu
             rollout_errors=err,
             rollout_slow=slow,
             outcomes=outcomes,
-            p_promoted=wilson(outcomes["promoted"], n),
-            p_rolled_back=wilson(outcomes["rolled_back"], n),
+            p_promoted=wilson_estimate(outcomes["promoted"], n),
+            p_rolled_back=wilson_estimate(outcomes["rolled_back"], n),
         )
     return ScenarioResult(
         interval_s=tl.series_interval,

@@ -15,7 +15,7 @@ from ddsketch import DDSketch
 
 from meshsim import __version__
 from meshsim.errors import Finding
-from meshsim.metrics.intervals import interval, mser, quantile_interval, t_half_width
+from meshsim.metrics.intervals import interval, mser, quantile_interval, subsection_skewness, t_half_width
 from meshsim.metrics.recorder import RELATIVE_ACCURACY, Tally
 from meshsim.metrics.results import (
     CallResult,
@@ -46,14 +46,21 @@ def _r(x: float | None, nd: int = 4) -> float | None:
 
 
 def estimate(
-    per: Sequence[float | None], pooled: float | None, multi: bool = True, nd: int = 4, *, pooled_n: int | None = None
+    per: Sequence[float | None],
+    pooled: float | None,
+    multi: bool = True,
+    nd: int = 4,
+    *,
+    pooled_n: int | None = None,
+    skewness: float | None = None,
 ) -> Estimate:
     """The :class:`Estimate` of a proportion (success rate, utilisation): ``pooled`` with the
     sectioning interval of the section values ``per`` (:func:`meshsim.metrics.intervals.interval`,
-    ``kind="proportion"``; Wilson floor from ``pooled_n`` samples). ``multi`` is kept for callers
-    and does not change the rule."""
-    del multi
-    return interval(pooled, list(per), kind="proportion", pooled_n=pooled_n, nd=nd)
+    ``kind="proportion"``; Wilson floor from ``pooled_n`` samples). ``multi``: the sections are
+    replications (``skewness``: their estimates' skewness from finer data,
+    :func:`meshsim.metrics.intervals.subsection_skewness`); else they are time batches of one run
+    (``serial``, :func:`meshsim.metrics.intervals.section_bounds`)."""
+    return interval(pooled, list(per), kind="proportion", pooled_n=pooled_n, nd=nd, serial=not multi, skewness=skewness)
 
 
 def latency(tallies: Sequence[Tally]) -> Latency:
@@ -79,9 +86,19 @@ def latency(tallies: Sequence[Tally]) -> Latency:
         sketches = list(tallies[0].sketches) if tallies else []
     counts = [int(sk.count) if sk is not None else 0 for sk in sketches]
     per_mean = [sk.sum / sk.count if sk is not None and sk.count else None for sk in sketches]
-    out["mean"] = interval(mean_pooled, per_mean, counts, kind="mean", nonnegative=True)
+    batches = [t.sketches for t in tallies] if multi else None
+    gamma = (
+        subsection_skewness([[sk.sum / sk.count for sk in grp if sk is not None and sk.count] for grp in batches])
+        if batches is not None
+        else None
+    )
+    out["mean"] = interval(
+        mean_pooled, per_mean, counts, kind="mean", nonnegative=True, serial=not multi, skewness=gamma
+    )
     for name, q in QUANTILES:
-        out[name] = quantile_interval(merged_all if n_all else None, sketches, q, RELATIVE_ACCURACY)
+        out[name] = quantile_interval(
+            merged_all if n_all else None, sketches, q, RELATIVE_ACCURACY, serial=not multi, subsections=batches
+        )
     return Latency(**out)
 
 
@@ -200,14 +217,18 @@ def summarize(
     ok = sum(r.entry_success for r in reps)
     if multi:
         per_sr = [r.entry_success / r.entry_requests if r.entry_requests else None for r in reps]
+        sr_skew = subsection_skewness(
+            [[k / n for k, n in zip(r.entry_batch_ok, r.entry_batch_req, strict=True) if n] for r in reps]
+        )
     else:
         per_sr = [s / n if n else None for s, n in zip(first.entry_batch_ok, first.entry_batch_req, strict=True)]
+        sr_skew = None
     entry = EntryResult(
         service=load.entry,
         requests=req,
         incomplete=sum(r.entry_incomplete for r in reps),
         throughput_rps=_r(req / (window * len(reps))) or 0.0,
-        success_rate=estimate(per_sr, ok / req if req else None, multi, nd=6, pooled_n=req),
+        success_rate=estimate(per_sr, ok / req if req else None, multi, nd=6, pooled_n=req, skewness=sr_skew),
         latency_ms=latency([r.entry_latency for r in reps if r.entry_latency is not None]),
         latency_cdf_ms=cdf([r.entry_latency for r in reps if r.entry_latency is not None]),
         status_codes=_codes([r.entry_codes for r in reps]),

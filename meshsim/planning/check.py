@@ -80,11 +80,17 @@ def _cmp(
     relative: bool,
     higher_is_worse: bool,
     resolution: float = 0.0,
+    counts: tuple[int | None, int | None] | None = None,
 ) -> Comparison:
     """One comparison; the paired interval comes from :func:`meshsim.metrics.intervals.paired`
-    (centred on ``c - b``, never narrower than +/- ``resolution``)."""
+    (centred on ``c - b``, never narrower than +/- ``resolution``). For a proportion, ``counts`` =
+    (baseline, candidate) requests: the interval is then never narrower than Newcombe's hybrid score
+    interval (:func:`meshsim.metrics.intervals.newcombe`)."""
     pooled = c - b if b is not None and c is not None else None
-    est = paired(per_b, per_c, pooled, resolution)
+    props = None
+    if counts is not None and b is not None and c is not None and counts[0] and counts[1]:
+        props = (b, counts[0], c, counts[1])
+    est = paired(per_b, per_c, pooled, resolution, proportions=props)
     diff, lo, hi = est.value, est.ci_low, est.ci_high
     if lo is not None and hi is not None:
         significant = lo > 0 or hi < 0
@@ -133,6 +139,7 @@ def compare(
             success_tol,
             False,
             False,
+            counts=(bs.entry.requests, cs.entry.requests),
         )
     )
     ab, ac = _edge_amp(bs), _edge_amp(cs)
@@ -156,7 +163,19 @@ def compare(
         if cc is None or bc.target == "entry":
             continue  # entry metrics are compared above
         if bc.metric == "success_rate":
-            out.append(_cmp(f"SLO {bc.key}", bc.value, cc.value, bc.per_rep, cc.per_rep, success_tol, False, False))
+            out.append(
+                _cmp(
+                    f"SLO {bc.key}",
+                    bc.value,
+                    cc.value,
+                    bc.per_rep,
+                    cc.per_rep,
+                    success_tol,
+                    False,
+                    False,
+                    counts=(bc.requests, cc.requests),
+                )
+            )
         elif bc.metric == "amplification":
             out.append(
                 _cmp(f"SLO {bc.key}", bc.value, cc.value, bc.per_rep, cc.per_rep, amplification_tol, False, True)

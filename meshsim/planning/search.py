@@ -159,7 +159,11 @@ def paired_difference(cand: Check, ref: Check) -> Paired | None:
         if cand.metric.startswith("latency.p")
         else 0.0
     )
-    est = paired([b for _, b in pairs], [a for a, _ in pairs], pooled, res)
+    props = None
+    if cand.metric == "success_rate" and cand.value is not None and ref.value is not None:
+        if cand.requests and ref.requests:  # a difference of proportions: Newcombe floor
+            props = (ref.value, ref.requests, cand.value, cand.requests)
+    est = paired([b for _, b in pairs], [a for a, _ in pairs], pooled, res, proportions=props)
     return Paired(cand.key, est.value if est.value is not None else pooled, est.ci_low, est.ci_high, len(d))
 
 

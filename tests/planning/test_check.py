@@ -128,3 +128,15 @@ def test_check_bad_candidate_is_one_line_exit_2(tmp_path) -> None:
     )
     assert res.exit_code == 2
     assert "errorRate" in res.output and "Traceback" not in res.output
+
+
+def test_error_free_success_rates_get_a_newcombe_interval_not_zero_width() -> None:
+    """Both runs error-free in every replication: the paired spread is 0 (what printed +0 [+0, +0]);
+    with the request counts the difference gets Newcombe's hybrid score interval around 0."""
+    c = _cmp("sr", 1.0, 1.0, [1, 1, 1, 1], [1, 1, 1, 1], 0.001, False, False, counts=(4000, 4000))
+    assert c.ci_low is not None and c.ci_high is not None
+    assert c.ci_low < 0 < c.ci_high and c.ci_high - c.ci_low > 1e-4
+    assert not c.significant and not c.regression
+    # a real drop stays significant: 0.98 of 4000 against 1.0 of 4000
+    drop = _cmp("sr", 1.0, 0.98, [1, 1, 1, 1], [0.98, 0.979, 0.981, 0.98], 0.001, False, False, counts=(4000, 4000))
+    assert drop.ci_high is not None and drop.ci_high < 0 and drop.regression

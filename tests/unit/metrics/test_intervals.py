@@ -16,10 +16,15 @@ from meshsim.metrics.intervals import (
     interval,
     min_per_section,
     mser,
+    newcombe,
     paired,
     quantile_interval,
     relative_half_width,
+    section_bounds,
+    subsection_skewness,
+    t_half_width,
     wilson,
+    wilson_estimate,
 )
 
 ALPHA = 0.01
@@ -147,3 +152,111 @@ def test_parse_precision(text: str, want: float) -> None:
 def test_parse_precision_rejects(text: str) -> None:
     with pytest.raises(ConfigError, match="--precision"):
         parse_precision(text)
+
+
+def test_wilson_is_the_closed_form_score_interval() -> None:
+    """Wilson (1927): centre (p + z^2/2n) / (1 + z^2/n), half z sqrt(p(1-p)/n + z^2/4n^2) / (1 + z^2/n)."""
+    k, n = 7, 40
+    z = stats.norm.ppf(0.975)
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    lo, hi = wilson(k, n)
+    assert lo == pytest.approx(centre - half, abs=1e-12) and hi == pytest.approx(centre + half, abs=1e-12)
+
+
+def test_wilson_estimate_carries_the_method_and_says_no_data_for_zero_trials() -> None:
+    e = wilson_estimate(3, 4)
+    assert e.value == 0.75 and e.ci_method == "wilson"
+    assert e.ci_low is not None and e.ci_high is not None and e.ci_low < 0.75 < e.ci_high
+    none = wilson_estimate(0, 0)
+    assert none.value is None and none.ci_low is None and none.ci_reason == "no_data"
+
+
+@pytest.mark.parametrize(
+    ("k_b", "n_b", "k_c", "n_c", "want"),
+    [
+        # Newcombe (1998), Table II, method 10: examples (a) 56/70 - 48/80 and (h) 0/10 - 0/20;
+        # meshsim's difference is candidate - baseline, so the baseline is the second proportion.
+        (48, 80, 56, 70, (0.0524, 0.3339)),
+        (0, 20, 0, 10, (-0.1611, 0.2775)),
+    ],
+)
+def test_newcombe_reproduces_the_published_examples(
+    k_b: int, n_b: int, k_c: int, n_c: int, want: tuple[float, float]
+) -> None:
+    lo, hi = newcombe(k_b, n_b, k_c, n_c)
+    assert lo == pytest.approx(want[0], abs=1e-4) and hi == pytest.approx(want[1], abs=1e-4)
+
+
+def test_paired_difference_of_proportions_that_all_agree_is_not_zero_width() -> None:
+    """Both runs error-free in every replication: the paired spread is 0, Newcombe's interval is not."""
+    e = paired([1.0] * 4, [1.0] * 4, 0.0, proportions=(1.0, 4000, 1.0, 4000))
+    assert e.ci_low is not None and e.ci_high is not None
+    assert e.ci_low < 0.0 < e.ci_high
+    lo, hi = newcombe(4000, 4000, 4000, 4000)
+    assert e.ci_low == pytest.approx(lo, abs=1e-6) and e.ci_high == pytest.approx(hi, abs=1e-6)
+    bare = paired([1.0] * 4, [1.0] * 4, 0.0)  # without counts: the sectioning interval alone
+    assert bare.ci_low == bare.ci_high == 0.0
+
+
+def test_paired_difference_keeps_the_wider_paired_interval() -> None:
+    """A paired spread wider than Newcombe's interval is kept (the floor never narrows)."""
+    base, cand = [0.90, 0.99, 0.92, 0.97], [0.99, 0.90, 0.97, 0.92]
+    e = paired(base, cand, 0.0, proportions=(0.945, 100000, 0.945, 100000))
+    plain = paired(base, cand, 0.0)
+    assert (e.ci_low, e.ci_high) == (plain.ci_low, plain.ci_high)
+
+
+def test_section_bounds_of_replications_is_the_symmetric_t_interval() -> None:
+    secs = [9.0, 11.0, 10.5, 9.5, 12.0]
+    below, above = section_bounds(secs, 10.4)
+    assert below == above == pytest.approx(t_half_width(secs, 10.4), rel=1e-12)
+
+
+def test_serial_sections_without_correlation_or_skew_keep_the_t_interval() -> None:
+    """Alternating batches: lag-1 correlation -0.9 (-1.16 after the bias correction, clamped to 0), skewness 0."""
+    secs = [1.0, -1.0] * 5
+    below, above = section_bounds(secs, 0.0, serial=True)
+    assert below == pytest.approx(t_half_width(secs, 0.0), rel=1e-12)
+    assert above == pytest.approx(below, rel=1e-12)
+
+
+def test_serial_sections_with_lag1_correlation_are_widened_by_the_ar1_factor() -> None:
+    """Symmetric (skewness 0) but positively correlated batches: half-width x sqrt((1 + r) / (1 - r)),
+    r the lag-1 correlation with Marriott & Pope's bias correction r1 + (1 + 4 r1) / b."""
+    secs = [-2.0, -1.0, 1.0, 2.0, 2.0, 1.0, -1.0, -2.0]
+    r1 = 10.0 / 20.0  # lag-1 products 2 - 1 + 2 + 4 + 2 - 1 + 2 over the sum of squares 20
+    r = r1 + (1 + 4 * r1) / 8
+    below, above = section_bounds(secs, 0.0, serial=True)
+    want = t_half_width(secs, 0.0) * math.sqrt((1 + r) / (1 - r))
+    assert below == pytest.approx(want, rel=1e-12) and above == pytest.approx(want, rel=1e-12)
+
+
+def test_serial_sections_skewed_right_widen_the_upper_side() -> None:
+    """Willink's G: right-skewed batch means (one long busy period) extend the interval upwards."""
+    secs = [1.0, 1.2, 0.9, 1.1, 5.0, 1.0, 0.8, 1.2, 1.1, 0.9]
+    c = sum(secs) / len(secs)
+    below, above = section_bounds(secs, c, serial=True, skew=True)
+    plain_below, plain_above = section_bounds(secs, c, serial=True, skew=False)
+    assert plain_below == pytest.approx(plain_above)
+    assert above > plain_above and below < plain_below
+
+
+def test_subsection_skewness_is_the_pooled_batch_skewness_over_sqrt_m() -> None:
+    """Deviations from each group's mean pooled: g = mean(dev^3) / s^3, s^2 = sum(dev^2) / (N - R); / sqrt(N / R)."""
+    groups = [[0.0, 0.0, 3.0], [1.0, 1.0, 4.0]]  # each group's deviations: -1, -1, +2
+    dev = [-1.0, -1.0, 2.0] * 2
+    s2 = sum(x * x for x in dev) / (6 - 2)
+    g = sum(x**3 for x in dev) / 6 / s2**1.5
+    assert subsection_skewness(groups) == pytest.approx(g / math.sqrt(3), rel=1e-12)
+    assert subsection_skewness([[1.0, 1.0], [2.0, 2.0]]) is None  # no spread
+
+
+def test_independent_sections_with_a_skewness_widen_on_its_side() -> None:
+    secs = [9.0, 11.0, 10.5, 9.5, 12.0]
+    t_below, t_above = section_bounds(secs, 10.4)
+    below, above = section_bounds(secs, 10.4, skewness=1.0)
+    assert above > t_above and below < t_below
+    assert section_bounds(secs, 10.4, skewness=0.0) == pytest.approx((t_below, t_above))
