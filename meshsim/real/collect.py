@@ -15,7 +15,7 @@ from typing import Any
 from meshsim import atomic
 from meshsim.metrics.results import Summary
 from meshsim.model.ir import MeshModel
-from meshsim.real.bringup import Mesh, Resources
+from meshsim.real.bringup import Mesh, Resources, ctl_all
 from meshsim.real.loadrun import LoadRun
 from meshsim.real.measure import build_summary
 from meshsim.real.options import RunOptions
@@ -89,8 +89,6 @@ async def collect(
     findings: list[str],
 ) -> Summary:
     """Write the run's raw files and ``summary.json`` into ``out``; return the Summary."""
-    import aiohttp  # the [real] extra
-
     if not run.load_res.get("valid", True):
         findings.append(f"warning: run invalid: {run.load_res.get('invalid_reason')}")
     _cpu(out, run, findings)
@@ -128,8 +126,9 @@ async def collect(
         load = model.load
         timeline = model.timeline
         assert timeline is not None
-        async with aiohttp.ClientSession() as sess, sess.get(f"{mesh.ctl}/series") as r:
-            app_series = await r.json()
+        app_series: dict[str, Any] = {}
+        for per_pod in (await ctl_all(mesh.ctls, "GET", "/series")).values():
+            app_series.update(per_pod)
         series = build_series(
             model, timeline.series_interval, run.load_res.get("requests_log", []), app_series, player.samples
         )

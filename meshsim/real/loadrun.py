@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from meshsim.model.ir import LoadSpec, MeshModel
-from meshsim.real.bringup import Mesh, Resources, http_ok
+from meshsim.real.bringup import Mesh, Resources, ctl_all
 from meshsim.real.measure import fetch_all
 from meshsim.real.options import RunFailed, RunOptions
 from meshsim.real.scenario import ScenarioPlayer
@@ -105,12 +105,16 @@ def _player(model: MeshModel, load: LoadSpec, mesh: Mesh, res: Resources) -> Sce
         )
         return build_all(m, mesh.plan)
 
-    async def post_event(ev: dict[str, Any]) -> None:
-        import aiohttp  # the [real] extra
+    key = {
+        e.id: next(w.key for w in model.service(e.service).workloads if w.version == e.version) for e in model.endpoints
+    }
 
-        async with aiohttp.ClientSession() as sess, sess.post(f"{mesh.ctl}/event", json=ev) as r:
-            if r.status != 200:
-                raise RunFailed(f"app host refused scenario event {ev}: {await r.text()}")
+    async def post_event(ev: dict[str, Any]) -> None:
+        # each pod's app is its own process: send the event to the processes of the pods it names
+        pods = {p for p in mesh.ctls if p == ev.get("pod") or key.get(p) in (ev.get("workloads") or [])}
+        if not pods:
+            raise RunFailed(f"scenario event {ev} matches no pod")
+        await ctl_all({p: u for p, u in mesh.ctls.items() if p in pods}, "POST", "/event", ev)
 
     return ScenarioPlayer(
         timeline, res.cp, mesh.stage_snaps, without, post_event, mesh.admin, load.warmup + load.duration + load.drain
@@ -126,8 +130,6 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
     RunFailed
         When the load generator fails or a scenario event is refused.
     """
-    import aiohttp  # the [real] extra
-
     load = model.load
     timeline = model.timeline
     children = res.children
@@ -158,17 +160,13 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
         msg = line.decode().strip()
         if msg.startswith("t0 ") and timeline is not None and player is not None:
             t0_lg = float(msg.split()[1])
-            async with (
-                aiohttp.ClientSession() as sess,
-                sess.post(f"{mesh.ctl}/origin", json={"t0": t0_lg, "width": timeline.series_interval}) as r,
-            ):
-                await r.read()
+            await ctl_all(mesh.ctls, "POST", "/origin", {"t0": t0_lg, "width": timeline.series_interval})
             player.start(t0_lg)
         elif msg.startswith("warmup-done"):
             parts = msg.split()
             t_epoch0 = float(parts[1]) if len(parts) > 1 else time.time()
             before = await fetch_all(mesh.admin)
-            await http_ok(f"{mesh.ctl}/mark", "POST")
+            await ctl_all(mesh.ctls, "POST", "/mark")
             cpu_before = children.cpu_seconds()
             t_window = time.monotonic()
     rc = await loop.run_in_executor(None, lg.wait)
@@ -184,7 +182,8 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
     t_epoch1 = time.time()
     cpu_after = children.cpu_seconds()
     wall = time.monotonic() - t_window if t_window else 0.0
-    async with aiohttp.ClientSession() as sess, sess.get(f"{mesh.ctl}/stats") as r:
-        apps = await r.json()
+    apps: dict[str, Any] = {}
+    for per_pod in (await ctl_all(mesh.ctls, "GET", "/stats")).values():
+        apps.update(per_pod)
     load_res = json.loads(load_out.read_text())
     return LoadRun(load_res, before, after, apps, cpu_before, cpu_after, wall, t_epoch0, t_epoch1, player)

@@ -118,6 +118,10 @@ def cleanup_stale() -> list[int]:
     return killed
 
 
+_JOIN_AND_EXEC = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 97; shift; n=$((n-1)); done; exec "$@"'
+"""Shell program: ``sh -c PROG sh N FILE1..FILEN ARGV...`` joins N cgroups, then becomes ``ARGV``."""
+
+
 @dataclass
 class _Child:
     name: str
@@ -140,9 +144,19 @@ class Children:
         os.replace(tmp, self._state)
 
     def spawn(
-        self, name: str, argv: list[str], pdeathsig: bool = False, nice: int = 0, **kw: Any
+        self,
+        name: str,
+        argv: list[str],
+        pdeathsig: bool = False,
+        nice: int = 0,
+        cgroup_procs: tuple[Path, ...] = (),
+        **kw: Any,
     ) -> subprocess.Popen[bytes]:
         """Start ``argv`` with stdout/stderr to ``<log dir>/<name>.log`` (unless given in ``kw``).
+
+        ``cgroup_procs``: the ``cgroup.procs`` files the process joins before it runs ``argv`` (a POSIX
+        shell writes its own pid into each, then ``exec``s the program, so no thread of it ever runs outside
+        its cgroups; a refused write exits 97 with the shell's message in the log).
 
         ``nice`` != 0 runs it under ``nice -n`` (coreutils), so every thread it starts has that
         priority; a ``preexec_fn`` is not used because the runner has gRPC threads and forking Python
@@ -150,6 +164,8 @@ class Children:
         child's stderr and runs it at the default priority.
         """
         program = list(argv)
+        if cgroup_procs:
+            argv = ["/bin/sh", "-c", _JOIN_AND_EXEC, "sh", str(len(cgroup_procs)), *map(str, cgroup_procs), *argv]
         if nice and shutil.which("nice"):
             argv = [str(shutil.which("nice")), "-n", str(nice), *argv]
         if pdeathsig and shutil.which("setpriv"):
@@ -160,7 +176,7 @@ class Children:
             kw["stderr"] = subprocess.STDOUT
         kw.setdefault("stdin", subprocess.DEVNULL)
         proc = subprocess.Popen(argv, **kw)  # noqa: S603 - argv built by us
-        # setpriv and nice exec the real program, so the recorded command line is the program's own
+        # setpriv, nice and the cgroup shell exec the real program, so the recorded command line is the program's own
         recorded = program
         self.children.append(_Child(name, proc, recorded))
         self._save()
