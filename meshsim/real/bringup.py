@@ -157,8 +157,9 @@ def _spawn_envoy(
     cluster: str,
     opts: RunOptions,
     cgroup_procs: tuple[Path, ...] = (),
-) -> None:
-    children.spawn(
+) -> int:
+    """Start one Envoy (child ``envoy-<pod>``); return its pid."""
+    return children.spawn(
         f"envoy-{pid}",
         [
             envoy,
@@ -181,7 +182,7 @@ def _spawn_envoy(
         pdeathsig=True,
         nice=opts.nice,
         cgroup_procs=cgroup_procs,
-    )
+    ).pid
 
 
 def _spawn_apps(
@@ -211,7 +212,9 @@ def _spawn_apps(
         spec_file.write_text(json.dumps(spec))
         argv = [sys.executable, "-m", "meshsim.real.service", str(spec_file)]
         procs = cgroups.procs_for(p.id, APP_CONTAINER) if cgroups else ()
-        children.spawn(f"app-{p.id}", argv, env=env, nice=opts.nice, cgroup_procs=procs)
+        proc = children.spawn(f"app-{p.id}", argv, env=env, nice=opts.nice, cgroup_procs=procs)
+        if procs and cgroups is not None:
+            cgroups.pids[(p.id, APP_CONTAINER)] = proc.pid
         ctls[p.id] = f"http://{ctl_host}:{ctl_port}"
     return ctls
 
@@ -281,7 +284,9 @@ async def bring_up(
         bfile = run_dir / f"bootstrap-{pid}.json"
         bfile.write_text(json.dumps(dynamic_bootstrap(model, pid, plan)))
         procs = cgroups.procs_for(pid, PROXY_CONTAINER) if cgroups else ()
-        _spawn_envoy(children, envoy, bfile, pid, cluster, opts, procs)
+        envoy_pid = _spawn_envoy(children, envoy, bfile, pid, cluster, opts, procs)
+        if procs and cgroups is not None:
+            cgroups.pids[(pid, PROXY_CONTAINER)] = envoy_pid
     deadline = time.monotonic() + opts.ready_timeout
     admin = {pid: plan.admin_url(pid) for pid, _ in envoys}
     await _wait_http([f"{u}/ready" for u in admin.values()] + [f"{u}/ready" for u in ctls.values()], deadline, children)

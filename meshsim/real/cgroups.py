@@ -66,6 +66,7 @@ __all__ = [
     "cfs_quota_us",
     "weight_from_shares",
     "detect",
+    "sched_wait",
     "cleanup_stale_cgroups",
 ]
 
@@ -237,6 +238,8 @@ class Cgroups:
         self.containers: dict[tuple[str, str], ContainerCgroup] = {}
         self.node_cpus: dict[str, list[int]] = {}
         self.created: list[Path] = []
+        self.pids: dict[tuple[str, str], int] = {}
+        """(pod, container) -> the pid of its process (set by bring-up), for :meth:`runqueue`."""
 
     # -- layout ---------------------------------------------------------------------------------------
     def _hierarchies(self) -> dict[str, Path]:
@@ -422,6 +425,14 @@ class Cgroups:
                 )
         return out
 
+    def runqueue(self) -> dict[str, tuple[float, int]]:
+        """Per node: the seconds its containers' threads spent runnable but waiting for a core, and how
+        many times they were scheduled (summed over the threads of :attr:`pids`; :func:`sched_wait`)."""
+        return {
+            node: sched_wait([pid for key, pid in self.pids.items() if self.containers[key].node == node])
+            for node in self.node_cpus
+        }
+
     def procs_for(self, pod: str, container: str) -> tuple[Path, ...]:
         """The ``cgroup.procs`` files a process of ``container`` of ``pod`` joins (empty if it has none)."""
         cg = self.containers.get((pod, container))
@@ -439,6 +450,22 @@ class Cgroups:
         else:
             _record_path().unlink(missing_ok=True)
         return left
+
+
+def sched_wait(pids: list[int], proc: Path = Path("/proc")) -> tuple[float, int]:
+    """Sum over every thread of ``pids`` of its run-queue wait (s) and its number of timeslices, from
+    ``/proc/<pid>/task/<tid>/schedstat`` (time on the CPU ns, time runnable waiting ns, timeslices:
+    https://docs.kernel.org/scheduler/sched-stats.html); processes or threads gone are skipped."""
+    wait_ns = 0
+    slices = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in (proc / str(pid) / "task").iterdir():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    f = (task / "schedstat").read_text().split()
+                    wait_ns += int(f[1])
+                    slices += int(f[2])
+    return wait_ns / 1e9, slices
 
 
 def _save_record(dirs: list[Path]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from meshsim.model.ir import LoadSpec, MeshModel
 from meshsim.real.bringup import Mesh, Resources, ctl_all
+from meshsim.real.cgroups import CpuSample
 from meshsim.real.measure import fetch_all
 from meshsim.real.options import RunFailed, RunOptions
 from meshsim.real.scenario import ScenarioPlayer
@@ -29,7 +30,9 @@ class LoadRun:
     """What the load run measured: the load generator's result (``load.json``), every Envoy's
     counters ``before`` (end of warm-up) and ``after`` (after the drain), the apps' records, the
     children's CPU seconds at both points, the measured wall time (s) and its epoch bounds (s), and
-    the scenario player (None without a Scenario)."""
+    the scenario player (None without a Scenario); with the run's cgroups, every container's cgroup
+    counters (``cg_before``/``cg_after``), every node's run-queue wait (``rq_before``/``rq_after``:
+    seconds, timeslices) at the same two points and the monotonic seconds between them (``cg_wall_s``)."""
 
     load_res: dict[str, Any]
     before: dict[str, dict[str, float]]
@@ -41,6 +44,11 @@ class LoadRun:
     t_epoch0: float
     t_epoch1: float
     player: ScenarioPlayer | None
+    cg_before: dict[tuple[str, str], CpuSample] = dataclasses.field(default_factory=dict)
+    cg_after: dict[tuple[str, str], CpuSample] = dataclasses.field(default_factory=dict)
+    rq_before: dict[str, tuple[float, int]] = dataclasses.field(default_factory=dict)
+    rq_after: dict[str, tuple[float, int]] = dataclasses.field(default_factory=dict)
+    cg_wall_s: float = 0.0
 
 
 def _load_spec(model: MeshModel, load: LoadSpec, opts: RunOptions, mesh: Mesh) -> dict[str, Any]:
@@ -150,6 +158,9 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
     assert lg.stdout is not None
     before: dict[str, dict[str, float]] = {}
     cpu_before: dict[str, float] = {}
+    cg_before: dict[tuple[str, str], CpuSample] = {}
+    rq_before: dict[str, tuple[float, int]] = {}
+    t_cg0 = cg_wall = 0.0
     t_window = 0.0
     t_epoch0 = 0.0
     player = res.player = _player(model, load, mesh, res)
@@ -169,6 +180,8 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
             await ctl_all(mesh.ctls, "POST", "/mark")
             cpu_before = children.cpu_seconds()
             t_window = time.monotonic()
+            if res.cgroups is not None:
+                cg_before, rq_before, t_cg0 = res.cgroups.sample(), res.cgroups.runqueue(), time.monotonic()
     rc = await loop.run_in_executor(None, lg.wait)
     if rc != 0 or not load_out.exists():
         raise RunFailed(f"load generator failed (exit {rc}); see {mesh.logs / 'loadgen.log'}")
@@ -182,8 +195,28 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
     t_epoch1 = time.time()
     cpu_after = children.cpu_seconds()
     wall = time.monotonic() - t_window if t_window else 0.0
+    cg_after: dict[tuple[str, str], CpuSample] = {}
+    rq_after: dict[str, tuple[float, int]] = {}
+    if res.cgroups is not None and cg_before:
+        cg_after, rq_after, cg_wall = res.cgroups.sample(), res.cgroups.runqueue(), time.monotonic() - t_cg0
     apps: dict[str, Any] = {}
     for per_pod in (await ctl_all(mesh.ctls, "GET", "/stats")).values():
         apps.update(per_pod)
     load_res = json.loads(load_out.read_text())
-    return LoadRun(load_res, before, after, apps, cpu_before, cpu_after, wall, t_epoch0, t_epoch1, player)
+    return LoadRun(
+        load_res,
+        before,
+        after,
+        apps,
+        cpu_before,
+        cpu_after,
+        wall,
+        t_epoch0,
+        t_epoch1,
+        player,
+        cg_before,
+        cg_after,
+        rq_before,
+        rq_after,
+        cg_wall,
+    )

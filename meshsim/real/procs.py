@@ -182,6 +182,10 @@ class Children:
         self._save()
         return proc
 
+    def pids(self) -> dict[str, int]:
+        """Name -> pid of every child (live or not)."""
+        return {c.name: c.proc.pid for c in self.children}
+
     def dead(self) -> list[str]:
         """Names of children that have exited."""
         return [c.name for c in self.children if c.proc.poll() is not None]
