@@ -1,8 +1,8 @@
 """The workload service: real HTTP apps that execute a :class:`~meshsim.model.ir.Workload` exactly as the
 simulator does.
 
-One process hosts the apps of several pods (each on its own ``<pod ip>:15080``) on one uvloop event loop
-to save CPU. Per pod:
+Each pod's app is its own process (the runner starts one per pod, on ``<pod ip>:15080``), on a uvloop event
+loop; ``cpu:`` steps run on a pool of one thread per worker. Per pod:
 
 - a worker pool of ``Workload.concurrency`` (FIFO: ``asyncio.Semaphore`` wakes waiters in order;
   None = unbounded, like isotope's Go server);
@@ -42,22 +42,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import pickle
 import sys
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from meshsim.model.ir import CallStep, ConcurrentStep, MeshModel, SleepStep, Step, Workload
+from meshsim.model.ir import CallStep, ConcurrentStep, CpuStep, MeshModel, SleepStep, Step, Workload
 from meshsim.model.rules.app_retry import app_tries
 from meshsim.model.rules.dist import draw
 
-__all__ = ["draw", "ErrorInjector", "App", "forwarded_headers", "main"]
+__all__ = ["draw", "ErrorInjector", "App", "forwarded_headers", "burn_cpu", "main"]
 
 HOP_BY_HOP = frozenset(
     {
@@ -83,6 +85,38 @@ FAULT_ABORT_BODY = b"fault filter abort"
 """The body of the local reply Envoy's fault filter sends for an injected abort (``FaultFilter::abortWithStatus``,
 source/extensions/filters/http/fault/fault_filter.cc): how an app tells an injected abort (``FI``) from an upstream
 answer, since such a request never reaches a cluster's counters."""
+
+
+_BURN_CHUNK = bytes(4096)
+"""What :func:`burn_cpu` hashes per step: above hashlib's 2047-byte threshold for releasing the GIL, small
+enough (a few us of SHA-256) that a burn overshoots its CPU time by little."""
+CPU_THREADS_UNBOUNDED = 32
+"""Threads that run ``cpu:`` steps of a pod whose ``concurrency`` is unbounded (None)."""
+_CPU_POOLS: dict[str, ThreadPoolExecutor] = {}
+
+
+def burn_cpu(seconds: float) -> float:
+    """Use ``seconds`` of the calling thread's CPU time, measured on its CPU clock (``time.thread_time``,
+    ``CLOCK_THREAD_CPUTIME_ID``), not wall time: a thread descheduled or throttled by its cgroup's CFS quota
+    takes longer on the wall clock but burns the same CPU. It hashes a 4 KiB buffer in a loop (hashlib
+    releases the GIL for it, so burns on several threads run on several cores). Returns the CPU seconds used
+    (at most one hash, a few us, more than asked)."""
+    h = hashlib.sha256()
+    t0 = time.thread_time()
+    end = t0 + seconds
+    while time.thread_time() < end:
+        h.update(_BURN_CHUNK)
+    return time.thread_time() - t0
+
+
+def _cpu_pool(app: App) -> ThreadPoolExecutor:
+    """The threads that run ``app``'s ``cpu:`` steps: one per worker (``Workload.concurrency``), so a pod's
+    requests burn CPU in parallel as a threaded server's workers do, sharing the cores of its cpuset."""
+    pool = _CPU_POOLS.get(app.pod)
+    if pool is None:
+        n = app.workload.concurrency or CPU_THREADS_UNBOUNDED
+        pool = _CPU_POOLS[app.pod] = ThreadPoolExecutor(max_workers=n, thread_name_prefix=f"cpu-{app.pod}")
+    return pool
 
 
 @dataclass
@@ -321,7 +355,11 @@ class App:
                 return False
         return True
 
-    async def _one(self, step: SleepStep | CallStep, fwd: dict[str, str]) -> bool:
+    async def _one(self, step: SleepStep | CallStep | CpuStep, fwd: dict[str, str]) -> bool:
+        if isinstance(step, CpuStep):
+            # CPU work holds the worker until the drawn CPU time is used, however long that takes on the wall
+            await asyncio.get_running_loop().run_in_executor(_cpu_pool(self), burn_cpu, draw(step.dist, self.rng))
+            return True
         if isinstance(step, SleepStep):
             d = draw(step.dist, self.rng) * self.slow
             t = time.monotonic()
@@ -410,8 +448,9 @@ class App:
 
 
 async def _serve(spec: dict[str, Any]) -> None:
-    """The app host: every pod's app plus the control endpoints the runner calls (``/ready``,
-    ``/mark``, ``/stats``, ``/series``, ``/origin``, ``/event``).
+    """An app process: the apps of the pods in ``spec["pods"]`` (the runner starts one process per pod)
+    plus the control endpoints the runner calls (``/ready``, ``/mark``, ``/stats``, ``/series``,
+    ``/origin``, ``/event``).
 
     (Long: the control handlers are closures over the apps they read and reset.)
     """
@@ -505,6 +544,8 @@ async def _serve(spec: dict[str, Any]) -> None:
     for a in apps:
         await a.stop()
     await runner.cleanup()
+    for pool in _CPU_POOLS.values():
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from meshsim.model.ir import ContainerCPUSpec, MeshModel, NodeIR
+from meshsim.model.ir import ContainerCPUSpec, CpuStep, Dist, MeshModel, NodeIR
 from meshsim.pipeline import load_and_compile
 from meshsim.real.cgroups import detect
 from tests.conftest import ROOT
@@ -87,3 +87,39 @@ def test_a_limited_sidecar_is_throttled_and_its_cgroups_are_gone_after_the_run(
     # nothing left behind: no cgroup, no record
     assert not [d for d in _run_dirs() if d.exists()]
     assert not (state_dir / "cgroups.json").exists()
+
+
+def test_cpu_steps_burn_their_cpu_time_in_the_apps_cgroup(
+    tmp_path: Path, state_dir: Path, real_deps: None, cgroups_ok: None
+) -> None:
+    """Each backend request runs a ``cpu:`` step of 5 ms (constant): its app container's cgroup accounts at least
+    5 ms per request it served, plus the app's own HTTP handling (well under 5 ms a request)."""
+    from meshsim.real.runner import RunOptions, run_real_sync
+
+    model, _ = load_and_compile([ONE_SLOW])
+    model = _with_cpu(model, {}, NodeIR("node-a", 2))
+    burn = CpuStep(Dist("constant", (0.005,), 0.005, 0.0), 0)
+    model = dataclasses.replace(
+        model,
+        services=tuple(
+            dataclasses.replace(s, workloads=tuple(dataclasses.replace(w, script=(burn,)) for w in s.workloads))
+            if s.name == "backend"
+            else s
+            for s in model.services
+        ),
+    )
+    out = tmp_path / "out"
+    summary = run_real_sync(model, RunOptions(out=out, duration=3, warmup=1, rps=30))
+    apps = json.loads((out / "apps.json").read_text())
+    window = json.loads((out / "cpu.json").read_text())["window_s"]
+    served = 0
+    for c in summary.containers:
+        if c.container != "app" or not c.pod.startswith("backend"):
+            continue
+        n = apps[c.pod]["requests"]
+        served += n
+        cpu_s = c.cpu_cores * window
+        assert n * 0.005 <= cpu_s * 1.02 + 0.002, (c.pod, n, cpu_s)
+        assert cpu_s <= n * (0.005 + 0.004) + 0.05, (c.pod, n, cpu_s)
+    assert served > 50
+    assert not [d for d in _run_dirs() if d.exists()]
