@@ -123,3 +123,53 @@ def test_cpu_steps_burn_their_cpu_time_in_the_apps_cgroup(
         assert cpu_s <= n * (0.005 + 0.004) + 0.05, (c.pod, n, cpu_s)
     assert served > 50
     assert not [d for d in _run_dirs() if d.exists()]
+
+
+_KILLED_RUN = """
+import dataclasses, sys
+from pathlib import Path
+from meshsim.model.ir import ContainerCPUSpec, NodeIR
+from meshsim.pipeline import load_and_compile
+from meshsim.real.runner import RunOptions, run_real_sync
+from tests.real.test_real_cpu import ONE_SLOW, _with_cpu
+
+model, _ = load_and_compile([ONE_SLOW])
+model = _with_cpu(model, {"frontend": ContainerCPUSpec(0.1, 0.5)}, NodeIR("node-a", 2))
+run_real_sync(model, RunOptions(out=Path(sys.argv[1]), duration=30, warmup=1, rps=20))
+"""
+
+
+def test_a_sigkilled_runs_cgroups_are_removed_by_the_next_run(
+    tmp_path: Path, state_dir: Path, real_deps: None, cgroups_ok: None
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from meshsim.real.runner import RunOptions, run_real_sync
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MESHSIM_REAL_STATE": str(state_dir)}
+    first = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_RUN, str(tmp_path / "a")], cwd=ROOT, env=env, stderr=subprocess.PIPE
+    )
+    dirs = [CGROUP / c / f"meshsim-{first.pid}" for c in ("cpu", "cpuacct", "cpuset")]
+    children = state_dir / "children.json"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and first.poll() is None:
+        if children.exists() and "loadgen" in children.read_text():
+            break
+        time.sleep(0.2)
+    assert first.poll() is None, first.communicate()[1]
+    assert all(d.is_dir() for d in dirs)
+    assert (dirs[0] / "frontend-v1-0" / "istio-proxy" / "cpu.cfs_quota_us").read_text().strip() == "50000"
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=10)
+    assert (state_dir / "cgroups.json").exists()  # the killed runner could not clean up
+
+    model, _ = load_and_compile([ONE_SLOW])  # the next run, CPU model off, still removes them
+    summary = run_real_sync(model, RunOptions(out=tmp_path / "b", duration=1, warmup=0.5, rps=20))
+    assert any("cgroups left by an earlier crashed run" in f for f in summary.findings)
+    assert not [d for d in dirs if d.exists()]
+    assert not (state_dir / "cgroups.json").exists()
+    assert summary.containers == [] and summary.nodes == []
