@@ -193,30 +193,52 @@ def _spawn_apps(
     children: Children,
     env: dict[str, str],
     cgroups: Cgroups | None,
-) -> dict[str, str]:
-    """One ``python -m meshsim.real.service`` per pod (child ``app-<pod>``), each with its own control
-    port on the control address; returns pod id -> control URL."""
+) -> tuple[dict[str, str], Path]:
+    """The app processes: one ``python -m meshsim.real.service`` (child ``apps``) that loads the model once
+    and forks one process per pod, each joining its ``app`` cgroups first and serving its control endpoint
+    on its own port of the control address. Returns pod id -> control URL and the file the pods' pids will
+    be written to (:func:`_adopt_apps`)."""
     ctl_host = f"{opts.address_prefix}.0.2"
     ctls: dict[str, str] = {}
+    pods = []
     for p, ctl_port in zip(model.proxies, _free_ports(ctl_host, len(model.proxies)), strict=True):
-        spec = {
-            "model": str(run_dir / "model.pkl"),
-            "pods": [[p.id, plan.ip(p.id)]],
-            "app_port": plan.app_port,
-            "outbound_port": plan.outbound_port,
-            "seed": opts.seed,
-            "control_host": ctl_host,
-            "control_port": ctl_port,
-        }
-        spec_file = run_dir / f"app-{p.id}.json"
-        spec_file.write_text(json.dumps(spec))
-        argv = [sys.executable, "-m", "meshsim.real.service", str(spec_file)]
         procs = cgroups.procs_for(p.id, APP_CONTAINER) if cgroups else ()
-        proc = children.spawn(f"app-{p.id}", argv, env=env, nice=opts.nice, cgroup_procs=procs)
-        if procs and cgroups is not None:
-            cgroups.pids[(p.id, APP_CONTAINER)] = proc.pid
+        pods.append({"pod": p.id, "ip": plan.ip(p.id), "control_port": ctl_port, "cgroup_procs": list(map(str, procs))})
         ctls[p.id] = f"http://{ctl_host}:{ctl_port}"
-    return ctls
+    pids_file = run_dir / "app-pids.json"
+    pids_file.unlink(missing_ok=True)
+    spec = {
+        "model": str(run_dir / "model.pkl"),
+        "pods": pods,
+        "app_port": plan.app_port,
+        "outbound_port": plan.outbound_port,
+        "seed": opts.seed,
+        "control_host": ctl_host,
+        "pids_file": str(pids_file),
+    }
+    spec_file = run_dir / "apps.json"
+    spec_file.write_text(json.dumps(spec))
+    children.spawn("apps", [sys.executable, "-m", "meshsim.real.service", str(spec_file)], env=env, nice=opts.nice)
+    return ctls, pids_file
+
+
+def _adopt_apps(pids_file: Path, children: Children, cgroups: Cgroups | None) -> None:
+    """Record each pod's app process (``app-<pod>``) with the run's children (state file, CPU seconds) and
+    its cgroups (run-queue wait).
+
+    Raises
+    ------
+    RunFailed
+        When the app processes' pid file is missing (the apps answered without writing it).
+    """
+    try:
+        pids: dict[str, int] = json.loads(pids_file.read_text())
+    except (OSError, ValueError):
+        raise RunFailed(f"the app processes did not write {pids_file}; see logs/apps.log") from None
+    for pod, pid in pids.items():
+        children.adopt(f"app-{pod}", pid, "apps")
+        if cgroups is not None and cgroups.procs_for(pod, APP_CONTAINER):
+            cgroups.pids[(pod, APP_CONTAINER)] = pid
 
 
 def _cgroups(model: MeshModel, res: Resources, findings: list[str]) -> Cgroups | None:
@@ -249,8 +271,8 @@ async def bring_up(
     res: Resources,
     findings: list[str] | None = None,
 ) -> Mesh:
-    """Start the control plane, one app process per pod (as a pod's app container is its own process)
-    and one Envoy per pod (sidecars and gateway pods), and wait until all are ready
+    """Start the control plane, one app process per pod (as a pod's app container is its own process;
+    forked from one parent that loads the model once) and one Envoy per pod (sidecars and gateway pods), and wait until all are ready
     (``opts.ready_timeout`` seconds).
 
     With nodes in the model (the CPU model on) every pod's app and Envoy run in their own cgroups
@@ -273,7 +295,7 @@ async def bring_up(
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])
     cgroups = _cgroups(model, res, findings)
-    ctls = _spawn_apps(model, opts, plan, run_dir, children, env, cgroups)
+    ctls, pids_file = _spawn_apps(model, opts, plan, run_dir, children, env, cgroups)
 
     t_start = time.monotonic()
     gw = model.gateway
@@ -290,6 +312,7 @@ async def bring_up(
     deadline = time.monotonic() + opts.ready_timeout
     admin = {pid: plan.admin_url(pid) for pid, _ in envoys}
     await _wait_http([f"{u}/ready" for u in admin.values()] + [f"{u}/ready" for u in ctls.values()], deadline, children)
+    _adopt_apps(pids_file, children, cgroups)
     live_s = await res.cp.wait_live([pid for pid, _ in envoys], max(0.5, deadline - time.monotonic()))
     startup = time.monotonic() - t_start
     return Mesh(plan, envoys, admin, ctls, env, run_dir, logs, stage_snaps, startup, live_s)

@@ -136,12 +136,23 @@ class Children:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.children: list[_Child] = []
+        self.adopted: list[tuple[str, int, list[str]]] = []
+        """Grandchildren (name, pid, command line): processes a child forked, e.g. the pods' apps."""
         self._state = state_dir() / "children.json"
 
     def _save(self) -> None:
         tmp = self._state.with_suffix(".tmp")
-        tmp.write_text(json.dumps([{"name": c.name, "pid": c.proc.pid, "argv": c.argv} for c in self.children]))
+        rows = [{"name": c.name, "pid": c.proc.pid, "argv": c.argv} for c in self.children]
+        rows += [{"name": n, "pid": pid, "argv": argv} for n, pid, argv in self.adopted]
+        tmp.write_text(json.dumps(rows))
         os.replace(tmp, self._state)
+
+    def adopt(self, name: str, pid: int, parent: str) -> None:
+        """Record process ``pid``, forked by the child ``parent`` (so its command line is the parent's), in the
+        state file and in :meth:`cpu_seconds`; :meth:`stop_all` stops it if it outlives its parent."""
+        argv = next(c.argv for c in self.children if c.name == parent)
+        self.adopted.append((name, pid, argv))
+        self._save()
 
     def spawn(
         self,
@@ -183,8 +194,8 @@ class Children:
         return proc
 
     def pids(self) -> dict[str, int]:
-        """Name -> pid of every child (live or not)."""
-        return {c.name: c.proc.pid for c in self.children}
+        """Name -> pid of every child and adopted process (live or not)."""
+        return {c.name: c.proc.pid for c in self.children} | {n: p for n, p, _ in self.adopted}
 
     def dead(self) -> list[str]:
         """Names of children that have exited."""
@@ -204,6 +215,9 @@ class Children:
                 with contextlib.suppress(ProcessLookupError):
                     c.proc.kill()
                 c.proc.wait(5)
+        for _, pid, argv in self.adopted:  # their parent stops them; one that outlived it (same pid+argv) too
+            _kill_pid(pid, argv, timeout=1.0)
+        self.adopted.clear()
         self.children.clear()
         self._state.unlink(missing_ok=True)
 
@@ -211,10 +225,10 @@ class Children:
         """User+system CPU seconds of each live child so far (``/proc/<pid>/stat``)."""
         tick = os.sysconf("SC_CLK_TCK")
         out: dict[str, float] = {}
-        for c in self.children:
+        for name, pid in [(c.name, c.proc.pid) for c in self.children] + [(n, p) for n, p, _ in self.adopted]:
             try:
-                fields = Path(f"/proc/{c.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            out[c.name] = (int(fields[11]) + int(fields[12])) / tick
+            out[name] = (int(fields[11]) + int(fields[12])) / tick
         return out

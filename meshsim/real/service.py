@@ -48,6 +48,7 @@ import os
 import pickle
 import sys
 import time
+import traceback
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -447,18 +448,17 @@ class App:
         return "5xx" if status >= 500 else "4xx"
 
 
-async def _serve(spec: dict[str, Any]) -> None:
-    """An app process: the apps of the pods in ``spec["pods"]`` (the runner starts one process per pod)
+async def _serve(spec: dict[str, Any], model: MeshModel, pods: list[tuple[str, str]], control_port: int) -> None:
+    """An app process: the apps of ``pods`` ((pod id, ip) pairs; :func:`main` forks one process per pod)
     plus the control endpoints the runner calls (``/ready``, ``/mark``, ``/stats``, ``/series``,
-    ``/origin``, ``/event``).
+    ``/origin``, ``/event``) on ``spec["control_host"]:control_port``. Returns when told to stop
+    (SIGTERM/SIGINT) or when its parent dies.
 
     (Long: the control handlers are closures over the apps they read and reset.)
     """
     from aiohttp import web
 
-    with open(spec["model"], "rb") as f:
-        model: MeshModel = pickle.load(f)  # noqa: S301 - our own file, written by the runner
-    apps = [App(model, pod, ip, spec["app_port"], spec["outbound_port"], spec["seed"]) for pod, ip in spec["pods"]]
+    apps = [App(model, pod, ip, spec["app_port"], spec["outbound_port"], spec["seed"]) for pod, ip in pods]
     for a in apps:
         await a.start()
 
@@ -525,7 +525,7 @@ async def _serve(spec: dict[str, Any]) -> None:
     ctl.router.add_get("/series", series)
     runner = web.AppRunner(ctl, access_log=None, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, spec["control_host"], spec["control_port"]).start()
+    await web.TCPSite(runner, spec["control_host"], control_port).start()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -548,15 +548,105 @@ async def _serve(spec: dict[str, Any]) -> None:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+JOIN_FAILED = 97
+"""Exit status of a pod's process that could not join its cgroups (as the runner's spawn shell)."""
+STOP_GRACE_S = 2.5
+"""Seconds the parent waits for its pods' processes after forwarding SIGTERM, before SIGKILL."""
+
+
+def _pod_process(spec: dict[str, Any], model: MeshModel, pod: dict[str, Any]) -> int:
+    """The body of one pod's forked process: join its cgroups (each ``cgroup.procs`` in ``pod["cgroup_procs"]``)
+    before anything of the pod runs, then serve the pod; returns the exit status."""
+    try:
+        for procs in pod.get("cgroup_procs", ()):
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+    except OSError as exc:
+        print(f"pod {pod['pod']}: cannot join cgroup {exc.filename}: {exc.strerror}", file=sys.stderr, flush=True)  # noqa: T201
+        return JOIN_FAILED
+    run_loop(_serve(spec, model, [(pod["pod"], pod["ip"])], int(pod["control_port"])))
+    return 0
+
+
+def _supervise(pids: dict[int, str]) -> int:
+    """The parent of the pods' processes: forward SIGTERM/SIGINT to them and wait; if one exits by itself (or
+    the runner dies) stop the others. Returns 0 after a requested stop, 1 when a pod's process died."""
+    import signal
+
+    stopping = [False]
+
+    def forward(_sig: int, _frm: Any) -> None:
+        stopping[0] = True
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    parent = os.getppid()
+    failed = ""
+    deadline: float | None = None
+    while pids:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid in pids:
+            pod = pids.pop(pid)
+            if not stopping[0]:
+                failed = failed or f"the app process of pod {pod} exited (status {os.waitstatus_to_exitcode(status)})"
+                forward(0, None)
+            continue
+        if not stopping[0] and os.getppid() != parent:  # the runner died: do not outlive it
+            forward(0, None)
+        if stopping[0]:
+            deadline = deadline or time.monotonic() + STOP_GRACE_S
+            if time.monotonic() > deadline:
+                for p in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(p, signal.SIGKILL)
+        time.sleep(0.1)
+    if failed:
+        print(failed, file=sys.stderr, flush=True)  # noqa: T201
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``python -m meshsim.real.service SPEC.json`` (spec written by the runner)."""
+    """Entry point: ``python -m meshsim.real.service SPEC.json`` (spec written by the runner).
+
+    The process loads everything a pod's app needs once (the model, aiohttp, numpy), then forks **one process
+    per pod** of ``spec["pods"]`` (``{"pod", "ip", "control_port", "cgroup_procs"}``), so N pods cost one
+    interpreter start-up, not N, and each pod's app is its own process that can sit in its own cgroups. The
+    pods' pids are written to ``spec["pids_file"]`` (JSON ``{pod: pid}``, atomically) and this process then
+    supervises them (:func:`_supervise`)."""
     ap = argparse.ArgumentParser(prog="meshsim.real.service")
     ap.add_argument("spec")
     args = ap.parse_args(argv)
     with open(args.spec) as f:
         spec = json.load(f)
-    run_loop(_serve(spec))
-    return 0
+    import aiohttp.web  # noqa: F401 - loaded before the fork, so each pod's process starts warm
+
+    with open(spec["model"], "rb") as f:
+        model: MeshModel = pickle.load(f)  # noqa: S301 - our own file, written by the runner
+    pids: dict[int, str] = {}
+    for pod in spec["pods"]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = _pod_process(spec, model, pod)
+            except BaseException:  # noqa: BLE001 - the child must never return into the parent's code
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        pids[pid] = pod["pod"]
+    tmp = f"{spec['pids_file']}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({pod: pid for pid, pod in pids.items()}, f)
+    os.replace(tmp, spec["pids_file"])
+    return _supervise(pids)
 
 
 def run_loop(coro: Any) -> Any:
