@@ -1,7 +1,7 @@
 """The workload service: real HTTP apps that execute a :class:`~meshsim.model.ir.Workload` exactly as the
 simulator does.
 
-Each pod's app is its own process (the runner starts one per pod, on ``<pod ip>:15080``), on a uvloop event
+Each pod's app is its own process (forked per pod by :func:`main`, on ``<pod ip>:15080``), on a uvloop event
 loop; ``cpu:`` steps run on a pool of one thread per worker. Per pod:
 
 - a worker pool of ``Workload.concurrency`` (FIFO: ``asyncio.Semaphore`` wakes waiters in order;
@@ -32,9 +32,9 @@ status < 500, residence in ms: the simulator's ``Series.add``), each app-level c
 series (calls, tries), and the number of requests waiting for a worker is sampled at each bucket's end.
 ``GET /series`` returns them.
 
-Run as ``python -m meshsim.real.service SPEC.json``; it serves a control endpoint (``/ready``,
-``/mark`` to start the measured window, ``/stats``, ``/origin``, ``/event``, ``/series``) and exits
-when its parent dies.
+Run as ``python -m meshsim.real.service SPEC.json``: it forks one process per pod (:func:`main`), each
+serving a control endpoint (``/ready``, ``/mark`` to start the measured window, ``/stats``, ``/origin``,
+``/event``, ``/series``) on its own port; all exit when the runner dies.
 """
 
 from __future__ import annotations
