@@ -488,8 +488,15 @@ def _evict(d: Path, fs: CgroupFS) -> None:
 
 
 def _remove_all(dirs: list[Path], fs: CgroupFS, timeout: float) -> list[str]:
+    """rmdir ``dirs`` deepest first; a busy one (processes still exiting) is retried until ``timeout``
+    seconds, moving its processes out; the ancestors of one that stays are not tried. Returns what stays."""
     left: list[str] = []
+    stuck: list[Path] = []
     for d in sorted(set(dirs), key=lambda p: len(p.parts), reverse=True):
+        below = next((s for s in stuck if s.is_relative_to(d)), None)
+        if below is not None:
+            left.append(f"{d}: holds {below}")
+            continue
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -500,6 +507,7 @@ def _remove_all(dirs: list[Path], fs: CgroupFS, timeout: float) -> list[str]:
             except OSError as exc:
                 if exc.errno != errno.EBUSY or time.monotonic() > deadline:
                     left.append(f"{d}: {exc.strerror}")
+                    stuck.append(d)
                     break
                 _evict(d, fs)  # processes exit asynchronously after SIGKILL; or one outlived the run
                 time.sleep(0.05)
