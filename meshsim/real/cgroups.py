@@ -22,7 +22,7 @@ Arithmetic, as the kubelet does it (``pkg/kubelet/cm/helpers_linux.go``, ``Milli
 - quota = limit x period / 1000 with the period fixed at 100 000 us, at least 1000 us; no limit, no
   quota; the pod carries the sum of its containers' quotas only when every container has a limit;
 - v2 ``cpu.weight`` from shares by the container runtimes' conversion (``ConvertCPUSharesToCgroupV2Value``
-  in https://github.com/opencontainers/cgroups, ``utils.go``, the runc >= 1.3.2 formula from
+  in https://github.com/opencontainers/cgroups, the runc >= 1.3.2 formula from
   https://github.com/kubernetes/kubernetes/issues/131216): ``ceil(10^((l^2 + 125 l) / 612 - 7/34))``
   with ``l = log2(shares)`` (1024 -> 100, 2 -> 1, 262144 -> 10000);
 - the run's root carries the shares of the nodes' capacity (cores x 1024), as the kubelet's
