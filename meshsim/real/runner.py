@@ -1,6 +1,6 @@
 """One real run: control plane, Envoys, apps, load, measurement, teardown — in one process.
 
-Sequence (loopback mode, no root, nothing outside ``127.0.0.0/8``):
+Sequence (loopback mode, nothing outside ``127.0.0.0/8``; root only for the CPU model's cgroups):
 
 1. take the run lock and kill what a crashed earlier run left behind (:mod:`meshsim.real.procs`);
 2. translate the model into per-sidecar snapshots (:mod:`meshsim.xds`) and start the ADS server;
