@@ -7,6 +7,7 @@ import dataclasses
 import errno
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -361,3 +362,34 @@ def test_a_refused_write_is_one_error(tmp_path: Path) -> None:
         cg.create(_model())
     cg.fs = FakeKernelFS()
     assert cg.remove() == []
+
+
+def test_comounted_cpu_and_cpuacct_are_one_hierarchy(tmp_path: Path) -> None:
+    """systemd mounts ``cpu,cpuacct`` once with ``cpu`` and ``cpuacct`` as symlinks: one directory per container,
+    joined once, with both the limits and the usage."""
+    root = _v1_root(tmp_path)
+    shutil.rmtree(root / "cpu")
+    shutil.rmtree(root / "cpuacct")
+    both = root / "cpu,cpuacct"
+    both.mkdir()
+    (both / "cgroup.procs").write_text("")
+    (both / "cpu.cfs_quota_us").write_text("-1")
+    (root / "cpu").symlink_to(both)
+    (root / "cpuacct").symlink_to(both)
+
+    class CoMounted(FakeKernelFS):
+        def mkdir(self, path: Path) -> None:
+            super().mkdir(path)
+            (path / "cpuacct.usage").write_text("0")
+
+    model = _model()
+    cg = Cgroups(root, CoMounted(), name="meshsim-t")
+    cg.create(model)
+    slow = _pod_of(model, "slow")
+    c = cg.containers[(slow, "istio-proxy")]
+    assert c.acct_dir == c.cpu_dir == root / "cpu" / "meshsim-t" / slow / "istio-proxy"
+    assert len(c.procs) == 2  # cpu(,cpuacct) and the node's cpuset
+    (c.cpu_dir / "cpuacct.usage").write_text("500000000")
+    assert cg.sample()[(slow, "istio-proxy")].usage_s == 0.5
+    assert cg.remove() == []
+    assert not (both / "meshsim-t").exists()
