@@ -15,9 +15,9 @@ from typing import Any
 from meshsim import atomic
 from meshsim.metrics.results import Summary
 from meshsim.model.ir import MeshModel
-from meshsim.real.bringup import Mesh, Resources
+from meshsim.real.bringup import Mesh, Resources, ctl_all
 from meshsim.real.loadrun import LoadRun
-from meshsim.real.measure import build_summary
+from meshsim.real.measure import build_summary, cpu_rows
 from meshsim.real.options import RunOptions
 from meshsim.real.scenario import build_scenario_result, build_series
 from meshsim.real.telemetry import metrics_from_access_logs
@@ -89,8 +89,6 @@ async def collect(
     findings: list[str],
 ) -> Summary:
     """Write the run's raw files and ``summary.json`` into ``out``; return the Summary."""
-    import aiohttp  # the [real] extra
-
     if not run.load_res.get("valid", True):
         findings.append(f"warning: run invalid: {run.load_res.get('invalid_reason')}")
     _cpu(out, run, findings)
@@ -114,6 +112,10 @@ async def collect(
         f"info: {envoy_version()}; envoy --concurrency {opts.envoy_concurrency}; loopback mode"
         + (f"; processes at nice {opts.nice}" if opts.nice else "")
     )
+    if res.cgroups is not None:  # throttling depends on the kernel version (CFS bandwidth fixes in 5.4)
+        findings.append(
+            f"info: container CPU from cgroup {res.cgroups.version} accounting; kernel {os.uname().release}"
+        )
     player = run.player
     if player is not None:
         findings += [f"warning: {e}" for e in player.errors]
@@ -124,12 +126,18 @@ async def collect(
     summary: Summary = build_summary(
         model, run.load_res, run.before, run.after, run.apps, _run_info(model, opts, inputs), findings, edge_ms
     )
+    if res.cgroups is not None:
+        containers, nodes = cpu_rows(
+            model, res.cgroups.containers, run.cg_before, run.cg_after, run.rq_before, run.rq_after, run.cg_wall_s
+        )
+        summary = summary.model_copy(update={"containers": containers, "nodes": nodes})
     if player is not None:
         load = model.load
         timeline = model.timeline
         assert timeline is not None
-        async with aiohttp.ClientSession() as sess, sess.get(f"{mesh.ctl}/series") as r:
-            app_series = await r.json()
+        app_series: dict[str, Any] = {}
+        for per_pod in (await ctl_all(mesh.ctls, "GET", "/series")).values():
+            app_series.update(per_pod)
         series = build_series(
             model, timeline.series_interval, run.load_res.get("requests_log", []), app_series, player.samples
         )

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from meshsim.model.ir import LoadSpec, MeshModel
-from meshsim.real.bringup import Mesh, Resources, http_ok
+from meshsim.real.bringup import Mesh, Resources, ctl_all
+from meshsim.real.cgroups import CpuSample
 from meshsim.real.measure import fetch_all
 from meshsim.real.options import RunFailed, RunOptions
 from meshsim.real.scenario import ScenarioPlayer
@@ -29,7 +30,9 @@ class LoadRun:
     """What the load run measured: the load generator's result (``load.json``), every Envoy's
     counters ``before`` (end of warm-up) and ``after`` (after the drain), the apps' records, the
     children's CPU seconds at both points, the measured wall time (s) and its epoch bounds (s), and
-    the scenario player (None without a Scenario)."""
+    the scenario player (None without a Scenario); with the run's cgroups, every container's cgroup
+    counters (``cg_before``/``cg_after``), every node's run-queue wait (``rq_before``/``rq_after``:
+    seconds, timeslices) at the same two points and the monotonic seconds between them (``cg_wall_s``)."""
 
     load_res: dict[str, Any]
     before: dict[str, dict[str, float]]
@@ -41,6 +44,11 @@ class LoadRun:
     t_epoch0: float
     t_epoch1: float
     player: ScenarioPlayer | None
+    cg_before: dict[tuple[str, str], CpuSample] = dataclasses.field(default_factory=dict)
+    cg_after: dict[tuple[str, str], CpuSample] = dataclasses.field(default_factory=dict)
+    rq_before: dict[str, tuple[float, int]] = dataclasses.field(default_factory=dict)
+    rq_after: dict[str, tuple[float, int]] = dataclasses.field(default_factory=dict)
+    cg_wall_s: float = 0.0
 
 
 def _load_spec(model: MeshModel, load: LoadSpec, opts: RunOptions, mesh: Mesh) -> dict[str, Any]:
@@ -105,12 +113,16 @@ def _player(model: MeshModel, load: LoadSpec, mesh: Mesh, res: Resources) -> Sce
         )
         return build_all(m, mesh.plan)
 
-    async def post_event(ev: dict[str, Any]) -> None:
-        import aiohttp  # the [real] extra
+    key = {
+        e.id: next(w.key for w in model.service(e.service).workloads if w.version == e.version) for e in model.endpoints
+    }
 
-        async with aiohttp.ClientSession() as sess, sess.post(f"{mesh.ctl}/event", json=ev) as r:
-            if r.status != 200:
-                raise RunFailed(f"app host refused scenario event {ev}: {await r.text()}")
+    async def post_event(ev: dict[str, Any]) -> None:
+        # each pod's app is its own process: send the event to the processes of the pods it names
+        pods = {p for p in mesh.ctls if p == ev.get("pod") or key.get(p) in (ev.get("workloads") or [])}
+        if not pods:
+            raise RunFailed(f"scenario event {ev} matches no pod")
+        await ctl_all({p: u for p, u in mesh.ctls.items() if p in pods}, "POST", "/event", ev)
 
     return ScenarioPlayer(
         timeline, res.cp, mesh.stage_snaps, without, post_event, mesh.admin, load.warmup + load.duration + load.drain
@@ -126,8 +138,6 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
     RunFailed
         When the load generator fails or a scenario event is refused.
     """
-    import aiohttp  # the [real] extra
-
     load = model.load
     timeline = model.timeline
     children = res.children
@@ -148,6 +158,9 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
     assert lg.stdout is not None
     before: dict[str, dict[str, float]] = {}
     cpu_before: dict[str, float] = {}
+    cg_before: dict[tuple[str, str], CpuSample] = {}
+    rq_before: dict[str, tuple[float, int]] = {}
+    t_cg0 = cg_wall = 0.0
     t_window = 0.0
     t_epoch0 = 0.0
     player = res.player = _player(model, load, mesh, res)
@@ -158,19 +171,17 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
         msg = line.decode().strip()
         if msg.startswith("t0 ") and timeline is not None and player is not None:
             t0_lg = float(msg.split()[1])
-            async with (
-                aiohttp.ClientSession() as sess,
-                sess.post(f"{mesh.ctl}/origin", json={"t0": t0_lg, "width": timeline.series_interval}) as r,
-            ):
-                await r.read()
+            await ctl_all(mesh.ctls, "POST", "/origin", {"t0": t0_lg, "width": timeline.series_interval})
             player.start(t0_lg)
         elif msg.startswith("warmup-done"):
             parts = msg.split()
             t_epoch0 = float(parts[1]) if len(parts) > 1 else time.time()
             before = await fetch_all(mesh.admin)
-            await http_ok(f"{mesh.ctl}/mark", "POST")
+            await ctl_all(mesh.ctls, "POST", "/mark")
             cpu_before = children.cpu_seconds()
             t_window = time.monotonic()
+            if res.cgroups is not None:
+                cg_before, rq_before, t_cg0 = res.cgroups.sample(), res.cgroups.runqueue(), time.monotonic()
     rc = await loop.run_in_executor(None, lg.wait)
     if rc != 0 or not load_out.exists():
         raise RunFailed(f"load generator failed (exit {rc}); see {mesh.logs / 'loadgen.log'}")
@@ -184,7 +195,28 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
     t_epoch1 = time.time()
     cpu_after = children.cpu_seconds()
     wall = time.monotonic() - t_window if t_window else 0.0
-    async with aiohttp.ClientSession() as sess, sess.get(f"{mesh.ctl}/stats") as r:
-        apps = await r.json()
+    cg_after: dict[tuple[str, str], CpuSample] = {}
+    rq_after: dict[str, tuple[float, int]] = {}
+    if res.cgroups is not None and cg_before:
+        cg_after, rq_after, cg_wall = res.cgroups.sample(), res.cgroups.runqueue(), time.monotonic() - t_cg0
+    apps: dict[str, Any] = {}
+    for per_pod in (await ctl_all(mesh.ctls, "GET", "/stats")).values():
+        apps.update(per_pod)
     load_res = json.loads(load_out.read_text())
-    return LoadRun(load_res, before, after, apps, cpu_before, cpu_after, wall, t_epoch0, t_epoch1, player)
+    return LoadRun(
+        load_res,
+        before,
+        after,
+        apps,
+        cpu_before,
+        cpu_after,
+        wall,
+        t_epoch0,
+        t_epoch1,
+        player,
+        cg_before,
+        cg_after,
+        rq_before,
+        rq_after,
+        cg_wall,
+    )

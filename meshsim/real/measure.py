@@ -39,18 +39,21 @@ from typing import Any
 from meshsim.metrics.results import (
     CallResult,
     ClusterResult,
+    ContainerCPU,
     EdgeResult,
     EntryResult,
     Estimate,
     Latency,
     MeshTotals,
+    NodeCPU,
     RunInfo,
     ServiceResult,
     Summary,
 )
 from meshsim.model.ir import MeshModel
+from meshsim.real.cgroups import ContainerCgroup, CpuSample
 
-__all__ = ["COUNTERS", "fetch_stats", "fetch_all", "cluster_deltas", "build_summary"]
+__all__ = ["COUNTERS", "fetch_stats", "fetch_all", "cluster_deltas", "build_summary", "cpu_rows"]
 
 COUNTERS = (
     "upstream_rq_total",
@@ -493,3 +496,61 @@ def _entry(model: MeshModel, load: dict[str, Any], duration: float) -> EntryResu
         status_codes={str(k): int(v) for k, v in statuses.items()},
     )
     return entry
+
+
+def cpu_rows(
+    model: MeshModel,
+    containers: dict[tuple[str, str], ContainerCgroup],
+    before: dict[tuple[str, str], CpuSample],
+    after: dict[tuple[str, str], CpuSample],
+    rq_before: dict[str, tuple[float, int]],
+    rq_after: dict[str, tuple[float, int]],
+    wall_s: float,
+) -> tuple[list[ContainerCPU], list[NodeCPU]]:
+    """The summary's ``containers[]`` and ``nodes[]`` from the run's cgroups: per container the deltas of
+    its ``cpuacct.usage`` (v2 ``usage_usec``) and ``cpu.stat`` between the two samples ``wall_s`` seconds
+    apart (``cpu_cores`` = CPU seconds / wall seconds); per node of ``model.nodes`` the sum of its
+    containers' cores and the mean run-queue wait per timeslice of their threads (ms; null without
+    timeslices). Empty without samples (the CPU model off)."""
+    if not before or not after or wall_s <= 0:
+        return [], []
+    rows: list[ContainerCPU] = []
+    per_node: dict[str, float] = defaultdict(float)
+    for key, cg in containers.items():
+        if key not in before or key not in after:
+            continue
+        d = after[key] - before[key]
+        cores = max(0.0, d.usage_s) / wall_s
+        req, lim = cg.spec.request_cores, cg.spec.limit_cores
+        rows.append(
+            ContainerCPU(
+                pod=cg.pod,
+                container=cg.container,
+                node=cg.node,
+                request_cores=req,
+                limit_cores=lim,
+                cpu_cores=cores,
+                utilization_of_request=cores / req if req else None,
+                utilization_of_limit=cores / lim if lim else None,
+                nr_periods=d.nr_periods,
+                nr_throttled=d.nr_throttled,
+                throttled_time_s=d.throttled_s,
+            )
+        )
+        if cg.node is not None:
+            per_node[cg.node] += cores
+    nodes: list[NodeCPU] = []
+    for n in model.nodes:
+        w0, k0 = rq_before.get(n.name, (0.0, 0))
+        w1, k1 = rq_after.get(n.name, (0.0, 0))
+        used = per_node.get(n.name, 0.0)
+        nodes.append(
+            NodeCPU(
+                node=n.name,
+                cores=n.cores,
+                cpu_cores=used,
+                utilization=used / n.cores if n.cores else 0.0,
+                mean_runqueue_wait_ms=(w1 - w0) / (k1 - k0) * 1e3 if k1 > k0 else None,
+            )
+        )
+    return rows, nodes

@@ -118,6 +118,10 @@ def cleanup_stale() -> list[int]:
     return killed
 
 
+_JOIN_AND_EXEC = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 97; shift; n=$((n-1)); done; exec "$@"'
+"""Shell program: ``sh -c PROG sh N FILE1..FILEN ARGV...`` joins N cgroups, then becomes ``ARGV``."""
+
+
 @dataclass
 class _Child:
     name: str
@@ -132,17 +136,38 @@ class Children:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.children: list[_Child] = []
+        self.adopted: list[tuple[str, int, list[str]]] = []
+        """Grandchildren (name, pid, command line): processes a child forked, e.g. the pods' apps."""
         self._state = state_dir() / "children.json"
 
     def _save(self) -> None:
         tmp = self._state.with_suffix(".tmp")
-        tmp.write_text(json.dumps([{"name": c.name, "pid": c.proc.pid, "argv": c.argv} for c in self.children]))
+        rows = [{"name": c.name, "pid": c.proc.pid, "argv": c.argv} for c in self.children]
+        rows += [{"name": n, "pid": pid, "argv": argv} for n, pid, argv in self.adopted]
+        tmp.write_text(json.dumps(rows))
         os.replace(tmp, self._state)
 
+    def adopt(self, name: str, pid: int, parent: str) -> None:
+        """Record process ``pid``, forked by the child ``parent`` (so its command line is the parent's), in the
+        state file and in :meth:`cpu_seconds`; :meth:`stop_all` stops it if it outlives its parent."""
+        argv = next(c.argv for c in self.children if c.name == parent)
+        self.adopted.append((name, pid, argv))
+        self._save()
+
     def spawn(
-        self, name: str, argv: list[str], pdeathsig: bool = False, nice: int = 0, **kw: Any
+        self,
+        name: str,
+        argv: list[str],
+        pdeathsig: bool = False,
+        nice: int = 0,
+        cgroup_procs: tuple[Path, ...] = (),
+        **kw: Any,
     ) -> subprocess.Popen[bytes]:
         """Start ``argv`` with stdout/stderr to ``<log dir>/<name>.log`` (unless given in ``kw``).
+
+        ``cgroup_procs``: the ``cgroup.procs`` files the process joins before it runs ``argv`` (a POSIX
+        shell writes its own pid into each, then ``exec``s the program, so no thread of it ever runs outside
+        its cgroups; a refused write exits 97 with the shell's message in the log).
 
         ``nice`` != 0 runs it under ``nice -n`` (coreutils), so every thread it starts has that
         priority; a ``preexec_fn`` is not used because the runner has gRPC threads and forking Python
@@ -150,6 +175,8 @@ class Children:
         child's stderr and runs it at the default priority.
         """
         program = list(argv)
+        if cgroup_procs:
+            argv = ["/bin/sh", "-c", _JOIN_AND_EXEC, "sh", str(len(cgroup_procs)), *map(str, cgroup_procs), *argv]
         if nice and shutil.which("nice"):
             argv = [str(shutil.which("nice")), "-n", str(nice), *argv]
         if pdeathsig and shutil.which("setpriv"):
@@ -160,11 +187,15 @@ class Children:
             kw["stderr"] = subprocess.STDOUT
         kw.setdefault("stdin", subprocess.DEVNULL)
         proc = subprocess.Popen(argv, **kw)  # noqa: S603 - argv built by us
-        # setpriv and nice exec the real program, so the recorded command line is the program's own
+        # setpriv, nice and the cgroup shell exec the real program, so the recorded command line is the program's own
         recorded = program
         self.children.append(_Child(name, proc, recorded))
         self._save()
         return proc
+
+    def pids(self) -> dict[str, int]:
+        """Name -> pid of every child and adopted process (live or not)."""
+        return {c.name: c.proc.pid for c in self.children} | {n: p for n, p, _ in self.adopted}
 
     def dead(self) -> list[str]:
         """Names of children that have exited."""
@@ -184,6 +215,9 @@ class Children:
                 with contextlib.suppress(ProcessLookupError):
                     c.proc.kill()
                 c.proc.wait(5)
+        for _, pid, argv in self.adopted:  # their parent stops them; one that outlived it (same pid+argv) too
+            _kill_pid(pid, argv, timeout=1.0)
+        self.adopted.clear()
         self.children.clear()
         self._state.unlink(missing_ok=True)
 
@@ -191,10 +225,10 @@ class Children:
         """User+system CPU seconds of each live child so far (``/proc/<pid>/stat``)."""
         tick = os.sysconf("SC_CLK_TCK")
         out: dict[str, float] = {}
-        for c in self.children:
+        for name, pid in [(c.name, c.proc.pid) for c in self.children] + [(n, p) for n, p, _ in self.adopted]:
             try:
-                fields = Path(f"/proc/{c.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            out[c.name] = (int(fields[11]) + int(fields[12])) / tick
+            out[name] = (int(fields[11]) + int(fields[12])) / tick
         return out

@@ -1,11 +1,12 @@
 """One real run: control plane, Envoys, apps, load, measurement, teardown — in one process.
 
-Sequence (loopback mode, no root, nothing outside ``127.0.0.0/8``):
+Sequence (loopback mode, nothing outside ``127.0.0.0/8``; root only for the CPU model's cgroups):
 
 1. take the run lock and kill what a crashed earlier run left behind (:mod:`meshsim.real.procs`);
 2. translate the model into per-sidecar snapshots (:mod:`meshsim.xds`) and start the ADS server;
-3. start one app-host process (all pods' apps) and one Envoy per pod, wait until every Envoy is
-   ``/ready`` and has ACKed all four xDS types, and the apps answer;
+3. start one app process and one Envoy per pod (with nodes in the model, each in its own cgroup with
+   the container's CPU limit and weight, each node a cpuset: :mod:`meshsim.real.cgroups`), wait until
+   every Envoy is ``/ready`` and has ACKed all four xDS types, and every app answers;
 4. run the load generator (its own process); at the end of warm-up snapshot every Envoy's counters and
    reset the apps' records, after the drain snapshot again;
    with a Scenario (``model.timeline``), play its events at the same offsets from the load generator's
@@ -13,7 +14,8 @@ Sequence (loopback mode, no root, nothing outside ``127.0.0.0/8``):
 5. write ``summary.json`` (the simulator's schema), the raw ``load.json``/``apps.json``/``envoy_stats``,
    ``control_plane.json`` (push->ACK latencies), ``cpu.json``, ``scenario.json`` and the xDS snapshots;
    with :attr:`RunOptions.prometheus`, Istio's metrics from the Envoys' access logs;
-6. stop every process in ``finally`` — on success, on error, on Ctrl-C and on SIGTERM.
+6. stop every process and remove the run's cgroups in ``finally`` — on success, on error, on Ctrl-C
+   and on SIGTERM (a SIGKILLed run's are removed by the next run).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from meshsim.errors import MeshsimError
 from meshsim.metrics.results import Summary
 from meshsim.model.ir import MeshModel
 from meshsim.real.bringup import Resources, bring_up
+from meshsim.real.cgroups import CgroupsUnavailable, cleanup_stale_cgroups
 from meshsim.real.collect import collect
 from meshsim.real.loadrun import run_load
 from meshsim.real.options import RunFailed, RunOptions
@@ -90,14 +93,22 @@ async def run_real(model: MeshModel, opts: RunOptions, inputs: list[str] | None 
         stale = cleanup_stale()
         if stale:
             findings.append(f"info: stopped {len(stale)} processes left by an earlier crashed run")
+        try:
+            stale_cg = cleanup_stale_cgroups()
+        except CgroupsUnavailable as exc:
+            raise RunFailed(str(exc)) from None
+        if stale_cg:
+            findings.append(f"info: removed {stale_cg} cgroups left by an earlier crashed run")
         run_dir = state_dir() / "run"
         run_dir.mkdir(exist_ok=True)
-        mesh = await bring_up(model, opts, plan, envoy, run_dir, out, res)
+        mesh = await bring_up(model, opts, plan, envoy, run_dir, out, res, findings)
         run = await run_load(model, opts, mesh, res, out)
         return await collect(model, opts, mesh, res, run, out, inputs, findings)
     finally:
         if res.children is not None:
             res.children.stop_all()
+        if res.cgroups is not None:
+            res.cgroups.remove()  # after its processes have exited: a cgroup with tasks cannot be removed
         if res.player is not None:
             await res.player.stop()
         if res.cp is not None:

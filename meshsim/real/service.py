@@ -1,8 +1,8 @@
 """The workload service: real HTTP apps that execute a :class:`~meshsim.model.ir.Workload` exactly as the
 simulator does.
 
-One process hosts the apps of several pods (each on its own ``<pod ip>:15080``) on one uvloop event loop
-to save CPU. Per pod:
+Each pod's app is its own process (forked per pod by :func:`main`, on ``<pod ip>:15080``), on a uvloop event
+loop; ``cpu:`` steps run on a pool of one thread per worker. Per pod:
 
 - a worker pool of ``Workload.concurrency`` (FIFO: ``asyncio.Semaphore`` wakes waiters in order;
   None = unbounded, like isotope's Go server);
@@ -34,9 +34,9 @@ status < 500, residence in ms: the simulator's ``Series.add``), each app-level c
 series (calls, tries), and the number of requests waiting for a worker is sampled at each bucket's end.
 ``GET /series`` returns them.
 
-Run as ``python -m meshsim.real.service SPEC.json``; it serves a control endpoint (``/ready``,
-``/mark`` to start the measured window, ``/stats``, ``/origin``, ``/event``, ``/series``) and exits
-when its parent dies.
+Run as ``python -m meshsim.real.service SPEC.json``: it forks one process per pod (:func:`main`), each
+serving a control endpoint (``/ready``, ``/mark`` to start the measured window, ``/stats``, ``/origin``,
+``/event``, ``/series``) on its own port; all exit when the runner dies.
 """
 
 from __future__ import annotations
@@ -44,23 +44,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import pickle
 import sys
 import time
+import traceback
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from meshsim.model.ir import CallStep, ConcurrentStep, MeshModel, SleepStep, Step, Workload
+from meshsim.model.ir import CallStep, ConcurrentStep, CpuStep, MeshModel, SleepStep, Step, Workload
 from meshsim.model.rules.app_retry import app_outcome, app_tries
 from meshsim.model.rules.dist import draw
 from meshsim.sim.request import forwarded_headers
 
-__all__ = ["draw", "ErrorInjector", "App", "forwarded_headers", "main"]
+__all__ = ["draw", "ErrorInjector", "App", "forwarded_headers", "burn_cpu", "main"]
 
 SAMPLE_CAP = 200_000
 """Most per-sleep samples kept per pod (memory bound)."""
@@ -70,6 +73,38 @@ FAULT_ABORT_BODY = b"fault filter abort"
 """The body of the local reply Envoy's fault filter sends for an injected abort (``FaultFilter::abortWithStatus``,
 source/extensions/filters/http/fault/fault_filter.cc): how an app tells an injected abort (``FI``) from an upstream
 answer, since such a request never reaches a cluster's counters."""
+
+
+_BURN_CHUNK = bytes(4096)
+"""What :func:`burn_cpu` hashes per step: above hashlib's 2047-byte threshold for releasing the GIL, small
+enough (a few us of SHA-256) that a burn overshoots its CPU time by little."""
+CPU_THREADS_UNBOUNDED = 32
+"""Threads that run ``cpu:`` steps of a pod whose ``concurrency`` is unbounded (None)."""
+_CPU_POOLS: dict[str, ThreadPoolExecutor] = {}
+
+
+def burn_cpu(seconds: float) -> float:
+    """Use ``seconds`` of the calling thread's CPU time, measured on its CPU clock (``time.thread_time``,
+    ``CLOCK_THREAD_CPUTIME_ID``), not wall time: a thread descheduled or throttled by its cgroup's CFS quota
+    takes longer on the wall clock but burns the same CPU. It hashes a 4 KiB buffer in a loop (hashlib
+    releases the GIL for it, so burns on several threads run on several cores). Returns the CPU seconds used
+    (at most one hash, a few us, more than asked)."""
+    h = hashlib.sha256()
+    t0 = time.thread_time()
+    end = t0 + seconds
+    while time.thread_time() < end:
+        h.update(_BURN_CHUNK)
+    return time.thread_time() - t0
+
+
+def _cpu_pool(app: App) -> ThreadPoolExecutor:
+    """The threads that run ``app``'s ``cpu:`` steps: one per worker (``Workload.concurrency``), so a pod's
+    requests burn CPU in parallel as a threaded server's workers do, sharing the cores of its cpuset."""
+    pool = _CPU_POOLS.get(app.pod)
+    if pool is None:
+        n = app.workload.concurrency or CPU_THREADS_UNBOUNDED
+        pool = _CPU_POOLS[app.pod] = ThreadPoolExecutor(max_workers=n, thread_name_prefix=f"cpu-{app.pod}")
+    return pool
 
 
 @dataclass
@@ -310,7 +345,11 @@ class App:
                 return False
         return True
 
-    async def _one(self, step: SleepStep | CallStep, fwd: dict[str, str]) -> bool:
+    async def _one(self, step: SleepStep | CallStep | CpuStep, fwd: dict[str, str]) -> bool:
+        if isinstance(step, CpuStep):
+            # CPU work holds the worker until the drawn CPU time is used, however long that takes on the wall
+            await asyncio.get_running_loop().run_in_executor(_cpu_pool(self), burn_cpu, draw(step.dist, self.rng))
+            return True
         if isinstance(step, SleepStep):
             d = draw(step.dist, self.rng) * self.slow
             t = time.monotonic()
@@ -400,17 +439,17 @@ class App:
         return app_outcome(status)  # a 3xx is a failed call no ``retryOn`` class names
 
 
-async def _serve(spec: dict[str, Any]) -> None:
-    """The app host: every pod's app plus the control endpoints the runner calls (``/ready``,
-    ``/mark``, ``/stats``, ``/series``, ``/origin``, ``/event``).
+async def _serve(spec: dict[str, Any], model: MeshModel, pods: list[tuple[str, str]], control_port: int) -> None:
+    """An app process: the apps of ``pods`` ((pod id, ip) pairs; :func:`main` forks one process per pod)
+    plus the control endpoints the runner calls (``/ready``, ``/mark``, ``/stats``, ``/series``,
+    ``/origin``, ``/event``) on ``spec["control_host"]:control_port``. Returns when told to stop
+    (SIGTERM/SIGINT) or when its parent dies.
 
     (Long: the control handlers are closures over the apps they read and reset.)
     """
     from aiohttp import web
 
-    with open(spec["model"], "rb") as f:
-        model: MeshModel = pickle.load(f)  # noqa: S301 - our own file, written by the runner
-    apps = [App(model, pod, ip, spec["app_port"], spec["outbound_port"], spec["seed"]) for pod, ip in spec["pods"]]
+    apps = [App(model, pod, ip, spec["app_port"], spec["outbound_port"], spec["seed"]) for pod, ip in pods]
     for a in apps:
         await a.start()
 
@@ -477,7 +516,7 @@ async def _serve(spec: dict[str, Any]) -> None:
     ctl.router.add_get("/series", series)
     runner = web.AppRunner(ctl, access_log=None, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, spec["control_host"], spec["control_port"]).start()
+    await web.TCPSite(runner, spec["control_host"], control_port).start()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -496,17 +535,109 @@ async def _serve(spec: dict[str, Any]) -> None:
     for a in apps:
         await a.stop()
     await runner.cleanup()
+    for pool in _CPU_POOLS.values():
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+JOIN_FAILED = 97
+"""Exit status of a pod's process that could not join its cgroups (as the runner's spawn shell)."""
+STOP_GRACE_S = 2.5
+"""Seconds the parent waits for its pods' processes after forwarding SIGTERM, before SIGKILL."""
+
+
+def _pod_process(spec: dict[str, Any], model: MeshModel, pod: dict[str, Any]) -> int:
+    """The body of one pod's forked process: join its cgroups (each ``cgroup.procs`` in ``pod["cgroup_procs"]``)
+    before anything of the pod runs, then serve the pod; returns the exit status."""
+    try:
+        for procs in pod.get("cgroup_procs", ()):
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+    except OSError as exc:
+        print(f"pod {pod['pod']}: cannot join cgroup {exc.filename}: {exc.strerror}", file=sys.stderr, flush=True)  # noqa: T201
+        return JOIN_FAILED
+    run_loop(_serve(spec, model, [(pod["pod"], pod["ip"])], int(pod["control_port"])))
+    return 0
+
+
+def _supervise(pids: dict[int, str]) -> int:
+    """The parent of the pods' processes: forward SIGTERM/SIGINT to them and wait; if one exits by itself (or
+    the runner dies) stop the others. Returns 0 after a requested stop, 1 when a pod's process died."""
+    import signal
+
+    stopping = [False]
+
+    def forward(_sig: int, _frm: Any) -> None:
+        stopping[0] = True
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    parent = os.getppid()
+    failed = ""
+    deadline: float | None = None
+    while pids:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid in pids:
+            pod = pids.pop(pid)
+            if not stopping[0]:
+                failed = failed or f"the app process of pod {pod} exited (status {os.waitstatus_to_exitcode(status)})"
+                forward(0, None)
+            continue
+        if not stopping[0] and os.getppid() != parent:  # the runner died: do not outlive it
+            forward(0, None)
+        if stopping[0]:
+            deadline = deadline or time.monotonic() + STOP_GRACE_S
+            if time.monotonic() > deadline:
+                for p in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(p, signal.SIGKILL)
+        time.sleep(0.1)
+    if failed:
+        print(failed, file=sys.stderr, flush=True)  # noqa: T201
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``python -m meshsim.real.service SPEC.json`` (spec written by the runner)."""
+    """Entry point: ``python -m meshsim.real.service SPEC.json`` (spec written by the runner).
+
+    The process loads everything a pod's app needs once (the model, aiohttp, numpy), then forks **one process
+    per pod** of ``spec["pods"]`` (``{"pod", "ip", "control_port", "cgroup_procs"}``), so N pods cost one
+    interpreter start-up, not N, and each pod's app is its own process that can sit in its own cgroups. The
+    pods' pids are written to ``spec["pids_file"]`` (JSON ``{pod: pid}``, atomically) and this process then
+    supervises them (:func:`_supervise`)."""
     ap = argparse.ArgumentParser(prog="meshsim.real.service")
     ap.add_argument("spec")
     args = ap.parse_args(argv)
     with open(args.spec) as f:
         spec = json.load(f)
-    run_loop(_serve(spec))
-    return 0
+    import aiohttp.web  # noqa: F401 - loaded before the fork, so each pod's process starts warm
+
+    with open(spec["model"], "rb") as f:
+        model: MeshModel = pickle.load(f)  # noqa: S301 - our own file, written by the runner
+    pids: dict[int, str] = {}
+    for pod in spec["pods"]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = _pod_process(spec, model, pod)
+            except BaseException:  # noqa: BLE001 - the child must never return into the parent's code
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        pids[pid] = pod["pod"]
+    tmp = f"{spec['pids_file']}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({pod: pid for pid, pod in pids.items()}, f)
+    os.replace(tmp, spec["pids_file"])
+    return _supervise(pids)
 
 
 def run_loop(coro: Any) -> Any:

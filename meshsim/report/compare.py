@@ -23,6 +23,11 @@ overflow / ejections      per run; predicted = simulated total / replications;  
                           ``upstream_rq_pending_overflow``,
                           ``upstream_rq_retry_overflow``,
                           ``outlier_detection.ejections_enforced_total``
+container CPU             relative; per pod container (``containers[]``, CPU         max(10 %, 2 m)
+                          model on): mean cores (real: ``cpuacct.usage``)
+throttled periods         relative; per container with a CPU limit,                  max(20 %, 3)
+                          ``nr_throttled`` of ``cpu.stat`` per run
+                          (predicted = simulated total / replications)
 ========================  =========================================================  ==============
 
 Scenario runs (both Summaries carry ``scenario``) add rows lined up per time-series interval
@@ -153,6 +158,14 @@ class Tolerances(BaseModel):
     phase_fair_z: float = 2.0
     """a phase row gates only when phase_fair_z x SE <= its tolerance"""
     storm_amplification_rel: float = 0.20
+    container_cpu_rel: float = 0.10
+    container_cpu_abs: float = 0.002
+    """a container CPU row passes within max(container_cpu_rel x measured, container_cpu_abs cores): 2 m (a
+    fifth of a 10 m request) keeps an idle container's few ms of housekeeping from failing on relative noise"""
+    throttled_rel: float = 0.20
+    throttled_abs: float = 3.0
+    """a throttled-periods row passes within max(throttled_rel x measured, throttled_abs periods): a container
+    near its limit is throttled in a handful of periods per run, where one period is already 20 %"""
 
 
 class Row(BaseModel):
@@ -352,6 +365,21 @@ def _row(
                 tol_s = f"±{eff * 100:.1f} %"
                 note = f"{limit * 100:g} % widened to {tol.amplification_noise_z:g} SE (SE {se * 100:.1f} %)"
             passed = abs(err) <= eff + 1e-12
+    elif kind in ("container_cpu", "throttled"):
+        rel, slack = (
+            (tol.container_cpu_rel, tol.container_cpu_abs)
+            if kind == "container_cpu"
+            else (tol.throttled_rel, tol.throttled_abs)
+        )
+        tol_s = (
+            f"±max({rel * 100:g} %, {slack * 1000:g} m)"
+            if kind == "container_cpu"
+            else f"±max({rel * 100:g} %, {slack:g})"
+        )
+        if pv is not None and mv is not None:
+            unit = "rel" if mv else "abs"
+            err = (pv - mv) / mv if mv else pv - mv
+            passed = abs(pv - mv) <= max(rel * mv, slack) + 1e-12
     else:
         tol_s = f"±max({tol.count_rel * 100:g} %, {tol.count_abs:g})"
         p = pv if pv is not None else 0.0
@@ -455,8 +483,10 @@ def _fmt(v: float | None, kind: Kind) -> str:
         return f"{v:.1f} s"
     if kind == "amplification":
         return f"{v:.4f}"
-    if kind == "count":
+    if kind in ("count", "throttled"):
         return f"{v:.1f}"
+    if kind == "container_cpu":
+        return f"{v:.4f}"
     return f"{v:.2f}"
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "Kind",
     "Metric",
     "metrics_of",
+    "cpu_metrics_of",
     "pod_shares",
     "phase_bounds",
     "series_metrics_of",
@@ -45,6 +46,8 @@ Kind = Literal[
     "verdict",
     "storm_amplification",
     "recovery",
+    "container_cpu",
+    "throttled",
 ]
 
 
@@ -113,6 +116,22 @@ def metrics_of(s: Summary) -> dict[str, Metric]:
             out[f"{k} {short_cluster(cluster)}"] = ("count", v / reps, (None, None), math.inf)
     for k in COUNTERS:
         out[f"{k} (mesh)"] = ("count", totals.get(k, 0.0) / reps, (None, None), math.inf)
+    out.update(cpu_metrics_of(s))
+    return out
+
+
+def cpu_metrics_of(s: Summary) -> dict[str, Metric]:
+    """Per container of ``s.containers`` (empty while the CPU model is off): ``cpu <pod>/<container> (cores)``,
+    its mean CPU, and for a container with a CPU limit ``throttled periods <pod>/<container>``, the
+    ``nr_throttled`` periods of one run (a simulated Summary sums them over replications, so they are divided by
+    ``run.replications``). Both sides name pods by endpoint id and containers as the kernel's rows do."""
+    out: dict[str, Metric] = {}
+    reps = max(1, s.run.replications)
+    for c in s.containers:
+        name = f"{c.pod}/{c.container}"
+        out[f"cpu {name} (cores)"] = ("container_cpu", c.cpu_cores, (None, None), math.inf)
+        if c.limit_cores is not None:
+            out[f"throttled periods {name}"] = ("throttled", c.nr_throttled / reps, (None, None), math.inf)
     return out
 
 
