@@ -1,10 +1,18 @@
-"""The worker threads of one Envoy proxy: the CPU time each traversal needs and the wait for a busy worker."""
+"""The worker threads of one Envoy proxy: the CPU time each traversal needs and the wait for a busy worker
+(:class:`ProxyCPU`: the proxy's own unlimited CPU; :class:`ScheduledProxyCPU`: inside the CPU model, on
+its pod's node and under its container's quota)."""
 
 from __future__ import annotations
 
+from collections import deque
+
+import simpy
+
+from meshsim.sim.kernel import Gen
+from meshsim.sim.node import Container
 from meshsim.telemetry.record import ProxyUsage
 
-__all__ = ["ProxyCPU"]
+__all__ = ["ProxyCPU", "ScheduledProxyCPU", "Traversal", "start", "traverse"]
 
 
 class ProxyCPU:
@@ -57,3 +65,132 @@ class ProxyCPU:
             self.usage.handshakes += 1
             self.usage.requests -= 1  # take() counts a request; a handshake is not one
         return self.take(now, cost, measured)
+
+
+class Traversal:
+    """The CPU work of one proxy traversal: requested at ``t0``, ``cost`` CPU seconds, finished at
+    ``done_at`` (None while it waits for a worker or runs); :meth:`slowdown` is how much later than
+    ``t0 + cost`` it finished (a worker's wait, a contended node, a spent quota)."""
+
+    __slots__ = ("cost", "done_at", "event", "measured", "t0")
+
+    def __init__(self, t0: float, cost: float, measured: bool, done_at: float | None = None) -> None:
+        self.t0 = t0
+        self.cost = cost
+        self.measured = measured
+        self.done_at = done_at
+        self.event: simpy.Event | None = None
+
+    def slowdown(self) -> float:
+        assert self.done_at is not None
+        return self.done_at - self.t0 - self.cost
+
+
+def start(cpu: ProxyCPU, now: float, cost: float, measured: bool) -> Traversal:
+    """A traversal's CPU on ``cpu``: on a :class:`ScheduledProxyCPU` it runs on the node; on a plain
+    :class:`ProxyCPU` (an Envoy outside the CPU model: a gateway) its finish is known at once."""
+    if isinstance(cpu, ScheduledProxyCPU):
+        return cpu.start(now, cost, measured)
+    return Traversal(now, cost, measured, now + cost + cpu.take(now, cost, measured))
+
+
+def traverse(env: simpy.Environment, works: tuple[Traversal, ...], base: float) -> Gen:
+    """Wait ``base`` seconds (the traversals' drawn latency, which already holds their nominal CPU
+    time) plus the sum of their slowdowns, counted from their start; returns that sum (seconds)."""
+    t0 = env.now
+    if base > 0:
+        yield env.timeout(base)
+    for w in works:
+        if w.done_at is None:
+            ev = w.event
+            if ev is None:
+                ev = w.event = env.event()
+            yield ev
+    extra = 0.0
+    for w in works:
+        s = w.slowdown()
+        if s > _TINY:
+            extra += s
+    rest = t0 + base + extra - env.now
+    if rest > _TINY:
+        yield env.timeout(rest)
+    return extra
+
+
+_TINY = 1e-9
+"""Seconds below which a slowdown is float rounding (a burst that ran at full speed), not a wait."""
+
+
+class ScheduledProxyCPU(ProxyCPU):
+    """An Envoy inside the CPU model: its ``n`` worker threads (Envoy ``--concurrency``) take traversals
+    FIFO, and each traversal's CPU runs as a burst of its ``istio-proxy`` container on the node
+    (:mod:`meshsim.sim.node`), so a contended node or a spent CFS quota slows it. Usage is counted as
+    by :class:`ProxyCPU` (``waited``/``wait_s``: traversals that found every worker busy).
+
+    The load source's traversals into an entry pod arrive through :meth:`take` (which cannot block); their
+    bursts start there and :meth:`claim_entry` hands the oldest to the pod when it serves a request from
+    the load source, so each request pays one entry traversal's slowdown (in arrival order)."""
+
+    __slots__ = ("busy", "container", "entry", "queue")
+
+    def __init__(self, usage: ProxyUsage, t_start: float, t_end: float, container: Container) -> None:
+        super().__init__(usage, t_start, t_end)
+        self.container = container
+        self.busy = 0
+        self.queue: deque[Traversal] = deque()
+        self.entry: deque[Traversal] = deque()
+
+    def start(self, now: float, cost: float, measured: bool) -> Traversal:
+        """Request a worker for ``cost`` CPU seconds now; returns the traversal (finishing later)."""
+        u = self.usage
+        if measured:
+            u.requests += 1
+            u.cpu_s += cost
+        tr = Traversal(now, cost, measured)
+        if self.busy < self.n or not self.n:
+            self.busy += 1
+            self.container.run(cost, lambda _b, tr=tr: self._done(tr))  # type: ignore[misc]
+        else:
+            self.queue.append(tr)
+        return tr
+
+    def _done(self, tr: Traversal) -> None:
+        env = self.container.node.env
+        now = env.now
+        tr.done_at = now
+        ev = tr.event
+        if ev is not None:
+            ev.succeed()
+        if self.queue:
+            nxt = self.queue.popleft()
+            if nxt.measured:
+                self.usage.waited += 1
+                self.usage.wait_s += now - nxt.t0
+            self.container.run(nxt.cost, lambda _b, tr=nxt: self._done(tr))  # type: ignore[misc]
+        else:
+            self.busy -= 1
+
+    def take(self, now: float, cost: float, measured: bool) -> float:
+        """The load source's traversal into this pod: started now, its slowdown paid in :meth:`claim_entry`."""
+        self.entry.append(self.start(now, cost, measured))
+        if len(self.entry) > _ENTRY_BACKLOG:
+            self.entry.popleft()  # a pod that never serves them (killed, or STRICT to plaintext)
+        return 0.0
+
+    def claim_entry(self) -> Traversal | None:
+        """The oldest entry traversal not yet paid for (None when there is none)."""
+        return self.entry.popleft() if self.entry else None
+
+    def handshake(self, now: float, cost: float) -> float:
+        """A TLS handshake's CPU: a burst on a worker (its CPU and quota counted); the connection does
+        not wait for it (simplification)."""
+        measured = self.t_start <= now < self.t_end
+        if measured:
+            self.usage.handshakes += 1
+            self.usage.requests -= 1  # start() counts a request; a handshake is not one
+        self.start(now, cost, measured)
+        return 0.0
+
+
+_ENTRY_BACKLOG = 10_000
+"""Entry traversals kept for pods that do not serve them; older ones are dropped (memory stays bounded)."""
