@@ -238,7 +238,8 @@ class Node:
                     c.bursts = left
             if c.quota is not None:
                 self._refill(c, now)
-                if c.bursts and not c.throttled and c.runtime <= _EPS:
+                end = (c.period_idx + 1) * c.period - now  # a quota spent at a period's very end is refilled at once
+                if c.bursts and not c.throttled and c.runtime <= _EPS and end > _EPS:
                     c.throttled = True
                     c.nr_throttled += 1
             if c.bursts:
