@@ -14,7 +14,8 @@
   (``pilot/cmd/pilot-agent/config/config.go`` ``ConstructProxyConfig``; kubelet
   ``defaultPodLimitsForDownwardAPI``). An explicit ``MeshSettings`` ``proxy.workers`` wins.
 - **Placement.** A pod with ``nodeName`` runs on that node (which must exist); one with a ``nodeSelector``
-  only on nodes whose labels (plus ``kubernetes.io/hostname: <name>``) match it. Pods are placed
+  only on nodes whose labels (plus ``kubernetes.io/hostname: <name>``) match it (ignored when there are
+  no ``Node`` documents: the nodes meshsim adds have no labels to match). Pods are placed
   first-fit-decreasing by CPU request (app + sidecar; ties in input order) on the ``Node`` documents in
   input order, as a bin-packing scheduler would (Kubernetes' scheduler scores differently; this is a
   simple, documented stand-in). A pod that fits no declared node is an error (it would stay Pending);
@@ -207,8 +208,9 @@ def place_pods(
     order = sorted((p for p in pods if p.node_name is None), key=lambda p: -p.request)
     added = 0
     for p in order:
-        cands = [n for n in nodes if all(dict(n.labels).get(k) == v for k, v in p.selector.items())]
-        if p.selector and not cands:
+        sel = p.selector if declared else {}  # nodes meshsim adds have no labels to select on
+        cands = [n for n in nodes if all(dict(n.labels).get(k) == v for k, v in sel.items())]
+        if sel and not cands:
             ctx.error(
                 p.src,
                 "spec.template.spec.nodeSelector",
