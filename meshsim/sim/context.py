@@ -111,6 +111,9 @@ class SimContext:
             r = int(pod.rsplit("-", 1)[1])
             placed = wl.nodes[r] if r < len(wl.nodes) and wl.nodes[r] else (wl.nodes[0] if wl.nodes else "")
             node = self.nodes.get(placed) or next(iter(self.nodes.values()))
-            spec = wl.proxy_cpu if name == "istio-proxy" else wl.app_cpu
-            c = self.containers[key] = Container(node, pod, name, spec.request_cores, spec.limit_cores)
+            if name == "istio-proxy":
+                spec, threads = wl.proxy_cpu, wl.proxy_cpu.threads or self.model.settings.proxy_workers or None
+            else:
+                spec, threads = wl.app_cpu, wl.concurrency
+            c = self.containers[key] = Container(node, pod, name, spec.request_cores, spec.limit_cores, threads)
         return c

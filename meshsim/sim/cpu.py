@@ -9,10 +9,10 @@ from collections import deque
 import simpy
 
 from meshsim.sim.kernel import Gen
-from meshsim.sim.node import Container
+from meshsim.sim.node import Burst, Container, Node
 from meshsim.telemetry.record import ProxyUsage
 
-__all__ = ["ProxyCPU", "ScheduledProxyCPU", "Traversal", "start", "traverse"]
+__all__ = ["ProxyCPU", "ScheduledProxyCPU", "Traversal", "traverse"]
 
 
 class ProxyCPU:
@@ -31,6 +31,10 @@ class ProxyCPU:
         self.usage = usage
         self.t_start = t_start
         self.t_end = t_end
+
+    def start(self, now: float, cost: float, measured: bool) -> Traversal:
+        """:meth:`take` as a :class:`Traversal` whose finish is known at once (an Envoy outside the CPU model)."""
+        return Traversal(now, cost, measured, now + cost + self.take(now, cost, measured))
 
     def take(self, now: float, cost: float, measured: bool) -> float:
         """Reserve ``cost`` CPU seconds for one request; returns its wait for a worker (seconds)."""
@@ -72,7 +76,7 @@ class Traversal:
     ``done_at`` (None while it waits for a worker or runs); :meth:`slowdown` is how much later than
     ``t0 + cost`` it finished (a worker's wait, a contended node, a spent quota)."""
 
-    __slots__ = ("cost", "done_at", "event", "measured", "t0")
+    __slots__ = ("burst", "cost", "done_at", "event", "measured", "t0")
 
     def __init__(self, t0: float, cost: float, measured: bool, done_at: float | None = None) -> None:
         self.t0 = t0
@@ -80,18 +84,11 @@ class Traversal:
         self.measured = measured
         self.done_at = done_at
         self.event: simpy.Event | None = None
+        self.burst: Burst | None = None  # its CPU burst once a worker runs it
 
     def slowdown(self) -> float:
         assert self.done_at is not None
         return self.done_at - self.t0 - self.cost
-
-
-def start(cpu: ProxyCPU, now: float, cost: float, measured: bool) -> Traversal:
-    """A traversal's CPU on ``cpu``: on a :class:`ScheduledProxyCPU` it runs on the node; on a plain
-    :class:`ProxyCPU` (an Envoy outside the CPU model: a gateway) its finish is known at once."""
-    if isinstance(cpu, ScheduledProxyCPU):
-        return cpu.start(now, cost, measured)
-    return Traversal(now, cost, measured, now + cost + cpu.take(now, cost, measured))
 
 
 def traverse(env: simpy.Environment, works: tuple[Traversal, ...], base: float) -> Gen:
@@ -101,6 +98,8 @@ def traverse(env: simpy.Environment, works: tuple[Traversal, ...], base: float) 
     if base > 0:
         yield env.timeout(base)
     for w in works:
+        if w.done_at is None and w.burst is not None:
+            w.burst.container.node.settle(w.burst)  # a fast-path burst that is due ends now
         if w.done_at is None:
             ev = w.event
             if ev is None:
@@ -131,7 +130,7 @@ class ScheduledProxyCPU(ProxyCPU):
     bursts start there and :meth:`claim_entry` hands the oldest to the pod when it serves a request from
     the load source, so each request pays one entry traversal's slowdown (in arrival order)."""
 
-    __slots__ = ("busy", "container", "entry", "queue")
+    __slots__ = ("bursts", "busy", "container", "entry", "on_burst", "queue")
 
     def __init__(self, usage: ProxyUsage, t_start: float, t_end: float, container: Container) -> None:
         super().__init__(usage, t_start, t_end)
@@ -139,6 +138,8 @@ class ScheduledProxyCPU(ProxyCPU):
         self.busy = 0
         self.queue: deque[Traversal] = deque()
         self.entry: deque[Traversal] = deque()
+        self.on_burst = self._burst_done  # bound once: called for every burst
+        self.bursts: list[Burst] = []  # the running ones, one per busy worker
 
     def start(self, now: float, cost: float, measured: bool) -> Traversal:
         """Request a worker for ``cost`` CPU seconds now; returns the traversal (finishing later)."""
@@ -147,17 +148,33 @@ class ScheduledProxyCPU(ProxyCPU):
             u.requests += 1
             u.cpu_s += cost
         tr = Traversal(now, cost, measured)
+        node = self.container.node
+        if self.busy >= self.n and self.n:
+            node.retire(now)  # workers whose bursts ended by now are free
         if self.busy < self.n or not self.n:
             self.busy += 1
-            self.container.run(cost, lambda _b, tr=tr: self._done(tr))  # type: ignore[misc]
+            self._run(node, tr)
         else:
+            if not self.queue:
+                for b in self.bursts:
+                    node.settle(b)  # the queue starts when a worker frees: wake at that instant
             self.queue.append(tr)
         return tr
 
-    def _done(self, tr: Traversal) -> None:
-        env = self.container.node.env
-        now = env.now
+    def _run(self, node: Node, tr: Traversal) -> None:
+        b = tr.burst = node.submit(self.container, tr.cost, self.on_burst, tr)
+        if b.done_at is None:
+            self.bursts.append(b)
+            if self.queue:
+                node.settle(b)
+
+    def _burst_done(self, b: Burst) -> None:
+        tr: Traversal = b.tag
+        now = b.done_at
+        assert now is not None
         tr.done_at = now
+        if tr.burst is not None:
+            self.bursts.remove(b)
         ev = tr.event
         if ev is not None:
             ev.succeed()
@@ -166,7 +183,7 @@ class ScheduledProxyCPU(ProxyCPU):
             if nxt.measured:
                 self.usage.waited += 1
                 self.usage.wait_s += now - nxt.t0
-            self.container.run(nxt.cost, lambda _b, tr=nxt: self._done(tr))  # type: ignore[misc]
+            self._run(self.container.node, nxt)
         else:
             self.busy -= 1
 

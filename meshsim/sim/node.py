@@ -30,7 +30,9 @@ The scheduler recomputes rates only when a burst starts or ends, a quota runs ou
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
+from typing import Any
 
 import simpy
 
@@ -61,7 +63,20 @@ class Burst:
     """One thread's CPU work: ``work`` seconds, started ``t0``; ``done_at`` the time it finished (None
     while it runs). ``on_done`` is called at the finish; ``event`` (made by :meth:`wait`) succeeds then."""
 
-    __slots__ = ("container", "done_at", "event", "on_done", "rate", "remaining", "t0", "work")
+    __slots__ = (
+        "container",
+        "done_at",
+        "event",
+        "finish",
+        "lazy",
+        "live",
+        "on_done",
+        "rate",
+        "remaining",
+        "t0",
+        "tag",
+        "work",
+    )
 
     def __init__(self, container: Container, work: float, t0: float, on_done: Callable[[Burst], None] | None) -> None:
         self.container = container
@@ -72,9 +87,17 @@ class Burst:
         self.done_at: float | None = None
         self.on_done = on_done
         self.event: simpy.Event | None = None
+        # the node's uncontended fast path: ``finish`` is known; ``lazy`` = ended when someone next looks
+        # (no timer), ``live`` = its own completion timer is armed
+        self.finish = 0.0
+        self.lazy = False
+        self.live = False
+        self.tag: Any = None  # what the submitter needs back in ``on_done``
 
     def wait(self, env: simpy.Environment) -> simpy.Event:
         """An event that succeeds when the burst has finished (at once if it has)."""
+        if self.lazy:
+            self.container.node.settle(self)
         ev = self.event
         if ev is None:
             ev = self.event = env.event()
@@ -92,6 +115,7 @@ class Container:
         "alloc",
         "bursts",
         "counted",
+        "free_running",
         "limit_cores",
         "name",
         "node",
@@ -109,7 +133,15 @@ class Container:
         "usage_s",
     )
 
-    def __init__(self, node: Node, pod: str, name: str, request_cores: float | None, limit_cores: float | None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        pod: str,
+        name: str,
+        request_cores: float | None,
+        limit_cores: float | None,
+        max_threads: int | None = None,
+    ) -> None:
         self.node = node
         self.pod = pod
         self.name = name
@@ -128,6 +160,10 @@ class Container:
         self.nr_periods = 0
         self.nr_throttled = 0
         self.throttled_s = 0.0
+        # a quota that ``max_threads`` threads cannot spend in a period never throttles (Istio's default
+        # sidecar: 2 workers under a 2-CPU limit)
+        q = self.quota
+        self.free_running = q is None or (max_threads is not None and max_threads * node.period <= q + _EPS)
 
     def run(self, work: float, on_done: Callable[[Burst], None] | None = None) -> Burst:
         """Start a thread's burst of ``work`` CPU seconds now (see :meth:`Node.submit`)."""
@@ -135,12 +171,24 @@ class Container:
 
     def stat(self) -> tuple[float, int, int, float]:
         """``(usage_s, nr_periods, nr_throttled, throttled_s)`` now (the node's integration brought up to date)."""
-        self.node.advance(self.node.env.now)
-        return self.usage_s, self.nr_periods, self.nr_throttled, self.throttled_s
+        node = self.node
+        now = node.env.now
+        node.retire(now)
+        node.advance(now)
+        usage = self.usage_s
+        if node.simple:
+            usage += sum(now - b.t0 for b in self.bursts)  # fast-path bursts are counted when they end
+        return usage, self.nr_periods, self.nr_throttled, self.throttled_s
 
 
 class Node:
     """A node's cores (``cores``) shared by its containers' bursts; ``period`` the CFS period (seconds).
+
+    Fast path: while every running burst belongs to a container that cannot be throttled and they fit the
+    cores (``simple``), each runs at full speed, so its end is known when it starts: it is ended lazily
+    (when the node is next used, :meth:`retire`) or, when someone must wake at that instant (a waiter, a
+    queued traversal), by a timer of its own (:meth:`settle`). The first burst that breaks the condition
+    switches the node to the general scheduler until it is idle again. Both give the same times.
     ``usage_s``, ``wait_s`` (runnable, not throttled, but not running: the run-queue wait, summed over
     threads) and ``bursts_done`` are cumulative."""
 
@@ -155,16 +203,39 @@ class Node:
         self.usage_s = 0.0
         self.wait_s = 0.0
         self.bursts_done = 0
+        self.simple = True
+        self.running = 0  # fast-path bursts not yet ended
+        self.lazy: list[tuple[float, int, Burst]] = []  # fast-path bursts by end (a heap)
+        self.seq = 0
 
     # ------------------------------------------------------------------ public
-    def submit(self, c: Container, work: float, on_done: Callable[[Burst], None] | None) -> Burst:
+    def submit(self, c: Container, work: float, on_done: Callable[[Burst], None] | None, tag: Any = None) -> Burst:
         """A burst of ``work`` CPU seconds for one thread of ``c``, starting now; ``on_done(burst)`` is
-        called when it finishes (at once for ``work <= 0``)."""
+        called when it finishes (at once for ``work <= 0``); ``tag`` is kept on the burst for it."""
         now = self.env.now
         b = Burst(c, work, now, on_done)
+        b.tag = tag
         if work <= _EPS:
             self._finish(b, now)
             return b
+        if self.simple:
+            lazy = self.lazy
+            if lazy and lazy[0][0] <= now:
+                self.retire(now)
+            if c.free_running and self.running + 1 <= self.cores:
+                if not c.bursts:
+                    self.active.append(c)
+                c.bursts.append(b)
+                b.rate = 1.0
+                b.lazy = True
+                b.finish = f = now + work
+                self.running += 1
+                if c.quota is not None:
+                    self._count(c, now, now)
+                self.seq += 1
+                heapq.heappush(lazy, (f, self.seq, b))
+                return b
+            self._to_fluid(now)
         self.advance(now)
         if not c.bursts:
             self.active.append(c)
@@ -174,12 +245,24 @@ class Node:
         self._reschedule(now)
         return b
 
+    def usage(self) -> float:
+        """CPU seconds used by the node's containers so far (bursts on their own timers up to now)."""
+        now = self.env.now
+        self.advance(now)
+        self.retire(now)
+        if self.simple:
+            return self.usage_s + sum(now - b.t0 for c in self.active for b in c.bursts)
+        return self.usage_s
+
     def advance(self, now: float) -> None:
-        """Integrate every running burst's progress and every counter up to ``now`` (rates unchanged)."""
+        """Integrate every running burst's progress and every counter up to ``now`` (rates unchanged);
+        nothing to do while every burst is on its own timer (they are counted when they end)."""
         dt = now - self.last
         if dt <= 0:
             return
         self.last = now
+        if self.simple:
+            return
         cores = self.cores
         for c in self.active:
             n = len(c.bursts)
@@ -198,6 +281,75 @@ class Node:
                 b.remaining -= b.rate * dt
 
     # ------------------------------------------------------------------ internals
+    def _count(self, c: Container, t0: float, t1: float) -> None:
+        """Count in ``nr_periods`` the periods ``[t0, t1]`` touches (a limited container ran in all of them)."""
+        if c.quota is None or t1 < (c.counted + 1) * c.period - 1e-9 * c.period:
+            return  # no limit, or every period it touches is counted already
+        first = max(c.counted + 1, int(t0 / c.period + 1e-9))
+        last = int(t1 / c.period + 1e-9)
+        if last >= first:
+            c.nr_periods += last - first + 1
+            c.counted = last
+
+    def retire(self, now: float) -> None:
+        """End the fast-path bursts whose end is due (at their end times, in order)."""
+        lazy = self.lazy
+        while lazy and lazy[0][0] <= now:
+            f, _, b = heapq.heappop(lazy)
+            if b.lazy:
+                self._retire(b, f)
+
+    def settle(self, b: Burst) -> None:
+        """Make sure ``b`` ends at its instant: end it if due, else arm its own timer."""
+        now = self.env.now
+        self.retire(now)
+        if b.lazy:
+            b.lazy = False
+            b.live = True
+            self.env.timeout(b.finish - now, b).callbacks.append(self._simple_cb)
+
+    def _simple_cb(self, ev: simpy.Event) -> None:
+        b = ev.value
+        assert isinstance(b, Burst)
+        if b.live and b.done_at is None:
+            self.retire(self.env.now)  # lazy bursts due before it end first
+            self._retire(b, self.env.now)
+
+    def _retire(self, b: Burst, now: float) -> None:
+        b.lazy = b.live = False
+        c = b.container
+        c.bursts.remove(b)
+        self.running -= 1
+        if not c.bursts:
+            self.active.remove(c)
+        c.usage_s += b.work
+        self.usage_s += b.work
+        if c.quota is not None:
+            self._count(c, b.t0, now)
+        self._finish(b, now)
+
+    def _to_fluid(self, now: float) -> None:
+        """Hand the bursts on their own timers to the general scheduler (the node is about to be
+        contended, or a container that can be throttled runs)."""
+        self.retire(now)
+        self.lazy.clear()
+        idx = int(now / self.period + 1e-9)
+        self.last = now
+        for c in self.active:
+            for b in c.bursts:
+                done = now - b.t0
+                c.usage_s += done
+                self.usage_s += done
+                b.remaining = b.work - done
+                b.live = b.lazy = False
+            if c.quota is not None:
+                # it could not be throttled so far, and cannot spend its quota in what is left of the period
+                self._count(c, now, now)
+                c.period_idx = idx
+                c.runtime = c.quota
+        self.simple = False
+        self.running = 0
+
     def _finish(self, b: Burst, now: float) -> None:
         b.done_at = now
         b.remaining = 0.0
@@ -247,6 +399,8 @@ class Node:
             else:
                 c.alloc = 0.0
         self.active = keep
+        if not keep:
+            self.simple = True  # idle: bursts may take the fast path again
         self._allocate()
         self._arm(now)
         for b in done:

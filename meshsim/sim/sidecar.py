@@ -27,7 +27,7 @@ from meshsim.model.ir import CallStep, Cluster, GatewayIR, MeshModel, Workload
 from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import ClusterState
 from meshsim.sim.context import SimContext
-from meshsim.sim.cpu import ProxyCPU, start, traverse
+from meshsim.sim.cpu import ProxyCPU, traverse
 from meshsim.sim.kernel import Gen, interrupt_wait, succeed_later
 from meshsim.sim.request import CANCELLED, CONNECT_FAIL, PER_TRY_TIMEOUT, TLS_MISMATCH, Attempt, Ctl, Ctx
 from meshsim.sim.router import Router
@@ -273,7 +273,7 @@ class Proxy(Router):
         if sc.cpu_on:
             # the CPU model: both traversals' CPU runs on their pods' nodes; the drawn latency holds the
             # nominal CPU time, so only their slowdowns (workers, contention, throttling) add to it
-            works = (start(ca, t, cpu, measured), start(cb, t, cpu, measured))
+            works = (ca.start(t, cpu, measured), cb.start(t, cpu, measured))
             wait = yield from traverse(env, works, sc.proxy_cost() + sc.proxy_cost() + sc.net2)
         elif ca.n == 2 and cb.n == 2 and (fa[0] <= t or fa[1] <= t) and (fb[0] <= t or fb[1] <= t):
             # a request that finds a free worker never waits; which free one it takes does not change

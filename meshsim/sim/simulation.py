@@ -173,7 +173,7 @@ class Simulation:
         ctx = self.ctx
         return {
             "containers": {k: c.stat() for k, c in ctx.containers.items()},
-            "nodes": {n.name: (n.usage_s, n.wait_s, n.bursts_done) for n in ctx.nodes.values()},
+            "nodes": {n.name: (n.usage(), n.wait_s, n.bursts_done) for n in ctx.nodes.values()},
         }
 
     def _cpu_window(self) -> Gen:

@@ -110,3 +110,23 @@ def test_idle_periods_are_not_counted() -> None:
     c = Container(node, "p", "app", None, 1.0)
     _finish_times(env, node, [(c, 0.05, 0.01), (c, 0.55, 0.01)])
     assert c.stat()[1:3] == (2, 0)
+
+
+def test_fast_path_hands_over_to_the_scheduler_when_the_node_becomes_contended() -> None:
+    env, node = _node(1)
+    a = Container(node, "a", "app", 1.0, None)
+    b = Container(node, "b", "app", 1.0, None)
+    # a alone at full speed for 4 ms (its own timer), then b arrives: both at half speed; a's last 6 ms
+    # take 12 ms (done at 16 ms), b has 4 ms left and runs alone: 20 ms
+    assert _finish_times(env, node, [(a, 0.0, 0.010), (b, 0.004, 0.010)]) == pytest.approx([0.016, 0.020])
+    assert node.simple  # idle again
+    assert a.stat()[0] + b.stat()[0] == pytest.approx(0.020)
+
+
+def test_a_quota_its_threads_cannot_spend_is_never_throttled_and_its_periods_are_counted() -> None:
+    env, node = _node(4)
+    c = Container(node, "p", "istio-proxy", 0.1, 1.0, max_threads=1)  # Envoy with 1 worker under 1 CPU
+    assert c.free_running
+    _finish_times(env, node, [(c, 0.05, 0.1), (c, 0.55, 0.01)])
+    assert c.stat()[1:] == (3, 0, 0.0)  # periods 0 and 1 (the 100 ms burst spans both), then 5
+    assert not Container(node, "q", "istio-proxy", 0.1, 1.0, max_threads=2).free_running
