@@ -36,27 +36,12 @@ from typing import Any
 
 import simpy
 
-__all__ = ["Burst", "Container", "Node", "cpu_shares", "cfs_quota"]
+from meshsim.model.rules.cpu import cfs_quota, cpu_shares
+
+__all__ = ["Burst", "Container", "Node"]
 
 _EPS = 1e-12
 """Seconds of CPU below which a burst counts as done (float rounding of rate x time)."""
-
-
-def cpu_shares(request_cores: float | None) -> int:
-    """``cpu.shares`` of a container: request (cores) x 1024, clamped to [2, 262144]; no request = 2
-    (Kubernetes ``MilliCPUToShares``: integer milli-CPU x 1024 / 1000)."""
-    milli = round((request_cores or 0.0) * 1000)
-    if milli == 0:
-        return 2
-    return min(262144, max(2, milli * 1024 // 1000))
-
-
-def cfs_quota(limit_cores: float | None, period: float) -> float | None:
-    """CPU seconds of quota per period for a limit (cores): ``limit x period``, at least 1 ms
-    (Kubernetes ``MilliCPUToQuota``, ``MinQuotaPeriod``); None without a limit."""
-    if limit_cores is None:
-        return None
-    return max(1e-3, limit_cores * period)
 
 
 class Burst:

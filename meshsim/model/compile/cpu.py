@@ -36,6 +36,7 @@ from meshsim.config.loader import Doc, MeshConfig
 from meshsim.config.quantity import parse_cpu
 from meshsim.model.compile.context import Ctx
 from meshsim.model.ir import ContainerCPUSpec, NodeIR, Service
+from meshsim.model.rules.cpu import envoy_concurrency
 
 __all__ = [
     "ISTIO_PROXY_CPU_LIMIT",
@@ -242,8 +243,8 @@ def place_pods(
             px = wl.proxy_cpu
             if px.threads is None:
                 # ISTIO_CPU_LIMIT: the limit rounded up, else the node's CPU (the first replica's node)
-                basis = px.limit_cores if px.limit_cores is not None else cores_of.get(where[0], 1.0) if where else 1.0
-                px = replace(px, threads=max(1, math.ceil(round(basis, 6))))
+                node_cores = cores_of.get(where[0], 1.0) if where else 1.0
+                px = replace(px, threads=envoy_concurrency(px.limit_cores, node_cores))
             wls.append(replace(wl, nodes=where, proxy_cpu=px))
         out.append(replace(svc, workloads=tuple(wls)))
     return out, tuple(nodes)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import simpy
 
-from meshsim.sim.node import Container, Node, cfs_quota, cpu_shares
+from meshsim.model.rules.cpu import cfs_quota, cpu_shares, envoy_concurrency
+from meshsim.sim.node import Container, Node
 
 
 def _node(cores: float, period: float = 0.1) -> tuple[simpy.Environment, Node]:
@@ -39,6 +40,7 @@ def test_kubernetes_conversions() -> None:
     assert cfs_quota(None, 0.1) is None
     assert cfs_quota(0.12, 0.1) == pytest.approx(0.012)
     assert cfs_quota(0.001, 0.1) == pytest.approx(0.001)  # the 1 ms floor (MinQuotaPeriod)
+    assert [envoy_concurrency(x, 8) for x in (2.0, 0.5, 2.5, 0.12, None)] == [2, 1, 3, 1, 8]
 
 
 def test_unlimited_uncontended_burst_takes_its_work_exactly() -> None:
