@@ -270,7 +270,8 @@ class Proxy(Router):
         cb = replica.sidecar.cpu
         fa = ca.free
         fb = cb.free
-        if sc.cpu_on:
+        cpu_on = sc.cpu_on
+        if cpu_on:
             # the CPU model: both traversals' CPU runs on their pods' nodes; the drawn latency holds the
             # nominal CPU time, so only their slowdowns (workers, contention, throttling) add to it
             works = (ca.start(t, cpu, measured), cb.start(t, cpu, measured))
@@ -286,7 +287,7 @@ class Proxy(Router):
             wait = 0.0
         else:
             wait = ca.take(t, cpu, measured) + cb.take(t, cpu, measured)
-        if not sc.cpu_on:
+        if not cpu_on:
             yield env.timeout(sc.proxy_cost() + sc.proxy_cost() + sc.net2 + wait)
         if ctx.traced:
             ctx.spans.wire(asid, self.id, t, env.now, wait, tls == 1)
