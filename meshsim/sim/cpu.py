@@ -130,7 +130,7 @@ class ScheduledProxyCPU(ProxyCPU):
     bursts start there and :meth:`claim_entry` hands the oldest to the pod when it serves a request from
     the load source, so each request pays one entry traversal's slowdown (in arrival order)."""
 
-    __slots__ = ("bursts", "busy", "container", "entry", "on_burst", "queue")
+    __slots__ = ("busy", "container", "entry", "on_burst", "queue")
 
     def __init__(self, usage: ProxyUsage, t_start: float, t_end: float, container: Container) -> None:
         super().__init__(usage, t_start, t_end)
@@ -139,7 +139,6 @@ class ScheduledProxyCPU(ProxyCPU):
         self.queue: deque[Traversal] = deque()
         self.entry: deque[Traversal] = deque()
         self.on_burst = self._burst_done  # bound once: called for every burst
-        self.bursts: list[Burst] = []  # the running ones, one per busy worker
 
     def start(self, now: float, cost: float, measured: bool) -> Traversal:
         """Request a worker for ``cost`` CPU seconds now; returns the traversal (finishing later)."""
@@ -155,26 +154,24 @@ class ScheduledProxyCPU(ProxyCPU):
             self.busy += 1
             self._run(node, tr)
         else:
-            if not self.queue:
-                for b in self.bursts:
-                    node.settle(b)  # the queue starts when a worker frees: wake at that instant
+            if not self.queue and node.simple:
+                # the queue starts when a worker frees: its running fast-path bursts must end on time
+                for _, _, b in list(node.lazy):
+                    if b.container is self.container and b.lazy:
+                        node.settle(b)
             self.queue.append(tr)
         return tr
 
     def _run(self, node: Node, tr: Traversal) -> None:
         b = tr.burst = node.submit(self.container, tr.cost, self.on_burst, tr)
-        if b.done_at is None:
-            self.bursts.append(b)
-            if self.queue:
-                node.settle(b)
+        if self.queue and b.lazy:
+            node.settle(b)
 
     def _burst_done(self, b: Burst) -> None:
         tr: Traversal = b.tag
         now = b.done_at
         assert now is not None
         tr.done_at = now
-        if tr.burst is not None:
-            self.bursts.remove(b)
         ev = tr.event
         if ev is not None:
             ev.succeed()

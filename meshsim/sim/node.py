@@ -161,8 +161,8 @@ class Container:
         node.retire(now)
         node.advance(now)
         usage = self.usage_s
-        if node.simple:
-            usage += sum(now - b.t0 for b in self.bursts)  # fast-path bursts are counted when they end
+        if node.simple:  # fast-path bursts are counted when they end
+            usage += sum(now - b.t0 for _, _, b in node.lazy if b.container is self and b.done_at is None)
         return usage, self.nr_periods, self.nr_throttled, self.throttled_s
 
 
@@ -208,9 +208,6 @@ class Node:
             if lazy and lazy[0][0] <= now:
                 self.retire(now)
             if c.free_running and self.running + 1 <= self.cores:
-                if not c.bursts:
-                    self.active.append(c)
-                c.bursts.append(b)
                 b.rate = 1.0
                 b.lazy = True
                 b.finish = f = now + work
@@ -236,7 +233,7 @@ class Node:
         self.advance(now)
         self.retire(now)
         if self.simple:
-            return self.usage_s + sum(now - b.t0 for c in self.active for b in c.bursts)
+            return self.usage_s + sum(now - b.t0 for _, _, b in self.lazy if b.done_at is None)
         return self.usage_s
 
     def advance(self, now: float) -> None:
@@ -281,8 +278,8 @@ class Node:
         lazy = self.lazy
         while lazy and lazy[0][0] <= now:
             f, _, b = heapq.heappop(lazy)
-            if b.lazy:
-                self._retire(b, f)
+            if b.done_at is None and (b.lazy or b.live):
+                self._retire(b, f)  # a due one with its own timer too: the timer then finds it ended
 
     def settle(self, b: Burst) -> None:
         """Make sure ``b`` ends at its instant: end it if due, else arm its own timer."""
@@ -297,16 +294,14 @@ class Node:
         b = ev.value
         assert isinstance(b, Burst)
         if b.live and b.done_at is None:
-            self.retire(self.env.now)  # lazy bursts due before it end first
-            self._retire(b, self.env.now)
+            self.retire(self.env.now)  # due bursts end in order of their ends, this one among them
+            if b.done_at is None:
+                self._retire(b, self.env.now)
 
     def _retire(self, b: Burst, now: float) -> None:
         b.lazy = b.live = False
         c = b.container
-        c.bursts.remove(b)
         self.running -= 1
-        if not c.bursts:
-            self.active.remove(c)
         c.usage_s += b.work
         self.usage_s += b.work
         if c.quota is not None:
@@ -317,16 +312,22 @@ class Node:
         """Hand the bursts on their own timers to the general scheduler (the node is about to be
         contended, or a container that can be throttled runs)."""
         self.retire(now)
-        self.lazy.clear()
         idx = int(now / self.period + 1e-9)
         self.last = now
+        for _, _, b in sorted(self.lazy):
+            if b.done_at is not None:
+                continue  # ended by its own timer
+            c = b.container
+            if not c.bursts:
+                self.active.append(c)
+            c.bursts.append(b)
+            done = now - b.t0
+            c.usage_s += done
+            self.usage_s += done
+            b.remaining = b.work - done
+            b.live = b.lazy = False
+        self.lazy.clear()
         for c in self.active:
-            for b in c.bursts:
-                done = now - b.t0
-                c.usage_s += done
-                self.usage_s += done
-                b.remaining = b.work - done
-                b.live = b.lazy = False
             if c.quota is not None:
                 # it could not be throttled so far, and cannot spend its quota in what is left of the period
                 self._count(c, now, now)
