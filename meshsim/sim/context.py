@@ -10,6 +10,7 @@ from typing import Any
 import simpy
 
 from meshsim.model.ir import Cluster, MeshModel, Workload
+from meshsim.model.rules.cpu import PROXY_CONTAINER
 from meshsim.sim.cpu import ProxyCPU, ScheduledProxyCPU
 from meshsim.sim.kernel import Deadlines
 from meshsim.sim.node import Container, Node
@@ -93,7 +94,7 @@ class SimContext:
         cont = None
         workers = self.model.settings.proxy_workers
         if self.cpu_on and wl is not None:
-            cont = self.container(proxy_id, wl, "istio-proxy")
+            cont = self.container(proxy_id, wl, PROXY_CONTAINER)
             workers = wl.proxy_cpu.threads or workers
         u = self.proxy_usage.get(proxy_id)
         if u is None:
@@ -103,7 +104,7 @@ class SimContext:
         return ProxyCPU(u, self.t_start, self.t_end)
 
     def container(self, pod: str, wl: Workload, name: str) -> Container:
-        """The container ``name`` (``istio-proxy`` or the app's) of pod ``pod`` of ``wl``, on the node its
+        """The container ``name`` (``istio-proxy`` or ``app``) of pod ``pod`` of ``wl``, on the node its
         replica was placed on (a pod a scale event added runs on its workload's first node)."""
         key = (pod, name)
         c = self.containers.get(key)
@@ -111,7 +112,7 @@ class SimContext:
             r = int(pod.rsplit("-", 1)[1])
             placed = wl.nodes[r] if r < len(wl.nodes) and wl.nodes[r] else (wl.nodes[0] if wl.nodes else "")
             node = self.nodes.get(placed) or next(iter(self.nodes.values()))
-            if name == "istio-proxy":
+            if name == PROXY_CONTAINER:
                 spec, threads = wl.proxy_cpu, wl.proxy_cpu.threads or self.model.settings.proxy_workers or None
             else:
                 spec, threads = wl.app_cpu, wl.concurrency

@@ -14,6 +14,7 @@ from meshsim.metrics.recorder import Level
 from meshsim.metrics.tally import WorkloadStats
 from meshsim.model.ir import CallStep, ConcurrentStep, CpuStep, SleepStep, Workload
 from meshsim.model.rules.authz import authz_verdict
+from meshsim.model.rules.cpu import APP_CONTAINER
 from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import OVERFLOW, Pending
 from meshsim.sim.context import SimContext
@@ -61,7 +62,7 @@ class Replica:
                 self.samplers[st.index] = sampler(st.dist, gen)
         # the CPU model (precomputed: off, nothing below runs): the app container's cgroup, and whether
         # the load source's traversals into this pod's sidecar must be paid for when served
-        self.app_cpu = ctx.container(endpoint_id, wl, wl.service) if ctx.cpu_on else None
+        self.app_cpu = ctx.container(endpoint_id, wl, APP_CONTAINER) if ctx.cpu_on else None
         self.entry_cpu = isinstance(self.sidecar.cpu, ScheduledProxyCPU)
         model = ctx.model
         deny = tuple(p for p in model.authz if p.action == "DENY" and wl.key in p.workloads)

@@ -71,8 +71,8 @@ def test_two_equal_cpu_bound_containers_on_one_core_halve_each_ones_throughput()
     assert x_alone == pytest.approx(100, rel=0.02)
     assert x_shared == pytest.approx(50, rel=0.02)
     for pod in ("a-v1-0", "b-v1-0"):
-        assert _container(alone, pod, pod[0]).cpu_cores == pytest.approx(1.0, rel=0.02)
-        assert _container(shared, pod, pod[0]).cpu_cores == pytest.approx(0.5, rel=0.02)
+        assert _container(alone, pod, "app").cpu_cores == pytest.approx(1.0, rel=0.02)
+        assert _container(shared, pod, "app").cpu_cores == pytest.approx(0.5, rel=0.02)
     node = next(n for n in shared.nodes if n.node == "node-ab")
     assert node.utilization == pytest.approx(1.0, rel=0.02)
 
@@ -89,8 +89,8 @@ def test_requests_weight_a_contended_node_as_cpu_shares_say() -> None:
             "LoadProfile.spec={entry: front, arrival: poisson, rate: 150, warmup: 1s, duration: 5s, drain: 1s}",
         ],
     )
-    a = _container(s, "a-v1-0", "a")
-    b = _container(s, "b-v1-0", "b")
+    a = _container(s, "a-v1-0", "app")
+    b = _container(s, "b-v1-0", "app")
     assert a.cpu_cores == pytest.approx(2 / 3, rel=0.01)
     assert b.cpu_cores == pytest.approx(1 / 3, rel=0.01)
 

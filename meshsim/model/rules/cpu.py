@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["cfs_quota", "cpu_shares", "envoy_concurrency"]
+__all__ = ["APP_CONTAINER", "PROXY_CONTAINER", "cfs_quota", "cpu_shares", "envoy_concurrency"]
+
+PROXY_CONTAINER = "istio-proxy"
+"""The sidecar container's name (Istio's injector names it so)."""
+APP_CONTAINER = "app"
+"""The name results give a pod's app container (the model does not keep the Deployment's own name), the
+same in the simulator and on the real mesh so that ``meshsim compare`` pairs them."""
 
 
 def cpu_shares(request_cores: float | None) -> int:
