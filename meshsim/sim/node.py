@@ -24,8 +24,9 @@ slices and slack return are not modelled), periods aligned at multiples of the p
 pod-level quota (each container's own quota throttles it; the pod cgroup's only adds when every
 container has a limit), and migrations and context switches are free.
 
-The scheduler recomputes rates only when a burst starts or ends, a quota runs out or a period ends
-(O(runnable containers) each time), with one pending SimPy timeout per node.
+The general scheduler recomputes rates only when a burst starts or ends, a quota runs out or a period
+ends (O(runnable containers) each time), with one pending SimPy timeout per node; an uncontended node
+whose containers cannot be throttled takes a fast path with the same times (:class:`Node`).
 """
 
 from __future__ import annotations
