@@ -1,8 +1,11 @@
-"""The few Kubernetes objects meshsim reads: ``apps/v1 Deployment`` and ``v1 Service``.
+"""The few Kubernetes objects meshsim reads: ``apps/v1 Deployment``, ``v1 Service`` and ``v1 Node``.
 
-A Deployment supplies a version's replicas and pod labels; a Service supplies the port and the pod
-selector. Every other field is ignored (they do not change the simulation). Other Kubernetes kinds
-(ServiceAccount, ConfigMap, ...) are skipped by the loader with a one-line note.
+A Deployment supplies a version's replicas and pod labels, and for the CPU model its app container's
+``resources`` (``requests.cpu``/``limits.cpu``), the pod's ``nodeName``/``nodeSelector`` and the
+sidecar's CPU annotations (``sidecar.istio.io/proxyCPU``/``proxyCPULimit``); a Service supplies the port
+and the pod selector; a Node its ``status.capacity.cpu`` and labels. Every other field is ignored (they do
+not change the simulation). Other Kubernetes kinds (ServiceAccount, ConfigMap, ...) are skipped by the
+loader with a one-line note.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from pydantic import Field
 from meshsim.config.base import OpenModel
 from meshsim.config.istio import ObjectMeta
 from meshsim.config.limits import MAX_REPLICAS
+from meshsim.config.quantity import CpuQuantity
 
-__all__ = ["Deployment", "KubeService"]
+__all__ = ["Deployment", "KubeService", "KubeNode", "ResourceList", "Resources"]
 
 
 class _Selector(OpenModel):
@@ -24,10 +28,36 @@ class _Selector(OpenModel):
 
 class _TemplateMeta(OpenModel):
     labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class ResourceList(OpenModel):
+    """``requests`` or ``limits`` of a container: only ``cpu`` matters to meshsim (cores)."""
+
+    cpu: CpuQuantity | None = None
+
+
+class Resources(OpenModel):
+    """A container's ``resources``."""
+
+    requests: ResourceList = Field(default_factory=ResourceList)
+    limits: ResourceList = Field(default_factory=ResourceList)
+
+
+class _Container(OpenModel):
+    name: str = ""
+    resources: Resources = Field(default_factory=Resources)
+
+
+class _PodSpec(OpenModel):
+    containers: list[_Container] = Field(default_factory=list)
+    nodeName: str | None = None
+    nodeSelector: dict[str, str] = Field(default_factory=dict)
 
 
 class _Template(OpenModel):
     metadata: _TemplateMeta = Field(default_factory=_TemplateMeta)
+    spec: _PodSpec = Field(default_factory=_PodSpec)
 
 
 class _DeploymentSpec(OpenModel):
@@ -64,3 +94,22 @@ class KubeService(OpenModel):
     kind: Literal["Service"]
     metadata: ObjectMeta
     spec: _ServiceSpec = Field(default_factory=_ServiceSpec)
+
+
+class _NodeCapacity(OpenModel):
+    cpu: CpuQuantity | None = None
+
+
+class _NodeStatus(OpenModel):
+    capacity: _NodeCapacity = Field(default_factory=_NodeCapacity)
+
+
+class KubeNode(OpenModel):
+    """A Kubernetes ``v1 Node`` (as ``kubectl get node -o yaml`` prints it): its name, labels (for
+    ``nodeSelector``) and ``status.capacity.cpu`` (cores). The loader keeps a Node's ``status``, which it
+    drops from every other kind."""
+
+    apiVersion: str
+    kind: Literal["Node"]
+    metadata: ObjectMeta
+    status: _NodeStatus = Field(default_factory=_NodeStatus)

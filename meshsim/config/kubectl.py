@@ -9,7 +9,8 @@ kubectl 1.21, ``k8s.io/cli-runtime`` ``pkg/printers/managedfields.go``), ``resou
 ``generation``, ``creationTimestamp``, ``selfLink`` and the client-side apply annotation
 ``kubectl.kubernetes.io/last-applied-configuration`` (``k8s.io/api``
 ``core/v1/annotation_key_constants.go`` ``LastAppliedConfigAnnotation``). None of them is part of
-the desired state, so :func:`normalise` drops them; everything else is kept exactly.
+the desired state, so :func:`normalise` drops them (except a ``Node``'s ``status``, which holds its
+``capacity``); everything else is kept exactly.
 
 The input mapping is never modified: a new one is returned.
 """
@@ -42,7 +43,8 @@ def is_list(doc: dict[str, Any]) -> bool:
 def _clean(doc: dict[str, Any]) -> dict[str, Any]:
     if "apiVersion" not in doc or "kind" not in doc:
         return doc  # an isotope MockServiceGraph or something else that is no Kubernetes object
-    out = {k: v for k, v in doc.items() if k != "status"}
+    # a Node's capacity is in its status (``status.capacity.cpu``): the one status meshsim reads
+    out = {k: v for k, v in doc.items() if k != "status" or doc.get("kind") == "Node"}
     meta = out.get("metadata")
     if isinstance(meta, dict):
         meta = {k: v for k, v in meta.items() if k not in SERVER_METADATA}

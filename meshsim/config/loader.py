@@ -29,9 +29,9 @@ from pydantic import BaseModel, ValidationError
 from meshsim.config.base import collect_notes
 from meshsim.config.hpa import HorizontalPodAutoscaler
 from meshsim.config.istio import DestinationRule, Gateway, VirtualService
-from meshsim.config.kube import Deployment, KubeService
+from meshsim.config.kube import Deployment, KubeNode, KubeService
 from meshsim.config.kubectl import is_list, normalise
-from meshsim.config.meshsim_kinds import SLO, LoadProfile, MeshSettings
+from meshsim.config.meshsim_kinds import SLO, LoadProfile, MeshSettings, Node
 from meshsim.config.scenario import CanaryPolicy, Scenario
 from meshsim.config.security import AuthorizationPolicy, PeerAuthentication
 from meshsim.config.topology import MockServiceGraph
@@ -158,6 +158,8 @@ class MeshConfig:
     peer_authentications: list[Doc] = field(default_factory=list)
     authorization_policies: list[Doc] = field(default_factory=list)
     autoscalers: list[Doc] = field(default_factory=list)
+    nodes: list[Doc] = field(default_factory=list)
+    """``meshsim.io/v1alpha1 Node`` and Kubernetes ``v1 Node`` documents (the CPU model's nodes)."""
     raw: list[tuple[Source, dict[str, Any]]] = field(default_factory=list, repr=False)
     notes: list[Finding] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
@@ -391,6 +393,7 @@ _LIST_BUCKETS = {
     "peerauthn": "peer_authentications",
     "authz": "authorization_policies",
     "hpa": "autoscalers",
+    "node": "nodes",
 }
 """Dispatch buckets that collect any number of documents, and the MeshConfig list each goes to."""
 
@@ -419,6 +422,7 @@ _KNOWN_KINDS: dict[str, tuple[frozenset[str], str, type[BaseModel] | None]] = {
     "SLO": (MESHSIM_API, "slo", SLO),
     "Scenario": (MESHSIM_API, "scenario", Scenario),
     "CanaryPolicy": (MESHSIM_API, "canary", CanaryPolicy),
+    "Node": (MESHSIM_API, "node", Node),
 }
 """Every kind meshsim knows: the apiVersions it is served under, its bucket ('' = not modelled) and model."""
 
@@ -489,12 +493,16 @@ def _dispatch(src: Source, d: dict[str, Any]) -> tuple[str, type[BaseModel] | No
         )
     group = api.rpartition("/")[0]
     where = src.at(("kind",))
+    if kind == "Node" and api == "v1":
+        return "node", KubeNode, None  # a Kubernetes Node; meshsim's own Node is meshsim.io/v1alpha1
     # a known kind is meant when its group is one meshsim knows fully, when it has no group (a LoadProfile
     # under ``v1``) or when it is meshsim's own; a Gateway of gateway.networking.k8s.io is another kind
     if kind in _KNOWN_KINDS and (group in _KNOWN_GROUPS or "." not in group or _KNOWN_KINDS[kind][0] == MESHSIM_API):
         versions, bucket, model = _KNOWN_KINDS[kind]
         if api not in versions:
             want = " or ".join(sorted(versions))
+            if kind == "Node":
+                want = "v1 (a Kubernetes Node) or meshsim.io/v1alpha1"
             raise ConfigError(src.at(("apiVersion",)), "apiVersion", f"{kind} is served as {want}, not {show(api)}")
         if model is None:
             return "", None, Finding("warning", where, "", f"{kind} is not modelled yet; skipped")

@@ -1,4 +1,4 @@
-"""meshsim's own kinds (``apiVersion: meshsim.io/v1alpha1``): ``LoadProfile``, ``MeshSettings`` and ``SLO``."""
+"""meshsim's own kinds (``apiVersion: meshsim.io/v1alpha1``): ``LoadProfile``, ``MeshSettings``, ``Node`` and ``SLO``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from meshsim.config.base import Duration, NonNegDuration, Percentage, StrictMode
 from meshsim.config.distributions import DistSpec, Lognormal
 from meshsim.config.istio import HTTPRetry, ObjectMeta
 from meshsim.config.limits import MAX_REPLICAS, MAX_USERS, MAX_WEIGHT, Rate
+from meshsim.config.quantity import CpuQuantity
 from meshsim.config.topology import Sleep
 
 __all__ = [
@@ -18,6 +19,9 @@ __all__ = [
     "LoadProfile",
     "MTLSSettings",
     "ProxyResources",
+    "CPUSettings",
+    "NodeSpec",
+    "Node",
     "MeshSettingsSpec",
     "MeshSettings",
     "LatencyObjective",
@@ -152,6 +156,25 @@ class AutoscalingSettings(StrictModel):
     podStartup: NonNegDuration = 10.0
 
 
+class CPUSettings(StrictModel):
+    """The CPU model (nodes, container requests and limits, CFS throttling; README "CPU model").
+
+    - ``enabled``: unset = on exactly when the config has a ``Node`` or a CPU request/limit (a Deployment's
+      ``resources``, a ``sidecar.istio.io/proxyCPU``/``proxyCPULimit`` annotation); ``true``/``false``
+      force it. Off, every container has unlimited CPU of its own (meshsim's behaviour before the model).
+    - ``nodeCores``: the cores of each node meshsim adds when pods do not fit the ``Node`` documents
+      (or there are none): the default node shape. Default 4 [a common small cloud node; UNVERIFIED
+      as a production figure].
+    - ``cfsPeriod``: the CFS bandwidth period (kubelet ``--cpu-cfs-quota-period``, default 100 ms,
+      Kubernetes ``pkg/kubelet/cm/helpers_linux.go`` ``QuotaPeriod``; the kernel allows 1 ms to 1 s,
+      ``kernel/sched/core.c``).
+    """
+
+    enabled: bool | None = None
+    nodeCores: CpuQuantity = Field(default=4.0, gt=0)
+    cfsPeriod: NonNegDuration = Field(default=0.1, ge=0.001, le=1.0)
+
+
 class MeshSettingsSpec(StrictModel):
     """Mesh-wide knobs, named after Istio's MeshConfig fields and pilot flags where one exists.
 
@@ -172,6 +195,7 @@ class MeshSettingsSpec(StrictModel):
       connection adds ``mtls.handshakeLatency`` to it.
     - ``mtls``: handshake latency and crypto CPU (:class:`MTLSSettings`).
     - ``proxy``: worker threads and CPU per request of every proxy (:class:`ProxyResources`).
+    - ``cpu``: the CPU model's switch, default node shape and CFS period (:class:`CPUSettings`).
     """
 
     defaultHttpRetryPolicy: HTTPRetry | None = None
@@ -184,6 +208,7 @@ class MeshSettingsSpec(StrictModel):
     mtls: MTLSSettings = Field(default_factory=MTLSSettings)
     proxy: ProxyResources = Field(default_factory=ProxyResources)
     autoscaling: AutoscalingSettings = Field(default_factory=AutoscalingSettings)
+    cpu: CPUSettings = Field(default_factory=CPUSettings)
 
 
 class MeshSettings(StrictModel):
@@ -191,6 +216,22 @@ class MeshSettings(StrictModel):
     kind: Literal["MeshSettings"]
     metadata: ObjectMeta | None = None
     spec: MeshSettingsSpec = Field(default_factory=MeshSettingsSpec)
+
+
+class NodeSpec(StrictModel):
+    """A node's ``cores`` (a CPU quantity, as a Kubernetes Node's ``status.capacity.cpu``)."""
+
+    cores: CpuQuantity = Field(gt=0)
+
+
+class Node(StrictModel):
+    """``kind: Node`` (meshsim's short form of a Kubernetes Node): ``metadata.name``, ``metadata.labels``
+    (matched by pods' ``nodeSelector``) and ``spec.cores``. Giving one turns the CPU model on."""
+
+    apiVersion: Literal["meshsim.io/v1alpha1"]
+    kind: Literal["Node"]
+    metadata: ObjectMeta
+    spec: NodeSpec
 
 
 class LatencyObjective(StrictModel):

@@ -13,7 +13,10 @@ meshsim extensions (stock isotope ignores them):
   500), ``errorMode`` (``random``: each request fails independently with ``errorRate``, the default;
   ``every_nth``: isotope's per-pod cadence), ``port``, ``forwardHeaders``;
 - per call: ``timeout``, ``retries`` (application-level), ``onError`` (``fail``, isotope's behaviour, or
-  ``ignore``), ``path`` and ``method``.
+  ``ignore``), ``path`` and ``method``;
+- a ``cpu`` command (a duration or a distribution, like ``sleep``): CPU work on the app's worker thread,
+  which needs a core of its node and counts against its container's CPU limit, where ``sleep`` only waits.
+  With the CPU model off it takes its duration, as a sleep would.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ __all__ = [
     "AppRetry",
     "CallSpec",
     "SleepCmd",
+    "CpuCmd",
     "CallCmd",
     "Command",
     "Step",
@@ -89,6 +93,12 @@ class SleepCmd(StrictModel):
     sleep: Sleep
 
 
+class CpuCmd(StrictModel):
+    """``cpu: <duration or distribution>``: seconds of CPU time (meshsim extension)."""
+
+    cpu: Sleep
+
+
 class CallCmd(StrictModel):
     call: Annotated[str, Field(min_length=1)] | CallSpec
 
@@ -96,22 +106,25 @@ class CallCmd(StrictModel):
 def _command_tag(value: Any) -> str | None:
     if isinstance(value, dict) and len(value) == 1:
         key = next(iter(value))
-        if key in ("sleep", "call"):
+        if key in ("sleep", "call", "cpu"):
             return str(key)
     if isinstance(value, SleepCmd):
         return "sleep"
+    if isinstance(value, CpuCmd):
+        return "cpu"
     if isinstance(value, CallCmd):
         return "call"
     return None
 
 
 Command = Annotated[
-    Annotated[SleepCmd, Tag("sleep")] | Annotated[CallCmd, Tag("call")],
+    Annotated[SleepCmd, Tag("sleep")] | Annotated[CallCmd, Tag("call")] | Annotated[CpuCmd, Tag("cpu")],
     Discriminator(
         _command_tag,
         custom_error_type="script_step",
         custom_error_message=(
-            "a script command is a map with exactly one key, 'sleep' or 'call' (concurrent groups may not be nested)"
+            "a script command is a map with exactly one key, 'sleep', 'call' or 'cpu' "
+            "(concurrent groups may not be nested)"
         ),
     ),
 ]

@@ -192,7 +192,7 @@ class ContainerCPU(_M):
     """One container's CPU over the measured window, named as the kernel's cgroup accounting names it
     (``cpuacct.usage``; ``cpu.stat``: ``nr_periods``, ``nr_throttled``, ``throttled_time``; see
     https://docs.kernel.org/scheduler/sched-bwc.html). ``container`` is ``istio-proxy`` for the sidecar (the
-    name Istio's injector gives it) or the app container's name. ``cpu_cores`` is the mean CPU used (CPU
+    name Istio's injector gives it) or ``app`` for the app container. ``cpu_cores`` is the mean CPU used (CPU
     seconds per second), ``request_cores``/``limit_cores`` the Kubernetes ``resources.requests.cpu``/
     ``limits.cpu`` (null when unset), ``utilization_of_request``/``_of_limit`` = cpu_cores / those.
     ``cpu_cores`` is the mean over replications; ``nr_periods``, ``nr_throttled`` and ``throttled_time_s``

@@ -15,6 +15,7 @@ from ddsketch import DDSketch
 
 from meshsim import __version__
 from meshsim.errors import Finding
+from meshsim.metrics.cpu import cpu_results
 from meshsim.metrics.intervals import interval, mser, quantile_interval, subsection_skewness, t_half_width
 from meshsim.metrics.recorder import RELATIVE_ACCURACY, Tally
 from meshsim.metrics.results import (
@@ -337,6 +338,7 @@ def summarize(
         cl.append(ClusterResult(proxy=pkey[0], cluster=pkey[1], counters=named))
     return Summary(
         proxies=_proxies(reps, window),
+        **cpu_results(reps, window),
         run=run,
         entry=entry,
         edges=edges,

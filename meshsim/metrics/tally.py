@@ -94,3 +94,5 @@ class RepResult:
     scenario: dict[str, Any] | None = None
     observations: Any = None
     """Per-outcome Istio metrics and sampled traces (:mod:`meshsim.telemetry.record`), when asked for."""
+    cpu: dict[str, Any] | None = None
+    """The CPU model's counters over the window (:func:`meshsim.metrics.cpu.cpu_results` reads them), None when it is off."""

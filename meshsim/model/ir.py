@@ -134,11 +134,11 @@ class CallStep:
 class ConcurrentStep:
     """A group of sleeps and calls started together; the step ends when all have ended."""
 
-    steps: tuple[SleepStep | CallStep, ...]
+    steps: tuple[SleepStep | CpuStep | CallStep, ...]
     index: int
 
 
-Step = SleepStep | CallStep | ConcurrentStep
+Step = SleepStep | CpuStep | CallStep | ConcurrentStep
 
 
 @dataclass(frozen=True)
@@ -150,14 +150,21 @@ class ContainerCPUSpec:
 
     request_cores: float | None = None
     limit_cores: float | None = None
+    threads: int | None = None
+    """Worker threads that can run at once (the sidecar's Envoy ``concurrency``); None = one per request
+    the container handles (the app: its ``concurrency`` workers, unbounded when unset)."""
 
 
 @dataclass(frozen=True)
 class NodeIR:
-    """A node: ``cores`` = its ``status.capacity.cpu``."""
+    """A node: ``cores`` = its ``status.capacity.cpu``; ``cfs_period`` the CFS bandwidth period of its
+    containers' quotas (seconds; kubelet ``--cpu-cfs-quota-period``, default 100 ms); ``labels`` what
+    ``nodeSelector`` matches."""
 
     name: str
     cores: float
+    cfs_period: float = 0.1
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

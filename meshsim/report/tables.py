@@ -182,7 +182,9 @@ def render_summary(s: Summary, console: Console) -> None:
     below that a compact one: intervals under their values, fewer columns (edges lose p50, services
     merge name and version), the entry as one row per metric. Nothing is cut to an ellipsis.
     """
-    for layouts in (_entry_tables(s), _edge_tables(s) if s.edges else [], _service_tables(s)):
+    from meshsim.report.cpu_tables import cpu_tables
+
+    for layouts in (_entry_tables(s), _edge_tables(s) if s.edges else [], _service_tables(s), *cpu_tables(s)):
         if layouts:
             console.print(next((t for t in layouts if fits(t, console)), layouts[-1]))
     if s.scenario is not None:

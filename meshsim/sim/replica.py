@@ -12,12 +12,14 @@ import simpy
 
 from meshsim.metrics.recorder import Level
 from meshsim.metrics.tally import WorkloadStats
-from meshsim.model.ir import CallStep, ConcurrentStep, SleepStep, Workload
+from meshsim.model.ir import CallStep, ConcurrentStep, CpuStep, SleepStep, Workload
 from meshsim.model.rules.app_retry import app_call_ok
 from meshsim.model.rules.authz import authz_verdict
+from meshsim.model.rules.cpu import APP_CONTAINER
 from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import OVERFLOW, Pending
 from meshsim.sim.context import SimContext
+from meshsim.sim.cpu import ScheduledProxyCPU, traverse
 from meshsim.sim.kernel import Gen, detached, interrupt_wait, start_now
 from meshsim.sim.request import APP_TIMEOUT, CANCELLED, UPSTREAM_RESET, Ctl, Ctx, forwarded_headers
 from meshsim.sim.sampling import Uniform, sampler
@@ -56,6 +58,13 @@ class Replica:
             if isinstance(st, SleepStep):
                 gen = None if st.dist.kind == "constant" else g.generator(f"app/{endpoint_id}/sleep{st.index}")
                 self.samplers[st.index] = sampler(st.dist, gen)
+            elif isinstance(st, CpuStep):
+                gen = None if st.dist.kind == "constant" else g.generator(f"app/{endpoint_id}/cpu{st.index}")
+                self.samplers[st.index] = sampler(st.dist, gen)
+        # the CPU model (precomputed: off, nothing below runs): the app container's cgroup, and whether
+        # the load source's traversals into this pod's sidecar must be paid for when served
+        self.app_cpu = ctx.container(endpoint_id, wl, APP_CONTAINER) if ctx.cpu_on else None
+        self.entry_cpu = isinstance(self.sidecar.cpu, ScheduledProxyCPU)
         model = ctx.model
         deny = tuple(p for p in model.authz if p.action == "DENY" and wl.key in p.workloads)
         allow = tuple(p for p in model.authz if p.action == "ALLOW" and wl.key in p.workloads)
@@ -92,6 +101,10 @@ class Replica:
         spans = ctx.spans
         traced = ctx.traced
         sid = spans.new_id() if traced else 0
+        if src is None and self.entry_cpu:
+            tr = self.sidecar.cpu.claim_entry()  # type: ignore[attr-defined]
+            if tr is not None:
+                yield from traverse(env, (tr,), 0.0)
         if self.authz is not None:
             denied = self._authorize(principal, call, headers)
             if denied is not None:
@@ -144,6 +157,11 @@ class Replica:
                     if not ok and step.on_error == "fail":
                         status = 500
                         break
+                elif type(step) is CpuStep:
+                    ts = env.now
+                    yield from self._burn(step)
+                    if traced:
+                        spans.leaf(app_sid, "cpu", self.id, ts, env.now)
                 else:
                     ok = yield from self._concurrent(step, ctx, app_sid, headers)  # type: ignore[arg-type]
                     if not ok:
@@ -275,11 +293,30 @@ class Replica:
         ctx.spans.concurrent(sid, psid, self.id, t0, env.now)
         return state[1]
 
-    def _one(self, s: SleepStep | CallStep, ctx: Ctx, psid: int = 0, incoming: dict[str, str] | None = None) -> Gen:
+    def _burn(self, step: CpuStep) -> Gen:
+        """A ``cpu`` step: its drawn CPU seconds as a burst of the app container (one thread: the
+        request's worker) on the pod's node; with the CPU model off, it simply takes that long."""
+        cost = self.samplers[step.index]() * self.slow
+        cont = self.app_cpu
+        if cont is None:
+            yield self.env.timeout(cost)
+            return
+        b = cont.run(cost)
+        if b.done_at is None:
+            yield b.wait(self.env)
+
+    def _one(
+        self, s: SleepStep | CpuStep | CallStep, ctx: Ctx, psid: int = 0, incoming: dict[str, str] | None = None
+    ) -> Gen:
         if type(s) is SleepStep:
             ts = self.env.now
             yield self.env.timeout(self.samplers[s.index]() * self.slow)
             ctx.spans.leaf(psid, "sleep", self.id, ts, self.env.now)
+            return True
+        if type(s) is CpuStep:
+            ts = self.env.now
+            yield from self._burn(s)  # type: ignore[arg-type]
+            ctx.spans.leaf(psid, "cpu", self.id, ts, self.env.now)
             return True
         ok = yield from self.call(s, ctx, psid, incoming)  # type: ignore[arg-type]
         return ok or s.on_error == "ignore"  # type: ignore[union-attr]
@@ -366,9 +403,9 @@ def _app_retriable(step: CallStep, status: int) -> bool:
     )
 
 
-def flat_steps(script: tuple[Any, ...]) -> list[SleepStep | CallStep]:
-    """The sleeps and calls of a script, with concurrent groups flattened."""
-    out: list[SleepStep | CallStep] = []
+def flat_steps(script: tuple[Any, ...]) -> list[SleepStep | CpuStep | CallStep]:
+    """The sleeps, CPU steps and calls of a script, with concurrent groups flattened."""
+    out: list[SleepStep | CpuStep | CallStep] = []
     for s in script:
         if isinstance(s, ConcurrentStep):
             out.extend(s.steps)

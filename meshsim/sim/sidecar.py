@@ -27,7 +27,7 @@ from meshsim.model.ir import CallStep, Cluster, GatewayIR, MeshModel, Workload
 from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import ClusterState
 from meshsim.sim.context import SimContext
-from meshsim.sim.cpu import ProxyCPU
+from meshsim.sim.cpu import ProxyCPU, traverse
 from meshsim.sim.kernel import Gen, interrupt_wait, succeed_later
 from meshsim.sim.request import CANCELLED, CONNECT_FAIL, PER_TRY_TIMEOUT, TLS_MISMATCH, Attempt, Ctl, Ctx
 from meshsim.sim.router import Router
@@ -270,7 +270,13 @@ class Proxy(Router):
         cb = replica.sidecar.cpu
         fa = ca.free
         fb = cb.free
-        if ca.n == 2 and cb.n == 2 and (fa[0] <= t or fa[1] <= t) and (fb[0] <= t or fb[1] <= t):
+        cpu_on = sc.cpu_on
+        if cpu_on:
+            # the CPU model: both traversals' CPU runs on their pods' nodes; the drawn latency holds the
+            # nominal CPU time, so only their slowdowns (workers, contention, throttling) add to it
+            works = (ca.start(t, cpu, measured), cb.start(t, cpu, measured))
+            wait = yield from traverse(env, works, sc.proxy_cost() + sc.proxy_cost() + sc.net2)
+        elif ca.n == 2 and cb.n == 2 and (fa[0] <= t or fa[1] <= t) and (fb[0] <= t or fb[1] <= t):
             # a request that finds a free worker never waits; which free one it takes does not change
             # any later wait (the other stays free), so the first free one is as good as the earliest
             fa[0 if fa[0] <= t else 1] = t + cpu
@@ -281,7 +287,8 @@ class Proxy(Router):
             wait = 0.0
         else:
             wait = ca.take(t, cpu, measured) + cb.take(t, cpu, measured)
-        yield env.timeout(sc.proxy_cost() + sc.proxy_cost() + sc.net2 + wait)
+        if not cpu_on:
+            yield env.timeout(sc.proxy_cost() + sc.proxy_cost() + sc.net2 + wait)
         if ctx.traced:
             ctx.spans.wire(asid, self.id, t, env.now, wait, tls == 1)
         if not replica.alive:
@@ -317,7 +324,7 @@ class Sidecar(Proxy):
         # this sidecar's view of the config (CDS/RDS) and of the endpoints (EDS); they change only
         # when the control plane pushes to this proxy (meshsim.sim.control_plane)
         self.routes = ctx.mesh.routes_of(ctx.mesh.config_model)
-        self.cpu = ctx.new_cpu(proxy_id, self.wl_name)
+        self.cpu = ctx.new_cpu(proxy_id, self.wl_name, workload)
 
 
 class GatewayProxy(Proxy):

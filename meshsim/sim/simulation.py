@@ -156,6 +156,8 @@ class Simulation:
         """Run the replication to the end of its window (plus drain) and return its statistics."""
         env = self.env
         env.process(self.collector.open_window())
+        if self.ctx.cpu_on:
+            env.process(self._cpu_window())
         if self.timeline is not None:
             self._start_timeline()
         self.load.start()
@@ -167,9 +169,61 @@ class Simulation:
         if self.progress is not None:
             self.progress(1.0)
         res = self.collector.result(self.replication, self.seed, self.load.in_flight, self.load.traces)
+        if self.ctx.cpu_on:
+            res.cpu = self._cpu_stats()
         if self.timeline is not None and self.driver is not None and self.control_plane is not None:
             res.scenario = self._scenario_result()
         return res
+
+    def _cpu_snapshot(self) -> dict[str, Any]:
+        ctx = self.ctx
+        return {
+            "containers": {k: c.stat() for k, c in ctx.containers.items()},
+            "nodes": {n.name: (n.usage(), n.wait_s, n.bursts_done) for n in ctx.nodes.values()},
+        }
+
+    def _cpu_window(self) -> Gen:
+        """A process: the CPU model's counters at the measured window's start and end."""
+        env = self.env
+        yield env.timeout(self.ctx.t_start)
+        for n in self.ctx.nodes.values():
+            n.advance(env.now)
+        self._cpu_at = [self._cpu_snapshot()]
+        yield env.timeout(self.ctx.t_end - self.ctx.t_start)
+        for n in self.ctx.nodes.values():
+            n.advance(env.now)
+        self._cpu_at.append(self._cpu_snapshot())
+
+    def _cpu_stats(self) -> dict[str, Any]:
+        """Per container ``(pod, container) -> node, request, limit, usage_s, nr_periods, nr_throttled,
+        throttled_s`` and per node ``name -> cores, usage_s, runqueue wait_s, bursts`` over the window
+        (differences of cumulative counters, as one reads ``cpu.stat`` twice)."""
+        ctx = self.ctx
+        snaps = getattr(self, "_cpu_at", [])
+        while len(snaps) < 2:
+            for n in ctx.nodes.values():
+                n.advance(self.env.now)
+            snaps.append(self._cpu_snapshot())
+        a, b = snaps[0], snaps[1]
+        zero = (0.0, 0, 0, 0.0)
+        containers = {}
+        for key in sorted(b["containers"]):
+            c = ctx.containers[key]
+            x, y = a["containers"].get(key, zero), b["containers"][key]
+            containers[key] = (
+                c.node.name,
+                c.request_cores,
+                c.limit_cores,
+                y[0] - x[0],
+                y[1] - x[1],
+                y[2] - x[2],
+                y[3] - x[3],
+            )
+        nodes = {}
+        for name in sorted(b["nodes"]):
+            x2, y2 = a["nodes"].get(name, (0.0, 0.0, 0)), b["nodes"][name]
+            nodes[name] = (ctx.nodes[name].cores, y2[0] - x2[0], y2[1] - x2[1], y2[2] - x2[2])
+        return {"containers": containers, "nodes": nodes}
 
     def _scenario_result(self) -> dict[str, Any]:
         assert self.driver is not None and self.control_plane is not None

@@ -15,6 +15,7 @@ from meshsim.model.graph import workload_graph
 from meshsim.model.ir import (
     CallStep,
     ConcurrentStep,
+    CpuStep,
     MeshModel,
     Route,
     SleepStep,
@@ -63,7 +64,7 @@ class State:
 
     wkey: str
     h: int
-    steps: list[list[CallPlan | SleepStep]]  # sequential groups (a group of >1 runs concurrently)
+    steps: list[list[CallPlan | SleepStep | CpuStep]]  # sequential groups (a group of >1 runs concurrently)
     concurrent: list[bool]
     fail: dict[int, float] = field(default_factory=dict)
 
@@ -126,14 +127,14 @@ class Network:
         if wl.forward_headers is not None:
             headers = {k: v for k, v in headers.items() if k in wl.forward_headers}
         labels = dict(wl.labels)
-        groups: list[list[CallPlan | SleepStep]] = []
+        groups: list[list[CallPlan | SleepStep | CpuStep]] = []
         conc: list[bool] = []
         for step in wl.script:
             members = list(step.steps) if isinstance(step, ConcurrentStep) else [step]
-            group: list[CallPlan | SleepStep] = []
+            group: list[CallPlan | SleepStep | CpuStep] = []
             for s in members:
-                if isinstance(s, SleepStep):
-                    group.append(s)
+                if isinstance(s, SleepStep | CpuStep):
+                    group.append(s)  # a CPU step holds the worker for its CPU time, as a sleep does (at full speed)
                     continue
                 hdrs = {**headers, **dict(s.headers)} if s.headers else headers
                 try:
@@ -357,8 +358,8 @@ class Network:
             for h in hs:
                 self.resp[(wkey, h)] = wm + xs[h]
 
-    def _step_moments(self, wkey: str, h: int, s: CallPlan | SleepStep) -> Moments:
-        if isinstance(s, SleepStep):
+    def _step_moments(self, wkey: str, h: int, s: CallPlan | SleepStep | CpuStep) -> Moments:
+        if isinstance(s, SleepStep | CpuStep):
             return dist_moments(s.dist)
         return Moments.mix([(s.step.probability, self._call_moments(h, s))])
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from meshsim.model.analytic.network import CallPlan, Network, State, Target
 from meshsim.model.ir import (
+    CpuStep,
     SleepStep,
 )
 from meshsim.model.rules.app_retry import app_call_ok_mask, app_retriable_mask
@@ -60,7 +61,7 @@ class Sampler:
             tt = np.zeros(idx.size)
             bad = np.zeros(idx.size, dtype=bool)
             for s in group:
-                if isinstance(s, SleepStep):
+                if isinstance(s, SleepStep | CpuStep):
                     x = draws(s.dist, self.rng, idx.size)
                     f = np.zeros(idx.size, dtype=bool)
                 else:

@@ -70,7 +70,7 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
     max_retries_default = UINT32_MAX if settings.maxRetriesDefault == "istio" else ENVOY_RAW_MAX_RETRIES
     default_retry = _default_retry(cfg)
     infos = collect_services(ctx, cfg)
-    services, proxies = build_services(ctx, cfg, infos)
+    services, proxies, nodes = build_services(ctx, cfg, infos)
     drs = collect_destination_rules(ctx, cfg, infos)
     cs = build_clusters(services, infos, drs, max_retries_default)
     gw_vs, vs_by_service = bind_virtual_services(ctx, cfg, infos)
@@ -109,6 +109,7 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
         gateway=gateway,
         authz=authz,
         autoscalers=autoscalers,
+        nodes=nodes,
         digest=cfg.digest,
         notes=tuple(str(f) for f in ctx.findings),
     )

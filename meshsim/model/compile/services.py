@@ -4,17 +4,21 @@ builds the same service and endpoint indexes from Services and EndpointSlices)."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from meshsim.config.loader import Doc, MeshConfig
-from meshsim.config.topology import CallCmd, CallSpec, SleepCmd, VersionDef
+from meshsim.config.topology import CallCmd, CallSpec, CpuCmd, SleepCmd, VersionDef
 from meshsim.model.compile.context import Ctx, SvcInfo, first, service_account, short
+from meshsim.model.compile.cpu import app_cpu, cpu_model_on, place_pods, proxy_cpu
 from meshsim.model.compile.security import peer_mode
 from meshsim.model.ir import (
     AppRetryPolicy,
     CallStep,
     ConcurrentStep,
+    CpuStep,
     Endpoint,
+    NodeIR,
     Proxy,
     Service,
     SleepStep,
@@ -31,14 +35,16 @@ def compile_script(
     loc: str,
     services: dict[str, SvcInfo],
 ) -> tuple[Step, ...]:
-    """A topology script -> IR steps: ``sleep`` -> :class:`SleepStep`, ``call`` -> :class:`CallStep`
-    (target resolved by ``hostname`` then ``service``; an undefined service is an error finding at
+    """A topology script -> IR steps: ``sleep`` -> :class:`SleepStep`, ``cpu`` -> :class:`CpuStep`,
+    ``call`` -> :class:`CallStep` (target resolved by ``hostname`` then ``service``; an undefined service is an error finding at
     ``loc``), a list -> :class:`ConcurrentStep`. Commands are numbered in script order (``index``)."""
     out: list[Step] = []
 
-    def one(cmd: Any, idx: int, cloc: str) -> SleepStep | CallStep | None:
+    def one(cmd: Any, idx: int, cloc: str) -> SleepStep | CpuStep | CallStep | None:
         if isinstance(cmd, SleepCmd):
             return SleepStep(to_dist(cmd.sleep), idx)
+        if isinstance(cmd, CpuCmd):
+            return CpuStep(to_dist(cmd.cpu), idx)
         assert isinstance(cmd, CallCmd)
         call = cmd.call if isinstance(cmd.call, CallSpec) else CallSpec(service=cmd.call)
         target_name = call.service
@@ -71,7 +77,7 @@ def compile_script(
     for i, step in enumerate(steps):
         sloc = f"{loc}[{i}]"
         if isinstance(step, list):
-            members: list[SleepStep | CallStep] = []
+            members: list[SleepStep | CpuStep | CallStep] = []
             for j, cmd in enumerate(step):
                 s = one(cmd, counter, f"{sloc}[{j}]")
                 counter += 1
@@ -133,12 +139,16 @@ def _deployments_by_service(ctx: Ctx, cfg: MeshConfig, infos: dict[str, SvcInfo]
     return deps_by_service
 
 
-def build_services(ctx: Ctx, cfg: MeshConfig, infos: dict[str, SvcInfo]) -> tuple[list[Service], list[Proxy]]:
+def build_services(
+    ctx: Ctx, cfg: MeshConfig, infos: dict[str, SvcInfo]
+) -> tuple[list[Service], list[Proxy], tuple[NodeIR, ...]]:
     """Every topology service with its workloads (one per version: topology ``versions`` and/or
-    Deployments, ``v1`` when neither), endpoints (one per replica) and sidecar proxies."""
+    Deployments, ``v1`` when neither), endpoints (one per replica) and sidecar proxies, and the nodes
+    the pods are placed on (:func:`meshsim.model.compile.cpu.place_pods`; none when the CPU model is off)."""
     deps = _deployments_by_service(ctx, cfg, infos)
     services: list[Service] = []
     proxies: list[Proxy] = []
+    dep_of: dict[str, Doc | None] = {}
     for name, info in infos.items():
         versions: dict[str, tuple[VersionDef | None, Doc | None]] = {}
         for vname, vd in (info.sdef.versions or {}).items():
@@ -153,6 +163,7 @@ def build_services(ctx: Ctx, cfg: MeshConfig, infos: dict[str, SvcInfo]) -> tupl
         for vname, (vdef, dep) in versions.items():
             wl = _workload(ctx, cfg, info, vname, vdef, dep, infos)
             workloads.append(wl)
+            dep_of[wl.key] = dep
             for r in range(wl.replicas):
                 ep = Endpoint(f"{name}-{vname}-{r}", name, vname, r, wl.labels)
                 endpoints.append(ep)
@@ -160,7 +171,8 @@ def build_services(ctx: Ctx, cfg: MeshConfig, infos: dict[str, SvcInfo]) -> tupl
         services.append(
             Service(name, info.namespace, info.host, info.port, info.protocol, tuple(workloads), tuple(endpoints))  # type: ignore[arg-type]
         )
-    return services, proxies
+    services, nodes = place_pods(ctx, cfg, services, dep_of)
+    return services, proxies, nodes
 
 
 def _workload(
@@ -217,6 +229,17 @@ def _workload(
         service_account=service_account(cfg, dep),
         mtls_mode=peer_mode(cfg, info.namespace, labels),  # type: ignore[arg-type]
     )
+    # CPU resources are read (and their errors reported) always, but kept only when the CPU model is on:
+    # off, every container has unlimited CPU of its own and the IR says nothing about CPU
+    app, proxy = app_cpu(ctx, dep), proxy_cpu(ctx, dep, _explicit_workers(cfg))
+    if cpu_model_on(cfg):
+        wl = replace(wl, app_cpu=app, proxy_cpu=proxy)
     if wl.error_mode == "every_nth" and 0 < wl.error_rate < 1e-4:
         ctx.error(src, f"{sloc}.errorRate", "every_nth needs errorRate >= 0.01% (isotope divides by it)")
     return wl
+
+
+def _explicit_workers(cfg: MeshConfig) -> int | None:
+    """MeshSettings ``proxy.workers`` when the user set it (it then overrides Istio's rule)."""
+    proxy = cfg.mesh_settings.spec.proxy
+    return proxy.workers if "workers" in proxy.model_fields_set else None

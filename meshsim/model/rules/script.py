@@ -7,14 +7,14 @@ retry multipliers) the order of calls inside a group does not matter.
 
 from __future__ import annotations
 
-from meshsim.model.ir import CallStep, ConcurrentStep, SleepStep, Step
+from meshsim.model.ir import CallStep, ConcurrentStep, CpuStep, SleepStep, Step
 
 __all__ = ["calls_of", "flat_steps"]
 
 
-def flat_steps(script: tuple[Step, ...]) -> list[SleepStep | CallStep]:
-    """Every command of ``script`` in script order, concurrent groups expanded in place."""
-    out: list[SleepStep | CallStep] = []
+def flat_steps(script: tuple[Step, ...]) -> list[SleepStep | CpuStep | CallStep]:
+    """Every command of ``script`` in script order (sleeps, CPU steps, calls), concurrent groups expanded in place."""
+    out: list[SleepStep | CpuStep | CallStep] = []
     for step in script:
         if isinstance(step, ConcurrentStep):
             out.extend(step.steps)

@@ -1,0 +1,110 @@
+"""The CPU model against closed forms (fixed seeds, everything but the CPU model switched off by
+``fixtures/quiet.yaml`` unless a test says otherwise)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshsim.experiments.replicate import run_replications
+from meshsim.metrics.results import Summary
+from meshsim.metrics.summarize import summarize
+from meshsim.pipeline import load_and_compile
+
+FIX = Path(__file__).parent / "fixtures"
+QUIET = str(FIX / "quiet.yaml")
+BOOKINFO = Path(__file__).parents[2] / "topologies" / "bookinfo"
+
+
+def _run(paths: list[str], overrides: tuple[str, ...] | list[str] = (), seed: int = 1, reps: int = 1) -> Summary:
+    model, _ = load_and_compile(paths, list(overrides))
+    results = run_replications(model, seed, reps)
+    return summarize(model, results)
+
+
+def _container(s: Summary, pod: str, container: str) -> Any:
+    return next(c for c in s.containers if c.pod == pod and c.container == container)
+
+
+def test_limit_below_a_requests_demand_throttles_as_cfs_arithmetic_says() -> None:
+    # 30 ms of CPU, quota q = 20 ms per P = 100 ms, a request every 200 ms starting on a period boundary:
+    # it runs q, waits P - q, runs the remaining 10 ms: latency 30 + 80 = 110 ms; it is active in 2
+    # periods and throttled in 1, 80 ms each time; the container uses 30 ms / 200 ms = 0.15 cores
+    s = _run([str(FIX / "throttle" / "mesh.yaml"), QUIET])
+    n = s.entry.requests
+    assert n == 50
+    assert s.entry.latency_ms.p50.value == pytest.approx(110, rel=0.01)  # the sketch's 1 % accuracy
+    assert s.entry.latency_ms.p99.value == pytest.approx(110, rel=0.01)
+    app = _container(s, "app-v1-0", "app")
+    assert app.limit_cores == 0.2 and app.request_cores == 0.2
+    assert app.nr_periods == 2 * n
+    assert app.nr_throttled == n
+    assert app.throttled_time_s == pytest.approx(0.080 * n, rel=1e-6)
+    assert app.cpu_cores == pytest.approx(0.15, rel=1e-4)
+    assert app.utilization_of_limit == pytest.approx(0.75, rel=1e-4)
+
+
+def test_the_same_demand_without_a_limit_is_not_throttled() -> None:
+    s = _run(
+        [str(FIX / "throttle" / "mesh.yaml"), QUIET],
+        ["Deployment/app-v1.spec.template.spec.containers[0].resources={requests: {cpu: 200m}}"],
+    )
+    assert s.entry.latency_ms.p99.value == pytest.approx(30, rel=0.01)
+    app = _container(s, "app-v1-0", "app")
+    assert app.limit_cores is None and app.nr_throttled == 0 and app.nr_periods == 0
+
+
+def _sharing(layout: str, overrides: tuple[str, ...] | list[str] = ()) -> Summary:
+    d = FIX / "sharing"
+    return _run([str(d / "mesh.yaml"), str(d / "deployments.yaml"), str(d / layout / "nodes.yaml"), QUIET], overrides)
+
+
+def test_two_equal_cpu_bound_containers_on_one_core_halve_each_ones_throughput() -> None:
+    # a and b each need 10 ms per request on one worker: alone on a core each serves 100 req/s; sharing
+    # one core (processor sharing, equal shares) each runs at half speed: 50 req/s. front waits for both.
+    alone = _sharing("separate")
+    shared = _sharing("shared")
+    x_alone = alone.entry.requests / 10.0
+    x_shared = shared.entry.requests / 10.0
+    assert x_alone == pytest.approx(100, rel=0.02)
+    assert x_shared == pytest.approx(50, rel=0.02)
+    for pod in ("a-v1-0", "b-v1-0"):
+        assert _container(alone, pod, "app").cpu_cores == pytest.approx(1.0, rel=0.02)
+        assert _container(shared, pod, "app").cpu_cores == pytest.approx(0.5, rel=0.02)
+    node = next(n for n in shared.nodes if n.node == "node-ab")
+    assert node.utilization == pytest.approx(1.0, rel=0.02)
+
+
+def test_requests_weight_a_contended_node_as_cpu_shares_say() -> None:
+    # requests 500m and 250m: cpu.shares 512 and 256. Both always runnable (open-loop overload, one worker
+    # each) on one core: a gets 2/3 of it, b 1/3.
+    dep = "spec.template.spec.containers[0].resources.requests.cpu"
+    s = _sharing(
+        "shared",
+        [
+            f"Deployment/a-v1.{dep}=500m",
+            f"Deployment/b-v1.{dep}=250m",
+            "LoadProfile.spec={entry: front, arrival: poisson, rate: 150, warmup: 1s, duration: 5s, drain: 1s}",
+        ],
+    )
+    a = _container(s, "a-v1-0", "app")
+    b = _container(s, "b-v1-0", "app")
+    assert a.cpu_cores == pytest.approx(2 / 3, rel=0.01)
+    assert b.cpu_cores == pytest.approx(1 / 3, rel=0.01)
+
+
+def test_no_limit_and_no_contention_gives_todays_numbers() -> None:
+    # Bookinfo with its Envoy CPU, mTLS crypto and sidecar latency as shipped, the CPU model forced on
+    # (sidecars get Istio's default 100m/2000m, two workers) on nodes far larger than the load needs
+    overrides = ["LoadProfile.spec.duration=10s", "MeshSettings.spec.cpu.nodeCores=64"]
+    off = _run([str(BOOKINFO)], overrides, seed=3)
+    on = _run([str(BOOKINFO)], [*overrides, "MeshSettings.spec.cpu.enabled=true"], seed=3)
+    assert not off.containers and not off.nodes
+    assert on.containers and on.nodes
+    assert all(c.nr_throttled == 0 for c in on.containers)
+    assert on.entry == off.entry
+    assert on.edges == off.edges
+    assert on.services == off.services
+    assert on.proxies == off.proxies
