@@ -459,6 +459,33 @@ CHECKS: tuple[Check, ...] = (
         "Keep one HorizontalPodAutoscaler per Deployment.",
         message=r"is already scaled by HorizontalPodAutoscaler",
     ),
+    Check(
+        "MSH0116",
+        "error",
+        "LimitBelowRequest",
+        "A container's CPU limit is below its request (the API server refuses such a pod: "
+        "`must be less than or equal to cpu limit`).",
+        "Raise the limit or lower the request.",
+        message=r"^CPU limit .* is below the request",
+    ),
+    Check(
+        "MSH0117",
+        "error",
+        "NodeNotFound",
+        "A pod is pinned (`nodeName`) to a node that is not in the input, or selects (`nodeSelector`) labels no "
+        "node has.",
+        "Add the Node (`meshsim.io/v1alpha1` or a `kubectl get nodes -o yaml` export), or fix the name or labels.",
+        message=r"which does not exist \(nodes:|^no node has the labels",
+    ),
+    Check(
+        "MSH0118",
+        "error",
+        "Unschedulable",
+        "A pod requests more CPU than any declared node has free: Kubernetes would leave it Pending "
+        "(FailedScheduling, Insufficient cpu).",
+        "Lower the pod's CPU requests, or add or enlarge nodes.",
+        message=r"more than any node has free",
+    ),
     # warnings: it can be simulated, but probably not as the user intends
     Check(
         "MSH0201",

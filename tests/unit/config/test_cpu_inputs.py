@@ -58,7 +58,7 @@ def _files(tmp_path: Path, *docs: str) -> list[str]:
 def _one_error(tmp_path: Path, *docs: str) -> str:
     res = runner.invoke(app, ["validate", *_files(tmp_path, *docs)])
     assert res.exit_code == 2, res.output
-    errors = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    errors = [ln for ln in res.output.splitlines() if ln.startswith(("error:", "Error ["))]
     assert len(errors) == 1, res.output
     assert "Traceback" not in res.output
     return errors[0]
