@@ -50,6 +50,15 @@ from typing import Literal
 
 from meshsim.errors import MeshsimError
 from meshsim.model.ir import ContainerCPUSpec, MeshModel
+from meshsim.model.rules.cpu import (
+    APP_CONTAINER,
+    MAX_SHARES,
+    MIN_SHARES,
+    PROXY_CONTAINER,
+    milli_cpu,
+)
+from meshsim.model.rules.cpu import cfs_quota_us as rules_cfs_quota_us
+from meshsim.model.rules.cpu import cpu_shares as rules_cpu_shares
 from meshsim.real.procs import state_dir
 
 __all__ = [
@@ -70,17 +79,8 @@ __all__ = [
     "cleanup_stale_cgroups",
 ]
 
-APP_CONTAINER = "app"
-"""The app container's name in the real mesh's rows (the IR does not carry the Deployment's container name)."""
-PROXY_CONTAINER = "istio-proxy"
-"""The sidecar container's name, as Istio's injector names it."""
 PERIOD_US = 100_000
 """CFS period (us): the kubelet's ``QuotaPeriod`` (``pkg/kubelet/cm/helpers_linux.go``)."""
-MIN_QUOTA_US = 1000
-"""The kubelet's ``MinQuotaPeriod`` (us), also the kernel's minimum quota."""
-MIN_SHARES = 2
-MAX_SHARES = 262144
-"""``cpu.shares`` bounds (the kernel's, mirrored by the kubelet's ``MinShares``/``MaxShares``)."""
 
 Version = Literal["v1", "v2"]
 
@@ -89,26 +89,14 @@ class CgroupsUnavailable(MeshsimError):
     """The machine's cgroup file system cannot carry the run's CPU model."""
 
 
-def milli_cpu(cores: float) -> int:
-    """Cores -> millicores, rounded up like ``Quantity.MilliValue`` (0.1001 -> 101)."""
-    return math.ceil(round(cores * 1000, 6))
-
-
 def cpu_shares(spec: ContainerCPUSpec) -> int:
-    """``cpu.shares`` of a container: its request (else its limit) x 1024 / 1000, in [2, 262144]."""
-    cores = spec.request_cores if spec.request_cores is not None else spec.limit_cores
-    m = milli_cpu(cores) if cores is not None else 0
-    if m == 0:
-        return MIN_SHARES
-    return max(MIN_SHARES, min(MAX_SHARES, m * 1024 // 1000))
+    """``cpu.shares`` of a container: its request (else its limit) by :func:`meshsim.model.rules.cpu.cpu_shares`."""
+    return rules_cpu_shares(spec.request_cores if spec.request_cores is not None else spec.limit_cores)
 
 
 def cfs_quota_us(limit_cores: float | None, period_us: int = PERIOD_US) -> int | None:
-    """CFS quota (us per ``period_us``) for a CPU limit in cores; None = no limit (no quota)."""
-    m = milli_cpu(limit_cores) if limit_cores is not None else 0
-    if m == 0:
-        return None
-    return max(MIN_QUOTA_US, m * period_us // 1000)
+    """CFS quota (us per ``period_us``) for a CPU limit in cores (:func:`meshsim.model.rules.cpu.cfs_quota_us`)."""
+    return rules_cfs_quota_us(limit_cores, period_us)
 
 
 def weight_from_shares(shares: int) -> int:
