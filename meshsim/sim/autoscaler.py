@@ -3,7 +3,10 @@ kube-controller-manager's arithmetic (:mod:`meshsim.model.rules.hpa`), and scale
 
 A pod's metric is its inbound request rate (requests/s through its sidecar's inbound cluster,
 ``upstream_rq_total``) over the last ``metric_window_s``: a pod Ready for less than that has no sample
-(the controller's *missing* pods) and a pod not yet Ready is *unready*. A scale-up creates the new pods at
+(the controller's *missing* pods) and a pod not yet Ready is *unready*. A CPU metric is the CPU model's
+usage of the pod's containers (app and ``istio-proxy``, summed as metrics-server does) over the same window,
+against their summed requests, with ``groupPods``' CPU rules (a pod Ready for less than a window within the
+CPU initialisation period is unready). A scale-up creates the new pods at
 once; each becomes Ready ``startup_s`` later and only then is published to the control plane, which adds the
 EndpointSlice delay, the debounce and the push before sidecars route to it. A scale-down removes pods from
 the endpoints at once (they drain, as on a Scenario ``scale``).
@@ -15,15 +18,18 @@ from collections import deque
 from typing import Any
 
 from meshsim.model.ir import HPAIR, HPAMetricIR
+from meshsim.model.rules.cpu import milli_cpu
 from meshsim.model.rules.hpa import (
     HPAHistory,
     NoMetrics,
     PodSample,
     Proposal,
+    group_pod,
     object_average_value_replicas,
     object_value_replicas,
     plain_metric_replicas,
     reconcile,
+    resource_utilization_replicas,
 )
 from meshsim.sim.context import SimContext
 from meshsim.sim.control_plane import ControlPlane
@@ -47,9 +53,14 @@ class Autoscaler:
         self.pods = pods
         self.history = HPAHistory()
         self.current = next(w.replicas for s in ctx.model.services for w in s.workloads if w.key == hpa.workload)
-        self.ready_at: dict[str, float] = {self._pod(i): 0.0 for i in range(self.current)}
-        self.snapshots: deque[tuple[float, dict[str, int]]] = deque()
+        # pods running before the run started are long Ready (their CPU samples are not in the initialisation period)
+        self.ready_at: dict[str, float] = {self._pod(i): -1e9 for i in range(self.current)}
+        self.snapshots: deque[tuple[float, dict[str, int], dict[str, float]]] = deque()
         self.decisions: list[dict[str, Any]] = []
+        wl = next(w for s in ctx.model.services for w in s.workloads if w.key == hpa.workload)
+        reqs = (wl.app_cpu.request_cores, wl.proxy_cpu.request_cores)
+        self.request_milli = sum(milli_cpu(r) for r in reqs if r is not None)
+        """The pod's CPU request, milli-cores, all containers (the HPA's utilisation denominator)."""
 
     def _pod(self, i: int) -> str:
         return f"{self.hpa.service}-{self.hpa.version}-{i}"
@@ -65,7 +76,19 @@ class Autoscaler:
     def _counts(self) -> dict[str, int]:
         return {pid: rep.sidecar.inbound.c.upstream_rq_total for pid, rep in self.pods.replicas.items()}
 
-    def _base(self, now: float) -> tuple[float, dict[str, int]] | None:
+    def _cpu(self) -> dict[str, float]:
+        """CPU seconds each of the target's pods has used (``cpuacct.usage`` of its app and ``istio-proxy``
+        containers: metrics-server sums a pod's containers); empty when the CPU model is off."""
+        if not self.ctx.cpu_on:
+            return {}
+        prefix = f"{self.hpa.service}-{self.hpa.version}-"
+        out: dict[str, float] = {}
+        for (pod, _name), c in self.ctx.containers.items():
+            if pod.startswith(prefix):
+                out[pod] = out.get(pod, 0.0) + c.stat()[0]
+        return out
+
+    def _base(self, now: float) -> tuple[float, dict[str, int], dict[str, float]] | None:
         """The newest snapshot at least one metric window old (None before the first full window)."""
         cutoff = now - self.hpa.metric_window_s + 1e-9
         while len(self.snapshots) > 1 and self.snapshots[1][0] <= cutoff:
@@ -74,9 +97,32 @@ class Autoscaler:
             return self.snapshots[0]
         return None
 
-    def _samples(
-        self, now: float, counts: dict[str, int], base: tuple[float, dict[str, int]] | None
-    ) -> list[PodSample]:
+    def _cpu_samples(self, now: float, cpu: dict[str, float], base: Any) -> list[PodSample]:
+        """Each pod's CPU over the window (milli-cores) and request, grouped as ``groupPods`` does for CPU:
+        a pod not Ready, or Ready for less than one metric window within the CPU initialisation period, is
+        unready; one without a sample is missing."""
+        out = []
+        w = self.hpa.metric_window_s
+        for i in range(self.current):
+            pid = self._pod(i)
+            ready = self.ready_at.get(pid, now)
+            has = base is not None and pid in base[2] and pid in cpu
+            state = group_pod(
+                now=now,
+                has_metric=has,
+                ready=ready <= now,
+                start_time=ready - self.hpa.startup_s,
+                ready_transition=ready,
+                metric_window=w,
+            )
+            value = None
+            if state == "ready":
+                assert base is not None
+                value = int((cpu[pid] - base[2][pid]) / (now - base[0]) * 1000)
+            out.append(PodSample(pid, state, value, self.request_milli))
+        return out
+
+    def _samples(self, now: float, counts: dict[str, int], base: Any) -> list[PodSample]:
         out = []
         for i in range(self.current):
             pid = self._pod(i)
@@ -90,7 +136,7 @@ class Autoscaler:
                 out.append(PodSample(pid, "ready", int(rate * 1000)))
         return out
 
-    def _service_rate(self, service: str, counts: dict[str, int], base: tuple[float, dict[str, int]] | None) -> int:
+    def _service_rate(self, service: str, counts: dict[str, int], base: Any) -> int:
         if base is None:
             raise NoMetrics(f"no {service} request rate yet (less than one metric window)")
         now = self.env.now
@@ -100,8 +146,21 @@ class Autoscaler:
         return int(total / (now - base[0]) * 1000)
 
     def _proposal(
-        self, m: HPAMetricIR, samples: list[PodSample], counts: dict[str, int], base: Any, up: float, down: float
+        self,
+        m: HPAMetricIR,
+        samples: list[PodSample],
+        counts: dict[str, int],
+        base: Any,
+        up: float,
+        down: float,
+        cpu: list[PodSample],
     ) -> Proposal:
+        if m.source == "Resource":
+            if not self.ctx.cpu_on:
+                raise NoMetrics("container CPU is not observed by this simulation (the CPU model is off)")
+            if m.target_type == "Utilization":
+                return resource_utilization_replicas(self.current, cpu, m.target, up, down)
+            return plain_metric_replicas(self.current, cpu, m.target, up, down)
         if m.source == "Pods":
             return plain_metric_replicas(self.current, samples, m.target, up, down)
         if m.source == "Object":
@@ -110,28 +169,34 @@ class Autoscaler:
                 ready = sum(1 for s in samples if s.state != "unready")
                 return object_value_replicas(self.current, usage, m.target, ready, up, down)
             return object_average_value_replicas(self.current, usage, m.target, up, down)
-        raise NoMetrics("container CPU is not observed by this simulation (the CPU model is off)")
+        raise NoMetrics(f"unknown metric source {m.source}")
 
     # ------------------------------------------------------------------ reconcile
     def _sync(self) -> None:
         now = self.env.now
         hpa = self.hpa
         counts = self._counts()
-        self.snapshots.append((now, counts))
+        cpu_now = self._cpu()
+        self.snapshots.append((now, counts, cpu_now))
         base = self._base(now)
         samples = self._samples(now, counts, base)
+        cpu = self._cpu_samples(now, cpu_now, base) if self.ctx.cpu_on else []
         b = hpa.behavior
         up, down = (b.scale_up.tolerance, b.scale_down.tolerance) if b is not None else (hpa.tolerance, hpa.tolerance)
         proposals: list[int | None] = []
         shown: list[dict[str, Any]] = []
         for m in hpa.metrics:
             try:
-                p = self._proposal(m, samples, counts, base, up, down)
+                p = self._proposal(m, samples, counts, base, up, down, cpu)
                 proposals.append(p.replicas)
-                shown.append({"metric": m.name, "value": p.average / 1000, "target": m.target / 1000})
+                if m.target_type == "Utilization":  # the HPA shows utilisation in percent of requests
+                    shown.append({"metric": m.name, "value": float(p.utilization or 0), "target": float(m.target)})
+                else:
+                    shown.append({"metric": m.name, "value": p.average / 1000, "target": m.target / 1000})
             except NoMetrics as exc:
                 proposals.append(None)
-                shown.append({"metric": m.name, "value": None, "target": m.target / 1000, "error": str(exc)})
+                target = float(m.target) if m.target_type == "Utilization" else m.target / 1000
+                shown.append({"metric": m.name, "value": None, "target": target, "error": str(exc)})
         desired = reconcile(
             self.history,
             now=now,

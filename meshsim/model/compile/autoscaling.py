@@ -37,7 +37,9 @@ def build_autoscalers(ctx: Ctx, cfg: MeshConfig, services: list[Service]) -> tup
     out: list[HPAIR] = []
     seen: dict[str, str] = {}
     for doc in sorted(cfg.autoscalers, key=lambda d: (d.obj.metadata.namespace or "default", d.obj.metadata.name)):
-        hpa = _one(ctx, doc, by_name, services, cfg.mesh_settings.spec.autoscaling)
+        hpa = _one(
+            ctx, doc, by_name, services, cfg.mesh_settings.spec.autoscaling, cfg.mesh_settings.spec.cpu.enabled is False
+        )
         if hpa is None:
             continue
         if hpa.workload in seen:
@@ -53,7 +55,12 @@ def build_autoscalers(ctx: Ctx, cfg: MeshConfig, services: list[Service]) -> tup
 
 
 def _one(
-    ctx: Ctx, doc: Doc, by_name: dict[tuple[str, str], Workload], services: list[Service], a: AutoscalingSettings
+    ctx: Ctx,
+    doc: Doc,
+    by_name: dict[tuple[str, str], Workload],
+    services: list[Service],
+    a: AutoscalingSettings,
+    cpu_off: bool,
 ) -> HPAIR | None:
     h: HorizontalPodAutoscaler = doc.obj
     src = str(doc.source)
@@ -70,7 +77,7 @@ def _one(
     metrics: list[HPAMetricIR] = []
     for i, m in enumerate(h.metric_list()):
         loc = f"spec.metrics[{i}]"
-        metric = _metric(ctx, src, loc, m, wl, {s.name for s in services})
+        metric = _metric(ctx, src, loc, m, wl, {s.name for s in services}, cpu_off)
         if metric is None:
             return None
         metrics.append(metric)
@@ -91,7 +98,9 @@ def _one(
     )
 
 
-def _metric(ctx: Ctx, src: str, loc: str, m: MetricSpec, wl: Workload, service_names: set[str]) -> HPAMetricIR | None:
+def _metric(
+    ctx: Ctx, src: str, loc: str, m: MetricSpec, wl: Workload, service_names: set[str], cpu_off: bool
+) -> HPAMetricIR | None:
     t = m.type
     if t == "Pods" and m.pods is not None:
         p = m.pods
@@ -119,12 +128,13 @@ def _metric(ctx: Ctx, src: str, loc: str, m: MetricSpec, wl: Workload, service_n
     if t == "Resource" and m.resource is not None and m.resource.name == "cpu":
         r = m.resource
         if wl.app_cpu.request_cores is None or wl.proxy_cpu.request_cores is None:
-            ctx.error(
-                src,
-                f"{loc}.resource",
-                f"a CPU metric needs CPU requests on every container of {wl.workload_name}'s pods "
-                "(the HPA reports 'missing request for cpu'; set resources.requests.cpu and the sidecar's)",
+            why = (
+                "a CPU metric needs the CPU model, which MeshSettings spec.cpu.enabled turns off"
+                if cpu_off
+                else f"a CPU metric needs CPU requests on every container of {wl.workload_name}'s pods "
+                "(the HPA reports 'missing request for cpu'; set resources.requests.cpu and the sidecar's)"
             )
+            ctx.error(src, f"{loc}.resource", why)
             return None
         if r.target.type in ("Utilization", "AverageValue"):
             return HPAMetricIR("Resource", "cpu", r.target.type, r.target.amount())

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from meshsim.model.build import load_and_compile
+from meshsim.model.errors import CompileError
 from meshsim.sim.simulation import Simulation
 
 FIX = Path(__file__).resolve().parents[2] / "scenario" / "fixtures" / "hpa.yaml"
@@ -57,3 +60,23 @@ def test_step_in_load_scales_up_at_the_first_sync_after_the_band_and_down_after_
 
 def test_same_seed_same_decisions() -> None:
     assert _run()[0] == _run()[0]
+
+
+def test_cpu_utilisation_target_reads_the_cpu_model() -> None:
+    """tests/scenario/fixtures/hpa-cpu.yaml: 100 req/s x (5 ms app + 0.15 ms sidecar) = 515m used of 300m
+    requested (app 200m + Istio's 100m sidecar default), ``int(515 x 100 / 300)`` = 171 %; against 50 % the
+    ratio 3.42 gives ceil(3.42 x 1) = 4 pods at the first sync with a full 30 s window, within the legacy cap
+    max(2 x 1, 4)."""
+    model, _ = load_and_compile([str(FIX.parent / "hpa-cpu.yaml")], [])
+    res = Simulation(model, seed=1).run()
+    assert res.scenario is not None
+    at = {d["t"]: d for d in res.scenario["autoscaling"]}
+    assert at[15.0]["recommendation"] is None  # no full window yet
+    assert at[30.0]["metrics"][0]["value"] == 171.0 and at[30.0]["metrics"][0]["target"] == 50.0
+    assert (at[30.0]["current"], at[30.0]["desired"]) == (1, 4)
+
+
+def test_cpu_metric_with_the_cpu_model_turned_off_is_refused() -> None:
+    """The same HPA with the CPU model forced off: nothing observes CPU, so the compile says so (exit 2)."""
+    with pytest.raises(CompileError, match="needs the CPU model"):
+        load_and_compile([str(FIX.parent / "hpa-cpu.yaml")], ["MeshSettings.spec.cpu.enabled=false"])
