@@ -68,3 +68,44 @@ def test_every_ir_field_reaches_both_backends_or_says_why_not() -> None:
     assert not missing, f"IR fields one backend never reads, with no reason given: {missing}"
     stale = sorted(k for k in ONE_SIDED if k not in one_sided)
     assert not stale, f"both backends read these now; drop their reasons: {stale}"
+
+
+REAL = ("meshsim/real", "meshsim/xds", *SHARED)  # the real mesh: its apps and the xDS its Envoys get
+
+WORKLOAD_CLASSES = (
+    ir.Workload,
+    ir.CallStep,
+    ir.SleepStep,
+    ir.CpuStep,
+    ir.AppRetryPolicy,
+    ir.ConcurrentStep,
+    ir.Dist,
+    ir.ContainerCPUSpec,
+    ir.NodeIR,
+)
+
+SIM_OR_REAL_ONLY: dict[tuple[str, str], str] = {
+    ("Workload", "response_size"): "the real apps send bodies of this size; the simulator has no per-byte cost yet",
+    ("Workload", "service_account"): "read by both through Workload.principal (the pod's mTLS identity)",
+    ("CallStep", "index"): "the simulator's sampler slot; the real app draws from the step itself",
+    ("SleepStep", "index"): "the simulator's sampler slot; the real app draws from the step itself",
+    ("CpuStep", "index"): "the simulator's sampler slot; the real app draws from the step itself",
+    ("ConcurrentStep", "index"): "the simulator's span and sampler bookkeeping; the real app runs the group as given",
+    ("ContainerCPUSpec", "threads"): "real Envoys run with --envoy-concurrency (default 1 to fit the machine), a "
+    "deviation recorded in real/README.md",
+    ("NodeIR", "cfs_period"): "the real mesh's cgroups use the kubelet's fixed 100 ms period",
+}
+
+
+def test_every_workload_field_reaches_the_simulator_and_the_real_mesh_or_says_why_not() -> None:
+    sim, real = _attributes(SIM), _attributes(REAL)
+    one_sided = {
+        (c.__name__, f.name)
+        for c in WORKLOAD_CLASSES
+        for f in dataclasses.fields(c)
+        if not (f.name in sim and f.name in real)
+    }
+    missing = sorted(one_sided - set(SIM_OR_REAL_ONLY))
+    assert not missing, f"workload fields one backend never reads, with no reason given: {missing}"
+    stale = sorted(set(SIM_OR_REAL_ONLY) - one_sided)
+    assert not stale, f"both backends read these now; drop their reasons: {stale}"
