@@ -12,55 +12,16 @@ values are Kubernetes quantities (``500m``, ``10``, ``1.5k``), kept as milli-uni
 
 from __future__ import annotations
 
-import math
-import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from meshsim.config.base import OpenModel
 from meshsim.config.istio import ObjectMeta
 from meshsim.config.limits import MAX_REPLICAS
+from meshsim.config.quantity import MilliQuantity, parse_milli
 
 __all__ = ["HorizontalPodAutoscaler", "MetricSpec", "ScalingRulesSpec", "parse_milli"]
-
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+)?$")
-_DECIMAL = {"m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
-_BINARY = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
-
-
-def parse_milli(value: object) -> int:
-    """A Kubernetes quantity (``k8s.io/apimachinery/pkg/api/resource/quantity.go``: a signed number and an SI,
-    binary or exponent suffix; a YAML number is one too) as milli-units, rounded up (``MilliValue``).
-
-    Raises
-    ------
-    ValueError
-        On anything else (``10x``, ``""``), a negative or non-finite value, or one above 10^15.
-    """
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"a quantity is a number or a string such as '500m' or '10', not {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"quantity {value!r} is not finite")
-    text = value.strip() if isinstance(value, str) else repr(value)
-    m = _QUANTITY.match(text)
-    if m is None:
-        raise ValueError(f"malformed quantity {text!r} (Kubernetes quantities look like '500m', '10', '1.5k')")
-    number, suffix = float(m.group(1)), m.group(2) or ""
-    if number < 0:
-        raise ValueError(f"quantity {text!r} is negative")
-    if suffix in _DECIMAL:
-        v = number * 10.0 ** _DECIMAL[suffix]
-    elif suffix in _BINARY:
-        v = number * 2.0 ** _BINARY[suffix]
-    else:
-        v = number * 10.0 ** int(suffix[1:])
-    if v > 1e15:
-        raise ValueError(f"quantity {text!r} is out of range")
-    return math.ceil(round(v * 1000, 6))
-
-
-MilliQuantity = Annotated[int, BeforeValidator(parse_milli)]
 
 
 class _CrossVersionRef(OpenModel):

@@ -383,11 +383,15 @@ def _changed_in(period_s: float, events: Sequence[_Event], now: float) -> int:
     return sum(e.change for e in events if e.t > cutoff)
 
 
-def _scale_up_limit(current: int, h: HPAHistory, rules: ScalingRules, now: float) -> int:
-    """``calculateScaleUpLimitWithScalingRules``."""
+def _rate_limit(current: int, h: HPAHistory, rules: ScalingRules, now: float, up: bool) -> int:
+    """``calculateScaleUpLimitWithScalingRules`` (``up``) / ``calculateScaleDownLimitWithBehaviors``: per policy,
+    from the replicas at the start of its period (``current - added + removed`` within it), ``+ value`` pods or
+    ``ceil(x (1 + value/100))`` up, ``- value`` or ``int(x (1 - value/100))`` down; ``Max`` takes the largest
+    change, ``Min`` the smallest, ``Disabled`` keeps ``current``."""
     if rules.select == "Disabled":
         return current
-    pick = min if rules.select == "Min" else max
+    largest = rules.select != "Min"
+    pick = max if largest == up else min
     result: int | None = None
     for p in rules.policies:
         start = (
@@ -395,24 +399,10 @@ def _scale_up_limit(current: int, h: HPAHistory, rules: ScalingRules, now: float
             - _changed_in(p.period_s, h.scale_up_events, now)
             + _changed_in(p.period_s, h.scale_down_events, now)
         )
-        proposed = start + p.value if p.type == "Pods" else math.ceil(start * (1 + p.value / 100))
-        result = proposed if result is None else pick(result, proposed)
-    return current if result is None else result
-
-
-def _scale_down_limit(current: int, h: HPAHistory, rules: ScalingRules, now: float) -> int:
-    """``calculateScaleDownLimitWithBehaviors``."""
-    if rules.select == "Disabled":
-        return current
-    pick = max if rules.select == "Min" else min
-    result: int | None = None
-    for p in rules.policies:
-        start = (
-            current
-            - _changed_in(p.period_s, h.scale_up_events, now)
-            + _changed_in(p.period_s, h.scale_down_events, now)
-        )
-        proposed = start - p.value if p.type == "Pods" else int(start * (1 - p.value / 100))
+        if up:
+            proposed = start + p.value if p.type == "Pods" else math.ceil(start * (1 + p.value / 100))
+        else:
+            proposed = start - p.value if p.type == "Pods" else int(start * (1 - p.value / 100))
         result = proposed if result is None else pick(result, proposed)
     return current if result is None else result
 
@@ -498,10 +488,10 @@ def reconcile(
             stab = _stabilize_behavior(h, current, proposal, now, behavior)
             desired = stab
             if stab > current:
-                limit = max(_scale_up_limit(current, h, behavior.scale_up, now), current)
+                limit = max(_rate_limit(current, h, behavior.scale_up, now, up=True), current)
                 desired = min(stab, min(max_replicas, limit))
             elif stab < current:
-                limit = min(_scale_down_limit(current, h, behavior.scale_down, now), current)
+                limit = min(_rate_limit(current, h, behavior.scale_down, now, up=False), current)
                 desired = max(stab, max(min_replicas, limit))
     if desired != current:
         h.store_event(behavior, current, desired, now)
