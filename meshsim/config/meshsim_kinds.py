@@ -99,9 +99,15 @@ class SidecarSettings(StrictModel):
     Default: lognormal with median 0.45 ms and p99 0.8 ms, measured for one Envoy traversal on
     loopback on this project's machines (Istio's performance page, https://istio.io/latest/docs/ops/deployment/performance-and-scalability/, gives 0.3-1.4 ms p90 per
     proxy in production). Replace it with ``meshsim real calibrate`` output for your machine.
+
+    ``perKiB``: seconds each traversal adds per KiB of the call's request and response bodies (``size`` /
+    ``payloadSize`` and ``responseSize``): Envoy reads, buffers and writes every byte. Default 0.5 us
+    [UNVERIFIED: one real-mesh measurement on loopback, a -> b with 2 MiB each way adding 4.2 ms at p50 over its
+    two traversals, 2026-12-02]; 0 turns it off.
     """
 
     latency: DistSpec = Field(default_factory=_default_sidecar_latency)
+    perKiB: NonNegDuration = 0.5e-6
 
 
 class MTLSSettings(StrictModel):

@@ -471,6 +471,9 @@ class MeshSettingsIR:
     update_merge_window: float = 0.0
     """Envoy ``update_merge_window`` (s): outlier ejections within it of the last host-set update
     reach the LB when it ends (MeshSettings ``updateMergeWindow``, Envoy default 1 s)."""
+    sidecar_per_kib: float = 0.0
+    """Seconds each sidecar traversal adds per KiB of a call's request plus response body (MeshSettings
+    ``sidecar.perKiB``)."""
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ class SimContext:
         st = model.settings
         self.proxy_cost: Callable[[], float] = sampler(st.sidecar_latency, streams.generator("mesh/proxy-latency"))
         self.net2 = 2 * st.network_latency
+        self.per_byte2 = 2 * st.sidecar_per_kib / 1024  # both traversals of a wire crossing, per body byte
         self.cpu_per_request = st.proxy_cpu_per_request
         self.mtls_request_cpu = st.mtls_request_cpu
         self.tls_costs = st.mtls_handshake_latency > 0 or st.mtls_handshake_cpu > 0  # a connection hook is needed

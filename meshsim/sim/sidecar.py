@@ -255,9 +255,10 @@ class Proxy(Router):
     def wire(
         self, replica: Any, ctx: Ctx, cs: ClusterState, call: CallStep, headers: dict[str, str], asid: int = 0
     ) -> Gen:
-        """Client traversal + network + server traversal (one draw each), plus any wait for a busy
-        worker in either proxy, then the server pod. mTLS decides the peer identity the server's
-        authorization sees and adds crypto CPU; a TLS mismatch is refused (503 UC)."""
+        """Client traversal + network + server traversal (one draw each, plus each traversal's per-KiB cost of
+        the request and response bodies), plus any wait for a busy worker in either proxy, then the server
+        pod. mTLS decides the peer identity the server's authorization sees and adds crypto CPU; a TLS
+        mismatch is refused (503 UC)."""
         sc = self.ctx
         env = self.env
         t = env.now
@@ -275,7 +276,13 @@ class Proxy(Router):
             # the CPU model: both traversals' CPU runs on their pods' nodes; the drawn latency holds the
             # nominal CPU time, so only their slowdowns (workers, contention, throttling) add to it
             works = (ca.start(t, cpu, measured), cb.start(t, cpu, measured))
-            wait = yield from traverse(env, works, sc.proxy_cost() + sc.proxy_cost() + sc.net2)
+            fixed = (
+                sc.proxy_cost()
+                + sc.proxy_cost()
+                + sc.net2
+                + (call.request_size + replica.wl.response_size) * sc.per_byte2
+            )
+            wait = yield from traverse(env, works, fixed)
         elif ca.n == 2 and cb.n == 2 and (fa[0] <= t or fa[1] <= t) and (fb[0] <= t or fb[1] <= t):
             # a request that finds a free worker never waits; which free one it takes does not change
             # any later wait (the other stays free), so the first free one is as good as the earliest
@@ -288,7 +295,8 @@ class Proxy(Router):
         else:
             wait = ca.take(t, cpu, measured) + cb.take(t, cpu, measured)
         if not cpu_on:
-            yield env.timeout(sc.proxy_cost() + sc.proxy_cost() + sc.net2 + wait)
+            sizes = (call.request_size + replica.wl.response_size) * sc.per_byte2
+            yield env.timeout(sc.proxy_cost() + sc.proxy_cost() + sc.net2 + sizes + wait)
         if ctx.traced:
             ctx.spans.wire(asid, self.id, t, env.now, wait, tls == 1)
         if not replica.alive:

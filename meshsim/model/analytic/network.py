@@ -102,6 +102,13 @@ class Network:
         self.proxy = dist_moments(sc)
         net2 = 2 * model.settings.network_latency
         self.hop = self.proxy + self.proxy + Moments(net2, net2 * net2)
+        per_byte2 = 2 * model.settings.sidecar_per_kib / 1024
+        self.resp_size = {w.key: w.response_size for svc in model.services for w in svc.workloads}
+        self.per_byte2 = per_byte2
+
+    def size_cost(self, cp: CallPlan, wkey: str) -> float:
+        """Seconds both traversals of one try add for its bodies (``sidecar.perKiB``), as the simulator's wire."""
+        return (cp.step.request_size + self.resp_size[wkey]) * self.per_byte2
 
     # -------------------------------------------------------------- structure and outcomes
     def _targets(self, route: Route) -> list[Target]:
@@ -389,7 +396,12 @@ class Network:
         for t in cp.targets:
             if not t.workloads:
                 continue
-            att = Moments.mix([(sh, self.hop + self.resp[(k, h)]) for k, sh in t.workloads])
+            att = Moments.mix(
+                [
+                    (sh, self.hop + self.resp[(k, h)] + Moments(c := self.size_cost(cp, k), c * c))
+                    for k, sh in t.workloads
+                ]
+            )
             q = statuses_mix([(sh, self.states[(k, h)].fail) for k, sh in t.workloads])
             qr = sum(
                 v

@@ -155,7 +155,7 @@ class Sampler:
                 sel = np.nonzero(which == wi)[0]
                 if sel.size:
                     rt, rs = self.response(wkey, h, sel.size)
-                    t[sel] += rt
+                    t[sel] += rt + self.net.size_cost(cp, wkey)
                     s[sel] = rs
             times[active] += t
             status[active] = s

@@ -105,6 +105,7 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
             proxy_workers=proxy.workers,
             proxy_cpu_per_request=proxy.cpuPerRequest,
             update_merge_window=settings.updateMergeWindow,
+            sidecar_per_kib=settings.sidecar.perKiB,
         ),
         gateway=gateway,
         authz=authz,

@@ -85,7 +85,6 @@ WORKLOAD_CLASSES = (
 )
 
 SIM_OR_REAL_ONLY: dict[tuple[str, str], str] = {
-    ("Workload", "response_size"): "the real apps send bodies of this size; the simulator has no per-byte cost yet",
     ("Workload", "service_account"): "read by both through Workload.principal (the pod's mTLS identity)",
     ("CallStep", "index"): "the simulator's sampler slot; the real app draws from the step itself",
     ("SleepStep", "index"): "the simulator's sampler slot; the real app draws from the step itself",
