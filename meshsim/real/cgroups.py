@@ -74,11 +74,14 @@ __all__ = [
     "cpu_shares",
     "cfs_quota_us",
     "weight_from_shares",
+    "CGROUP_ROOT",
     "detect",
     "sched_wait",
     "cleanup_stale_cgroups",
 ]
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+"""Where the kernel mounts the cgroup hierarchies (v1 controllers below it, or the v2 unified tree)."""
 PERIOD_US = 100_000
 """CFS period (us): the kubelet's ``QuotaPeriod`` (``pkg/kubelet/cm/helpers_linux.go``)."""
 
@@ -218,7 +221,7 @@ class Cgroups:
     """The cgroups of one run (see the module docstring); :meth:`create` makes them, :meth:`sample` reads
     them, :meth:`remove` removes them."""
 
-    def __init__(self, root: Path = Path("/sys/fs/cgroup"), fs: CgroupFS | None = None, name: str | None = None):
+    def __init__(self, root: Path = CGROUP_ROOT, fs: CgroupFS | None = None, name: str | None = None):
         self.root = root
         self.fs = fs or CgroupFS()
         self.name = name or f"meshsim-{os.getpid()}"

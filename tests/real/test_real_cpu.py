@@ -15,13 +15,13 @@ import pytest
 
 from meshsim.model.ir import ContainerCPUSpec, CpuStep, Dist, MeshModel, NodeIR
 from meshsim.pipeline import load_and_compile
+from meshsim.real.cgroups import CGROUP_ROOT as CGROUP
 from meshsim.real.cgroups import detect
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.real
 
 ONE_SLOW = str(ROOT / "tests" / "fixtures" / "valid" / "one-slow-replica.yaml")
-CGROUP = Path("/sys/fs/cgroup")
 
 
 @pytest.fixture
