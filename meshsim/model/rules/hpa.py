@@ -156,45 +156,58 @@ def _utilization(values: Mapping[str, int], requests: Mapping[str, int], target:
     return util / target, util, total // n
 
 
-def _fill_and_recompute(
+def _replicas(
     current: int,
-    ratio: float,
     values: dict[str, int],
+    n_ready: int,
     missing: Sequence[PodSample],
     unready: Sequence[PodSample],
-    scale_up_with_unready: bool,
-    down_fill: Mapping[str, int],
-    recompute: Callable[[dict[str, int]], float],
+    ratio_of: Callable[[Mapping[str, int]], float],
+    down_fill: Callable[[PodSample], int],
     tolerance_up: float,
     tolerance_down: float,
 ) -> int:
-    """The conservative second pass shared by utilisation and plain metrics (``GetResourceReplicas`` /
-    ``calcPlainMetricReplicas``): missing pods at ``down_fill`` on a scale-down and 0 on a scale-up, unready
-    pods at 0 on a scale-up; no change if the new ratio is within tolerance or flips direction."""
+    """The replica count ``GetResourceReplicas`` / ``calcPlainMetricReplicas`` compute from the ready pods'
+    ``values`` (the one function they share but for the ratio and the scale-down fill-in):
+    without missing pods and without unready pods on a scale-up, ``ceil(ratio x ready pods)`` unless the ratio
+    is within tolerance. Else the conservative second pass: missing pods at ``down_fill`` on a scale-down and 0
+    on a scale-up, unready pods at 0 on a scale-up; no change if the new ratio is within tolerance or flips
+    direction, or if the new count would."""
+    ratio = ratio_of(values)
+    scale_up_with_unready = bool(unready) and ratio > 1.0
+    if not scale_up_with_unready and not missing:
+        return current if _within(ratio, tolerance_up, tolerance_down) else math.ceil(ratio * n_ready)
+    filled = dict(values)
     if missing:
         if ratio < 1.0:
             for p in missing:
-                values[p.name] = down_fill[p.name]
+                filled[p.name] = down_fill(p)
         elif ratio > 1.0:
             for p in missing:
-                values[p.name] = 0
+                filled[p.name] = 0
     if scale_up_with_unready:
         for p in unready:
-            values[p.name] = 0
-    new_ratio = recompute(values)
+            filled[p.name] = 0
+    new_ratio = ratio_of(filled)
     if _within(new_ratio, tolerance_up, tolerance_down) or (ratio < 1.0 < new_ratio) or (new_ratio < 1.0 < ratio):
         return current
-    replicas = math.ceil(new_ratio * len(values))
+    replicas = math.ceil(new_ratio * len(filled))
     if (new_ratio < 1.0 and replicas > current) or (new_ratio > 1.0 and replicas < current):
         return current
     return replicas
 
 
 def _split(pods: Sequence[PodSample]) -> tuple[int, list[PodSample], list[PodSample], dict[str, int]]:
+    """``groupPods``' groups: (ready pods, unready, missing, the ready pods' values); raises :class:`NoMetrics`
+    without pods or without a value."""
+    if not pods:
+        raise NoMetrics("no pods returned by selector while calculating replica count")
     ready = [p for p in pods if p.state == "ready"]
     unready = [p for p in pods if p.state == "unready"]
     missing = [p for p in pods if p.state == "missing"]
     values = {p.name: int(p.value) for p in ready if p.value is not None}
+    if not values:
+        raise NoMetrics("did not receive metrics for targeted pods (pods might be unready)")
     return len(ready), unready, missing, values
 
 
@@ -205,16 +218,10 @@ def resource_utilization_replicas(
     tolerance_up: float = TOLERANCE,
     tolerance_down: float = TOLERANCE,
 ) -> Proposal:
-    """A ``Resource`` metric with a ``Utilization`` target (percent of request): ``GetResourceReplicas``.
-
-    Without missing pods and without unready pods on a scale-up: ``ceil(ratio x ready pods)`` unless the ratio
-    is within tolerance; else the conservative second pass. Raises :class:`NoMetrics` when no pod has a
-    sample or a pod lacks a request."""
-    if not pods:
-        raise NoMetrics("no pods returned by selector while calculating replica count")
+    """A ``Resource`` metric with a ``Utilization`` target (percent of request): ``GetResourceReplicas``
+    (:func:`_replicas`); a missing pod counts as ``max(100, target)`` % of its request on a scale-down. Raises
+    :class:`NoMetrics` when no pod has a sample or a pod lacks a request."""
     n_ready, unready, missing, values = _split(pods)
-    if not values:
-        raise NoMetrics("did not receive metrics for targeted pods (pods might be unready)")
     requests: dict[str, int] = {}
     for p in pods:
         if p.state == "ignored":
@@ -222,23 +229,16 @@ def resource_utilization_replicas(
         if p.request is None:
             raise NoMetrics(f"missing request for cpu in pod {p.name}")
         requests[p.name] = p.request
-    ratio, util, average = _utilization(values, requests, target_utilization)
-    scale_up_with_unready = bool(unready) and ratio > 1.0
-    if not scale_up_with_unready and not missing:
-        if _within(ratio, tolerance_up, tolerance_down):
-            return Proposal(current, util, average)
-        return Proposal(math.ceil(ratio * n_ready), util, average)
+    _, util, average = _utilization(values, requests, target_utilization)
     fallback = max(100, target_utilization)
-    down_fill = {p.name: requests[p.name] * fallback // 100 for p in missing}
-    replicas = _fill_and_recompute(
+    replicas = _replicas(
         current,
-        ratio,
         values,
+        n_ready,
         missing,
         unready,
-        scale_up_with_unready,
-        down_fill,
         lambda v: _utilization(v, requests, target_utilization)[0],
+        lambda p: requests[p.name] * fallback // 100,
         tolerance_up,
         tolerance_down,
     )
@@ -252,37 +252,22 @@ def plain_metric_replicas(
     tolerance_up: float = TOLERANCE,
     tolerance_down: float = TOLERANCE,
 ) -> Proposal:
-    """A ``Pods`` metric or a ``Resource`` ``AverageValue`` target: ``calcPlainMetricReplicas``; the ratio is
-    ``int(sum / n) / target`` (``GetMetricUsageRatio``) and missing pods count as the target on a scale-down."""
-    if not pods:
-        raise NoMetrics("no pods returned by selector while calculating replica count")
+    """A ``Pods`` metric or a ``Resource`` ``AverageValue`` target: ``calcPlainMetricReplicas``
+    (:func:`_replicas`); the ratio is ``int(sum / n) / target`` (``GetMetricUsageRatio``) and a missing pod
+    counts as the target on a scale-down."""
     n_ready, unready, missing, values = _split(pods)
-    if not values:
-        raise NoMetrics("did not receive metrics for targeted pods (pods might be unready)")
-
-    def usage(v: Mapping[str, int]) -> tuple[float, int]:
-        avg = sum(v.values()) // len(v)
-        return avg / target_average, avg
-
-    ratio, average = usage(values)
-    scale_up_with_unready = bool(unready) and ratio > 1.0
-    if not scale_up_with_unready and not missing:
-        if _within(ratio, tolerance_up, tolerance_down):
-            return Proposal(current, None, average)
-        return Proposal(math.ceil(ratio * n_ready), None, average)
-    replicas = _fill_and_recompute(
+    replicas = _replicas(
         current,
-        ratio,
         values,
+        n_ready,
         missing,
         unready,
-        scale_up_with_unready,
-        {p.name: target_average for p in missing},
-        lambda v: usage(v)[0],
+        lambda v: (sum(v.values()) // len(v)) / target_average,
+        lambda _p: target_average,
         tolerance_up,
         tolerance_down,
     )
-    return Proposal(replicas, None, average)
+    return Proposal(replicas, None, sum(values.values()) // len(values))
 
 
 def object_value_replicas(
