@@ -84,6 +84,7 @@ COUNTERS = (
     "upstream_cx_none_healthy",
     "outlier_detection.ejections_enforced_total",
     "outlier_detection.ejections_enforced_consecutive_5xx",
+    "outlier_detection.ejections_overflow",
     "outlier_detection.ejections_active",
 )
 """Per-cluster Envoy stats copied into ``clusters[].counters`` (deltas; gauges as end values)."""

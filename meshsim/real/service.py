@@ -58,6 +58,7 @@ from typing import Any
 
 import numpy as np
 
+from meshsim.config.limits import MAX_BYTES as MAX_BODY_BYTES
 from meshsim.model.ir import CallStep, ConcurrentStep, CpuStep, MeshModel, SleepStep, Step, Workload
 from meshsim.model.rules.app_retry import app_outcome, app_tries
 from meshsim.model.rules.dist import draw
@@ -253,7 +254,9 @@ class App:
             timeout=aiohttp.ClientTimeout(total=None),
             auto_decompress=False,
         )
-        app = web.Application()
+        # aiohttp refuses bodies over 1 MiB with 413 by default (client_max_size); a mesh's apps take
+        # whatever their callers send, up to the config's own bound on sizes.
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()
