@@ -159,8 +159,15 @@ def calibrate_cmd(
     nice: int = typer.Option(
         0, "--nice", help="Priority of the mesh processes (negative needs root; see real/README.md)."
     ),
+    body_kib: int = typer.Option(
+        512, "--body-kib", min=0, max=1024, help="KiB each way of the body-size run (perKiB); 0 skips it."
+    ),
+    cpu: bool = typer.Option(
+        True, "--cpu/--no-cpu", help="Measure CPU per request from cgroup accounting at two rates (needs root)."
+    ),
 ) -> None:
-    """Measure this machine's per-traversal sidecar cost and app overhead; write a MeshSettings YAML.
+    """Measure this machine's sidecar cost: per-traversal latency, cost per KiB of body, Envoy CPU per traversal
+    (cgroup accounting at --rps and twice it); write a MeshSettings YAML.
 
     Use it with `meshsim run TOPOLOGY calibration.yaml` or `meshsim real validate --calibration FILE`.
     """
@@ -172,7 +179,17 @@ def calibrate_cmd(
         if rps <= 0 or window <= 0:
             raise MeshsimError("--rps and --duration must be > 0")
         wd = workdir or out.with_name(out.stem + "-runs")
-        res = calibrate(out, wd, rate=rps, duration=window, seed=seed, envoy_concurrency=envoy_concurrency, nice=nice)
+        res = calibrate(
+            out,
+            wd,
+            rate=rps,
+            duration=window,
+            seed=seed,
+            envoy_concurrency=envoy_concurrency,
+            nice=nice,
+            body_kib=body_kib,
+            cpu=cpu,
+        )
     except RunFailed as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(130 if "interrupted" in str(exc) else 2) from None
@@ -185,6 +202,12 @@ def calibrate_cmd(
         f"per-traversal latency for the simulator: lognormal median {res.fitted_median_s * 1e3:.3f} ms, "
         f"p99 {res.fitted_p99_s * 1e3:.3f} ms -> {out}"
     )
+    if res.per_kib_raw_s is not None:
+        typer.echo(f"per KiB per traversal: {res.per_kib_raw_s * 1e9:.0f} ns ({res.body_kib} KiB bodies each way)")
+    if res.cpu is not None:
+        typer.echo(f"Envoy CPU per traversal: {res.cpu.envoy_per_traversal_ms:.3f} ms (cgroup accounting)")
+    else:
+        typer.echo(f"CPU not measured: {res.cpu_note}")
 
 
 @real_app.command("validate")

@@ -20,7 +20,7 @@ from typing import Any
 from meshsim import atomic
 from meshsim.experiments.simulate import simulate
 from meshsim.model.build import load_and_compile
-from meshsim.real.calibrate import calibration_override
+from meshsim.real.calibrate import calibration_overrides
 from meshsim.real.runner import RunOptions, run_real_sync
 from meshsim.report.compare import compare_runs
 from meshsim.report.compare import write_outputs as write_compare
@@ -59,7 +59,7 @@ def validate(
     say = progress or (lambda _m: None)
     overrides: list[str] = []
     if calibration is not None:
-        overrides.append(calibration_override(calibration))
+        overrides.extend(calibration_overrides(calibration))
     if rps is not None:
         overrides.append(f"LoadProfile.spec.rate={rps}")
     if duration is not None:
