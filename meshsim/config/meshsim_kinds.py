@@ -19,6 +19,7 @@ __all__ = [
     "LoadProfile",
     "MTLSSettings",
     "ProxyResources",
+    "AppSettings",
     "CPUSettings",
     "NodeSpec",
     "Node",
@@ -145,6 +146,22 @@ class ProxyResources(StrictModel):
     cpuPerRequest: NonNegDuration = 0.15e-3
 
 
+class AppSettings(StrictModel):
+    """CPU of the application container's own HTTP handling, charged only inside the CPU model (README
+    "CPU model"), on top of the script's ``cpu:`` steps:
+
+    - ``cpuPerRequest``: CPU seconds per request the app serves (parsing it, writing the answer);
+    - ``cpuPerCall``: CPU seconds per outbound call try the app makes (its HTTP client).
+
+    Default 0: an app's work is what its script says. ``meshsim real calibrate`` measures both for the real mesh's
+    workload apps (an aiohttp server and client, ~0.2 ms and ~0.06 ms on this project's machines), which a model of
+    that mesh needs: near a CPU limit a few percent of demand decide whether a container throttles.
+    """
+
+    cpuPerRequest: NonNegDuration = 0.0
+    cpuPerCall: NonNegDuration = 0.0
+
+
 class AutoscalingSettings(StrictModel):
     """How HorizontalPodAutoscalers run: ``syncPeriod`` kube-controller-manager's
     ``--horizontal-pod-autoscaler-sync-period`` (15 s), ``tolerance`` its ``--horizontal-pod-autoscaler-tolerance``
@@ -202,6 +219,7 @@ class MeshSettingsSpec(StrictModel):
     - ``mtls``: handshake latency and crypto CPU (:class:`MTLSSettings`).
     - ``proxy``: worker threads and CPU per request of every proxy (:class:`ProxyResources`).
     - ``cpu``: the CPU model's switch, default node shape and CFS period (:class:`CPUSettings`).
+    - ``app``: the application container's own CPU per request and per call in the CPU model (:class:`AppSettings`).
     """
 
     defaultHttpRetryPolicy: HTTPRetry | None = None
@@ -215,6 +233,7 @@ class MeshSettingsSpec(StrictModel):
     proxy: ProxyResources = Field(default_factory=ProxyResources)
     autoscaling: AutoscalingSettings = Field(default_factory=AutoscalingSettings)
     cpu: CPUSettings = Field(default_factory=CPUSettings)
+    app: AppSettings = Field(default_factory=AppSettings)
 
 
 class MeshSettings(StrictModel):

@@ -474,6 +474,11 @@ class MeshSettingsIR:
     sidecar_per_kib: float = 0.0
     """Seconds each sidecar traversal adds per KiB of a call's request plus response body (MeshSettings
     ``sidecar.perKiB``)."""
+    app_cpu_per_request: float = 0.0
+    """CPU seconds the app container spends per request it serves, in the CPU model (MeshSettings
+    ``app.cpuPerRequest``)."""
+    app_cpu_per_call: float = 0.0
+    """CPU seconds the app container spends per outbound call try, in the CPU model (MeshSettings ``app.cpuPerCall``)."""
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,11 @@ What is written (``MeshSettings.spec``):
 - ``sidecar.perKiB``: measured (5.), floored at 0 (a negative difference is noise; the comment says so).
 - ``proxy.cpuPerRequest``: Envoy CPU seconds per traversal, measured (4.): the sum of the two Envoys' slopes
   over the three traversals a chain request makes (front's sidecar: inbound and outbound; back's: inbound).
+- ``app.cpuPerRequest`` / ``app.cpuPerCall``: the workload app's own HTTP CPU (4.): back's slope (it answers),
+  front's minus back's (front answers and makes one call).
 
-The apps' CPU per request (front: answers and calls; back: answers) and each Envoy's fixed CPU are reported in
-the comments and the JSON; the simulator has no parameter for them (an app's CPU is its ``cpu:`` steps).
+Each container's fixed CPU (the intercept: an idle Envoy's stats flushes, the xDS stream, our admin polls) is
+reported in the comments and the JSON; the simulator has no parameter for it.
 
 The output is a valid ``MeshSettings`` document, so ``meshsim run topologies/x calibration.yaml`` uses
 it directly; ``meshsim real validate --calibration FILE`` applies its measured fields as overrides (which
@@ -120,12 +122,15 @@ BODY_TRAVERSALS = 2
 class CpuFit:
     """CPU per container from two rates: ``per_request_ms`` (slope, CPU ms per entry request) and ``fixed_cores``
     (intercept, cores at zero load), keyed ``<pod>/<container>`` (``istio-proxy`` or ``app``); the rates
-    (entry requests/s completed) and the Envoy CPU per traversal derived from the slopes (ms)."""
+    (entry requests/s completed); the Envoy CPU per traversal derived from the slopes (ms); the app's CPU per
+    request served (the server app's slope) and per call made (the caller's slope minus the server's), ms."""
 
     per_request_ms: dict[str, float]
     fixed_cores: dict[str, float]
     rates_rps: tuple[float, float]
     envoy_per_traversal_ms: float
+    app_per_request_ms: float | None = None
+    app_per_call_ms: float | None = None
 
 
 @dataclasses.dataclass
@@ -167,6 +172,13 @@ class CalibrationResult:
             lines.append(f"    perKiB: {self.per_kib_s * 1e9:.0f}ns")
         if self.cpu is not None:
             lines += ["  proxy:", f"    cpuPerRequest: {self.cpu.envoy_per_traversal_ms * 1e3:.0f}us"]
+            a, c = self.cpu.app_per_request_ms, self.cpu.app_per_call_ms
+            if a is not None and c is not None:
+                lines += [
+                    "  app:",
+                    f"    cpuPerRequest: {max(a, 0.0) * 1e3:.0f}us",
+                    f"    cpuPerCall: {max(c, 0.0) * 1e3:.0f}us",
+                ]
         return "\n".join(lines) + "\n"
 
     def _comments(self) -> list[str]:
@@ -220,13 +232,17 @@ def cpu_fit(
     rate_hi: float,
     cores_hi: dict[str, float],
     traversals: int = CHAIN_TRAVERSALS,
+    server_app: str = "back-v1-0/app",
+    caller_app: str = "front-v1-0/app",
 ) -> CpuFit:
     """CPU seconds per request of every container from two runs of the same topology at two rates.
 
     ``rate_*`` are entry throughputs (requests/s), ``cores_*`` :func:`container_cores` of each run. Per container:
     ``slope = (cores_hi - cores_lo) / (rate_hi - rate_lo)`` and ``fixed = cores_lo - slope * rate_lo`` (a straight
     line through the two points: CPU per request is constant at these low utilisations); Envoy per traversal =
-    (sum of the ``istio-proxy`` slopes) / ``traversals``.
+    (sum of the ``istio-proxy`` slopes) / ``traversals``. The app's CPU per request is ``server_app``'s slope (it
+    only answers), per call ``caller_app``'s minus it (the caller answers and makes one call); None when a run
+    lacks either container.
 
     Raises
     ------
@@ -240,11 +256,14 @@ def cpu_fit(
     slope = {k: (cores_hi[k] - cores_lo[k]) / (rate_hi - rate_lo) for k in cores_lo if k in cores_hi}
     fixed = {k: cores_lo[k] - slope[k] * rate_lo for k in slope}
     envoy = sum(v for k, v in slope.items() if k.endswith("/istio-proxy")) / traversals
+    has_apps = server_app in slope and caller_app in slope
     return CpuFit(
         per_request_ms={k: v * 1e3 for k, v in slope.items()},
         fixed_cores=fixed,
         rates_rps=(rate_lo, rate_hi),
         envoy_per_traversal_ms=envoy * 1e3,
+        app_per_request_ms=slope[server_app] * 1e3 if has_apps else None,
+        app_per_call_ms=(slope[caller_app] - slope[server_app]) * 1e3 if has_apps else None,
     )
 
 
@@ -447,7 +466,7 @@ def calibration_override(path: Path) -> str:
     return "MeshSettings.spec.sidecar.latency=" + json.dumps(read_calibration(path))
 
 
-CALIBRATED_FIELDS = (("sidecar", "perKiB"), ("proxy", "cpuPerRequest"))
+CALIBRATED_FIELDS = (("sidecar", "perKiB"), ("proxy", "cpuPerRequest"), ("app", "cpuPerRequest"), ("app", "cpuPerCall"))
 """Measured fields a calibration may carry besides ``sidecar.latency`` (applied when present)."""
 
 

@@ -106,6 +106,8 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
             proxy_cpu_per_request=proxy.cpuPerRequest,
             update_merge_window=settings.updateMergeWindow,
             sidecar_per_kib=settings.sidecar.perKiB,
+            app_cpu_per_request=settings.app.cpuPerRequest,
+            app_cpu_per_call=settings.app.cpuPerCall,
         ),
         gateway=gateway,
         authz=authz,

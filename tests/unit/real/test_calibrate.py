@@ -90,6 +90,9 @@ def test_cpu_fit_recovers_slopes_and_intercepts_of_two_rates() -> None:
     assert fit.per_request_ms["front-v1-0/app"] == pytest.approx(0.5)
     assert fit.fixed_cores["front-v1-0/istio-proxy"] == pytest.approx(0.04)
     assert fit.fixed_cores["back-v1-0/app"] == pytest.approx(0.0, abs=1e-12)
+    # back only answers (0.25 ms); front answers and makes one call (0.5 ms): 0.25 ms per call
+    assert fit.app_per_request_ms == pytest.approx(0.25)
+    assert fit.app_per_call_ms == pytest.approx(0.25)
 
 
 def test_cpu_fit_refuses_rates_too_close_or_no_accounting() -> None:
@@ -131,16 +134,24 @@ def test_measured_cpu_and_per_kib_are_written_and_applied_as_overrides(tmp_path:
         fixed_cores={"back-v1-0/istio-proxy": 0.02},
         rates_rps=(100.0, 200.0),
         envoy_per_traversal_ms=0.25,
+        app_per_request_ms=0.2,
+        app_per_call_ms=-0.01,
     )
     f = tmp_path / "calibration.yaml"
     f.write_text(_result(per_kib_s=0.0, per_kib_raw_s=-1e-7, body_kib=512, cpu=fit).to_yaml())
     assert "noise, written as 0" in f.read_text()
     sets = calibration_overrides(f)
-    assert sets[1:] == ['MeshSettings.spec.sidecar.perKiB="0ns"', 'MeshSettings.spec.proxy.cpuPerRequest="250us"']
+    assert sets[1:] == [
+        'MeshSettings.spec.sidecar.perKiB="0ns"',
+        'MeshSettings.spec.proxy.cpuPerRequest="250us"',
+        'MeshSettings.spec.app.cpuPerRequest="200us"',
+        'MeshSettings.spec.app.cpuPerCall="0us"',  # a negative slope difference is noise: floored
+    ]
     # a scenario with its own MeshSettings takes every calibrated field
     model, _ = load_and_compile([str(REPO / "real" / "scenarios" / "retries-envoy-raw")], sets)
     assert model.settings.proxy_cpu_per_request == pytest.approx(250e-6)
     assert model.settings.sidecar_per_kib == 0.0
+    assert model.settings.app_cpu_per_request == pytest.approx(200e-6)
 
 
 def test_a_calibration_without_cpu_says_why_and_sets_only_the_latency(tmp_path: Path) -> None:
