@@ -331,7 +331,7 @@ async def _serve(spec: dict[str, Any], model: MeshModel, pods: list[tuple[str, s
     ``/origin``, ``/event``) on ``spec["control_host"]:control_port``. Returns when told to stop
     (SIGTERM/SIGINT) or when its parent dies.
 
-    (Long: the control handlers are closures over the apps they read and reset.)
+    Long because the control handlers are closures over the apps they read and reset.
     """
     from aiohttp import web
 
