@@ -1,7 +1,7 @@
 """Kind dispatch: which model validates a raw document, by ``apiVersion`` and ``kind``, and which
 documents are skipped (with a note) because they do not affect a simulation.
 
-The Istio kinds and their served versions follow istio/istio ``pkg/config/schema`` (networking.istio.io
+The Istio kinds and their served versions follow istio/istio ``pkg/config/schema/metadata.yaml`` (networking.istio.io
 v1/v1beta1/v1alpha3, security.istio.io v1/v1beta1); Kubernetes kinds their API groups (``apps/v1``
 Deployment, ``v1`` Service and Node, ``autoscaling/v2`` HorizontalPodAutoscaler).
 """
