@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from meshsim.cli.common import console, err_console, user_errors
-from meshsim.errors import ConfigError
 
 import_app = typer.Typer(
     help="Build a topology and load profile from traces, Prometheus metrics or Kubernetes exports.",
@@ -39,81 +38,40 @@ def _print(inferred: list[str], missing: list[str], written: list[Path], problem
     console.print(f"Wrote {', '.join(str(p) for p in written)}", highlight=False, soft_wrap=True)
 
 
+TraceFilesArgument = typer.Argument(
+    help="Jaeger JSON (UI download or query API), Zipkin v2 JSON or OTLP/JSON files.", show_default=False
+)
+SamplingOption = typer.Option(
+    "--sampling",
+    min=1e-6,
+    max=1.0,
+    help="Fraction of requests that were traced (Istio's default is 0.01); divides the arrival rate.",
+)
+CrossCheckOption = typer.Option(
+    "--prometheus", help="Istio metrics to cross-check the traces against (text exposition or query-API JSON)."
+)
+MaxKsOption = typer.Option(
+    "--max-ks",
+    min=0.0,
+    max=1.0,
+    help="Largest Kolmogorov-Smirnov distance a parametric fit may have before the empirical distribution is used.",
+)
+
+
 @import_app.command("traces")
 def traces_cmd(
-    files: Annotated[
-        list[Path],
-        typer.Argument(
-            help="Jaeger JSON (UI download or query API), Zipkin v2 JSON or OTLP/JSON files.", show_default=False
-        ),
-    ],
+    files: Annotated[list[Path], TraceFilesArgument],
     out: Out,
-    sampling: Annotated[
-        float,
-        typer.Option(
-            "--sampling",
-            min=1e-6,
-            max=1.0,
-            help="Fraction of requests that were traced (Istio's default is 0.01); divides the arrival rate.",
-        ),
-    ] = 1.0,
-    prometheus: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--prometheus", help="Istio metrics to cross-check the traces against (text exposition or query-API JSON)."
-        ),
-    ] = None,
-    max_ks: Annotated[
-        float,
-        typer.Option(
-            "--max-ks",
-            min=0.0,
-            max=1.0,
-            help="Largest Kolmogorov-Smirnov distance a parametric fit may have before the empirical distribution is used.",
-        ),
-    ] = 0.05,
+    sampling: Annotated[float, SamplingOption] = 1.0,
+    prometheus: Annotated[list[Path] | None, CrossCheckOption] = None,
+    max_ks: Annotated[float, MaxKsOption] = 0.05,
 ) -> None:
     """Infer services, versions, the call graph, self times and the arrival rate from traces."""
     from meshsim.importers.emit import build_documents, write_outputs
-    from meshsim.importers.graph import build_graph
-    from meshsim.importers.traces import TraceFile, read_traces
+    from meshsim.importers.graph import graph_of_files
 
     with user_errors():
-        infos: list[TraceFile] = []
-
-        def stream():  # type: ignore[no-untyped-def]
-            for f in files:
-                info = TraceFile(str(f))
-                infos.append(info)
-                yield from read_traces(f, info)
-
-        g = build_graph(stream())
-        problems = [p for i in infos for p in i.problems]
-        for i in infos:
-            if i.unnamed:
-                problems.append(f"{i.path}: {i.unnamed} span(s) without a service name skipped")
-            if i.traces == 0:
-                problems.append(f"{i.path}: no trace with named spans")
-        if g.cyclic:
-            problems.append(f"{g.cyclic} trace(s) whose span parents form a cycle skipped")
-        if g.unowned_clients:
-            problems.append(
-                f"{g.unowned_clients} CLIENT span(s) with no SERVER span above them (does the app "
-                "propagate x-b3-*/traceparent headers?): their calls are not in the graph"
-            )
-        if g.gateway_spans:
-            em_note = (
-                f"{g.gateway_spans} gateway span(s) walked through: the entry is the first sidecar behind the gateway"
-            )
-            problems.append(em_note)
-        if g.no_hops:
-            problems.append(f"{g.no_hops} trace(s) without CLIENT/SERVER spans skipped")
-        if not g.versions:
-            source = ", ".join(map(str, files))
-            first = problems[0] if problems else "no SERVER span (span.kind server) with a service name"
-            for f in files:
-                first = first.removeprefix(f"{f}: ")
-            raise ConfigError(source, "", f"nothing to import: {first}")
+        g, infos, problems = graph_of_files(files)
         em = build_documents(g, name=files[0].stem, sampling=sampling, max_ks=max_ks)
         if prometheus:
             from meshsim.importers.prometheus import cross_check, read_metrics

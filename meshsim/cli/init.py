@@ -171,6 +171,12 @@ def starter_files(paths: list[str], entry: str | None = None) -> tuple[str, str,
     }
     entry_name, why, path = _entry(services, vss, entry, types)
     inputs = " ".join(paths)
+    return _topology_text(services, inputs, entry_name, why), _load_text(inputs, entry_name, path), entry_name, orphans
+
+
+def _topology_text(services: list[_Service], inputs: str, entry_name: str, why: str) -> str:
+    """``topology.yaml``: a header saying what came from the manifests and what is a PLACEHOLDER, then one
+    MockServiceGraph service per Service (``inputs``: the paths as given; ``why``: how the entry was chosen)."""
     lines = [
         f"# Starter topology written by `meshsim init {inputs}`.",
         "#",
@@ -210,8 +216,12 @@ def starter_files(paths: list[str], entry: str | None = None) -> tuple[str, str,
                 lines.append(f"      labels: {_flow(v.labels)}")
         else:
             lines.append(f"  numReplicas: 1  # PLACEHOLDER: no Deployment in {s.source} selects this Service's pods")
-    topology = "\n".join(lines) + "\n"
-    load = (
+    return "\n".join(lines) + "\n"
+
+
+def _load_text(inputs: str, entry_name: str, path: str) -> str:
+    """``load.yaml``: a LoadProfile at ``entry_name`` requesting ``path``, its rate a PLACEHOLDER."""
+    return (
         "\n".join(
             [
                 f"# Starter load written by `meshsim init {inputs}`: PLACEHOLDER values to replace with your traffic.",
@@ -231,7 +241,6 @@ def starter_files(paths: list[str], entry: str | None = None) -> tuple[str, str,
         )
         + "\n"
     )
-    return topology, load, entry_name, orphans
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -32,50 +32,45 @@ def _root() -> None:
     """Real-mesh commands."""
 
 
+PathsArgument = typer.Argument(help="Topology, Istio YAML and LoadProfile files or directories.")
+RealOutOption = typer.Option(
+    "--out",
+    "-o",
+    help="Directory for summary.json and the raw measurements (default: results/<name>-<digest8>-s<seed>-real).",
+)
+EnvoyConcurrencyOption = typer.Option("--envoy-concurrency", min=1, help="Worker threads per Envoy.")
+NiceOption = typer.Option("--nice", help="Priority of the mesh processes (negative needs root; see real/README.md).")
+PrometheusOption = typer.Option(
+    "--prometheus",
+    help="Also write Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) "
+    "of the measured window to this file, Prometheus text format, from per-request Envoy access logs.",
+)
+TracesOption = typer.Option(
+    "--traces",
+    help="Also write the Envoys' own Zipkin spans (100 % sampled, warm-up and drain included) to this file, "
+    "Zipkin v2 JSON, from a collector served on loopback; import it with 'meshsim import traces'.",
+)
+AddressPrefixOption = typer.Option(
+    "--address-prefix",
+    help="The first two octets of the loopback addresses the mesh's pods get (127.X); "
+    "two real runs at once need different prefixes.",
+)
+
+
 @real_app.command("run")
 def run(
-    paths: Annotated[list[str], typer.Argument(help="Topology, Istio YAML and LoadProfile files or directories.")],
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            help="Directory for summary.json and the raw measurements (default: results/<name>-<digest8>-s<seed>-real).",
-        ),
-    ] = None,
+    paths: Annotated[list[str], PathsArgument],
+    out: Annotated[Path | None, RealOutOption] = None,
     duration: Annotated[str | None, DurationOption] = None,
     rps: Annotated[float | None, RpsOption] = None,
     seed: Annotated[int, SeedOption] = 1,
     warmup: Annotated[str | None, WarmupOption] = None,
     sets: Annotated[list[str] | None, SetOption] = None,
-    envoy_concurrency: Annotated[int, typer.Option("--envoy-concurrency", min=1, help="Worker threads per Envoy.")] = 1,
-    nice: Annotated[
-        int, typer.Option("--nice", help="Priority of the mesh processes (negative needs root; see real/README.md).")
-    ] = 0,
-    prometheus: Annotated[
-        Path | None,
-        typer.Option(
-            "--prometheus",
-            help="Also write Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) "
-            "of the measured window to this file, Prometheus text format, from per-request Envoy access logs.",
-        ),
-    ] = None,
-    traces: Annotated[
-        Path | None,
-        typer.Option(
-            "--traces",
-            help="Also write the Envoys' own Zipkin spans (100 % sampled, warm-up and drain included) to this file, "
-            "Zipkin v2 JSON, from a collector served on loopback; import it with 'meshsim import traces'.",
-        ),
-    ] = None,
-    address_prefix: Annotated[
-        str,
-        typer.Option(
-            "--address-prefix",
-            help="The first two octets of the loopback addresses the mesh's pods get (127.X); "
-            "two real runs at once need different prefixes.",
-        ),
-    ] = "127.77",
+    envoy_concurrency: Annotated[int, EnvoyConcurrencyOption] = 1,
+    nice: Annotated[int, NiceOption] = 0,
+    prometheus: Annotated[Path | None, PrometheusOption] = None,
+    traces: Annotated[Path | None, TracesOption] = None,
+    address_prefix: Annotated[str, AddressPrefixOption] = "127.77",
 ) -> None:
     """Start control plane, Envoys and apps; apply the load; write OUT/summary.json; stop everything.
 
@@ -88,9 +83,7 @@ def run(
     try:
         if rps is not None and rps <= 0:
             raise MeshsimError("--rps must be > 0 (from --rps)")
-        octets = address_prefix.split(".")
-        if len(octets) != 2 or octets[0] != "127" or not octets[1].isdigit() or int(octets[1]) > 254:
-            raise MeshsimError(f"--address-prefix must be 127.N with N in 0..254, not {address_prefix!r}")
+        _check_address_prefix(address_prefix)
         model, _ = load_and_compile(paths, load_overrides(sets, rps, duration, warmup))  # with its Scenario timeline
         if out is None:
             name = Path(paths[0].rstrip("/")).stem or "run"
@@ -117,6 +110,18 @@ def run(
         for line in str(exc).splitlines():
             typer.echo(f"error: {line}", err=True)
         raise typer.Exit(2) from None
+    _echo_summary(summary, out)
+
+
+def _check_address_prefix(prefix: str) -> None:
+    """Raise :class:`~meshsim.errors.MeshsimError` unless ``prefix`` is ``127.N`` with N in 0..254."""
+    octets = prefix.split(".")
+    if len(octets) != 2 or octets[0] != "127" or not octets[1].isdigit() or int(octets[1]) > 254:
+        raise MeshsimError(f"--address-prefix must be 127.N with N in 0..254, not {prefix!r}")
+
+
+def _echo_summary(summary: Any, out: Path) -> None:
+    """The entry's one-line result (requests, rate, success, p50/p99 in ms) and the run's warnings."""
     e = summary.entry
     lat = e.latency_ms
     typer.echo(

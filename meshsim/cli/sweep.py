@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -24,40 +24,41 @@ from meshsim.cli.common import (
 from meshsim.cli.output import OutputFormat, OutputOption, print_json
 from meshsim.cli.plan import Paths
 
+if TYPE_CHECKING:
+    from meshsim.experiments.sweep import Factor, SweepResult
+
 __all__ = ["sweep_command"]
+
+
+FactorOption = typer.Option(
+    "--factor",
+    "-f",
+    help="A field and its values: Kind[/name].path=v1,v2,... (YAML values; commas inside [] or {} are kept). Repeatable; the grid is their product.",
+)
+SeedOption = typer.Option("--seed", min=0, help="Root seed, the same for every point (common random numbers).")
+ReplicationsOption = typer.Option("--replications", "-r", min=1, help="Replications per point (CIs).")
+WorkersOption = typer.Option("--workers", min=1, help="Local processes (default: one per CPU).")
+SchedulerOption = typer.Option("--scheduler", help="Run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786.")
+SloOption = typer.Option("--slo", help="SLO file(s): adds slo_ok and the violated objectives per point.")
+DurationOption = typer.Option("--duration", help="Measured window per point, e.g. 20s.")
+WarmupOption = typer.Option("--warmup", help="Warm-up per point, e.g. 5s.")
+OutOption = typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-sweep).")
+QuietOption = typer.Option("--quiet", "-q", help="No table or progress bar.")
 
 
 def sweep_command(
     paths: Paths,
-    factor: Annotated[
-        list[str],
-        typer.Option(
-            "--factor",
-            "-f",
-            help="A field and its values: Kind[/name].path=v1,v2,... (YAML values; commas inside [] or {} are kept). Repeatable; the grid is their product.",
-        ),
-    ],
-    seed: Annotated[
-        int, typer.Option("--seed", min=0, help="Root seed, the same for every point (common random numbers).")
-    ] = 1,
-    replications: Annotated[int, typer.Option("--replications", "-r", min=1, help="Replications per point (CIs).")] = 2,
-    workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Local processes (default: one per CPU).")
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="Run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786.")
-    ] = None,
-    slo: Annotated[
-        list[str] | None, typer.Option("--slo", help="SLO file(s): adds slo_ok and the violated objectives per point.")
-    ] = None,
-    duration: Annotated[str | None, typer.Option("--duration", help="Measured window per point, e.g. 20s.")] = None,
-    warmup: Annotated[str | None, typer.Option("--warmup", help="Warm-up per point, e.g. 5s.")] = None,
+    factor: Annotated[list[str], FactorOption],
+    seed: Annotated[int, SeedOption] = 1,
+    replications: Annotated[int, ReplicationsOption] = 2,
+    workers: Annotated[int | None, WorkersOption] = None,
+    scheduler: Annotated[str | None, SchedulerOption] = None,
+    slo: Annotated[list[str] | None, SloOption] = None,
+    duration: Annotated[str | None, DurationOption] = None,
+    warmup: Annotated[str | None, WarmupOption] = None,
     sets: Annotated[list[str] | None, SetOption] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-sweep)."),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table or progress bar.")] = False,
+    out: Annotated[Path | None, OutOption] = None,
+    quiet: Annotated[bool, QuietOption] = False,
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
     precision: Annotated[str | None, PrecisionOption] = None,
     max_replications: Annotated[int, MaxReplicationsOption] = 50,
@@ -114,25 +115,37 @@ def sweep_command(
             {"backend": res.backend, "point_digests": [r.get("config_digest") for r in res.rows]},
         )
     if output is OutputFormat.json:  # sweep.csv's rows (factor columns typed as there), alone on stdout
-        import json
+        _print_json(res, seed, replications, out)
+    else:
+        _render(res, factors, out, quiet)
+    if res.rows and len(res.failed) == len(res.rows):
+        raise typer.Exit(1)
 
-        print_json(
-            {
-                "backend": res.backend,
-                "seed": seed,
-                "replications": replications,
-                "out": str(out),
-                "points": json.loads(res.to_frame().to_json(orient="records")),
-            }
-        )
-        if res.rows and len(res.failed) == len(res.rows):
-            raise typer.Exit(1)
-        return
+
+def _print_json(res: SweepResult, seed: int, replications: int, out: Path) -> None:
+    """The sweep as one JSON document on stdout: backend, seed, replications, out and sweep.csv's rows."""
+    import json
+
+    print_json(
+        {
+            "backend": res.backend,
+            "seed": seed,
+            "replications": replications,
+            "out": str(out),
+            "points": json.loads(res.to_frame().to_json(orient="records")),
+        }
+    )
+
+
+def _render(res: SweepResult, factors: list[Factor], out: Path, quiet: bool) -> None:
+    """Failed points on stderr; unless ``quiet``, the table of points (compact when the full one does not
+    fit the terminal); then the one-line count."""
+    from meshsim.report.tables import fits
+
     for r in res.failed:
         err_console.print(f"point {r['point']} failed: {r['error']}", style="yellow", highlight=False, soft_wrap=True)
     if not quiet:
         df = res.to_frame()
-        t = Table(title=f"sweep ({len(res.rows)} points, {res.backend}, {res.wall_s:.1f}s)", title_justify="left")
         cols = [
             "point",
             *[f.path for f in factors],
@@ -146,56 +159,71 @@ def sweep_command(
         ]
         cols += [c for c in ("slo_ok",) if c in df.columns]
         cols = [c for c in cols if c in df.columns]
-        for c in cols:
-            t.add_column(c.replace("MockServiceGraph.", "").replace("_ms_ci_", " ci "))
-
-        def cell(row: Any, c: str) -> str:
-            return (
-                "-"
-                if c not in row or row[c] is None or row[c] != row[c]
-                else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]))
-            )
-
-        for _, row in df.iterrows():
-            t.add_row(*[cell(row, c) for c in cols])
-        from meshsim.report.tables import fits
-
+        t = _full_table(res, df, cols)
         if not fits(t, console):  # compact: factors by their last field name, the p99 interval under its value
-            t = Table(title=f"sweep ({len(res.rows)} points, {res.backend}, {res.wall_s:.1f}s)", title_justify="left")
-            short = [f.path.rsplit(".", 1)[-1] for f in factors]
-            status = bool(res.failed)  # a status column only when some point failed
-            for c in [
-                "#",
-                *short,
-                *(["status"] if status else []),
-                "p99 ms\n[95% CI]",
-                "success",
-                "attempts\n/req",
-                "max\nutil",
-                *(["SLO ok"] if "slo_ok" in cols else []),
-            ]:
-                t.add_column(c, overflow="fold")
-            for _, row in df.iterrows():
-                p99 = cell(row, "latency_p99_ms")
-                if "latency_p99_ms_ci_low" in row and row["latency_p99_ms_ci_low"] == row["latency_p99_ms_ci_low"]:
-                    p99 += f"\n[{cell(row, 'latency_p99_ms_ci_low')}, {cell(row, 'latency_p99_ms_ci_high')}]"
-                t.add_row(
-                    cell(row, "point"),
-                    *[cell(row, f.path) for f in factors],
-                    *([cell(row, "status")] if status else []),
-                    p99,
-                    cell(row, "success_rate"),
-                    cell(row, "amplification"),
-                    cell(row, "max_utilization"),
-                    *([cell(row, "slo_ok")] if "slo_ok" in cols else []),
-                )
-            if factors:
-                console.print(
-                    "factors: " + ", ".join(f"{n} = {f.path}" for n, f in zip(short, factors, strict=True)),
-                    highlight=False,
-                    markup=False,
-                )
+            t = _compact_table(res, df, cols, factors)
         console.print(t)
     console.print(f"{len(res.rows) - len(res.failed)}/{len(res.rows)} points ok; wrote {out}", highlight=False)
-    if res.rows and len(res.failed) == len(res.rows):
-        raise typer.Exit(1)
+
+
+def _cell(row: Any, c: str) -> str:
+    """One table cell: ``-`` when missing or NaN, floats to 4 significant digits."""
+    return (
+        "-"
+        if c not in row or row[c] is None or row[c] != row[c]
+        else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]))
+    )
+
+
+def _title(res: SweepResult) -> str:
+    return f"sweep ({len(res.rows)} points, {res.backend}, {res.wall_s:.1f}s)"
+
+
+def _full_table(res: SweepResult, df: Any, cols: list[str]) -> Table:
+    """One column per field of ``cols`` (sweep.csv's names, shortened)."""
+    t = Table(title=_title(res), title_justify="left")
+    for c in cols:
+        t.add_column(c.replace("MockServiceGraph.", "").replace("_ms_ci_", " ci "))
+    for _, row in df.iterrows():
+        t.add_row(*[_cell(row, c) for c in cols])
+    return t
+
+
+def _compact_table(res: SweepResult, df: Any, cols: list[str], factors: list[Factor]) -> Table:
+    """Factors by their last field name (the full names printed above it), the p99's interval under its
+    value, a status column only when some point failed."""
+    t = Table(title=_title(res), title_justify="left")
+    short = [f.path.rsplit(".", 1)[-1] for f in factors]
+    status = bool(res.failed)
+    for c in [
+        "#",
+        *short,
+        *(["status"] if status else []),
+        "p99 ms\n[95% CI]",
+        "success",
+        "attempts\n/req",
+        "max\nutil",
+        *(["SLO ok"] if "slo_ok" in cols else []),
+    ]:
+        t.add_column(c, overflow="fold")
+    for _, row in df.iterrows():
+        p99 = _cell(row, "latency_p99_ms")
+        if "latency_p99_ms_ci_low" in row and row["latency_p99_ms_ci_low"] == row["latency_p99_ms_ci_low"]:
+            p99 += f"\n[{_cell(row, 'latency_p99_ms_ci_low')}, {_cell(row, 'latency_p99_ms_ci_high')}]"
+        t.add_row(
+            _cell(row, "point"),
+            *[_cell(row, f.path) for f in factors],
+            *([_cell(row, "status")] if status else []),
+            p99,
+            _cell(row, "success_rate"),
+            _cell(row, "amplification"),
+            _cell(row, "max_utilization"),
+            *([_cell(row, "slo_ok")] if "slo_ok" in cols else []),
+        )
+    if factors:
+        console.print(
+            "factors: " + ", ".join(f"{n} = {f.path}" for n, f in zip(short, factors, strict=True)),
+            highlight=False,
+            markup=False,
+        )
+    return t

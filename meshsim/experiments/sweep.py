@@ -19,7 +19,7 @@ import itertools
 import multiprocessing as mp
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -218,8 +218,6 @@ def sweep(
 ) -> SweepResult:
     """Run the grid of ``factors`` over ``paths`` (module docstring).
 
-    (Long by its docstring and signature; the body is under 65 lines.)
-
     Parameters
     ----------
     paths, overrides:
@@ -243,58 +241,69 @@ def sweep(
     t0 = time.perf_counter()
     points = grid(factors)
     n = len(points)
-    args = [
+    args: list[_PointArgs] = [
         (i, list(paths), list(overrides), _assignments(factors, v), seed, replications, list(slo_paths))
         for i, v in enumerate(points)
     ]
     results: list[dict[str, Any] | None] = [None] * n
-    done = 0
-
-    def tick() -> None:
-        if progress is not None:
-            progress(done / n)
-
     if scheduler:
-        try:
-            from distributed import Client
-            from distributed import as_completed as dask_completed
-        except ImportError:
-            raise ConfigError(
-                "--scheduler", scheduler, "dask.distributed is not installed (pip install 'meshsim[distributed]')"
-            ) from None
-        try:
-            client = Client(scheduler, timeout="10s")
-        except OSError as exc:
-            raise ConfigError("--scheduler", scheduler, f"cannot reach the Dask scheduler: {exc}") from None
-        try:
-            tag = uuid.uuid4().hex[:8]
-            futs = [client.submit(run_point, *a, pure=False, key=f"meshsim-sweep-{tag}-{a[0]}") for a in args]
-            index = {f.key: i for i, f in enumerate(futs)}
-            for fut in dask_completed(futs):
-                results[index[fut.key]] = fut.result()
-                done += 1
-                tick()
-        finally:
-            client.close()
-        backend = f"dask {scheduler}"
+        backend, finished = f"dask {scheduler}", _on_dask(scheduler, args)
     else:
         w = workers or default_workers(n)
-        if w == 1:
-            for i, a in enumerate(args):
-                results[i] = run_point(*a)  # type: ignore[arg-type]
-                done += 1
-                tick()
-        else:
-            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-            with ProcessPoolExecutor(max_workers=w, mp_context=ctx) as pool:
-                fmap = {pool.submit(run_point, *a): a[0] for a in args}  # type: ignore[arg-type]
-                for fut in as_completed(fmap):
-                    results[fmap[fut]] = fut.result()
-                    done += 1
-                    tick()
-        backend = f"local x{w}"
+        backend, finished = f"local x{w}", _on_local(w, args)
+    for done, (i, r) in enumerate(finished, 1):
+        results[i] = r
+        if progress is not None:
+            progress(done / n)
     rows = []
-    for i, r in enumerate(results):
-        assert r is not None
-        rows.append({**r, "_values": points[i]})
+    for i, res in enumerate(results):
+        assert res is not None
+        rows.append({**res, "_values": points[i]})
     return SweepResult(list(factors), rows, seed, replications, backend, time.perf_counter() - t0)
+
+
+_PointArgs = tuple[int, list[str], list[str], list[str], int, int, list[str]]
+""":func:`run_point`'s arguments for one point: index, paths, overrides, assignments, seed, replications, SLO paths."""
+
+
+def _on_dask(scheduler: str, args: list[_PointArgs]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Run every point on the Dask cluster at ``scheduler``; yields ``(point index, result)`` as they finish.
+
+    Raises
+    ------
+    ConfigError
+        When dask.distributed is not installed or the scheduler is not reachable (in 10 s).
+    """
+    try:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise ConfigError(
+            "--scheduler", scheduler, "dask.distributed is not installed (pip install 'meshsim[distributed]')"
+        ) from None
+    try:
+        client = Client(scheduler, timeout="10s")
+    except OSError as exc:
+        raise ConfigError("--scheduler", scheduler, f"cannot reach the Dask scheduler: {exc}") from None
+    try:
+        tag = uuid.uuid4().hex[:8]
+        futs = [client.submit(run_point, *a, pure=False, key=f"meshsim-sweep-{tag}-{a[0]}") for a in args]
+        index = {f.key: i for i, f in enumerate(futs)}
+        for fut in dask_completed(futs):
+            yield index[fut.key], fut.result()
+    finally:
+        client.close()
+
+
+def _on_local(workers: int, args: list[_PointArgs]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Run every point in ``workers`` local processes (forked where the platform can; 1: serially in this
+    process); yields ``(point index, result)`` as they finish."""
+    if workers == 1:
+        for i, a in enumerate(args):
+            yield i, run_point(*a)
+        return
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        fmap = {pool.submit(run_point, *a): a[0] for a in args}
+        for fut in as_completed(fmap):
+            yield fmap[fut], fut.result()

@@ -102,55 +102,8 @@ def build_documents(g: Graph, name: str = "imported", sampling: float = 1.0, max
     rate is divided by it.
     """
     out = Emitted()
-    services: list[dict[str, Any]] = []
     entry = g.entry.most_common(1)[0][0] if g.entry else None
-    for svc in g.services():
-        vers = sorted(v for s, v in g.versions if s == svc)
-        sdef: dict[str, Any] = {"name": svc}
-        if svc == entry:
-            sdef["isEntrypoint"] = True
-        per_version: dict[str, dict[str, Any]] = {}
-        for v in vers:
-            vs = g.versions[(svc, v)]
-            key = f"{svc}.{v}"
-            samples = self_time_array(vs)
-            fit = fit_self_times(samples, max_ks=max_ks) if len(samples) else None
-            if fit is not None:
-                out.fits[key] = fit
-                scores = ", ".join(f"{k} KS {d:.3f}" for k, d in sorted(fit.scores.items()))
-                out.inferred.append(
-                    f"{key}: self time from {fit.n} requests -> {fit.chosen} ({scores})"
-                    + (f"; {fit.note}" if fit.note else "")
-                )
-            else:
-                out.missing.append(f"{key}: no request ran its script (all {vs.spans} failed); no self time")
-            vdef: dict[str, Any] = {"replicas": len(vs.pods), "script": _script(key, vs, fit, out)}
-            if vs.own_errors:
-                vdef["errorRate"] = f"{100 * vs.own_errors / vs.spans:.4g}%"
-                status, _ = vs.own_error_status.most_common(1)[0]
-                if status != 500 and 100 <= status <= 599:
-                    vdef["errorStatus"] = status
-                out.inferred.append(
-                    f"{key}: {vs.own_errors} of {vs.spans} requests failed on their own "
-                    f"(errorRate {vdef['errorRate']}, status {status})"
-                )
-            calls = ", ".join(
-                f"{d}{'' if k == 0 else f'#{k + 1}'} {c.present / max(vs.scripted, 1):.0%}"
-                + (f" (retried up to {c.max_retries}x)" if c.max_retries else "")
-                for (d, k), c in sorted(vs.calls.items())
-            )
-            out.inferred.append(f"{key}: {vs.spans} requests on {len(vs.pods)} pod(s); calls: {calls or 'none'}")
-            per_version[v] = vdef
-        if len(per_version) == 1 and vers[0] in ("latest", "v1"):
-            only = per_version[vers[0]]
-            sdef["numReplicas"] = only.pop("replicas")
-            sdef.update(only)
-        else:
-            sdef["versions"] = per_version
-        services.append(sdef)
-        splits = Counter_total(g, svc)
-        if len(splits) > 1:
-            out.routing.extend(_routing(svc, splits))
+    services = [_service(g, svc, entry, max_ks, out) for svc in g.services()]
     for (src, dst), e in sorted(g.edges.items()):
         codes = ", ".join(f"{c}: {n}" for c, n in sorted(e.statuses.items()))
         reached = ", ".join(f"{v}: {n}" for v, n in sorted(e.versions.items()))
@@ -164,30 +117,82 @@ def build_documents(g: Graph, name: str = "imported", sampling: float = 1.0, max
     )
     out.missing.append("timeouts and request/response sizes are not visible in traces: meshsim's defaults apply")
     if entry is not None:
-        window = (g.last_root - g.first_root) / 1e6
-        n = g.entry[entry]
-        spec: dict[str, Any] = {"entry": entry, "arrival": "poisson"}
-        if window > 0 and n > 1:
-            spec["rate"] = round((n - 1) / window / sampling, 3)
-            out.inferred.append(
-                f"load: {n} entry requests at {entry} over {window:.1f}s, sampling {sampling:g} "
-                f"-> {spec['rate']} requests/s (Poisson)"
-            )
-        else:
-            out.missing.append(
-                "load: fewer than two entry requests; arrival rate not inferred (meshsim's default applies)"
-            )
-        if g.entry_paths:
-            spec["path"] = g.entry_paths.most_common(1)[0][0]
-        spec["duration"] = "60s"
-        spec["warmup"] = "5s"
-        out.load = {
-            "apiVersion": "meshsim.io/v1alpha1",
-            "kind": "LoadProfile",
-            "metadata": {"name": name},
-            "spec": spec,
-        }
+        out.load = _load_profile(g, entry, name, sampling, out)
     return out
+
+
+def _service(g: Graph, svc: str, entry: str | None, max_ks: float, out: Emitted) -> dict[str, Any]:
+    """One MockServiceGraph service: its versions (or, for a lone ``latest``/``v1``, the version's
+    fields on the service itself); a VirtualService and DestinationRule into ``out.routing`` when
+    more than one version answered."""
+    vers = sorted(v for s, v in g.versions if s == svc)
+    sdef: dict[str, Any] = {"name": svc}
+    if svc == entry:
+        sdef["isEntrypoint"] = True
+    per_version = {v: _version(f"{svc}.{v}", g.versions[(svc, v)], max_ks, out) for v in vers}
+    if len(per_version) == 1 and vers[0] in ("latest", "v1"):
+        only = per_version[vers[0]]
+        sdef["numReplicas"] = only.pop("replicas")
+        sdef.update(only)
+    else:
+        sdef["versions"] = per_version
+    splits = Counter_total(g, svc)
+    if len(splits) > 1:
+        out.routing.extend(_routing(svc, splits))
+    return sdef
+
+
+def _version(key: str, vs: VersionStats, max_ks: float, out: Emitted) -> dict[str, Any]:
+    """One service version (``key`` = ``service.version``): replicas, the script (the fitted self time,
+    then the calls) and its own error rate; what was inferred, and what not, into ``out``."""
+    samples = self_time_array(vs)
+    fit = fit_self_times(samples, max_ks=max_ks) if len(samples) else None
+    if fit is not None:
+        out.fits[key] = fit
+        scores = ", ".join(f"{k} KS {d:.3f}" for k, d in sorted(fit.scores.items()))
+        out.inferred.append(
+            f"{key}: self time from {fit.n} requests -> {fit.chosen} ({scores})" + (f"; {fit.note}" if fit.note else "")
+        )
+    else:
+        out.missing.append(f"{key}: no request ran its script (all {vs.spans} failed); no self time")
+    vdef: dict[str, Any] = {"replicas": len(vs.pods), "script": _script(key, vs, fit, out)}
+    if vs.own_errors:
+        vdef["errorRate"] = f"{100 * vs.own_errors / vs.spans:.4g}%"
+        status, _ = vs.own_error_status.most_common(1)[0]
+        if status != 500 and 100 <= status <= 599:
+            vdef["errorStatus"] = status
+        out.inferred.append(
+            f"{key}: {vs.own_errors} of {vs.spans} requests failed on their own "
+            f"(errorRate {vdef['errorRate']}, status {status})"
+        )
+    calls = ", ".join(
+        f"{d}{'' if k == 0 else f'#{k + 1}'} {c.present / max(vs.scripted, 1):.0%}"
+        + (f" (retried up to {c.max_retries}x)" if c.max_retries else "")
+        for (d, k), c in sorted(vs.calls.items())
+    )
+    out.inferred.append(f"{key}: {vs.spans} requests on {len(vs.pods)} pod(s); calls: {calls or 'none'}")
+    return vdef
+
+
+def _load_profile(g: Graph, entry: str, name: str, sampling: float, out: Emitted) -> dict[str, Any]:
+    """The LoadProfile: Poisson arrivals at ``entry`` at the observed rate (entry requests over the time
+    between the first and the last, divided by ``sampling``), the most common entry path, 60 s + 5 s."""
+    window = (g.last_root - g.first_root) / 1e6
+    n = g.entry[entry]
+    spec: dict[str, Any] = {"entry": entry, "arrival": "poisson"}
+    if window > 0 and n > 1:
+        spec["rate"] = round((n - 1) / window / sampling, 3)
+        out.inferred.append(
+            f"load: {n} entry requests at {entry} over {window:.1f}s, sampling {sampling:g} "
+            f"-> {spec['rate']} requests/s (Poisson)"
+        )
+    else:
+        out.missing.append("load: fewer than two entry requests; arrival rate not inferred (meshsim's default applies)")
+    if g.entry_paths:
+        spec["path"] = g.entry_paths.most_common(1)[0][0]
+    spec["duration"] = "60s"
+    spec["warmup"] = "5s"
+    return {"apiVersion": "meshsim.io/v1alpha1", "kind": "LoadProfile", "metadata": {"name": name}, "spec": spec}
 
 
 def Counter_total(g: Graph, svc: str) -> dict[str, int]:  # noqa: N802 - reads as a noun

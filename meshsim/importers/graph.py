@@ -39,15 +39,17 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from meshsim.importers.traces import RawSpan
+from meshsim.errors import ConfigError
+from meshsim.importers.traces import RawSpan, TraceFile, read_traces
 from meshsim.sim.rng import Streams
 
-__all__ = ["CallStats", "VersionStats", "EdgeStats", "Graph", "build_graph"]
+__all__ = ["CallStats", "VersionStats", "EdgeStats", "Graph", "build_graph", "graph_of_files"]
 
 
 @dataclass
@@ -295,3 +297,50 @@ def build_graph(traces: Iterable[list[RawSpan]], reservoir: int = 20000, seed: i
 def self_time_array(vs: VersionStats) -> np.ndarray:
     """The kept self-time samples of ``vs`` (seconds)."""
     return np.asarray(vs.self_times, dtype=float)
+
+
+def graph_of_files(files: Sequence[Path]) -> tuple[Graph, list[TraceFile], list[str]]:
+    """Stream every trace of ``files`` (:func:`~meshsim.importers.traces.read_traces`) into one
+    :class:`Graph`; returns it, each file's :class:`~meshsim.importers.traces.TraceFile` (format,
+    counts) and the problems: what was skipped and why, one line each.
+
+    Raises
+    ------
+    ConfigError
+        When no SERVER span with a service name was found (naming the first problem).
+    """
+    infos: list[TraceFile] = []
+
+    def stream() -> Iterator[list[RawSpan]]:
+        for f in files:
+            info = TraceFile(str(f))
+            infos.append(info)
+            yield from read_traces(f, info)
+
+    g = build_graph(stream())
+    problems = [p for i in infos for p in i.problems]
+    for i in infos:
+        if i.unnamed:
+            problems.append(f"{i.path}: {i.unnamed} span(s) without a service name skipped")
+        if i.traces == 0:
+            problems.append(f"{i.path}: no trace with named spans")
+    if g.cyclic:
+        problems.append(f"{g.cyclic} trace(s) whose span parents form a cycle skipped")
+    if g.unowned_clients:
+        problems.append(
+            f"{g.unowned_clients} CLIENT span(s) with no SERVER span above them (does the app "
+            "propagate x-b3-*/traceparent headers?): their calls are not in the graph"
+        )
+    if g.gateway_spans:
+        problems.append(
+            f"{g.gateway_spans} gateway span(s) walked through: the entry is the first sidecar behind the gateway"
+        )
+    if g.no_hops:
+        problems.append(f"{g.no_hops} trace(s) without CLIENT/SERVER spans skipped")
+    if not g.versions:
+        source = ", ".join(map(str, files))
+        first = problems[0] if problems else "no SERVER span (span.kind server) with a service name"
+        for f in files:
+            first = first.removeprefix(f"{f}: ")
+        raise ConfigError(source, "", f"nothing to import: {first}")
+    return g, infos, problems

@@ -174,80 +174,64 @@ def _errors(codes: dict[str, float]) -> float:
     return sum(v for c, v in codes.items() if c.startswith("5") or c == "0")
 
 
+@dataclass
+class _Traffic:
+    """The reporter's counters and histograms summed per (service, version): requests in, 5xx, from
+    outside the mesh (per service), per callee, per version of each callee, and the latency buckets
+    (destination-side per version; source-side per caller and callee)."""
+
+    incoming: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
+    errors: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
+    entry: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    calls: dict[tuple[str, str], dict[str, float]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(float))
+    )
+    split: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(float)))
+    lat: dict[tuple[str, str], dict[float, float]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(float))
+    )
+    src_lat: dict[tuple[str, str, str], dict[float, float]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(float))
+    )
+
+
+def _traffic(m: Metrics) -> _Traffic:
+    """Sum ``m``'s series (from its reporter, :meth:`Metrics.reporter`) into a :class:`_Traffic`."""
+    t = _Traffic()
+    rep = m.reporter()
+    req = m.requests[rep]
+    for (s, _sv, d, dv), codes in req.items():
+        t.incoming[(d, dv)] += _total(codes)
+        t.errors[(d, dv)] += _errors(codes)
+        if s == "unknown":
+            t.entry[d] += _total(codes)
+    for (s, sv, d, dv), codes in req.items():
+        if s != "unknown":
+            t.calls[(s, sv)][d] += _total(codes)
+            t.split[d][dv] += _total(codes)
+    for (_, _, d, dv), h in m.buckets.get(rep, {}).items():
+        for le, c in h.items():
+            t.lat[(d, dv)][le] += c
+    for (s, sv, d, _), h in m.buckets.get("source", {}).items():
+        for le, c in h.items():
+            t.src_lat[(s, sv, d)][le] += c
+    return t
+
+
 def metrics_documents(m: Metrics, name: str = "imported") -> Emitted:
     """A MockServiceGraph, LoadProfile and observed routing from ``m``."""
     out = Emitted()
-    rep = m.reporter()
-    req = m.requests[rep]
-    incoming: dict[tuple[str, str], float] = defaultdict(float)
-    errors: dict[tuple[str, str], float] = defaultdict(float)
-    entry: dict[str, float] = defaultdict(float)
-    for (s, _sv, d, dv), codes in req.items():
-        incoming[(d, dv)] += _total(codes)
-        errors[(d, dv)] += _errors(codes)
-        if s == "unknown":
-            entry[d] += _total(codes)
-    calls: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    split: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for (s, sv, d, dv), codes in req.items():
-        if s != "unknown":
-            calls[(s, sv)][d] += _total(codes)
-            split[d][dv] += _total(codes)
-    hist = m.buckets.get(rep, {})
-    lat: dict[tuple[str, str], dict[float, float]] = defaultdict(lambda: defaultdict(float))
-    for (_, _, d, dv), h in hist.items():
-        for le, c in h.items():
-            lat[(d, dv)][le] += c
-    src_lat: dict[tuple[str, str, str], dict[float, float]] = defaultdict(lambda: defaultdict(float))
-    for (s, sv, d, _), h in m.buckets.get("source", {}).items():
-        for le, c in h.items():
-            src_lat[(s, sv, d)][le] += c
+    t = _traffic(m)
     services: dict[str, dict[str, Any]] = {}
-    for (svc, ver), n in sorted(incoming.items()):
-        if n <= 0:
-            continue
-        script: list[Any] = []
-        med = _quantile(lat.get((svc, ver), {}), 0.5)
-        p99 = _quantile(lat.get((svc, ver), {}), 0.99)
-        callees = calls.get((svc, ver), {})
-        if med is not None and p99 is not None:
-            sub = sum(r / n * (_quantile(src_lat.get((svc, ver, d), {}), 0.5) or 0.0) for d, r in callees.items())
-            m50 = max(med - sub, 0.1 * med)
-            m99 = max(p99 - sub, m50 * 1.5)
-            script.append({"sleep": {"dist": "lognormal", "median": f"{m50 * 1e3:.0f}us", "p99": f"{m99 * 1e3:.0f}us"}})
-            out.inferred.append(
-                f"{svc}.{ver}: latency p50 {med:.2f} ms, p99 {p99:.2f} ms; self time approx. lognormal "
-                f"median {m50:.2f} ms, p99 {m99:.2f} ms (calls subtracted as if sequential)"
-            )
-        else:
-            out.missing.append(f"{svc}.{ver}: no {DURATION}_bucket series; service time left as a 1ms placeholder")
-            script.append({"sleep": "1ms"})
-        for d, r in sorted(callees.items()):
-            ratio = r / n
-            call: dict[str, Any] = {"service": d}
-            if ratio < 0.995:
-                call["probability"] = max(1, round(ratio * 100))
-            script.append({"call": call})
-            out.inferred.append(
-                f"{svc}.{ver} -> {d}: {ratio:.3f} calls per request"
-                + (" (more than one: repeated calls or app retries; written as one call)" if ratio > 1.005 else "")
-            )
-        vdef: dict[str, Any] = {"script": script}
-        err = errors[(svc, ver)] / n
-        if err > 0 and not callees:
-            vdef["errorRate"] = f"{100 * err:.4g}%"
-            out.inferred.append(f"{svc}.{ver}: {100 * err:.3g}% 5xx (errorRate)")
-        elif err > 0:
-            out.missing.append(
-                f"{svc}.{ver}: {100 * err:.3g}% 5xx may be its callees' errors passed on; errorRate not set"
-            )
-        services.setdefault(svc, {"name": svc, "versions": {}})["versions"][ver] = vdef
-    entry_svc = max(entry, key=lambda k: entry[k]) if entry else None
+    for (svc, ver), n in sorted(t.incoming.items()):
+        if n > 0:
+            services.setdefault(svc, {"name": svc, "versions": {}})["versions"][ver] = _version(t, svc, ver, n, out)
+    entry_svc = max(t.entry, key=lambda k: t.entry[k]) if t.entry else None
     if entry_svc is None:
         out.missing.append('entry: no requests from outside the mesh (source_workload="unknown"); no LoadProfile')
     else:
         services[entry_svc]["isEntrypoint"] = True
-    for svc, vers in split.items():
+    for svc, vers in t.split.items():
         if len(vers) > 1:
             out.routing.extend(_routing(svc, {v: round(x * 1e6) for v, x in vers.items()}))
             w = _weights({v: round(x * 1e6) for v, x in vers.items()})
@@ -261,7 +245,7 @@ def metrics_documents(m: Metrics, name: str = "imported") -> Emitted:
     if entry_svc is not None:
         spec: dict[str, Any] = {"entry": entry_svc, "arrival": "poisson", "duration": "60s", "warmup": "5s"}
         if m.per_second:
-            spec["rate"] = round(entry[entry_svc], 3)
+            spec["rate"] = round(t.entry[entry_svc], 3)
             out.inferred.append(f"load: {spec['rate']} requests/s at {entry_svc}")
         else:
             out.missing.append("load: counters without --window give no rate; meshsim's default applies")
@@ -272,6 +256,46 @@ def metrics_documents(m: Metrics, name: str = "imported") -> Emitted:
             "spec": spec,
         }
     return out
+
+
+def _version(t: _Traffic, svc: str, ver: str, n: float, out: Emitted) -> dict[str, Any]:
+    """One service version that answered ``n`` requests: a lognormal self time (its latency median and
+    p99 minus its callees' median latencies, weighted by calls per request, as if sequential), one call
+    per callee and, for a leaf, its 5xx share as ``errorRate``; what was inferred, and what not, into ``out``."""
+    script: list[Any] = []
+    med = _quantile(t.lat.get((svc, ver), {}), 0.5)
+    p99 = _quantile(t.lat.get((svc, ver), {}), 0.99)
+    callees = t.calls.get((svc, ver), {})
+    if med is not None and p99 is not None:
+        sub = sum(r / n * (_quantile(t.src_lat.get((svc, ver, d), {}), 0.5) or 0.0) for d, r in callees.items())
+        m50 = max(med - sub, 0.1 * med)
+        m99 = max(p99 - sub, m50 * 1.5)
+        script.append({"sleep": {"dist": "lognormal", "median": f"{m50 * 1e3:.0f}us", "p99": f"{m99 * 1e3:.0f}us"}})
+        out.inferred.append(
+            f"{svc}.{ver}: latency p50 {med:.2f} ms, p99 {p99:.2f} ms; self time approx. lognormal "
+            f"median {m50:.2f} ms, p99 {m99:.2f} ms (calls subtracted as if sequential)"
+        )
+    else:
+        out.missing.append(f"{svc}.{ver}: no {DURATION}_bucket series; service time left as a 1ms placeholder")
+        script.append({"sleep": "1ms"})
+    for d, r in sorted(callees.items()):
+        ratio = r / n
+        call: dict[str, Any] = {"service": d}
+        if ratio < 0.995:
+            call["probability"] = max(1, round(ratio * 100))
+        script.append({"call": call})
+        out.inferred.append(
+            f"{svc}.{ver} -> {d}: {ratio:.3f} calls per request"
+            + (" (more than one: repeated calls or app retries; written as one call)" if ratio > 1.005 else "")
+        )
+    vdef: dict[str, Any] = {"script": script}
+    err = t.errors[(svc, ver)] / n
+    if err > 0 and not callees:
+        vdef["errorRate"] = f"{100 * err:.4g}%"
+        out.inferred.append(f"{svc}.{ver}: {100 * err:.3g}% 5xx (errorRate)")
+    elif err > 0:
+        out.missing.append(f"{svc}.{ver}: {100 * err:.3g}% 5xx may be its callees' errors passed on; errorRate not set")
+    return vdef
 
 
 def cross_check(g: Any, m: Metrics, tolerance: float = 0.1) -> list[str]:

@@ -185,17 +185,44 @@ def summarize(
     """
     if not reps:
         raise ValueError("no replication results to summarize")
-    multi = len(reps) > 1
     load = model.load
-    window = load.duration
-    first = reps[0]
     findings = list(findings)
     suggested = transient_warmup(
         [r.entry_latency for r in reps if r.entry_latency is not None], load.warmup, load.duration
     )
     if suggested is not None:
         findings.append(str(transient_finding(load.warmup, suggested)))
-    run = RunInfo(
+    run = _run_info(model, reps, inputs, suggested)
+    entry = _entry(model, reps)
+    edges = _edges(model, reps)
+    calls = _calls(reps)
+    services = _services(model, reps)
+    clusters = _clusters(reps)
+    tot_req = sum(e.requests for e in edges)
+    tot_att = sum(e.attempts for e in edges)
+    return Summary(
+        proxies=_proxies(reps, load.duration),
+        **cpu_results(reps, load.duration),
+        run=run,
+        entry=entry,
+        edges=edges,
+        calls=calls,
+        services=services,
+        clusters=clusters,
+        mesh=MeshTotals(
+            requests=tot_req, attempts=tot_att, amplification=_r(tot_att / tot_req, 6) if tot_req else None
+        ),
+        scenario=scenario_result(model, reps),
+        findings=list(findings),
+    )
+
+
+def _run_info(model: MeshModel, reps: Sequence[RepResult], inputs: Sequence[str], suggested: float | None) -> RunInfo:
+    """What was run: version, seed, replications, the interval method and its sections, the load."""
+    multi = len(reps) > 1
+    load = model.load
+    first = reps[0]
+    return RunInfo(
         meshsim_version=__version__,
         backend="simulation",
         seed=first.seed,
@@ -213,7 +240,14 @@ def summarize(
         sketch_relative_accuracy=RELATIVE_ACCURACY,
         warmup_suggested_s=suggested,
     )
-    # entry
+
+
+def _entry(model: MeshModel, reps: Sequence[RepResult]) -> EntryResult:
+    """Requests at the entry service: counts, throughput (requests/s over the measured windows), success
+    rate (sections: replications, else the single run's batches) and latency in ms."""
+    multi = len(reps) > 1
+    load = model.load
+    first = reps[0]
     req = sum(r.entry_requests for r in reps)
     ok = sum(r.entry_success for r in reps)
     if multi:
@@ -224,29 +258,29 @@ def summarize(
     else:
         per_sr = [s / n if n else None for s, n in zip(first.entry_batch_ok, first.entry_batch_req, strict=True)]
         sr_skew = None
-    entry = EntryResult(
+    return EntryResult(
         service=load.entry,
         requests=req,
         incomplete=sum(r.entry_incomplete for r in reps),
-        throughput_rps=_r(req / (window * len(reps))) or 0.0,
+        throughput_rps=_r(req / (load.duration * len(reps))) or 0.0,
         success_rate=estimate(per_sr, ok / req if req else None, multi, nd=6, pooled_n=req, skewness=sr_skew),
         latency_ms=latency([r.entry_latency for r in reps if r.entry_latency is not None]),
         latency_cdf_ms=cdf([r.entry_latency for r in reps if r.entry_latency is not None]),
         status_codes=_codes([r.entry_codes for r in reps]),
     )
-    # edges
+
+
+def _edges(model: MeshModel, reps: Sequence[RepResult]) -> list[EdgeResult]:
+    """One result per (source, destination, cluster) seen in any replication, counters summed."""
+    multi = len(reps) > 1
     clusters = {c.name: c for c in model.clusters}
     edges: list[EdgeResult] = []
-    keys = sorted({k for r in reps for k in r.edges})
-    tot_req = tot_att = 0
-    for key in keys:
+    for key in sorted({k for r in reps for k in r.edges}):
         src, dst, cname = key
         es = [r.edges[key] for r in reps if key in r.edges]
         n = sum(e.requests for e in es)
         att = sum(e.attempts for e in es)
         succ = sum(e.success for e in es)
-        tot_req += n
-        tot_att += att
         flags: dict[str, int] = {}
         for e in es:
             for f, v in e.flags.items():
@@ -275,6 +309,11 @@ def summarize(
                 denied_by=dict(sorted(denied.items())),
             )
         )
+    return edges
+
+
+def _calls(reps: Sequence[RepResult]) -> list[CallResult]:
+    """App-level calls per (source, destination): tries, app retries and timeouts, success, latency."""
     calls: list[CallResult] = []
     for ckey in sorted({k for r in reps for k in r.calls}):
         cs = [r.calls[ckey] for r in reps if ckey in r.calls]
@@ -292,6 +331,13 @@ def summarize(
                 latency_ms=latency([c.latency for c in cs]),
             )
         )
+    return calls
+
+
+def _services(model: MeshModel, reps: Sequence[RepResult]) -> list[ServiceResult]:
+    """Per workload: arrival rate (requests/s), utilisation of its workers, mean busy workers, queue and
+    in-system counts (means over replications), wait and residence (ms per arrival), error rate."""
+    multi = len(reps) > 1
     services: list[ServiceResult] = []
     for wl in model.workloads:
         ws = [r.workloads[wl.key] for r in reps]
@@ -318,6 +364,12 @@ def summarize(
                 error_rate=_r(sum(w["errors"] for w in ws) / arrivals, 6) if arrivals else None,
             )
         )
+    return services
+
+
+def _clusters(reps: Sequence[RepResult]) -> list[ClusterResult]:
+    """Envoy cluster counters per (proxy, cluster), summed over replications (the active-ejections gauge
+    averaged), with Envoy's dotted stat names."""
     cl: list[ClusterResult] = []
     for pkey in sorted({k for r in reps for k in r.clusters}):
         acc: dict[str, float] = {}
@@ -336,21 +388,7 @@ def summarize(
             for k, v in acc.items()
         }
         cl.append(ClusterResult(proxy=pkey[0], cluster=pkey[1], counters=named))
-    return Summary(
-        proxies=_proxies(reps, window),
-        **cpu_results(reps, window),
-        run=run,
-        entry=entry,
-        edges=edges,
-        calls=calls,
-        services=services,
-        clusters=cl,
-        mesh=MeshTotals(
-            requests=tot_req, attempts=tot_att, amplification=_r(tot_att / tot_req, 6) if tot_req else None
-        ),
-        scenario=scenario_result(model, reps),
-        findings=list(findings),
-    )
+    return cl
 
 
 def _proxies(reps: Sequence[RepResult], window: float) -> list[ProxyResult]:

@@ -3,6 +3,9 @@ AuthorizationPolicy, in the spirit of ``istioctl analyze``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import NamedTuple
+
 import networkx as nx
 
 from meshsim.config.loader import MeshConfig
@@ -15,6 +18,22 @@ from meshsim.model.rules.tls import tls_state
 __all__ = ["security_findings", "model_findings", "refine"]
 
 
+class _Edge(NamedTuple):
+    """One caller-to-destination-workload request to check: who calls (name and mTLS principal), the
+    connection's TLS state (:func:`tls_state`: -1 refused, 0 plaintext, 1 mTLS), the destination, the
+    request's method, path, port and headers, and the field to report it at."""
+
+    src_name: str
+    principal: str
+    tls: int
+    dst: Workload
+    method: str
+    path: str
+    port: int
+    headers: dict[str, str]
+    loc: str
+
+
 def security_findings(model: MeshModel) -> list[Finding]:
     """Static mTLS and authorization analysis over the topology's call graph (``meshsim validate``).
 
@@ -24,53 +43,22 @@ def security_findings(model: MeshModel) -> list[Finding]:
     caller's principal (only over mTLS, as Istio's peer identity comes from the certificate), the
     call's method, path and its own headers (headers set by the load mix are checked per mix entry
     for the entry request only). Each denied edge is a warning naming the policy. A connection the
-    server would refuse (plaintext to STRICT, mTLS to DISABLE) is a warning too.
+    server would refuse (plaintext to STRICT, mTLS to DISABLE) is a warning too. One finding per
+    distinct message.
     """
-    out: list[Finding] = []
+    seen: set[str] = set()
+    uniq = []
+    for edge in (*_call_edges(model), *_entry_edges(model)):
+        f = _edge_finding(model, edge)
+        if f is not None and str(f) not in seen:
+            seen.add(str(f))
+            uniq.append(f)
+    return uniq
+
+
+def _call_edges(model: MeshModel) -> Iterator[_Edge]:
+    """Every call of every workload's script, to every workload of the called service."""
     default_cluster = {(c.service, c.subset): c for c in model.clusters}
-    pols = model.authz
-
-    def check(
-        src_name: str,
-        principal: str,
-        tls: int,
-        dst: Workload,
-        method: str,
-        path: str,
-        port: int,
-        headers: dict[str, str],
-        loc: str,
-    ) -> None:
-        if tls < 0:
-            out.append(
-                Finding(
-                    "warning",
-                    "mTLS",
-                    loc,
-                    f"{src_name} -> {dst.key}: the server ({dst.mtls_mode}) refuses this "
-                    f"connection ({'plaintext' if dst.mtls_mode == 'STRICT' else 'mTLS'}); requests get 503 UC",
-                )
-            )
-            return
-        deny = tuple(p for p in pols if p.action == "DENY" and dst.key in p.workloads)
-        allow = tuple(p for p in pols if p.action == "ALLOW" and dst.key in p.workloads)
-        if not deny and not allow:
-            return
-        ns = principal.split("/")[2] if principal.startswith("cluster.local/ns/") else ""
-        pol = authz_verdict(
-            deny, allow, principal if tls == 1 else "", ns if tls == 1 else "", method, path, headers, port
-        )
-        if pol is not None:
-            hdr = f" with headers {headers}" if headers else ""
-            out.append(
-                Finding(
-                    "warning",
-                    f"AuthorizationPolicy {pol}",
-                    loc,
-                    f"denies {src_name} -> {dst.key} ({method} {path}{hdr}): 403 at {dst.service}'s sidecar",
-                )
-            )
-
     for svc in model.services:
         for wl in svc.workloads:
             for st in calls_of(wl.script):
@@ -78,7 +66,7 @@ def security_findings(model: MeshModel) -> list[Finding]:
                 c = default_cluster.get((dsvc.name, ""))
                 for dwl in dsvc.workloads:
                     tls = tls_state(c.tls_mode if c is not None else None, dwl.mtls_mode)
-                    check(
+                    yield _Edge(
                         wl.key,
                         wl.principal,
                         tls,
@@ -89,6 +77,12 @@ def security_findings(model: MeshModel) -> list[Finding]:
                         dict(st.headers),
                         f"{wl.key} calls {st.service}",
                     )
+
+
+def _entry_edges(model: MeshModel) -> Iterator[_Edge]:
+    """The load's entry request, per header-mix entry and entry workload: from the gateway when there is
+    one, else from outside the mesh (plaintext, no principal)."""
+    default_cluster = {(c.service, c.subset): c for c in model.clusters}
     load = model.load
     entry = model.service(load.entry)
     for _, hdrs in load.header_mix:
@@ -100,15 +94,40 @@ def security_findings(model: MeshModel) -> list[Finding]:
             else:
                 tls = tls_state("DISABLE", dwl.mtls_mode)  # the load source is outside the mesh
                 src_name, principal = "load source (outside the mesh)", ""
-            check(src_name, principal, tls, dwl, load.method, load.path, entry.port, dict(hdrs), "entry request")
-    # one finding per distinct message
-    seen: set[str] = set()
-    uniq = []
-    for f in out:
-        if str(f) not in seen:
-            seen.add(str(f))
-            uniq.append(f)
-    return uniq
+            yield _Edge(src_name, principal, tls, dwl, load.method, load.path, entry.port, dict(hdrs), "entry request")
+
+
+def _edge_finding(model: MeshModel, e: _Edge) -> Finding | None:
+    """A warning when the destination's sidecar refuses the connection or its AuthorizationPolicies deny
+    the request (the peer principal and namespace count only over mTLS); else None."""
+    dst = e.dst
+    if e.tls < 0:
+        return Finding(
+            "warning",
+            "mTLS",
+            e.loc,
+            f"{e.src_name} -> {dst.key}: the server ({dst.mtls_mode}) refuses this "
+            f"connection ({'plaintext' if dst.mtls_mode == 'STRICT' else 'mTLS'}); requests get 503 UC",
+        )
+    pols = model.authz
+    deny = tuple(p for p in pols if p.action == "DENY" and dst.key in p.workloads)
+    allow = tuple(p for p in pols if p.action == "ALLOW" and dst.key in p.workloads)
+    if not deny and not allow:
+        return None
+    ns = e.principal.split("/")[2] if e.principal.startswith("cluster.local/ns/") else ""
+    mtls = e.tls == 1
+    pol = authz_verdict(
+        deny, allow, e.principal if mtls else "", ns if mtls else "", e.method, e.path, e.headers, e.port
+    )
+    if pol is None:
+        return None
+    hdr = f" with headers {e.headers}" if e.headers else ""
+    return Finding(
+        "warning",
+        f"AuthorizationPolicy {pol}",
+        e.loc,
+        f"denies {e.src_name} -> {dst.key} ({e.method} {e.path}{hdr}): 403 at {dst.service}'s sidecar",
+    )
 
 
 def model_findings(cfg: MeshConfig, model: MeshModel) -> list[Finding]:

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from meshsim import atomic
-from meshsim.metrics.results import Summary
+from meshsim.metrics.results import ScenarioResult, Summary
 from meshsim.model.ir import MeshModel
 from meshsim.real.bringup import Mesh, Resources, ctl_all
 from meshsim.real.loadrun import LoadRun
 from meshsim.real.measure import build_summary, cpu_rows
 from meshsim.real.options import RunOptions
-from meshsim.real.scenario import build_scenario_result, build_series
+from meshsim.real.scenario import ScenarioPlayer, build_scenario_result, build_series
 from meshsim.real.telemetry import metrics_from_access_logs
 from meshsim.telemetry.prometheus import write_prometheus
 from meshsim.xds.envoy_bin import envoy_version
@@ -94,20 +94,7 @@ async def collect(
     _cpu(out, run, findings)
     atomic.write_text(out / "apps.json", json.dumps(run.apps, indent=1))
     atomic.write_text(out / "envoy_stats.json", json.dumps({"before": run.before, "after": run.after}))
-    cp = res.cp
-    assert cp is not None
-    atomic.write_text(
-        out / "control_plane.json",
-        json.dumps(
-            {
-                "startup_s": mesh.startup_s,
-                "all_acked_after_ready_s": mesh.all_acked_after_ready_s,
-                "acks": [dataclasses.asdict(a) for a in cp.acks],
-                "nacks": [dataclasses.asdict(n) for n in cp.nacks],
-            },
-            indent=1,
-        ),
-    )
+    _write_control_plane(out, mesh, res)
     findings.append(
         f"info: {envoy_version()}; envoy --concurrency {opts.envoy_concurrency}; loopback mode"
         + (f"; processes at nice {opts.nice}" if opts.nice else "")
@@ -132,33 +119,58 @@ async def collect(
         )
         summary = summary.model_copy(update={"containers": containers, "nodes": nodes})
     if player is not None:
-        load = model.load
-        timeline = model.timeline
-        assert timeline is not None
-        app_series: dict[str, Any] = {}
-        for per_pod in (await ctl_all(mesh.ctls, "GET", "/series")).values():
-            app_series.update(per_pod)
-        series = build_series(
-            model, timeline.series_interval, run.load_res.get("requests_log", []), app_series, player.samples
-        )
-        pushes = player.push_records()
-        scen = build_scenario_result(model, series, player.events, pushes, load.warmup, load.warmup + load.duration)
+        scen = await _scenario(model, mesh, run, player, out)
         summary = summary.model_copy(update={"scenario": scen})
-        atomic.write_text(
-            out / "scenario.json",
-            json.dumps(
-                {
-                    "t0_monotonic": player.t0,
-                    "events": player.events,
-                    "reverts": player.reverts,
-                    "pushes": pushes,
-                    "envoy_samples": player.samples,
-                },
-                indent=1,
-            ),
-        )
     atomic.write_text(out / "summary.json", summary.model_dump_json(indent=1))  # last: means the run finished
     return summary
+
+
+def _write_control_plane(out: Path, mesh: Mesh, res: Resources) -> None:
+    """``control_plane.json``: the mesh's start-up time, when every Envoy had ACKed, every ACK and NACK."""
+    cp = res.cp
+    assert cp is not None
+    atomic.write_text(
+        out / "control_plane.json",
+        json.dumps(
+            {
+                "startup_s": mesh.startup_s,
+                "all_acked_after_ready_s": mesh.all_acked_after_ready_s,
+                "acks": [dataclasses.asdict(a) for a in cp.acks],
+                "nacks": [dataclasses.asdict(n) for n in cp.nacks],
+            },
+            indent=1,
+        ),
+    )
+
+
+async def _scenario(model: MeshModel, mesh: Mesh, run: LoadRun, player: ScenarioPlayer, out: Path) -> ScenarioResult:
+    """The scenario's per-interval series (load generator, apps' ``/series``, Envoy samples) and phases;
+    writes ``scenario.json`` (events, reverts, xDS pushes, Envoy samples)."""
+    load = model.load
+    timeline = model.timeline
+    assert timeline is not None
+    app_series: dict[str, Any] = {}
+    for per_pod in (await ctl_all(mesh.ctls, "GET", "/series")).values():
+        app_series.update(per_pod)
+    series = build_series(
+        model, timeline.series_interval, run.load_res.get("requests_log", []), app_series, player.samples
+    )
+    pushes = player.push_records()
+    scen = build_scenario_result(model, series, player.events, pushes, load.warmup, load.warmup + load.duration)
+    atomic.write_text(
+        out / "scenario.json",
+        json.dumps(
+            {
+                "t0_monotonic": player.t0,
+                "events": player.events,
+                "reverts": player.reverts,
+                "pushes": pushes,
+                "envoy_samples": player.samples,
+            },
+            indent=1,
+        ),
+    )
+    return scen
 
 
 def _write_prometheus(

@@ -239,7 +239,7 @@ async def _wait_until(deadline: float) -> None:
 async def run_load(spec: dict[str, Any], emit: Any = print) -> dict[str, Any]:
     """Run the load described by ``spec`` (see :func:`main`) and return the measured-window summary.
 
-    (Long: one event loop's arrival, user and window closures share the counters they update.)
+    Long because one event loop's arrival, user and window closures share the counters they update.
 
     ``spec`` keys: ``targets`` [[ip, port], ...], ``host``, ``path``, ``method``, ``arrival``,
     ``rate`` (req/s), ``users``, ``think_time`` (mean seconds or None), ``warmup``, ``duration``,

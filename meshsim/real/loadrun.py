@@ -129,6 +129,21 @@ def _player(model: MeshModel, load: LoadSpec, mesh: Mesh, res: Resources) -> Sce
     )
 
 
+@dataclasses.dataclass
+class _Window:
+    """The snapshot at the end of warm-up: Envoy counters, children's CPU seconds, cgroup counters and
+    run-queue waits (with the run's cgroups), and when (monotonic seconds; epoch seconds from the load
+    generator). All empty/0 until the load generator reports ``warmup-done``."""
+
+    before: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    cpu_before: dict[str, float] = dataclasses.field(default_factory=dict)
+    cg_before: dict[tuple[str, str], CpuSample] = dataclasses.field(default_factory=dict)
+    rq_before: dict[str, tuple[float, int]] = dataclasses.field(default_factory=dict)
+    t_window: float = 0.0
+    t_epoch0: float = 0.0
+    t_cg0: float = 0.0
+
+
 async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resources, out: Path) -> LoadRun:
     """Run the load generator to the end of its drain; snapshot counters, app records and CPU at the
     end of warm-up (the load generator's ``warmup-done`` line) and after the drain.
@@ -139,7 +154,6 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
         When the load generator fails or a scenario event is refused.
     """
     load = model.load
-    timeline = model.timeline
     children = res.children
     assert children is not None
     lspec_file = mesh.run_dir / "load.json"
@@ -154,35 +168,9 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
         stderr=open(mesh.logs / "loadgen.log", "wb"),  # noqa: SIM115 - closed at child exit
         nice=opts.nice,
     )
-    loop = asyncio.get_running_loop()
-    assert lg.stdout is not None
-    before: dict[str, dict[str, float]] = {}
-    cpu_before: dict[str, float] = {}
-    cg_before: dict[tuple[str, str], CpuSample] = {}
-    rq_before: dict[str, tuple[float, int]] = {}
-    t_cg0 = cg_wall = 0.0
-    t_window = 0.0
-    t_epoch0 = 0.0
     player = res.player = _player(model, load, mesh, res)
-    while True:
-        line = await loop.run_in_executor(None, lg.stdout.readline)
-        if not line:
-            break
-        msg = line.decode().strip()
-        if msg.startswith("t0 ") and timeline is not None and player is not None:
-            t0_lg = float(msg.split()[1])
-            await ctl_all(mesh.ctls, "POST", "/origin", {"t0": t0_lg, "width": timeline.series_interval})
-            player.start(t0_lg)
-        elif msg.startswith("warmup-done"):
-            parts = msg.split()
-            t_epoch0 = float(parts[1]) if len(parts) > 1 else time.time()
-            before = await fetch_all(mesh.admin)
-            await ctl_all(mesh.ctls, "POST", "/mark")
-            cpu_before = children.cpu_seconds()
-            t_window = time.monotonic()
-            if res.cgroups is not None:
-                cg_before, rq_before, t_cg0 = res.cgroups.sample(), res.cgroups.runqueue(), time.monotonic()
-    rc = await loop.run_in_executor(None, lg.wait)
+    win = await _follow(lg, model, mesh, res, player)
+    rc = await asyncio.get_running_loop().run_in_executor(None, lg.wait)
     if rc != 0 or not load_out.exists():
         raise RunFailed(f"load generator failed (exit {rc}); see {mesh.logs / 'loadgen.log'}")
     if player is not None and player.t0:
@@ -194,29 +182,65 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
     after = await fetch_all(mesh.admin)
     t_epoch1 = time.time()
     cpu_after = children.cpu_seconds()
-    wall = time.monotonic() - t_window if t_window else 0.0
+    wall = time.monotonic() - win.t_window if win.t_window else 0.0
     cg_after: dict[tuple[str, str], CpuSample] = {}
     rq_after: dict[str, tuple[float, int]] = {}
-    if res.cgroups is not None and cg_before:
-        cg_after, rq_after, cg_wall = res.cgroups.sample(), res.cgroups.runqueue(), time.monotonic() - t_cg0
+    cg_wall = 0.0
+    if res.cgroups is not None and win.cg_before:
+        cg_after, rq_after, cg_wall = res.cgroups.sample(), res.cgroups.runqueue(), time.monotonic() - win.t_cg0
     apps: dict[str, Any] = {}
     for per_pod in (await ctl_all(mesh.ctls, "GET", "/stats")).values():
         apps.update(per_pod)
     load_res = json.loads(load_out.read_text())
     return LoadRun(
         load_res,
-        before,
+        win.before,
         after,
         apps,
-        cpu_before,
+        win.cpu_before,
         cpu_after,
         wall,
-        t_epoch0,
+        win.t_epoch0,
         t_epoch1,
         player,
-        cg_before,
+        win.cg_before,
         cg_after,
-        rq_before,
+        win.rq_before,
         rq_after,
         cg_wall,
     )
+
+
+async def _follow(
+    lg: subprocess.Popen[bytes], model: MeshModel, mesh: Mesh, res: Resources, player: ScenarioPlayer | None
+) -> _Window:
+    """Read the load generator's stdout to its end: on ``t0 T`` start the apps' series and the scenario
+    player at T; on ``warmup-done [EPOCH]`` mark the apps' measured window and take the warm-up snapshot."""
+    children = res.children
+    assert children is not None and lg.stdout is not None
+    timeline = model.timeline
+    loop = asyncio.get_running_loop()
+    win = _Window()
+    while True:
+        line = await loop.run_in_executor(None, lg.stdout.readline)
+        if not line:
+            break
+        msg = line.decode().strip()
+        if msg.startswith("t0 ") and timeline is not None and player is not None:
+            t0_lg = float(msg.split()[1])
+            await ctl_all(mesh.ctls, "POST", "/origin", {"t0": t0_lg, "width": timeline.series_interval})
+            player.start(t0_lg)
+        elif msg.startswith("warmup-done"):
+            parts = msg.split()
+            win.t_epoch0 = float(parts[1]) if len(parts) > 1 else time.time()
+            win.before = await fetch_all(mesh.admin)
+            await ctl_all(mesh.ctls, "POST", "/mark")
+            win.cpu_before = children.cpu_seconds()
+            win.t_window = time.monotonic()
+            if res.cgroups is not None:
+                win.cg_before, win.rq_before, win.t_cg0 = (
+                    res.cgroups.sample(),
+                    res.cgroups.runqueue(),
+                    time.monotonic(),
+                )
+    return win

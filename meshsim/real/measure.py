@@ -257,22 +257,8 @@ def _edges(
 ) -> list[EdgeResult]:
     """One :class:`EdgeResult` per (source, cluster): requests and attempts from Envoy's counters,
     success from the final outcomes the calling apps (or, for the gateway, the load generator) saw."""
-    proxies = {p.id: p for p in model.proxies}
     gw = model.gateway
-    # final outcomes seen by calling apps, by responding workload
-    resp: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])  # (src wl, dest svc, responder)
-    for pod, st in apps.items():
-        p = proxies[pod]
-        for key, r in st.get("responders", {}).items():
-            dest, who = key.split("|", 1)
-            acc2 = resp[(f"{p.service}.{p.version}", dest, who)]
-            acc2[0] += r["responses"]
-            acc2[1] += r["ok"]
-    aborts: dict[tuple[str, str], int] = defaultdict(int)  # (src workload, dest service) -> fault-filter aborts
-    for pod, st in apps.items():
-        p = proxies[pod]
-        for dest, n_abort in st.get("fault_aborts", {}).items():
-            aborts[(f"{p.service}.{p.version}", dest)] += int(n_abort)
+    resp, aborts = _app_outcomes(model, apps)
     cluster_by_name = {c.name: c for c in model.clusters}
     ep_wl = {e.id: f"{e.service}.{e.version}" for e in model.endpoints}
     edges: list[EdgeResult] = []
@@ -291,40 +277,19 @@ def _edges(
             + int(d.get("upstream_rq_pending_overflow", 0))
             + int(d.get("upstream_cx_none_healthy", 0))
         )
-        wls = {ep_wl[e] for e in c.endpoints}
         sibling = [k for k in per_edge if k[0] == src and cluster_by_name[k[1]].service == c.service]
-        sib_req = sum(
-            per_edge[k].get("upstream_rq_total", 0)
-            - per_edge[k].get("upstream_rq_retry", 0)
-            + per_edge[k].get("upstream_rq_pending_overflow", 0)
-            + per_edge[k].get("upstream_cx_none_healthy", 0)
-            for k in sibling
-        )
+        sib_req = sum(_requests_made(per_edge[k]) for k in sibling)
         # a fault-filter abort (FI) is a request the app made with no upstream attempt, as the simulator counts
         # it (and as Istio's istio_requests_total reporter=source does); the app counts them per destination
         # service, shared here among that service's clusters in proportion to their other requests (exact when
         # the route has one cluster)
         n_abort = aborts.get((src, c.service), 0)
         local_fi = round(n_abort * requests / sib_req) if n_abort and sib_req else 0
-        n = ok = 0.0
-        if gw is not None and src == gw.workload and len(sibling) == len([k for k in per_edge if k[0] == src]):
-            # the gateway's client is the load generator: its final statuses are this edge's outcomes
-            # when the gateway routes to this service only (local replies such as 404 NR included)
-            st = load.get("statuses", {})
-            n = float(int(load.get("requests", load.get("completed", 0))))
-            ok = float(sum(v for k, v in st.items() if 0 < int(k) < 500))
-            share = requests / sib_req if sib_req else 0.0
-            n, ok = n * share, ok * share
-        for (s, dest, who), (rn, rok) in resp.items():
-            if s != src or dest != c.service:
-                continue
-            if who in wls:
-                n += rn
-                ok += rok
-            elif who == "" and sib_req > 0:
-                share = requests / sib_req
-                n += rn * share
-                ok += rok * share
+        # the gateway's client is the load generator: its final statuses are this edge's outcomes when the
+        # gateway routes to this service only (local replies such as 404 NR included)
+        only_dest = gw is not None and src == gw.workload and len(sibling) == len([k for k in per_edge if k[0] == src])
+        wls = {ep_wl[e] for e in c.endpoints}
+        n, ok = _outcomes(src, c.service, wls, requests, sib_req, load if only_dest else None, resp)
         edges.append(
             EdgeResult(
                 source=src,
@@ -346,6 +311,73 @@ def _edges(
         )
 
     return edges
+
+
+def _requests_made(d: dict[str, float]) -> float:
+    """Requests the callers made on one (source, cluster): attempts less retries, plus those the breaker
+    refused and those that found no healthy host (neither is an attempt)."""
+    return (
+        d.get("upstream_rq_total", 0)
+        - d.get("upstream_rq_retry", 0)
+        + d.get("upstream_rq_pending_overflow", 0)
+        + d.get("upstream_cx_none_healthy", 0)
+    )
+
+
+def _app_outcomes(
+    model: MeshModel, apps: dict[str, dict[str, Any]]
+) -> tuple[dict[tuple[str, str, str], list[int]], dict[tuple[str, str], int]]:
+    """From the apps' records: the final outcomes the calling apps saw, ``(source workload, destination
+    service, responding workload) -> [responses, ok]``, and the fault-filter aborts they got,
+    ``(source workload, destination service) -> count``."""
+    proxies = {p.id: p for p in model.proxies}
+    resp: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for pod, st in apps.items():
+        p = proxies[pod]
+        for key, r in st.get("responders", {}).items():
+            dest, who = key.split("|", 1)
+            acc2 = resp[(f"{p.service}.{p.version}", dest, who)]
+            acc2[0] += r["responses"]
+            acc2[1] += r["ok"]
+    aborts: dict[tuple[str, str], int] = defaultdict(int)
+    for pod, st in apps.items():
+        p = proxies[pod]
+        for dest, n_abort in st.get("fault_aborts", {}).items():
+            aborts[(f"{p.service}.{p.version}", dest)] += int(n_abort)
+    return resp, aborts
+
+
+def _outcomes(
+    src: str,
+    service: str,
+    wls: set[str],
+    requests: int,
+    sib_req: float,
+    load: dict[str, Any] | None,
+    resp: dict[tuple[str, str, str], list[int]],
+) -> tuple[float, float]:
+    """(final outcomes, ok ones) of the requests ``src`` sent to ``service`` on this cluster (workloads
+    ``wls``): the load generator's statuses when ``load`` is given (the gateway's edge), in this cluster's
+    share of the service's requests, plus the callers' outcomes answered by ``wls`` and, in the same
+    share, those with no responder."""
+    n = ok = 0.0
+    if load is not None:
+        st = load.get("statuses", {})
+        n = float(int(load.get("requests", load.get("completed", 0))))
+        ok = float(sum(v for k, v in st.items() if 0 < int(k) < 500))
+        share = requests / sib_req if sib_req else 0.0
+        n, ok = n * share, ok * share
+    for (s, dest, who), (rn, rok) in resp.items():
+        if s != src or dest != service:
+            continue
+        if who in wls:
+            n += rn
+            ok += rok
+        elif who == "" and sib_req > 0:
+            share = requests / sib_req
+            n += rn * share
+            ok += rok * share
+    return n, ok
 
 
 def _no_route_destination(model: MeshModel, service: str, version: str) -> str:

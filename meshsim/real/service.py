@@ -32,7 +32,7 @@ Time series: after ``POST /origin`` (``t0`` on the shared monotonic clock, bucke
 request is counted in bucket ``int((t_end - t0) / width)`` of its pod by completion time (requests,
 status < 500, residence in ms: the simulator's ``Series.add``), each app-level call in the calls
 series (calls, tries), and the number of requests waiting for a worker is sampled at each bucket's end.
-``GET /series`` returns them.
+``GET /series`` returns them. The counters, the series and the error injector live in :mod:`meshsim.real.app_records`.
 
 Run as ``python -m meshsim.real.service SPEC.json``: it forks one process per pod (:func:`main`), each
 serving a control endpoint (``/ready``, ``/mark`` to start the measured window, ``/stats``, ``/origin``,
@@ -53,7 +53,6 @@ import time
 import traceback
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -62,13 +61,10 @@ from meshsim.config.limits import MAX_BYTES as MAX_BODY_BYTES
 from meshsim.model.ir import CallStep, ConcurrentStep, CpuStep, MeshModel, SleepStep, Step, Workload
 from meshsim.model.rules.app_retry import app_outcome, app_tries
 from meshsim.model.rules.dist import draw
+from meshsim.real.app_records import SAMPLE_CAP, ErrorInjector, PodStats, SeriesRec
 from meshsim.sim.request import forwarded_headers
 
 __all__ = ["draw", "ErrorInjector", "App", "forwarded_headers", "burn_cpu", "main"]
-
-SAMPLE_CAP = 200_000
-"""Most per-sleep samples kept per pod (memory bound)."""
-
 
 FAULT_ABORT_BODY = b"fault filter abort"
 """The body of the local reply Envoy's fault filter sends for an injected abort (``FaultFilter::abortWithStatus``,
@@ -106,116 +102,6 @@ def _cpu_pool(app: App) -> ThreadPoolExecutor:
         n = app.workload.concurrency or CPU_THREADS_UNBOUNDED
         pool = _CPU_POOLS[app.pod] = ThreadPoolExecutor(max_workers=n, thread_name_prefix=f"cpu-{app.pod}")
     return pool
-
-
-@dataclass
-class ErrorInjector:
-    """Decides whether a request fails (``Workload.error_rate``/``error_mode``), per pod."""
-
-    rate: float
-    mode: str
-    rng: np.random.Generator
-    counter: int = 0
-
-    def fails(self) -> bool:
-        """True if this request must answer ``error_status`` (isotope ``srv/handler.go`` for every_nth)."""
-        if self.rate <= 0:
-            return False
-        if self.mode == "every_nth":
-            divisor = 10000 // int(self.rate * 10000)
-            self.counter += 1
-            if self.counter >= divisor:
-                self.counter = 0
-                return True
-            return False
-        return bool(self.rng.random() < self.rate)
-
-
-@dataclass
-class PodStats:
-    """What one pod's app saw in the measured window (times in seconds)."""
-
-    requests: int = 0
-    errors_injected: int = 0
-    responses: dict[int, int] = field(default_factory=dict)
-    sleep_drawn: list[float] = field(default_factory=list)
-    sleep_realized: list[float] = field(default_factory=list)
-    queue_wait: list[float] = field(default_factory=list)
-    calls: dict[str, list[int]] = field(default_factory=dict)  # dest service -> [calls, ok, tries, timeouts, skipped]
-    responders: dict[str, list[int]] = field(default_factory=dict)  # "dest|responder workload" -> [n, status<500]
-    fault_aborts: dict[str, int] = field(default_factory=dict)  # dest service -> local replies of the fault filter
-    call_latency: dict[str, list[float]] = field(default_factory=dict)  # dest service -> seconds per call
-    busy_time: float = 0.0
-    residence_time: float = 0.0
-    queue_time: float = 0.0
-    waited: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        d = np.array(self.sleep_drawn)
-        r = np.array(self.sleep_realized)
-        q = np.array(self.queue_wait)
-
-        def pct(a: np.ndarray, p: float) -> float | None:
-            return float(np.percentile(a, p)) if a.size else None
-
-        return {
-            "requests": self.requests,
-            "errors_injected": self.errors_injected,
-            "responses": {str(k): v for k, v in sorted(self.responses.items())},
-            "sleeps": int(d.size),
-            "sleep_drawn_mean": float(d.mean()) if d.size else None,
-            "sleep_realized_mean": float(r.mean()) if r.size else None,
-            "sleep_overshoot_p50": pct(r - d, 50) if d.size else None,
-            "sleep_overshoot_p99": pct(r - d, 99) if d.size else None,
-            "queue_wait_p50": pct(q, 50),
-            "queue_wait_p99": pct(q, 99),
-            "calls": {
-                k: {"calls": v[0], "ok": v[1], "tries": v[2], "timeouts": v[3], "skipped": v[4]}
-                for k, v in sorted(self.calls.items())
-            },
-            "responders": {k: {"responses": v[0], "ok": v[1]} for k, v in sorted(self.responders.items())},
-            "fault_aborts": dict(sorted(self.fault_aborts.items())),
-            "call_latency_ms": {k: [round(x * 1e3, 4) for x in v] for k, v in sorted(self.call_latency.items())},
-            "busy_time": self.busy_time,
-            "residence_time": self.residence_time,
-            "queue_time": self.queue_time,
-            "waited": self.waited,
-        }
-
-
-class SeriesRec:
-    """One pod's per-bucket records from ``origin`` (monotonic seconds) in buckets of ``width`` seconds:
-    ``req[b] = [requests, ok, [residence ms...]]``, ``calls[b][dest] = [calls, tries]``,
-    ``queue[b]`` = requests waiting for a worker at the bucket's end."""
-
-    def __init__(self, origin: float, width: float) -> None:
-        self.origin = origin
-        self.width = width
-        self.req: dict[int, list[Any]] = {}
-        self.calls: dict[int, dict[str, list[int]]] = {}
-        self.queue: dict[int, int] = {}
-
-    def bucket(self, t: float) -> int:
-        return int((t - self.origin) // self.width)
-
-    def add_request(self, t: float, ok: bool, ms: float) -> None:
-        row = self.req.setdefault(self.bucket(t), [0, 0, []])
-        row[0] += 1
-        row[1] += ok
-        if len(row[2]) < SAMPLE_CAP:
-            row[2].append(round(ms, 3))
-
-    def add_call(self, t: float, dest: str, tries: int) -> None:
-        row = self.calls.setdefault(self.bucket(t), {}).setdefault(dest, [0, 0])
-        row[0] += 1
-        row[1] += tries
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "req": {str(b): v for b, v in sorted(self.req.items())},
-            "calls": {str(b): v for b, v in sorted(self.calls.items())},
-            "queue": {str(b): v for b, v in sorted(self.queue.items())},
-        }
 
 
 class App:
@@ -448,7 +334,7 @@ async def _serve(spec: dict[str, Any], model: MeshModel, pods: list[tuple[str, s
     ``/origin``, ``/event``) on ``spec["control_host"]:control_port``. Returns when told to stop
     (SIGTERM/SIGINT) or when its parent dies.
 
-    (Long: the control handlers are closures over the apps they read and reset.)
+    Long because the control handlers are closures over the apps they read and reset.
     """
     from aiohttp import web
 

@@ -62,6 +62,25 @@ def _or_unknown(v: Any) -> str:
     return "unknown" if v in (None, "", "-") else str(v)
 
 
+class _Names:
+    """What an access-log line's labels are looked up in, from the compiled model: each pod's identity
+    (:func:`_pods`), pods by ``ip:port``, clusters and services by name, each sidecar's inbound service,
+    and each Envoy's source name as ``summary.json`` has it."""
+
+    def __init__(self, model: MeshModel, plan: PortPlan) -> None:
+        self.pods = _pods(model)
+        self.by_addr: dict[str, str] = {}
+        for svc in model.services:
+            for e in svc.endpoints:
+                self.by_addr[f"{plan.ip(e.id)}:{svc.port}"] = e.id
+        self.clusters = {c.name: c for c in model.clusters}
+        self.services = {s.name: s for s in model.services}
+        self.inbound_of = {p.id: p.service for p in model.proxies}
+        self.edge_src = {p.id: f"{p.service}.{p.version}" for p in model.proxies}
+        if model.gateway is not None:
+            self.edge_src.update({g: model.gateway.workload for g in model.gateway.proxies})
+
+
 def metrics_from_access_logs(
     model: MeshModel, plan: PortPlan, t0: float, t1: float, proxies: list[str]
 ) -> tuple[IstioMetrics, dict[str, int], dict[tuple[str, str], list[float]]]:
@@ -79,17 +98,7 @@ def metrics_from_access_logs(
     """
     if plan.access_log_dir is None:
         raise ValueError("the run was started without access logs (PortPlan.access_log_dir)")
-    pods = _pods(model)
-    by_addr: dict[str, str] = {}
-    for svc in model.services:
-        for e in svc.endpoints:
-            by_addr[f"{plan.ip(e.id)}:{svc.port}"] = e.id
-    clusters = {c.name: c for c in model.clusters}
-    services = {s.name: s for s in model.services}
-    inbound_of = {p.id: p.service for p in model.proxies}
-    edge_src = {p.id: f"{p.service}.{p.version}" for p in model.proxies}
-    if model.gateway is not None:
-        edge_src.update({g: model.gateway.workload for g in model.gateway.proxies})
+    names = _Names(model, plan)
     m = IstioMetrics()
     stats: dict[str, int] = {}
     edge_ms: dict[tuple[str, str], list[float]] = {}
@@ -99,7 +108,6 @@ def metrics_from_access_logs(
         p = Path(path)
         lines = p.read_text().splitlines() if p.exists() else []
         n_ok = n_bad = 0
-        me = pods[pod]
         for line in lines:
             try:
                 r = json.loads(line)
@@ -112,81 +120,79 @@ def metrics_from_access_logs(
             if not t0 <= start < t1:
                 continue
             flags = str(r.get("flags") or "-")
-            cname = str(r.get("cluster") or "")
             if r.get("reporter") == "destination":
-                svc = services[inbound_of[pod]]
-                src = pods.get(str(r.get("peer_id") or ""))
-                s_wl, s_ns, s_ver = src[:3] if src is not None else ("unknown", "unknown", "unknown")
-                peer = r.get("downstream_peer")
-                mtls = peer not in (None, "", "-")
-                labels = (
-                    "destination",
-                    s_wl,
-                    s_ns,
-                    s_ver,
-                    str(peer) if mtls else "unknown",
-                    me[0],
-                    me[1],
-                    me[2],
-                    svc.host,
-                    svc.name,
-                    me[3],
-                    "http",
-                    code,
-                    flags,
-                    "mutual_tls" if mtls else "none",
-                )
+                labels = _destination_labels(names, pod, r, code, flags)
             else:
-                c = clusters.get(cname)
-                if c is not None:
-                    edge_ms.setdefault((edge_src[pod], cname), []).append(ms)
-                host = c.host if c is not None else "unknown"
-                service = c.service if c is not None else "unknown"
-                dst_pod = by_addr.get(str(r.get("upstream_host") or ""))
-                dst = pods.get(dst_pod) if dst_pod is not None else None
-                if dst is not None:
-                    up = r.get("upstream_peer")
-                    labels = (
-                        "source",
-                        me[0],
-                        me[1],
-                        me[2],
-                        me[3],
-                        dst[0],
-                        dst[1],
-                        dst[2],
-                        host,
-                        service,
-                        _or_unknown(up),
-                        "http",
-                        code,
-                        flags,
-                        "unknown",
-                    )
-                else:
-                    labels = (
-                        "source",
-                        me[0],
-                        me[1],
-                        me[2],
-                        me[3],
-                        "unknown",
-                        "unknown",
-                        "unknown",
-                        host,
-                        service,
-                        "unknown",
-                        "http",
-                        code,
-                        flags,
-                        "unknown",
-                    )
+                cname = str(r.get("cluster") or "")
+                if cname in names.clusters:
+                    edge_ms.setdefault((names.edge_src[pod], cname), []).append(ms)
+                labels = _source_labels(names, pod, r, code, flags)
             m.add(labels, ms)
             n_ok += 1
         stats[f"{pod}.read"] = len(lines)
         stats[f"{pod}.counted"] = n_ok
         stats[f"{pod}.bad"] = n_bad
     return m, stats, edge_ms
+
+
+def _destination_labels(names: _Names, pod: str, r: dict[str, Any], code: str, flags: str) -> tuple[str, ...]:
+    """Labels of a ``reporter="destination"`` sample (a sidecar's inbound line): the source from the
+    client's peer metadata id, its principal and ``mutual_tls`` from the client certificate."""
+    me = names.pods[pod]
+    svc = names.services[names.inbound_of[pod]]
+    src = names.pods.get(str(r.get("peer_id") or ""))
+    s_wl, s_ns, s_ver = src[:3] if src is not None else ("unknown", "unknown", "unknown")
+    peer = r.get("downstream_peer")
+    mtls = peer not in (None, "", "-")
+    return (
+        "destination",
+        s_wl,
+        s_ns,
+        s_ver,
+        str(peer) if mtls else "unknown",
+        me[0],
+        me[1],
+        me[2],
+        svc.host,
+        svc.name,
+        me[3],
+        "http",
+        code,
+        flags,
+        "mutual_tls" if mtls else "none",
+    )
+
+
+def _source_labels(names: _Names, pod: str, r: dict[str, Any], code: str, flags: str) -> tuple[str, ...]:
+    """Labels of a ``reporter="source"`` sample (a client sidecar's or gateway's outbound line): the
+    destination workload from the upstream host, ``unknown`` for a local reply that reached no host."""
+    me = names.pods[pod]
+    c = names.clusters.get(str(r.get("cluster") or ""))
+    host = c.host if c is not None else "unknown"
+    service = c.service if c is not None else "unknown"
+    dst_pod = names.by_addr.get(str(r.get("upstream_host") or ""))
+    dst = names.pods.get(dst_pod) if dst_pod is not None else None
+    if dst is None:
+        dst, principal = ("unknown", "unknown", "unknown", "unknown"), "unknown"
+    else:
+        principal = _or_unknown(r.get("upstream_peer"))
+    return (
+        "source",
+        me[0],
+        me[1],
+        me[2],
+        me[3],
+        dst[0],
+        dst[1],
+        dst[2],
+        host,
+        service,
+        principal,
+        "http",
+        code,
+        flags,
+        "unknown",
+    )
 
 
 def zipkin_tags(model: MeshModel) -> dict[str, dict[str, str]]:

@@ -46,8 +46,6 @@ def validate(
 ) -> Any:
     """Run the whole validation and return the :class:`~meshsim.report.compare.Comparison`.
 
-    (Long by its docstring and signature; the body is under 65 lines.)
-
     ``workers`` simulation processes (default 1: the machine's CPU is shared with the real runs).
 
     Raises
@@ -57,15 +55,7 @@ def validate(
     """
 
     say = progress or (lambda _m: None)
-    overrides: list[str] = []
-    if calibration is not None:
-        overrides.extend(calibration_overrides(calibration))
-    if rps is not None:
-        overrides.append(f"LoadProfile.spec.rate={rps}")
-    if duration is not None:
-        overrides.append(f"LoadProfile.spec.duration={duration}")
-    if warmup is not None:
-        overrides.append(f"LoadProfile.spec.warmup={warmup}")
+    overrides = _overrides(calibration, rps, duration, warmup)
     model, findings = load_and_compile(paths, overrides)
     out.mkdir(parents=True, exist_ok=True)
     say(f"simulating {replications} replications")
@@ -92,22 +82,31 @@ def validate(
         )
     c = compare_runs(pred, reals)
     write_compare(c, pred, reals, out, title=" ".join(paths))
-    atomic.write_text(
-        out / "validate.json",
-        json.dumps(
-            {
-                "paths": paths,
-                "overrides": overrides,
-                "runs": runs,
-                "replications": replications,
-                "seed": seed,
-                "nice": nice,
-                "loadavg_at_run_start": loads,
-                "passed": c.passed,
-                "passed_without_latency": c.passed_without_latency,
-            },
-            indent=1,
-        )
-        + "\n",
-    )
+    record = {
+        "paths": paths,
+        "overrides": overrides,
+        "runs": runs,
+        "replications": replications,
+        "seed": seed,
+        "nice": nice,
+        "loadavg_at_run_start": loads,
+        "passed": c.passed,
+        "passed_without_latency": c.passed_without_latency,
+    }
+    atomic.write_text(out / "validate.json", json.dumps(record, indent=1) + "\n")
     return c
+
+
+def _overrides(calibration: Path | None, rps: float | None, duration: float | None, warmup: float | None) -> list[str]:
+    """The config overrides both sides run with: the calibration's MeshSettings, then the LoadProfile's
+    rate (requests/s), duration and warm-up (seconds) where given."""
+    overrides: list[str] = []
+    if calibration is not None:
+        overrides.extend(calibration_overrides(calibration))
+    if rps is not None:
+        overrides.append(f"LoadProfile.spec.rate={rps}")
+    if duration is not None:
+        overrides.append(f"LoadProfile.spec.duration={duration}")
+    if warmup is not None:
+        overrides.append(f"LoadProfile.spec.warmup={warmup}")
+    return overrides

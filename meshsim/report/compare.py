@@ -85,15 +85,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from meshsim import atomic
-from meshsim.analysis.verdict import VERDICTS
 from meshsim.metrics.results import Summary
 from meshsim.report.compare_metrics import (
     COUNTERS,
@@ -107,6 +103,7 @@ from meshsim.report.compare_metrics import (
     storm_metrics_of,
     switch_time,
 )
+from meshsim.report.compare_render import SERIES_KINDS, plot, plot_series, rich_table, to_markdown, write_outputs
 
 _phase_bounds = phase_bounds  # the name existing tests import
 
@@ -126,9 +123,9 @@ __all__ = [
     "to_markdown",
     "rich_table",
     "plot",
+    "plot_series",
+    "write_outputs",
 ]
-
-_SERIES_KINDS = ("series_split", "series_success", "phase_split", "phase_success")
 
 
 class Tolerances(BaseModel):
@@ -317,79 +314,116 @@ def _amplification_se(a: float, n_pred: float, n_meas: float, runs: int) -> floa
     return math.sqrt((a - 1) * a * (1 / n_pred + median_factor / n_meas)) / a
 
 
+class _Judged(NamedTuple):
+    """How one row fares: its error (``unit``: relative, pp or absolute), pass/fail (None: not gating),
+    the tolerance as shown and a note."""
+
+    error: float | None
+    passed: bool | None
+    unit: Literal["rel", "pp", "abs"]
+    tolerance: str
+    note: str = ""
+
+
+def _judge_latency(limit: float, pv: float | None, mv: float | None) -> _Judged:
+    """A latency percentile: relative error within ``limit``."""
+    if pv is None or not mv:
+        return _Judged(None, None, "rel", f"±{limit * 100:g} %")
+    err = (pv - mv) / mv
+    return _Judged(err, abs(err) <= limit, "rel", f"±{limit * 100:g} %")
+
+
+def _judge_success(tol: Tolerances, pv: float | None, mv: float | None) -> _Judged:
+    """A success rate: difference within ``tol.success_pp`` percentage points."""
+    tol_s = f"±{tol.success_pp:g} pp"
+    if pv is None or mv is None:
+        return _Judged(None, None, "pp", tol_s)
+    err = (pv - mv) * 100
+    return _Judged(err, abs(err) <= tol.success_pp + 1e-9, "pp", tol_s)
+
+
+def _judge_split(
+    tol: Tolerances, pv: float | None, mv: float | None, n_pred: float, n_meas: float, runs: int
+) -> _Judged:
+    """A traffic share: difference within ``tol.split_pp``, widened to ``split_noise_z`` binomial SEs."""
+    limit = tol.split_pp
+    if pv is None or mv is None:
+        return _Judged(None, None, "pp", f"±{limit:g} pp")
+    err = (pv - mv) * 100
+    se = _split_se(pv, n_pred, n_meas, runs)
+    eff = max(limit, tol.split_noise_z * se)
+    if eff > limit + 1e-9:
+        note = f"{limit:g} pp widened to {tol.split_noise_z:g} SE (binomial SE {se:.2f} pp)"
+        return _Judged(err, abs(err) <= eff + 1e-9, "pp", f"±{eff:.2f} pp", note)
+    return _Judged(err, abs(err) <= eff + 1e-9, "pp", f"±{limit:g} pp")
+
+
+def _judge_amplification(
+    tol: Tolerances, pv: float | None, mv: float | None, n_pred: float, n_meas: float, runs: int
+) -> _Judged:
+    """Attempts per request: relative error within ``tol.amplification_rel``, widened to
+    ``amplification_noise_z`` SEs."""
+    limit = tol.amplification_rel
+    if pv is None or not mv:
+        return _Judged(None, None, "rel", f"±{limit * 100:g} %")
+    err = (pv - mv) / mv
+    se = _amplification_se(pv, n_pred, n_meas, runs)
+    eff = max(limit, tol.amplification_noise_z * se)
+    if eff > limit + 1e-12:
+        note = f"{limit * 100:g} % widened to {tol.amplification_noise_z:g} SE (SE {se * 100:.1f} %)"
+        return _Judged(err, abs(err) <= eff + 1e-12, "rel", f"±{eff * 100:.1f} %", note)
+    return _Judged(err, abs(err) <= eff + 1e-12, "rel", f"±{limit * 100:g} %")
+
+
+def _judge_cpu(kind: Kind, tol: Tolerances, pv: float | None, mv: float | None) -> _Judged:
+    """Container CPU (cores) or throttled periods: within the larger of a relative and an absolute slack."""
+    if kind == "container_cpu":
+        rel, slack = tol.container_cpu_rel, tol.container_cpu_abs
+        tol_s = f"±max({rel * 100:g} %, {slack * 1000:g} m)"
+    else:
+        rel, slack = tol.throttled_rel, tol.throttled_abs
+        tol_s = f"±max({rel * 100:g} %, {slack:g})"
+    if pv is None or mv is None:
+        return _Judged(None, None, "rel", tol_s)
+    err = (pv - mv) / mv if mv else pv - mv
+    return _Judged(err, abs(pv - mv) <= max(rel * mv, slack) + 1e-12, "rel" if mv else "abs", tol_s)
+
+
+def _judge_count(tol: Tolerances, pv: float | None, mv: float | None) -> _Judged:
+    """A counter: within the larger of ``count_rel`` and ``count_abs``; a missing side counts as 0."""
+    tol_s = f"±max({tol.count_rel * 100:g} %, {tol.count_abs:g})"
+    if pv is None and mv is None:
+        return _Judged(None, None, "rel", tol_s)
+    p = pv if pv is not None else 0.0
+    m = mv if mv is not None else 0.0
+    err = (p - m) / m if m else p - m
+    return _Judged(err, abs(p - m) <= max(tol.count_rel * m, tol.count_abs), "rel" if m else "abs", tol_s)
+
+
 def _row(
     key: str, kind: Kind, pred: Metric | None, measured: list[float | None], weight: float, tol: Tolerances
 ) -> Row:
+    """One row: the prediction against the median of the measured runs, judged by the tolerance of its kind."""
     pv = pred[1] if pred else None
     ci = pred[2] if pred else (None, None)
     vals = [v for v in measured if v is not None]
     mv = float(statistics.median(vals)) if vals else None
-    note = ""
-    err: float | None = None
-    passed: bool | None = None
-    unit: Literal["rel", "pp", "abs"] = "rel"
+    n_pred = pred[3] if pred else 0.0
+    runs = sum(v is not None for v in measured)
     if kind == "latency":
         limit = {"p50": tol.p50_rel, "p90": tol.p90_rel, "p99": tol.p99_rel}[key.split()[1]]
-        tol_s = f"±{limit * 100:g} %"
-        if pv is not None and mv:
-            err = (pv - mv) / mv
-            passed = abs(err) <= limit
+        j = _judge_latency(limit, pv, mv)
     elif kind == "success":
-        unit = "pp"
-        tol_s = f"±{tol.success_pp:g} pp"
-        if pv is not None and mv is not None:
-            err = (pv - mv) * 100
-            passed = abs(err) <= tol.success_pp + 1e-9
+        j = _judge_success(tol, pv, mv)
     elif kind == "split":
-        unit = "pp"
-        limit = tol.split_pp
-        tol_s = f"±{limit:g} pp"
-        if pv is not None and mv is not None:
-            err = (pv - mv) * 100
-            runs = sum(v is not None for v in measured)
-            se = _split_se(pv, pred[3] if pred else 0.0, weight, runs)
-            eff = max(limit, tol.split_noise_z * se)
-            if eff > limit + 1e-9:
-                tol_s = f"±{eff:.2f} pp"
-                note = f"{limit:g} pp widened to {tol.split_noise_z:g} SE (binomial SE {se:.2f} pp)"
-            passed = abs(err) <= eff + 1e-9
+        j = _judge_split(tol, pv, mv, n_pred, weight, runs)
     elif kind == "amplification":
-        limit = tol.amplification_rel
-        tol_s = f"±{limit * 100:g} %"
-        if pv is not None and mv:
-            err = (pv - mv) / mv
-            runs = sum(v is not None for v in measured)
-            se = _amplification_se(pv, pred[3] if pred else 0.0, weight, runs)
-            eff = max(limit, tol.amplification_noise_z * se)
-            if eff > limit + 1e-12:
-                tol_s = f"±{eff * 100:.1f} %"
-                note = f"{limit * 100:g} % widened to {tol.amplification_noise_z:g} SE (SE {se * 100:.1f} %)"
-            passed = abs(err) <= eff + 1e-12
+        j = _judge_amplification(tol, pv, mv, n_pred, weight, runs)
     elif kind in ("container_cpu", "throttled"):
-        rel, slack = (
-            (tol.container_cpu_rel, tol.container_cpu_abs)
-            if kind == "container_cpu"
-            else (tol.throttled_rel, tol.throttled_abs)
-        )
-        tol_s = (
-            f"±max({rel * 100:g} %, {slack * 1000:g} m)"
-            if kind == "container_cpu"
-            else f"±max({rel * 100:g} %, {slack:g})"
-        )
-        if pv is not None and mv is not None:
-            unit = "rel" if mv else "abs"
-            err = (pv - mv) / mv if mv else pv - mv
-            passed = abs(pv - mv) <= max(rel * mv, slack) + 1e-12
+        j = _judge_cpu(kind, tol, pv, mv)
     else:
-        tol_s = f"±max({tol.count_rel * 100:g} %, {tol.count_abs:g})"
-        p = pv if pv is not None else 0.0
-        m = mv if mv is not None else 0.0
-        if pv is None and mv is None:
-            passed = None
-        else:
-            unit = "rel" if m else "abs"
-            err = (p - m) / m if m else p - m
-            passed = abs(p - m) <= max(tol.count_rel * m, tol.count_abs)
+        j = _judge_count(tol, pv, mv)
+    passed, note = j.passed, j.note
     if passed is not None and kind != "count" and weight < tol.min_requests:
         note = f"only {weight:.0f} requests: shown, not gating"
         passed = None
@@ -402,9 +436,9 @@ def _row(
         predicted_ci=ci,
         measured=mv,
         measured_runs=list(measured),
-        error=err,
-        error_unit=unit,
-        tolerance=tol_s,
+        error=j.error,
+        error_unit=j.unit,
+        tolerance=j.tolerance,
         passed=passed,
         note=note,
     )
@@ -432,7 +466,7 @@ def compare_runs(pred: Summary, reals: Sequence[Summary], tolerances: Tolerances
                 meas = [rm[k][1] if k in rm else None for rm in rmss]
                 ws = [rm[k][3] for rm in rmss if k in rm]
                 weight = statistics.median(ws) if ws else 0.0
-                if kind in _SERIES_KINDS:
+                if kind in SERIES_KINDS:
                     rows.append(_series_row(k, kind, pms.get(k), meas, weight, tol))
                 else:
                     rows.append(_storm_row(k, kind, pms.get(k), meas, tol))
@@ -467,200 +501,3 @@ def compare_runs(pred: Summary, reals: Sequence[Summary], tolerances: Tolerances
 def compare(pred: Summary, real: Summary, tolerances: Tolerances | None = None) -> Comparison:
     """Compare a predicted Summary with one measured Summary (see the module docstring)."""
     return compare_runs(pred, [real], tolerances)
-
-
-# --------------------------------------------------------------------------------------------- render
-def _fmt(v: float | None, kind: Kind) -> str:
-    if v is None:
-        return "–"
-    if kind == "verdict":
-        return VERDICTS[int(v)] if 0 <= int(v) < len(VERDICTS) else f"{v:g}"
-    if kind in ("success", "split", *_SERIES_KINDS):
-        return f"{v * 100:.2f} %"
-    if kind == "storm_amplification":
-        return f"{v:.3f}"
-    if kind == "recovery":
-        return f"{v:.1f} s"
-    if kind == "amplification":
-        return f"{v:.4f}"
-    if kind in ("count", "throttled"):
-        return f"{v:.1f}"
-    if kind == "container_cpu":
-        return f"{v:.4f}"
-    return f"{v:.2f}"
-
-
-def _fmt_err(r: Row) -> str:
-    if r.error is None:
-        return "–"
-    if r.error_unit == "pp":
-        return f"{r.error:+.2f} pp"
-    if r.error_unit == "abs":
-        return f"{r.error:+.1f}" + (" s" if r.kind == "recovery" else "")
-    return f"{r.error * 100:+.1f} %"
-
-
-def _verdict(r: Row) -> str:
-    return {True: "pass", False: "FAIL", None: "–"}[r.passed]
-
-
-def _ci(r: Row) -> str:
-    lo, hi = r.predicted_ci
-    if lo is None or hi is None:
-        return ""
-    return f" [{_fmt(lo, r.kind)}, {_fmt(hi, r.kind)}]"
-
-
-def to_markdown(c: Comparison, title: str = "") -> str:
-    """A markdown table of ``c`` (predicted with its 95 % CI, measured median, error, tolerance, verdict)."""
-    lines = [f"### {title}", ""] if title else []
-    lines += [
-        "| metric | predicted [95 % CI] | measured (median) | error (pred − meas) | tolerance | result |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in c.rows:
-        res = _verdict(r) + (f" ({r.note})" if r.note else "")
-        lines.append(
-            f"| {r.key} | {_fmt(r.predicted, r.kind)}{_ci(r)} | {_fmt(r.measured, r.kind)} | {_fmt_err(r)} "
-            f"| {r.tolerance} | {res} |"
-        )
-    lines.append("")
-    verdict = "PASS" if c.passed else "FAIL"
-    lines.append(
-        f"**{verdict}** ({len(c.failures)} of {sum(r.passed is not None for r in c.rows)} gating rows outside "
-        f"tolerance; median of {c.runs} run(s); without latency rows: "
-        f"{'pass' if c.passed_without_latency else 'fail'})"
-    )
-    for n in c.notes:
-        lines.append(f"- {n}")
-    return "\n".join(lines) + "\n"
-
-
-def rich_table(c: Comparison, title: str = "predicted vs measured") -> Any:
-    """A :class:`rich.table.Table` of ``c``."""
-    from rich.table import Table
-
-    t = Table(title=title)
-    for col in ("metric", "predicted [95% CI]", "measured", "error (pred − meas)", "tolerance", "result"):
-        t.add_column(col, justify="left" if col in ("metric", "result") else "right")
-    for r in c.rows:
-        style = {True: "green", False: "bold red", None: "dim"}[r.passed]
-        t.add_row(
-            r.key,
-            f"{_fmt(r.predicted, r.kind)}{_ci(r)}",
-            _fmt(r.measured, r.kind),
-            _fmt_err(r),
-            r.tolerance,
-            _verdict(r) + (f" ({r.note})" if r.note else ""),
-            style=style,
-        )
-    return t
-
-
-def plot(c: Comparison, pred: Summary, reals: Sequence[Summary], path: Path) -> None:
-    """``compare.png``: entry latency percentiles (bars, predicted with CI) and the entry latency CDFs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 4.5), layout="constrained")
-    ax1, ax2 = fig.subplots(1, 2)
-    lat = [r for r in c.rows if r.kind == "latency"]
-    xs = list(range(len(lat)))
-    pv = [r.predicted or 0.0 for r in lat]
-    mv = [r.measured or 0.0 for r in lat]
-    lo = [
-        max(0.0, p - (r.predicted_ci[0] if r.predicted_ci[0] is not None else p)) for p, r in zip(pv, lat, strict=True)
-    ]
-    hi = [
-        max(0.0, (r.predicted_ci[1] if r.predicted_ci[1] is not None else p) - p) for p, r in zip(pv, lat, strict=True)
-    ]
-    ax1.bar([x - 0.2 for x in xs], pv, 0.4, yerr=[lo, hi], capsize=3, label="predicted (95 % CI)")
-    ax1.bar([x + 0.2 for x in xs], mv, 0.4, label=f"measured (median of {c.runs})")
-    ax1.set_xticks(xs, [r.key.split()[1] for r in lat])
-    ax1.set_ylabel("entry latency (ms)")
-    ax1.legend(fontsize=8)
-    ax1.set_title("entry latency percentiles")
-    for label, s, lw in [("predicted", pred, 2.5)] + [(f"measured run {i + 1}", r, 1.2) for i, r in enumerate(reals)]:
-        pts = s.entry.latency_cdf_ms
-        if pts:
-            ax2.plot([max(v, 1e-3) for _, v in pts], [q for q, _ in pts], label=label, linewidth=lw)
-    ax2.set_xscale("log")
-    ax2.set_xlabel("latency (ms)")
-    ax2.set_ylabel("fraction of requests")
-    ax2.set_ylim(0, 1)
-    ax2.grid(True, which="both", alpha=0.3)
-    ax2.legend(fontsize=8, loc="lower right")
-    ax2.set_title("entry latency CDF")
-    atomic.save_figure(fig, path, dpi=100)
-
-
-def plot_series(pred: Summary, reals: Sequence[Summary], path: Path) -> None:
-    """``compare_series.png``: per interval, predicted and measured subset shares, entry success rate
-    and sidecar amplification (all edges pooled), with the scenario's events marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    assert pred.scenario is not None
-    fig = Figure(figsize=(11, 8), layout="constrained")
-    ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True)
-    runs = [("predicted", pred, 2.5, "-")] + [(f"measured run {i + 1}", r, 1.2, "--") for i, r in enumerate(reals)]
-    for label, s, lw, ls in runs:
-        if s.scenario is None:
-            continue
-        pts = s.scenario.series
-        ts = [p.t_s for p in pts]
-        svcs: dict[str, list[str]] = defaultdict(list)
-        for p in pts:
-            for k in p.workloads:
-                if k not in svcs[k.rsplit(".", 1)[0]]:
-                    svcs[k.rsplit(".", 1)[0]].append(k)
-        for _svc, keys in sorted(svcs.items()):
-            if len(keys) < 2:
-                continue
-            for k in sorted(keys)[1:]:
-                ys = []
-                for p in pts:
-                    n = sum(p.workloads[x].rps for x in keys if x in p.workloads)
-                    ys.append(100 * p.workloads[k].rps / n if n and k in p.workloads else float("nan"))
-                ax1.plot(ts, ys, ls, linewidth=lw, label=f"{label}: {k}")
-        ax2.plot(
-            ts,
-            [100 * p.entry_success_rate if p.entry_success_rate is not None else float("nan") for p in pts],
-            ls,
-            linewidth=lw,
-            label=label,
-        )
-        amp = []
-        for p in pts:
-            req = sum(e.rps for e in p.edges.values())
-            amp.append(sum(e.rps * e.amplification for e in p.edges.values()) / req if req else float("nan"))
-        ax3.plot(ts, amp, ls, linewidth=lw, label=label)
-    for ax in (ax1, ax2, ax3):
-        for e in pred.scenario.events:
-            ax.axvline(e.t_s, color="grey", linewidth=0.8, linestyle=":")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
-    ax1.set_ylabel("share of service requests (%)")
-    ax2.set_ylabel("entry success (%)")
-    ax3.set_ylabel("sidecar attempts / request")
-    ax3.set_xlabel("interval start (s from the start of load)")
-    ax1.set_title("per-interval time series, predicted vs measured")
-    atomic.save_figure(fig, path, dpi=100)
-
-
-def write_outputs(c: Comparison, pred: Summary, reals: Sequence[Summary], out: Path, title: str = "") -> list[Path]:
-    """Write ``compare.json``, ``compare.md`` and ``compare.png`` (and ``compare_series.png`` for a
-    scenario run) into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "compare.json", out / "compare.md", out / "compare.png"]
-    atomic.write_text(paths[0], c.model_dump_json(indent=1) + "\n")
-    atomic.write_text(paths[1], to_markdown(c, title))
-    plot(c, pred, reals, paths[2])
-    if pred.scenario is not None and any(r.scenario is not None for r in reals):
-        paths.append(out / "compare_series.png")
-        plot_series(pred, reals, paths[-1])
-    return paths

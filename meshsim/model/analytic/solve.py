@@ -1,4 +1,25 @@
-"""``analyze``: the analytic estimate of a model (Jackson-style decomposition, bottom-up)."""
+"""``analyze``: the analytic estimate of a model (Jackson-style decomposition, bottom-up).
+
+Method (Jackson-style, bottom-up over the call graph):
+
+1. Routing: for each header class of the LoadProfile mix, each call is routed as the sidecar would
+   (first matching route, weighted clusters, endpoints per workload ∝ replicas); fault aborts, Envoy
+   retries (attempts = Σ q^k for a retriable failure probability q) and app retries follow from the
+   workloads' error rates, bottom-up.
+2. Rates: arrival rate per workload from the entry rate, header mix, route weights, call
+   probabilities and retry inflation (failed requests stop their script, as in the simulator).
+3. Service time = the whole time a worker is held (sleeps plus downstream call latency), so moments
+   are computed callees first; each workload is an M/G/c queue: ``split`` (each replica its own
+   M/G/c with λ/replicas: exact for random or kube-proxy balancing) or ``pooled`` (one M/G/(c·replicas):
+   optimistic, a lower bound for least-request balancing). ``auto`` uses ``split`` for the entry
+   service and for workloads behind ROUND_ROBIN/RANDOM clusters, ``pooled`` behind LEAST_REQUEST.
+   Mean wait: Erlang C (Kleinrock 1975 §3.5) times the Allen–Cunneen / Lee–Longton factor
+   (1 + cs²)/2 (see :func:`mgc_mean_wait`); wait distribution: atom 1 − C at 0 plus an exponential tail.
+4. Entry latency mean from the moments; percentiles by vectorised Monte Carlo (``samples`` draws,
+   ``seed``) over the same per-hop approximations.
+
+Not modelled: timeouts, circuit breakers and outlier detection, connection pools, closed-loop load.
+"""
 
 from __future__ import annotations
 
@@ -28,29 +49,8 @@ def analyze(
     samples: int = 20000,
     seed: int = 0,
 ) -> NetworkEstimate:
-    """Analytic (queueing-network) estimate of ``model`` at entry ``rate`` with ``replicas`` overrides.
-
-    (Long by its docstring, which states the method; the body is about 45 lines.)
-
-    Method (Jackson-style, bottom-up over the call graph):
-
-    1. Routing: for each header class of the LoadProfile mix, each call is routed as the sidecar would
-       (first matching route, weighted clusters, endpoints per workload ∝ replicas); fault aborts, Envoy
-       retries (attempts = Σ q^k for a retriable failure probability q) and app retries follow from the
-       workloads' error rates, bottom-up.
-    2. Rates: arrival rate per workload from the entry rate, header mix, route weights, call
-       probabilities and retry inflation (failed requests stop their script, as in the simulator).
-    3. Service time = the whole time a worker is held (sleeps plus downstream call latency), so moments
-       are computed callees first; each workload is an M/G/c queue: ``split`` (each replica its own
-       M/G/c with λ/replicas: exact for random or kube-proxy balancing) or ``pooled`` (one M/G/(c·replicas):
-       optimistic, a lower bound for least-request balancing). ``auto`` uses ``split`` for the entry
-       service and for workloads behind ROUND_ROBIN/RANDOM clusters, ``pooled`` behind LEAST_REQUEST.
-       Mean wait: Erlang C (Kleinrock 1975 §3.5) times the Allen–Cunneen / Lee–Longton factor
-       (1 + cs²)/2 (see :func:`mgc_mean_wait`); wait distribution: atom 1 − C at 0 plus an exponential tail.
-    4. Entry latency mean from the moments; percentiles by vectorised Monte Carlo (``samples`` draws,
-       ``seed``) over the same per-hop approximations.
-
-    Not modelled: timeouts, circuit breakers and outlier detection, connection pools, closed-loop load.
+    """Analytic (queueing-network) estimate of ``model`` at entry ``rate`` with ``replicas`` overrides, by
+    the method of the module docstring.
 
     Parameters
     ----------
@@ -76,11 +76,7 @@ def analyze(
     """
     if model.load.arrival == "closed":
         raise ValueError("the analytic model needs open-loop load (arrival: poisson or constant)")
-    reps = {w.key: w.replicas for w in model.workloads}
-    for k, v in (replicas or {}).items():
-        if k not in reps:
-            raise ValueError(f"unknown workload {k!r} (known: {', '.join(sorted(reps))})")
-        reps[k] = int(v)
+    reps = _replicas(model, replicas)
     lam_in = float(rate if rate is not None else (model.load.rate or 0.0))
     net = Network(model, lam_in, reps, balance)
     lam, edge_rates = net.rates()
@@ -90,11 +86,7 @@ def analyze(
     entry_proxy = net.proxy + Moments(model.settings.network_latency, model.settings.network_latency**2)
     parts = [(weight * reps[k] / tot_r, net.resp[(k, h)]) for h, (weight, _) in enumerate(net.mix) for k in entry_wls]
     mean_s = (entry_proxy + Moments.mix(parts)).m1 if net.stable else math.inf
-    succ = 1.0 - sum(
-        weight * reps[k] / tot_r * sum(v for s, v in net.states[(k, h)].fail.items() if s >= 500)
-        for h, (weight, _) in enumerate(net.mix)
-        for k in entry_wls
-    )
+    succ = _entry_success(net, entry_wls, reps)
     q, edge_q = _percentiles(model, net, entry_wls, reps, samples, seed)
     wests = _workload_estimates(model, net, lam, reps)
     edges = _edge_estimates(net, edge_rates, edge_q)
@@ -112,6 +104,33 @@ def analyze(
         edges=tuple(edges),
         sidecar_attempts_rps=sum(e.attempts_rps for e in edges),
         bottleneck=max(utils)[1] if utils else None,
+    )
+
+
+def _replicas(model: MeshModel, replicas: Mapping[str, int] | None) -> dict[str, int]:
+    """Replicas per workload key: the model's, with ``replicas`` overriding.
+
+    Raises
+    ------
+    ValueError
+        For a key in ``replicas`` that names no workload.
+    """
+    reps = {w.key: w.replicas for w in model.workloads}
+    for k, v in (replicas or {}).items():
+        if k not in reps:
+            raise ValueError(f"unknown workload {k!r} (known: {', '.join(sorted(reps))})")
+        reps[k] = int(v)
+    return reps
+
+
+def _entry_success(net: Network, entry_wls: list[str], reps: Mapping[str, int]) -> float:
+    """The share of entry requests not answered 5xx: each header class's and entry workload's failure
+    probabilities, weighted by the class's share and the workload's replicas."""
+    tot_r = sum(reps[k] for k in entry_wls)
+    return 1.0 - sum(
+        weight * reps[k] / tot_r * sum(v for s, v in net.states[(k, h)].fail.items() if s >= 500)
+        for h, (weight, _) in enumerate(net.mix)
+        for k in entry_wls
     )
 
 

@@ -166,10 +166,18 @@ def place_pods(
     request fits no declared node."""
     if not cpu_model_on(cfg):
         return services, ()
-    cpu_cfg = cfg.mesh_settings.spec.cpu
-    nodes = _nodes(ctx, cfg, cpu_cfg.cfsPeriod)
-    declared = bool(nodes)
-    by_name = {n.name: n for n in nodes}
+    nodes = _nodes(ctx, cfg, cfg.mesh_settings.spec.cpu.cfsPeriod)
+    pods = _pods(services, deps)
+    free = {n.name: n.cores for n in nodes}
+    # pods pinned by nodeName first (they bypass the scheduler), then first-fit-decreasing by request
+    placed = _pin(ctx, pods, nodes, free)
+    placed.update(_first_fit(ctx, cfg, pods, nodes, free))
+    return _with_nodes(services, placed, nodes), tuple(nodes)
+
+
+def _pods(services: list[Service], deps: dict[str, Doc | None]) -> list[_Pod]:
+    """Every replica of every workload, with its CPU request (app plus sidecar, cores) and its
+    Deployment's ``nodeName`` and ``nodeSelector``."""
     pods: list[_Pod] = []
     for si, svc in enumerate(services):
         for wi, wl in enumerate(svc.workloads):
@@ -190,9 +198,14 @@ def place_pods(
                         src,
                     )
                 )
-    free = {n.name: n.cores for n in nodes}
+    return pods
+
+
+def _pin(ctx: Ctx, pods: list[_Pod], nodes: list[NodeIR], free: dict[str, float]) -> dict[tuple[int, int, int], str]:
+    """Pods with a ``nodeName`` on that node, whatever it has free (as the kubelet takes them without the
+    scheduler); ``free`` is updated. An unknown node is an error."""
+    by_name = {n.name: n for n in nodes}
     placed: dict[tuple[int, int, int], str] = {}
-    # pods pinned by nodeName first (they bypass the scheduler), then first-fit-decreasing by request
     for p in pods:
         if p.node_name is None:
             continue
@@ -206,9 +219,20 @@ def place_pods(
             continue
         placed[(p.service, p.workload, p.replica)] = p.node_name
         free[p.node_name] -= p.request
-    order = sorted((p for p in pods if p.node_name is None), key=lambda p: -p.request)
+    return placed
+
+
+def _first_fit(
+    ctx: Ctx, cfg: MeshConfig, pods: list[_Pod], nodes: list[NodeIR], free: dict[str, float]
+) -> dict[tuple[int, int, int], str]:
+    """The other pods, largest request first, each on the first node its selector matches with room for
+    it. Without declared nodes, a pod that fits nowhere gets a new node (``cpu.nodeCores``, or its request
+    rounded up), appended to ``nodes``; with declared nodes it is an error (it would stay Pending)."""
+    cpu_cfg = cfg.mesh_settings.spec.cpu
+    declared = bool(nodes)
+    placed: dict[tuple[int, int, int], str] = {}
     added = 0
-    for p in order:
+    for p in sorted((p for p in pods if p.node_name is None), key=lambda p: -p.request):
         sel = p.selector if declared else {}  # nodes meshsim adds have no labels to select on
         cands = [n for n in nodes if all(dict(n.labels).get(k) == v for k, v in sel.items())]
         if sel and not cands:
@@ -234,6 +258,12 @@ def place_pods(
             free[fit.name] = fit.cores
         placed[(p.service, p.workload, p.replica)] = fit.name
         free[fit.name] -= p.request
+    return placed
+
+
+def _with_nodes(services: list[Service], placed: dict[tuple[int, int, int], str], nodes: list[NodeIR]) -> list[Service]:
+    """``services`` with each workload's ``nodes`` (per replica; "" when unplaced) and, where unset,
+    Envoy's worker count from its CPU limit or its first replica's node."""
     cores_of = {n.name: n.cores for n in nodes}
     out: list[Service] = []
     for si, svc in enumerate(services):
@@ -247,4 +277,4 @@ def place_pods(
                 px = replace(px, threads=envoy_concurrency(px.limit_cores, node_cores))
             wls.append(replace(wl, nodes=where, proxy_cpu=px))
         out.append(replace(svc, workloads=tuple(wls)))
-    return out, tuple(nodes)
+    return out
