@@ -7,9 +7,11 @@ A pod's metric is its inbound request rate (requests/s through its sidecar's inb
 usage of the pod's containers (app and ``istio-proxy``, summed as metrics-server does) over the same window,
 against their summed requests, with ``groupPods``' CPU rules (a pod Ready for less than a window within the
 CPU initialisation period is unready). A scale-up creates the new pods at
-once; each becomes Ready ``startup_s`` later and only then is published to the control plane, which adds the
-EndpointSlice delay, the debounce and the push before sidecars route to it. A scale-down removes pods from
-the endpoints at once (they drain, as on a Scenario ``scale``).
+once; their containers start ``startup_s`` later and each turns Ready at its readiness probe's first counted
+success after that (:func:`~meshsim.model.rules.lifecycle.ready_after`), and only then is published to the
+control plane, which adds the EndpointSlice delay, the debounce and the push before sidecars route to it. A
+scale-down deletes the highest-numbered pods: they leave the endpoints at once and terminate
+(:class:`~meshsim.sim.pods.Pods`; the controller ignores pods being deleted, as ``groupPods`` does).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from meshsim.model.rules.hpa import (
     reconcile,
     resource_utilization_replicas,
 )
+from meshsim.model.rules.lifecycle import ready_after
 from meshsim.sim.context import SimContext
 from meshsim.sim.control_plane import ControlPlane
 from meshsim.sim.kernel import Gen
@@ -55,12 +58,15 @@ class Autoscaler:
         self.current = next(w.replicas for s in ctx.model.services for w in s.workloads if w.key == hpa.workload)
         # pods running before the run started are long Ready (their CPU samples are not in the initialisation period)
         self.ready_at: dict[str, float] = {self._pod(i): -1e9 for i in range(self.current)}
+        self.created_at: dict[str, float] = {self._pod(i): -1e9 for i in range(self.current)}
         self.snapshots: deque[tuple[float, dict[str, int], dict[str, float]]] = deque()
         self.decisions: list[dict[str, Any]] = []
         wl = next(w for s in ctx.model.services for w in s.workloads if w.key == hpa.workload)
         reqs = (wl.app_cpu.request_cores, wl.proxy_cpu.request_cores)
         self.request_milli = sum(milli_cpu(r) for r in reqs if r is not None)
         """The pod's CPU request, milli-cores, all containers (the HPA's utilisation denominator)."""
+        self.ready_delay = ready_after(hpa.startup_s, wl.lifecycle)
+        """Seconds from a scale-up until its new pods are Ready."""
 
     def _pod(self, i: int) -> str:
         return f"{self.hpa.service}-{self.hpa.version}-{i}"
@@ -111,7 +117,7 @@ class Autoscaler:
                 now=now,
                 has_metric=has,
                 ready=ready <= now,
-                start_time=ready - self.hpa.startup_s,
+                start_time=self.created_at.get(pid, now),
                 ready_transition=ready,
                 metric_window=w,
             )
@@ -229,14 +235,19 @@ class Autoscaler:
         before = self.current
         self.current = desired
         self.driver.replicas[(hpa.service, hpa.version)] = desired
-        self.pods.scale_to(self.driver.current_model())
         if desired > before:
             for i in range(before, desired):
-                self.ready_at[self._pod(i)] = now + hpa.startup_s
-            self.env.process(self._publish_later(hpa.startup_s, label))
+                pid = self._pod(i)
+                self.created_at[pid] = now
+                self.ready_at[pid] = self.pods.starting[pid] = now + self.ready_delay
+            self.pods.scale_to(self.driver.current_model())
+            self.env.process(self._publish_later(self.ready_delay, label))
         else:
             for i in range(desired, before):
                 self.ready_at.pop(self._pod(i), None)
+                self.created_at.pop(self._pod(i), None)
+                self.pods.starting.pop(self._pod(i), None)
+            self.pods.scale_to(self.driver.current_model())
             self._publish(label)
 
     def _publish_later(self, delay: float, label: str) -> Gen:
@@ -245,8 +256,6 @@ class Autoscaler:
 
     def _publish(self, label: str) -> None:
         """Tell the control plane the current model and the pods that are Ready (starting ones held back)."""
-        now = self.env.now
-        starting = {p for p, t in self.ready_at.items() if t > now}
         model = self.driver.current_model()
         self.cp.config_changed(model, label)
-        self.cp.endpoints_changed(model, frozenset(self.pods.live - starting), label)
+        self.cp.endpoints_changed(model, self.pods.refresh(), label)
