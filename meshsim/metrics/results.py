@@ -14,7 +14,9 @@ are several, else one per time batch (10) of the single run; ``null`` bounds com
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -22,6 +24,9 @@ __all__ = [
     "Latency",
     "ContainerCPU",
     "HPADecision",
+    "HPAReplicas",
+    "HPAScale",
+    "HPAResult",
     "HPAMetricValue",
     "NodeCPU",
     "RunInfo",
@@ -465,6 +470,46 @@ class HPADecision(_M):
     metrics: list[HPAMetricValue]
 
 
+class HPAReplicas(_M):
+    """A HorizontalPodAutoscaler's replica counts from ``t_s`` (seconds) until the next point, in the
+    HPA status' terms: ``desiredReplicas`` its last reconcile's result, ``currentReplicas`` the target's pods
+    (pods being deleted excluded), ``readyReplicas`` those of them Ready."""
+
+    t_s: float
+    desiredReplicas: int
+    currentReplicas: int
+    readyReplicas: int
+
+
+class HPAScale(_M):
+    """One scale of a HorizontalPodAutoscaler (seconds from the start). A scale-up: ``ready_s`` when its new pods
+    are Ready, ``routable_s`` when the last sidecar applied the push that adds them (null: not within the run),
+    ``time_to_scale_s`` = ``routable_s`` - ``decided_s``. A scale-down: ``recommended_s`` the sync from which every
+    recommendation was at or below ``to``, so ``decided_s`` - ``recommended_s`` is the stabilisation wait."""
+
+    decided_s: float
+    from_replicas: int
+    to_replicas: int
+    ready_s: float | None = None
+    routable_s: float | None = None
+    time_to_scale_s: float | None = None
+    recommended_s: float | None = None
+
+
+class HPAResult(_M):
+    """One HorizontalPodAutoscaler over the run (replication 0): its replica counts over time, its scales, the
+    most pods it ran and when it first reached ``maxReplicas`` (null: never)."""
+
+    hpa: str
+    workload: str
+    minReplicas: int
+    maxReplicas: int
+    replicas: list[HPAReplicas]
+    scales: list[HPAScale]
+    peak_replicas: int
+    max_reached_s: float | None = None
+
+
 class ScenarioResult(_M):
     """What changed over time (replication 0) and how the mesh responded."""
 
@@ -479,6 +524,17 @@ class ScenarioResult(_M):
     autoscaling: list[HPADecision] = Field(
         default_factory=list, description="every HorizontalPodAutoscaler reconcile (sync period apart)"
     )
+    autoscalers: list[HPAResult] = Field(
+        default_factory=list,
+        description="each HorizontalPodAutoscaler's replicas over time and time to scale (absent without one)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_empty_autoscalers(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        if isinstance(out, dict) and not out.get("autoscalers"):
+            out.pop("autoscalers", None)
+        return out
 
 
 class EdgeAmplification(_M):

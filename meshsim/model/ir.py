@@ -633,7 +633,8 @@ class HPAIR:
     metric_window_s: float = 30.0
     """The window a pod's request rate is averaged over, seconds."""
     startup_s: float = 10.0
-    """From a scale-up decision until the new pod is Ready, seconds."""
+    """From a scale-up decision until the new pod's containers have started, seconds (its readiness probe, if any,
+    adds to it)."""
 
     @property
     def workload(self) -> str:
