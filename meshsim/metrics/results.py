@@ -14,7 +14,7 @@ are several, else one per time batch (10) of the single run; ``null`` bounds com
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -27,6 +27,8 @@ __all__ = [
     "HPAReplicas",
     "HPAScale",
     "HPAResult",
+    "StormAutoscaling",
+    "StormHPA",
     "HPAMetricValue",
     "NodeCPU",
     "RunInfo",
@@ -51,6 +53,22 @@ SCHEMA_VERSION = "meshsim.io/summary/v1"
 
 class _M(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Omitting(_M):
+    """A model whose ``_omit_empty`` fields are left out of its JSON when empty or null: fields added for
+    HorizontalPodAutoscalers, absent from the summaries of runs without one (which stay as they were)."""
+
+    _omit_empty: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _without_empty(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        if isinstance(out, dict):
+            for k in self._omit_empty:
+                if k in out and not out[k]:
+                    del out[k]
+        return out
 
 
 class Estimate(_M):
@@ -385,13 +403,43 @@ class StormWindow(_M):
     healthy: bool
 
 
-class StormVerdict(_M):
+class StormHPA(_M):
+    """One HorizontalPodAutoscaler during a storm (seconds from the start): the target's pods when the trigger
+    started (``replicas_before``) and the most it ran from then on (``replicas_reached``, of ``maxReplicas``);
+    its first scale-up from the trigger's start (``first_scale_up_s``) and when that scale-up's pods were in
+    every sidecar's EDS (``routable_s``)."""
+
+    hpa: str
+    workload: str
+    replicas_before: int
+    replicas_reached: int
+    maxReplicas: int
+    first_scale_up_s: float | None = None
+    routable_s: float | None = None
+
+
+class StormAutoscaling(_M):
+    """How a replication's HorizontalPodAutoscalers bear on its verdict: ``rescued`` when it recovered and a
+    scale-up's pods were in every sidecar's EDS before its first healthy window to the end had ended (the
+    recovery followed the new capacity; the same storm without the HPA, e.g. as a ``meshsim storm
+    --mitigations`` variant, shows whether it would have recovered anyway); ``summary`` says so in words,
+    naming the HPAs and the replicas they reached."""
+
+    rescued: bool
+    summary: str
+    hpas: list[StormHPA]
+
+
+class StormVerdict(_Omitting):
     """The metastability verdict of one replication (Bronson et al. HotOS'21; Huang et al. OSDI'22).
 
     ``verdict``: ``stable`` (no window degraded beyond tolerance), ``recovered`` (degraded, then
     healthy from ``recovered_at_s`` to the end of the measured window; ``recovery_s`` counts from the
     trigger's end) or ``metastable`` (the last window is still degraded after the trigger ended).
+    ``autoscaling``: present when the mesh has a HorizontalPodAutoscaler.
     """
+
+    _omit_empty: ClassVar[tuple[str, ...]] = ("autoscaling",)
 
     replication: int
     verdict: str
@@ -417,6 +465,7 @@ class StormVerdict(_M):
     failed_requests: int = Field(
         0, description="entry requests that failed from the trigger's start to the end of the measured window"
     )
+    autoscaling: StormAutoscaling | None = None
 
 
 class StormResult(_M):
@@ -510,8 +559,10 @@ class HPAResult(_M):
     max_reached_s: float | None = None
 
 
-class ScenarioResult(_M):
+class ScenarioResult(_Omitting):
     """What changed over time (replication 0) and how the mesh responded."""
+
+    _omit_empty: ClassVar[tuple[str, ...]] = ("autoscalers",)
 
     interval_s: float
     series: list[SeriesPoint]
@@ -528,13 +579,6 @@ class ScenarioResult(_M):
         default_factory=list,
         description="each HorizontalPodAutoscaler's replicas over time and time to scale (absent without one)",
     )
-
-    @model_serializer(mode="wrap")
-    def _without_empty_autoscalers(self, handler: SerializerFunctionWrapHandler) -> Any:
-        out = handler(self)
-        if isinstance(out, dict) and not out.get("autoscalers"):
-            out.pop("autoscalers", None)
-        return out
 
 
 class EdgeAmplification(_M):

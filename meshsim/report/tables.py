@@ -178,7 +178,8 @@ def autoscaling_lines(decisions: list[HPADecision], autoscalers: Sequence[HPARes
     for a in autoscalers:
         took = [s.time_to_scale_s for s in a.scales if s.time_to_scale_s is not None]
         if took:
-            span = f"{min(took):.3g} s" if max(took) - min(took) < 1e-6 else f"{min(took):.3g}-{max(took):.3g} s"
+            lo, hi = f"{min(took):.3g}", f"{max(took):.3g}"
+            span = f"{lo} s" if lo == hi else f"{lo}-{hi} s"
             peak = (
                 f"; reached maxReplicas {a.maxReplicas} at {a.max_reached_s:g}s" if a.max_reached_s is not None else ""
             )
@@ -218,6 +219,8 @@ def render_summary(s: Summary, console: Console) -> None:
                 f"[bold]storm: {what}[/bold] (trigger {st.trigger}; goodput {v.baseline_goodput_rps:g} -> {v.end_goodput_rps:g} req/s at the end)",
                 highlight=False,
             )
+            if v.autoscaling is not None:
+                console.print(f"storm and autoscaling: {v.autoscaling.summary}", highlight=False)
             if s.run.replications > 1:
                 console.print(
                     f"over {s.run.replications} replications: {st.outcomes}; P(metastable) {fmt_est(st.p_metastable, pct=True)}",
