@@ -309,6 +309,8 @@ def autoscaling_effect(
         at_max = [h for h in hpas if h.replicas_reached >= h.maxReplicas > h.replicas_before]
         why = "not enough pods at maxReplicas" if at_max else "autoscaling did not catch up"
         text = f"metastable despite autoscaling ({why}): {did}"
+    elif v.verdict == "stable":
+        text = f"stable (never degraded) while {did}"
     else:
         text = f"{v.verdict} without autoscaling's help: {did}"
     return StormAutoscaling(rescued=rescued, summary=text, hpas=hpas)
