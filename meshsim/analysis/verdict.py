@@ -21,6 +21,11 @@ Judged on one replication's time series (entry requests by completion time, per
   starts after the trigger ended, is still degraded. ``undetermined`` when the baseline or the time
   after the trigger is shorter than one window.
 
+With a HorizontalPodAutoscaler the verdict also says whether autoscaling rescued the mesh
+(:func:`autoscaling_effect`): it **recovered** and a scale-up's new pods were in every sidecar's EDS before
+its first healthy window to the end had ended; else which HPA scaled how far (at ``maxReplicas``: not enough
+pods; short of it: the scale-up came too slowly or the metric did not ask for more).
+
 "Metastable" is operational, as in Huang et al.'s reproductions: still degraded when the observation
 ends (``duration`` after the trigger). A slowly draining queue looks metastable on a short horizon,
 so the observation should be several drain times long; the evidence (queue lengths, amplification)
@@ -36,9 +41,9 @@ from typing import Any
 
 from meshsim.metrics.intervals import wilson_estimate
 from meshsim.metrics.recorder import new_sketch
-from meshsim.metrics.results import Estimate, StormResult, StormVerdict, StormWindow
+from meshsim.metrics.results import Estimate, StormAutoscaling, StormHPA, StormResult, StormVerdict, StormWindow
 
-__all__ = ["VerdictParams", "Trigger", "trigger_of", "classify", "storm_result", "VERDICTS"]
+__all__ = ["VerdictParams", "Trigger", "trigger_of", "classify", "storm_result", "autoscaling_effect", "VERDICTS"]
 
 VERDICTS = ("stable", "recovered", "metastable", "undetermined")
 
@@ -229,6 +234,10 @@ def storm_result(model: Any, reps: Sequence[Any], params: VerdictParams = Verdic
         if r.scenario is None:
             continue
         v, wins = classify(r.scenario["series"], r.t_start, r.t_end, trig, params, r.replication)
+        if r.scenario.get("autoscalers"):
+            w = r.scenario["series"].width
+            win = max(1, int(round(params.window_s / w))) * w
+            v = v.model_copy(update={"autoscaling": autoscaling_effect(r.scenario["autoscalers"], v, trig, win)})
         verdicts.append(v)
         if not windows0:
             windows0 = wins
@@ -252,3 +261,56 @@ def storm_result(model: Any, reps: Sequence[Any], params: VerdictParams = Verdic
         p_metastable=wilson_estimate(outcomes["metastable"], n) if n else Estimate(value=None),
         mean_recovery_s=round(sum(rec) / len(rec), 4) if rec else None,
     )
+
+
+def _hpa_during(a: dict[str, Any], trig: Trigger) -> StormHPA:
+    """One HPA's raw report (``Autoscaler.report``) seen from the trigger's start."""
+    steps = a["steps"]
+    before = next((c for t, _d, c, _r in reversed(steps) if t <= trig.start + 1e-9), steps[0][2] if steps else 0)
+    reached = max([before] + [c for t, _d, c, _r in steps if t > trig.start])
+    ups = [x for x in a["scalings"] if x["to"] > x["from"] and x["decided"] >= trig.start - 1e-9]
+    first = ups[0] if ups else None
+    return StormHPA(
+        hpa=a["hpa"],
+        workload=a["workload"],
+        replicas_before=before,
+        replicas_reached=reached,
+        maxReplicas=a["max"],
+        first_scale_up_s=None if first is None else round(first["decided"], 6),
+        routable_s=None if first is None or first.get("routable") is None else round(first["routable"], 6),
+    )
+
+
+def autoscaling_effect(
+    autoscalers: Sequence[dict[str, Any]], v: StormVerdict, trig: Trigger, window_s: float
+) -> StormAutoscaling:
+    """Whether the replication's HPAs rescued it (module docstring), with a one-line summary naming them."""
+    hpas = [_hpa_during(a, trig) for a in autoscalers]
+    routable = [h.routable_s for h in hpas if h.routable_s is not None]
+    rescued = (
+        v.verdict == "recovered"
+        and v.recovered_at_s is not None
+        and any(t <= v.recovered_at_s + window_s + 1e-9 for t in routable)
+    )
+    parts = []
+    for h in hpas:
+        if h.replicas_reached <= h.replicas_before:
+            parts.append(f"HPA {h.hpa} kept {h.workload} at {h.replicas_before} pod(s)")
+            continue
+        cap = " (its maxReplicas)" if h.replicas_reached >= h.maxReplicas else f" of at most {h.maxReplicas}"
+        when = f", new pods routable from {h.routable_s:.1f}s" if h.routable_s is not None else ""
+        parts.append(f"HPA {h.hpa} scaled {h.workload} {h.replicas_before} -> {h.replicas_reached}{cap}{when}")
+    did = "; ".join(parts)
+    if not any(h.replicas_reached > h.replicas_before for h in hpas):
+        text = f"{v.verdict}, no scale-up: {did}"
+    elif rescued:
+        text = f"recovered after autoscaling: {did}; healthy from {v.recovered_at_s:g}s"
+    elif v.verdict == "metastable":
+        at_max = [h for h in hpas if h.replicas_reached >= h.maxReplicas > h.replicas_before]
+        why = "not enough pods at maxReplicas" if at_max else "autoscaling did not catch up"
+        text = f"metastable despite autoscaling ({why}): {did}"
+    elif v.verdict == "stable":
+        text = f"stable (never degraded) while {did}"
+    else:
+        text = f"{v.verdict} without autoscaling's help: {did}"
+    return StormAutoscaling(rescued=rescued, summary=text, hpas=hpas)

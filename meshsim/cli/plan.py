@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
@@ -86,44 +87,28 @@ def plan_command(
     """Find the fewest replicas per service version such that every SLO holds.
 
     An analytic lower bound (Erlang C / Allen-Cunneen over the mesh) seeds a simulated search with
-    common random numbers; the trace shows every point tried, e.g. why 7 replicas and not 6. Writes
-    plan.json, plan_trace.csv, checks.csv and provenance.json. Exit 1 when no plan meets the SLOs.
+    common random numbers; the trace shows every point tried, e.g. why 7 replicas and not 6. With a
+    HorizontalPodAutoscaler in the config, searches its minReplicas, target and maxReplicas instead, under the
+    config's load shape (meshsim.planning.hpa). Writes plan.json, plan_trace.csv, checks.csv and
+    provenance.json. Exit 1 when no plan meets the SLOs.
     """
     from meshsim.analysis.slo import load_slos
-    from meshsim.planning.max_load import max_load
     from meshsim.planning.provenance import default_out_dir, run_digest
-    from meshsim.planning.search import plan
 
     with user_errors():
-        if criterion not in ("ci", "point"):
-            from meshsim.errors import ConfigError
-
-            raise ConfigError("--criterion", "", f"expected 'ci' or 'point', got {criterion!r}")
-        crit = cast(Literal["ci", "point"], criterion)
+        crit = _criterion(criterion)
         slos = load_slos(slo or paths)
         overrides = load_overrides(sets, None, duration, warmup)
+        rate_set = [f"LoadProfile.spec.rate={rps}"] if rps is not None else []
         replications = choose_replications(
-            paths,
-            [*overrides, *([f"LoadProfile.spec.rate={rps}"] if rps is not None else [])],
-            seed,
-            None if analytic_only else precision,
-            replications,
-            max_replications,
-            workers,
-            quiet,
-        )
-        params = {
-            "command": "max-load" if max_load_ else "plan",
-            "overrides": overrides,
-            "rps": rps,
-            "seed": seed,
-            "replications": replications,
-            "criterion": criterion,
-            "slo_digest": slos.digest,
-            "vcpu_per_replica": vcpu_per_replica,
-            "sidecar_vcpu_per_krps": sidecar_vcpu,
-            "analytic_only": analytic_only,
-        }
+            paths, [*overrides, *rate_set], seed, None if analytic_only else precision, replications,
+            max_replications, workers, quiet,
+        )  # fmt: skip
+        params = dict(
+            command="max-load" if max_load_ else "plan", overrides=overrides, rps=rps, seed=seed,
+            replications=replications, criterion=criterion, slo_digest=slos.digest,
+            vcpu_per_replica=vcpu_per_replica, sidecar_vcpu_per_krps=sidecar_vcpu, analytic_only=analytic_only,
+        )  # fmt: skip
         digest = run_digest(paths, params)
         out = out or default_out_dir(paths, digest, seed, "max-load" if max_load_ else "plan")
         as_json = output is OutputFormat.json
@@ -131,64 +116,109 @@ def plan_command(
         say = (lambda m: None) if quiet else (lambda m: progress_console.print(f"  {m}", highlight=False))
         t0 = time.perf_counter()
         out.mkdir(parents=True, exist_ok=True)
+        run = _Run(paths, slos, overrides, rps, seed, replications, workers, crit, say)
         if max_load_:
-            if rps is not None:
-                overrides.append(f"LoadProfile.spec.rate={rps}")
-            ml = max_load(
-                paths,
-                slos,
-                overrides,
-                seed=seed,
-                replications=replications,
-                workers=workers,
-                criterion=crit,
-                progress=say,
-            )
-            _write_result(ml, out, ("max_load.json", "trace.csv", "checks.csv"), paths, digest, params, t0)
-            if as_json:
-                print_json({**ml.to_dict(), "out": str(out)})
-            else:
-                console.print(
-                    f"max load: {_fmt(ml.rate)} req/s within the SLOs (fails at {_fmt(ml.failed_at)}; analytic {_fmt(ml.analytic_rate)}); wrote {out}"
-                )
-            if ml.rate is None:
-                raise typer.Exit(1)
+            _max_load(run, out, digest, params, t0, as_json)
             return
-        p = plan(
-            paths,
-            slos,
-            overrides,
-            rate=rps,
-            seed=seed,
-            replications=replications,
-            workers=workers,
-            criterion=crit,
-            vcpu_per_replica=vcpu_per_replica,
-            sidecar_vcpu_per_krps=sidecar_vcpu,
-            simulate=not analytic_only,
-            progress=say,
-        )
+        p = _plan(run, vcpu_per_replica, sidecar_vcpu, analytic_only)
         _write_result(p, out, ("plan.json", "plan_trace.csv", "checks.csv"), paths, digest, params, t0)
+    _report(p, out, as_json, quiet)
+
+
+def _criterion(criterion: str) -> Literal["ci", "point"]:
+    if criterion not in ("ci", "point"):
+        from meshsim.errors import ConfigError
+
+        raise ConfigError("--criterion", "", f"expected 'ci' or 'point', got {criterion!r}")
+    return cast(Literal["ci", "point"], criterion)
+
+
+@dataclass
+class _Run:
+    """What every search of ``meshsim plan`` is given."""
+
+    paths: list[str]
+    slos: Any
+    overrides: list[str]
+    rps: float | None
+    seed: int
+    replications: int
+    workers: int | None
+    criterion: Literal["ci", "point"]
+    say: Any
+
+
+def _max_load(run: _Run, out: Path, digest: str, params: Any, t0: float, as_json: bool) -> None:
+    """``--max-load``: the highest entry rate within the SLOs (exit 1 when none)."""
+    from meshsim.planning.max_load import max_load
+
+    overrides = [*run.overrides, *([f"LoadProfile.spec.rate={run.rps}"] if run.rps is not None else [])]
+    ml = max_load(
+        run.paths, run.slos, overrides, seed=run.seed, replications=run.replications, workers=run.workers,
+        criterion=run.criterion, progress=run.say,
+    )  # fmt: skip
+    _write_result(ml, out, ("max_load.json", "trace.csv", "checks.csv"), run.paths, digest, params, t0)
+    if as_json:
+        print_json({**ml.to_dict(), "out": str(out)})
+    else:
+        console.print(
+            f"max load: {_fmt(ml.rate)} req/s within the SLOs (fails at {_fmt(ml.failed_at)}; analytic {_fmt(ml.analytic_rate)}); wrote {out}"
+        )
+    if ml.rate is None:
+        raise typer.Exit(1)
+
+
+def _plan(run: _Run, vcpu_per_replica: float, sidecar_vcpu: float, analytic_only: bool) -> Any:
+    """The fixed-replica search, or the HPA search when the config has a HorizontalPodAutoscaler (and the
+    question is not the analytic pre-screen, which has no autoscaler)."""
+    from meshsim.model.build import load_and_compile
+    from meshsim.planning.hpa import plan_hpa
+    from meshsim.planning.search import plan
+
+    rate_set = [f"LoadProfile.spec.rate={run.rps}"] if run.rps is not None else []
+    has_hpa = bool(load_and_compile(run.paths, [*run.overrides, *rate_set])[0].autoscalers)
+    search = plan_hpa if has_hpa and not analytic_only else plan
+    kwargs: dict[str, Any] = {} if search is plan_hpa else {"simulate": not analytic_only}
+    return search(
+        run.paths, run.slos, run.overrides, rate=run.rps, seed=run.seed, replications=run.replications,
+        workers=run.workers, criterion=run.criterion, vcpu_per_replica=vcpu_per_replica,
+        sidecar_vcpu_per_krps=sidecar_vcpu, progress=run.say, **kwargs,
+    )  # fmt: skip
+
+
+def _report(p: Any, out: Path, as_json: bool, quiet: bool) -> None:
+    """Print the plan (JSON, or the tables and the one-line answer); exit 1 when it is not feasible."""
+    from meshsim.planning.hpa import HPAPlan
+
     if as_json:
         print_json({**p.to_dict(), "out": str(out)})
-        if not p.feasible:
-            raise typer.Exit(1)
-        return
-    if not quiet:
-        _render(p)
-    summary = ", ".join(f"{k}={v}" for k, v in sorted(p.replicas.items()))
-    cost = f"; {p.cost.total_vcpu:.2f} vCPU" if p.cost is not None else ""
-    console.print(
-        f"plan at {_fmt(p.rate)} req/s: {summary}{cost} ({'feasible' if p.feasible else 'NOT feasible'}); wrote {out}",
-        highlight=False,
-    )
+    elif isinstance(p, HPAPlan):
+        if not quiet:
+            _render_hpa(p)
+        what = ", ".join(
+            f"{s.hpa} minReplicas={s.min_replicas} maxReplicas={s.max_replicas} target={_fmt(s.target)}"
+            for s in p.settings
+        )
+        cost = f"; {p.cost_vcpu:.2f} vCPU (time-averaged)" if p.cost_vcpu is not None else ""
+        console.print(
+            f"plan at {_fmt(p.rate)} req/s: {what or '-'}{cost} ({'feasible' if p.feasible else 'NOT feasible'}); wrote {out}",
+            highlight=False,
+        )
+    else:
+        if not quiet:
+            _render(p)
+        summary = ", ".join(f"{k}={v}" for k, v in sorted(p.replicas.items()))
+        cost = f"; {p.cost.total_vcpu:.2f} vCPU" if p.cost is not None else ""
+        console.print(
+            f"plan at {_fmt(p.rate)} req/s: {summary}{cost} ({'feasible' if p.feasible else 'NOT feasible'}); wrote {out}",
+            highlight=False,
+        )
     if not p.feasible:
         raise typer.Exit(1)
 
 
 def _render(p: object) -> None:
     from meshsim.planning.search import Plan
-    from meshsim.report.tables import fits
 
     assert isinstance(p, Plan)
     t = Table(title="plan", title_justify="left")
@@ -204,10 +234,23 @@ def _render(p: object) -> None:
         )
         t.add_row(k, str(p.configured.get(k)), str(p.analytic.get(k)), str(p.replicas[k]), ut)
     console.print(t)
+    _render_checks(p.checks)
+    console.print(_trace_table(p))
+    if p.cost is not None:
+        console.print(
+            f"cost: {p.cost.pods} pods x {p.cost.vcpu_per_replica:g} vCPU = {p.cost.replica_vcpu:.2f} vCPU + sidecars "
+            f"{p.cost.sidecar_vcpu:.2f} vCPU ({p.cost.proxy_krps:.2f} k req/s x {p.cost.sidecar_vcpu_per_krps:g}) = {p.cost.total_vcpu:.2f} vCPU",
+            highlight=False,
+        )
+    for n in p.notes:
+        console.print(f"note: {n}", style="yellow", highlight=False)
+
+
+def _render_checks(checks: Any) -> None:
     c = Table(title="SLOs at the plan", title_justify="left")
     for col in ("objective", "metric", "limit", "value", "95% CI", "ok"):
         c.add_column(col)
-    for ch in p.checks:
+    for ch in checks:
         ci = f"[{_fmt(ch.ci_low)}, {_fmt(ch.ci_high)}]" if ch.ci_low is not None else "-"
         c.add_row(
             ch.objective,
@@ -218,6 +261,13 @@ def _render(p: object) -> None:
             "yes" if ch.ok else "NO",
         )
     console.print(c)
+
+
+def _trace_table(p: Any) -> Table:
+    """The search trace of a fixed-replica plan: full, else compact (phase under the step, the worst objective
+    over its value, one replica per line)."""
+    from meshsim.report.tables import fits
+
     tr = Table(title="search trace", title_justify="left")
     for col in (
         "#",
@@ -232,47 +282,61 @@ def _render(p: object) -> None:
         tr.add_column(col)
     for s in p.trace:
         reps = " ".join(f"{k}={v}" for k, v in sorted(s.replicas.items()))
+        ok = "yes" if s.ok else "no"
+        tr.add_row(str(s.step), s.phase, s.action, reps, ok, s.worst, _fmt(s.worst_value), str(s.paired or ""))
+    if fits(tr, console):
+        return tr
+    tr = Table(title="search trace", title_justify="left")
+    for col in ("#", "action", "replicas", "ok", "worst objective\n= value", "paired diff vs\nreference [95% CI]"):
+        tr.add_column(col, overflow="fold")
+    for s in p.trace:
+        reps = "\n".join(f"{k}={v}" for k, v in sorted(s.replicas.items()))
+        paired = (
+            ""
+            if s.paired is None
+            else f"{s.paired.mean:+.3g}"
+            + (
+                f"\n[{s.paired.ci_low:+.3g}, {s.paired.ci_high:+.3g}]"
+                if s.paired.ci_low is not None and s.paired.ci_high is not None
+                else ""
+            )
+        )
+        ok = "yes" if s.ok else "no"
+        tr.add_row(f"{s.step}\n{s.phase}", s.action, reps, ok, f"{s.worst}\n= {_fmt(s.worst_value)}", paired)
+    return tr
+
+
+def _render_hpa(p: Any) -> None:
+    """The HPA plan: the chosen settings beside the configured ones, the SLOs, and every point tried."""
+    t = Table(title="plan (HorizontalPodAutoscalers)", title_justify="left")
+    for col in ("hpa", "configured min/max/target", "plan min/max/target"):
+        t.add_column(col)
+    conf = {s.hpa: s for s in p.configured}
+    for s in p.settings:
+        c = conf[s.hpa]
+        t.add_row(
+            s.hpa,
+            f"{c.min_replicas}/{c.max_replicas}/{_fmt(c.target)}",
+            f"{s.min_replicas}/{s.max_replicas}/{_fmt(s.target)}",
+        )
+    console.print(t)
+    _render_checks(p.checks)
+    tr = Table(title="search trace", title_justify="left")
+    for col in ("#", "action", "ok", "mean pods", "peak pods", "vCPU", "worst objective", "value"):
+        tr.add_column(col, overflow="fold")
+    for pt in p.trace:
+        row = pt.as_row()
         tr.add_row(
-            str(s.step),
-            s.phase,
-            s.action,
-            reps,
-            "yes" if s.ok else "no",
-            s.worst,
-            _fmt(s.worst_value),
-            str(s.paired or ""),
+            str(pt.step),
+            pt.action,
+            "yes" if pt.ok else "no",
+            " ".join(f"{_fmt(v)}" for v in pt.mean_pods.values()),
+            " ".join(str(v) for v in pt.peak_pods.values()),
+            f"{pt.cost_vcpu:.2f}",
+            row["worst"],
+            _fmt(row["worst_value"]),
         )
-    if not fits(tr, console):  # compact: phase under the step, the worst objective over its value, one replica per line
-        tr = Table(title="search trace", title_justify="left")
-        for col in ("#", "action", "replicas", "ok", "worst objective\n= value", "paired diff vs\nreference [95% CI]"):
-            tr.add_column(col, overflow="fold")
-        for s in p.trace:
-            reps = "\n".join(f"{k}={v}" for k, v in sorted(s.replicas.items()))
-            paired = (
-                ""
-                if s.paired is None
-                else f"{s.paired.mean:+.3g}"
-                + (
-                    f"\n[{s.paired.ci_low:+.3g}, {s.paired.ci_high:+.3g}]"
-                    if s.paired.ci_low is not None and s.paired.ci_high is not None
-                    else ""
-                )
-            )
-            tr.add_row(
-                f"{s.step}\n{s.phase}",
-                s.action,
-                reps,
-                "yes" if s.ok else "no",
-                f"{s.worst}\n= {_fmt(s.worst_value)}",
-                paired,
-            )
     console.print(tr)
-    if p.cost is not None:
-        console.print(
-            f"cost: {p.cost.pods} pods x {p.cost.vcpu_per_replica:g} vCPU = {p.cost.replica_vcpu:.2f} vCPU + sidecars "
-            f"{p.cost.sidecar_vcpu:.2f} vCPU ({p.cost.proxy_krps:.2f} k req/s x {p.cost.sidecar_vcpu_per_krps:g}) = {p.cost.total_vcpu:.2f} vCPU",
-            highlight=False,
-        )
     for n in p.notes:
         console.print(f"note: {n}", style="yellow", highlight=False)
 

@@ -1,6 +1,7 @@
 """The few Kubernetes objects meshsim reads: ``apps/v1 Deployment``, ``v1 Service`` and ``v1 Node``.
 
-A Deployment supplies a version's replicas and pod labels, and for the CPU model its app container's
+A Deployment supplies a version's replicas and pod labels, its app container's ``readinessProbe`` timing and
+the pod's ``terminationGracePeriodSeconds`` (pod lifecycle), and for the CPU model its app container's
 ``resources`` (``requests.cpu``/``limits.cpu``), the pod's ``nodeName``/``nodeSelector`` and the
 sidecar's CPU annotations (``sidecar.istio.io/proxyCPU``/``proxyCPULimit``); a Service supplies the port
 and the pod selector; a Node its ``status.capacity.cpu`` and labels. Every other field is ignored (they do
@@ -19,7 +20,7 @@ from meshsim.config.istio import ObjectMeta
 from meshsim.config.limits import MAX_REPLICAS
 from meshsim.config.quantity import CpuQuantity
 
-__all__ = ["Deployment", "KubeService", "KubeNode", "ResourceList", "Resources"]
+__all__ = ["Deployment", "KubeService", "KubeNode", "Probe", "ResourceList", "Resources"]
 
 
 class _Selector(OpenModel):
@@ -44,15 +45,28 @@ class Resources(OpenModel):
     limits: ResourceList = Field(default_factory=ResourceList)
 
 
+class Probe(OpenModel):
+    """A container's ``readinessProbe`` timing (``k8s.io/api/core/v1`` ``Probe``; defaults from
+    ``pkg/apis/core/v1/defaults.go``): seconds, and consecutive successes before Ready. The handler
+    (``httpGet``, ``exec``, ...) is ignored: meshsim's apps answer every probe."""
+
+    initialDelaySeconds: int = Field(default=0, ge=0)
+    periodSeconds: int = Field(default=10, ge=1)
+    successThreshold: int = Field(default=1, ge=1)
+
+
 class _Container(OpenModel):
     name: str = ""
     resources: Resources = Field(default_factory=Resources)
+    readinessProbe: Probe | None = None
 
 
 class _PodSpec(OpenModel):
     containers: list[_Container] = Field(default_factory=list)
     nodeName: str | None = None
     nodeSelector: dict[str, str] = Field(default_factory=dict)
+    terminationGracePeriodSeconds: int = Field(default=30, ge=0)
+    """Seconds from a pod's deletion until the kubelet kills its containers (Kubernetes default 30)."""
 
 
 class _Template(OpenModel):

@@ -168,9 +168,11 @@ class AutoscalingSettings(StrictModel):
     (0.1; ``pkg/controller/podautoscaler/config/v1alpha1/defaults.go``), ``downscaleStabilization`` its
     ``--horizontal-pod-autoscaler-downscale-stabilization`` (5 min); ``metricWindow`` the window a pod's request
     rate is averaged over (30 s [UNVERIFIED]: an adapter's ``rate(...[30s])``; metrics-server reports CPU over a
-    similar window); ``podStartup`` the time from a scale-up decision until the new pod is Ready (scheduling,
-    image pull, container start, readiness probe; 10 s [UNVERIFIED]: a cached image and a probe every 10 s). A
-    Ready pod then reaches the sidecars through the control plane's EndpointSlice delay and push."""
+    similar window); ``podStartup`` the time from a scale-up decision until the new pod's containers have started
+    (scheduling, image pull, container start; 10 s [UNVERIFIED]: a cached image). Without a ``readinessProbe``
+    on the Deployment's app container the pod is Ready then; with one, at the probe's first counted success
+    (``meshsim.model.rules.lifecycle``). A Ready pod then reaches the sidecars through the control plane's
+    EndpointSlice delay and push."""
 
     syncPeriod: Duration = Field(default=15.0, ge=1.0)
     tolerance: float = Field(default=0.1, ge=0, le=1)

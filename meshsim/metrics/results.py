@@ -14,7 +14,9 @@ are several, else one per time batch (10) of the single run; ``null`` bounds com
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -22,6 +24,11 @@ __all__ = [
     "Latency",
     "ContainerCPU",
     "HPADecision",
+    "HPAReplicas",
+    "HPAScale",
+    "HPAResult",
+    "StormAutoscaling",
+    "StormHPA",
     "HPAMetricValue",
     "NodeCPU",
     "RunInfo",
@@ -46,6 +53,22 @@ SCHEMA_VERSION = "meshsim.io/summary/v1"
 
 class _M(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Omitting(_M):
+    """A model whose ``_omit_empty`` fields are left out of its JSON when empty or null: fields added for
+    HorizontalPodAutoscalers, absent from the summaries of runs without one (which stay as they were)."""
+
+    _omit_empty: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _without_empty(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        if isinstance(out, dict):
+            for k in self._omit_empty:
+                if k in out and not out[k]:
+                    del out[k]
+        return out
 
 
 class Estimate(_M):
@@ -380,13 +403,43 @@ class StormWindow(_M):
     healthy: bool
 
 
-class StormVerdict(_M):
+class StormHPA(_M):
+    """One HorizontalPodAutoscaler during a storm (seconds from the start): the target's pods when the trigger
+    started (``replicas_before``) and the most it ran from then on (``replicas_reached``, of ``maxReplicas``);
+    its first scale-up from the trigger's start (``first_scale_up_s``) and when that scale-up's pods were in
+    every sidecar's EDS (``routable_s``)."""
+
+    hpa: str
+    workload: str
+    replicas_before: int
+    replicas_reached: int
+    maxReplicas: int
+    first_scale_up_s: float | None = None
+    routable_s: float | None = None
+
+
+class StormAutoscaling(_M):
+    """How a replication's HorizontalPodAutoscalers bear on its verdict: ``rescued`` when it recovered and a
+    scale-up's pods were in every sidecar's EDS before its first healthy window to the end had ended (the
+    recovery followed the new capacity; the same storm without the HPA, e.g. as a ``meshsim storm
+    --mitigations`` variant, shows whether it would have recovered anyway); ``summary`` says so in words,
+    naming the HPAs and the replicas they reached."""
+
+    rescued: bool
+    summary: str
+    hpas: list[StormHPA]
+
+
+class StormVerdict(_Omitting):
     """The metastability verdict of one replication (Bronson et al. HotOS'21; Huang et al. OSDI'22).
 
     ``verdict``: ``stable`` (no window degraded beyond tolerance), ``recovered`` (degraded, then
     healthy from ``recovered_at_s`` to the end of the measured window; ``recovery_s`` counts from the
     trigger's end) or ``metastable`` (the last window is still degraded after the trigger ended).
+    ``autoscaling``: present when the mesh has a HorizontalPodAutoscaler.
     """
+
+    _omit_empty: ClassVar[tuple[str, ...]] = ("autoscaling",)
 
     replication: int
     verdict: str
@@ -412,6 +465,7 @@ class StormVerdict(_M):
     failed_requests: int = Field(
         0, description="entry requests that failed from the trigger's start to the end of the measured window"
     )
+    autoscaling: StormAutoscaling | None = None
 
 
 class StormResult(_M):
@@ -465,8 +519,50 @@ class HPADecision(_M):
     metrics: list[HPAMetricValue]
 
 
-class ScenarioResult(_M):
+class HPAReplicas(_M):
+    """A HorizontalPodAutoscaler's replica counts from ``t_s`` (seconds) until the next point, in the
+    HPA status' terms: ``desiredReplicas`` its last reconcile's result, ``currentReplicas`` the target's pods
+    (pods being deleted excluded), ``readyReplicas`` those of them Ready."""
+
+    t_s: float
+    desiredReplicas: int
+    currentReplicas: int
+    readyReplicas: int
+
+
+class HPAScale(_M):
+    """One scale of a HorizontalPodAutoscaler (seconds from the start). A scale-up: ``ready_s`` when its new pods
+    are Ready, ``routable_s`` when the last sidecar applied the push that adds them (null: not within the run),
+    ``time_to_scale_s`` = ``routable_s`` - ``decided_s``. A scale-down: ``recommended_s`` the sync from which every
+    recommendation was at or below ``to``, so ``decided_s`` - ``recommended_s`` is the stabilisation wait."""
+
+    decided_s: float
+    from_replicas: int
+    to_replicas: int
+    ready_s: float | None = None
+    routable_s: float | None = None
+    time_to_scale_s: float | None = None
+    recommended_s: float | None = None
+
+
+class HPAResult(_M):
+    """One HorizontalPodAutoscaler over the run (replication 0): its replica counts over time, its scales, the
+    most pods it ran and when it first reached ``maxReplicas`` (null: never)."""
+
+    hpa: str
+    workload: str
+    minReplicas: int
+    maxReplicas: int
+    replicas: list[HPAReplicas]
+    scales: list[HPAScale]
+    peak_replicas: int
+    max_reached_s: float | None = None
+
+
+class ScenarioResult(_Omitting):
     """What changed over time (replication 0) and how the mesh responded."""
+
+    _omit_empty: ClassVar[tuple[str, ...]] = ("autoscalers",)
 
     interval_s: float
     series: list[SeriesPoint]
@@ -478,6 +574,10 @@ class ScenarioResult(_M):
     )
     autoscaling: list[HPADecision] = Field(
         default_factory=list, description="every HorizontalPodAutoscaler reconcile (sync period apart)"
+    )
+    autoscalers: list[HPAResult] = Field(
+        default_factory=list,
+        description="each HorizontalPodAutoscaler's replicas over time and time to scale (absent without one)",
     )
 
 

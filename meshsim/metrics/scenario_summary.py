@@ -12,6 +12,9 @@ from meshsim.metrics.results import (
     CanaryResult,
     HPADecision,
     HPAMetricValue,
+    HPAReplicas,
+    HPAResult,
+    HPAScale,
     PushResult,
     ScenarioEventResult,
     ScenarioResult,
@@ -22,7 +25,7 @@ from meshsim.metrics.tally import RepResult
 from meshsim.model.ir import MeshModel
 from meshsim.units import format_duration
 
-__all__ = ["series_points", "scenario_result"]
+__all__ = ["hpa_result", "series_points", "scenario_result"]
 
 
 def _r(x: float | None, nd: int = 4) -> float | None:
@@ -172,6 +175,41 @@ def scenario_result(model: MeshModel, reps: Sequence[RepResult]) -> ScenarioResu
             )
             for d in raw.get("autoscaling", [])
         ],
+        autoscalers=[hpa_result(a) for a in raw.get("autoscalers", [])],
+    )
+
+
+def hpa_result(a: dict[str, Any]) -> HPAResult:
+    """One HPA's :class:`HPAResult` from its raw report (:meth:`meshsim.sim.autoscaler.Autoscaler.report`)."""
+    scales = []
+    for sc in a["scalings"]:
+        up = sc["to"] > sc["from"]
+        routable = sc.get("routable")
+        scales.append(
+            HPAScale(
+                decided_s=round(sc["decided"], 6),
+                from_replicas=sc["from"],
+                to_replicas=sc["to"],
+                ready_s=_r(sc.get("ready"), 6),
+                routable_s=_r(routable, 6),
+                time_to_scale_s=_r(routable - sc["decided"], 6) if up and routable is not None else None,
+                recommended_s=_r(sc.get("recommended"), 6),
+            )
+        )
+    steps = [
+        HPAReplicas(t_s=round(t, 6), desiredReplicas=d, currentReplicas=c, readyReplicas=r) for t, d, c, r in a["steps"]
+    ]
+    peak = max([s.currentReplicas for s in steps] or [a["min"]])
+    reached = next((s.t_s for s in steps if s.currentReplicas >= a["max"]), None)
+    return HPAResult(
+        hpa=a["hpa"],
+        workload=a["workload"],
+        minReplicas=a["min"],
+        maxReplicas=a["max"],
+        replicas=steps,
+        scales=scales,
+        peak_replicas=peak,
+        max_reached_s=reached,
     )
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "UINT32_MAX",
     "Dist",
     "ContainerCPUSpec",
+    "PodLifecycle",
+    "ReadinessProbe",
     "NodeIR",
     "SleepStep",
     "CpuStep",
@@ -142,6 +144,29 @@ Step = SleepStep | CpuStep | CallStep | ConcurrentStep
 
 
 @dataclass(frozen=True)
+class ReadinessProbe:
+    """The app container's ``readinessProbe`` timing, seconds (Kubernetes defaults 0/10/1:
+    ``pkg/apis/core/v1/defaults.go`` ``SetDefaults_Probe``). meshsim's apps answer every probe, so only
+    the timing matters."""
+
+    initial_delay_s: float = 0.0
+    period_s: float = 10.0
+    success_threshold: int = 1
+
+
+@dataclass(frozen=True)
+class PodLifecycle:
+    """How a pod of a workload starts and stops: ``readiness`` its app container's probe (None: Ready as soon
+    as its containers have started); ``grace_s`` the pod's ``terminationGracePeriodSeconds`` (Kubernetes
+    default 30 s); ``drain_s`` the sidecar's ``terminationDrainDuration`` (Istio ``ProxyConfig`` default 5 s,
+    ``pkg/config/mesh/mesh.go``; a ``proxy.istio.io/config`` pod annotation overrides it)."""
+
+    readiness: ReadinessProbe | None = None
+    grace_s: float = 30.0
+    drain_s: float = 5.0
+
+
+@dataclass(frozen=True)
 class ContainerCPUSpec:
     """A container's Kubernetes CPU resources, in cores (``resources.requests.cpu`` / ``limits.cpu``;
     ``100m`` = 0.1). None = not set. A limit is a CFS quota of ``limit x period`` CPU seconds per period
@@ -200,6 +225,8 @@ class Workload:
     """The ``istio-proxy`` container's (annotations ``sidecar.istio.io/proxyCPU``/``proxyCPULimit``)."""
     nodes: tuple[str, ...] = ()
     """The node each replica runs on, by replica index; empty when the CPU model is off."""
+    lifecycle: PodLifecycle = PodLifecycle()
+    """Readiness probe and termination timing of its pods (the Deployment's pod template)."""
 
     @property
     def workload_name(self) -> str:
@@ -611,7 +638,8 @@ class HPAIR:
     metric_window_s: float = 30.0
     """The window a pod's request rate is averaged over, seconds."""
     startup_s: float = 10.0
-    """From a scale-up decision until the new pod is Ready, seconds."""
+    """From a scale-up decision until the new pod's containers have started, seconds (its readiness probe, if any,
+    adds to it)."""
 
     @property
     def workload(self) -> str:

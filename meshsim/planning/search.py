@@ -17,6 +17,10 @@ Planned workloads are those with a bounded ``concurrency`` that receive traffic;
 configured replicas (unbounded workers never queue, so replicas do not change their latency). Replica
 changes are ``--set`` overrides (``MockServiceGraph.services[name=S].versions.V.replicas=N``), so every
 point is re-validated by the loader exactly as a user's own ``--set`` would be.
+
+A config with HorizontalPodAutoscalers has no fixed replicas to plan for its scaled workloads: ``meshsim plan``
+then searches the HPAs' ``minReplicas`` / target / ``maxReplicas`` under the config's load shape instead
+(:mod:`meshsim.planning.hpa`: a target ladder, then a higher floor, costed by time-averaged pods).
 """
 
 from __future__ import annotations

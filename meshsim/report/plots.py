@@ -374,13 +374,50 @@ def _ejected_panel(ax: Any, ts: list[float], ejected: list[float]) -> None:
     ax.legend(fontsize=7, loc="upper left")
 
 
+def _replicas_panel(ax: Any, sc: ScenarioResult, end: float) -> None:
+    """The HorizontalPodAutoscaler panel of :func:`timeline`: per HPA, ``desiredReplicas`` and
+    ``readyReplicas`` as steps (pods), and on a second axis its first metric at each sync against the target
+    (dots; requests/s, or % of the CPU request)."""
+    twin = ax.twinx()
+    for i, a in enumerate(sc.autoscalers):
+        colour = f"C{i}"
+        ts = [r.t_s for r in a.replicas] + [end]
+        desired = [r.desiredReplicas for r in a.replicas]
+        ready = [r.readyReplicas for r in a.replicas]
+        ax.plot(ts, [*desired, desired[-1]], drawstyle="steps-post", color=colour, label=f"{a.workload} desired")
+        ax.plot(
+            ts, [*ready, ready[-1]], drawstyle="steps-post", color=colour, linestyle="--", label=f"{a.workload} ready"
+        )
+        ds = [d for d in sc.autoscaling if d.hpa == a.hpa and d.metrics]
+        m = ds[0].metrics[0].metric if ds else None
+        vals = [(d.t_s, d.metrics[0].value) for d in ds if d.metrics[0].value is not None]
+        if vals:
+            twin.plot(
+                [t for t, _ in vals],
+                [v for _, v in vals],
+                marker=".",
+                linestyle="none",
+                color=colour,
+                alpha=0.6,
+                label=f"{a.workload} {m}",
+            )
+            twin.axhline(ds[0].metrics[0].target, color=colour, alpha=0.3, linewidth=0.8, linestyle=":")
+            twin.set_ylabel(f"{m} (dots; target dotted)", fontsize=7)
+    ax.set_ylabel("replicas")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(bottom=0)
+    twin.set_ylim(bottom=0)
+    ax.legend(fontsize=7, loc="upper left")
+
+
 def timeline(summary: Summary) -> Figure:
     """Per-interval time series of a Scenario/CanaryPolicy run, one panel per quantity that the run
     has: requests/s, success % and p99 (ms, log scale) per workload; the canary weight (%,
     configured and observed) when there is a CanaryPolicy; hosts ejected by outlier detection (a
     count, on its own axis) when there is a canary or an ejection; requests waiting for a worker per
-    workload and sidecar attempts per request per edge when they depart from 0 and 1. Events are
-    red vertical lines, a storm trigger's window is shaded.
+    workload and sidecar attempts per request per edge when they depart from 0 and 1; each
+    HorizontalPodAutoscaler's desired and Ready replicas and its metric per sync when there is one. Events
+    are red vertical lines, a storm trigger's window is shaded.
 
     Raises
     ------
@@ -405,6 +442,8 @@ def timeline(summary: Summary) -> Figure:
         panels.append("queue")
     if amplified:
         panels.append("amplification")
+    if sc.autoscalers:
+        panels.append("replicas")
     fig = Figure(figsize=(10, 1.2 + 2.1 * len(panels)), layout="constrained")
     axes = dict(zip(panels, fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0], strict=True))
     _workload_panels(axes, sc, ts, keys)
@@ -422,6 +461,8 @@ def timeline(summary: Summary) -> Figure:
                 ts, [p.edges[k].amplification if k in p.edges else nan for p in sc.series], label=k, linewidth=1
             )
         axes["amplification"].set_ylabel("attempts/request")
+    if "replicas" in axes:
+        _replicas_panel(axes["replicas"], sc, (ts[-1] + sc.interval_s) if ts else 0.0)
     axes[panels[-1]].set_xlabel("time (s)")
     for a in axes.values():
         for e in sc.events:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from meshsim.metrics.results import Estimate, HPADecision, Summary
+from meshsim.metrics.results import Estimate, HPADecision, HPAResult, Summary
 
 __all__ = ["entry_path", "fits", "fmt_est", "render_summary"]
 
@@ -160,9 +162,10 @@ def entry_path(s: Summary) -> str:
     return f"{', '.join(gateways)} -> {s.entry.service}" if gateways else s.entry.service
 
 
-def autoscaling_lines(decisions: list[HPADecision]) -> list[str]:
+def autoscaling_lines(decisions: list[HPADecision], autoscalers: Sequence[HPAResult] = ()) -> list[str]:
     """One line per HorizontalPodAutoscaler (replication 0): its replica range over the run and each change,
-    ``HPA default/reviews (reviews.v3): 1 -> 3 at 75s, 3 -> 1 at 450s; 1-3 pods``."""
+    ``HPA default/reviews (reviews.v3): 1 -> 3 at 75s, 3 -> 1 at 450s; 1-3 pods``, then how long its scale-ups
+    took from the decision until the last sidecar routed to the new pods (``autoscalers``' time to scale)."""
     by: dict[str, list[HPADecision]] = {}
     for d in decisions:
         by.setdefault(f"{d.hpa} ({d.workload})", []).append(d)
@@ -172,6 +175,15 @@ def autoscaling_lines(decisions: list[HPADecision]) -> list[str]:
         sizes = [n for d in ds for n in (d.current, d.desired)]
         what = ", ".join(changes[:6]) + (f", ... ({len(changes)} changes)" if len(changes) > 6 else "")
         out.append(f"HPA {name}: {what or 'no change'}; {min(sizes)}-{max(sizes)} pods")
+    for a in autoscalers:
+        took = [s.time_to_scale_s for s in a.scales if s.time_to_scale_s is not None]
+        if took:
+            lo, hi = f"{min(took):.3g}", f"{max(took):.3g}"
+            span = f"{lo} s" if lo == hi else f"{lo}-{hi} s"
+            peak = (
+                f"; reached maxReplicas {a.maxReplicas} at {a.max_reached_s:g}s" if a.max_reached_s is not None else ""
+            )
+            out.append(f"HPA {a.hpa}: time to scale {span} (decision to new pods in every sidecar's EDS){peak}")
     return out
 
 
@@ -197,7 +209,7 @@ def render_summary(s: Summary, console: Console) -> None:
                 f"control plane: {len(pushes)} push(es); last proxy applied {min(lag) * 1e3:.0f}-{max(lag) * 1e3:.0f} ms after the push started",
                 highlight=False,
             )
-        for line in autoscaling_lines(s.scenario.autoscaling):
+        for line in autoscaling_lines(s.scenario.autoscaling, s.scenario.autoscalers):
             console.print(line, highlight=False)
         st = s.scenario.storm
         if st is not None:
@@ -207,6 +219,8 @@ def render_summary(s: Summary, console: Console) -> None:
                 f"[bold]storm: {what}[/bold] (trigger {st.trigger}; goodput {v.baseline_goodput_rps:g} -> {v.end_goodput_rps:g} req/s at the end)",
                 highlight=False,
             )
+            if v.autoscaling is not None:
+                console.print(f"storm and autoscaling: {v.autoscaling.summary}", highlight=False)
             if s.run.replications > 1:
                 console.print(
                     f"over {s.run.replications} replications: {st.outcomes}; P(metastable) {fmt_est(st.p_metastable, pct=True)}",

@@ -7,9 +7,11 @@ A pod's metric is its inbound request rate (requests/s through its sidecar's inb
 usage of the pod's containers (app and ``istio-proxy``, summed as metrics-server does) over the same window,
 against their summed requests, with ``groupPods``' CPU rules (a pod Ready for less than a window within the
 CPU initialisation period is unready). A scale-up creates the new pods at
-once; each becomes Ready ``startup_s`` later and only then is published to the control plane, which adds the
-EndpointSlice delay, the debounce and the push before sidecars route to it. A scale-down removes pods from
-the endpoints at once (they drain, as on a Scenario ``scale``).
+once; their containers start ``startup_s`` later and each turns Ready at its readiness probe's first counted
+success after that (:func:`~meshsim.model.rules.lifecycle.ready_after`), and only then is published to the
+control plane, which adds the EndpointSlice delay, the debounce and the push before sidecars route to it. A
+scale-down deletes the highest-numbered pods: they leave the endpoints at once and terminate
+(:class:`~meshsim.sim.pods.Pods`; the controller ignores pods being deleted, as ``groupPods`` does).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from meshsim.model.rules.hpa import (
     reconcile,
     resource_utilization_replicas,
 )
+from meshsim.model.rules.lifecycle import ready_after
 from meshsim.sim.context import SimContext
 from meshsim.sim.control_plane import ControlPlane
 from meshsim.sim.kernel import Gen
@@ -55,12 +58,21 @@ class Autoscaler:
         self.current = next(w.replicas for s in ctx.model.services for w in s.workloads if w.key == hpa.workload)
         # pods running before the run started are long Ready (their CPU samples are not in the initialisation period)
         self.ready_at: dict[str, float] = {self._pod(i): -1e9 for i in range(self.current)}
+        self.created_at: dict[str, float] = {self._pod(i): -1e9 for i in range(self.current)}
         self.snapshots: deque[tuple[float, dict[str, int], dict[str, float]]] = deque()
         self.decisions: list[dict[str, Any]] = []
+        self.steps: list[tuple[float, int, int, int]] = []
+        """(t, desiredReplicas, currentReplicas, readyReplicas) at every change (syncs and Ready transitions)."""
+        self.scalings: list[dict[str, Any]] = []
+        """Every scale: ``decided``, ``from``, ``to``; a scale-up also ``ready`` (its pods' Ready time) and
+        ``label`` (the control-plane change that publishes them)."""
+        self.desired = self.current
         wl = next(w for s in ctx.model.services for w in s.workloads if w.key == hpa.workload)
         reqs = (wl.app_cpu.request_cores, wl.proxy_cpu.request_cores)
         self.request_milli = sum(milli_cpu(r) for r in reqs if r is not None)
         """The pod's CPU request, milli-cores, all containers (the HPA's utilisation denominator)."""
+        self.ready_delay = ready_after(hpa.startup_s, wl.lifecycle)
+        """Seconds from a scale-up until its new pods are Ready."""
 
     def _pod(self, i: int) -> str:
         return f"{self.hpa.service}-{self.hpa.version}-{i}"
@@ -111,7 +123,7 @@ class Autoscaler:
                 now=now,
                 has_metric=has,
                 ready=ready <= now,
-                start_time=ready - self.hpa.startup_s,
+                start_time=self.created_at.get(pid, now),
                 ready_transition=ready,
                 metric_window=w,
             )
@@ -219,8 +231,17 @@ class Autoscaler:
                 "metrics": shown,
             }
         )
+        self.desired = desired
         if desired != self.current:
             self._scale(desired)
+        self._record()
+
+    def _record(self) -> None:
+        now = self.env.now
+        ready = sum(1 for i in range(self.current) if self.ready_at.get(self._pod(i), now) <= now)
+        step = (now, self.desired, self.current, ready)
+        if not self.steps or self.steps[-1][1:] != step[1:]:
+            self.steps.append(step)
 
     def _scale(self, desired: int) -> None:
         hpa = self.hpa
@@ -229,24 +250,62 @@ class Autoscaler:
         before = self.current
         self.current = desired
         self.driver.replicas[(hpa.service, hpa.version)] = desired
-        self.pods.scale_to(self.driver.current_model())
         if desired > before:
             for i in range(before, desired):
-                self.ready_at[self._pod(i)] = now + hpa.startup_s
-            self.env.process(self._publish_later(hpa.startup_s, label))
+                pid = self._pod(i)
+                self.created_at[pid] = now
+                self.ready_at[pid] = self.pods.starting[pid] = now + self.ready_delay
+            self.pods.scale_to(self.driver.current_model())
+            self.env.process(self._publish_later(self.ready_delay, label))
+            ready = now + self.ready_delay
+            self.scalings.append({"decided": now, "from": before, "to": desired, "ready": ready, "label": label})
         else:
             for i in range(desired, before):
                 self.ready_at.pop(self._pod(i), None)
+                self.created_at.pop(self._pod(i), None)
+                self.pods.starting.pop(self._pod(i), None)
+            self.pods.scale_to(self.driver.current_model())
             self._publish(label)
+            self.scalings.append({"decided": now, "from": before, "to": desired})
 
     def _publish_later(self, delay: float, label: str) -> Gen:
         yield self.env.timeout(delay)
         self._publish(label + " (Ready)")
+        self._record()
+
+    def report(self) -> dict[str, Any]:
+        """What the run's summary shows of this HPA: its replica steps, and each scale with, for a scale-up, the
+        time the last sidecar applied the push carrying its Ready pods (``routable``; None if not in the run)
+        and for a scale-down the sync from which every recommendation was at or below its target
+        (``recommended``: the stabilisation window's wait ends at ``decided``)."""
+        out = []
+        for sc in self.scalings:
+            sc = dict(sc)
+            if sc["to"] > sc["from"]:
+                label = sc.pop("label") + " (Ready)"
+                eds_at = sc["ready"] + self.cp.cp.endpoint_delay  # the push with the endpoints, not the config
+                pushes = (p for p in self.cp.pushes if label in p["changes"] and p["t"] >= eds_at - 1e-9)
+                sc["routable"] = next((p["last_applied"] for p in pushes), None)
+            else:
+                since = sc["decided"]
+                for d in reversed([d for d in self.decisions if d["t"] <= sc["decided"]]):
+                    if d["recommendation"] is None or d["recommendation"] > sc["to"]:
+                        break
+                    since = d["t"]
+                sc["recommended"] = since
+            out.append(sc)
+        hpa = self.hpa
+        return {
+            "hpa": f"{hpa.namespace}/{hpa.name}",
+            "workload": hpa.workload,
+            "min": hpa.min_replicas,
+            "max": hpa.max_replicas,
+            "steps": self.steps,
+            "scalings": out,
+        }
 
     def _publish(self, label: str) -> None:
         """Tell the control plane the current model and the pods that are Ready (starting ones held back)."""
-        now = self.env.now
-        starting = {p for p, t in self.ready_at.items() if t > now}
         model = self.driver.current_model()
         self.cp.config_changed(model, label)
-        self.cp.endpoints_changed(model, frozenset(self.pods.live - starting), label)
+        self.cp.endpoints_changed(model, self.pods.refresh(), label)

@@ -233,6 +233,7 @@ class Simulation:
             "events": self.driver.applied,
             "pushes": self.control_plane.pushes,
             "autoscaling": [d for a in self.autoscalers for d in a.decisions],
+            "autoscalers": [a.report() for a in self.autoscalers],
             "canary": None
             if c is None
             else {"outcome": c.outcome, "at": c.at, "failed": c.failed, "weights": c.weights, "checks": c.checks},

@@ -51,6 +51,8 @@ class StormPoint:
     storm: Any = None
 
     def row(self) -> dict[str, Any]:
+        """The point's columns; with a HorizontalPodAutoscaler also ``rescued_by_hpa`` (replications that
+        recovered by autoscaling) and ``replicas_reached`` (the most pods any HPA target ran, any replication)."""
         return {
             "stable": self.outcomes.get("stable", 0),
             "recovered": self.outcomes.get("recovered", 0),
@@ -63,6 +65,17 @@ class StormPoint:
             "failed_fraction": self.failed_fraction,
             "requests": self.requests,
             "wall_s": round(self.wall_s, 3),
+            **self._autoscaling(),
+        }
+
+    def _autoscaling(self) -> dict[str, Any]:
+        effects = [v.autoscaling for v in self.storm.replications] if self.storm is not None else []
+        effects = [e for e in effects if e is not None]
+        if not effects:
+            return {}
+        return {
+            "rescued_by_hpa": sum(e.rescued for e in effects),
+            "replicas_reached": max(h.replicas_reached for e in effects for h in e.hpas),
         }
 
 

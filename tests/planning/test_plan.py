@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from meshsim.cli.main import app
 from meshsim.model.analytic import mmc_mean_response
+from meshsim.pipeline import load_and_compile
 from meshsim.planning.search import plan, replica_override, simulate_point
 from meshsim.planning.slo import load_slos
-from meshsim.pipeline import load_and_compile
 
 from .helpers import BOOKINFO, single_service, slo
 
@@ -101,3 +102,19 @@ def test_cli_plan_bad_slo_is_one_line_exit_2(tmp_path) -> None:
     res = CliRunner().invoke(app, ["plan", mesh, "--slo", s, "--analytic-only", "-q", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert "spec.objectives[0].entry" in res.output and s in res.output.replace("\n", "")
+
+
+def test_cli_plan_with_an_hpa_searches_its_settings(tmp_path) -> None:
+    """A config with an HPA: ``meshsim plan`` answers with minReplicas / maxReplicas / target (plan.json
+    ``kind: hpa``), the same answer as :func:`meshsim.planning.hpa.plan_hpa`."""
+    fix = str(Path(__file__).resolve().parents[1] / "scenario" / "fixtures" / "hpa-plan.yaml")
+    out = tmp_path / "o"
+    res = CliRunner().invoke(
+        app, ["plan", fix, "-r", "1", "--criterion", "point", "--workers", "1", "-q", "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    d = json.loads((out / "plan.json").read_text())
+    assert d["kind"] == "hpa" and d["feasible"]
+    assert d["hpas"] == [{"hpa": "default/server", "min_replicas": 2, "max_replicas": 2, "target": 60.0}]
+    assert "minReplicas=2 maxReplicas=2 target=60" in " ".join(res.output.split())
+    assert (out / "plan_trace.csv").exists() and (out / "provenance.json").exists()

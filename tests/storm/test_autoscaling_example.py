@@ -32,6 +32,9 @@ def test_autoscaling_to_six_pods_recovers() -> None:
     assert changes[:2] == [(30.0, 1, 4), (45.0, 4, 6)]
     for v in pt.storm.replications:
         assert v.end_queue["leaf.v1"] < 20 and v.end_amplification["mid.v1->leaf"] < 1.1
+        assert v.autoscaling is not None and v.autoscaling.rescued
+        assert v.autoscaling.summary.startswith("recovered after autoscaling: HPA default/leaf scaled leaf.v1 1 -> 6")
+    assert (pt.row()["rescued_by_hpa"], pt.row()["replicas_reached"]) == (4, 6)
 
 
 @pytest.mark.slow
@@ -41,3 +44,6 @@ def test_autoscaling_capped_at_two_pods_stays_metastable() -> None:
     assert pt.storm is not None
     for v in pt.storm.replications:
         assert v.end_goodput_rps < 0.1 * v.baseline_goodput_rps
+        assert v.autoscaling is not None and not v.autoscaling.rescued
+        assert "not enough pods at maxReplicas" in v.autoscaling.summary
+    assert (pt.row()["rescued_by_hpa"], pt.row()["replicas_reached"]) == (0, 2)

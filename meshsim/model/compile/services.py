@@ -11,6 +11,7 @@ from meshsim.config.loader import Doc, MeshConfig
 from meshsim.config.topology import CallCmd, CallSpec, CpuCmd, SleepCmd, VersionDef
 from meshsim.model.compile.context import Ctx, SvcInfo, first, service_account, short
 from meshsim.model.compile.cpu import app_cpu, cpu_model_on, place_pods, proxy_cpu
+from meshsim.model.compile.lifecycle import pod_lifecycle
 from meshsim.model.compile.security import peer_mode
 from meshsim.model.ir import (
     AppRetryPolicy,
@@ -234,6 +235,7 @@ def _workload(
     app, proxy = app_cpu(ctx, dep), proxy_cpu(ctx, dep, _explicit_workers(cfg))
     if cpu_model_on(cfg):
         wl = replace(wl, app_cpu=app, proxy_cpu=proxy)
+    wl = replace(wl, lifecycle=pod_lifecycle(ctx, dep))
     if wl.error_mode == "every_nth" and 0 < wl.error_rate < 1e-4:
         ctx.error(src, f"{sloc}.errorRate", "every_nth needs errorRate >= 0.01% (isotope divides by it)")
     return wl

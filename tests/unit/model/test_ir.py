@@ -93,6 +93,8 @@ SIM_OR_REAL_ONLY: dict[tuple[str, str], str] = {
     ("ContainerCPUSpec", "threads"): "real Envoys run with --envoy-concurrency (default 1 to fit the machine), a "
     "deviation recorded in real/README.md",
     ("NodeIR", "cfs_period"): "the real mesh's cgroups use the kubelet's fixed 100 ms period",
+    ("Workload", "lifecycle"): "pod start-up and termination timing: the real mesh runs a fixed set of pods "
+    "(no HorizontalPodAutoscaler, no scale events)",
 }
 
 

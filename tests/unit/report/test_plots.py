@@ -7,6 +7,7 @@ import io
 import itertools
 import math
 import warnings
+from pathlib import Path
 
 import matplotlib
 
@@ -201,3 +202,19 @@ def test_storm_phase_draws_the_boundary_between_cells_either_side_of_one_half() 
     # exactly two boundary segments: between (2x, 1 s) and (2x, 2 s), and between (1.5x, 2 s) and (2x, 2 s)
     segments = sorted((tuple(ln.get_xdata()), tuple(ln.get_ydata())) for ln in ax.get_lines())
     assert segments == [((0.5, 0.5), (0.5, 1.5)), ((0.5, 1.5), (0.5, 0.5))]
+
+
+def test_an_hpa_run_has_a_replicas_panel() -> None:
+    """tests/scenario/fixtures/hpa.yaml (200 s): desired and Ready replicas as steps, the metric per sync."""
+    from meshsim.pipeline import load_and_compile, simulate
+
+    fix = Path(__file__).resolve().parents[2] / "scenario" / "fixtures"
+    model, _ = load_and_compile([str(fix / "hpa.yaml")], ["LoadProfile.spec.duration=200s"])
+    s = simulate(model, seed=3, replications=1, workers=1)
+    fig, _ = _render(timeline, s)
+    ax = next(ax for ax in fig.axes if ax.get_ylabel() == "replicas")
+    lines = {ln.get_label(): ln for ln in _lines(ax)}
+    assert set(lines) == {"server.v1 desired", "server.v1 ready"}
+    assert max(lines["server.v1 desired"].get_ydata()) == 4 and min(lines["server.v1 ready"].get_ydata()) == 1
+    metric = [ln for a in fig.axes for ln in _lines(a) if ln.get_label() == "server.v1 istio_requests_per_second"]
+    assert len(metric) == 1 and len(metric[0].get_xdata()) > 5

@@ -79,3 +79,23 @@ def test_autoscaling_lines_list_each_change() -> None:
     lines = autoscaling_lines([d(0, 1, 1), d(15, 1, 3), d(30, 3, 3), d(45, 3, 2)])
     assert lines == ["HPA default/web (web.v1): 1 -> 3 at 15s, 3 -> 2 at 45s; 1-3 pods"]
     assert autoscaling_lines([d(0, 2, 2)]) == ["HPA default/web (web.v1): no change; 2-2 pods"]
+
+
+def test_autoscaling_lines_give_the_time_to_scale() -> None:
+    from meshsim.metrics.results import HPAReplicas, HPAResult, HPAScale
+    from meshsim.report.tables import autoscaling_lines
+
+    a = HPAResult(
+        hpa="default/web",
+        workload="web.v1",
+        minReplicas=1,
+        maxReplicas=3,
+        replicas=[HPAReplicas(t_s=0, desiredReplicas=1, currentReplicas=1, readyReplicas=1)],
+        scales=[HPAScale(decided_s=15, from_replicas=1, to_replicas=3, routable_s=25.65, time_to_scale_s=10.65)],
+        peak_replicas=3,
+        max_reached_s=15.0,
+    )
+    assert autoscaling_lines([], [a]) == [
+        "HPA default/web: time to scale 10.7 s (decision to new pods in every sidecar's EDS); "
+        "reached maxReplicas 3 at 15s"
+    ]

@@ -80,3 +80,41 @@ def test_cpu_metric_with_the_cpu_model_turned_off_is_refused() -> None:
     """The same HPA with the CPU model forced off: nothing observes CPU, so the compile says so (exit 2)."""
     with pytest.raises(CompileError, match="needs the CPU model"):
         load_and_compile([str(FIX.parent / "hpa-cpu.yaml")], ["MeshSettings.spec.cpu.enabled=false"])
+
+
+def test_a_readiness_probe_delays_the_new_pods_first_request() -> None:
+    """tests/scenario/fixtures/hpa-probe.yaml: the pods added at 75 s are Ready at 105 s (probe ticks every 10 s
+    from creation, the first counted 15 s in rounds up to 20 s, two successes needed) and reach the client's EDS
+    0.65 s later; with the 2 s grace period the pods a scale-down deletes stop answering 2 s after it."""
+    model, _ = load_and_compile([str(FIX), str(FIX.parent / "hpa-probe.yaml")], [])
+    sim = Simulation(model, seed=3)
+    seen: dict[float, int] = {}
+
+    def probe():  # type: ignore[no-untyped-def]
+        for t in (95.7, 105.0, 105.64, 106.5):
+            yield sim.env.timeout(t - sim.env.now)
+            seen[t] = sim.pods.replicas["server-v1-1"].sidecar.inbound.c.upstream_rq_total
+
+    sim.env.process(probe())
+    res = sim.run()
+    assert res.scenario is not None
+    at = {x["t"]: x for x in res.scenario["autoscaling"]}
+    assert (at[75.0]["current"], at[75.0]["desired"]) == (1, 3)
+    assert at[90.0]["ready"] == 1 and at[105.0]["ready"] == 3  # not Ready at 90 s, Ready at 105 s
+    assert seen[95.7] == seen[105.0] == seen[105.64] == 0 and seen[106.5] > 0
+    gone = {(e["pod"], e["deleted"], e["gone"]) for e in sim.pods.terminated}
+    assert all(g == d + 2.0 for _, d, g in gone) and len(gone) >= 1
+
+
+def test_pods_a_scale_down_deletes_terminate_after_the_sidecar_drain() -> None:
+    """hpa.yaml (no Deployment: Istio's 5 s terminationDrainDuration before Kubernetes' 30 s grace): the pods
+    deleted at 435 s (4 -> 3) and 450 s (3 -> 1) stop answering 5 s later, the highest-numbered first."""
+    model, _ = load_and_compile([str(FIX)], [])
+    sim = Simulation(model, seed=3)
+    sim.run()
+    got = [(e["pod"], e["deleted"], e["gone"]) for e in sim.pods.terminated]
+    assert got == [
+        ("server-v1-3", 435.0, 440.0),
+        ("server-v1-1", 450.0, 455.0),
+        ("server-v1-2", 450.0, 455.0),
+    ]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from meshsim.model.ir import SleepStep
+from meshsim.model.ir import PodLifecycle, SleepStep
 from meshsim.model.timeline import TimelineEvent
 from meshsim.sim.pods import Pods
 from meshsim.sim.request import Ctx
@@ -82,3 +82,60 @@ def test_a_pod_no_scenario_kills_serves_inline() -> None:
     kill = TimelineEvent(1.0, "kill", "kill back-v1-1", pod="back-v1-1")
     pods = Pods(context(replace(m, timeline=SimpleNamespace(events=(kill,)))))
     assert "serve" in vars(pods.replicas["back-v1-1"]) and "serve" not in vars(pods.replicas["back-v1-0"])
+
+
+def _scale_down_run(lifecycle: PodLifecycle) -> tuple[Any, Pods, list[tuple[bool, float]]]:
+    """The four 2 s calls of :func:`_kill_run` (two on each back pod); at t=1 s a scale event deletes
+    ``back-v1-1``."""
+    back = workload("back", (SleepStep(constant(2.0), 0),), replicas=2)
+    back = replace(back, lifecycle=lifecycle)
+    scale = TimelineEvent(1.0, "scale", "back to 1")
+    m = replace(model(back=back), timeline=SimpleNamespace(events=(scale,)))
+    smaller = model(back=replace(back, replicas=1))
+    ctx = context(m)
+    pods = Pods(ctx)
+    front = pods.replicas["front-v1-0"]
+    done: list[tuple[bool, float]] = []
+
+    def call():  # type: ignore[no-untyped-def]
+        ok = yield from front.call(call_back(), Ctx({}, True, 0, NO_SPANS))
+        done.append((ok, ctx.env.now))
+
+    def scaler():  # type: ignore[no-untyped-def]
+        yield ctx.env.timeout(1.0)
+        assert pods.scale_to(smaller) == frozenset({"front-v1-0", "back-v1-0"})
+
+    for _ in range(4):
+        ctx.env.process(call())
+    ctx.env.process(scaler())
+    ctx.env.run(until=10.0)
+    return ctx, pods, done
+
+
+def test_requests_in_flight_on_a_deleted_pod_finish_within_the_sidecar_drain() -> None:
+    """Deleted at 1 s, the pod answers until 1 + 5 s (Istio's terminationDrainDuration): its two calls end
+    200 at 2 s, and it is gone at 6 s with nothing to reset."""
+    _, pods, done = _scale_down_run(PodLifecycle())
+    assert sorted(done) == [(True, 2.0)] * 4
+    assert pods.terminated == [{"pod": "back-v1-1", "deleted": 1.0, "gone": 6.0, "reset": 0}]
+    assert not pods.replicas["back-v1-1"].alive
+
+
+@pytest.mark.parametrize("lifecycle", [PodLifecycle(grace_s=0.5), PodLifecycle(drain_s=0.5)])
+def test_requests_still_in_flight_when_a_deleted_pod_stops_are_reset(lifecycle: PodLifecycle) -> None:
+    """A 0.5 s grace period (or drain) ends before the 2 s calls: the deleted pod's two are reset at 1.5 s
+    (503 ``UC`` at the caller, as on a kill), the other pod's finish."""
+    ctx, pods, done = _scale_down_run(lifecycle)
+    assert sorted(done) == [(False, 1.5), (False, 1.5), (True, 2.0), (True, 2.0)]
+    edge = ctx.sink.edges[("front.v1", "back", BACK_CLUSTER)]
+    assert edge.codes == {503: 2, 200: 2} and edge.flags == {"UC": 2}
+    assert pods.terminated[0]["reset"] == 2
+
+
+def test_a_scale_up_after_a_deletion_starts_a_new_pod() -> None:
+    """A ReplicaSet scaled back up creates a new pod: the deleted one stays gone."""
+    ctx, pods, _ = _scale_down_run(PodLifecycle(grace_s=0.5))
+    old = pods.replicas["back-v1-1"]
+    back = next(w for s in ctx.model.services for w in s.workloads if w.service == "back")
+    live = pods.scale_to(model(back=back))
+    assert "back-v1-1" in live and pods.replicas["back-v1-1"] is not old and pods.replicas["back-v1-1"].alive
