@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from meshsim.model.ir_authz import AuthzCondition, AuthzOperation, AuthzPolicy, AuthzRule, AuthzSource
+from meshsim.model.ir_autoscaling import HPAIR, Behavior, HPAMetricIR, ScalingPolicy, ScalingRules
+
 __all__ = [
     "UINT32_MAX",
     "Dist",
@@ -506,144 +509,6 @@ class MeshSettingsIR:
     ``app.cpuPerRequest``)."""
     app_cpu_per_call: float = 0.0
     """CPU seconds the app container spends per outbound call try, in the CPU model (MeshSettings ``app.cpuPerCall``)."""
-
-
-@dataclass(frozen=True)
-class AuthzSource:
-    """``from[].source``: principals and namespaces (both need mTLS; plaintext has neither). None = unset."""
-
-    principals: tuple[str, ...] | None = None
-    not_principals: tuple[str, ...] | None = None
-    namespaces: tuple[str, ...] | None = None
-    not_namespaces: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class AuthzOperation:
-    """``to[].operation``: methods, paths, ports. None = unset."""
-
-    methods: tuple[str, ...] | None = None
-    not_methods: tuple[str, ...] | None = None
-    paths: tuple[str, ...] | None = None
-    not_paths: tuple[str, ...] | None = None
-    ports: tuple[str, ...] | None = None
-    not_ports: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class AuthzCondition:
-    """``when[]``: ``key`` one of ``request.headers[<name>]`` (``header`` set, lower case),
-    ``source.principal``, ``source.namespace``, ``destination.port``."""
-
-    key: str
-    header: str | None
-    values: tuple[str, ...] | None
-    not_values: tuple[str, ...] | None
-
-
-@dataclass(frozen=True)
-class AuthzRule:
-    """A rule matches when its ``sources`` (OR; empty = any), ``operations`` (OR; empty = any) and
-    every ``conditions`` entry (AND) match."""
-
-    sources: tuple[AuthzSource, ...] = ()
-    operations: tuple[AuthzOperation, ...] = ()
-    conditions: tuple[AuthzCondition, ...] = ()
-
-
-@dataclass(frozen=True)
-class AuthzPolicy:
-    """One AuthorizationPolicy: ``name`` is ``<namespace>/<name>``; ``workloads`` the workload keys
-    (``service.version``) it selects; ``action`` ALLOW or DENY; a policy matches when any rule does
-    (no rules: an ALLOW matches nothing, a DENY nothing; Istio ``authorization_policy.proto``)."""
-
-    name: str
-    action: Literal["ALLOW", "DENY"]
-    workloads: tuple[str, ...]
-    rules: tuple[AuthzRule, ...]
-
-
-@dataclass(frozen=True)
-class ScalingPolicy:
-    """``HPAScalingPolicy``: change by ``value`` pods or percent within ``period_s`` seconds."""
-
-    type: Literal["Pods", "Percent"]
-    value: int
-    period_s: float
-
-
-@dataclass(frozen=True)
-class ScalingRules:
-    """``HPAScalingRules`` after defaulting: ``stabilization_s`` the stabilisation window, ``select`` the
-    policy choice (``Max`` = the largest change, ``Min`` the smallest, ``Disabled`` no scaling this way),
-    ``tolerance`` the band around a usage ratio of 1 in this direction (``--horizontal-pod-autoscaler-tolerance``
-    0.1, or ``behavior.scale*.tolerance``)."""
-
-    stabilization_s: float
-    policies: tuple[ScalingPolicy, ...]
-    select: Literal["Max", "Min", "Disabled"] = "Max"
-    tolerance: float = 0.1
-
-
-def _default_scale_up() -> ScalingRules:
-    return ScalingRules(0.0, (ScalingPolicy("Pods", 4, 15.0), ScalingPolicy("Percent", 100, 15.0)), "Max")
-
-
-def _default_scale_down() -> ScalingRules:
-    return ScalingRules(300.0, (ScalingPolicy("Percent", 100, 15.0),), "Max")
-
-
-@dataclass(frozen=True)
-class Behavior:
-    """``spec.behavior`` with every field defaulted (``pkg/apis/autoscaling/v2/defaults.go``
-    ``GenerateHPAScaleUpRules``/``GenerateHPAScaleDownRules``: up by max(4 pods, 100 %) per 15 s with no window;
-    down by 100 % per 15 s after the 300 s window). An HPA **without** ``behavior`` is not this: it takes the
-    legacy path (``HPAIR.behavior`` None)."""
-
-    scale_up: ScalingRules = field(default_factory=_default_scale_up)
-    scale_down: ScalingRules = field(default_factory=_default_scale_down)
-
-
-@dataclass(frozen=True)
-class HPAMetricIR:
-    """One HPA metric meshsim observes. ``source``: ``Resource`` (container CPU, ``name`` ``cpu``), ``Pods``
-    (each pod's inbound request rate, requests/s) or ``Object`` (a Service's inbound request rate, requests/s,
-    ``name`` the Service). ``target_type``: ``Utilization`` (``target`` = integer percent of the pods' summed
-    CPU requests), ``AverageValue`` (milli-units per pod) or ``Value`` (milli-units in all)."""
-
-    source: Literal["Resource", "Pods", "Object"]
-    name: str
-    target_type: Literal["Utilization", "AverageValue", "Value"]
-    target: int
-
-
-@dataclass(frozen=True)
-class HPAIR:
-    """An ``autoscaling/v2`` HorizontalPodAutoscaler resolved against the mesh: it scales the workload
-    ``service``/``version`` (its ``scaleTargetRef`` Deployment) between ``min_replicas`` and ``max_replicas``."""
-
-    name: str
-    namespace: str
-    service: str
-    version: str
-    min_replicas: int
-    max_replicas: int
-    metrics: tuple[HPAMetricIR, ...]
-    behavior: Behavior | None = None
-    sync_s: float = 15.0
-    """The controller's sync period, seconds (``MeshSettings.spec.autoscaling``, as every field below)."""
-    tolerance: float = 0.1
-    """The legacy path's band around a usage ratio of 1 (a behavior carries its own per direction)."""
-    downscale_window_s: float = 300.0
-    metric_window_s: float = 30.0
-    """The window a pod's request rate is averaged over, seconds."""
-    startup_s: float = 10.0
-    """From a scale-up decision until the new pod's containers have started, seconds (its readiness probe, if any,
-    adds to it)."""
-
-    @property
-    def workload(self) -> str:
-        return f"{self.service}.{self.version}"
 
 
 @dataclass(frozen=True)
