@@ -19,8 +19,6 @@ ALLOWED_LONG_FUNCTIONS: dict[str, frozenset[str]] = {
     "meshsim/planning/search.py": frozenset({"*"}),
     "meshsim/analysis/verdict.py": frozenset({"*"}),
     "meshsim/metrics/scenario_summary.py": frozenset({"*"}),
-    # the storm command is being extended (autoscaling verdicts); its options and two renderings split after
-    "meshsim/cli/storm.py": frozenset({"storm_command"}),
 }
 ALLOWED_LONG_MODULES: frozenset[str] = frozenset({"meshsim/sim/cluster.py"})
 
