@@ -137,8 +137,6 @@ def classify(
 ) -> tuple[StormVerdict, list[StormWindow]]:
     """Classify one replication from its raw :class:`~meshsim.metrics.series.Series`.
 
-    (Long by its docstring and signature; the body is under 65 lines.)
-
     Parameters
     ----------
     series:
@@ -158,59 +156,20 @@ def classify(
     b_hi = int(math.floor(t_end / w + 1e-9))  # buckets [b_lo, b_hi) lie in the measured window
     b_trig = int(math.floor(trigger.start / w + 1e-9))
     b_trig_end = int(math.ceil(trigger.end / w - 1e-9))
-    base_rows = [series.entry.get(b) for b in range(b_lo, b_trig)]
-    n0, ok0, sk0 = _merge(base_rows)
+    n0, ok0, sk0 = _merge([series.entry.get(b) for b in range(b_lo, b_trig)])
     base_len = (b_trig - b_lo) * w
     g0 = ok0 / base_len if base_len > 0 else 0.0
     p0 = _q99(n0, sk0)
-    fail = sum((series.entry[b][0] - series.entry[b][1]) for b in range(b_trig, b_hi) if b in series.entry)
-    queues: dict[str, float] = {}
-    for b in range(b_trig, b_hi):
-        for wl, q in series.queue.get(b, {}).items():
-            queues[wl] = max(queues.get(wl, 0.0), q)
-    end_q = dict(series.queue.get(b_hi - 1, {}))
-    common: dict[str, Any] = {
-        "replication": replication,
-        "baseline_goodput_rps": round(g0, 4),
-        "baseline_p99_ms": None if p0 is None else round(p0, 3),
-        "peak_queue": queues,
-        "end_queue": end_q,
-        "baseline_amplification": _amp(series, b_lo, b_trig),
-        "end_amplification": _amp(series, b_hi - k, b_hi),
-        "failed_requests": int(fail),
-    }
-    windows: list[StormWindow] = []
+    common = _common(series, replication, g0, p0, b_lo, b_trig, b_hi, k)
     if base_len < win - 1e-9 or b_hi - b_trig_end < k or n0 == 0:
         n, ok, sk = _merge([series.entry.get(b) for b in range(max(b_lo, b_hi - k), b_hi)])
         v = StormVerdict(verdict="undetermined", end_goodput_rps=round(ok / win, 4), end_p99_ms=_q99(n, sk), **common)
-        return v, windows
+        return v, []
     floor = (1 - params.goodput_tolerance) * g0 - 3 * math.sqrt(g0 / win)
     p_max = params.p99_factor * p0 if p0 is not None else math.inf
-    for s in range(b_lo, b_hi - k + 1):
-        n, ok, sk = _merge([series.entry.get(b) for b in range(s, s + k)])
-        good = ok / win
-        p99 = _q99(n, sk)
-        healthy = good >= floor and p99 is not None and p99 <= p_max
-        windows.append(
-            StormWindow(
-                t_s=round(s * w, 6),
-                goodput_rps=round(good, 4),
-                p99_ms=None if p99 is None else round(p99, 3),
-                healthy=healthy,
-            )
-        )
+    windows = _windows(series, b_lo, b_hi, k, floor, p_max)
     last = windows[-1]
-    if all(x.healthy for x in windows):
-        verdict, rec_at, rec = "stable", None, None
-    elif not last.healthy:
-        verdict, rec_at, rec = "metastable", None, None
-    else:
-        i = len(windows) - 1
-        while i > 0 and windows[i - 1].healthy:
-            i -= 1
-        verdict = "recovered"
-        rec_at = windows[i].t_s
-        rec = round(max(0.0, rec_at - trigger.end), 6)
+    verdict, rec_at, rec = _outcome(windows, trigger)
     v = StormVerdict(
         verdict=verdict,
         recovered_at_s=rec_at,
@@ -220,6 +179,64 @@ def classify(
         **common,
     )
     return v, windows
+
+
+def _common(
+    series: Any, replication: int, g0: float, p0: float | None, b_lo: int, b_trig: int, b_hi: int, k: int
+) -> dict[str, Any]:
+    """The verdict's fields every outcome has: the baseline (buckets ``[b_lo, b_trig)``), the peak and final
+    queues and failures from the trigger on, and the retry amplification before and at the end."""
+    fail = sum((series.entry[b][0] - series.entry[b][1]) for b in range(b_trig, b_hi) if b in series.entry)
+    queues: dict[str, float] = {}
+    for b in range(b_trig, b_hi):
+        for wl, q in series.queue.get(b, {}).items():
+            queues[wl] = max(queues.get(wl, 0.0), q)
+    return {
+        "replication": replication,
+        "baseline_goodput_rps": round(g0, 4),
+        "baseline_p99_ms": None if p0 is None else round(p0, 3),
+        "peak_queue": queues,
+        "end_queue": dict(series.queue.get(b_hi - 1, {})),
+        "baseline_amplification": _amp(series, b_lo, b_trig),
+        "end_amplification": _amp(series, b_hi - k, b_hi),
+        "failed_requests": int(fail),
+    }
+
+
+def _windows(series: Any, b_lo: int, b_hi: int, k: int, floor: float, p_max: float) -> list[StormWindow]:
+    """Sliding windows of ``k`` buckets over ``[b_lo, b_hi)``: healthy when goodput >= ``floor`` (req/s) and
+    p99 <= ``p_max`` (ms)."""
+    w = series.width
+    win = k * w
+    out = []
+    for s in range(b_lo, b_hi - k + 1):
+        n, ok, sk = _merge([series.entry.get(b) for b in range(s, s + k)])
+        good = ok / win
+        p99 = _q99(n, sk)
+        healthy = good >= floor and p99 is not None and p99 <= p_max
+        out.append(
+            StormWindow(
+                t_s=round(s * w, 6),
+                goodput_rps=round(good, 4),
+                p99_ms=None if p99 is None else round(p99, 3),
+                healthy=healthy,
+            )
+        )
+    return out
+
+
+def _outcome(windows: list[StormWindow], trigger: Trigger) -> tuple[str, float | None, float | None]:
+    """``(verdict, recovered_at_s, recovery_s)``: stable (every window healthy), metastable (the last one is not),
+    else recovered at the start of the final healthy run of windows."""
+    if all(x.healthy for x in windows):
+        return "stable", None, None
+    if not windows[-1].healthy:
+        return "metastable", None, None
+    i = len(windows) - 1
+    while i > 0 and windows[i - 1].healthy:
+        i -= 1
+    rec_at = windows[i].t_s
+    return "recovered", rec_at, round(max(0.0, rec_at - trigger.end), 6)
 
 
 def storm_result(model: Any, reps: Sequence[Any], params: VerdictParams = VerdictParams()) -> StormResult | None:
