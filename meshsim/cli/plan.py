@@ -35,6 +35,37 @@ SloOption = typer.Option(
 )
 
 
+RpsOpt = Annotated[float | None, typer.Option("--rps", help="Entry rate to plan for, requests/s.")]
+MaxLoadOpt = Annotated[
+    bool, typer.Option("--max-load", help="Find the highest entry rate the config, as given, sustains within its SLOs.")
+]
+AnalyticOnlyOpt = Annotated[bool, typer.Option("--analytic-only", help="Only the analytic pre-screen (no simulation).")]
+PointDurationOpt = Annotated[
+    str | None, typer.Option("--duration", help="Measured window per simulated point, e.g. 20s.")
+]
+PointWarmupOpt = Annotated[str | None, typer.Option("--warmup", help="Warm-up per simulated point, e.g. 5s.")]
+PlanSeedOpt = Annotated[
+    int, typer.Option("--seed", min=0, help="Root seed; every point uses it (common random numbers).")
+]
+PlanReplicationsOpt = Annotated[
+    int, typer.Option("--replications", "-r", min=1, help="Replications per point (CIs, paired differences).")
+]
+CriterionOpt = Annotated[
+    str, typer.Option("--criterion", help="'ci': the 95% CI must lie within each SLO; 'point': the estimate decides.")
+]
+SidecarVcpuOpt = Annotated[
+    float,
+    typer.Option(
+        "--sidecar-vcpu-per-krps",
+        min=0,
+        help="Sidecar vCPU per 1000 req/s over a call's two proxies (reference: 0.2-0.5).",
+    ),
+]
+PlanOutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-plan).")
+]
+
+
 def _fmt(v: float | None, nd: int = 4) -> str:
     return "-" if v is None else f"{v:.{nd}g}"
 
@@ -42,43 +73,19 @@ def _fmt(v: float | None, nd: int = 4) -> str:
 def plan_command(
     paths: Paths,
     slo: Annotated[list[str] | None, SloOption] = None,
-    rps: Annotated[float | None, typer.Option("--rps", help="Entry rate to plan for, requests/s.")] = None,
-    max_load_: Annotated[
-        bool,
-        typer.Option("--max-load", help="Find the highest entry rate the config, as given, sustains within its SLOs."),
-    ] = False,
-    analytic_only: Annotated[
-        bool, typer.Option("--analytic-only", help="Only the analytic pre-screen (no simulation).")
-    ] = False,
-    duration: Annotated[
-        str | None, typer.Option("--duration", help="Measured window per simulated point, e.g. 20s.")
-    ] = None,
-    warmup: Annotated[str | None, typer.Option("--warmup", help="Warm-up per simulated point, e.g. 5s.")] = None,
-    seed: Annotated[
-        int, typer.Option("--seed", min=0, help="Root seed; every point uses it (common random numbers).")
-    ] = 1,
-    replications: Annotated[
-        int, typer.Option("--replications", "-r", min=1, help="Replications per point (CIs, paired differences).")
-    ] = 4,
+    rps: RpsOpt = None,
+    max_load_: MaxLoadOpt = False,
+    analytic_only: AnalyticOnlyOpt = False,
+    duration: PointDurationOpt = None,
+    warmup: PointWarmupOpt = None,
+    seed: PlanSeedOpt = 1,
+    replications: PlanReplicationsOpt = 4,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes for replications.")] = None,
-    criterion: Annotated[
-        str,
-        typer.Option("--criterion", help="'ci': the 95% CI must lie within each SLO; 'point': the estimate decides."),
-    ] = "ci",
+    criterion: CriterionOpt = "ci",
     vcpu_per_replica: Annotated[float, typer.Option("--vcpu-per-replica", min=0, help="vCPU of one pod (cost).")] = 1.0,
-    sidecar_vcpu: Annotated[
-        float,
-        typer.Option(
-            "--sidecar-vcpu-per-krps",
-            min=0,
-            help="Sidecar vCPU per 1000 req/s over a call's two proxies (reference: 0.2-0.5).",
-        ),
-    ] = 0.35,
+    sidecar_vcpu: SidecarVcpuOpt = 0.35,
     sets: Annotated[list[str] | None, SetOption] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest8>-s<seed>-plan)."),
-    ] = None,
+    out: PlanOutOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the one-line answer.")] = False,
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
     precision: Annotated[str | None, PrecisionOption] = None,

@@ -93,56 +93,7 @@ def scenario_result(model: MeshModel, reps: Sequence[RepResult]) -> ScenarioResu
     if tl is None or not reps or reps[0].scenario is None:
         return None
     raw = reps[0].scenario
-    canary = None
-    if tl.canary is not None and raw["canary"] is not None:
-        c = tl.canary
-        cr = raw["canary"]
-        outcomes = {"promoted": 0, "rolled_back": 0, "in_progress": 0}
-        for r in reps:
-            if r.scenario and r.scenario["canary"]:
-                outcomes[r.scenario["canary"]["outcome"]] += 1
-        n = sum(outcomes.values())
-        series = raw["series"]
-        end = cr["at"] if cr["at"] is not None else max([b * series.width for b in series.entry] or [c.start])
-        slow_ms = next((hi for name, _lo, hi, _w in c.metrics if name == "request-duration" and hi is not None), None)
-        req = err = slow = 0
-        for b, (nb, okb, sk) in series.entry.items():
-            t = b * series.width
-            if c.start <= t < end:
-                req += nb
-                err += nb - okb
-                if slow_ms is not None and nb:
-                    # requests above the threshold, from the sketch's rank of the threshold
-                    slow += int(round(nb * (1 - _cdf(sk, slow_ms))))
-        if cr["outcome"] == "promoted":
-            verdict = f"promoted at {format_duration(cr['at'])}"
-        elif cr["outcome"] == "rolled_back":
-            verdict = f"rolled back at {format_duration(cr['at'])}"
-        else:
-            verdict = "still in progress when the run ended"
-        if req:
-            verdict += f", {100 * err / req:.2g}% of users saw errors during the rollout"
-        canary = CanaryResult(
-            name=c.name,
-            service=c.service,
-            primary=c.primary,
-            canary=c.canary,
-            outcome=cr["outcome"],
-            at_s=cr["at"],
-            verdict=verdict,
-            failed_checks=cr["failed"],
-            weights=[(round(t, 6), float(w)) for t, w in cr["weights"]],
-            checks=[
-                CanaryCheck(t_s=round(x["t"], 6), passed=x["passed"], reason=x["reason"], weight=float(x["weight"]))
-                for x in cr["checks"]
-            ],
-            rollout_requests=req,
-            rollout_errors=err,
-            rollout_slow=slow,
-            outcomes=outcomes,
-            p_promoted=wilson_estimate(outcomes["promoted"], n),
-            p_rolled_back=wilson_estimate(outcomes["rolled_back"], n),
-        )
+    canary = _canary(tl.canary, raw, reps) if tl.canary is not None and raw["canary"] is not None else None
     return ScenarioResult(
         interval_s=tl.series_interval,
         series=series_points(model, raw),
@@ -176,6 +127,58 @@ def scenario_result(model: MeshModel, reps: Sequence[RepResult]) -> ScenarioResu
             for d in raw.get("autoscaling", [])
         ],
         autoscalers=[hpa_result(a) for a in raw.get("autoscalers", [])],
+    )
+
+
+def _canary(c: Any, raw: dict[str, Any], reps: Sequence[RepResult]) -> CanaryResult:
+    """The CanaryPolicy's outcome (replication 0's rollout, every replication's outcome counted): what users saw
+    during the rollout (requests, errors, requests over the latency threshold, from the sketches) and the verdict."""
+    cr = raw["canary"]
+    outcomes = {"promoted": 0, "rolled_back": 0, "in_progress": 0}
+    for r in reps:
+        if r.scenario and r.scenario["canary"]:
+            outcomes[r.scenario["canary"]["outcome"]] += 1
+    n = sum(outcomes.values())
+    series = raw["series"]
+    end = cr["at"] if cr["at"] is not None else max([b * series.width for b in series.entry] or [c.start])
+    slow_ms = next((hi for name, _lo, hi, _w in c.metrics if name == "request-duration" and hi is not None), None)
+    req = err = slow = 0
+    for b, (nb, okb, sk) in series.entry.items():
+        t = b * series.width
+        if c.start <= t < end:
+            req += nb
+            err += nb - okb
+            if slow_ms is not None and nb:
+                # requests above the threshold, from the sketch's rank of the threshold
+                slow += int(round(nb * (1 - _cdf(sk, slow_ms))))
+    if cr["outcome"] == "promoted":
+        verdict = f"promoted at {format_duration(cr['at'])}"
+    elif cr["outcome"] == "rolled_back":
+        verdict = f"rolled back at {format_duration(cr['at'])}"
+    else:
+        verdict = "still in progress when the run ended"
+    if req:
+        verdict += f", {100 * err / req:.2g}% of users saw errors during the rollout"
+    return CanaryResult(
+        name=c.name,
+        service=c.service,
+        primary=c.primary,
+        canary=c.canary,
+        outcome=cr["outcome"],
+        at_s=cr["at"],
+        verdict=verdict,
+        failed_checks=cr["failed"],
+        weights=[(round(t, 6), float(w)) for t, w in cr["weights"]],
+        checks=[
+            CanaryCheck(t_s=round(x["t"], 6), passed=x["passed"], reason=x["reason"], weight=float(x["weight"]))
+            for x in cr["checks"]
+        ],
+        rollout_requests=req,
+        rollout_errors=err,
+        rollout_slow=slow,
+        outcomes=outcomes,
+        p_promoted=wilson_estimate(outcomes["promoted"], n),
+        p_rolled_back=wilson_estimate(outcomes["rolled_back"], n),
     )
 
 

@@ -26,10 +26,9 @@ then searches the HPAs' ``minReplicas`` / target / ``maxReplicas`` under the con
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from meshsim.analysis.slo import (
     Check,
@@ -37,21 +36,32 @@ from meshsim.analysis.slo import (
     SLOSet,
     all_ok,
     evaluate_analytic,
-    evaluate_summary,
     validate_against,
     violation,
 )
-from meshsim.experiments.replicate import run_replications
-from meshsim.metrics.intervals import paired
-from meshsim.metrics.recorder import RELATIVE_ACCURACY
-from meshsim.metrics.results import Estimate, Summary
-from meshsim.metrics.summarize import summarize
+from meshsim.metrics.results import Estimate
 from meshsim.model.analytic import NetworkEstimate, analyze
 from meshsim.model.build import load_and_compile
 from meshsim.model.ir import MeshModel
+from meshsim.planning.points import (
+    SIDECAR_VCPU_PER_KRPS,
+    Cost,
+    Paired,
+    Progress,
+    SimPoint,
+    TraceStep,
+    _cost,
+    _frame,
+    _sim_cost,
+    _worst,
+    paired_difference,
+    replica_override,
+    simulate_point,
+)
 
 __all__ = [
     "SIDECAR_VCPU_PER_KRPS",
+    "Progress",
     "SimPoint",
     "Paired",
     "TraceStep",
@@ -63,185 +73,6 @@ __all__ = [
     "analytic_plan",
     "plan",
 ]
-
-SIDECAR_VCPU_PER_KRPS = 0.35
-"""Sidecar CPU, vCPU per 1000 requests/s through the two proxies of a call (0.2–0.5: https://istio.io/latest/docs/ops/deployment/performance-and-scalability/)."""
-
-Progress = Callable[[str], None]
-
-
-def replica_override(model: MeshModel, key: str, replicas: int) -> str:
-    """The ``--set`` assignment that gives workload ``key`` (``service.version``) ``replicas`` pods."""
-    for w in model.workloads:
-        if w.key == key:
-            return f"MockServiceGraph.services[name={w.service}].versions.{w.version}.replicas={replicas}"
-    raise KeyError(key)
-
-
-@dataclass
-class SimPoint:
-    """One simulated configuration: its overrides, summaries and SLO checks."""
-
-    overrides: tuple[str, ...]
-    digest: str
-    summary: Summary
-    per_rep: list[Summary]
-    checks: list[Check]
-    ok: bool
-    wall_s: float
-
-    def utilization(self) -> dict[str, float]:
-        """Simulated utilisation per workload key (workloads with bounded concurrency)."""
-        return {
-            f"{s.name}.{s.version}": s.utilization.value
-            for s in self.summary.services
-            if s.utilization is not None and s.utilization.value is not None
-        }
-
-    def check(self, key: str) -> Check | None:
-        return next((c for c in self.checks if c.key == key), None)
-
-
-def simulate_point(
-    paths: Sequence[str],
-    overrides: Sequence[str],
-    slos: SLOSet,
-    seed: int,
-    replications: int,
-    workers: int | None = None,
-    criterion: Criterion = "ci",
-) -> SimPoint:
-    """Load (re-validating), compile and simulate ``paths`` with ``overrides``; evaluate ``slos``.
-
-    Replication r uses random streams (seed, r), so two points simulated with the same seed and
-    replications are paired (common random numbers).
-
-    Raises
-    ------
-    meshsim.errors.ConfigError
-        When an override makes the config invalid, or an objective names no entry/service.
-    """
-    t0 = time.perf_counter()
-    model, _ = load_and_compile(list(paths), list(overrides))
-    validate_against(slos, model)
-    reps = run_replications(model, seed, replications, workers=workers)
-    pooled = summarize(model, reps, inputs=list(paths))
-    per = [summarize(model, [r]) for r in reps] if replications > 1 else []
-    checks = evaluate_summary(slos, pooled, per, criterion)
-    return SimPoint(tuple(overrides), model.digest, pooled, per, checks, all_ok(checks), time.perf_counter() - t0)
-
-
-@dataclass(frozen=True)
-class Paired:
-    """Paired difference (``candidate − reference``) of one metric over replications: mean and 95% CI."""
-
-    metric: str
-    mean: float
-    ci_low: float | None
-    ci_high: float | None
-    n: int
-
-    def __str__(self) -> str:
-        ci = (
-            f" [{self.ci_low:+.3g}, {self.ci_high:+.3g}]"
-            if self.ci_low is not None and self.ci_high is not None
-            else ""
-        )
-        return f"{self.metric} {self.mean:+.3g}{ci}"
-
-
-def paired_difference(cand: Check, ref: Check) -> Paired | None:
-    """Paired difference of two checks' per-replication values (same seed: common random numbers):
-    the value is the pooled difference, the CI :func:`meshsim.metrics.intervals.paired`'s."""
-    pairs = [(a, b) for a, b in zip(cand.per_rep, ref.per_rep, strict=False) if a is not None and b is not None]
-    if not pairs:
-        return None
-    d = [a - b for a, b in pairs]
-    pooled = cand.value - ref.value if cand.value is not None and ref.value is not None else sum(d) / len(d)
-    res = (
-        RELATIVE_ACCURACY * (abs(cand.value or 0.0) + abs(ref.value or 0.0))
-        if cand.metric.startswith("latency.p")
-        else 0.0
-    )
-    props = None
-    if cand.metric == "success_rate" and cand.value is not None and ref.value is not None:
-        if cand.requests and ref.requests:  # a difference of proportions: Newcombe floor
-            props = (ref.value, ref.requests, cand.value, cand.requests)
-    est = paired([b for _, b in pairs], [a for a, _ in pairs], pooled, res, proportions=props)
-    return Paired(cand.key, est.value if est.value is not None else pooled, est.ci_low, est.ci_high, len(d))
-
-
-@dataclass
-class TraceStep:
-    """One point the search evaluated: ``phase`` analytic or simulation, the replicas, why it was
-    evaluated (``action``), whether every SLO held, the worst objective and the evidence."""
-
-    step: int
-    phase: Literal["analytic", "simulation"]
-    replicas: dict[str, int]
-    action: str
-    ok: bool
-    worst: str
-    worst_value: float | None
-    paired: Paired | None = None
-    digest: str = ""
-    rate: float | None = None
-
-    def as_row(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"step": self.step, "phase": self.phase, "action": self.action, "ok": self.ok}
-        if self.rate is not None:
-            row["rate_rps"] = self.rate
-        row.update({f"replicas[{k}]": v for k, v in sorted(self.replicas.items())})
-        row.update(
-            {
-                "worst": self.worst,
-                "worst_value": self.worst_value,
-                "paired_vs_reference": str(self.paired) if self.paired else "",
-            }
-        )
-        return row
-
-
-def _worst(checks: Sequence[Check]) -> tuple[str, float | None]:
-    if not checks:
-        return "", None
-    c = max(checks, key=lambda c: (not c.ok, c.excess(), c.value if c.value is not None else 0.0))
-    return f"{c.key} {'<=' if c.bound == 'max' else '>='} {c.limit:g}", c.value
-
-
-@dataclass(frozen=True)
-class Cost:
-    """vCPU of a plan: ``replica_vcpu`` = pods × ``vcpu_per_replica``; ``sidecar_vcpu`` =
-    ``sidecar_vcpu_per_krps`` × (upstream attempts/s + entry requests/s ÷ 2) / 1000 (an attempt crosses
-    two proxies, an entry request one; Istio's published 0.2–0.5 vCPU per 1000 req/s)."""
-
-    pods: int
-    replica_vcpu: float
-    proxy_krps: float
-    sidecar_vcpu: float
-    vcpu_per_replica: float
-    sidecar_vcpu_per_krps: float
-
-    @property
-    def total_vcpu(self) -> float:
-        return self.replica_vcpu + self.sidecar_vcpu
-
-
-def _cost(pods: int, attempts_rps: float, entry_rps: float, vcpu_per_replica: float, k: float) -> Cost:
-    krps = (attempts_rps + entry_rps / 2) / 1000
-    return Cost(pods, pods * vcpu_per_replica, krps, k * krps, vcpu_per_replica, k)
-
-
-def _sim_cost(p: SimPoint, pods: int, vcpu_per_replica: float, k: float) -> Cost:
-    s = p.summary
-    window = s.run.duration_s * s.run.replications
-    return _cost(pods, sum(e.attempts for e in s.edges) / window, s.entry.throughput_rps, vcpu_per_replica, k)
-
-
-def _frame(rows: list[dict[str, Any]]) -> Any:
-    import pandas as pd
-
-    return pd.DataFrame(rows)
 
 
 @dataclass
@@ -425,9 +256,6 @@ def plan(
 ) -> Plan:
     """The fewest replicas per workload such that every objective in ``slos`` holds (module docstring).
 
-    (Long: the analytic start, the add loop and the removal loop share one trace and one memo of
-    simulated points.)
-
     Parameters
     ----------
     paths, overrides:
@@ -454,109 +282,19 @@ def plan(
     base = list(overrides) + ([f"LoadProfile.spec.rate={rate}"] if rate is not None else [])
     model, _ = load_and_compile(list(paths), base)
     validate_against(slos, model)
-    rate_v = model.load.rate
     configured = {w.key: w.replicas for w in model.workloads}
     notes: list[str] = []
-    est0: NetworkEstimate | None
-    try:
-        est0 = analyze(model, samples=0)
-        planned = [w.key for w in est0.workloads if w.concurrency is not None and w.arrival_rate_rps > 0]
-    except ValueError as exc:
-        est0 = None
-        planned = [w.key for w in model.workloads if w.concurrency is not None]
-        notes.append(f"analytic pre-screen skipped: {exc}")
-    if not planned:
-        notes.append("no workload with bounded concurrency receives traffic: replicas do not affect latency")
-    trace: list[TraceStep] = []
-    if est0 is not None and planned:
-        x_a, trace, a_ok, est = analytic_plan(model, slos, planned)
-        if not a_ok:
-            notes.append("the analytic model finds no replica count that meets every SLO")
-        say("analytic bound: " + (", ".join(f"{k}={v}" for k, v in sorted(x_a.items())) or "-"))
-    else:
-        x_a = {k: configured[k] for k in planned}
-        est = est0  # type: ignore[assignment]
+    planned, x_a, trace, est, est0 = _analytic_start(model, slos, configured, notes, say)
     if not simulate:
-        est_f = analyze(model, replicas=x_a) if est0 is not None else None
-        checks = evaluate_analytic(slos, est_f) if est_f is not None else []
-        return Plan(
-            dict(x_a),
-            {k: configured[k] for k in planned},
-            dict(x_a),
-            all_ok(checks),
-            checks,
-            {},
-            None
-            if est_f is None
-            else _cost(
-                sum({**configured, **x_a}.values()),
-                est_f.sidecar_attempts_rps,
-                est_f.entry_rate_rps,
-                vcpu_per_replica,
-                sidecar_vcpu_per_krps,
-            ),
-            [replica_override(model, k, v) for k, v in sorted(x_a.items())],
-            trace,
-            rate_v,
-            seed,
-            replications,
-            criterion,
-            model.digest,
-            est_f,
-            notes,
-            simulated=False,
-        )
-
-    memo: dict[tuple[tuple[str, int], ...], SimPoint] = {}
-
-    def sim(x: dict[str, int]) -> SimPoint:
-        key = tuple(sorted(x.items()))
-        if key not in memo:
-            memo[key] = simulate_point(
-                paths,
-                base + [replica_override(model, k, v) for k, v in key],
-                slos,
-                seed,
-                replications,
-                workers,
-                criterion,
-            )
-        return memo[key]
-
-    def log(x: dict[str, int], action: str, p: SimPoint, paired: Paired | None = None) -> None:
-        worst, wv = _worst(p.checks)
-        trace.append(TraceStep(len(trace), "simulation", dict(x), action, p.ok, worst, wv, paired, p.digest))
-        say(f"{action}: {'ok' if p.ok else 'violates ' + worst} ({p.wall_s:.1f}s)")
-
-    x = dict(x_a)
-    p = sim(x)
-    log(x, "simulate the analytic plan", p)
-    steps = 0
-    while not p.ok and steps < max_steps and planned:
-        util = p.utilization()
-        v = max(planned, key=lambda k: (util.get(k, 0.0), k))
-        x = {**x, v: x[v] + 1}
-        prev = p
-        p = sim(x)
-        pd_ = _paired_on_worst(p, prev)
-        log(x, f"+1 {v} (highest utilisation {util.get(v, 0.0):.2f})", p, pd_)
-        steps += 1
+        return _analytic_only(
+            model, slos, planned, x_a, configured, trace, est0, notes, vcpu_per_replica, sidecar_vcpu_per_krps,
+            seed, replications, criterion,
+        )  # fmt: skip
+    search = _Search(paths, base, model, slos, seed, replications, workers, criterion, trace, say)
+    x, p = search.climb(dict(x_a), planned, max_steps)
     feasible = p.ok
     if feasible:
-        improved = True
-        while improved:
-            improved = False
-            util = p.utilization()
-            for v in sorted(planned, key=lambda k: (util.get(k, 0.0), k)):
-                if x[v] <= 1:
-                    continue
-                y = {**x, v: x[v] - 1}
-                q = sim(y)
-                log(y, f"try -1 {v}", q, _paired_on_worst(q, p, use_first=True))
-                if q.ok:
-                    x, p = y, q
-                    improved = True
-                    break
+        x, p = search.descend(x, p, planned)
     else:
         notes.append(f"no plan met every SLO within {max_steps} simulated steps")
     pods = sum({**configured, **x}.values())
@@ -571,7 +309,7 @@ def plan(
         cost=_sim_cost(p, pods, vcpu_per_replica, sidecar_vcpu_per_krps),
         overrides=[replica_override(model, k, v) for k, v in sorted(x.items())],
         trace=trace,
-        rate=rate_v,
+        rate=model.load.rate,
         seed=seed,
         replications=replications,
         criterion=criterion,
@@ -579,6 +317,155 @@ def plan(
         analytic_estimate=est,
         notes=notes,
     )
+
+
+def _analytic_start(
+    model: MeshModel, slos: SLOSet, configured: dict[str, int], notes: list[str], say: Progress
+) -> tuple[list[str], dict[str, int], list[TraceStep], NetworkEstimate | None, NetworkEstimate | None]:
+    """``(planned, analytic replicas, trace, estimate, pre-screen estimate)``: the workloads whose replicas
+    matter (bounded concurrency, receiving traffic) and the analytic model's smallest counts for them
+    (the configured ones when the analytic model cannot be solved); reasons go to ``notes``."""
+    est0: NetworkEstimate | None
+    try:
+        est0 = analyze(model, samples=0)
+        planned = [w.key for w in est0.workloads if w.concurrency is not None and w.arrival_rate_rps > 0]
+    except ValueError as exc:
+        est0 = None
+        planned = [w.key for w in model.workloads if w.concurrency is not None]
+        notes.append(f"analytic pre-screen skipped: {exc}")
+    if not planned:
+        notes.append("no workload with bounded concurrency receives traffic: replicas do not affect latency")
+    if est0 is None or not planned:
+        return planned, {k: configured[k] for k in planned}, [], est0, est0
+    x_a, trace, a_ok, est = analytic_plan(model, slos, planned)
+    if not a_ok:
+        notes.append("the analytic model finds no replica count that meets every SLO")
+    say("analytic bound: " + (", ".join(f"{k}={v}" for k, v in sorted(x_a.items())) or "-"))
+    return planned, x_a, trace, est, est0
+
+
+def _analytic_only(
+    model: MeshModel,
+    slos: SLOSet,
+    planned: list[str],
+    x_a: dict[str, int],
+    configured: dict[str, int],
+    trace: list[TraceStep],
+    est0: NetworkEstimate | None,
+    notes: list[str],
+    vcpu_per_replica: float,
+    sidecar_vcpu_per_krps: float,
+    seed: int,
+    replications: int,
+    criterion: Criterion,
+) -> Plan:
+    """The analytic plan alone (``simulate=False``): the pre-screen's counts, checked by the analytic model."""
+    est_f = analyze(model, replicas=x_a) if est0 is not None else None
+    checks = evaluate_analytic(slos, est_f) if est_f is not None else []
+    cost = None
+    if est_f is not None:
+        cost = _cost(
+            sum({**configured, **x_a}.values()),
+            est_f.sidecar_attempts_rps,
+            est_f.entry_rate_rps,
+            vcpu_per_replica,
+            sidecar_vcpu_per_krps,
+        )
+    return Plan(
+        dict(x_a),
+        {k: configured[k] for k in planned},
+        dict(x_a),
+        all_ok(checks),
+        checks,
+        {},
+        cost,
+        [replica_override(model, k, v) for k, v in sorted(x_a.items())],
+        trace,
+        model.load.rate,
+        seed,
+        replications,
+        criterion,
+        model.digest,
+        est_f,
+        notes,
+        simulated=False,
+    )
+
+
+class _Search:
+    """The simulated part of :func:`plan`: points simulated once each (memo) with the same seed and
+    replications, every step logged to one ``trace``."""
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        base: list[str],
+        model: MeshModel,
+        slos: SLOSet,
+        seed: int,
+        replications: int,
+        workers: int | None,
+        criterion: Criterion,
+        trace: list[TraceStep],
+        say: Progress,
+    ) -> None:
+        self.paths, self.base, self.model, self.slos = paths, base, model, slos
+        self.seed, self.replications, self.workers, self.criterion = seed, replications, workers, criterion
+        self.trace, self.say = trace, say
+        self.memo: dict[tuple[tuple[str, int], ...], SimPoint] = {}
+
+    def sim(self, x: dict[str, int]) -> SimPoint:
+        key = tuple(sorted(x.items()))
+        if key not in self.memo:
+            self.memo[key] = simulate_point(
+                self.paths,
+                self.base + [replica_override(self.model, k, v) for k, v in key],
+                self.slos,
+                self.seed,
+                self.replications,
+                self.workers,
+                self.criterion,
+            )
+        return self.memo[key]
+
+    def log(self, x: dict[str, int], action: str, p: SimPoint, paired: Paired | None = None) -> None:
+        worst, wv = _worst(p.checks)
+        self.trace.append(TraceStep(len(self.trace), "simulation", dict(x), action, p.ok, worst, wv, paired, p.digest))
+        self.say(f"{action}: {'ok' if p.ok else 'violates ' + worst} ({p.wall_s:.1f}s)")
+
+    def climb(self, x: dict[str, int], planned: list[str], max_steps: int) -> tuple[dict[str, int], SimPoint]:
+        """From the analytic plan, add a pod to the most utilised workload until every SLO holds (or
+        ``max_steps``)."""
+        p = self.sim(x)
+        self.log(x, "simulate the analytic plan", p)
+        steps = 0
+        while not p.ok and steps < max_steps and planned:
+            util = p.utilization()
+            v = max(planned, key=lambda k: (util.get(k, 0.0), k))
+            x = {**x, v: x[v] + 1}
+            prev = p
+            p = self.sim(x)
+            self.log(x, f"+1 {v} (highest utilisation {util.get(v, 0.0):.2f})", p, _paired_on_worst(p, prev))
+            steps += 1
+        return x, p
+
+    def descend(self, x: dict[str, int], p: SimPoint, planned: list[str]) -> tuple[dict[str, int], SimPoint]:
+        """From a feasible point, remove a pod from the least utilised workload while every SLO still holds."""
+        improved = True
+        while improved:
+            improved = False
+            util = p.utilization()
+            for v in sorted(planned, key=lambda k: (util.get(k, 0.0), k)):
+                if x[v] <= 1:
+                    continue
+                y = {**x, v: x[v] - 1}
+                q = self.sim(y)
+                self.log(y, f"try -1 {v}", q, _paired_on_worst(q, p, use_first=True))
+                if q.ok:
+                    x, p = y, q
+                    improved = True
+                    break
+        return x, p
 
 
 def _paired_on_worst(cand: SimPoint, ref: SimPoint, use_first: bool = False) -> Paired | None:

@@ -15,10 +15,6 @@ import networkx as nx
 ALLOWED_LONG_FUNCTIONS: dict[str, frozenset[str]] = {
     "meshsim/sim/router.py": frozenset({"route_request"}),
     "meshsim/cli/main.py": frozenset({"run"}),
-    "meshsim/cli/plan.py": frozenset({"*"}),
-    "meshsim/planning/search.py": frozenset({"*"}),
-    "meshsim/analysis/verdict.py": frozenset({"*"}),
-    "meshsim/metrics/scenario_summary.py": frozenset({"*"}),
 }
 ALLOWED_LONG_MODULES: frozenset[str] = frozenset({"meshsim/sim/cluster.py"})
 
