@@ -1,6 +1,8 @@
 """The simulator's kernel on top of SimPy: the one module that relies on SimPy internals.
 
-- :func:`start_now` starts a process without SimPy's ``Initialize`` event;
+- :func:`start_now` starts a process without SimPy's ``Initialize`` event, :func:`spawn` one nobody
+  waits for (its end schedules no event);
+- :func:`run_until` is ``Environment.run(until=event)`` with SimPy's ``step`` inlined;
 - :func:`interrupt_wait` throws an interrupt into the process waiting on an attempt's event, at once;
 - :func:`detached` carries on an attempt its router gave up on, in a process of its own;
 - :class:`Deadlines` keeps timers that almost never fire on a lazily pruned heap;
@@ -8,8 +10,8 @@
 
 The internals used (SimPy 4.1, ``simpy/events.py``): ``Process._resume(event)`` reading
 ``event._ok``/``event._value`` (and ``event._defused`` for a failure), ``Process._generator``,
-``Environment._active_proc``, and an event's ``callbacks`` list holding the waiting process's bound
-``_resume``. ``pyproject.toml`` pins the SimPy minor version and ``tests/unit/sim/test_kernel.py`` fails
+``Environment._active_proc``, an event's ``callbacks`` list holding the waiting process's bound
+``_resume``, and ``Environment._queue`` (a heap of ``(time, priority, eid, event)``) with ``_now``. ``pyproject.toml`` pins the SimPy minor version and ``tests/unit/sim/test_kernel.py`` fails
 loudly if any of them changes.
 """
 
@@ -18,11 +20,24 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
+from heapq import heappop
 from typing import Any, Protocol
 
 import simpy
+from simpy.core import EmptySchedule, StopSimulation
 
-__all__ = ["Gen", "Deadlines", "Waiter", "collector_tuned", "detached", "interrupt_wait", "start_now", "succeed_later"]
+__all__ = [
+    "Gen",
+    "Deadlines",
+    "Waiter",
+    "collector_tuned",
+    "detached",
+    "interrupt_wait",
+    "run_until",
+    "spawn",
+    "start_now",
+    "succeed_later",
+]
 
 Gen = Generator[Any, Any, Any]
 
@@ -53,6 +68,94 @@ def start_now(env: simpy.Environment, gen: Gen) -> simpy.Process:
     p._resume(_STARTED)  # type: ignore[arg-type]
     env._active_proc = caller
     return p
+
+
+class _Spawned(simpy.Process):
+    """A process nobody waits for (:func:`spawn`): SimPy's ``Process._resume`` (simpy/events.py, 4.1)
+    except that a generator that returns schedules the process's own event only when a callback waits on
+    it: an event without callbacks does nothing when processed, and leaving it out shifts no other
+    event's order (their ``(time, priority, eid)`` keys keep their relative order). A failure is still
+    scheduled, so it crashes the run as in SimPy. (No reference cycle: the process is freed by reference
+    counting as soon as its last event is processed.)"""
+
+    def _resume(self, event: Any) -> None:  # type: ignore[override]
+        env = self.env
+        env._active_proc = self
+        gen = self._generator
+        while True:
+            try:
+                if event._ok:
+                    event = gen.send(event._value)
+                else:
+                    event._defused = True
+                    exc = type(event._value)(*event._value.args)
+                    exc.__cause__ = event._value
+                    event = gen.throw(exc)
+            except StopIteration as e:
+                event = None
+                self._ok = True
+                self._value = e.args[0] if len(e.args) else None
+                if self.callbacks:
+                    env.schedule(self)
+                break
+            except BaseException as e:
+                event = None
+                self._ok = False
+                e.__traceback__ = e.__traceback__.tb_next  # type: ignore[union-attr]
+                self._value = e
+                env.schedule(self)
+                break
+            cbs = event.callbacks
+            if cbs is not None:
+                cbs.append(self._resume)
+                break
+        self._target = event
+        env._active_proc = None
+
+
+def spawn(env: simpy.Environment, gen: Gen) -> None:
+    """Start ``gen`` now, inside the caller (as :func:`start_now`), as a process nobody waits for: an
+    entry request or an abandoned attempt. Its end schedules no event (one SimPy event fewer per entry
+    request); it returns nothing, so nothing can wait for it."""
+    p = _Spawned.__new__(_Spawned)
+    p.env = env
+    p.callbacks = []
+    p._generator = gen
+    caller = env._active_proc
+    p._resume(_STARTED)
+    env._active_proc = caller
+
+
+def run_until(env: simpy.Environment, until: simpy.Event) -> None:
+    """``env.run(until=until)`` with ``Environment.step`` inlined in the loop (simpy/core.py, 4.1): the same
+    events in the same order, one Python call fewer per event. Raises RuntimeError as SimPy does when the
+    queue empties before ``until`` triggers; a failed event nobody defused crashes the run as in SimPy."""
+    if until.callbacks is None:
+        return
+    until.callbacks.append(StopSimulation.callback)
+    queue = env._queue  # type: ignore[attr-defined]
+    try:
+        while True:
+            try:
+                env._now, _, _, event = heappop(queue)  # type: ignore[attr-defined]
+            except IndexError:
+                raise EmptySchedule from None
+            callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
+            try:
+                for callback in callbacks:
+                    callback(event)
+            except StopSimulation:
+                event.callbacks = callbacks[callbacks.index(callback) + 1 :]
+                env.schedule(event, -1)  # type: ignore[arg-type]
+                raise
+            if not event._ok and not hasattr(event, "_defused"):
+                exc = type(event._value)(*event._value.args)
+                exc.__cause__ = event._value
+                raise exc
+    except StopSimulation:
+        return
+    except EmptySchedule:
+        raise RuntimeError(f'No scheduled events left but "until" event was not triggered: {until}') from None
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from meshsim.model.ir import CallStep, Dist
 from meshsim.sim.context import SimContext
-from meshsim.sim.kernel import Gen, start_now
+from meshsim.sim.kernel import Gen, spawn
 from meshsim.sim.pods import Pods
 from meshsim.sim.request import BATCHES, Ctx
 from meshsim.sim.sampling import Uniform, sampler
@@ -170,7 +170,7 @@ class LoadSource:
             yield env.timeout(inter())
             if env.now >= t_end:
                 break
-            start_now(env, self.entry(env.now))
+            spawn(env, self.entry(env.now))
         self._arrivals_over()
 
     def closed_loop(self, user: int) -> Gen:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import simpy
 
-from meshsim.sim.kernel import Deadlines, Gen, detached, interrupt_wait, start_now, succeed_later
+from meshsim.sim.kernel import Deadlines, Gen, detached, interrupt_wait, run_until, spawn, start_now, succeed_later
 
 
 class _Ctl:
@@ -172,3 +172,57 @@ def test_deadlines_keep_one_simpy_timeout_armed() -> None:
     for i in range(1000):
         dl.add(5.0 + i, lambda: None, _Ctl())
     assert len(env._queue) == 1  # noqa: SLF001 - the observable is SimPy's own queue
+
+
+def test_spawned_process_runs_inline_and_its_end_schedules_nothing() -> None:
+    env = simpy.Environment()
+    log: list[tuple[str, float]] = []
+
+    def child() -> Gen:
+        log.append(("child starts", env.now))
+        yield env.timeout(1.0)
+        log.append(("child ends", env.now))
+
+    spawn(env, child())
+    assert log == [("child starts", 0.0)] and len(env._queue) == 1  # type: ignore[attr-defined]
+    env.step()
+    assert log[-1] == ("child ends", 1.0)
+    assert env._queue == []  # type: ignore[attr-defined]  # SimPy's Process would have scheduled its end
+
+
+def test_spawned_process_that_fails_still_crashes_the_run() -> None:
+    env = simpy.Environment()
+
+    def bad() -> Gen:
+        yield env.timeout(1.0)
+        raise ValueError("boom")
+
+    spawn(env, bad())
+    with pytest.raises(ValueError, match="boom"):
+        run_until(env, env.timeout(5.0))
+
+
+def _trace(runner: Any) -> list[tuple[float, str]]:
+    env = simpy.Environment()
+    log: list[tuple[float, str]] = []
+
+    def worker(name: str, d: float) -> Gen:
+        for _ in range(3):
+            yield env.timeout(d)
+            log.append((env.now, name))
+
+    for name, d in (("a", 1.0), ("b", 1.5), ("c", 1.0)):
+        env.process(worker(name, d))
+    runner(env, env.timeout(3.0))
+    log.append((env.now, "end"))
+    return log
+
+
+def test_run_until_processes_the_same_events_in_the_same_order_as_simpy_run() -> None:
+    assert _trace(run_until) == _trace(lambda env, ev: env.run(until=ev))
+
+
+def test_run_until_raises_when_the_queue_empties_first() -> None:
+    env = simpy.Environment()
+    with pytest.raises(RuntimeError, match="No scheduled events left"):
+        run_until(env, env.event())
