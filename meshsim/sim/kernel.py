@@ -11,7 +11,9 @@
 The internals used (SimPy 4.1, ``simpy/events.py``): ``Process._resume(event)`` reading
 ``event._ok``/``event._value`` (and ``event._defused`` for a failure), ``Process._generator``,
 ``Environment._active_proc``, an event's ``callbacks`` list holding the waiting process's bound
-``_resume``, and ``Environment._queue`` (a heap of ``(time, priority, eid, event)``) with ``_now``. ``pyproject.toml`` pins the SimPy minor version and ``tests/unit/sim/test_kernel.py`` fails
+``_resume``, and ``Environment._queue`` (a heap of ``(time, priority, eid, event)``) and ``_now`` (the
+clock, which the data-path modules also read directly: the ``now`` property costs a Python call, ~40 per
+entry request). ``pyproject.toml`` pins the SimPy minor version and ``tests/unit/sim/test_kernel.py`` fails
 loudly if any of them changes.
 """
 
@@ -262,7 +264,7 @@ class Deadlines:
 
     def add(self, delay: float, fn: Callable[[], None], owner: Any) -> None:
         """Call ``fn()`` in ``delay`` seconds unless ``owner.done`` is true by then."""
-        when = self.env.now + delay
+        when = self.env._now + delay
         heapq.heappush(self.heap, (when, self.seq, fn, owner))
         self.seq += 1
         if when < self.target:
@@ -270,13 +272,13 @@ class Deadlines:
 
     def _arm(self, when: float) -> None:
         self.target = when
-        self.env.timeout(when - self.env.now).callbacks.append(lambda _e, w=when: self._wake(w))  # type: ignore[misc]
+        self.env.timeout(when - self.env._now).callbacks.append(lambda _e, w=when: self._wake(w))  # type: ignore[misc]
 
     def _wake(self, when: float) -> None:
         if when != self.target:
             return  # superseded by an earlier arming
         heap = self.heap
-        now = self.env.now
+        now = self.env._now
         while heap:
             w, _, fn, owner = heap[0]
             if owner.done:

@@ -127,7 +127,7 @@ class Router:
             k += 1
             dst = replica = self.ctx.pods[cs.ids[host]]
             if ctx.traced:
-                ta = env.now
+                ta = env._now
                 asid = spans.new_id()
             else:
                 asid = 0
@@ -135,7 +135,7 @@ class Router:
                 status = yield from self.wire(replica, ctx, cs, call, headers, asid)
                 cs.end_stream(host, served, status < 0)  # type: ignore[arg-type]
                 if ctx.traced:
-                    spans.attempt(asid, sid, k, self.id, ta, env.now, False, replica.id, status)
+                    spans.attempt(asid, sid, k, self.id, ta, env._now, False, replica.id, status)
             else:
                 status = yield from self._timed_attempt(
                     replica,
@@ -156,7 +156,7 @@ class Router:
                         k,
                         self.id,
                         ta,
-                        env.now,
+                        env._now,
                         ctl.cancelled or status == PER_TRY_TIMEOUT,
                         replica.id,
                         status,
@@ -178,7 +178,7 @@ class Router:
             retries += 1
             if use_prev and tried is None:
                 tried = {last}
-            tb = env.now
+            tb = env._now
             wait = self._backoff(rp, retries)
             if ctl is None:
                 yield env.timeout(wait)
@@ -187,15 +187,15 @@ class Router:
                 ctl.wait = ev
                 yield ev
                 if ctl.cancelled:
-                    spans.leaf(sid, "retry backoff", self.id, tb, env.now)
+                    spans.leaf(sid, "retry backoff", self.id, tb, env._now)
                     return CANCELLED, "", k, retries, dst
-            spans.leaf(sid, "retry backoff", self.id, tb, env.now)
+            spans.leaf(sid, "retry backoff", self.id, tb, env._now)
 
     def _wait_pending(self, cs: ClusterState, host: int, got: Pending, ctx: Ctx, ctl: Ctl | None, sid: int) -> Gen:
         """Wait in the connection pool's pending queue; returns the connection (or OVERFLOW), or
         ``_CUT`` when the request was cancelled meanwhile."""
         env = self.env
-        tp = env.now
+        tp = env._now
         if ctl is None:
             served = yield got.event
         else:
@@ -204,12 +204,12 @@ class Router:
             served = yield got.event
             ctl.pending = None
             if ctl.cancelled:
-                ctx.spans.leaf(sid, "pending connection", self.id, tp, env.now)
+                ctx.spans.leaf(sid, "pending connection", self.id, tp, env._now)
                 if served >= 0:
                     # a connection was attached in the same instant as the cancel: reset it
                     cs.end_stream(host, served, True)
                 return _CUT
-        ctx.spans.leaf(sid, "pending connection", self.id, tp, env.now)
+        ctx.spans.leaf(sid, "pending connection", self.id, tp, env._now)
         return served
 
     def _timed_attempt(

@@ -24,6 +24,11 @@ def test_simpy_internals_the_kernel_relies_on_are_there() -> None:
     assert simpy.__version__.startswith("4.1."), f"kernel written against SimPy 4.1, found {simpy.__version__}"
     env = simpy.Environment()
     assert hasattr(env, "_active_proc"), "Environment._active_proc is gone"
+    env.timeout(2.5)
+    assert env._now == env.now == 0  # type: ignore[attr-defined]
+    assert [e[0] for e in env._queue] == [2.5], "Environment._queue is no longer a heap of (time, ...)"  # type: ignore[attr-defined]
+    env.step()
+    assert env._now == 2.5, "Environment._now is no longer the clock"  # type: ignore[attr-defined]
     params = list(inspect.signature(simpy.Process._resume).parameters)
     assert params == ["self", "event"], f"Process._resume signature changed: {params}"
     src = inspect.getsource(simpy.Process._resume)
