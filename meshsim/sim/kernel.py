@@ -2,6 +2,7 @@
 
 - :func:`start_now` starts a process without SimPy's ``Initialize`` event, :func:`spawn` one nobody
   waits for (its end schedules no event);
+- :func:`sleep` is ``env.timeout(delay)`` built in one call;
 - :func:`run_until` is ``Environment.run(until=event)`` with SimPy's ``step`` inlined;
 - :func:`interrupt_wait` throws an interrupt into the process waiting on an attempt's event, at once;
 - :func:`detached` carries on an attempt its router gave up on, in a process of its own;
@@ -22,7 +23,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from heapq import heappop
+from heapq import heappop, heappush
 from typing import Any, Protocol
 
 import simpy
@@ -36,6 +37,7 @@ __all__ = [
     "detached",
     "interrupt_wait",
     "run_until",
+    "sleep",
     "spawn",
     "start_now",
     "succeed_later",
@@ -126,6 +128,27 @@ def spawn(env: simpy.Environment, gen: Gen) -> None:
     caller = env._active_proc
     p._resume(_STARTED)
     env._active_proc = caller
+
+
+_new = object.__new__
+_Timeout = simpy.Timeout
+
+
+def sleep(env: simpy.Environment, delay: float) -> simpy.Timeout:
+    """``env.timeout(delay)`` (``delay`` seconds >= 0, value None) without its two Python calls
+    (``Timeout.__init__`` and ``Environment.schedule``): the same attributes and the same queue entry
+    ``(now + delay, NORMAL, next eid, event)``, so the same order. The data path's waits (network and
+    proxies, app sleeps, arrivals) use it; anything else may use ``env.timeout``."""
+    if delay < 0:
+        raise ValueError(f"negative delay {delay}")
+    t = _new(_Timeout)
+    t.env = env
+    t.callbacks = []
+    t._value = None
+    t._delay = delay
+    t._ok = True
+    heappush(env._queue, (env._now + delay, 1, next(env._eid), t))  # type: ignore[attr-defined,misc]
+    return t
 
 
 def run_until(env: simpy.Environment, until: simpy.Event) -> None:

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from meshsim.model.ir import CallStep, Dist
 from meshsim.sim.context import SimContext
-from meshsim.sim.kernel import Gen, spawn
+from meshsim.sim.kernel import Gen, sleep, spawn
 from meshsim.sim.pods import Pods
 from meshsim.sim.request import BATCHES, Ctx
 from meshsim.sim.sampling import Uniform, sampler
@@ -113,7 +113,7 @@ class LoadSource:
             pod = pods[int(self.u_entry() * len(pods))] if len(pods) > 1 else pods[0]
             t = env._now
             wait = pod.sidecar.cpu.take(t, ctx.cpu_per_request, measured)
-            yield env.timeout(ctx.proxy_cost() + ctx.net2 / 2 + wait)
+            yield sleep(env, ctx.proxy_cost() + ctx.net2 / 2 + wait)
             if traced:
                 spans.leaf(root, "network and inbound proxy", pod.id, t, env._now, proxy_wait_ms=wait * 1e3)
             if not pod.alive:
@@ -167,7 +167,7 @@ class LoadSource:
 
         t_end = self.ctx.t_end
         while True:
-            yield env.timeout(inter())
+            yield sleep(env, inter())
             if env._now >= t_end:
                 break
             spawn(env, self.entry(env._now))

@@ -20,7 +20,7 @@ from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import OVERFLOW, Pending
 from meshsim.sim.context import SimContext
 from meshsim.sim.cpu import ScheduledProxyCPU, traverse
-from meshsim.sim.kernel import Gen, detached, interrupt_wait, start_now
+from meshsim.sim.kernel import Gen, detached, interrupt_wait, sleep, start_now
 from meshsim.sim.request import APP_TIMEOUT, CANCELLED, UPSTREAM_RESET, Ctl, Ctx, forwarded_headers
 from meshsim.sim.sampling import Uniform, sampler
 from meshsim.sim.sidecar import Proxy, Sidecar
@@ -149,7 +149,7 @@ class Replica:
                     break
                 if type(step) is SleepStep:
                     ts = env._now
-                    yield env.timeout(self.samplers[step.index]() * self.slow)
+                    yield sleep(env, self.samplers[step.index]() * self.slow)
                     if traced:
                         spans.leaf(app_sid, "sleep", self.id, ts, env._now)
                 elif type(step) is CallStep:

@@ -28,7 +28,7 @@ from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import ClusterState
 from meshsim.sim.context import SimContext
 from meshsim.sim.cpu import ProxyCPU, traverse
-from meshsim.sim.kernel import Gen, interrupt_wait, succeed_later
+from meshsim.sim.kernel import Gen, interrupt_wait, sleep, succeed_later
 from meshsim.sim.request import CANCELLED, CONNECT_FAIL, PER_TRY_TIMEOUT, TLS_MISMATCH, Attempt, Ctl, Ctx
 from meshsim.sim.router import Router
 from meshsim.sim.routing import RouteRT, pick_cluster, select_route
@@ -296,7 +296,7 @@ class Proxy(Router):
             wait = ca.take(t, cpu, measured) + cb.take(t, cpu, measured)
         if not cpu_on:
             sizes = (call.request_size + replica.wl.response_size) * sc.per_byte2
-            yield env.timeout(sc.proxy_cost() + sc.proxy_cost() + sc.net2 + sizes + wait)
+            yield sleep(env, sc.proxy_cost() + sc.proxy_cost() + sc.net2 + sizes + wait)
         if ctx.traced:
             ctx.spans.wire(asid, self.id, t, env._now, wait, tls == 1)
         if not replica.alive:

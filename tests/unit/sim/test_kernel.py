@@ -9,7 +9,17 @@ from typing import Any
 import pytest
 import simpy
 
-from meshsim.sim.kernel import Deadlines, Gen, detached, interrupt_wait, run_until, spawn, start_now, succeed_later
+from meshsim.sim.kernel import (
+    Deadlines,
+    Gen,
+    detached,
+    interrupt_wait,
+    run_until,
+    sleep,
+    spawn,
+    start_now,
+    succeed_later,
+)
 
 
 class _Ctl:
@@ -231,3 +241,22 @@ def test_run_until_raises_when_the_queue_empties_first() -> None:
     env = simpy.Environment()
     with pytest.raises(RuntimeError, match="No scheduled events left"):
         run_until(env, env.event())
+
+
+def test_sleep_is_a_timeout_in_the_same_queue_order() -> None:
+    def order(make: Any) -> list[str]:
+        env = simpy.Environment()
+        log: list[str] = []
+        for name, d in (("a", 1.0), ("b", 0.5), ("c", 1.0)):
+            make(env, d).callbacks.append(lambda _e, n=name: log.append(n))
+        env.run()
+        return log
+
+    assert order(sleep) == order(lambda env, d: env.timeout(d)) == ["b", "a", "c"]
+    env = simpy.Environment()
+    t = sleep(env, 2.0)
+    assert isinstance(t, simpy.Timeout) and t._delay == 2.0 and not t.processed  # type: ignore[attr-defined]
+    env.run()
+    assert env.now == 2.0 and t.processed and t.value is None
+    with pytest.raises(ValueError):
+        sleep(env, -1.0)
