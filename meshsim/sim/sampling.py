@@ -33,6 +33,18 @@ class _Block:
             return next(self._it)
 
 
+def _blocks(draw: Callable[[int], np.ndarray]) -> Callable[[], float]:
+    """The values of ``draw(BLOCK)``, block after block, as a zero-argument callable: a generator's
+    ``__next__``, which costs no Python frame per value (a :class:`_Block` call costs one). Blocks are
+    drawn at the same moments as :class:`_Block` draws them (when the previous one is used up)."""
+
+    def values() -> Iterator[float]:
+        while True:
+            yield from draw(BLOCK).tolist()
+
+    return values().__next__
+
+
 class Uniform(_Block):
     """Uniform draws on [0, 1) from ``gen``."""
 
@@ -57,14 +69,14 @@ def sampler(dist: Dist, gen: np.random.Generator | None) -> Callable[[], float]:
     assert gen is not None
     if kind == "exponential":
         mean = p[0]
-        return _Block(lambda n: gen.exponential(mean, n))
+        return _blocks(lambda n: gen.exponential(mean, n))
     if kind == "lognormal":
         mu, sigma = p
-        return _Block(lambda n: gen.lognormal(mu, sigma, n))
+        return _blocks(lambda n: gen.lognormal(mu, sigma, n))
     if kind == "uniform":
         lo, hi = p
-        return _Block(lambda n: gen.uniform(lo, hi, n))
+        return _blocks(lambda n: gen.uniform(lo, hi, n))
     if kind == "empirical":
         arr = np.asarray(p, dtype=float)
-        return _Block(lambda n: gen.choice(arr, n))
+        return _blocks(lambda n: gen.choice(arr, n))
     raise ValueError(f"unknown distribution kind {kind!r}")
