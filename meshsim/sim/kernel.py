@@ -1,7 +1,7 @@
 """The simulator's kernel on top of SimPy: the one module that relies on SimPy internals.
 
-- :func:`start_now` starts a process without SimPy's ``Initialize`` event, :func:`spawn` one nobody
-  waits for (its end schedules no event);
+- :func:`start_now` starts a process without SimPy's ``Initialize`` event, :func:`spawn` one whose end
+  resumes its waiter at once (no event);
 - :func:`sleep` is ``env.timeout(delay)`` built in one call;
 - :func:`run_until` is ``Environment.run(until=event)`` with SimPy's ``step`` inlined;
 - :func:`interrupt_wait` throws an interrupt into the process waiting on an attempt's event, at once;
@@ -75,12 +75,13 @@ def start_now(env: simpy.Environment, gen: Gen) -> simpy.Process:
 
 
 class _Spawned(simpy.Process):
-    """A process nobody waits for (:func:`spawn`): SimPy's ``Process._resume`` (simpy/events.py, 4.1)
-    except that a generator that returns schedules the process's own event only when a callback waits on
-    it: an event without callbacks does nothing when processed, and leaving it out shifts no other
-    event's order (their ``(time, priority, eid)`` keys keep their relative order). A failure is still
-    scheduled, so it crashes the run as in SimPy. (No reference cycle: the process is freed by reference
-    counting as soon as its last event is processed.)"""
+    """A process started by :func:`spawn`: SimPy's ``Process._resume`` (simpy/events.py, 4.1) except that
+    a generator that returns schedules no event: whoever waits for the process (its callbacks) is resumed
+    at once, in the same step, as if the generator had run inline under ``yield from`` in the waiter.
+    A process nobody waits for ends without a trace (SimPy would process an event without callbacks,
+    which does nothing, and leaving it out keeps every other event's ``(time, priority, eid)`` order). A
+    failure is still scheduled, so it crashes the run as in SimPy. No reference cycle: the process is
+    freed by reference counting once its last event is processed."""
 
     def _resume(self, event: Any) -> None:  # type: ignore[override]
         env = self.env
@@ -99,8 +100,9 @@ class _Spawned(simpy.Process):
                 event = None
                 self._ok = True
                 self._value = e.args[0] if len(e.args) else None
-                if self.callbacks:
-                    env.schedule(self)
+                cbs, self.callbacks = self.callbacks, None  # type: ignore[assignment]
+                for cb in cbs:
+                    cb(self)
                 break
             except BaseException as e:
                 event = None
@@ -117,10 +119,12 @@ class _Spawned(simpy.Process):
         env._active_proc = None
 
 
-def spawn(env: simpy.Environment, gen: Gen) -> None:
-    """Start ``gen`` now, inside the caller (as :func:`start_now`), as a process nobody waits for: an
-    entry request or an abandoned attempt. Its end schedules no event (one SimPy event fewer per entry
-    request); it returns nothing, so nothing can wait for it."""
+def spawn(env: simpy.Environment, gen: Gen) -> simpy.Process:
+    """Start ``gen`` now, inside the caller (as :func:`start_now`), as a process of its own: an entry
+    request, or an upstream attempt its router waits for (``yield p``). When it returns, a waiting
+    process resumes at once with its value, in the same step (as under ``yield from``; SimPy would
+    schedule an event: one fewer per entry request and per attempt). A router that gives up on it (a
+    timer, :func:`interrupt_wait`) simply stops waiting and the attempt carries on."""
     p = _Spawned.__new__(_Spawned)
     p.env = env
     p.callbacks = []
@@ -128,6 +132,7 @@ def spawn(env: simpy.Environment, gen: Gen) -> None:
     caller = env._active_proc
     p._resume(_STARTED)
     env._active_proc = caller
+    return p
 
 
 _new = object.__new__

@@ -19,7 +19,7 @@ from meshsim.model.ir import CallStep, RetryPolicy, Route
 from meshsim.model.rules.backoff import backoff_ceiling_ms
 from meshsim.model.rules.retry import retriable_reset, retriable_status
 from meshsim.sim.cluster import OVERFLOW, ClusterState, Pending
-from meshsim.sim.kernel import Gen, detached, start_now, succeed_later
+from meshsim.sim.kernel import Gen, spawn, succeed_later
 from meshsim.sim.lb import request_hash
 from meshsim.sim.request import (
     CANCELLED,
@@ -225,40 +225,30 @@ class Router:
         ctl: Ctl,
         per_try: float | None,
     ) -> Gen:
-        """Run one attempt inline, driving its generator by hand: every event it waits on passes
-        through here (``Ctl.cur_ev``), so a per-try, route or app timer can interrupt exactly this
-        wait; the abandoned attempt then goes on in a process of its own (its server keeps working)
-        and the router resumes at once. Returns the attempt's status (or the timer's code)."""
+        """Run one attempt as a process of its own (:func:`~meshsim.sim.kernel.spawn`, first step inline) and
+        wait for it (``Ctl.cur_ev``), so that a per-try, route or app timer can interrupt exactly this wait:
+        the router resumes at once with the timer's code and the abandoned attempt carries on (its server
+        keeps working). Routers inside the attempt wait in its process, so every event below costs this
+        router nothing, however deep the call tree. Returns the attempt's status (or the timer's code)."""
         att = Attempt(host, served)
         ctl.att = att
         ctl.wait = None
         if per_try is not None:
             self.ctx.deadlines.add(per_try, lambda a=att, s=cs, c=ctl: self.per_try_timeout(s, a, c), att)  # type: ignore[misc]
-        g = self.wire(replica, ctx, cs, call, headers, asid)
-        val: Any = None
-        exc: BaseException | None = None
-        while True:
-            try:
-                ev = g.send(val) if exc is None else g.throw(exc)
-            except StopIteration as stop:
-                status = stop.value
-                att.done = True  # (a timer that fired would have detached the attempt)
-                cs.end_stream(host, served, status < 0)
-                break
-            ctl.cur_ev = ev
-            try:
-                val = yield ev
-                exc = None
-            except simpy.Interrupt as intr:
-                target, code = intr.cause  # type: ignore[misc]
-                ctl.cur_ev = None
-                if target is not ctl:
-                    val, exc = None, intr  # for a router inside this attempt: pass it down
-                    continue
-                start_now(self.env, detached(g, ev))
-                status = code
-                break
+        p = spawn(self.env, self.wire(replica, ctx, cs, call, headers, asid))
+        ctl.cur_ev = p
+        try:
+            status = yield p
+        except simpy.Interrupt as intr:
+            target, code = intr.cause  # type: ignore[misc]
             ctl.cur_ev = None
+            ctl.att = None
+            if target is not ctl:
+                raise  # a broken invariant: only this router waits on its attempt's process
+            return code
+        ctl.cur_ev = None
+        att.done = True  # (a timer that fired would have abandoned the attempt)
+        cs.end_stream(host, served, status < 0)
         ctl.att = None
         return status
 
