@@ -1,3 +1,4 @@
+# ruff: noqa: T201
 """Benchmarks of the simulator core (not tests). Prints ratios measured in this one run.
 
     python benchmarks/bench_core.py [--requests 1000000] [--quick]
