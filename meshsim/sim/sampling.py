@@ -15,7 +15,9 @@ from meshsim.model.ir import Dist
 
 __all__ = ["BLOCK", "Uniform", "sampler"]
 
-BLOCK = 1024
+BLOCK = 128
+"""Values per block (128: one block per stream is live, and a large mesh has several streams per pod, so a
+smaller block keeps the working set small; numpy's block draws give the same sequence for any size)."""
 
 
 class _Block:
