@@ -6,7 +6,7 @@
 - :func:`run_until` is ``Environment.run(until=event)`` with SimPy's ``step`` inlined;
 - :func:`interrupt_wait` throws an interrupt into the process waiting on an attempt's event, at once;
 - :func:`detached` carries on an attempt its router gave up on, in a process of its own;
-- :class:`Deadlines` keeps timers that almost never fire on a lazily pruned heap;
+- :class:`Deadlines` keeps timers that almost never fire in lazily pruned FIFO queues, one per delay;
 - :func:`collector_tuned` keeps Python's cyclic GC out of the hot loop.
 
 The internals used (SimPy 4.1, ``simpy/events.py``): ``Process._resume(event)`` reading
@@ -20,7 +20,7 @@ loudly if any of them changes.
 
 from __future__ import annotations
 
-import heapq
+from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from heapq import heappop, heappush
@@ -273,50 +273,64 @@ def succeed_later(env: simpy.Environment, delay: float) -> simpy.Event:
 
 
 class Deadlines:
-    """Timers that almost never fire (route, per-try and app timeouts), on one lazily pruned heap.
+    """Timers that almost never fire (route, per-try and app timeouts), in lazily pruned FIFO queues.
 
     Each timer is ``(when, seq, fn, owner)``; it is stale once ``owner.done`` is true (the request or
-    attempt finished first) and is then dropped without ever reaching SimPy's event queue. A single
-    SimPy timeout is kept armed for the earliest live deadline, so a request that completes before
-    its timeouts costs two heap pushes instead of two SimPy events. Timers fire at exactly their
-    deadline, in deadline order (ties: creation order), so results are unchanged and deterministic.
+    attempt finished first) and is then dropped without ever reaching SimPy's event queue. Timers of one
+    delay are due in the order they were added, so each delay has a FIFO queue (an append and a popleft
+    per timer instead of a heap's O(log n) push and pop; a mesh has a handful of distinct timeouts). A
+    single SimPy timeout is kept armed for the earliest deadline, so a request that completes before its
+    timeouts costs two appends instead of two SimPy events. Timers fire at exactly their deadline, in
+    deadline order (ties: creation order), so results are unchanged and deterministic.
     """
 
-    __slots__ = ("env", "heap", "seq", "target")
+    __slots__ = ("env", "queues", "seq", "target")
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
-        self.heap: list[tuple[float, int, Callable[[], None], Any]] = []
+        self.queues: dict[float, deque[tuple[float, int, Callable[[], None], Any]]] = {}
         self.seq = 0
         self.target = float("inf")
 
     def add(self, delay: float, fn: Callable[[], None], owner: Any) -> None:
         """Call ``fn()`` in ``delay`` seconds unless ``owner.done`` is true by then."""
-        when = self.env._now + delay
-        heapq.heappush(self.heap, (when, self.seq, fn, owner))
+        when = self.env._now + delay  # type: ignore[attr-defined]
+        q = self.queues.get(delay)
+        if q is None:
+            q = self.queues[delay] = deque()
+        q.append((when, self.seq, fn, owner))
         self.seq += 1
         if when < self.target:
             self._arm(when)
 
     def _arm(self, when: float) -> None:
         self.target = when
-        self.env.timeout(when - self.env._now).callbacks.append(lambda _e, w=when: self._wake(w))  # type: ignore[misc]
+        self.env.timeout(when - self.env._now).callbacks.append(lambda _e, w=when: self._wake(w))  # type: ignore[attr-defined,misc]
 
     def _wake(self, when: float) -> None:
         if when != self.target:
             return  # superseded by an earlier arming
-        heap = self.heap
-        now = self.env._now
-        while heap:
-            w, _, fn, owner = heap[0]
-            if owner.done:
-                heapq.heappop(heap)
-            elif w <= now:
-                heapq.heappop(heap)
-                fn()
-            else:
+        now = self.env._now  # type: ignore[attr-defined]
+        while True:
+            due = []
+            for q in self.queues.values():
+                while q:
+                    head = q[0]
+                    if head[3].done:
+                        q.popleft()
+                    elif head[0] <= now:
+                        due.append(q.popleft())
+                    else:
+                        break
+            if not due:
                 break
-        if heap:
-            self._arm(heap[0][0])
+            # in deadline order; a timer fired here may finish (or add) others, as one heap would see it
+            due.sort(key=lambda t: (t[0], t[1]))
+            for _w, _s, fn, owner in due:
+                if not owner.done:
+                    fn()
+        heads = [q[0][0] for q in self.queues.values() if q]
+        if heads:
+            self._arm(min(heads))
         else:
             self.target = float("inf")

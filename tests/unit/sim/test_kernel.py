@@ -174,11 +174,31 @@ def test_deadlines_fire_in_deadline_order_and_skip_finished_owners() -> None:
     owners["c"].done = True  # finished before its timer: never fires
     env.run()
     assert fired == [("b", 1.0), ("d", 2.0), ("a", 3.0)]
-    assert dl.heap == [] and dl.target == float("inf")
+    assert all(not q for q in dl.queues.values()) and dl.target == float("inf")
+
+
+def test_deadlines_due_together_see_what_earlier_ones_did() -> None:
+    """Timers due in one wake fire in deadline order across delays; one that finishes another's owner
+    stops it, and one added at delay 0 by a firing timer fires in the same instant, after the rest."""
+    env = simpy.Environment()
+    dl = Deadlines(env)
+    fired: list[str] = []
+    a, b, c, late = _Ctl(), _Ctl(), _Ctl(), _Ctl()
+
+    def fire_a() -> None:
+        fired.append("a")
+        b.done = True  # e.g. a route timeout resetting an attempt whose per-try timer is also due
+        dl.add(0.0, lambda: fired.append("late"), late)
+
+    env.timeout(1.0).callbacks.append(lambda _e: dl.add(1.0, lambda: fired.append("c"), c))
+    dl.add(2.0, fire_a, a)
+    dl.add(2.0, lambda: fired.append("b"), b)
+    env.run()
+    assert fired == ["a", "c", "late"] and env.now == 2.0
 
 
 def test_deadlines_keep_one_simpy_timeout_armed() -> None:
-    """Timers that never fire cost heap pushes, not SimPy events: 1,000 later deadlines behind an
+    """Timers that never fire cost queue appends, not SimPy events: 1,000 later deadlines behind an
     earlier one schedule a single timeout."""
     env = simpy.Environment()
     dl = Deadlines(env)
