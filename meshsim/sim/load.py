@@ -35,7 +35,7 @@ class LoadSource:
         pods: Pods,
         gateways: list[GatewayProxy],
         trace_sample: float,
-        u_trace: Uniform | None,
+        u_trace: Callable[[], float] | None,
         on_window_end: Callable[[], None],
     ) -> None:
         self.ctx = ctx

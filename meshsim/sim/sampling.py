@@ -20,25 +20,10 @@ BLOCK = 128
 smaller block keeps the working set small; numpy's block draws give the same sequence for any size)."""
 
 
-class _Block:
-    __slots__ = ("_draw", "_it")
-
-    def __init__(self, draw: Callable[[int], np.ndarray]) -> None:
-        self._draw = draw
-        self._it: Iterator[float] = iter(())
-
-    def __call__(self) -> float:
-        try:
-            return next(self._it)
-        except StopIteration:
-            self._it = iter(self._draw(BLOCK).tolist())
-            return next(self._it)
-
-
 def _blocks(draw: Callable[[int], np.ndarray]) -> Callable[[], float]:
     """The values of ``draw(BLOCK)``, block after block, as a zero-argument callable: a generator's
-    ``__next__``, which costs no Python frame per value (a :class:`_Block` call costs one). Blocks are
-    drawn at the same moments as :class:`_Block` draws them (when the previous one is used up)."""
+    ``__next__``, which costs no Python frame per value (a callable object's ``__call__`` costs one). A
+    block is drawn when the previous one is used up."""
 
     def values() -> Iterator[float]:
         while True:
@@ -47,11 +32,9 @@ def _blocks(draw: Callable[[int], np.ndarray]) -> Callable[[], float]:
     return values().__next__
 
 
-class Uniform(_Block):
-    """Uniform draws on [0, 1) from ``gen``."""
-
-    def __init__(self, gen: np.random.Generator) -> None:
-        super().__init__(gen.random)
+def Uniform(gen: np.random.Generator) -> Callable[[], float]:  # noqa: N802 - a stream constructor, named like one
+    """Uniform draws on [0, 1) from ``gen`` (a zero-argument callable, as :func:`sampler`'s)."""
+    return _blocks(gen.random)
 
 
 def sampler(dist: Dist, gen: np.random.Generator | None) -> Callable[[], float]:
