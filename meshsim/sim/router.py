@@ -81,8 +81,7 @@ class Router:
         phase (``pending``, ``attempt``, ``backoff``) is a child span of ``sid``; together they tile
         the router span.
 
-        Over 80 lines because the loop's state (retries left, tried hosts, the held retry) is shared by
-        its steps; what could move out without a frame per resumed event did.
+        Long because the retry loop's state (retries left, tried hosts, the held retry) is shared by its steps.
         """
         env = self.env
         spans = ctx.spans
