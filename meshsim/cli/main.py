@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -60,63 +60,56 @@ def _root(
     """meshsim: a discrete-event simulator and capacity planner for Istio/Envoy service meshes."""
 
 
+_Replications = typer.Option(
+    "--replications", "-r", min=1, help="Independent replications (run in parallel processes); they give the CIs."
+)
+_Workers = typer.Option("--workers", min=1, help="Processes for replications (default: one per CPU).")
+_Quiet = typer.Option("--quiet", "-q", help="No tables or progress bar.")
+_Amplification = typer.Option(
+    "--amplification-threshold",
+    min=1.0,
+    help="Flag edges whose attempts per app-level call exceed this (Envoy's default retry budget allows ~1.25).",
+)
+_Prometheus = typer.Option(
+    "--prometheus",
+    help="Also write Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) in "
+    "Prometheus text format to FILE.",
+)
+_Traces = typer.Option("--traces", help="Also write sampled request traces as Jaeger JSON to FILE.")
+_TraceSample = typer.Option(
+    "--trace-sample", min=0.0, max=1.0, help="Fraction of measured entry requests traced (with --traces)."
+)
+_Force = typer.Option(
+    "--force", help="Run even when the pre-run estimate exceeds the limits policy's budget of simulated calls."
+)
+_Scheduler = typer.Option(
+    "--scheduler",
+    help="Run the replications on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 (results identical to local).",
+)
+_Out = typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest>-s<seed>).")
+
+
 @app.command()
 def run(
     paths: Paths,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output directory (default: results/<name>-<digest>-s<seed>).")
-    ] = None,
+    out: Annotated[Path | None, _Out] = None,
     rps: Annotated[float | None, RpsOption] = None,
     duration: Annotated[str | None, DurationOption] = None,
     warmup: Annotated[str | None, WarmupOption] = None,
     seed: Annotated[int, SeedOption] = 1,
-    replications: Annotated[
-        int,
-        typer.Option(
-            "--replications",
-            "-r",
-            min=1,
-            help="Independent replications (run in parallel processes); they give the CIs.",
-        ),
-    ] = 1,
-    workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Processes for replications (default: one per CPU).")
-    ] = None,
+    replications: Annotated[int, _Replications] = 1,
+    workers: Annotated[int | None, _Workers] = None,
+    scheduler: Annotated[str | None, _Scheduler] = None,
     sets: Annotated[list[str] | None, SetOption] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables or progress bar.")] = False,
-    amplification_threshold: Annotated[
-        float,
-        typer.Option(
-            "--amplification-threshold",
-            min=1.0,
-            help="Flag edges whose attempts per app-level call exceed this (Envoy's default retry budget allows ~1.25).",
-        ),
-    ] = 1.2,
-    prometheus: Annotated[
-        Path | None,
-        typer.Option(
-            "--prometheus",
-            help="Also write Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds) in Prometheus text format to FILE.",
-        ),
-    ] = None,
-    traces: Annotated[
-        Path | None, typer.Option("--traces", help="Also write sampled request traces as Jaeger JSON to FILE.")
-    ] = None,
-    trace_sample: Annotated[
-        float,
-        typer.Option(
-            "--trace-sample", min=0.0, max=1.0, help="Fraction of measured entry requests traced (with --traces)."
-        ),
-    ] = 0.01,
+    quiet: Annotated[bool, _Quiet] = False,
+    amplification_threshold: Annotated[float, _Amplification] = 1.2,
+    prometheus: Annotated[Path | None, _Prometheus] = None,
+    traces: Annotated[Path | None, _Traces] = None,
+    trace_sample: Annotated[float, _TraceSample] = 0.01,
     output: Annotated[OutputFormat, OutputOption] = OutputFormat.table,
     precision: Annotated[str | None, PrecisionOption] = None,
     max_replications: Annotated[int, MaxReplicationsOption] = 50,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force", help="Run even when the pre-run estimate exceeds the limits policy's budget of simulated calls."
-        ),
-    ] = False,
+    force: Annotated[bool, _Force] = False,
 ) -> None:
     """Simulate the mesh and write summary.json, a latency CDF and a service graph.
 
@@ -125,17 +118,13 @@ def run(
     """
     from meshsim.config.checks import analysis_message
     from meshsim.experiments.replicate import parse_precision
-    from meshsim.pipeline import load_and_compile, simulate_run, write_outputs
-    from meshsim.report.tables import render_summary
+    from meshsim.pipeline import load_and_compile, simulate_run
     from meshsim.sim.options import RunOptions
-    from meshsim.telemetry.jaeger import write_jaeger
-    from meshsim.telemetry.prometheus import write_prometheus
 
     with user_errors():
         origins: dict[tuple[str, str, str], str] = {}
-        model, findings = load_and_compile(
-            paths, load_overrides(sets, rps, duration, warmup), force=force, origins=origins
-        )
+        overrides = load_overrides(sets, rps, duration, warmup)
+        model, findings = load_and_compile(paths, overrides, force=force, origins=origins)
         warnings = [*shadowed_sets(sets, rps, duration, warmup), *(f for f in findings if f.level != "info")]
         for f in warnings:  # as `meshsim validate` prints them
             err_console.print(str(analysis_message(f, origins)), style="yellow", highlight=False, soft_wrap=True)
@@ -160,6 +149,7 @@ def run(
                 precision=target,
                 max_replications=max_replications,
                 options=options,
+                scheduler=scheduler,
             )
         summary = result.summary
         for line in summary.findings[len(warnings) :]:  # found in the output (initial transient)
@@ -172,42 +162,57 @@ def run(
                 highlight=False,
             )
         wall = time.perf_counter() - t0
-        # every other output before write_outputs, whose summary.json comes last: its presence means the run finished
-        extra: list[Path] = []
-        observations = result.observations
-        if prometheus is not None:
-            extra.append(write_prometheus([o.metrics for o in observations], prometheus))
-        if traces is not None:
-            extra.append(write_jaeger([(o.replication, o.traces) for o in observations], traces, model))
-        out.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(
-            out / "run.json",
-            json.dumps(
-                {
-                    "command": ["meshsim", "run", *paths],
-                    "overrides": load_overrides(sets, rps, duration, warmup),
-                    "wall_time_s": round(wall, 3),
-                    "meshsim_version": __version__,
-                    "seed": seed,
-                    "replications": summary.run.replications,
-                    "config_digest": model.digest,
-                },
-                indent=2,
-            )
-            + "\n",
+        record = {"command": ["meshsim", "run", *paths], "overrides": overrides, "wall_time_s": round(wall, 3)}
+        _write_run(result, model, out, record, seed, prometheus, traces, output, quiet, wall)
+
+
+def _write_run(
+    result: Any,
+    model: Any,
+    out: Path,
+    record: dict[str, Any],
+    seed: int,
+    prometheus: Path | None,
+    traces: Path | None,
+    output: OutputFormat,
+    quiet: bool,
+    wall: float,
+) -> None:
+    """The outputs of ``meshsim run``: Prometheus and Jaeger files first, run.json, then summary.json last
+    (its presence means the run finished), and the tables or the JSON on stdout."""
+    from meshsim.pipeline import write_outputs
+    from meshsim.report.tables import render_summary
+    from meshsim.telemetry.jaeger import write_jaeger
+    from meshsim.telemetry.prometheus import write_prometheus
+
+    summary = result.summary
+    extra: list[Path] = []
+    observations = result.observations
+    if prometheus is not None:
+        extra.append(write_prometheus([o.metrics for o in observations], prometheus))
+    if traces is not None:
+        extra.append(write_jaeger([(o.replication, o.traces) for o in observations], traces, model))
+    out.mkdir(parents=True, exist_ok=True)
+    run_json = {
+        **record,
+        "meshsim_version": __version__,
+        "seed": seed,
+        "replications": summary.run.replications,
+        "config_digest": model.digest,
+    }
+    atomic.write_text(out / "run.json", json.dumps(run_json, indent=2) + "\n")
+    written = [*write_outputs(summary, out), *extra]
+    if output is OutputFormat.json:  # the summary.json content, alone on stdout
+        print_json(summary.model_dump(mode="json"))
+    elif not quiet:
+        render_summary(summary, console)
+        simulated = summary.run.warmup_s + summary.run.duration_s
+        console.print(f"Wrote {', '.join(str(p) for p in written)}", highlight=False)
+        console.print(
+            f"Simulated {simulated:g} s of mesh time x {summary.run.replications} replication(s) in {wall:.3g} s of "
+            "wall-clock time (loading, compiling and writing outputs not counted)",
+            highlight=False,
         )
-        written = [*write_outputs(summary, out), *extra]
-        if output is OutputFormat.json:  # the summary.json content, alone on stdout
-            print_json(summary.model_dump(mode="json"))
-        elif not quiet:
-            render_summary(summary, console)
-            simulated = summary.run.warmup_s + summary.run.duration_s
-            console.print(f"Wrote {', '.join(str(p) for p in written)}", highlight=False)
-            console.print(
-                f"Simulated {simulated:g} s of mesh time x {summary.run.replications} replication(s) in {wall:.3g} s of wall-clock time "
-                "(loading, compiling and writing outputs not counted)",
-                highlight=False,
-            )
 
 
 def _pct(x: float | None) -> str:

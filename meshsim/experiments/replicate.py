@@ -1,14 +1,15 @@
-"""Run replications of a model, in parallel processes, in a fixed order.
+"""Run replications of a model, in parallel processes or on a Dask distributed cluster, in a fixed order.
 
 Replication ``r`` of seed ``s`` draws from :class:`~meshsim.sim.rng.Streams` ``(s, r)``, so results do
-not depend on how many processes run them or in which order they finish. The returned list is in
-replication order.
+not depend on how many processes (or Dask workers) run them or in which order they finish. The returned
+list is in replication order.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -58,6 +59,54 @@ def _one(model: MeshModel, seed: int, rep: int, slot: int, options: RunOptions) 
     return Simulation(model, seed, rep, progress=cb, options=options).run()
 
 
+def _remote(model: MeshModel, seed: int, rep: int, options: RunOptions) -> RepResult:
+    """One replication on a Dask worker (no progress channel back: the client counts finished tasks)."""
+    return Simulation(model, seed, rep, options=options).run()
+
+
+def _on_dask(
+    scheduler: str,
+    model: MeshModel,
+    seed: int,
+    reps: range,
+    progress: Callable[[float], None] | None,
+    options: RunOptions,
+) -> list[RepResult]:
+    """Replications ``reps`` as tasks on the Dask scheduler at ``scheduler`` (``tcp://host:port``).
+
+    The model is scattered once; every task has its own key (``pure=False``: two replications are never
+    merged as one), and results are put back in replication order whatever order they finish in.
+
+    Raises
+    ------
+    ConfigError
+        When dask.distributed is not installed or the scheduler cannot be reached (source ``--scheduler``).
+    """
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ConfigError(
+            "--scheduler", scheduler, "dask.distributed is not installed (pip install 'meshsim[distributed]')"
+        ) from None
+    try:
+        client = Client(scheduler, timeout="10s")
+    except OSError as exc:
+        raise ConfigError("--scheduler", scheduler, f"cannot reach the Dask scheduler: {exc}") from None
+    out: list[RepResult | None] = [None] * len(reps)
+    try:
+        tag = uuid.uuid4().hex[:8]
+        [m] = client.scatter([model], hash=False)
+        futs = [client.submit(_remote, m, seed, r, options, pure=False, key=f"meshsim-run-{tag}-{r}") for r in reps]
+        index = {f.key: i for i, f in enumerate(futs)}
+        for done, fut in enumerate(as_completed(futs), 1):
+            out[index[fut.key]] = fut.result()
+            if progress is not None:
+                progress(done / len(reps))
+    finally:
+        client.close()
+    return [r for r in out if r is not None]
+
+
 def default_workers(replications: int) -> int:
     """Processes to use: one per replication, at most the CPUs this process may use."""
     try:
@@ -75,9 +124,11 @@ def run_replications(
     progress: Callable[[float], None] | None = None,
     first: int = 0,
     options: RunOptions = RunOptions(),
+    scheduler: str | None = None,
 ) -> list[RepResult]:
     """Run ``replications`` independent replications of ``model``: numbers ``first`` ..
-    ``first + replications - 1``.
+    ``first + replications - 1``, in local processes or (``scheduler``) on a Dask cluster; the results
+    are the same either way, bit for bit.
 
     Parameters
     ----------
@@ -93,14 +144,24 @@ def run_replications(
         Called with the overall fraction done (0..1), from this process.
     options:
         What each replication records (traces, Istio metrics), :class:`~meshsim.sim.options.RunOptions`.
+    scheduler:
+        A Dask scheduler address (``tcp://host:port``; needs ``dask[distributed]``); ``workers`` is then
+        ignored (the cluster's workers run the replications).
 
     Returns
     -------
     list[RepResult]
         In replication order.
+
+    Raises
+    ------
+    ConfigError
+        When ``scheduler`` is given but dask.distributed is not installed or not reachable.
     """
     if replications < 1:
         raise ValueError("replications must be >= 1")
+    if scheduler:
+        return _on_dask(scheduler, model, seed, range(first, first + replications), progress, options)
     workers = workers or default_workers(replications)
     if workers == 1:
         out = []
@@ -176,6 +237,7 @@ def run_until_precise(
     workers: int | None = None,
     progress: Callable[[float, str], None] | None = None,
     options: RunOptions = RunOptions(),
+    scheduler: str | None = None,
 ) -> tuple[list[RepResult], Precision]:
     """Add replications until the entry p99 CI's relative half-width is at most ``target``.
 
@@ -187,7 +249,8 @@ def run_until_precise(
     single replication in replication order and the surplus of the last chunk is dropped, so the count
     and the results depend only on ``seed``, never on ``workers``.
 
-    ``progress(fraction_of_max, note)`` reports the current half-width.
+    ``progress(fraction_of_max, note)`` reports the current half-width. With ``scheduler`` the chunks run
+    on that Dask cluster (:func:`run_replications`).
 
     Raises
     ------
@@ -205,7 +268,7 @@ def run_until_precise(
         cur = "n/a" if h is None else f"{100 * h:.1f}%"
         return f"replication {n}: entry p99 +/- {cur} (target {100 * target:g}%)"
 
-    reps = run_replications(model, seed, n0, workers=min(w, n0), options=options)
+    reps = run_replications(model, seed, n0, workers=min(w, n0), options=options, scheduler=scheduler)
     h = entry_p99_precision(reps)
     if progress is not None:
         progress(len(reps) / max_replications, note(len(reps), h))
@@ -219,7 +282,9 @@ def run_until_precise(
         )
     while not (h is not None and h <= goal) and len(reps) < max_replications:
         k = min(w, max_replications - len(reps))
-        chunk = run_replications(model, seed, k, workers=min(w, k), first=len(reps), options=options)
+        chunk = run_replications(
+            model, seed, k, workers=min(w, k), first=len(reps), options=options, scheduler=scheduler
+        )
         for r in chunk:
             reps.append(r)
             h = entry_p99_precision(reps)

@@ -76,6 +76,7 @@ def simulate_run(
     precision: float | None = None,
     max_replications: int = DEFAULT_MAX_REPLICATIONS,
     options: RunOptions = RunOptions(),
+    scheduler: str | None = None,
 ) -> SimulationRun:
     """Simulate ``replications`` replications of ``model`` (in up to ``workers`` processes; default one
     per CPU) and summarise them (:func:`summarize_run`). ``progress`` receives the fraction done.
@@ -84,17 +85,28 @@ def simulate_run(
     is that tight or ``max_replications`` ran (:func:`meshsim.experiments.replicate.run_until_precise`, Law,
     *Simulation Modeling and Analysis*, 5th ed., section 9.4.1; ``replications`` is then the initial count);
     ``run.replications`` and ``run.precision_*`` record the outcome, and ``progress`` is called as
-    ``progress(fraction, note)``. ``options``: what each replication records (traces, Istio metrics).
+    ``progress(fraction, note)``. ``options``: what each replication records (traces, Istio metrics). ``scheduler``: a Dask
+    scheduler address (``tcp://host:port``) to run the replications on instead of local processes.
 
     The same ``seed`` and ``replications`` (and ``precision``) give the same :class:`Summary`, bit for bit.
     """
     if precision is not None:
         reps, prec = run_until_precise(
-            model, seed, precision, replications, max_replications, workers=workers, progress=progress, options=options
+            model,
+            seed,
+            precision,
+            replications,
+            max_replications,
+            workers=workers,
+            progress=progress,
+            options=options,
+            scheduler=scheduler,
         )
         summary = record_precision(summarize_run(model, reps, inputs, findings, amplification_threshold), prec)
         return SimulationRun(summary, tuple(reps))
-    reps = run_replications(model, seed, replications, workers=workers, progress=progress, options=options)
+    reps = run_replications(
+        model, seed, replications, workers=workers, progress=progress, options=options, scheduler=scheduler
+    )
     summary = summarize_run(model, reps, inputs, findings, amplification_threshold)
     return SimulationRun(summary, tuple(reps))
 

@@ -23,8 +23,10 @@ def new_sketch() -> DDSketch:
     return DDSketch(relative_accuracy=RELATIVE_ACCURACY)
 
 
-FLUSH = 4096
-"""Values a :class:`Tally` buffers per batch before adding them to its sketch in one go."""
+FLUSH = 512
+"""Values a :class:`Tally` buffers per batch before adding them to its sketch in one go (512: a large mesh has
+two tallies per edge, 10 batches each, so the buffers' footprint grows with the edges; 4,096 made a
+121-service run's working set 2.7x larger for no measurable gain in the batching)."""
 
 _LN2 = math.log(2.0)
 

@@ -94,7 +94,7 @@ class Traversal:
 def traverse(env: simpy.Environment, works: tuple[Traversal, ...], base: float) -> Gen:
     """Wait ``base`` seconds (the traversals' drawn latency, which already holds their nominal CPU
     time) plus the sum of their slowdowns, counted from their start; returns that sum (seconds)."""
-    t0 = env.now
+    t0 = env._now
     if base > 0:
         yield env.timeout(base)
     for w in works:
@@ -110,7 +110,7 @@ def traverse(env: simpy.Environment, works: tuple[Traversal, ...], base: float) 
         s = w.slowdown()
         if s > _TINY:
             extra += s
-    rest = t0 + base + extra - env.now
+    rest = t0 + base + extra - env._now
     if rest > _TINY:
         yield env.timeout(rest)
     return extra

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from meshsim.model.ir import CallStep, Dist
 from meshsim.sim.context import SimContext
-from meshsim.sim.kernel import Gen, start_now
+from meshsim.sim.kernel import Gen, sleep, spawn
 from meshsim.sim.pods import Pods
 from meshsim.sim.request import BATCHES, Ctx
 from meshsim.sim.sampling import Uniform, sampler
@@ -35,7 +35,7 @@ class LoadSource:
         pods: Pods,
         gateways: list[GatewayProxy],
         trace_sample: float,
-        u_trace: Uniform | None,
+        u_trace: Callable[[], float] | None,
         on_window_end: Callable[[], None],
     ) -> None:
         self.ctx = ctx
@@ -111,18 +111,18 @@ class LoadSource:
             # the hot path of every request
             pods = self.entry_pods
             pod = pods[int(self.u_entry() * len(pods))] if len(pods) > 1 else pods[0]
-            t = env.now
+            t = env._now
             wait = pod.sidecar.cpu.take(t, ctx.cpu_per_request, measured)
-            yield env.timeout(ctx.proxy_cost() + ctx.net2 / 2 + wait)
+            yield sleep(env, ctx.proxy_cost() + ctx.net2 / 2 + wait)
             if traced:
-                spans.leaf(root, "network and inbound proxy", pod.id, t, env.now, proxy_wait_ms=wait * 1e3)
+                spans.leaf(root, "network and inbound proxy", pod.id, t, env._now, proxy_wait_ms=wait * 1e3)
             if not pod.alive:
                 status = 503
             elif pod.tls_auto and pod.wl.mtls_mode == "STRICT":
                 status = 503  # the load source is outside the mesh (plaintext): STRICT refuses it (reset)
             else:
                 status = yield from pod.serve(rctx, None, self.entry_call, rctx.headers, "", "", root)
-        now = env.now
+        now = env._now
         if traced:
             spans.entry(root, self.load.entry, t_arrival, now, status, self.load.path)
         ctx.sink.entry(rctx, status, t_arrival, now)
@@ -140,11 +140,11 @@ class LoadSource:
         gw = gws[int(self.u_entry() * len(gws))] if len(gws) > 1 else gws[0]
         net2 = self.ctx.net2
         if net2 > 0:
-            t = env.now
+            t = env._now
             yield env.timeout(net2 / 2)
-            rctx.spans.leaf(root, "network", "load-source", t, env.now)
+            rctx.spans.leaf(root, "network", "load-source", t, env._now)
         rsid = rctx.spans.new_id()
-        t = env.now
+        t = env._now
         status = yield from gw.outbound(self.gw_call, rctx, rctx.headers, None, rsid)
         gw.router_span(rctx, rsid, root, self.gw_call, t, status)
         return status
@@ -167,10 +167,10 @@ class LoadSource:
 
         t_end = self.ctx.t_end
         while True:
-            yield env.timeout(inter())
-            if env.now >= t_end:
+            yield sleep(env, inter())
+            if env._now >= t_end:
                 break
-            start_now(env, self.entry(env.now))
+            spawn(env, self.entry(env._now))
         self._arrivals_over()
 
     def closed_loop(self, user: int) -> Gen:
@@ -178,8 +178,8 @@ class LoadSource:
         load = self.load
         env = self.env
         think = sampler(load.think_time, self.ctx.streams.generator(f"load/think/{user}")) if load.think_time else None
-        while env.now < self.ctx.t_end:
-            yield from self.entry(env.now)
+        while env._now < self.ctx.t_end:
+            yield from self.entry(env._now)
             if think is not None:
                 yield env.timeout(think())
         self._users_left -= 1

@@ -20,7 +20,7 @@ from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import OVERFLOW, Pending
 from meshsim.sim.context import SimContext
 from meshsim.sim.cpu import ScheduledProxyCPU, traverse
-from meshsim.sim.kernel import Gen, detached, interrupt_wait, start_now
+from meshsim.sim.kernel import Gen, detached, interrupt_wait, sleep, start_now
 from meshsim.sim.request import APP_TIMEOUT, CANCELLED, UPSTREAM_RESET, Ctl, Ctx, forwarded_headers
 from meshsim.sim.sampling import Uniform, sampler
 from meshsim.sim.sidecar import Proxy, Sidecar
@@ -113,15 +113,15 @@ class Replica:
         inb = self.sidecar.inbound
         got = inb.new_stream(0)
         if type(got) is Pending:
-            t_in = env.now
+            t_in = env._now
             got = yield got.event
-            t_arr = env.now
+            t_arr = env._now
         else:
-            t_in = t_arr = env.now
+            t_in = t_arr = env._now
         if got == OVERFLOW:
             if ctx.measured:
-                self.sink.server_metric(self, src, principal, 503, "UO", (env.now - t_in) * 1e3)
-            spans.inbound(sid, psid, self.wl.service, self.id, t_in, env.now, 503)
+                self.sink.server_metric(self, src, principal, 503, "UO", (env._now - t_in) * 1e3)
+            spans.inbound(sid, psid, self.wl.service, self.id, t_in, env._now, 503)
             return 503
         if self.limit is not None:
             if self.busy < self.limit:
@@ -135,7 +135,7 @@ class Replica:
         else:
             self.busy += 1
             self.lv_busy.set(t_arr, self.busy)
-        t_start = env.now
+        t_start = env._now
         app_sid = spans.new_id() if traced else 0
         status = 200
         app_kind = "sequential"
@@ -148,26 +148,26 @@ class Replica:
                     status = 503  # the pod died meanwhile: its app runs no further step
                     break
                 if type(step) is SleepStep:
-                    ts = env.now
-                    yield env.timeout(self.samplers[step.index]() * self.slow)
+                    ts = env._now
+                    yield sleep(env, self.samplers[step.index]() * self.slow)
                     if traced:
-                        spans.leaf(app_sid, "sleep", self.id, ts, env.now)
+                        spans.leaf(app_sid, "sleep", self.id, ts, env._now)
                 elif type(step) is CallStep:
                     ok = yield from self.call(step, ctx, app_sid, headers)
                     if not ok and step.on_error == "fail":
                         status = 500
                         break
                 elif type(step) is CpuStep:
-                    ts = env.now
+                    ts = env._now
                     yield from self._burn(step)
                     if traced:
-                        spans.leaf(app_sid, "cpu", self.id, ts, env.now)
+                        spans.leaf(app_sid, "cpu", self.id, ts, env._now)
                 else:
                     ok = yield from self._concurrent(step, ctx, app_sid, headers)  # type: ignore[arg-type]
                     if not ok:
                         status = 500
                         break
-        now = env.now
+        now = env._now
         if self.limit is not None and self.queue:
             self.queue.popleft().succeed()
             self.lv_queue.set(now, len(self.queue))
@@ -259,7 +259,7 @@ class Replica:
             self.sink.server_metric(self, src, principal, 403, "-", 0.0)
             if src is not None:
                 self.sink.denial(src.src, call.service, cname, policy)
-        now = self.env.now
+        now = self.env._now
         ctx.spans.inbound(sid, psid, self.wl.service, self.id, now, now, 403, denied_by=policy)
 
     # ------------------------------------------------------------------ app
@@ -274,7 +274,7 @@ class Replica:
 
     def _concurrent(self, step: ConcurrentStep, ctx: Ctx, psid: int = 0, incoming: dict[str, str] | None = None) -> Gen:
         env = self.env
-        t0 = env.now
+        t0 = env._now
         sid = ctx.spans.new_id()
         done = env.event()
         state = [len(step.steps), True]
@@ -290,7 +290,7 @@ class Replica:
             env.process(self._one(s, ctx, sid, incoming)).callbacks.append(finish)
         if state[0]:
             yield done
-        ctx.spans.concurrent(sid, psid, self.id, t0, env.now)
+        ctx.spans.concurrent(sid, psid, self.id, t0, env._now)
         return state[1]
 
     def _burn(self, step: CpuStep) -> Gen:
@@ -309,14 +309,14 @@ class Replica:
         self, s: SleepStep | CpuStep | CallStep, ctx: Ctx, psid: int = 0, incoming: dict[str, str] | None = None
     ) -> Gen:
         if type(s) is SleepStep:
-            ts = self.env.now
+            ts = self.env._now
             yield self.env.timeout(self.samplers[s.index]() * self.slow)
-            ctx.spans.leaf(psid, "sleep", self.id, ts, self.env.now)
+            ctx.spans.leaf(psid, "sleep", self.id, ts, self.env._now)
             return True
         if type(s) is CpuStep:
-            ts = self.env.now
+            ts = self.env._now
             yield from self._burn(s)  # type: ignore[arg-type]
-            ctx.spans.leaf(psid, "cpu", self.id, ts, self.env.now)
+            ctx.spans.leaf(psid, "cpu", self.id, ts, self.env._now)
             return True
         ok = yield from self.call(s, ctx, psid, incoming)  # type: ignore[arg-type]
         return ok or s.on_error == "ignore"  # type: ignore[union-attr]
@@ -332,7 +332,7 @@ class Replica:
                 self.sink.call_stats(self.key, step.service).skipped += 1
             return True
         env = self.env
-        t0 = env.now
+        t0 = env._now
         spans = ctx.spans
         traced = ctx.traced
         sid = spans.new_id() if traced else 0
@@ -350,7 +350,7 @@ class Replica:
             n += 1
             if traced:
                 rsid = spans.new_id()
-                tt = env.now
+                tt = env._now
             else:
                 rsid = 0
             if step.timeout is None:
@@ -371,12 +371,12 @@ class Replica:
                 break
             rp = step.retries
             if rp is not None and rp.backoff > 0:
-                tb = env.now
+                tb = env._now
                 yield env.timeout(rp.backoff)
-                spans.leaf(sid, "app backoff", self.id, tb, env.now)
+                spans.leaf(sid, "app backoff", self.id, tb, env._now)
         if traced:
-            spans.call(sid, psid, step.service, self.id, t0, env.now, n, ok)
-        self.sink.call(self.key, step.service, ctx, n, timeouts, ok, t0, env.now)
+            spans.call(sid, psid, step.service, self.id, t0, env._now, n, ok)
+        self.sink.call(self.key, step.service, ctx, n, timeouts, ok, t0, env._now)
         return ok
 
 

@@ -19,7 +19,7 @@ from meshsim.model.ir import CallStep, RetryPolicy, Route
 from meshsim.model.rules.backoff import backoff_ceiling_ms
 from meshsim.model.rules.retry import retriable_reset, retriable_status
 from meshsim.sim.cluster import OVERFLOW, ClusterState, Pending
-from meshsim.sim.kernel import Gen, detached, start_now, succeed_later
+from meshsim.sim.kernel import Gen, spawn, succeed_later
 from meshsim.sim.lb import request_hash
 from meshsim.sim.request import (
     CANCELLED,
@@ -81,8 +81,7 @@ class Router:
         phase (``pending``, ``attempt``, ``backoff``) is a child span of ``sid``; together they tile
         the router span.
 
-        Over 80 lines because the loop's state (retries left, tried hosts, the held retry) is shared by
-        its steps; what could move out without a frame per resumed event did.
+        Long because the retry loop's state (retries left, tried hosts, the held retry) is shared by its steps.
         """
         env = self.env
         spans = ctx.spans
@@ -127,7 +126,7 @@ class Router:
             k += 1
             dst = replica = self.ctx.pods[cs.ids[host]]
             if ctx.traced:
-                ta = env.now
+                ta = env._now
                 asid = spans.new_id()
             else:
                 asid = 0
@@ -135,7 +134,7 @@ class Router:
                 status = yield from self.wire(replica, ctx, cs, call, headers, asid)
                 cs.end_stream(host, served, status < 0)  # type: ignore[arg-type]
                 if ctx.traced:
-                    spans.attempt(asid, sid, k, self.id, ta, env.now, False, replica.id, status)
+                    spans.attempt(asid, sid, k, self.id, ta, env._now, False, replica.id, status)
             else:
                 status = yield from self._timed_attempt(
                     replica,
@@ -156,7 +155,7 @@ class Router:
                         k,
                         self.id,
                         ta,
-                        env.now,
+                        env._now,
                         ctl.cancelled or status == PER_TRY_TIMEOUT,
                         replica.id,
                         status,
@@ -178,7 +177,7 @@ class Router:
             retries += 1
             if use_prev and tried is None:
                 tried = {last}
-            tb = env.now
+            tb = env._now
             wait = self._backoff(rp, retries)
             if ctl is None:
                 yield env.timeout(wait)
@@ -187,15 +186,15 @@ class Router:
                 ctl.wait = ev
                 yield ev
                 if ctl.cancelled:
-                    spans.leaf(sid, "retry backoff", self.id, tb, env.now)
+                    spans.leaf(sid, "retry backoff", self.id, tb, env._now)
                     return CANCELLED, "", k, retries, dst
-            spans.leaf(sid, "retry backoff", self.id, tb, env.now)
+            spans.leaf(sid, "retry backoff", self.id, tb, env._now)
 
     def _wait_pending(self, cs: ClusterState, host: int, got: Pending, ctx: Ctx, ctl: Ctl | None, sid: int) -> Gen:
         """Wait in the connection pool's pending queue; returns the connection (or OVERFLOW), or
         ``_CUT`` when the request was cancelled meanwhile."""
         env = self.env
-        tp = env.now
+        tp = env._now
         if ctl is None:
             served = yield got.event
         else:
@@ -204,12 +203,12 @@ class Router:
             served = yield got.event
             ctl.pending = None
             if ctl.cancelled:
-                ctx.spans.leaf(sid, "pending connection", self.id, tp, env.now)
+                ctx.spans.leaf(sid, "pending connection", self.id, tp, env._now)
                 if served >= 0:
                     # a connection was attached in the same instant as the cancel: reset it
                     cs.end_stream(host, served, True)
                 return _CUT
-        ctx.spans.leaf(sid, "pending connection", self.id, tp, env.now)
+        ctx.spans.leaf(sid, "pending connection", self.id, tp, env._now)
         return served
 
     def _timed_attempt(
@@ -225,40 +224,30 @@ class Router:
         ctl: Ctl,
         per_try: float | None,
     ) -> Gen:
-        """Run one attempt inline, driving its generator by hand: every event it waits on passes
-        through here (``Ctl.cur_ev``), so a per-try, route or app timer can interrupt exactly this
-        wait; the abandoned attempt then goes on in a process of its own (its server keeps working)
-        and the router resumes at once. Returns the attempt's status (or the timer's code)."""
+        """Run one attempt as a process of its own (:func:`~meshsim.sim.kernel.spawn`, first step inline) and
+        wait for it (``Ctl.cur_ev``), so that a per-try, route or app timer can interrupt exactly this wait:
+        the router resumes at once with the timer's code and the abandoned attempt carries on (its server
+        keeps working). Routers inside the attempt wait in its process, so every event below costs this
+        router nothing, however deep the call tree. Returns the attempt's status (or the timer's code)."""
         att = Attempt(host, served)
         ctl.att = att
         ctl.wait = None
         if per_try is not None:
             self.ctx.deadlines.add(per_try, lambda a=att, s=cs, c=ctl: self.per_try_timeout(s, a, c), att)  # type: ignore[misc]
-        g = self.wire(replica, ctx, cs, call, headers, asid)
-        val: Any = None
-        exc: BaseException | None = None
-        while True:
-            try:
-                ev = g.send(val) if exc is None else g.throw(exc)
-            except StopIteration as stop:
-                status = stop.value
-                att.done = True  # (a timer that fired would have detached the attempt)
-                cs.end_stream(host, served, status < 0)
-                break
-            ctl.cur_ev = ev
-            try:
-                val = yield ev
-                exc = None
-            except simpy.Interrupt as intr:
-                target, code = intr.cause  # type: ignore[misc]
-                ctl.cur_ev = None
-                if target is not ctl:
-                    val, exc = None, intr  # for a router inside this attempt: pass it down
-                    continue
-                start_now(self.env, detached(g, ev))
-                status = code
-                break
+        p = spawn(self.env, self.wire(replica, ctx, cs, call, headers, asid))
+        ctl.cur_ev = p
+        try:
+            status = yield p
+        except simpy.Interrupt as intr:
+            target, code = intr.cause  # type: ignore[misc]
             ctl.cur_ev = None
+            ctl.att = None
+            if target is not ctl:
+                raise  # a broken invariant: only this router waits on its attempt's process
+            return code
+        ctl.cur_ev = None
+        att.done = True  # (a timer that fired would have abandoned the attempt)
+        cs.end_stream(host, served, status < 0)
         ctl.att = None
         return status
 

@@ -15,29 +15,26 @@ from meshsim.model.ir import Dist
 
 __all__ = ["BLOCK", "Uniform", "sampler"]
 
-BLOCK = 1024
+BLOCK = 128
+"""Values per block (128: one block per stream is live, and a large mesh has several streams per pod, so a
+smaller block keeps the working set small; numpy's block draws give the same sequence for any size)."""
 
 
-class _Block:
-    __slots__ = ("_draw", "_it")
+def _blocks(draw: Callable[[int], np.ndarray]) -> Callable[[], float]:
+    """The values of ``draw(BLOCK)``, block after block, as a zero-argument callable: a generator's
+    ``__next__``, which costs no Python frame per value (a callable object's ``__call__`` costs one). A
+    block is drawn when the previous one is used up."""
 
-    def __init__(self, draw: Callable[[int], np.ndarray]) -> None:
-        self._draw = draw
-        self._it: Iterator[float] = iter(())
+    def values() -> Iterator[float]:
+        while True:
+            yield from draw(BLOCK).tolist()
 
-    def __call__(self) -> float:
-        try:
-            return next(self._it)
-        except StopIteration:
-            self._it = iter(self._draw(BLOCK).tolist())
-            return next(self._it)
+    return values().__next__
 
 
-class Uniform(_Block):
-    """Uniform draws on [0, 1) from ``gen``."""
-
-    def __init__(self, gen: np.random.Generator) -> None:
-        super().__init__(gen.random)
+def Uniform(gen: np.random.Generator) -> Callable[[], float]:  # noqa: N802 - a stream constructor, named like one
+    """Uniform draws on [0, 1) from ``gen`` (a zero-argument callable, as :func:`sampler`'s)."""
+    return _blocks(gen.random)
 
 
 def sampler(dist: Dist, gen: np.random.Generator | None) -> Callable[[], float]:
@@ -57,14 +54,14 @@ def sampler(dist: Dist, gen: np.random.Generator | None) -> Callable[[], float]:
     assert gen is not None
     if kind == "exponential":
         mean = p[0]
-        return _Block(lambda n: gen.exponential(mean, n))
+        return _blocks(lambda n: gen.exponential(mean, n))
     if kind == "lognormal":
         mu, sigma = p
-        return _Block(lambda n: gen.lognormal(mu, sigma, n))
+        return _blocks(lambda n: gen.lognormal(mu, sigma, n))
     if kind == "uniform":
         lo, hi = p
-        return _Block(lambda n: gen.uniform(lo, hi, n))
+        return _blocks(lambda n: gen.uniform(lo, hi, n))
     if kind == "empirical":
         arr = np.asarray(p, dtype=float)
-        return _Block(lambda n: gen.choice(arr, n))
+        return _blocks(lambda n: gen.choice(arr, n))
     raise ValueError(f"unknown distribution kind {kind!r}")

@@ -28,7 +28,7 @@ from meshsim.model.rules.tls import tls_state
 from meshsim.sim.cluster import ClusterState
 from meshsim.sim.context import SimContext
 from meshsim.sim.cpu import ProxyCPU, traverse
-from meshsim.sim.kernel import Gen, interrupt_wait, succeed_later
+from meshsim.sim.kernel import Gen, interrupt_wait, sleep, succeed_later
 from meshsim.sim.request import CANCELLED, CONNECT_FAIL, PER_TRY_TIMEOUT, TLS_MISMATCH, Attempt, Ctl, Ctx
 from meshsim.sim.router import Router
 from meshsim.sim.routing import RouteRT, pick_cluster, select_route
@@ -107,7 +107,7 @@ class Proxy(Router):
         if rep is None or tls_state(cs.cluster.tls_mode, rep.wl.mtls_mode) != 1:
             return 0.0
         st = self.ctx.model.settings
-        now = self.env.now
+        now = self.env._now
         cost = st.mtls_handshake_cpu
         return st.mtls_handshake_latency + self.cpu.handshake(now, cost) + rep.sidecar.cpu.handshake(now, cost)
 
@@ -142,10 +142,10 @@ class Proxy(Router):
         CANCELLED when ``ctl`` was cancelled by the app's own timeout). When traced, ``sid`` is the
         id of this request's router span, which the caller records (:meth:`router_span`)."""
         env = self.env
-        t0 = env.now
+        t0 = env._now
         rt = select_route(self.routes[call.host], call.path, call.method, headers, call.port, self.labels)
         if rt is None:
-            self.sink.edge(self, ctx, call.service, "", 404, "NR", 0, t0, env.now, 0, None, call)
+            self.sink.edge(self, ctx, call.service, "", 404, "NR", 0, t0, env._now, 0, None, call)
             return 404
         route = rt.route
         flag = ""
@@ -160,9 +160,9 @@ class Proxy(Router):
                     ctl.wait = ev
                     yield ev
                     if ctl.cancelled:
-                        ctx.spans.leaf(sid, "fault delay", self.id, t0, env.now)
+                        ctx.spans.leaf(sid, "fault delay", self.id, t0, env._now)
                         return CANCELLED
-                ctx.spans.leaf(sid, "fault delay", self.id, t0, env.now)
+                ctx.spans.leaf(sid, "fault delay", self.id, t0, env._now)
             if fault.abort_fraction > 0 and self.u() < fault.abort_fraction:
                 cname = rt.clusters[0] if len(rt.clusters) == 1 else pick_cluster(rt, self.u())
                 self.sink.edge(
@@ -174,7 +174,7 @@ class Proxy(Router):
                     "FI" if not flag else "DI,FI",
                     0,
                     t0,
-                    env.now,
+                    env._now,
                     0,
                     None,
                     call,
@@ -198,16 +198,16 @@ class Proxy(Router):
                 rflag = "UT"
             else:
                 # the app gave up (its own timeout): Envoy logs the downstream reset as code 0, flag DC
-                self.sink.edge(self, ctx, call.service, cname, 0, "DC", k, t0, env.now, retries, dst, call)
+                self.sink.edge(self, ctx, call.service, cname, 0, "DC", k, t0, env._now, retries, dst, call)
                 return CANCELLED
         if flag:
             rflag = f"{flag},{rflag}" if rflag else flag
-        self.sink.edge(self, ctx, call.service, cname, status, rflag, k, t0, env.now, retries, dst, call)
+        self.sink.edge(self, ctx, call.service, cname, status, rflag, k, t0, env._now, retries, dst, call)
         return status
 
     def router_span(self, ctx: Ctx, sid: int, psid: int, call: CallStep, t0: float, status: int) -> None:
         """Record the router span of a request sent through :meth:`outbound` with ``sid``."""
-        ctx.spans.router(sid, psid, call.service, self.id, t0, self.env.now, status)
+        ctx.spans.router(sid, psid, call.service, self.id, t0, self.env._now, status)
 
     # ------------------------------------------------------------------ timers
     def _route_timeout(self, ctl: Ctl) -> None:
@@ -261,7 +261,7 @@ class Proxy(Router):
         mismatch is refused (503 UC)."""
         sc = self.ctx
         env = self.env
-        t = env.now
+        t = env._now
         mode = cs.cluster.tls_mode
         tls = replica.tls_auto if mode is None else tls_state(mode, replica.wl.mtls_mode)
         cpu = sc.cpu_per_request + (sc.mtls_request_cpu if tls == 1 else 0.0)
@@ -296,9 +296,9 @@ class Proxy(Router):
             wait = ca.take(t, cpu, measured) + cb.take(t, cpu, measured)
         if not cpu_on:
             sizes = (call.request_size + replica.wl.response_size) * sc.per_byte2
-            yield env.timeout(sc.proxy_cost() + sc.proxy_cost() + sc.net2 + sizes + wait)
+            yield sleep(env, sc.proxy_cost() + sc.proxy_cost() + sc.net2 + sizes + wait)
         if ctx.traced:
-            ctx.spans.wire(asid, self.id, t, env.now, wait, tls == 1)
+            ctx.spans.wire(asid, self.id, t, env._now, wait, tls == 1)
         if not replica.alive:
             return CONNECT_FAIL
         if tls < 0:

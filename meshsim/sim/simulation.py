@@ -23,7 +23,7 @@ from meshsim.sim.canary import CanaryController
 from meshsim.sim.collect import Collector
 from meshsim.sim.context import SimContext
 from meshsim.sim.control_plane import ControlPlane
-from meshsim.sim.kernel import Gen, collector_tuned
+from meshsim.sim.kernel import Gen, collector_tuned, run_until
 from meshsim.sim.load import LoadSource
 from meshsim.sim.observe import IstioRecorder, Recorder
 from meshsim.sim.options import RunOptions
@@ -165,7 +165,7 @@ class Simulation:
             env.process(self._ticker(self.ctx.t_end))
         deadline = env.timeout(self.ctx.t_end + self.model.load.drain)
         with collector_tuned():
-            env.run(until=self.load.finished | deadline)
+            run_until(env, self.load.finished | deadline)
         if self.progress is not None:
             self.progress(1.0)
         res = self.collector.result(self.replication, self.seed, self.load.in_flight, self.load.traces)
