@@ -17,11 +17,13 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from meshsim.metrics.recorder import Level
 from meshsim.model.ir import Cluster
 from meshsim.sim import lb
+from meshsim.sim.outlier import OutlierDetector
+from meshsim.sim.pools import OVERFLOW, H2Pools, Pending, _H2Conn
 
 if TYPE_CHECKING:
     import simpy
@@ -114,44 +116,8 @@ H2_PEER_MAX_CONCURRENT_STREAMS = 1024
 ``max_concurrent_streams`` on sidecars. A client's streams per connection are the lower of this and its
 cluster's ``max_concurrent_streams``."""
 
-OVERFLOW = -100
-"""Result of :meth:`ClusterState.new_stream` when a breaker overflows (503 UO)."""
 
-
-class Pending:
-    """A request waiting in a host pool's pending queue (FIFO)."""
-
-    __slots__ = ("event", "host", "cancelled")
-
-    def __init__(self, event: simpy.Event, host: int) -> None:
-        self.event = event
-        self.host = host
-        self.cancelled = False
-
-
-class _H2Conn:
-    """One HTTP/2 connection of a host pool: its streams in flight, the streams it may still start
-    (``max_requests_per_connection``; None = unlimited), its concurrent-stream limit and its state
-    (``connecting``, ``ready``, ``draining``: takes no new stream, closes when its last one ends)."""
-
-    __slots__ = ("active", "cid", "host", "idle_since", "limit", "remaining", "state")
-
-    def __init__(self, cid: int, host: int, limit: int, remaining: int | None) -> None:
-        self.cid = cid
-        self.host = host
-        self.limit = limit
-        self.remaining = remaining
-        self.active = 0
-        self.state = "connecting"
-        self.idle_since = 0.0  # when its last stream ended (meaningful while ready with no stream)
-
-    def capacity(self) -> int:
-        """Streams it can take now (Envoy ``ActiveClient::currentUnusedCapacity``)."""
-        free = self.limit - self.active
-        return free if self.remaining is None else min(free, self.remaining)
-
-
-class ClusterState:
+class ClusterState(H2Pools, OutlierDetector):
     """Runtime state of ``cluster`` in one sidecar.
 
     Parameters
@@ -502,162 +468,10 @@ class ClusterState:
             self.idle_since[host].append(self.env._now)
 
     # ---------------------------------------------------------------- HTTP/2 pool
-    def _h2_new_stream(self, host: int) -> int | Pending:
-        """Envoy ``ConnPoolImplBase::newStreamImpl`` (source/common/conn_pool/conn_pool_base.cc) for a
-        multiplexing pool: a stream on the first ready connection with spare capacity (``max_requests``
-        checked, ``upstream_rq_pending_overflow``); else the pending check (``max_pending_requests``,
-        ``upstream_rq_pending_overflow``), then the request waits in the pending queue while
-        ``tryCreateNewConnections`` opens connections within ``max_connections`` (``upstream_cx_overflow``;
-        a pool with no connection may always open one). A connection carries up to ``max_concurrent_streams``
-        streams at once (:data:`H2_PEER_MAX_CONCURRENT_STREAMS` at most) and ``max_requests_per_connection``
-        in its life (then it drains, ``upstream_cx_max_requests``). With instant connections
-        (``connect_latency`` 0 and no handshake) a new connection takes the stream at once, as on HTTP/1.1.
-        Returns the connection's id (>= 0), :data:`OVERFLOW` or a :class:`Pending`."""
-        if self.idle_timeout is not None:
-            limit = self.env._now - self.idle_timeout
-            for conn in [
-                c for c in self.h2_conns[host] if c.state == "ready" and c.active == 0 and c.idle_since <= limit
-            ]:
-                self.c.upstream_cx_idle_timeout += 1
-                self._h2_close(conn)
-        for conn in self.h2_conns[host]:
-            if conn.state == "ready" and conn.capacity() > 0:
-                return self._h2_attach(conn)
-        can_open = self.cx < self.max_connections or self.cx_host[host] == 0
-        latency: float | None = None
-        if can_open and self.pending_q_empty(host):
-            if self.instant:
-                latency = 0.0
-            elif self.pending < self.max_pending:
-                latency = self._h2_connect_time(host)  # asked once: the hook may charge handshake CPU
-            if latency is not None and latency <= 0:
-                if self.cx >= self.max_connections:
-                    self.c.upstream_cx_overflow += 1  # counted before the zero-connection exception
-                conn = self._h2_open(host)
-                conn.state = "ready"
-                return self._h2_attach(conn)
-        if self.pending >= self.max_pending:
-            self.c.upstream_rq_pending_overflow += 1
-            return OVERFLOW
-        self.pending += 1
-        self.c.upstream_rq_pending_total += 1
-        p = Pending(self.env.event(), host)
-        self.pending_q[host].append(p)
-        self._h2_try_connect(host, latency)
-        return p
-
     def pending_q_empty(self, host: int) -> bool:
         """Whether no live request waits in ``host``'s pending queue."""
         return not any(not p.cancelled for p in self.pending_q[host])
 
-    def _h2_connect_time(self, host: int) -> float:
-        """Seconds to establish a new connection to ``host``: TCP plus the hook's handshake."""
-        if self.instant:
-            return 0.0
-        extra = self.connect_hook(self, self.ids[host]) if self.connect_hook is not None else 0.0
-        return self.connect_latency + extra
-
-    def _h2_open(self, host: int) -> _H2Conn:
-        self._open(host)
-        conn = _H2Conn(self.h2_next, host, self.h2_limit, self.max_rpc)
-        self.h2_next += 1
-        self.h2_conns[host].append(conn)
-        self.h2_by_id[conn.cid] = conn
-        return conn
-
-    def _h2_try_connect(self, host: int, latency: float | None = None) -> None:
-        """Envoy ``tryCreateNewConnections`` (at most 3 at once): open a connection while the pool's live
-        pending requests exceed the stream capacity of its connections being established."""
-        for _ in range(3):
-            live = sum(1 for p in self.pending_q[host] if not p.cancelled)
-            if live <= self.h2_connecting_cap[host]:
-                return
-            if self.cx >= self.max_connections:
-                self.c.upstream_cx_overflow += 1
-                if self.cx_host[host] != 0:
-                    return
-            conn = self._h2_open(host)
-            cap = conn.capacity()
-            self.h2_connecting_cap[host] += cap
-            t = self._h2_connect_time(host) if latency is None else latency
-            latency = None  # measured for the first connection only
-            if t <= 0:
-                self._h2_connected(conn, cap)
-            else:
-                self.env.timeout(t).callbacks.append(lambda _e, c=conn, k=cap: self._h2_connected(c, k))  # type: ignore[misc]
-
-    def _h2_connected(self, conn: _H2Conn, cap: int) -> None:
-        """A connection is ready (Envoy ``onUpstreamReady``): it takes the oldest pending requests up to
-        its capacity (``max_requests`` checked for each)."""
-        host = conn.host
-        self.h2_connecting_cap[host] -= cap
-        if conn.state == "connecting":
-            conn.state = "ready"
-        self._h2_serve_pending(conn)
-        if conn.active == 0:
-            conn.idle_since = self.env._now
-        if conn.state == "draining" and conn.active == 0:
-            self._h2_close(conn)
-
-    def _h2_serve_pending(self, conn: _H2Conn) -> None:
-        q = self.pending_q[conn.host]
-        while q and conn.state == "ready" and conn.capacity() > 0:
-            p = q.popleft()
-            if p.cancelled:
-                continue
-            self.pending -= 1
-            p.event.succeed(self._h2_attach(conn))
-
-    def _h2_attach(self, conn: _H2Conn) -> int:
-        """A stream on ``conn`` (Envoy ``attachStreamToClient``): the ``max_requests`` breaker first; the
-        connection drains once it has started ``max_requests_per_connection`` streams."""
-        if self._attach(conn.host, 0) == OVERFLOW:
-            return OVERFLOW
-        conn.active += 1
-        if conn.remaining is not None:
-            conn.remaining -= 1
-            if conn.remaining == 0:
-                self.c.upstream_cx_max_requests += 1
-                conn.state = "draining"
-        return conn.cid
-
-    def _h2_end(self, host: int, cid: int) -> None:
-        """A stream ended (Envoy ``onStreamClosed``): a draining connection closes with its last stream;
-        a ready one takes pending requests."""
-        conn = self.h2_by_id.get(cid)
-        if conn is None:
-            return
-        conn.active -= 1
-        if conn.state == "draining":
-            if conn.active == 0:
-                self._h2_close(conn)
-        elif conn.state == "ready":
-            self._h2_serve_pending(conn)
-            if conn.active == 0:
-                conn.idle_since = self.env._now
-
-    def _h2_close(self, conn: _H2Conn) -> None:
-        """The connection closes; the pool opens another if requests are still pending (Envoy
-        ``onConnectionEvent``)."""
-        host = conn.host
-        del self.h2_by_id[conn.cid]
-        self.h2_conns[host].remove(conn)
-        self.cx -= 1
-        self.cx_host[host] -= 1
-        if not self.pending_q_empty(host):
-            self._h2_try_connect(host)
-
-    def _h2_drain_host(self, host: int) -> None:
-        """Drain ``host``'s connections (ejection, EDS removal): idle ones close now, busy ones take no new
-        stream and close with their last one; connections still being established are left alone."""
-        for conn in list(self.h2_conns[host]):
-            if conn.state == "connecting":
-                continue
-            conn.state = "draining"
-            if conn.active == 0:
-                self._h2_close(conn)
-
-    # ---------------------------------------------------------------- retry breaker
     def retry_allowed(self) -> bool:
         """Whether one more active retry fits the ``max_retries`` breaker or the retry budget:
         ``max(floor(percent/100 x (active + pending)), min_retry_concurrency)``, the product truncated to an
@@ -670,63 +484,6 @@ class ClusterState:
         return self.active_retries < self.max_retries
 
     # ---------------------------------------------------------------- outlier detection
-    def report(self, host: int, status: int) -> None:
-        """Outlier detection: record one attempt's HTTP status (local-origin errors mapped to
-        503/504 by the caller; overflows and fault aborts are never reported)."""
-        if self.od is None:
-            return
-        od = self.od
-        if status >= 500:
-            self.c5[host] += 1
-            if status in (502, 503, 504):
-                self.cgw[host] += 1
-                if self.cgw[host] == od.consecutive_gateway_failure:
-                    # detected whatever the enforcement (Envoy posts the ejection and ejectHost counts an
-                    # ejections_overflow before it flips the enforcement coin); the counter restarts
-                    self.cgw[host] = 0
-                    self._eject(host, od.enforcing_consecutive_gateway_failure)
-            else:
-                self.cgw[host] = 0
-            if self.c5[host] == od.consecutive_5xx:
-                self.c5[host] = 0
-                self._eject(host, od.enforcing_consecutive_5xx)
-        else:
-            self.c5[host] = 0
-            self.cgw[host] = 0
-
-    def _eject(self, host: int, enforcing: int) -> None:
-        """Envoy >= 1.28 ``DetectorImpl::ejectHost`` (source/common/upstream/outlier_detection_impl.cc): the
-        ejection proceeds only if ``100 x (ejected + 1) / hosts <= max_ejection_percent`` (Istio never sets
-        ``always_eject_one_host``), else ``ejections_overflow``; then the ``enforcing`` coin (percent). So with
-        Istio's default 10 % nothing is ejected from a cluster of fewer than 10 hosts. The pre-1.28 rule
-        (``100 x ejected / hosts < max``, the first ejection always allowed) changed in envoyproxy/envoy#27624."""
-        od = self.od
-        assert od is not None
-        if self.ejected[host]:
-            return
-        n_ejected = sum(self.ejected)
-        if 100.0 * (n_ejected + 1) / max(1, len(self.eds)) > od.max_ejection_percent:
-            self.c.outlier_detection_ejections_overflow += 1
-            return
-        if enforcing < 100 and self.u() * 100 >= enforcing:
-            return
-        if self.mult[host] * od.base_ejection_time < od.max_ejection_time + od.base_ejection_time:
-            self.mult[host] += 1
-        self.ejected[host] = True
-        self.eject_time[host] = self.env._now
-        self.c.outlier_detection_ejections_enforced_total += 1
-        # Envoy drains the host's pools (ClusterManagerImpl onHostHealthFailure -> drainOrCloseConnPools with
-        # DrainExistingConnections): idle connections close now, busy ones when their stream ends
-        if self.h2:
-            self._h2_drain_host(host)
-        closed = self._idle_close_all(host)
-        self.cx -= closed
-        self.cx_host[host] -= closed
-        self.draining[host] = self.cx_host[host] - self.connecting[host]
-        self._health_changed()
-        if self.on_eject is not None:
-            self.on_eject(host, True)
-
     def _health_changed(self) -> None:
         """An ejection or un-ejection: the OD state changed now; the LB sees it now if the last host-set update
         is older than the update merge window, else one full window later (merged with any other change
@@ -807,28 +564,3 @@ class ClusterState:
         """EDS view of a host: False removes it from the healthy set (a pod the sidecar knows is gone)."""
         self.alive[host] = alive
         self._refresh_healthy()
-
-    def _od_ticks(self) -> Any:
-        od = self.od
-        assert od is not None
-        interval = od.interval
-        # Envoy arms the interval timer when the cluster is created, at t=0 of the run
-        first = interval * (int(self.env._now / interval) + 1)
-        yield self.env.timeout(first - self.env._now)
-        while True:
-            changed = False
-            now = self.env._now
-            for h in range(len(self.ejected)):
-                if self.ejected[h]:
-                    if now - self.eject_time[h] >= min(od.base_ejection_time * self.mult[h], od.max_ejection_time):
-                        self.ejected[h] = False
-                        self.c5[h] = 0
-                        self.cgw[h] = 0
-                        changed = True
-                        if self.on_eject is not None:
-                            self.on_eject(h, False)
-                elif self.mult[h] > 0:
-                    self.mult[h] -= 1
-            if changed:
-                self._health_changed()
-            yield self.env.timeout(interval)
