@@ -64,6 +64,10 @@ class Replica:
         # the CPU model (precomputed: off, nothing below runs): the app container's cgroup, and whether
         # the load source's traversals into this pod's sidecar must be paid for when served
         self.app_cpu = ctx.container(endpoint_id, wl, APP_CONTAINER) if ctx.cpu_on else None
+        st_ = ctx.model.settings
+        on = self.app_cpu is not None
+        self.http_cpu = st_.app_cpu_per_request if on else 0.0  # MeshSettings app.cpuPerRequest
+        self.call_cpu = st_.app_cpu_per_call if on else 0.0  # MeshSettings app.cpuPerCall
         self.entry_cpu = isinstance(self.sidecar.cpu, ScheduledProxyCPU)
         model = ctx.model
         deny = tuple(p for p in model.authz if p.action == "DENY" and wl.key in p.workloads)
@@ -136,6 +140,8 @@ class Replica:
             self.busy += 1
             self.lv_busy.set(t_arr, self.busy)
         t_start = env._now
+        if self.http_cpu:
+            yield from self._http_cpu(self.http_cpu)
         app_sid = spans.new_id() if traced else 0
         status = 200
         app_kind = "sequential"
@@ -293,6 +299,21 @@ class Replica:
         ctx.spans.concurrent(sid, psid, self.id, t0, env._now)
         return state[1]
 
+    def _http_cpu(self, cost: float) -> Gen:
+        """The app's own HTTP CPU (``app.cpuPerRequest`` / ``cpuPerCall``) as a burst of its container. Like an
+        Envoy traversal's CPU (:class:`~meshsim.sim.cpu.ProxyCPU`), the uncontended cost is already in the
+        calibrated per-traversal latency, so on the node's uncontended fast path the request does not wait for
+        it; otherwise (a limited container, a contended node) it waits for the burst to finish, its own cost
+        then counted twice (well under a millisecond)."""
+        env = self.env
+        b = self.app_cpu.run(cost)  # type: ignore[union-attr]
+        if b.lazy or b.live:
+            extra = b.finish - env._now - cost
+            if extra > 1e-12:
+                yield env.timeout(extra)
+        elif b.done_at is None:
+            yield b.wait(env)
+
     def _burn(self, step: CpuStep) -> Gen:
         """A ``cpu`` step: its drawn CPU seconds as a burst of the app container (one thread: the
         request's worker) on the pod's node; with the CPU model off, it simply takes that long."""
@@ -348,6 +369,8 @@ class Replica:
         timeouts = 0
         for i in range(tries):
             n += 1
+            if self.call_cpu:
+                yield from self._http_cpu(self.call_cpu)
             if traced:
                 rsid = spans.new_id()
                 tt = env._now

@@ -108,3 +108,53 @@ def test_no_limit_and_no_contention_gives_todays_numbers() -> None:
     assert on.edges == off.edges
     assert on.services == off.services
     assert on.proxies == off.proxies
+
+
+def test_the_apps_own_http_cpu_is_part_of_its_quota() -> None:
+    # MeshSettings app.cpuPerRequest 5 ms on top of the 30 ms step: 35 ms per request under the 20 ms quota,
+    # starting on a period boundary: it runs 20 ms, waits 80 ms, runs 15 ms: 115 ms; 0.175 cores
+    s = _run([str(FIX / "throttle" / "mesh.yaml"), QUIET], ["MeshSettings.spec.app.cpuPerRequest=5ms"])
+    n = s.entry.requests
+    assert s.entry.latency_ms.p50.value == pytest.approx(115, rel=0.01)
+    app = _container(s, "app-v1-0", "app")
+    assert app.nr_throttled == n
+    assert app.cpu_cores == pytest.approx(0.175, rel=1e-4)
+
+
+_CHAIN = """apiVersion: meshsim.io/v1alpha1
+kind: MockServiceGraph
+services:
+- name: front
+  isEntrypoint: true
+  script:
+  - call: back
+  - call: back
+- name: back
+  script:
+  - sleep: 2ms
+---
+apiVersion: meshsim.io/v1alpha1
+kind: Node
+metadata: {name: big}
+spec: {cores: 8}
+---
+apiVersion: meshsim.io/v1alpha1
+kind: LoadProfile
+metadata: {name: chain}
+spec: {entry: front, arrival: constant, rate: 50, warmup: 1s, duration: 10s}
+"""
+
+
+def test_http_cpu_per_request_and_per_call_is_counted_without_delaying_an_uncontended_app(tmp_path: Path) -> None:
+    # front answers one request and makes two calls; back answers two: 50 req/s x (0.2 + 2 x 0.1) ms = 0.02
+    # cores for front, 100 x 0.2 ms = 0.02 for back. On an idle 8-core node the CPU is already part of the
+    # calibrated latency, so the entry latency is what it is with the charge off.
+    f = tmp_path / "chain.yaml"
+    f.write_text(_CHAIN)
+    sets = ["MeshSettings.spec.app.cpuPerRequest=0.2ms", "MeshSettings.spec.app.cpuPerCall=0.1ms"]
+    on, off = _run([str(f), QUIET], sets), _run([str(f), QUIET])
+    assert _container(on, "front-v1-0", "app").cpu_cores == pytest.approx(0.02, rel=1e-3)
+    assert _container(on, "back-v1-0", "app").cpu_cores == pytest.approx(0.02, rel=1e-3)
+    assert _container(off, "front-v1-0", "app").cpu_cores == 0.0
+    assert on.entry.latency_ms.p50.value == off.entry.latency_ms.p50.value
+    assert on.entry.latency_ms.p99.value == off.entry.latency_ms.p99.value
