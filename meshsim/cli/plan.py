@@ -243,7 +243,12 @@ def _render(p: object) -> None:
     console.print(t)
     _render_checks(p.checks)
     console.print(_trace_table(p))
-    if p.cost is not None:
+    if p.cost is not None and p.cost.basis == "requests":
+        console.print(
+            f"cost: {p.cost.pods} pods, {p.cost.replica_vcpu:.2f} vCPU of CPU requests (app and sidecar containers)",
+            highlight=False,
+        )
+    elif p.cost is not None:
         console.print(
             f"cost: {p.cost.pods} pods x {p.cost.vcpu_per_replica:g} vCPU = {p.cost.replica_vcpu:.2f} vCPU + sidecars "
             f"{p.cost.sidecar_vcpu:.2f} vCPU ({p.cost.proxy_krps:.2f} k req/s x {p.cost.sidecar_vcpu_per_krps:g}) = {p.cost.total_vcpu:.2f} vCPU",

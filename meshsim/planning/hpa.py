@@ -32,6 +32,7 @@ from meshsim.analysis.slo import Check, Criterion, SLOSet, validate_against
 from meshsim.metrics.results import Summary
 from meshsim.model.build import load_and_compile
 from meshsim.model.ir import HPAIR, MeshModel
+from meshsim.planning.points import pod_vcpu
 from meshsim.planning.search import SIDECAR_VCPU_PER_KRPS, Progress, SimPoint, _worst, simulate_point
 
 __all__ = ["TARGET_FACTORS", "HPASetting", "HPAPoint", "HPAPlan", "plan_hpa", "hpa_overrides"]
@@ -170,16 +171,10 @@ def _pods_over_time(summary: Summary, per_rep: Sequence[Summary]) -> tuple[dict[
     return {k: round(sum(v) / len(v), 4) for k, v in mean.items()}, peak
 
 
-def _pod_vcpu(model: MeshModel, key: str, vcpu_per_replica: float) -> float:
-    wl = next(w for w in model.workloads if w.key == key)
-    req = [c for c in (wl.app_cpu.request_cores, wl.proxy_cpu.request_cores) if c is not None]
-    return sum(req) if model.nodes and req else vcpu_per_replica  # the CPU model is on exactly when there are nodes
-
-
 def _cost(model: MeshModel, p: SimPoint, mean: dict[str, float], vcpu: float, k: float) -> float:
     by_hpa = {f"{h.namespace}/{h.name}": h.workload for h in model.autoscalers}
     scaled = {by_hpa[name]: pods for name, pods in mean.items() if name in by_hpa}
-    pods = sum(scaled.get(w.key, w.replicas) * _pod_vcpu(model, w.key, vcpu) for w in model.workloads)
+    pods = sum(scaled.get(w.key, w.replicas) * pod_vcpu(model, w.key, vcpu) for w in model.workloads)
     s = p.summary
     window = s.run.duration_s * s.run.replications
     krps = (sum(e.attempts for e in s.edges) / window + s.entry.throughput_rps / 2) / 1000

@@ -33,7 +33,9 @@ __all__ = [
     "SimPoint",
     "TraceStep",
     "paired_difference",
+    "pod_vcpu",
     "replica_override",
+    "requests_cost",
     "simulate_point",
 ]
 
@@ -184,9 +186,12 @@ def _worst(checks: Sequence[Check]) -> tuple[str, float | None]:
 
 @dataclass(frozen=True)
 class Cost:
-    """vCPU of a plan: ``replica_vcpu`` = pods × ``vcpu_per_replica``; ``sidecar_vcpu`` =
-    ``sidecar_vcpu_per_krps`` × (upstream attempts/s + entry requests/s ÷ 2) / 1000 (an attempt crosses
-    two proxies, an entry request one; Istio's published 0.2–0.5 vCPU per 1000 req/s)."""
+    """vCPU of a plan. ``basis`` ``vcpu-per-replica`` (the CPU model off): ``replica_vcpu`` = pods ×
+    ``vcpu_per_replica`` and ``sidecar_vcpu`` = ``sidecar_vcpu_per_krps`` × (upstream attempts/s + entry
+    requests/s ÷ 2) / 1000 (an attempt crosses two proxies, an entry request one; Istio's published 0.2–0.5 vCPU
+    per 1000 req/s). ``basis`` ``requests`` (the CPU model on): what Kubernetes reserves, every pod's app and
+    sidecar ``resources.requests.cpu`` summed into ``replica_vcpu`` (a pod without requests counts
+    ``vcpu_per_replica``), and ``sidecar_vcpu`` 0 (the sidecar's request is in it)."""
 
     pods: int
     replica_vcpu: float
@@ -194,6 +199,7 @@ class Cost:
     sidecar_vcpu: float
     vcpu_per_replica: float
     sidecar_vcpu_per_krps: float
+    basis: Literal["vcpu-per-replica", "requests"] = "vcpu-per-replica"
 
     @property
     def total_vcpu(self) -> float:
@@ -203,6 +209,24 @@ class Cost:
 def _cost(pods: int, attempts_rps: float, entry_rps: float, vcpu_per_replica: float, k: float) -> Cost:
     krps = (attempts_rps + entry_rps / 2) / 1000
     return Cost(pods, pods * vcpu_per_replica, krps, k * krps, vcpu_per_replica, k)
+
+
+def pod_vcpu(model: MeshModel, key: str, vcpu_per_replica: float) -> float:
+    """vCPU one pod of workload ``key`` costs: its app and sidecar CPU requests when the CPU model is on (the model
+    has nodes) and it has any, else ``vcpu_per_replica``."""
+    wl = next(w for w in model.workloads if w.key == key)
+    req = [c for c in (wl.app_cpu.request_cores, wl.proxy_cpu.request_cores) if c is not None]
+    return sum(req) if model.nodes and req else vcpu_per_replica
+
+
+def requests_cost(model: MeshModel, replicas: dict[str, int], vcpu_per_replica: float, k: float) -> Cost | None:
+    """The ``requests``-basis :class:`Cost` of ``replicas`` (other workloads as configured); None when the CPU
+    model is off."""
+    if not model.nodes:
+        return None
+    n = {w.key: replicas.get(w.key, w.replicas) for w in model.workloads}
+    vcpu = sum(n[key] * pod_vcpu(model, key, vcpu_per_replica) for key in n)
+    return Cost(sum(n.values()), vcpu, 0.0, 0.0, vcpu_per_replica, k, basis="requests")
 
 
 def _sim_cost(p: SimPoint, pods: int, vcpu_per_replica: float, k: float) -> Cost:

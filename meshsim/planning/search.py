@@ -56,6 +56,7 @@ from meshsim.planning.points import (
     _worst,
     paired_difference,
     replica_override,
+    requests_cost,
     simulate_point,
 )
 
@@ -306,7 +307,8 @@ def plan(
         feasible=feasible,
         checks=p.checks,
         utilization=util_est,
-        cost=_sim_cost(p, pods, vcpu_per_replica, sidecar_vcpu_per_krps),
+        cost=requests_cost(model, x, vcpu_per_replica, sidecar_vcpu_per_krps)
+        or _sim_cost(p, pods, vcpu_per_replica, sidecar_vcpu_per_krps),
         overrides=[replica_override(model, k, v) for k, v in sorted(x.items())],
         trace=trace,
         rate=model.load.rate,
