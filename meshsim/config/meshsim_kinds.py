@@ -102,13 +102,15 @@ class SidecarSettings(StrictModel):
     proxy in production). Replace it with ``meshsim real calibrate`` output for your machine.
 
     ``perKiB``: seconds each traversal adds per KiB of the call's request and response bodies (``size`` /
-    ``payloadSize`` and ``responseSize``): Envoy reads, buffers and writes every byte. Default 0.5 us
-    [UNVERIFIED: one real-mesh measurement on loopback, a -> b with 2 MiB each way adding 4.2 ms at p50 over its
-    two traversals, 2026-12-02]; 0 turns it off.
+    ``payloadSize`` and ``responseSize``): Envoy (and the apps behind it) read, buffer and write every byte.
+    Default 2 us [UNVERIFIED as a production figure: ``meshsim real calibrate`` on this project's 2-core loopback
+    machine, 512 KiB each way between two pods, gave 2.06 us on a quiet machine and 3.1 us at load average 2,
+    2026-12-02; the real mesh's ``payload-sizes`` scenario (1 MiB each way) then matched its p50 within 2 %];
+    0 turns it off.
     """
 
     latency: DistSpec = Field(default_factory=_default_sidecar_latency)
-    perKiB: NonNegDuration = 0.5e-6
+    perKiB: NonNegDuration = 2e-6
 
 
 class MTLSSettings(StrictModel):
