@@ -64,6 +64,27 @@ def _remote(model: MeshModel, seed: int, rep: int, options: RunOptions) -> RepRe
     return Simulation(model, seed, rep, options=options).run()
 
 
+def dask_client(scheduler: str) -> tuple[Any, Any]:
+    """``(Client, as_completed)``: a dask.distributed client connected to ``scheduler`` (``tcp://host:port``, 10 s
+    to connect) and distributed's ``as_completed``, for replications and sweeps alike.
+
+    Raises
+    ------
+    ConfigError
+        When dask.distributed is not installed or the scheduler cannot be reached (source ``--scheduler``).
+    """
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ConfigError(
+            "--scheduler", scheduler, "dask.distributed is not installed (pip install 'meshsim[distributed]')"
+        ) from None
+    try:
+        return Client(scheduler, timeout="10s"), as_completed
+    except OSError as exc:
+        raise ConfigError("--scheduler", scheduler, f"cannot reach the Dask scheduler: {exc}") from None
+
+
 def _on_dask(
     scheduler: str,
     model: MeshModel,
@@ -82,16 +103,7 @@ def _on_dask(
     ConfigError
         When dask.distributed is not installed or the scheduler cannot be reached (source ``--scheduler``).
     """
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise ConfigError(
-            "--scheduler", scheduler, "dask.distributed is not installed (pip install 'meshsim[distributed]')"
-        ) from None
-    try:
-        client = Client(scheduler, timeout="10s")
-    except OSError as exc:
-        raise ConfigError("--scheduler", scheduler, f"cannot reach the Dask scheduler: {exc}") from None
+    client, as_completed = dask_client(scheduler)
     out: list[RepResult | None] = [None] * len(reps)
     try:
         tag = uuid.uuid4().hex[:8]

@@ -30,7 +30,7 @@ from meshsim import atomic
 from meshsim.analysis.slo import all_ok, evaluate_summary, load_slos, validate_against
 from meshsim.config.loader import split_assignment
 from meshsim.errors import ConfigError, MeshsimError
-from meshsim.experiments.replicate import default_workers
+from meshsim.experiments.replicate import dask_client, default_workers
 from meshsim.experiments.simulate import simulate
 from meshsim.model.build import load_and_compile
 
@@ -274,17 +274,7 @@ def _on_dask(scheduler: str, args: list[_PointArgs]) -> Iterator[tuple[int, dict
     ConfigError
         When dask.distributed is not installed or the scheduler is not reachable (in 10 s).
     """
-    try:
-        from distributed import Client
-        from distributed import as_completed as dask_completed
-    except ImportError:
-        raise ConfigError(
-            "--scheduler", scheduler, "dask.distributed is not installed (pip install 'meshsim[distributed]')"
-        ) from None
-    try:
-        client = Client(scheduler, timeout="10s")
-    except OSError as exc:
-        raise ConfigError("--scheduler", scheduler, f"cannot reach the Dask scheduler: {exc}") from None
+    client, dask_completed = dask_client(scheduler)
     try:
         tag = uuid.uuid4().hex[:8]
         futs = [client.submit(run_point, *a, pure=False, key=f"meshsim-sweep-{tag}-{a[0]}") for a in args]

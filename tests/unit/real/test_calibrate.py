@@ -35,19 +35,7 @@ def test_fit_traversal_recovers_a_known_lognormal() -> None:
 def test_calibration_file_is_a_mesh_settings_the_pipeline_loads(tmp_path: Path) -> None:
     from meshsim.pipeline import load_and_compile
 
-    res = CalibrationResult(
-        quantiles_ms={k: {"p50": 1.0, "p90": 2.0, "p99": 4.0} for k in ("direct", "one", "chain")},
-        envoy_traversal_ms={"p50": 0.4, "p90": 0.5, "p99": 0.9},
-        app_overhead_ms={"p50": 1.0, "p90": 2.0, "p99": 4.0},
-        fitted_median_s=1.3e-3,
-        fitted_p99_s=7.5e-3,
-        chain_check_ms={"p50": 4.0, "p99": 12.0},
-        one_check_ms={"p50": 1.3, "p99": 7.5},
-        loadavg=[1.0, 1.0, 1.0],
-        valid={"direct": True, "one": False, "chain": True},
-        rate=100.0,
-        duration=10.0,
-    )
+    res = _result(valid={"direct": True, "one": False, "chain": True})
     f = tmp_path / "calibration.yaml"
     f.write_text(res.to_yaml())
     assert read_calibration(f) == {"dist": "lognormal", "median": "1300us", "p99": "7500us"}
