@@ -11,6 +11,9 @@ Layout under one root per run, ``meshsim-<runner pid>`` (so concurrent runs neve
 - cgroup v2 (one hierarchy, ``<root>/cgroup.controllers`` lists ``cpu``):
   ``<run>/<node>/<pod>/<container>`` with ``cpu.max``/``cpu.weight`` on pods and containers and
   ``cpuset.cpus`` on the node; accounting from ``cpu.stat`` (``usage_usec``).
+- the load generator runs in ``<run>/_loadgen`` (v1: in the ``cpuset`` hierarchy), a cpuset of the cores no
+  node uses, so that its CPU stays off the nodes' cores as a production client's does (the model does not
+  charge it); when the nodes take every core it shares them (an ``info`` finding says so).
 
 Arithmetic, as the kubelet does it (``pkg/kubelet/cm/helpers_linux.go``, ``MilliCPUToShares``,
 ``MilliCPUToQuota``; container values from ``calculateLinuxResources`` in
@@ -86,6 +89,10 @@ PERIOD_US = 100_000
 """CFS period (us): the kubelet's ``QuotaPeriod`` (``pkg/kubelet/cm/helpers_linux.go``)."""
 
 Version = Literal["v1", "v2"]
+
+
+HARNESS = "_loadgen"
+"""The run's cpuset for the load generator, on the cores no node uses (a name no Kubernetes node can have)."""
 
 
 class CgroupsUnavailable(MeshsimError):
@@ -228,6 +235,8 @@ class Cgroups:
         self.version: Version = detect(root)
         self.containers: dict[tuple[str, str], ContainerCgroup] = {}
         self.node_cpus: dict[str, list[int]] = {}
+        self.harness_cpus: list[int] = []
+        """The machine's cores no node's cpuset uses: the load generator runs there (:meth:`harness_procs`)."""
         self.created: list[Path] = []
         self.pids: dict[tuple[str, str], int] = {}
         """(pod, container) -> the pid of its process (set by bring-up), for :meth:`runqueue`."""
@@ -304,7 +313,23 @@ class Cgroups:
                 f"warning: the nodes have {k} cores and this machine {len(cpus)}: their cpusets overlap, so nodes"
                 " share cores"
             )
+        used = {c for v in self.node_cpus.values() for c in v}
+        self.harness_cpus = [c for c in cpus if c not in used]
+        if model.nodes and not self.harness_cpus:
+            findings.append(
+                "info: the nodes take every core of this machine, so the load generator shares their cores"
+                " (the model does not charge its CPU: its load comes from outside the mesh)"
+            )
         return findings
+
+    def harness_procs(self) -> tuple[Path, ...]:
+        """The ``cgroup.procs`` file of the run's ``harness`` cpuset (the cores no node uses), which the load
+        generator joins so that its CPU stays off the nodes' cores, as a production client's is; empty when
+        every core belongs to a node."""
+        if not self.harness_cpus:
+            return ()
+        h = self._hierarchies()
+        return ((h["cpuset"] if self.version == "v1" else h["cpu"]) / HARNESS / "cgroup.procs",)
 
     def _pods(self, model: MeshModel) -> list[tuple[str, str | None, ContainerCPUSpec, ContainerCPUSpec]]:
         """(pod, node, app spec, proxy spec) of each sidecar pod."""
@@ -331,13 +356,14 @@ class Cgroups:
             self._mkdir(d)
         mems = self._mems()
         root_shares = max(MIN_SHARES, min(MAX_SHARES, sum(milli_cpu(n.cores) for n in model.nodes) * 1024 // 1000))
+        sets = dict(self.node_cpus)
+        if self.harness_cpus:
+            sets[HARNESS] = self.harness_cpus
         if self.version == "v1":
             cs = h["cpuset"]
-            fs.write(
-                cs / "cpuset.cpus", ",".join(map(str, sorted({c for v in self.node_cpus.values() for c in v}))) or "0"
-            )
+            fs.write(cs / "cpuset.cpus", ",".join(map(str, sorted({c for v in sets.values() for c in v}))) or "0")
             fs.write(cs / "cpuset.mems", mems)
-            for nd, cpus in self.node_cpus.items():
+            for nd, cpus in sets.items():
                 self._mkdir(cs / nd)
                 fs.write(cs / nd / "cpuset.cpus", ",".join(map(str, cpus)))
                 fs.write(cs / nd / "cpuset.mems", mems)
@@ -352,6 +378,9 @@ class Cgroups:
                 self._mkdir(top / nd)
                 fs.write(top / nd / "cpuset.cpus", ",".join(map(str, cpus)))
                 fs.write(top / nd / "cgroup.subtree_control", "+cpu")
+            if self.harness_cpus:
+                self._mkdir(top / HARNESS)
+                fs.write(top / HARNESS / "cpuset.cpus", ",".join(map(str, self.harness_cpus)))
         for pod, node, app, proxy in pods:
             specs = {APP_CONTAINER: app, PROXY_CONTAINER: proxy}
             quotas = {c: cfs_quota_us(s.limit_cores) for c, s in specs.items()}

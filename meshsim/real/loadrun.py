@@ -167,6 +167,7 @@ async def run_load(model: MeshModel, opts: RunOptions, mesh: Mesh, res: Resource
         stdout=subprocess.PIPE,
         stderr=open(mesh.logs / "loadgen.log", "wb"),  # noqa: SIM115 - closed at child exit
         nice=opts.nice,
+        cgroup_procs=res.cgroups.harness_procs() if res.cgroups is not None else (),
     )
     player = res.player = _player(model, load, mesh, res)
     win = await _follow(lg, model, mesh, res, player)

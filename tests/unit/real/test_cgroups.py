@@ -185,7 +185,9 @@ def test_v1_layout_limits_shares_and_node_cpusets(tmp_path: Path) -> None:
     root = _v1_root(tmp_path)
     model = _model()
     cg = Cgroups(root, FakeKernelFS(), name="meshsim-t")
-    assert cg.create(model) == []
+    findings = cg.create(model)
+    assert len(findings) == 1 and findings[0].startswith("info: the nodes take every core")
+    assert cg.harness_procs() == ()
     run = root / "cpu" / "meshsim-t"
     slow = _pod_of(model, "slow")  # third backend replica -> n1
     proxy = run / slow / "istio-proxy"
@@ -247,6 +249,24 @@ def test_more_node_cores_than_the_machine_overlap_with_a_warning(tmp_path: Path)
     assert cg.node_cpus == {"n1": [0, 1], "n2": [0, 1]}
     assert any("1.5 cores" in f for f in findings)
     assert any("overlap" in f for f in findings)
+
+
+def test_the_load_generator_gets_the_cores_no_node_uses(tmp_path: Path) -> None:
+    # one 1-core node on a 2-core machine: the node is core 0, the load generator's cpuset core 1
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v2").mkdir()
+    for root in (_v1_root(tmp_path / "v1", cpus="0-1"), _v2_root(tmp_path / "v2")):
+        cg = Cgroups(root, FakeKernelFS(), name="meshsim-t")
+        assert cg.create(_model(nodes=(NodeIR("n1", 1),), placement=("n1", "n1", "n1"))) == []
+        assert cg.node_cpus == {"n1": [0]}
+        assert cg.harness_cpus == [1, 2, 3][: len(cg._machine_cpus()) - 1]
+        top = root / "cpuset" / "meshsim-t" if cg.version == "v1" else root / "meshsim-t"
+        assert cg.harness_procs() == (top / "_loadgen" / "cgroup.procs",)
+        assert (top / "_loadgen" / "cpuset.cpus").read_text() == ",".join(map(str, cg.harness_cpus))
+        if cg.version == "v1":  # the run's cpuset holds both
+            assert (top / "cpuset.cpus").read_text() == ",".join(map(str, [0, *cg.harness_cpus]))
+        cg.remove()
+        assert not (top / "_loadgen").exists()
 
 
 def test_pod_on_a_missing_node_is_refused_naming_both(tmp_path: Path) -> None:
