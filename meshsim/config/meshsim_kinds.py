@@ -142,10 +142,19 @@ class ProxyResources(StrictModel):
     a worker for its CPU time, so a proxy saturates at ``workers / cpuPerRequest`` requests/s and
     requests queue inside it beyond that. The CPU time is part of the traversal latency
     (``sidecar.latency``), so only the wait for a busy worker adds latency. ``workers: 0`` turns the
-    limit off (CPU is still counted)."""
+    limit off (CPU is still counted).
+
+    ``idleCpu`` (cores, a CPU quantity such as ``8m``): the CPU an Envoy spends whatever its traffic
+    (its main thread's stats flushes, the xDS stream, health and metrics scrapes), charged only inside
+    the CPU model as one burst of ``idleCpu x cfsPeriod`` CPU seconds per CFS period on the
+    ``istio-proxy`` container, so it counts against the container's quota and the node's cores. Default
+    0 (no published figure holds across Envoy versions, stats and scrape settings); ``meshsim real
+    calibrate`` measures it from an idle mesh's cgroup accounting (~7 m per Envoy on this project's
+    machines)."""
 
     workers: int = Field(default=2, ge=0, le=1024)
     cpuPerRequest: NonNegDuration = 0.15e-3
+    idleCpu: CpuQuantity = Field(default=0.0, ge=0)
 
 
 class AppSettings(StrictModel):
@@ -153,7 +162,9 @@ class AppSettings(StrictModel):
     "CPU model"), on top of the script's ``cpu:`` steps:
 
     - ``cpuPerRequest``: CPU seconds per request the app serves (parsing it, writing the answer);
-    - ``cpuPerCall``: CPU seconds per outbound call try the app makes (its HTTP client).
+    - ``cpuPerCall``: CPU seconds per outbound call try the app makes (its HTTP client);
+    - ``idleCpu``: cores the app uses with no traffic (a runtime's timers and housekeeping), charged as one
+      burst per CFS period as ``proxy.idleCpu`` is.
 
     Default 0: an app's work is what its script says. ``meshsim real calibrate`` measures both for the real mesh's
     workload apps (an aiohttp server and client, ~0.2 ms and ~0.06 ms on this project's machines), which a model of
@@ -162,6 +173,7 @@ class AppSettings(StrictModel):
 
     cpuPerRequest: NonNegDuration = 0.0
     cpuPerCall: NonNegDuration = 0.0
+    idleCpu: CpuQuantity = Field(default=0.0, ge=0)
 
 
 class AutoscalingSettings(StrictModel):

@@ -509,6 +509,11 @@ class MeshSettingsIR:
     ``app.cpuPerRequest``)."""
     app_cpu_per_call: float = 0.0
     """CPU seconds the app container spends per outbound call try, in the CPU model (MeshSettings ``app.cpuPerCall``)."""
+    proxy_idle_cpu: float = 0.0
+    """Cores each sidecar's ``istio-proxy`` container uses whatever its traffic, in the CPU model (MeshSettings
+    ``proxy.idleCpu``)."""
+    app_idle_cpu: float = 0.0
+    """Cores each app container uses with no traffic, in the CPU model (MeshSettings ``app.idleCpu``)."""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ app's own timeouts and retries)."""
 
 from __future__ import annotations
 
+import zlib
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,7 @@ from meshsim.sim.cluster import OVERFLOW, Pending
 from meshsim.sim.context import SimContext
 from meshsim.sim.cpu import ScheduledProxyCPU, traverse
 from meshsim.sim.kernel import Gen, detached, interrupt_wait, sleep, start_now
+from meshsim.sim.node import Container
 from meshsim.sim.request import APP_TIMEOUT, CANCELLED, UPSTREAM_RESET, Ctl, Ctx, forwarded_headers
 from meshsim.sim.sampling import Uniform, sampler
 from meshsim.sim.sidecar import Proxy, Sidecar
@@ -69,6 +71,8 @@ class Replica:
         self.http_cpu = st_.app_cpu_per_request if on else 0.0  # MeshSettings app.cpuPerRequest
         self.call_cpu = st_.app_cpu_per_call if on else 0.0  # MeshSettings app.cpuPerCall
         self.entry_cpu = isinstance(self.sidecar.cpu, ScheduledProxyCPU)
+        if on:
+            self._start_idle(st_.app_idle_cpu, st_.proxy_idle_cpu)
         model = ctx.model
         deny = tuple(p for p in model.authz if p.action == "DENY" and wl.key in p.workloads)
         allow = tuple(p for p in model.authz if p.action == "ALLOW" and wl.key in p.workloads)
@@ -81,6 +85,29 @@ class Replica:
         self.inflight: set[_Serving] = set()
         if tl is not None and any(ev.action == "kill" and ev.pod == endpoint_id for ev in tl.events):
             self.serve = self._serve_until_killed  # type: ignore[method-assign]
+
+    def _start_idle(self, app_cores: float, proxy_cores: float) -> None:
+        """Start the CPU-model background work of this pod's containers (MeshSettings ``app.idleCpu``,
+        ``proxy.idleCpu``): one burst of ``cores x cfsPeriod`` CPU seconds per CFS period, as long as the
+        pod lives."""
+        sc = self.sidecar.cpu
+        for cont, cores in (
+            (self.app_cpu, app_cores),
+            (sc.container if isinstance(sc, ScheduledProxyCPU) else None, proxy_cores),
+        ):
+            if cont is not None and cores > 0:
+                self.env.process(self._idle(cont, cores))
+
+    def _idle(self, cont: Container, cores: float) -> Gen:
+        """Every CFS period, one burst of ``cores x period`` CPU seconds on ``cont`` (a thread of its own: an
+        Envoy's main thread, not a worker), phased by the container's name so that pods do not all burst at
+        the same instant; ends when the pod is deleted."""
+        period = cont.period
+        work = cores * period
+        yield self.env.timeout(period * (zlib.crc32(f"{cont.pod}/{cont.name}".encode()) % 1000) / 1000)
+        while self.alive:
+            cont.node.submit(cont, work, None)
+            yield self.env.timeout(period)
 
     # ------------------------------------------------------------------ inbound
     def serve(

@@ -158,3 +158,30 @@ def test_http_cpu_per_request_and_per_call_is_counted_without_delaying_an_uncont
     assert _container(off, "front-v1-0", "app").cpu_cores == 0.0
     assert on.entry.latency_ms.p50.value == off.entry.latency_ms.p50.value
     assert on.entry.latency_ms.p99.value == off.entry.latency_ms.p99.value
+
+
+def test_idle_cpu_is_one_burst_per_period_on_each_container() -> None:
+    # app.idleCpu 10m and proxy.idleCpu 20m: 1 ms and 2 ms of CPU in every 100 ms period, whatever the traffic,
+    # on top of the app's 30 ms per request (5 req/s: 0.15 cores) and the sidecar's nothing (quiet settings).
+    # Every period of the 10 s window now has a runnable thread in the app container: 100 periods.
+    s = _run(
+        [str(FIX / "throttle" / "mesh.yaml"), QUIET],
+        ["MeshSettings.spec.app.idleCpu=10m", "MeshSettings.spec.proxy.idleCpu=20m"],
+    )
+    app = _container(s, "app-v1-0", "app")
+    proxy = _container(s, "app-v1-0", "istio-proxy")
+    assert app.cpu_cores == pytest.approx(0.16, rel=1e-3)
+    assert proxy.cpu_cores == pytest.approx(0.02, rel=1e-3)
+    assert app.nr_periods == 100
+    # the idle millisecond comes out of the same 20 ms quota, so each request is still throttled once
+    assert app.nr_throttled == s.entry.requests
+
+
+def test_idle_cpu_is_charged_only_inside_the_cpu_model() -> None:
+    # the CPU model off: every container has unlimited CPU of its own and no container rows are reported
+    s = _run(
+        [str(FIX / "throttle" / "mesh.yaml"), QUIET],
+        ["MeshSettings.spec.cpu.enabled=false", "MeshSettings.spec.proxy.idleCpu=20m"],
+    )
+    assert s.containers == []
+    assert s.entry.latency_ms.p50.value == pytest.approx(30, rel=0.01)

@@ -108,6 +108,8 @@ def compile_with_findings(cfg: MeshConfig) -> tuple[MeshModel | None, list[Findi
             sidecar_per_kib=settings.sidecar.perKiB,
             app_cpu_per_request=settings.app.cpuPerRequest,
             app_cpu_per_call=settings.app.cpuPerCall,
+            proxy_idle_cpu=proxy.idleCpu,
+            app_idle_cpu=settings.app.idleCpu,
         ),
         gateway=gateway,
         authz=authz,
