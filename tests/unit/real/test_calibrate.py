@@ -83,6 +83,66 @@ def test_cpu_fit_recovers_slopes_and_intercepts_of_two_rates() -> None:
     assert fit.app_per_call_ms == pytest.approx(0.25)
 
 
+def test_cpu_fit_with_an_idle_run_takes_averages_over_the_idle_cpu() -> None:
+    # CPU per request falls with the rate: front's Envoy uses 8m idle, 95m at 100 req/s and 138m at 200;
+    # the line through the loaded runs meets zero load at 52m, far above the idle 8m
+    lo = {
+        "front-v1-0/istio-proxy": 0.095,
+        "back-v1-0/istio-proxy": 0.050,
+        "front-v1-0/app": 0.06,
+        "back-v1-0/app": 0.03,
+    }
+    hi = {
+        "front-v1-0/istio-proxy": 0.138,
+        "back-v1-0/istio-proxy": 0.080,
+        "front-v1-0/app": 0.10,
+        "back-v1-0/app": 0.05,
+    }
+    idle = {
+        "front-v1-0/istio-proxy": 0.008,
+        "back-v1-0/istio-proxy": 0.006,
+        "front-v1-0/app": 0.004,
+        "back-v1-0/app": 0.002,
+    }
+    fit = cpu_fit(100.0, lo, 200.0, hi, rate_idle=1.0, cores_idle=idle)
+    assert fit.fixed_cores["front-v1-0/istio-proxy"] == pytest.approx(0.052)  # the straight line's intercept
+    slope = 0.043 / 100  # front's Envoy, cores per req/s
+    assert fit.idle_cores is not None and fit.average_ms is not None
+    assert fit.idle_cores["front-v1-0/istio-proxy"] == pytest.approx(0.008 - slope)
+    assert fit.average_ms["front-v1-0/istio-proxy"] == pytest.approx((0.138 - (0.008 - slope)) / 200 * 1e3)
+    # the Envoy cost per traversal is the averages' sum over 3 traversals, so the chain's Envoy CPU at 200
+    # req/s is reproduced: 200 x 3 x per-traversal + both idles = both measured
+    idles = fit.idle_cores["front-v1-0/istio-proxy"] + fit.idle_cores["back-v1-0/istio-proxy"]
+    assert 200 * 3 * fit.envoy_per_traversal_ms / 1e3 + idles == pytest.approx(0.138 + 0.080)
+    assert fit.envoy_idle_cores == pytest.approx(idles / 2)
+    assert fit.app_per_request_ms == pytest.approx(fit.average_ms["back-v1-0/app"])
+
+
+def test_idle_cpu_is_written_and_applied(tmp_path: Path) -> None:
+    fit = CpuFit(
+        per_request_ms={"back-v1-0/istio-proxy": 0.3},
+        fixed_cores={"back-v1-0/istio-proxy": 0.02},
+        rates_rps=(100.0, 200.0),
+        envoy_per_traversal_ms=0.25,
+        app_per_request_ms=0.2,
+        app_per_call_ms=0.1,
+        idle_cores={"back-v1-0/istio-proxy": 0.007},
+        idle_rate_rps=1.0,
+        average_ms={"back-v1-0/istio-proxy": 0.33},
+        envoy_idle_cores=0.007,
+        app_idle_cores=0.0031,
+    )
+    f = tmp_path / "calibration.yaml"
+    f.write_text(_result(cpu=fit).to_yaml())
+    sets = calibration_overrides(f)
+    assert 'MeshSettings.spec.proxy.idleCpu="7m"' in sets and 'MeshSettings.spec.app.idleCpu="3m"' in sets
+    from meshsim.pipeline import load_and_compile
+
+    model, _ = load_and_compile([str(REPO / "real" / "scenarios" / "cpu-app-throttle")], sets)
+    assert model.settings.proxy_idle_cpu == pytest.approx(0.007)
+    assert model.settings.app_idle_cpu == pytest.approx(0.003)
+
+
 def test_cpu_fit_refuses_rates_too_close_or_no_accounting() -> None:
     with pytest.raises(MeshsimError, match="do not differ enough"):
         cpu_fit(100.0, {"a/app": 0.1}, 110.0, {"a/app": 0.11})
