@@ -33,7 +33,10 @@ FACTORS = [
 
 
 def _warm() -> None:
-    import meshsim.experiments.sweep  # noqa: F401
+    """Import and compile once on each worker: lazy imports (scipy, RE2, the loaders) are start-up, not work."""
+    from meshsim.pipeline import load_and_compile
+
+    load_and_compile([BOOKINFO], [])
 
 
 def main() -> None:
