@@ -17,7 +17,7 @@ from meshsim.errors import ConfigError, format_loc, shorten
 __all__ = ["split_assignment", "apply_override"]
 
 
-_SEG = re.compile(r"([^.\[\]]+)|\[(\d+)\]|\[([^=\]]+)=([^\]]*)\]")
+_SEG = re.compile(r"([^.\[\]]+)|\[(\d+)\]|\[\"([^\"]+)\"\]|\[([^=\]]+)=([^\]]*)\]")
 
 
 def _parse_path(path: str, where: str) -> list[Any]:
@@ -34,8 +34,10 @@ def _parse_path(path: str, where: str) -> list[Any]:
             parts.append(m.group(1))
         elif m.group(2) is not None:
             parts.append(int(m.group(2)))
+        elif m.group(3) is not None:
+            parts.append(m.group(3))  # a quoted key: dots and slashes are part of it
         else:
-            parts.append((m.group(3), m.group(4)))
+            parts.append((m.group(4), m.group(5)))
         pos = m.end()
     if not parts:
         raise ConfigError("--set", where, "empty path")
@@ -58,7 +60,8 @@ def split_assignment(text: str) -> int:
 def apply_override(docs: list[tuple[Source, dict[str, Any]]], assignment: str) -> list[tuple[Source, dict[str, Any]]]:
     """Apply one ``--set`` assignment and return new documents (the input is not modified).
 
-    Syntax: ``Kind[/name].field.path=value``; the path uses ``.key``, ``[index]`` and
+    Syntax: ``Kind[/name].field.path=value``; the path uses ``.key``, ``["key"]`` (a key with dots or
+    slashes, e.g. ``annotations["sidecar.istio.io/proxyCPULimit"]``), ``[index]`` and
     ``[key=value]`` (select a list element by a field, e.g. ``services[name=reviews]``); ``value`` is
     parsed as YAML. Examples: ``LoadProfile.spec.rate=500``,
     ``MockServiceGraph.services[name=reviews].numReplicas=3``,
