@@ -74,7 +74,8 @@ class Check:
     """One bounded metric of one objective.
 
     ``metric`` is ``latency.p99`` (ms), ``success_rate`` (fraction) or ``amplification``; ``bound``
-    ``max`` or ``min``; ``value`` the point estimate (None: no traffic, the check holds vacuously);
+    ``max`` or ``min``; ``value`` the point estimate (None: no traffic, the check holds vacuously, except for an
+    entry objective whose measured requests never completed, which fails);
     ``ci_low``/``ci_high`` its 95% CI (None when unknown); ``per_rep`` one value per replication;
     ``requests`` the sample count of ``value`` (a proportion's denominator).
     """
@@ -280,12 +281,30 @@ def evaluate_summary(
                     lo,
                     hi,
                     per,
-                    _decide(bound, limit, value, lo, hi, criterion),
+                    _decide(bound, limit, value, lo, hi, criterion) and not _collapsed(o, pooled, metric),
                     "entry" if o.entry is not None else "edge",
                     _requests(o, pooled),
                 )
             )
     return out
+
+
+def _collapsed(o: Objective, s: Summary, metric: str) -> bool:
+    """Whether an entry objective fails on requests that never completed: the run offered requests but none
+    completed (no value is not "no traffic" then), or, for a latency quantile q, more than ``1 - q`` of the
+    measured requests were still in flight when the run ended, so the quantile lies beyond the run's drain
+    horizon whatever the completed ones say."""
+    if o.entry is None:
+        return False
+    n, m = s.entry.requests, s.entry.incomplete
+    if m <= 0:
+        return False
+    if n == 0:
+        return True
+    if metric.startswith("latency.p") and metric[len("latency.p") :].isdigit():
+        q = float("0." + metric[len("latency.p") :])
+        return m / (n + m) > 1 - q
+    return False
 
 
 def _requests(o: Objective, s: Summary) -> int:
