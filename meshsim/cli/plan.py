@@ -39,6 +39,14 @@ RpsOpt = Annotated[float | None, typer.Option("--rps", help="Entry rate to plan 
 MaxLoadOpt = Annotated[
     bool, typer.Option("--max-load", help="Find the highest entry rate the config, as given, sustains within its SLOs.")
 ]
+SidecarLimitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sidecar-cpu-limit",
+        help="Find the smallest sidecar CPU limit (sidecar.istio.io/proxyCPULimit, the same on every Deployment)"
+        " at which every SLO holds at the config's rate (or --rps), by bisection between 10m and 2000m.",
+    ),
+]
 AnalyticOnlyOpt = Annotated[bool, typer.Option("--analytic-only", help="Only the analytic pre-screen (no simulation).")]
 PointDurationOpt = Annotated[
     str | None, typer.Option("--duration", help="Measured window per simulated point, e.g. 20s.")
@@ -75,6 +83,7 @@ def plan_command(
     slo: Annotated[list[str] | None, SloOption] = None,
     rps: RpsOpt = None,
     max_load_: MaxLoadOpt = False,
+    sidecar_limit: SidecarLimitOpt = False,
     analytic_only: AnalyticOnlyOpt = False,
     duration: PointDurationOpt = None,
     warmup: PointWarmupOpt = None,
@@ -96,7 +105,8 @@ def plan_command(
     An analytic lower bound (Erlang C / Allen-Cunneen over the mesh) seeds a simulated search with
     common random numbers; the trace shows every point tried, e.g. why 7 replicas and not 6. With a
     HorizontalPodAutoscaler in the config, searches its minReplicas, target and maxReplicas instead, under the
-    config's load shape (meshsim.planning.hpa). Writes plan.json, plan_trace.csv, checks.csv and
+    config's load shape (meshsim.planning.hpa). With --sidecar-cpu-limit, finds the smallest sidecar CPU limit
+    instead (meshsim.planning.sidecar_limit). Writes plan.json, plan_trace.csv, checks.csv and
     provenance.json. Exit 1 when no plan meets the SLOs.
     """
     from meshsim.analysis.slo import load_slos
@@ -111,21 +121,22 @@ def plan_command(
             paths, [*overrides, *rate_set], seed, None if analytic_only else precision, replications,
             max_replications, workers, quiet,
         )  # fmt: skip
+        command = "max-load" if max_load_ else "sidecar-cpu-limit" if sidecar_limit else "plan"
         params = dict(
-            command="max-load" if max_load_ else "plan", overrides=overrides, rps=rps, seed=seed,
+            command=command, overrides=overrides, rps=rps, seed=seed,
             replications=replications, criterion=criterion, slo_digest=slos.digest,
             vcpu_per_replica=vcpu_per_replica, sidecar_vcpu_per_krps=sidecar_vcpu, analytic_only=analytic_only,
         )  # fmt: skip
         digest = run_digest(paths, params)
-        out = out or default_out_dir(paths, digest, seed, "max-load" if max_load_ else "plan")
+        out = out or default_out_dir(paths, digest, seed, command)
         as_json = output is OutputFormat.json
         progress_console = err_console if as_json else console  # with --output json stdout holds only the JSON
         say = (lambda m: None) if quiet else (lambda m: progress_console.print(f"  {m}", highlight=False))
         t0 = time.perf_counter()
         out.mkdir(parents=True, exist_ok=True)
         run = _Run(paths, slos, overrides, rps, seed, replications, workers, crit, say)
-        if max_load_:
-            _max_load(run, out, digest, params, t0, as_json)
+        if max_load_ or sidecar_limit:
+            (_max_load if max_load_ else _sidecar_limit)(run, out, digest, params, t0, as_json)
             return
         p = _plan(run, vcpu_per_replica, sidecar_vcpu, analytic_only)
         _write_result(p, out, ("plan.json", "plan_trace.csv", "checks.csv"), paths, digest, params, t0)
@@ -172,6 +183,32 @@ def _max_load(run: _Run, out: Path, digest: str, params: Any, t0: float, as_json
             f"max load: {_fmt(ml.rate)} req/s within the SLOs (fails at {_fmt(ml.failed_at)}; analytic {_fmt(ml.analytic_rate)}); wrote {out}"
         )
     if ml.rate is None:
+        raise typer.Exit(1)
+
+
+def _sidecar_limit(run: _Run, out: Path, digest: str, params: Any, t0: float, as_json: bool) -> None:
+    """``--sidecar-cpu-limit``: the smallest sidecar CPU limit within the SLOs (exit 1 when even 2000m fails)."""
+    from meshsim.planning.sidecar_limit import sidecar_cpu_limit
+
+    overrides = [*run.overrides, *([f"LoadProfile.spec.rate={run.rps}"] if run.rps is not None else [])]
+    sl = sidecar_cpu_limit(
+        run.paths, run.slos, overrides, seed=run.seed, replications=run.replications, workers=run.workers,
+        criterion=run.criterion, progress=run.say,
+    )  # fmt: skip
+    _write_result(sl, out, ("sidecar_limit.json", "trace.csv", "checks.csv"), run.paths, digest, params, t0)
+    if as_json:
+        print_json({**sl.to_dict(), "out": str(out)})
+        if sl.limit_m is None:
+            raise typer.Exit(1)
+        return
+    lim = "none up to 2000m" if sl.limit_m is None else f"{sl.limit_m}m"
+    fails = f"fails at {sl.failed_at_m}m" if sl.failed_at_m is not None else "every limit tried holds"
+    worst = max(sl.throttled.items(), key=lambda kv: kv[1], default=None)
+    thr = f"; most throttled sidecar {worst[0]} in {worst[1]:.0%} of its periods" if worst else ""
+    console.print(f"sidecar CPU limit: {lim} at {_fmt(sl.rate)} req/s ({fails}){thr}; wrote {out}", highlight=False)
+    if sl.untouched:
+        console.print(f"  kept Istio's default sidecar resources (no Deployment): {', '.join(sl.untouched)}")
+    if sl.limit_m is None:
         raise typer.Exit(1)
 
 
