@@ -168,11 +168,13 @@ def calibrate_cmd(
         512, "--body-kib", min=0, max=1024, help="KiB each way of the body-size run (perKiB); 0 skips it."
     ),
     cpu: bool = typer.Option(
-        True, "--cpu/--no-cpu", help="Measure CPU per request from cgroup accounting at two rates (needs root)."
+        True,
+        "--cpu/--no-cpu",
+        help="Measure idle CPU and CPU per request from cgroup accounting at ~1 req/s, --rps and twice it (needs root).",
     ),
 ) -> None:
     """Measure this machine's sidecar cost: per-traversal latency, cost per KiB of body, Envoy CPU per traversal
-    (cgroup accounting at --rps and twice it); write a MeshSettings YAML.
+    and idle CPU (cgroup accounting at ~1 req/s, --rps and twice it); write a MeshSettings YAML.
 
     Use it with `meshsim run TOPOLOGY calibration.yaml` or `meshsim real validate --calibration FILE`.
     """
