@@ -109,7 +109,7 @@ kind: LoadProfile
 metadata: {{name: calibration}}
 spec:
   entry: {entry}
-  arrival: poisson
+  arrival: {arrival}
   rate: {rate}
   warmup: {warmup}s
   duration: {duration}s
@@ -379,13 +379,13 @@ def _configs(cfg: Path, rate: float, duration: float, warmup: float, body_kib: i
     """Write the runs' configs under ``cfg``; returns run name -> config file (the order the runs take)."""
     node = _NODE.format(cores=os.cpu_count() or 1) + "---\n" if cpu else ""
 
-    def ld(entry: str, r: float) -> str:
-        return _LOAD.format(entry=entry, rate=r, warmup=warmup, duration=duration)
+    def ld(entry: str, r: float, arrival: str = "poisson") -> str:
+        return _LOAD.format(entry=entry, rate=r, warmup=warmup, duration=duration, arrival=arrival)
 
     texts = {"one": _ONE + "---\n" + ld("echo", rate), "chain": _CHAIN + "---\n" + node + ld("front", rate)}
     if cpu:
         texts["chain-fast"] = _CHAIN + "---\n" + node + ld("front", 2 * rate)
-        texts["chain-idle"] = _CHAIN + "---\n" + node + ld("front", IDLE_RATE)
+        texts["chain-idle"] = _CHAIN + "---\n" + node + ld("front", IDLE_RATE, "constant")  # never 0 requests
     if body_kib:
         texts["bodies"] = _CHAIN_BODIES.format(kib=body_kib) + "---\n" + ld("front", rate)
     files = {}

@@ -1,5 +1,5 @@
-"""``meshsim real calibrate`` end to end on real Envoys, short: five runs, a MeshSettings the pipeline loads,
-CPU per traversal from cgroup accounting and a per-KiB cost from the body run."""
+"""``meshsim real calibrate`` end to end on real Envoys, short: six runs, a MeshSettings the pipeline loads,
+CPU per traversal and idle CPU from cgroup accounting and a per-KiB cost from the body run."""
 
 from __future__ import annotations
 
@@ -31,5 +31,11 @@ def test_calibrate_measures_cpu_per_traversal_and_cost_per_kib(
         slopes = res.cpu.per_request_ms
         assert all(slopes[k] > 0 for k in slopes if k.endswith("/istio-proxy")), slopes
         assert 0.01 < res.cpu.envoy_per_traversal_ms < 5.0
+        # the near-idle run: every container's idle CPU is measured, and it is below its CPU under load
+        idle = res.cpu.idle_cores
+        assert idle is not None and set(idle) == set(slopes)
+        assert all(0 <= idle[k] for k in idle), idle
+        assert res.cpu.envoy_idle_cores is not None and res.cpu.envoy_idle_cores < 0.1
+        assert "idleCpu:" in out.read_text()
     model, _ = load_and_compile([str(REPO / "topologies" / "mm1"), str(out)])
     assert model.settings.sidecar_per_kib == pytest.approx(res.per_kib_s, rel=1e-3, abs=1e-9)
