@@ -149,8 +149,8 @@ class ProxyResources(StrictModel):
     the CPU model as one burst of ``idleCpu x cfsPeriod`` CPU seconds per CFS period on the
     ``istio-proxy`` container, so it counts against the container's quota and the node's cores. Default
     0 (no published figure holds across Envoy versions, stats and scrape settings); ``meshsim real
-    calibrate`` measures it from an idle mesh's cgroup accounting (~7 m per Envoy on this project's
-    machines)."""
+    calibrate`` measures it from a near-idle mesh's cgroup accounting (~3 m per Envoy on this
+    project's machines)."""
 
     workers: int = Field(default=2, ge=0, le=1024)
     cpuPerRequest: NonNegDuration = 0.15e-3

@@ -32,7 +32,7 @@ What is written (``MeshSettings.spec``):
   CPU per request (it answers), front's minus back's (front answers and makes one call), the apps' mean idle CPU.
 
 CPU per request is not constant on real machines: on this project's it falls as the rate rises (the straight
-line through the two loaded runs meets zero load at 18-51 m where the idle CPU is ~7 m). The simulator charges
+line through the two loaded runs meets zero load at 10-16 m where the idle CPU is ~1-3 m, quiet machine). The simulator charges
 a constant per request, so the file holds the averages at the fast run's rate: right there, high below it.
 Calibrate with ``--rate`` at half the rate you will model.
 
