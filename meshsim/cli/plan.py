@@ -165,16 +165,23 @@ class _Run:
     criterion: Literal["ci", "point"]
     say: Any
 
+    def with_rate(self) -> list[str]:
+        """The overrides with ``--rps`` as a ``LoadProfile.spec.rate`` assignment."""
+        return [*self.overrides, *([f"LoadProfile.spec.rate={self.rps}"] if self.rps is not None else [])]
+
+    def search_args(self) -> dict[str, Any]:
+        """The keyword arguments every simulated search takes."""
+        return dict(
+            seed=self.seed, replications=self.replications, workers=self.workers, criterion=self.criterion,
+            progress=self.say,
+        )  # fmt: skip
+
 
 def _max_load(run: _Run, out: Path, digest: str, params: Any, t0: float, as_json: bool) -> None:
     """``--max-load``: the highest entry rate within the SLOs (exit 1 when none)."""
     from meshsim.planning.max_load import max_load
 
-    overrides = [*run.overrides, *([f"LoadProfile.spec.rate={run.rps}"] if run.rps is not None else [])]
-    ml = max_load(
-        run.paths, run.slos, overrides, seed=run.seed, replications=run.replications, workers=run.workers,
-        criterion=run.criterion, progress=run.say,
-    )  # fmt: skip
+    ml = max_load(run.paths, run.slos, run.with_rate(), **run.search_args())
     _write_result(ml, out, ("max_load.json", "trace.csv", "checks.csv"), run.paths, digest, params, t0)
     if as_json:
         print_json({**ml.to_dict(), "out": str(out)})
@@ -190,11 +197,7 @@ def _sidecar_limit(run: _Run, out: Path, digest: str, params: Any, t0: float, as
     """``--sidecar-cpu-limit``: the smallest sidecar CPU limit within the SLOs (exit 1 when even 2000m fails)."""
     from meshsim.planning.sidecar_limit import sidecar_cpu_limit
 
-    overrides = [*run.overrides, *([f"LoadProfile.spec.rate={run.rps}"] if run.rps is not None else [])]
-    sl = sidecar_cpu_limit(
-        run.paths, run.slos, overrides, seed=run.seed, replications=run.replications, workers=run.workers,
-        criterion=run.criterion, progress=run.say,
-    )  # fmt: skip
+    sl = sidecar_cpu_limit(run.paths, run.slos, run.with_rate(), **run.search_args())
     _write_result(sl, out, ("sidecar_limit.json", "trace.csv", "checks.csv"), run.paths, digest, params, t0)
     if as_json:
         print_json({**sl.to_dict(), "out": str(out)})

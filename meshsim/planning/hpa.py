@@ -32,7 +32,7 @@ from meshsim.analysis.slo import Check, Criterion, SLOSet, validate_against
 from meshsim.metrics.results import Summary
 from meshsim.model.build import load_and_compile
 from meshsim.model.ir import HPAIR, MeshModel
-from meshsim.planning.points import pod_vcpu
+from meshsim.planning.points import TracedResult, pod_vcpu
 from meshsim.planning.search import SIDECAR_VCPU_PER_KRPS, Progress, SimPoint, _worst, simulate_point
 
 __all__ = ["TARGET_FACTORS", "HPASetting", "HPAPoint", "HPAPlan", "plan_hpa", "hpa_overrides"]
@@ -79,7 +79,7 @@ class HPAPoint:
 
 
 @dataclass
-class HPAPlan:
+class HPAPlan(TracedResult):
     """The answer of :func:`plan_hpa`: ``settings`` the chosen HPA settings (``maxReplicas`` = the pods the
     chosen point needed), ``configured`` the input's, ``checks`` at the chosen point, ``overrides`` the ``--set``
     assignments that realise it, ``trace`` every point, ``feasible`` False when none met every SLO."""
@@ -97,16 +97,6 @@ class HPAPlan:
     criterion: str
     digest: str = ""
     notes: list[str] = field(default_factory=list)
-
-    def trace_frame(self) -> Any:
-        import pandas as pd
-
-        return pd.DataFrame([t.as_row() for t in self.trace])
-
-    def checks_frame(self) -> Any:
-        import pandas as pd
-
-        return pd.DataFrame([c.as_row() for c in self.checks])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready content (``plan.json``)."""

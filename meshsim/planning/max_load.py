@@ -18,13 +18,14 @@ from meshsim.analysis.slo import (
 from meshsim.model.analytic import analyze
 from meshsim.model.build import load_and_compile
 from meshsim.model.ir import MeshModel
-from meshsim.planning.search import Progress, SimPoint, TraceStep, _frame, _worst, simulate_point
+from meshsim.planning.points import TracedResult
+from meshsim.planning.search import Progress, SimPoint, TraceStep, _worst, simulate_point
 
 __all__ = ["MaxLoad", "max_load"]
 
 
 @dataclass
-class MaxLoad:
+class MaxLoad(TracedResult):
     """The answer of :func:`max_load`: the highest simulated entry rate (requests/s) at which every SLO
     held (``rate``), the lowest at which one failed (``failed_at``), the analytic estimate, the checks at
     ``rate`` and the trace."""
@@ -37,12 +38,6 @@ class MaxLoad:
     seed: int
     replications: int
     digest: str = ""
-
-    def trace_frame(self) -> Any:
-        return _frame([t.as_row() for t in self.trace])
-
-    def checks_frame(self) -> Any:
-        return _frame([c.as_row() for c in self.checks])
 
     def to_frame(self) -> Any:
         return self.trace_frame()

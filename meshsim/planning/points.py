@@ -32,6 +32,7 @@ __all__ = [
     "Progress",
     "SimPoint",
     "TraceStep",
+    "TracedResult",
     "paired_difference",
     "pod_vcpu",
     "replica_override",
@@ -239,3 +240,19 @@ def _frame(rows: list[dict[str, Any]]) -> Any:
     import pandas as pd
 
     return pd.DataFrame(rows)
+
+
+class TracedResult:
+    """What every planning answer with a ``trace`` (:class:`TraceStep` s) and ``checks`` (SLO checks) shows
+    as tables: :meth:`trace_frame`, :meth:`checks_frame` (pandas DataFrames)."""
+
+    trace: Sequence[Any]  # rows with ``as_row()``: TraceStep, or the HPA search's points
+    checks: Sequence[Check]
+
+    def trace_frame(self) -> Any:
+        """The search trace, one row per evaluated point."""
+        return _frame([t.as_row() for t in self.trace])
+
+    def checks_frame(self) -> Any:
+        """The SLO checks at the answer (value, 95% CI, ok)."""
+        return _frame([c.as_row() for c in self.checks])

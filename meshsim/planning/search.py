@@ -49,6 +49,7 @@ from meshsim.planning.points import (
     Paired,
     Progress,
     SimPoint,
+    TracedResult,
     TraceStep,
     _cost,
     _frame,
@@ -77,7 +78,7 @@ __all__ = [
 
 
 @dataclass
-class Plan:
+class Plan(TracedResult):
     """The answer of :func:`plan`.
 
     ``replicas`` per planned workload (``service.version``), ``configured`` the replicas the input
@@ -134,14 +135,6 @@ class Plan:
                 }
             )
         return _frame(rows).set_index("workload") if rows else _frame(rows)
-
-    def checks_frame(self) -> Any:
-        """The SLO checks at the plan (value, 95% CI, ok)."""
-        return _frame([c.as_row() for c in self.checks])
-
-    def trace_frame(self) -> Any:
-        """The search trace, one row per evaluated point."""
-        return _frame([t.as_row() for t in self.trace])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready content (``plan.json``)."""

@@ -25,7 +25,8 @@ from meshsim.config import load
 from meshsim.config.quantity import parse_cpu
 from meshsim.model.build import load_and_compile
 from meshsim.model.compile.cpu import ISTIO_PROXY_CPU_REQUEST, PROXY_CPU, PROXY_CPU_LIMIT
-from meshsim.planning.search import Progress, SimPoint, TraceStep, _frame, _worst, simulate_point
+from meshsim.planning.points import TracedResult
+from meshsim.planning.search import Progress, SimPoint, TraceStep, _worst, simulate_point
 
 __all__ = ["SidecarLimit", "limit_overrides", "sidecar_cpu_limit"]
 
@@ -35,7 +36,7 @@ _PROBE_M = 1234
 
 
 @dataclass
-class SidecarLimit:
+class SidecarLimit(TracedResult):
     """The answer of :func:`sidecar_cpu_limit`: the smallest limit tried at which every SLO held
     (``limit_m``, millicores; None: not even ``hi_m``), the largest at which one failed (``failed_at_m``),
     the checks and throttling of the sidecars at ``limit_m``, the trace, and the Deployments it set."""
@@ -52,12 +53,6 @@ class SidecarLimit:
     replications: int = 4
     rate: float | None = None
     digest: str = ""
-
-    def trace_frame(self) -> Any:
-        return _frame([t.as_row() for t in self.trace])
-
-    def checks_frame(self) -> Any:
-        return _frame([c.as_row() for c in self.checks])
 
     def to_frame(self) -> Any:
         return self.trace_frame()
