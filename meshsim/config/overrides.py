@@ -60,11 +60,10 @@ def split_assignment(text: str) -> int:
 def apply_override(docs: list[tuple[Source, dict[str, Any]]], assignment: str) -> list[tuple[Source, dict[str, Any]]]:
     """Apply one ``--set`` assignment and return new documents (the input is not modified).
 
-    Syntax: ``Kind[/name].field.path=value``; the path uses ``.key``, ``["key"]`` (a key with dots or
-    slashes, e.g. ``annotations["sidecar.istio.io/proxyCPULimit"]``), ``[index]`` and
-    ``[key=value]`` (select a list element by a field, e.g. ``services[name=reviews]``); ``value`` is
-    parsed as YAML. Examples: ``LoadProfile.spec.rate=500``,
-    ``MockServiceGraph.services[name=reviews].numReplicas=3``,
+    Syntax: ``Kind[/name].field.path=value``; the path uses ``.key``, ``["key"]`` (a key with dots or slashes:
+    ``annotations["sidecar.istio.io/proxyCPU"]``), ``[index]`` and ``[key=value]`` (select a list element by
+    a field, e.g. ``services[name=reviews]``); ``value`` is
+    parsed as YAML. Examples: ``LoadProfile.spec.rate=500``, ``MockServiceGraph.services[name=reviews].numReplicas=3``,
     ``DestinationRule/reviews.spec.trafficPolicy.loadBalancer.simple=ROUND_ROBIN``.
     A ``LoadProfile`` or ``MeshSettings`` that does not exist yet is created.
 

@@ -16,7 +16,7 @@ end first and reports ``limit_m = None`` when even that fails.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +111,39 @@ def _throttled(p: SimPoint) -> dict[str, float]:
     }
 
 
+def _untouched(paths: Sequence[str], overrides: Sequence[str], deps: Sequence[tuple[str, float | None]]) -> list[str]:
+    """Workload keys whose sidecar no Deployment annotation reaches (found by setting a probe limit once)."""
+    probe, _ = load_and_compile(list(paths), [*overrides, *limit_overrides(deps, _PROBE_M)])
+    return sorted(
+        w.key
+        for s in probe.services
+        for w in s.workloads
+        if w.proxy_cpu.limit_cores is None or abs(w.proxy_cpu.limit_cores - _PROBE_M / 1000) > 1e-9
+    )
+
+
+def _bisect(
+    ok: Callable[[int], bool], lo: int, hi: int, rel_tol: float, max_points: int, points: Callable[[], int]
+) -> tuple[int | None, int | None]:
+    """``(good, bad)`` millicores: ``hi`` first (None, hi when it fails), then ``lo``, then geometric bisection
+    (a limit's scale is relative) until ``good - bad <= max(rel_tol x good, 1)`` or ``points()`` reaches
+    ``max_points``."""
+    if not ok(hi):
+        return None, hi
+    if ok(lo):
+        return lo, None
+    good, bad = hi, lo
+    while good - bad > max(rel_tol * good, 1) and points() < max_points:
+        mid = round(math.sqrt(good * bad))
+        if mid in (good, bad):
+            break
+        if ok(mid):
+            good = mid
+        else:
+            bad = mid
+    return good, bad
+
+
 def sidecar_cpu_limit(
     paths: Sequence[str],
     slos: SLOSet,
@@ -151,13 +184,7 @@ def sidecar_cpu_limit(
             " Deployments)",
         )
     names = {n for n, _ in deps}
-    probe, _ = load_and_compile(list(paths), [*overrides, *limit_overrides(deps, _PROBE_M)])
-    untouched = sorted(
-        w.key
-        for s in probe.services
-        for w in s.workloads
-        if w.proxy_cpu.limit_cores is None or abs(w.proxy_cpu.limit_cores - _PROBE_M / 1000) > 1e-9
-    )
+    untouched = _untouched(paths, overrides, deps)
     trace: list[TraceStep] = []
     memo: dict[int, SimPoint] = {}
 
@@ -173,24 +200,7 @@ def sidecar_cpu_limit(
             say(f"sidecar limit {m}m: {'ok' if pnt.ok else 'violates ' + worst}")
         return memo[m]
 
-    good: int | None = None
-    bad: int | None = None
-    if sim(hi_m).ok:
-        good = hi_m
-        if sim(lo_m).ok:
-            good = lo_m
-        else:
-            bad = lo_m
-            while good - bad > max(rel_tol * good, 1) and len(memo) < max_points:
-                mid = round(math.sqrt(good * bad))  # geometric: a limit's scale is relative
-                if mid in (good, bad):
-                    break
-                if sim(mid).ok:
-                    good = mid
-                else:
-                    bad = mid
-    else:
-        bad = hi_m
+    good, bad = _bisect(lambda m: sim(m).ok, lo_m, hi_m, rel_tol, max_points, lambda: len(memo))
     best = memo[good] if good is not None else None
     return SidecarLimit(
         limit_m=good,
