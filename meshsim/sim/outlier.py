@@ -22,6 +22,8 @@ class OutlierDetector:
     """Outlier detection of one sidecar's cluster (see the module docstring). The attributes below are
     :class:`~meshsim.sim.cluster.ClusterState`'s, declared here for the type checker."""
 
+    __slots__ = ()
+
     env: simpy.Environment
     c: Any  # the cluster's Counters
     od: OutlierDetectionPolicy | None

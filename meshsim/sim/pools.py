@@ -60,6 +60,8 @@ class H2Pools:
     """The HTTP/2 half of a cluster's connection pools (see the module docstring). The attributes below are
     :class:`~meshsim.sim.cluster.ClusterState`'s, declared here for the type checker."""
 
+    __slots__ = ()
+
     env: simpy.Environment
     c: Any  # the cluster's Counters
     ids: list[str]
