@@ -10,6 +10,7 @@ over time on every change, never sampled (salabim's ``Monitor(level=True)`` dist
 from __future__ import annotations
 
 import math
+from array import array
 
 from ddsketch import DDSketch
 
@@ -26,12 +27,13 @@ def new_sketch() -> DDSketch:
 FLUSH = 512
 """Values a :class:`Tally` buffers per batch before adding them to its sketch in one go (512: a large mesh has
 two tallies per edge, 10 batches each, so the buffers' footprint grows with the edges; 4,096 made a
-121-service run's working set 2.7x larger for no measurable gain in the batching)."""
+121-service run's working set 2.7x larger for no measurable gain in the batching). A buffer is an ``array('d')``:
+8 bytes a value instead of a list slot and a live float object (40 bytes)."""
 
 _LN2 = math.log(2.0)
 
 
-def _add_many(sk: DDSketch, vals: list[float]) -> None:
+def _add_many(sk: DDSketch, vals: list[float] | array[float]) -> None:
     """``for v in vals: sk.add(v)``, with the same result bit for bit and ~5x cheaper per value.
 
     The bucket keys are computed exactly as ``ddsketch`` 3.x computes them one at a time
@@ -88,7 +90,7 @@ class Tally:
     def __init__(self, batches: int) -> None:
         self.nb = batches
         self._sketches: list[DDSketch | None] = [None] * batches
-        self.bufs: list[list[float]] = [[] for _ in range(batches)]
+        self.bufs: list[array[float]] = [array("d") for _ in range(batches)]
         self.n = 0
         self.total = 0.0
 
@@ -110,7 +112,7 @@ class Tally:
         if sk is None:
             sk = self._sketches[batch] = new_sketch()
         _add_many(sk, b)
-        self.bufs[batch] = []
+        self.bufs[batch] = array("d")
 
     @property
     def sketches(self) -> list[DDSketch | None]:

@@ -141,6 +141,20 @@ class ClusterState(H2Pools, OutlierDetector):
         only when the window ends (``ClusterManagerImpl::scheduleUpdate``). 0 = at once.
     """
 
+    # slots, not a __dict__: with more than 30 attributes an instance gets a dict of its own (no shared keys), and a
+    # large mesh has two or more of these per pod; slots keep each state's hot fields in one small object
+    # fmt: off
+    __slots__ = (
+        "env", "cluster", "u", "c", "ids", "n", "max_connections", "max_pending", "max_requests", "max_retries",
+        "retry_budget", "max_rpc", "connect_latency", "merge_window", "last_update", "merge_pending",
+        "connect_hook", "instant", "connecting", "h2", "h2_limit", "h2_conns", "h2_by_id", "h2_next",
+        "h2_connecting_cap", "policy", "active", "rr_next", "_hash_tables", "idle", "idle_since",
+        "idle_timeout", "cx_host", "draining", "pending_q", "cx", "pending", "rq_active", "active_retries",
+        "alive", "healthy", "eds", "od", "panic", "ejections", "on_eject", "c5", "cgw", "ejected", "eject_time",
+        "mult",
+    )
+    # fmt: on
+
     def __init__(
         self,
         env: simpy.Environment,

@@ -22,6 +22,9 @@ class OutlierDetector:
     """Outlier detection of one sidecar's cluster (see the module docstring). The attributes below are
     :class:`~meshsim.sim.cluster.ClusterState`'s, declared here for the type checker."""
 
+    if not TYPE_CHECKING:  # the type checker would read the annotations below as missing slots
+        __slots__ = ()  # no __dict__ of its own: ClusterState declares the slots
+
     env: simpy.Environment
     c: Any  # the cluster's Counters
     od: OutlierDetectionPolicy | None

@@ -60,6 +60,9 @@ class H2Pools:
     """The HTTP/2 half of a cluster's connection pools (see the module docstring). The attributes below are
     :class:`~meshsim.sim.cluster.ClusterState`'s, declared here for the type checker."""
 
+    if not TYPE_CHECKING:  # the type checker would read the annotations below as missing slots
+        __slots__ = ()  # no __dict__ of its own: ClusterState declares the slots
+
     env: simpy.Environment
     c: Any  # the cluster's Counters
     ids: list[str]

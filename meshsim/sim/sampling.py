@@ -7,6 +7,7 @@ seed, never on how calls interleave with other streams.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -23,11 +24,14 @@ smaller block keeps the working set small; numpy's block draws give the same seq
 def _blocks(draw: Callable[[int], np.ndarray]) -> Callable[[], float]:
     """The values of ``draw(BLOCK)``, block after block, as a zero-argument callable: a generator's
     ``__next__``, which costs no Python frame per value (a callable object's ``__call__`` costs one). A
-    block is drawn when the previous one is used up."""
+    block is drawn when the previous one is used up. A block waits as packed doubles (``array('d')``, 8 bytes
+    a value, the same values as ``tolist()``) and each value becomes a Python float only when handed out,
+    from the interpreter's float free list: a list of floats kept 32 bytes per value alive in every stream,
+    3 MB in a 242-pod mesh, all of it cold by the time the next request visits the pod."""
 
     def values() -> Iterator[float]:
         while True:
-            yield from draw(BLOCK).tolist()
+            yield from array("d", draw(BLOCK).tobytes())
 
     return values().__next__
 
