@@ -212,7 +212,13 @@ def calibrate_cmd(
     if res.per_kib_raw_s is not None:
         typer.echo(f"per KiB per traversal: {res.per_kib_raw_s * 1e9:.0f} ns ({res.body_kib} KiB bodies each way)")
     if res.cpu is not None:
-        typer.echo(f"Envoy CPU per traversal: {res.cpu.envoy_per_traversal_ms:.3f} ms (cgroup accounting)")
+        c = res.cpu
+        typer.echo(
+            f"Envoy CPU per traversal: {c.envoy_per_traversal_ms:.3f} ms at {c.rates_rps[1]:.0f} req/s (cgroup accounting)"
+        )
+        if c.envoy_idle_cores is not None:
+            app_idle = f", app {c.app_idle_cores * 1e3:.1f} m" if c.app_idle_cores is not None else ""
+            typer.echo(f"idle CPU: Envoy {c.envoy_idle_cores * 1e3:.1f} m{app_idle} (at {c.idle_rate_rps:g} req/s)")
     else:
         typer.echo(f"CPU not measured: {res.cpu_note}")
 

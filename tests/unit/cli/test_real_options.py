@@ -45,3 +45,24 @@ def test_real_run_blames_a_bad_flag_value_on_the_flag_before_starting_anything(t
     r = runner.invoke(app, ["real", "validate", BOOKINFO, "--out", str(tmp_path / "v"), "--warmup", "soon"])
     assert r.exit_code == 2 and re.search(r"--warmup: .* \(from --warmup\)", r.output)
     assert not (tmp_path / "o").exists() and not (tmp_path / "v").exists()
+
+
+def test_real_calibrate_prints_the_cpu_it_writes(tmp_path: Path, monkeypatch: Any) -> None:
+    """What `real calibrate` says at the end names the rate of the CPU figure and the idle CPU it wrote."""
+    import meshsim.real.calibrate as cal
+    from tests.unit.real.test_calibrate import _result
+
+    fit = cal.CpuFit(
+        per_request_ms={"back-v1-0/istio-proxy": 0.3},
+        fixed_cores={"back-v1-0/istio-proxy": 0.02},
+        rates_rps=(100.0, 201.6),
+        envoy_per_traversal_ms=0.295,
+        envoy_idle_cores=0.003,
+        app_idle_cores=0.0014,
+        idle_rate_rps=1.0,
+    )
+    monkeypatch.setattr(cal, "calibrate", lambda *a, **k: _result(cpu=fit))
+    r = runner.invoke(app, ["real", "calibrate", "--out", str(tmp_path / "c.yaml")])
+    assert r.exit_code == 0, r.output
+    assert "Envoy CPU per traversal: 0.295 ms at 202 req/s" in r.output
+    assert "idle CPU: Envoy 3.0 m, app 1.4 m (at 1 req/s)" in r.output
