@@ -26,6 +26,7 @@ from meshsim.errors import ConfigError
 from meshsim.metrics.intervals import interval
 from meshsim.metrics.recorder import RELATIVE_ACCURACY
 from meshsim.metrics.results import EdgeResult, Estimate, Summary
+from meshsim.metrics.summarize import QUANTILES
 from meshsim.model.analytic import NetworkEstimate
 from meshsim.model.ir import MeshModel
 
@@ -301,10 +302,8 @@ def _collapsed(o: Objective, s: Summary, metric: str) -> bool:
         return False
     if n == 0:
         return True
-    if metric.startswith("latency.p") and metric[len("latency.p") :].isdigit():
-        q = float("0." + metric[len("latency.p") :])
-        return m / (n + m) > 1 - q
-    return False
+    q = dict(QUANTILES).get(metric.removeprefix("latency."))
+    return q is not None and m / (n + m) > 1 - q
 
 
 def _requests(o: Objective, s: Summary) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 from meshsim.analysis.slo import Check, Criterion, SLOSet, validate_against
 from meshsim.config import load
 from meshsim.config.quantity import parse_cpu
+from meshsim.errors import ConfigError
 from meshsim.model.build import load_and_compile
 from meshsim.model.compile.cpu import ISTIO_PROXY_CPU_REQUEST, PROXY_CPU, PROXY_CPU_LIMIT
 from meshsim.planning.points import TracedResult
@@ -170,8 +171,6 @@ def sidecar_cpu_limit(
     meshsim.errors.ConfigError
         On bad input, or when the config has no Deployment to set a limit on.
     """
-    from meshsim.errors import ConfigError
-
     say = progress or (lambda _m: None)
     model, _ = load_and_compile(list(paths), list(overrides))
     validate_against(slos, model)
